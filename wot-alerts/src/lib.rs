@@ -1,0 +1,1 @@
+//! `wot-alerts`: under construction (see the open issues).

@@ -1,0 +1,2 @@
+//! The wot-live dashboard example (under construction).
+fn main() {}

@@ -1,0 +1,1 @@
+//! `wot-events`: under construction (see the open issues).

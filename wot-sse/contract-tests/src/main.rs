@@ -1,0 +1,2 @@
+//! Contract-test service for `wot-sse` (under construction).
+fn main() {}

@@ -1,0 +1,1 @@
+//! `wot-sse`: under construction (see the open issues).

@@ -1,0 +1,1 @@
+//! `wot-td`: under construction (see the open issues).
