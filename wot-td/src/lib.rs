@@ -1,1 +1,86 @@
-//! `wot-td`: under construction (see the open issues).
+//! `wot-td`: a lossless model of W3C Web of Things Thing Descriptions (TD 1.1), with
+//! validation, form selection, URI templates and data schema checks. No I/O.
+//!
+//! The common path: parse, validate, find the form for an operation, check values.
+//!
+//! ```
+//! use wot_td::{Affordance, Document, FormQuery, Operation};
+//!
+//! let doc = Document::from_str(r#"{
+//!   "@context": "https://www.w3.org/2022/wot/td/v1.1",
+//!   "title": "Thermometer",
+//!   "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
+//!   "security": "nosec_sc",
+//!   "properties": {"temp": {
+//!     "type": "number", "unit": "°C", "minimum": -40, "maximum": 125, "observable": true,
+//!     "forms": [{"href": "temp"}, {"href": "temp/events", "op": "observeproperty", "subprotocol": "sse"}]
+//!   }}
+//! }"#)?;
+//! assert!(doc.validate().iter().all(|d| !d.is_error()));
+//!
+//! let thing = doc.as_thing().expect("a TD, not a Thing Model");
+//! let query = FormQuery::new()
+//!     .subprotocol("sse")
+//!     .fetched_from("http://192.0.2.7/td".parse()?);
+//! let best = &thing.forms_for(Affordance::Property("temp"), Operation::ObserveProperty, &query)?[0];
+//! assert_eq!(best.url.as_str(), "http://192.0.2.7/temp/events");
+//!
+//! let temp = thing.property("temp").unwrap();
+//! assert_eq!(temp.unit(), Some("°C"));
+//! assert!(temp.schema.accepts(&serde_json::json!(21.5)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Parsing rejects duplicate object keys and reports the JSON path, line and column of
+//! problems ([`ParseError`]). Every term the model does not know is kept in the
+//! `extensions` map of its object, and [`Document::to_value`] writes a parsed TD back with
+//! its original key order. Defaults of TD 1.1 (§5.4) are applied by accessors such as
+//! [`Form::content_type`], [`Form::operations`], [`PropertyAffordance::is_observable`] and
+//! [`SecurityScheme::location`], never written into the document.
+
+mod builder;
+mod forms;
+#[cfg(feature = "json-schema")]
+mod json_schema;
+mod model;
+mod one_or_many;
+mod parse;
+mod security;
+mod uri_template;
+mod validate;
+mod value_check;
+
+pub use builder::{
+    ActionBuilder, BuildError, EventBuilder, FormBuilder, PropertyBuilder, ThingBuilder,
+};
+pub use forms::{Affordance, FormCandidate, FormError, FormQuery};
+#[cfg(feature = "json-schema")]
+pub use json_schema::{TD_JSON_SCHEMA, validate_td_json};
+pub use model::{
+    ActionAffordance, AdditionalResponse, AffordanceKind, ContextEntry, DEFAULT_CONTENT_TYPE,
+    DataSchema, DataType, EventAffordance, ExpectedResponse, Extensions, Form, Link, MultiLanguage,
+    NumericRange, Operation, PropertyAffordance, TD_CONTEXT_1_0, TD_CONTEXT_1_1, Thing,
+    VersionInfo,
+};
+pub use one_or_many::OneOrMany;
+pub use parse::{
+    Document, DocumentKind, KeyOrder, MAX_DOCUMENT_BYTES, ParseError, ParseErrorKind, ThingModel,
+};
+pub use security::{
+    BearerScheme, ComboScheme, DigestScheme, LocatedScheme, OAuth2Scheme, PlainScheme, PskScheme,
+    SchemeCommon, SecurityIn, SecurityScheme,
+};
+pub use uri_template::{
+    UriTemplateError, expand_uri_template, expand_uri_template_checked, uri_template_variables,
+};
+pub use validate::{Diagnostic, Severity};
+pub use value_check::{PATTERN_SIZE_LIMIT, ValueError};
+
+pub use indexmap::IndexMap;
+pub use serde_json;
+pub use url::Url;
+
+/// How deep this crate's own recursive code (schema checks, value checks, key
+/// reordering) goes before it stops with an error. Parsed documents cannot nest deeper
+/// than 128 levels anyway (the limit of `serde_json`), but models built in code can.
+pub const MAX_DEPTH: usize = 200;

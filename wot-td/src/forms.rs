@@ -1,0 +1,375 @@
+//! Finding the forms for an operation, ranking them and resolving their URLs.
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::model::DataSchema;
+use crate::uri_template::{UriTemplateError, expand_uri_template, expand_uri_template_checked};
+
+use crate::model::{AffordanceKind, Form, Operation, Thing};
+use crate::security::SecurityScheme;
+
+/// Names an interaction element of a Thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Affordance<'a> {
+    /// The property with this name.
+    Property(&'a str),
+    /// The action with this name.
+    Action(&'a str),
+    /// The event with this name.
+    Event(&'a str),
+    /// The Thing itself (its top-level `forms`).
+    Thing,
+}
+
+impl Affordance<'_> {
+    /// The kind of element.
+    pub fn kind(&self) -> AffordanceKind {
+        match self {
+            Affordance::Property(_) => AffordanceKind::Property,
+            Affordance::Action(_) => AffordanceKind::Action,
+            Affordance::Event(_) => AffordanceKind::Event,
+            Affordance::Thing => AffordanceKind::Thing,
+        }
+    }
+}
+
+/// Preferences for choosing among the forms of an affordance.
+///
+/// Preferences are ordered lists: an earlier entry ranks higher. Subprotocol preferences
+/// rank first, then content types, then URI schemes, then document order.
+///
+/// ```
+/// use wot_td::FormQuery;
+/// let query = FormQuery::new()
+///     .subprotocol("sse")
+///     .subprotocol("longpoll")
+///     .uri_scheme("https")
+///     .uri_scheme("http")
+///     .only_matching(true);
+/// # let _ = query;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[must_use]
+pub struct FormQuery {
+    subprotocols: Vec<String>,
+    content_types: Vec<String>,
+    uri_schemes: Vec<String>,
+    only_matching: bool,
+    fetched_from: Option<Url>,
+}
+
+impl FormQuery {
+    /// No preferences: every form that supports the operation, in document order.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a wanted subprotocol (`"sse"`, `"longpoll"`, `"websub"`, ...). A form speaks
+    /// `sse` when it says `subprotocol: "sse"` (WoT Profile style) or, with no
+    /// `subprotocol`, has `contentType: text/event-stream` (older style). Default: none.
+    pub fn subprotocol(mut self, subprotocol: impl Into<String>) -> Self {
+        self.subprotocols.push(subprotocol.into());
+        self
+    }
+
+    /// Adds a wanted content type, compared without parameters and case-insensitively
+    /// against the form's effective `contentType`. Default: none.
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_types
+            .push(content_type.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Adds a wanted URI scheme (`"https"`, `"http"`, `"coap"`, ...). Default: none.
+    pub fn uri_scheme(mut self, scheme: impl Into<String>) -> Self {
+        self.uri_schemes.push(scheme.into().to_ascii_lowercase());
+        self
+    }
+
+    /// When `true`, forms that miss any given preference list (subprotocols, content
+    /// types, URI schemes) are dropped instead of ranked last. Default: `false`.
+    pub fn only_matching(mut self, only: bool) -> Self {
+        self.only_matching = only;
+        self
+    }
+
+    /// The URL the TD was fetched from: relative `href`s resolve against it when the TD
+    /// has no `base` (and a relative `base` resolves against it). Default: none.
+    pub fn fetched_from(mut self, url: Url) -> Self {
+        self.fetched_from = Some(url);
+        self
+    }
+}
+
+/// A form chosen for an operation, with its absolute URL and security.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormCandidate<'a> {
+    /// The form as written in the TD.
+    pub form: &'a Form,
+    /// Position of the form in its `forms` array.
+    pub index: usize,
+    /// `href` resolved against `base` or the fetch URL, with any URI template
+    /// expanded without variables (`/temp{?unit}` becomes `/temp`). Use
+    /// [`FormCandidate::url_with`] to fill in `uriVariables`.
+    pub url: Url,
+    /// The URL relative `href`s resolve against, if any.
+    pub base: Option<Url>,
+    /// The `uriVariables` in scope: the affordance's, then the Thing's.
+    pub uri_variables: IndexMap<&'a str, &'a DataSchema>,
+    /// The effective security schemes, by name: the form's `security`, else the Thing's.
+    /// Names missing from `securityDefinitions` are left out (`validate()` reports them).
+    pub security: Vec<(&'a str, &'a SecurityScheme)>,
+    /// The subprotocol the form speaks (see [`Form::effective_subprotocol`]).
+    pub subprotocol: Option<&'a str>,
+    /// True when the form meets every preference the query gave.
+    pub matches: bool,
+}
+
+/// Why no form could be offered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormError {
+    /// The Thing has no such property, action or event.
+    #[error("the Thing has no {kind} named `{name}`")]
+    NoSuchAffordance {
+        /// `property`, `action` or `event`.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+    },
+    /// A matching form's `href` is relative, and neither `base` nor a fetch URL is known,
+    /// or it is not a valid URI.
+    #[error("cannot resolve form href `{href}` at {path}: {reason}")]
+    Unresolvable {
+        /// The `href` as written.
+        href: String,
+        /// JSON path of the form.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+impl FormCandidate<'_> {
+    /// The form's URL with its URI template filled in from `variables`, each checked
+    /// against its schema in `uriVariables` first.
+    ///
+    /// # Errors
+    /// [`UriTemplateError::InvalidValue`] when a value does not fit its schema;
+    /// [`UriTemplateError::Unresolvable`] when the result is not a valid URL.
+    pub fn url_with(&self, variables: &Map<String, Value>) -> Result<Url, UriTemplateError> {
+        let reference =
+            expand_uri_template_checked(&self.form.href, variables, &self.uri_variables)?;
+        resolve_href(&reference, self.base.as_ref())
+            .map_err(|reason| UriTemplateError::Unresolvable { reference, reason })
+    }
+}
+
+impl Thing {
+    /// The forms of `affordance` that support `op`, best first (see [`FormQuery`] for
+    /// the ranking), each with its absolute URL and effective security.
+    ///
+    /// An empty list means no form supports `op` (or, with
+    /// [`FormQuery::only_matching`], none meets the preferences).
+    ///
+    /// # Errors
+    /// [`FormError::NoSuchAffordance`] for an unknown name; [`FormError::Unresolvable`]
+    /// when no candidate's URL can be resolved (the first such problem is reported).
+    ///
+    /// # Examples
+    /// ```
+    /// use wot_td::{Affordance, Document, FormQuery, Operation};
+    /// let doc = Document::from_str(r#"{
+    ///   "@context": "https://www.w3.org/2022/wot/td/v1.1", "title": "T",
+    ///   "base": "http://dev.local/api/",
+    ///   "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc",
+    ///   "properties": {"temp": {"type": "number", "observable": true, "forms": [
+    ///     {"href": "temp"},
+    ///     {"href": "temp/sse", "op": "observeproperty", "subprotocol": "sse"}
+    ///   ]}}
+    /// }"#).unwrap();
+    /// let thing = doc.as_thing().unwrap();
+    /// let query = FormQuery::new().subprotocol("sse");
+    /// let forms = thing
+    ///     .forms_for(Affordance::Property("temp"), Operation::ObserveProperty, &query)
+    ///     .unwrap();
+    /// assert_eq!(forms[0].url.as_str(), "http://dev.local/api/temp/sse");
+    /// ```
+    pub fn forms_for<'a>(
+        &'a self,
+        affordance: Affordance<'_>,
+        op: Operation,
+        query: &FormQuery,
+    ) -> Result<Vec<FormCandidate<'a>>, FormError> {
+        let missing = |kind: &'static str, name: &str| FormError::NoSuchAffordance {
+            kind,
+            name: name.to_owned(),
+        };
+        type Vars = Option<IndexMap<String, DataSchema>>;
+        let (forms, read_only, write_only, prefix, vars): (&[Form], bool, bool, String, &Vars) =
+            match affordance {
+                Affordance::Property(name) => {
+                    let p = self
+                        .property(name)
+                        .ok_or_else(|| missing("property", name))?;
+                    (
+                        &p.forms,
+                        p.schema.is_read_only(),
+                        p.schema.is_write_only(),
+                        path_of("properties", name),
+                        &p.uri_variables,
+                    )
+                }
+                Affordance::Action(name) => {
+                    let a = self.action(name).ok_or_else(|| missing("action", name))?;
+                    (
+                        &a.forms,
+                        false,
+                        false,
+                        path_of("actions", name),
+                        &a.uri_variables,
+                    )
+                }
+                Affordance::Event(name) => {
+                    let e = self.event(name).ok_or_else(|| missing("event", name))?;
+                    (
+                        &e.forms,
+                        false,
+                        false,
+                        path_of("events", name),
+                        &e.uri_variables,
+                    )
+                }
+                Affordance::Thing => (
+                    self.forms.as_deref().unwrap_or_default(),
+                    false,
+                    false,
+                    String::new(),
+                    &None,
+                ),
+            };
+        let mut uri_variables: IndexMap<&str, &DataSchema> = IndexMap::new();
+        for (k, v) in vars.iter().chain(self.uri_variables.iter()).flatten() {
+            uri_variables.entry(k.as_str()).or_insert(v);
+        }
+        let base = self.base_url(query.fetched_from.as_ref());
+        let kind = affordance.kind();
+        let mut ranked = Vec::new();
+        let mut first_error = None;
+        for (index, form) in forms.iter().enumerate() {
+            if !form.operations(kind, read_only, write_only).contains(&op) {
+                continue;
+            }
+            let subprotocol = form.effective_subprotocol();
+            let media = form.media_type();
+            let sub_rank = rank(&query.subprotocols, |want| subprotocol == Some(want));
+            let ct_rank = rank(&query.content_types, |want| {
+                media == crate::model::media_type_of(want)
+            });
+            let href = expand_uri_template(&form.href, &Map::new()).map_err(|e| e.to_string());
+            let url = match href.and_then(|h| resolve_href(&h, base.as_ref())) {
+                Ok(url) => url,
+                Err(reason) => {
+                    let path = if prefix.is_empty() {
+                        format!("forms[{index}]")
+                    } else {
+                        format!("{prefix}.forms[{index}]")
+                    };
+                    first_error.get_or_insert(FormError::Unresolvable {
+                        href: form.href.clone(),
+                        path,
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            let scheme_rank = rank(&query.uri_schemes, |want| url.scheme() == want);
+            let matches = sub_rank.is_some() && ct_rank.is_some() && scheme_rank.is_some();
+            if query.only_matching && !matches {
+                continue;
+            }
+            let key = (
+                sub_rank.unwrap_or(usize::MAX),
+                ct_rank.unwrap_or(usize::MAX),
+                scheme_rank.unwrap_or(usize::MAX),
+                index,
+            );
+            ranked.push((
+                key,
+                FormCandidate {
+                    form,
+                    index,
+                    url,
+                    base: base.clone(),
+                    uri_variables: uri_variables.clone(),
+                    security: self.effective_security(form),
+                    subprotocol,
+                    matches,
+                },
+            ));
+        }
+        if ranked.is_empty()
+            && let Some(err) = first_error
+        {
+            return Err(err);
+        }
+        ranked.sort_by_key(|(key, _)| *key);
+        Ok(ranked.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// The effective security schemes of `form`: its own `security` if given, else the
+    /// Thing's `security`, looked up in `securityDefinitions` (unknown names skipped).
+    pub fn effective_security<'a>(&'a self, form: &'a Form) -> Vec<(&'a str, &'a SecurityScheme)> {
+        form.security
+            .as_ref()
+            .unwrap_or(&self.security)
+            .iter()
+            .filter_map(|name| {
+                self.security_definitions
+                    .get_key_value(name)
+                    .map(|(k, v)| (k.as_str(), v))
+            })
+            .collect()
+    }
+
+    /// The URL relative `href`s resolve against: `base` (itself resolved against
+    /// `fetched_from` when relative), else `fetched_from`.
+    pub fn base_url(&self, fetched_from: Option<&Url>) -> Option<Url> {
+        match (&self.base, fetched_from) {
+            (Some(base), Some(from)) => from.join(base).ok(),
+            (Some(base), None) => Url::parse(base).ok(),
+            (None, from) => from.cloned(),
+        }
+    }
+}
+
+fn path_of(section: &str, name: &str) -> String {
+    let mut s = String::new();
+    crate::parse::push_key(&mut s, section);
+    crate::parse::push_key(&mut s, name);
+    s
+}
+
+/// Position of the first preference that `matches`; `Some(0)` when there are none.
+fn rank(preferences: &[String], matches: impl Fn(&str) -> bool) -> Option<usize> {
+    if preferences.is_empty() {
+        return Some(0);
+    }
+    preferences.iter().position(|p| matches(p))
+}
+
+/// Resolves `href` against `base` (RFC 3986 reference resolution).
+pub(crate) fn resolve_href(href: &str, base: Option<&Url>) -> Result<Url, String> {
+    match Url::parse(href) {
+        Ok(url) => Ok(url),
+        Err(url::ParseError::RelativeUrlWithoutBase) => match base {
+            Some(base) => base.join(href).map_err(|e| e.to_string()),
+            None => Err(
+                "the href is relative and the TD has no `base` (and no fetch URL was given)".into(),
+            ),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}

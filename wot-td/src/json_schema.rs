@@ -1,0 +1,59 @@
+//! Validation against the official TD 1.1 JSON Schema (feature `json-schema`).
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::validate::Diagnostic;
+
+/// The official TD 1.1 JSON Schema (draft-07, version "1.1-12-March-2025"), as published
+/// by the W3C under the W3C Software and Document License (see `schema/LICENSE-W3C.md`
+/// in this crate).
+pub const TD_JSON_SCHEMA: &str = include_str!("../schema/td-json-schema-validation.json");
+
+fn validator() -> Option<&'static jsonschema::Validator> {
+    static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| {
+            let schema: Value = serde_json::from_str(TD_JSON_SCHEMA).ok()?;
+            jsonschema::draft7::new(&schema).ok()
+        })
+        .as_ref()
+}
+
+/// Checks a TD (as JSON) against the official TD 1.1 JSON Schema; every violation is an
+/// error diagnostic with rule `json-schema` and the path of the offending value.
+pub fn validate_td_json(td: &Value) -> Vec<Diagnostic> {
+    let Some(validator) = validator() else {
+        return vec![Diagnostic::error(
+            "json-schema",
+            "",
+            "the embedded TD JSON Schema could not be compiled",
+        )];
+    };
+    validator
+        .iter_errors(td)
+        .map(|e| {
+            let pointer = e.instance_path().to_string();
+            Diagnostic::error(
+                "json-schema",
+                pointer_to_path(&pointer),
+                format!("JSON Schema: {e}"),
+            )
+        })
+        .collect()
+}
+
+/// `/properties/temp/forms/0` → `properties.temp.forms[0]`.
+fn pointer_to_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for raw in pointer.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            crate::parse::push_key(&mut out, &seg);
+        }
+    }
+    out
+}

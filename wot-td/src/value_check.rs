@@ -1,0 +1,321 @@
+//! Checking a JSON value against a [`DataSchema`].
+
+use std::fmt;
+
+use regex::Regex;
+use serde_json::{Number, Value};
+
+use crate::MAX_DEPTH;
+use crate::model::{DataSchema, DataType};
+use crate::one_or_many::OneOrMany;
+use crate::parse::push_key;
+
+/// Largest compiled size of a `pattern` regular expression (1 MiB), so a hostile TD
+/// cannot make pattern checks expensive.
+pub const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// A value that does not satisfy a data schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ValueError {
+    /// Path inside the value, e.g. `readings[2].celsius` (empty: the value itself).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "at {}: {}", self.path, self.message)
+        }
+    }
+}
+
+pub(crate) fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(PATTERN_SIZE_LIMIT)
+        .dfa_size_limit(PATTERN_SIZE_LIMIT)
+        .build()
+}
+
+/// JSON equality with numbers compared by value (`1` equals `1.0`).
+pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => num_equal(x, y),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn num_equal(x: &Number, y: &Number) -> bool {
+    if let (Some(a), Some(b)) = (x.as_i64(), y.as_i64()) {
+        return a == b;
+    }
+    if let (Some(a), Some(b)) = (x.as_u64(), y.as_u64()) {
+        return a == b;
+    }
+    x.as_f64() == y.as_f64()
+}
+
+fn is_integer(n: &Number) -> bool {
+    n.is_i64()
+        || n.is_u64()
+        || n.as_f64()
+            .is_some_and(|f| f.is_finite() && f.fract() == 0.0)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if is_integer(n) => "an integer",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl DataSchema {
+    /// Checks `value` against this schema: `type`, `enum`, `const`, numeric bounds
+    /// (inclusive and exclusive) and `multipleOf`, string length in Unicode code points
+    /// and `pattern`, array `items`, `minItems`, `maxItems`, object `properties` and
+    /// `required`, and `oneOf`. Returns every violation found (empty: the value fits).
+    ///
+    /// ```
+    /// use wot_td::DataSchema;
+    /// let schema: DataSchema = serde_json::from_str(r#"{
+    ///   "type": "object", "required": ["celsius"],
+    ///   "properties": {"celsius": {"type": "number", "minimum": -40, "maximum": 125}}
+    /// }"#).unwrap();
+    /// let errors = schema.validate_value(&serde_json::json!({"celsius": 300}));
+    /// assert_eq!(errors[0].path, "celsius");
+    /// assert!(schema.validate_value(&serde_json::json!({"celsius": 21.5})).is_empty());
+    /// ```
+    pub fn validate_value(&self, value: &Value) -> Vec<ValueError> {
+        let mut out = Vec::new();
+        check(self, value, &mut String::new(), 0, &mut out);
+        out
+    }
+
+    /// True when [`DataSchema::validate_value`] finds nothing.
+    pub fn accepts(&self, value: &Value) -> bool {
+        self.validate_value(value).is_empty()
+    }
+}
+
+fn fail(out: &mut Vec<ValueError>, path: &str, message: String) {
+    out.push(ValueError {
+        path: path.to_owned(),
+        message,
+    });
+}
+
+fn check(s: &DataSchema, v: &Value, path: &mut String, depth: usize, out: &mut Vec<ValueError>) {
+    if depth > MAX_DEPTH {
+        fail(out, path, format!("nested deeper than {MAX_DEPTH} levels"));
+        return;
+    }
+    if let Some(t) = s.data_type {
+        let ok = match (t, v) {
+            (DataType::Null, Value::Null)
+            | (DataType::Boolean, Value::Bool(_))
+            | (DataType::Number, Value::Number(_))
+            | (DataType::String, Value::String(_))
+            | (DataType::Array, Value::Array(_))
+            | (DataType::Object, Value::Object(_)) => true,
+            (DataType::Integer, Value::Number(n)) => is_integer(n),
+            _ => false,
+        };
+        if !ok {
+            fail(
+                out,
+                path,
+                format!("expected {}, found {}", t.as_str(), type_name(v)),
+            );
+            return;
+        }
+    }
+    if let Some(c) = &s.constant
+        && !json_equal(c, v)
+    {
+        fail(out, path, format!("expected the constant {c}, found {v}"));
+    }
+    if let Some(values) = &s.enumeration
+        && !values.iter().any(|e| json_equal(e, v))
+    {
+        let list: Vec<String> = values.iter().map(Value::to_string).collect();
+        fail(out, path, format!("{v} is not one of {}", list.join(", ")));
+    }
+    match v {
+        Value::Number(n) => check_number(s, n, path, out),
+        Value::String(text) => check_string(s, text, path, out),
+        Value::Array(items) => check_array(s, items, path, depth, out),
+        Value::Object(map) => {
+            for r in s.required.iter().flatten() {
+                if !map.contains_key(r) {
+                    fail(out, path, format!("the required member `{r}` is missing"));
+                }
+            }
+            for (name, sub) in s.properties.iter().flatten() {
+                if let Some(member) = map.get(name) {
+                    let len = path.len();
+                    push_key(path, name);
+                    check(sub, member, path, depth + 1, out);
+                    path.truncate(len);
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(choices) = &s.one_of {
+        let matching = choices
+            .iter()
+            .filter(|c| {
+                let mut scratch = Vec::new();
+                check(c, v, &mut path.clone(), depth + 1, &mut scratch);
+                scratch.is_empty()
+            })
+            .count();
+        if matching != 1 {
+            fail(
+                out,
+                path,
+                format!(
+                    "the value must match exactly one schema of `oneOf`, it matches {matching}"
+                ),
+            );
+        }
+    }
+}
+
+fn check_number(s: &DataSchema, n: &Number, path: &str, out: &mut Vec<ValueError>) {
+    let Some(x) = n.as_f64() else { return };
+    let bound = |b: &Option<Number>| b.as_ref().and_then(Number::as_f64);
+    if let Some(min) = bound(&s.minimum)
+        && x < min
+    {
+        fail(out, path, format!("{n} is less than the minimum {min}"));
+    }
+    if let Some(min) = bound(&s.exclusive_minimum)
+        && x <= min
+    {
+        fail(
+            out,
+            path,
+            format!("{n} is not greater than the exclusive minimum {min}"),
+        );
+    }
+    if let Some(max) = bound(&s.maximum)
+        && x > max
+    {
+        fail(out, path, format!("{n} is greater than the maximum {max}"));
+    }
+    if let Some(max) = bound(&s.exclusive_maximum)
+        && x >= max
+    {
+        fail(
+            out,
+            path,
+            format!("{n} is not less than the exclusive maximum {max}"),
+        );
+    }
+    if let Some(m) = bound(&s.multiple_of)
+        && m > 0.0
+    {
+        let q = x / m;
+        // Tolerate binary rounding: 0.3 is a multiple of 0.1.
+        if (q - q.round()).abs() > 1e-9 * q.abs().max(1.0) {
+            fail(out, path, format!("{n} is not a multiple of {m}"));
+        }
+    }
+}
+
+fn check_string(s: &DataSchema, text: &str, path: &str, out: &mut Vec<ValueError>) {
+    let len = text.chars().count() as u64;
+    if let Some(min) = s.min_length
+        && len < min
+    {
+        fail(
+            out,
+            path,
+            format!("the string has {len} characters, fewer than minLength {min}"),
+        );
+    }
+    if let Some(max) = s.max_length
+        && len > max
+    {
+        fail(
+            out,
+            path,
+            format!("the string has {len} characters, more than maxLength {max}"),
+        );
+    }
+    if let Some(p) = &s.pattern {
+        match compile_pattern(p) {
+            Ok(re) if !re.is_match(text) => {
+                fail(
+                    out,
+                    path,
+                    format!("the string does not match the pattern `{p}`"),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => fail(
+                out,
+                path,
+                format!("the schema's pattern `{p}` cannot be used: {e}"),
+            ),
+        }
+    }
+}
+
+fn check_array(
+    s: &DataSchema,
+    items: &[Value],
+    path: &mut String,
+    depth: usize,
+    out: &mut Vec<ValueError>,
+) {
+    let n = items.len() as u64;
+    if let Some(min) = s.min_items
+        && n < min
+    {
+        fail(
+            out,
+            path,
+            format!("the array has {n} items, fewer than minItems {min}"),
+        );
+    }
+    if let Some(max) = s.max_items
+        && n > max
+    {
+        fail(
+            out,
+            path,
+            format!("the array has {n} items, more than maxItems {max}"),
+        );
+    }
+    let Some(item_schema) = &s.items else { return };
+    for (i, item) in items.iter().enumerate() {
+        let sub = match item_schema.as_ref() {
+            OneOrMany::One(one) => Some(one),
+            OneOrMany::Many(per_position) => per_position.get(i),
+        };
+        if let Some(sub) = sub {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            check(sub, item, path, depth + 1, out);
+            path.truncate(len);
+        }
+    }
+}
