@@ -43,6 +43,7 @@ mod forms;
 #[cfg(feature = "json-schema")]
 mod json_schema;
 mod model;
+mod model_links;
 mod one_or_many;
 mod parse;
 mod security;
@@ -62,6 +63,7 @@ pub use model::{
     NumericRange, Operation, PropertyAffordance, TD_CONTEXT_1_0, TD_CONTEXT_1_1, Thing,
     VersionInfo,
 };
+pub use model_links::ModelResolver;
 pub use one_or_many::OneOrMany;
 pub use parse::{
     Document, DocumentKind, KeyOrder, MAX_DOCUMENT_BYTES, ParseError, ParseErrorKind, ThingModel,

@@ -410,7 +410,7 @@ impl Validator {
                             "tm-unchecked",
                             &path,
                             format!(
-                                "unchecked: conformance to the Thing Model `{}` needs the Thing Model, which this validator does not fetch",
+                                "unchecked: conformance to the Thing Model `{}` needs the Thing Model (give one to `Document::validate_with`)",
                                 l.href
                             ),
                         );
@@ -844,7 +844,7 @@ impl ThingModel {
                     out.push(Diagnostic::warning(
                         "tm-extends-unchecked",
                         index("links", i),
-                        format!("unchecked: the parent model `{href}` is not fetched, so the extension is not checked"),
+                        format!("unchecked: the parent model `{href}` is not available here (give it to `Document::validate_with`)"),
                     ));
                 }
             }
