@@ -1,0 +1,254 @@
+//! The items our streams yield, and the bounded buffers that keep recent ones.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One event received from a Thing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    /// The Thing's `id`, or its title when the TD has no `id`.
+    pub thing_id: String,
+    /// The Thing's `title`.
+    pub thing_title: String,
+    /// The event's name (its key in the TD's `events`).
+    pub event: String,
+    /// The event data (JSON; `null` when the event carried none).
+    pub data: Value,
+    /// The SSE event id (the resume token), if the server sent one.
+    pub event_id: Option<String>,
+    /// When this process received the event.
+    #[serde(with = "rfc3339")]
+    pub received_at: SystemTime,
+}
+
+/// One new value of a property.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PropertyUpdate {
+    /// The Thing's `id`, or its title when the TD has no `id`.
+    pub thing_id: String,
+    /// The property's name.
+    pub property: String,
+    /// The value.
+    pub value: Value,
+    /// When this process received the value.
+    #[serde(with = "rfc3339")]
+    pub timestamp: SystemTime,
+    /// Set when the value does not satisfy the property's schema (out of range, wrong type,
+    /// not in `enum`...): the first problem found. The update is delivered anyway.
+    pub schema_violation: Option<String>,
+}
+
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    pub(crate) fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_millis(*t))
+    }
+}
+
+/// A bounded FIFO: pushing onto a full buffer drops the oldest item.
+///
+/// # Examples
+///
+/// ```
+/// use wot_events::RingBuffer;
+///
+/// let mut r = RingBuffer::new(2);
+/// r.push(1);
+/// r.push(2);
+/// r.push(3);
+/// assert_eq!(r.iter().copied().collect::<Vec<_>>(), [2, 3]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct RingBuffer<T> {
+    items: VecDeque<T>,
+    capacity: usize,
+}
+
+impl<T> RingBuffer<T> {
+    /// An empty buffer holding at most `capacity` items (0 keeps nothing).
+    pub fn new(capacity: usize) -> Self {
+        RingBuffer {
+            items: VecDeque::with_capacity(capacity.min(1024)),
+            capacity,
+        }
+    }
+
+    /// Appends an item, dropping the oldest when full. Returns the dropped item.
+    pub fn push(&mut self, item: T) -> Option<T> {
+        if self.capacity == 0 {
+            return Some(item);
+        }
+        let dropped = if self.items.len() >= self.capacity {
+            self.items.pop_front()
+        } else {
+            None
+        };
+        self.items.push_back(item);
+        dropped
+    }
+
+    /// Items, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
+        self.items.iter()
+    }
+
+    /// The newest item.
+    pub fn latest(&self) -> Option<&T> {
+        self.items.back()
+    }
+
+    /// How many items are held.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether no item is held.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The most items held.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Removes every item.
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
+impl<T: Clone> RingBuffer<T> {
+    /// A copy of the items, oldest first.
+    pub fn to_vec(&self) -> Vec<T> {
+        self.items.iter().cloned().collect()
+    }
+}
+
+/// Recent values of one property, for charts: a ring buffer of `(time, value)`.
+///
+/// Times are passed in, so the history is plain data and easy to test.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use wot_events::PropertyHistory;
+///
+/// let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+/// let mut h = PropertyHistory::new(100);
+/// h.push(t0, 20.into());
+/// h.push(t0 + Duration::from_secs(50), 21.into());
+/// h.push(t0 + Duration::from_secs(90), 22.into());
+/// let now = t0 + Duration::from_secs(100);
+/// let recent: Vec<_> = h.within(Duration::from_secs(30), now).map(|(_, v)| v.clone()).collect();
+/// assert_eq!(recent, [serde_json::json!(22)]);
+/// assert_eq!(h.latest().map(|(_, v)| v.clone()), Some(22.into()));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PropertyHistory {
+    values: RingBuffer<(SystemTime, Value)>,
+}
+
+impl PropertyHistory {
+    /// Keeps at most `capacity` values.
+    pub fn new(capacity: usize) -> Self {
+        PropertyHistory {
+            values: RingBuffer::new(capacity),
+        }
+    }
+
+    /// Records a value received at `at`.
+    pub fn push(&mut self, at: SystemTime, value: Value) {
+        self.values.push((at, value));
+    }
+
+    /// The newest value and its time.
+    pub fn latest(&self) -> Option<&(SystemTime, Value)> {
+        self.values.latest()
+    }
+
+    /// The values received in `[now - window, now]`, oldest first.
+    pub fn within(
+        &self,
+        window: Duration,
+        now: SystemTime,
+    ) -> impl Iterator<Item = &(SystemTime, Value)> {
+        let start = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
+        self.values
+            .iter()
+            .filter(move |(t, _)| *t >= start && *t <= now)
+    }
+
+    /// Every value held, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &(SystemTime, Value)> {
+        self.values.iter()
+    }
+
+    /// How many values are held.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether no value is held.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_buffer_drops_oldest() {
+        let mut r = RingBuffer::new(3);
+        assert_eq!(r.push(1), None);
+        r.push(2);
+        r.push(3);
+        assert_eq!(r.push(4), Some(1));
+        assert_eq!(r.to_vec(), [2, 3, 4]);
+        assert_eq!(r.latest(), Some(&4));
+        assert_eq!(r.len(), 3);
+        let mut z = RingBuffer::new(0);
+        assert_eq!(z.push(1), Some(1));
+        assert!(z.is_empty());
+    }
+
+    #[test]
+    fn history_window_is_inclusive_and_bounded() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
+        let mut h = PropertyHistory::new(3);
+        for i in 0..5u64 {
+            h.push(t0 + Duration::from_secs(i * 10), i.into());
+        }
+        assert_eq!(h.len(), 3);
+        let now = t0 + Duration::from_secs(40);
+        let vals: Vec<_> = h
+            .within(Duration::from_secs(10), now)
+            .map(|(_, v)| v.clone())
+            .collect();
+        assert_eq!(vals, [Value::from(3), Value::from(4)]);
+        // A window longer than the epoch offset does not panic.
+        assert_eq!(h.within(Duration::MAX, now).count(), 3);
+    }
+
+    #[test]
+    fn records_serialize_with_rfc3339_times() {
+        let r = EventRecord {
+            thing_id: "urn:x".into(),
+            thing_title: "X".into(),
+            event: "e".into(),
+            data: serde_json::json!({"a": 1}),
+            event_id: Some("7".into()),
+            received_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_500),
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["received_at"], "1970-01-01T00:00:01.500Z");
+        assert_eq!(v["event_id"], "7");
+    }
+}
