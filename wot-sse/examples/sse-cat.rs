@@ -1,0 +1,3 @@
+//! `sse-cat`: prints the events of an SSE stream as JSON lines (under construction).
+
+fn main() {}

@@ -1,0 +1,251 @@
+//! Reconnect policy and the backoff schedule it produces.
+
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+/// How a stream reconnects: exponential backoff with jitter and a limit on failures.
+///
+/// The delay before reconnect attempt `n` (1 for the first after a good connection) is
+/// `base × factor^(n−1)`, capped at `max_delay` (or at `base` if the server's `retry:` asked
+/// for more than `max_delay`), then reduced by a random fraction of up to `jitter` of itself. The
+/// base is `initial_delay` until the server sends a `retry:` field. A `Retry-After` header on
+/// a 429 or 503 response makes the delay at least that long.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use wot_sse::ReconnectPolicy;
+///
+/// let policy = ReconnectPolicy::new()
+///     .initial_delay(Duration::from_millis(500))
+///     .max_attempts(None); // never give up
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct ReconnectPolicy {
+    pub(crate) initial_delay: Duration,
+    pub(crate) factor: f64,
+    pub(crate) max_delay: Duration,
+    pub(crate) jitter: f64,
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) seed: Option<u64>,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReconnectPolicy {
+    /// The default policy: 1 s initial delay, factor 1.5, 30 s cap, jitter 0.5, at most 5
+    /// consecutive failed attempts, jitter seeded from the OS.
+    pub fn new() -> Self {
+        Self {
+            initial_delay: Duration::from_secs(1),
+            factor: 1.5,
+            max_delay: Duration::from_secs(30),
+            jitter: 0.5,
+            max_attempts: Some(5),
+            seed: None,
+        }
+    }
+
+    /// The base delay before the server sends `retry:`. Default 1 s.
+    pub fn initial_delay(mut self, delay: Duration) -> Self {
+        self.initial_delay = delay;
+        self
+    }
+
+    /// How much the delay grows per consecutive attempt; at least 1. Default 1.5.
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// The cap on the grown delay. Default 30 s.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// The largest fraction (0 to 1) randomly taken off each delay, so that many clients do not
+    /// reconnect in step. 0 gives the exact schedule. Default 0.5.
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// How many failed attempts in a row end the stream (`None`: never give up). Default 5.
+    ///
+    /// The first connection counts. An attempt fails when it gets no response, a retryable
+    /// status, or a body that ends or stalls before any byte arrived. The count starts again
+    /// after a connection that delivered data.
+    pub fn max_attempts(mut self, attempts: Option<u32>) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// Seeds the jitter's random numbers, for a reproducible schedule (tests). Default: a seed
+    /// from the operating system.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !(self.factor.is_finite() && self.factor >= 1.0) {
+            return Err(format!(
+                "reconnect factor must be a finite number >= 1, got {}",
+                self.factor
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(format!(
+                "reconnect jitter must be between 0 and 1, got {}",
+                self.jitter
+            ));
+        }
+        if self.max_attempts == Some(0) {
+            return Err("max_attempts must be at least 1 (or None for unlimited)".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// The running schedule of one stream.
+pub(crate) struct Backoff {
+    policy: ReconnectPolicy,
+    /// The server's `retry:` value, once sent.
+    base: Option<Duration>,
+    rng: SmallRng,
+}
+
+impl Backoff {
+    pub(crate) fn new(policy: ReconnectPolicy) -> Self {
+        let rng = match policy.seed {
+            Some(seed) => SmallRng::seed_from_u64(seed),
+            None => rand::make_rng(),
+        };
+        Self {
+            policy,
+            base: None,
+            rng,
+        }
+    }
+
+    pub(crate) fn max_attempts(&self) -> Option<u32> {
+        self.policy.max_attempts
+    }
+
+    /// The server sent `retry:`.
+    pub(crate) fn set_base(&mut self, base: Duration) {
+        self.base = Some(base);
+    }
+
+    /// The delay before reconnect attempt `attempt` (1-based).
+    pub(crate) fn delay(&mut self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let base = self.base.unwrap_or(self.policy.initial_delay);
+        let cap = self.policy.max_delay.max(base);
+        let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
+        let grown = base.as_secs_f64() * self.policy.factor.powi(exponent);
+        let delay = if grown.is_finite() && grown < cap.as_secs_f64() {
+            Duration::from_secs_f64(grown)
+        } else {
+            cap
+        };
+        let delay = if self.policy.jitter > 0.0 {
+            let cut = self.rng.random_range(0.0..=self.policy.jitter);
+            delay.mul_f64(1.0 - cut)
+        } else {
+            delay
+        };
+        retry_after.map_or(delay, |at_least| delay.max(at_least))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact() -> ReconnectPolicy {
+        ReconnectPolicy::new().jitter(0.0)
+    }
+
+    #[test]
+    fn default_schedule_grows_by_half_and_caps_at_30s() {
+        let mut backoff = Backoff::new(exact());
+        let delays: Vec<f64> = (1..=12)
+            .map(|n| backoff.delay(n, None).as_secs_f64())
+            .collect();
+        let expected = [
+            1.0,
+            1.5,
+            2.25,
+            3.375,
+            5.0625,
+            7.59375,
+            11.390625,
+            17.0859375,
+            25.62890625,
+            30.0,
+            30.0,
+            30.0,
+        ];
+        for (got, want) in delays.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{delays:?}");
+        }
+    }
+
+    #[test]
+    fn server_retry_sets_the_base_and_may_exceed_the_cap() {
+        let mut backoff = Backoff::new(exact());
+        backoff.set_base(Duration::from_millis(200));
+        assert_eq!(backoff.delay(1, None), Duration::from_millis(200));
+        assert_eq!(backoff.delay(2, None), Duration::from_millis(300));
+        backoff.set_base(Duration::from_secs(60));
+        assert_eq!(backoff.delay(3, None), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn retry_after_is_a_lower_bound() {
+        let mut backoff = Backoff::new(exact());
+        assert_eq!(
+            backoff.delay(1, Some(Duration::from_secs(10))),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            backoff.delay(1, Some(Duration::from_millis(10))),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn jitter_stays_in_range_and_is_reproducible_with_a_seed() {
+        let policy = ReconnectPolicy::new().seed(7);
+        let mut a = Backoff::new(policy.clone());
+        let mut b = Backoff::new(policy);
+        for n in 1..20 {
+            let (da, db) = (a.delay(n, None), b.delay(n, None));
+            assert_eq!(da, db);
+            let full = Backoff::new(exact()).delay(n, None);
+            assert!(da <= full && da >= full / 2, "{da:?} vs {full:?}");
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_rejected() {
+        assert!(ReconnectPolicy::new().factor(0.5).validate().is_err());
+        assert!(ReconnectPolicy::new().jitter(1.5).validate().is_err());
+        assert!(
+            ReconnectPolicy::new()
+                .max_attempts(Some(0))
+                .validate()
+                .is_err()
+        );
+        assert!(ReconnectPolicy::new().validate().is_ok());
+    }
+}

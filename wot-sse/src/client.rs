@@ -1,0 +1,506 @@
+//! `SseClient` and the builders that configure clients and requests.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+use http::header::{
+    AUTHORIZATION, COOKIE, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHORIZATION,
+};
+use url::Url;
+
+use crate::backoff::ReconnectPolicy;
+use crate::error::Error;
+use crate::parser::DEFAULT_MAX_EVENT_SIZE;
+use crate::stream::EventStream;
+
+/// The default idle timeout: 45 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// The default limit on redirects followed for one connection: 10.
+pub const DEFAULT_MAX_REDIRECTS: usize = 10;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+pub(crate) type TokenFuture = Pin<Box<dyn Future<Output = Result<Secret, BoxError>> + Send>>;
+pub(crate) type TokenProvider = Arc<dyn Fn() -> TokenFuture + Send + Sync>;
+
+/// A token that never shows in `Debug` output or logs.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where a connection gets its bearer token.
+#[derive(Clone, Default)]
+pub(crate) enum Auth {
+    #[default]
+    None,
+    Bearer(Secret),
+    Provider(TokenProvider),
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Auth::None => "None",
+            Auth::Bearer(_) => "Bearer(<redacted>)",
+            Auth::Provider(_) => "Provider(..)",
+        })
+    }
+}
+
+/// Settings a client holds as defaults and a request may override.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) headers: HeaderMap,
+    pub(crate) reconnect: ReconnectPolicy,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_event_size: usize,
+    pub(crate) max_redirects: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            headers: HeaderMap::new(),
+            reconnect: ReconnectPolicy::new(),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            max_event_size: DEFAULT_MAX_EVENT_SIZE,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+        }
+    }
+}
+
+/// Everything a stream needs to (re)connect, fixed when the stream is created.
+#[derive(Debug)]
+pub(crate) struct Spec {
+    pub(crate) http: reqwest::Client,
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    /// `url` without query and user info, for logs and errors.
+    pub(crate) url_for_logs: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) auth: Auth,
+    pub(crate) token_query_param: Option<String>,
+    pub(crate) max_redirects: usize,
+}
+
+/// An SSE client: a `reqwest::Client` plus default settings for the streams it opens.
+///
+/// Cloning is cheap and shares the connection pool.
+///
+/// # Examples
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// use wot_sse::SseClient;
+///
+/// # async fn run() -> Result<(), wot_sse::Error> {
+/// let client = SseClient::new();
+/// let mut events = client.get("https://thing.example/properties/observe").connect()?;
+/// while let Some(item) = events.next().await {
+///     match item {
+///         Ok(event) => println!("{}: {}", event.event_type(), event.data()),
+///         Err(error) if error.is_terminal() => return Err(error),
+///         Err(error) => eprintln!("will reconnect: {error}"),
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SseClient {
+    http: reqwest::Client,
+    settings: Settings,
+}
+
+impl Default for SseClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SseClient {
+    /// A client with default settings and its own `reqwest::Client`.
+    ///
+    /// # Panics
+    ///
+    /// If the TLS backend cannot be initialised, as `reqwest::Client::new` does. Use
+    /// [`SseClient::builder`] to get an error instead.
+    pub fn new() -> Self {
+        match Self::builder().build() {
+            Ok(client) => client,
+            Err(error) => panic!("cannot build the HTTP client: {error}"),
+        }
+    }
+
+    /// A builder for a client with non-default settings.
+    pub fn builder() -> SseClientBuilder {
+        SseClientBuilder::default()
+    }
+
+    /// A client with default settings on top of your `reqwest::Client`.
+    ///
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: this client follows
+    /// redirects itself (with the limit and the rule that credentials are not sent to another
+    /// origin), which only works if reqwest hands the 3xx responses over. Do not set a total
+    /// request timeout on it: an event stream is one long response.
+    pub fn with_http_client(http: reqwest::Client) -> Self {
+        Self {
+            http,
+            settings: Settings::default(),
+        }
+    }
+
+    /// Starts a `GET` request for an event stream.
+    pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// Starts a `POST` request for an event stream; set its body with
+    /// [`RequestBuilder::body`].
+    pub fn post(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// Starts a request with any method, e.g. `REPORT`.
+    pub fn request(&self, method: Method, url: impl AsRef<str>) -> RequestBuilder {
+        // The text of an unparsable URL may hold credentials, so only the reason is kept.
+        let url = Url::parse(url.as_ref())
+            .map_err(|error| Error::builder(format!("invalid URL: {error}")));
+        RequestBuilder {
+            http: self.http.clone(),
+            method,
+            url,
+            settings: self.settings.clone(),
+            body: None,
+            auth: Auth::None,
+            token_query_param: None,
+            last_event_id: String::new(),
+            error: None,
+        }
+    }
+}
+
+/// Builds an [`SseClient`] with default settings for its streams.
+///
+/// Every setting can be overridden per request on [`RequestBuilder`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct SseClientBuilder {
+    http: Option<reqwest::Client>,
+    settings: Settings,
+    error: Option<Error>,
+}
+
+impl SseClientBuilder {
+    /// Use this `reqwest::Client` (see [`SseClient::with_http_client`] for how to build it).
+    /// Default: a new client with rustls and redirects turned off.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// A header sent on every request. Default: none besides `Accept: text/event-stream`
+    /// and `Cache-Control: no-cache`.
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        if let Err(error) = insert_header(&mut self.settings.headers, name, value) {
+            self.error.get_or_insert(error);
+        }
+        self
+    }
+
+    /// See [`RequestBuilder::reconnect`]. Default: [`ReconnectPolicy::new`].
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.settings.reconnect = policy;
+        self
+    }
+
+    /// See [`RequestBuilder::idle_timeout`]. Default: 45 s.
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.settings.idle_timeout = timeout.into();
+        self
+    }
+
+    /// See [`RequestBuilder::max_event_size`]. Default: 32 MiB.
+    pub fn max_event_size(mut self, bytes: usize) -> Self {
+        self.settings.max_event_size = bytes;
+        self
+    }
+
+    /// See [`RequestBuilder::max_redirects`]. Default: 10.
+    pub fn max_redirects(mut self, redirects: usize) -> Self {
+        self.settings.max_redirects = redirects;
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    ///
+    /// A bad header or reconnect setting, or a TLS backend that cannot be initialised.
+    pub fn build(self) -> Result<SseClient, Error> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        self.settings.reconnect.validate().map_err(Error::builder)?;
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|error| {
+                    Error::builder(format!("cannot build the HTTP client: {error}"))
+                })?,
+        };
+        Ok(SseClient {
+            http,
+            settings: self.settings,
+        })
+    }
+}
+
+/// Configures one event stream; [`connect`](Self::connect) creates it.
+///
+/// Made by [`SseClient::get`], [`SseClient::post`] or [`SseClient::request`]. Settings not
+/// set here come from the client.
+#[must_use]
+pub struct RequestBuilder {
+    http: reqwest::Client,
+    method: Method,
+    url: Result<Url, Error>,
+    settings: Settings,
+    body: Option<Bytes>,
+    auth: Auth,
+    token_query_param: Option<String>,
+    last_event_id: String,
+    error: Option<Error>,
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.method)
+            .field("url", &self.url.as_ref().map(redact))
+            .field("headers", &self.settings.headers.keys().collect::<Vec<_>>())
+            .field("auth", &self.auth)
+            .field("settings", &self.settings.reconnect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestBuilder {
+    /// Sets the method. Default: the one the request was started with.
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Adds a header (replacing one of the same name). Values of `Authorization`, `Cookie` and
+    /// `Proxy-Authorization` are treated as secrets: never logged, and not sent to another
+    /// origin after a redirect.
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        if let Err(error) = insert_header(&mut self.settings.headers, name, value) {
+            self.error.get_or_insert(error);
+        }
+        self
+    }
+
+    /// Adds all these headers (replacing those of the same names).
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        for (name, mut value) in headers {
+            if let Some(name) = name {
+                mark_sensitive(&name, &mut value);
+                self.settings.headers.insert(name, value);
+            }
+        }
+        self
+    }
+
+    /// The request body, sent again on every reconnect (for `POST`, `REPORT`). Default: none.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The last event id to resume from on the first connection (sent as `Last-Event-ID`).
+    /// Default: none.
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = id.into();
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` on every connection. Default: no auth.
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Auth::Bearer(Secret(token.into()));
+        self
+    }
+
+    /// Asks `provider` for a bearer token before every connection, so tokens can refresh.
+    ///
+    /// A provider error counts as a failed connection attempt (yielded, then retried).
+    ///
+    /// ```no_run
+    /// # async fn fetch_token() -> Result<String, std::io::Error> { Ok(String::new()) }
+    /// # let client = wot_sse::SseClient::new();
+    /// let stream = client
+    ///     .get("https://thing.example/events")
+    ///     .token_provider(|| async { fetch_token().await })
+    ///     .connect();
+    /// ```
+    pub fn token_provider<F, Fut, T, E>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Into<String>,
+        E: Into<BoxError>,
+    {
+        let provider: TokenProvider = Arc::new(move || {
+            let future = provider();
+            Box::pin(async move {
+                future
+                    .await
+                    .map(|token| Secret(token.into()))
+                    .map_err(Into::into)
+            })
+        });
+        self.auth = Auth::Provider(provider);
+        self
+    }
+
+    /// Sends the token as the query parameter `param` instead of an `Authorization` header.
+    ///
+    /// **A risk:** URLs end up in server access logs, proxies and browser history. Use this
+    /// only for servers that demand it. This crate still keeps the token out of its own logs
+    /// and errors. Default: off.
+    pub fn token_in_query(mut self, param: impl Into<String>) -> Self {
+        self.token_query_param = Some(param.into());
+        self
+    }
+
+    /// The reconnect policy. Default: the client's ([`ReconnectPolicy::new`] unless set).
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.settings.reconnect = policy;
+        self
+    }
+
+    /// How long the stream may receive no bytes (comments count) before the connection is
+    /// taken for dead and replaced. It also bounds the wait for response headers. `None`
+    /// disables it. Default: 45 s.
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.settings.idle_timeout = timeout.into();
+        self
+    }
+
+    /// The maximum event size in bytes; a larger event is skipped with an error. Default:
+    /// 32 MiB (see [`parser::Parser::with_max_event_size`](crate::parser::Parser::with_max_event_size)).
+    pub fn max_event_size(mut self, bytes: usize) -> Self {
+        self.settings.max_event_size = bytes;
+        self
+    }
+
+    /// How many redirects one connection follows. Default: 10.
+    pub fn max_redirects(mut self, redirects: usize) -> Self {
+        self.settings.max_redirects = redirects;
+        self
+    }
+
+    /// Creates the stream. It connects when first polled, and must be polled inside a tokio
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// A bad setting: invalid URL, header, or reconnect policy, or a `Last-Event-ID` that
+    /// contains U+0000.
+    pub fn connect(self) -> Result<EventStream, Error> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let url = self.url?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::builder(format!(
+                "URL {} is not http or https",
+                redact(&url)
+            )));
+        }
+        self.settings.reconnect.validate().map_err(Error::builder)?;
+        if self.last_event_id.contains('\0') {
+            return Err(Error::builder("the last event id contains U+0000"));
+        }
+        if matches!(self.token_query_param.as_deref(), Some("")) {
+            return Err(Error::builder("the token query parameter name is empty"));
+        }
+        let spec = Spec {
+            http: self.http,
+            method: self.method,
+            url_for_logs: redact(&url),
+            url,
+            headers: self.settings.headers,
+            body: self.body,
+            auth: self.auth,
+            token_query_param: self.token_query_param,
+            max_redirects: self.settings.max_redirects,
+        };
+        Ok(EventStream::new(
+            Arc::new(spec),
+            self.settings.reconnect,
+            self.settings.idle_timeout,
+            self.settings.max_event_size,
+            &self.last_event_id,
+        ))
+    }
+}
+
+fn insert_header<K, V>(headers: &mut HeaderMap, name: K, value: V) -> Result<(), Error>
+where
+    K: TryInto<HeaderName>,
+    V: TryInto<HeaderValue>,
+{
+    let name = name
+        .try_into()
+        .map_err(|_| Error::builder("invalid header name"))?;
+    let mut value = value
+        .try_into()
+        .map_err(|_| Error::builder(format!("invalid value for header {name}")))?;
+    mark_sensitive(&name, &mut value);
+    headers.insert(name, value);
+    Ok(())
+}
+
+pub(crate) fn is_credential_header(name: &HeaderName) -> bool {
+    name == AUTHORIZATION || name == COOKIE || name == PROXY_AUTHORIZATION
+}
+
+fn mark_sensitive(name: &HeaderName, value: &mut HeaderValue) {
+    if is_credential_header(name) {
+        value.set_sensitive(true);
+    }
+}
+
+/// The URL without user info, query or fragment: safe for logs and errors.
+pub(crate) fn redact(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}

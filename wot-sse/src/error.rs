@@ -1,0 +1,321 @@
+//! The client's error type.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+
+type Source = Arc<dyn StdError + Send + Sync>;
+
+/// An error from an event stream or from building one.
+///
+/// Errors come in two classes. *Recoverable* errors (a failed connection attempt, a retryable
+/// status such as 503, an idle timeout, a dropped connection, an event over the size limit) are
+/// yielded by the stream, which then goes on and reconnects. *Terminal* errors (a bad setting,
+/// a status such as 404, a wrong content type, a broken redirect, too many failed attempts in a
+/// row) are yielded last; the stream ends after them. [`is_terminal`](Self::is_terminal) tells
+/// which one you have.
+///
+/// The text names what failed and the URL, without its query string or user info, and never
+/// contains a token. Errors are cheap to clone.
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    /// The request URL with query and user info removed.
+    url: Option<String>,
+    source: Option<Source>,
+    /// A `Retry-After` delay that came with a 429 or 503.
+    retry_after: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Kind {
+    Builder(String),
+    Token,
+    Connect,
+    Body,
+    IdleTimeout(Duration),
+    Status(StatusCode),
+    ContentType(Option<String>),
+    RedirectWithoutLocation(StatusCode),
+    BadRedirectLocation,
+    TooManyRedirects(usize),
+    EventTooLarge(usize),
+    RetriesExhausted { attempts: u32, last: Option<Error> },
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind, url: Option<String>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                kind,
+                url,
+                source: None,
+                retry_after: None,
+            }),
+        }
+    }
+
+    pub(crate) fn with_source(
+        kind: Kind,
+        url: Option<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        let mut error = Self::new(kind, url);
+        if let Some(inner) = Arc::get_mut(&mut error.inner) {
+            inner.source = Some(Arc::new(source));
+        }
+        error
+    }
+
+    pub(crate) fn with_boxed_source(
+        kind: Kind,
+        url: Option<String>,
+        source: Box<dyn StdError + Send + Sync>,
+    ) -> Self {
+        let mut error = Self::new(kind, url);
+        if let Some(inner) = Arc::get_mut(&mut error.inner) {
+            inner.source = Some(Arc::from(source));
+        }
+        error
+    }
+
+    pub(crate) fn builder(message: impl Into<String>) -> Self {
+        Self::new(Kind::Builder(message.into()), None)
+    }
+
+    pub(crate) fn status_with_retry_after(
+        status: StatusCode,
+        url: Option<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                kind: Kind::Status(status),
+                url,
+                source: None,
+                retry_after,
+            }),
+        }
+    }
+
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// Whether the stream ends after this error.
+    ///
+    /// `false` means the stream goes on (and reconnects if the connection was lost).
+    pub fn is_terminal(&self) -> bool {
+        match &self.inner.kind {
+            Kind::Builder(_)
+            | Kind::ContentType(_)
+            | Kind::RedirectWithoutLocation(_)
+            | Kind::BadRedirectLocation
+            | Kind::TooManyRedirects(_)
+            | Kind::RetriesExhausted { .. } => true,
+            Kind::Status(status) => !is_retryable_status(*status),
+            Kind::Token
+            | Kind::Connect
+            | Kind::Body
+            | Kind::IdleTimeout(_)
+            | Kind::EventTooLarge(_) => false,
+        }
+    }
+
+    /// The HTTP status of a response that did not open the stream, if that is the error.
+    ///
+    /// For [`is_retries_exhausted`](Self::is_retries_exhausted) errors it is the status of the
+    /// last attempt, if that attempt got one.
+    pub fn status(&self) -> Option<StatusCode> {
+        match &self.inner.kind {
+            Kind::Status(status) | Kind::RedirectWithoutLocation(status) => Some(*status),
+            Kind::RetriesExhausted { last, .. } => last.as_ref().and_then(Error::status),
+            _ => None,
+        }
+    }
+
+    /// Whether the server answered 401 Unauthorized (a terminal error).
+    pub fn is_unauthorized(&self) -> bool {
+        self.status() == Some(StatusCode::UNAUTHORIZED)
+    }
+
+    /// Whether the server answered 403 Forbidden (a terminal error).
+    pub fn is_forbidden(&self) -> bool {
+        self.status() == Some(StatusCode::FORBIDDEN)
+    }
+
+    /// Whether no bytes arrived within the idle timeout (the client reconnects).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, Kind::IdleTimeout(_))
+    }
+
+    /// Whether sending the request failed: DNS, TCP, TLS, or the server hung up early.
+    pub fn is_connect(&self) -> bool {
+        matches!(self.inner.kind, Kind::Connect)
+    }
+
+    /// Whether reading the response body failed after the stream had opened.
+    pub fn is_body(&self) -> bool {
+        matches!(self.inner.kind, Kind::Body)
+    }
+
+    /// Whether a 200 response had a media type other than `text/event-stream`.
+    pub fn is_content_type(&self) -> bool {
+        matches!(self.inner.kind, Kind::ContentType(_))
+    }
+
+    /// Whether a redirect could not be followed: no or a bad `Location`, or too many redirects.
+    pub fn is_redirect(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            Kind::RedirectWithoutLocation(_)
+                | Kind::BadRedirectLocation
+                | Kind::TooManyRedirects(_)
+        )
+    }
+
+    /// Whether an event exceeded the maximum event size and was skipped.
+    pub fn is_event_too_large(&self) -> bool {
+        matches!(self.inner.kind, Kind::EventTooLarge(_))
+    }
+
+    /// Whether the token provider failed.
+    pub fn is_token(&self) -> bool {
+        matches!(self.inner.kind, Kind::Token)
+    }
+
+    /// Whether the stream gave up after the maximum number of consecutive failed attempts.
+    ///
+    /// The last attempt's error, if it had one, is its [`source`](std::error::Error::source).
+    pub fn is_retries_exhausted(&self) -> bool {
+        matches!(self.inner.kind, Kind::RetriesExhausted { .. })
+    }
+
+    /// Whether a setting of the client or request is invalid.
+    pub fn is_builder(&self) -> bool {
+        matches!(self.inner.kind, Kind::Builder(_))
+    }
+
+    /// The URL the error is about, without query string or user info.
+    pub fn url(&self) -> Option<&str> {
+        self.inner.url.as_deref()
+    }
+}
+
+/// 5xx, 408 and 429 are worth retrying; other statuses are not.
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.kind {
+            Kind::Builder(message) => write!(f, "invalid SSE request setting: {message}")?,
+            Kind::Token => f.write_str("the token provider failed")?,
+            Kind::Connect => f.write_str("connecting failed")?,
+            Kind::Body => f.write_str("reading the event stream failed")?,
+            Kind::IdleTimeout(after) => write!(f, "no data for {after:?} (idle timeout)")?,
+            Kind::Status(status) => write!(f, "server answered {status}")?,
+            Kind::ContentType(Some(found)) => write!(
+                f,
+                "expected content type text/event-stream, got {:?}",
+                found
+            )?,
+            Kind::ContentType(None) => {
+                f.write_str("expected content type text/event-stream, got none")?;
+            }
+            Kind::RedirectWithoutLocation(status) => {
+                write!(f, "redirect {status} without a Location header")?;
+            }
+            Kind::BadRedirectLocation => f.write_str("redirect to an invalid Location")?,
+            Kind::TooManyRedirects(limit) => write!(f, "more than {limit} redirects")?,
+            Kind::EventTooLarge(limit) => {
+                write!(f, "event larger than the limit of {limit} bytes; skipped")?
+            }
+            Kind::RetriesExhausted { attempts, last } => {
+                write!(f, "gave up after {attempts} consecutive failed attempts")?;
+                match last {
+                    Some(last) => write!(f, "; last: {last}")?,
+                    None => f.write_str("; the last response ended before any data")?,
+                }
+            }
+        }
+        if let (Some(url), false) = (&self.inner.url, self.is_retries_exhausted()) {
+            write!(f, " ({url})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("Error");
+        debug.field("kind", &self.inner.kind);
+        if let Some(url) = &self.inner.url {
+            debug.field("url", url);
+        }
+        if let Some(source) = &self.inner.source {
+            debug.field("source", source);
+        }
+        debug.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match &self.inner.kind {
+            Kind::RetriesExhausted {
+                last: Some(last), ..
+            } => Some(last),
+            _ => self
+                .inner
+                .source
+                .as_deref()
+                .map(|source| source as &(dyn StdError + 'static)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        let url = Some("http://h/p".to_owned());
+        assert!(Error::new(Kind::Status(StatusCode::NOT_FOUND), url.clone()).is_terminal());
+        assert!(!Error::new(Kind::Status(StatusCode::BAD_GATEWAY), url.clone()).is_terminal());
+        assert!(!Error::new(Kind::Status(StatusCode::REQUEST_TIMEOUT), None).is_terminal());
+        assert!(!Error::new(Kind::Status(StatusCode::TOO_MANY_REQUESTS), None).is_terminal());
+        let unauthorized = Error::new(Kind::Status(StatusCode::UNAUTHORIZED), url);
+        assert!(unauthorized.is_unauthorized() && !unauthorized.is_forbidden());
+        assert_eq!(
+            unauthorized.to_string(),
+            "server answered 401 Unauthorized (http://h/p)"
+        );
+        let last = Error::new(Kind::Connect, None);
+        let exhausted = Error::new(
+            Kind::RetriesExhausted {
+                attempts: 5,
+                last: Some(last),
+            },
+            None,
+        );
+        assert!(exhausted.is_terminal());
+        assert!(exhausted.source().is_some());
+        assert!(
+            exhausted
+                .to_string()
+                .contains("5 consecutive failed attempts")
+        );
+    }
+}

@@ -1,0 +1,547 @@
+//! The event stream: a poll-driven state machine around the parser.
+//!
+//! ```text
+//!            ┌──────────────────────────── reconnect_now ───────────────────────────┐
+//!            v                                                                      │
+//!  Start ──> Connecting ──200──> Open ──body ends / breaks / idle──> Waiting ──timer─┘
+//!               │  │ 204             (events, comments)                 ^
+//!               │  └──────> Closed <── terminal error, too many failures │
+//!               └── retryable failure, idle timeout ─────────────────────┘
+//! ```
+//!
+//! Nothing runs in the background: the stream makes progress only when polled, so dropping it
+//! drops the connection and leaves no task behind. Complete events in the parser are always
+//! handed out before the next byte is read, so when a connection ends the parser holds at most
+//! one unfinished block, which `end_of_body` discards: no partial event crosses a reconnect.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::task::AtomicWaker;
+use http::header::HeaderValue;
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+use tracing::Instrument;
+
+use crate::backoff::{Backoff, ReconnectPolicy};
+use crate::client::Spec;
+use crate::connect::{Opened, open};
+use crate::error::{Error, Kind};
+use crate::event::Event;
+use crate::parser::{Item, ParseError, Parser};
+
+/// The connection state of a stream, for display; watch it with [`EventStream::state`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectionState {
+    /// Connecting (or reconnecting now): waiting for the response.
+    Connecting,
+    /// The response arrived and events are flowing.
+    Open,
+    /// The connection was lost; waiting `delay` before reconnect attempt `attempt`.
+    ///
+    /// `attempt` counts attempts since the last connection that delivered data, from 1.
+    Reconnecting {
+        /// The number of the coming attempt.
+        attempt: u32,
+        /// The wait before it.
+        delay: Duration,
+    },
+    /// The stream has ended and will not reconnect.
+    Closed {
+        /// Why it ended.
+        reason: CloseReason,
+    },
+}
+
+/// Why a stream ended.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// [`close`](EventStream::close) was called or the stream was dropped.
+    Requested,
+    /// The server answered 204 No Content, which tells clients to stop.
+    NoContent,
+    /// A terminal error, also yielded as the stream's last item.
+    Failed(Error),
+}
+
+impl PartialEq for CloseReason {
+    /// Errors compare by their text.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Requested, Self::Requested) | (Self::NoContent, Self::NoContent) => true,
+            (Self::Failed(a), Self::Failed(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
+}
+
+/// An event or a comment, from [`EventStream::messages`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A dispatched event.
+    Event(Event),
+    /// A comment line: the text after the `:` (a leading space is kept). Servers send them as
+    /// heartbeats.
+    Comment(String),
+}
+
+/// State shared with [`StreamHandle`]s.
+struct Shared {
+    state: watch::Sender<ConnectionState>,
+    close: AtomicBool,
+    reconnect: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Shared {
+    fn request(&self, flag: &AtomicBool) {
+        flag.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+}
+
+type ConnectFuture = Pin<Box<dyn Future<Output = Result<Opened, Error>> + Send>>;
+type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+enum Phase {
+    Start,
+    Connecting(ConnectFuture),
+    Open { body: Body, got_data: bool },
+    Waiting,
+    Closed,
+}
+
+/// A live SSE connection that reconnects by itself: a
+/// `Stream<Item = Result<Event, Error>>`.
+///
+/// Made by [`RequestBuilder::connect`](crate::RequestBuilder::connect). It connects when first
+/// polled. Recoverable errors are yielded and the stream goes on (reconnecting when the
+/// connection was lost); after a terminal error, a 204 response or [`close`](Self::close) it
+/// ends. Dropping it closes the connection; it spawns no tasks.
+///
+/// Use [`messages`](Self::messages) to receive comments too, [`state`](Self::state) to watch
+/// the connection, and [`handle`](Self::handle) to control it from elsewhere.
+pub struct EventStream {
+    spec: Arc<Spec>,
+    shared: Arc<Shared>,
+    parser: Parser,
+    backoff: Backoff,
+    idle_timeout: Option<Duration>,
+    phase: Phase,
+    /// The idle deadline while connecting or open; the backoff delay while waiting.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// When the last byte arrived (or the attempt started); the idle timer is re-armed
+    /// from it lazily rather than reset on every chunk.
+    last_activity: Instant,
+    /// Consecutive failed attempts.
+    failures: u32,
+    span: tracing::Span,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("method", &self.spec.method)
+            .field("url", &self.spec.url_for_logs)
+            .field("state", &*self.shared.state.borrow())
+            .field("last_event_id", &self.parser.last_event_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventStream {
+    pub(crate) fn new(
+        spec: Arc<Spec>,
+        policy: ReconnectPolicy,
+        idle_timeout: Option<Duration>,
+        max_event_size: usize,
+        last_event_id: &str,
+    ) -> Self {
+        let mut parser = Parser::with_max_event_size(max_event_size);
+        parser.set_last_event_id(last_event_id);
+        let span = tracing::info_span!("sse", method = %spec.method, url = %spec.url_for_logs);
+        Self {
+            spec,
+            shared: Arc::new(Shared {
+                state: watch::Sender::new(ConnectionState::Connecting),
+                close: AtomicBool::new(false),
+                reconnect: AtomicBool::new(false),
+                waker: AtomicWaker::new(),
+            }),
+            parser,
+            backoff: Backoff::new(policy),
+            idle_timeout,
+            phase: Phase::Start,
+            timer: None,
+            last_activity: Instant::now(),
+            failures: 0,
+            span,
+        }
+    }
+
+    /// A receiver of the connection state, e.g. for a status line in a UI.
+    ///
+    /// It starts at [`ConnectionState::Connecting`] and ends at [`ConnectionState::Closed`].
+    pub fn state(&self) -> watch::Receiver<ConnectionState> {
+        self.shared.state.subscribe()
+    }
+
+    /// The last event id: what the next reconnect sends as `Last-Event-ID` (`""`: none).
+    pub fn last_event_id(&self) -> &str {
+        self.parser.last_event_id()
+    }
+
+    /// Drops the current connection (or skips the current wait) and connects again now,
+    /// resuming from the last event id. Not counted as a failure.
+    pub fn reconnect_now(&self) {
+        self.shared.request(&self.shared.reconnect);
+    }
+
+    /// Closes the connection; the stream then ends. The state becomes
+    /// `Closed { reason: Requested }`.
+    pub fn close(&self) {
+        self.shared.request(&self.shared.close);
+    }
+
+    /// A cloneable handle to watch and control this stream from another task.
+    pub fn handle(&self) -> StreamHandle {
+        StreamHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// A view of this stream that also yields comments.
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use wot_sse::{Message, SseClient};
+    ///
+    /// # async fn run() -> Result<(), wot_sse::Error> {
+    /// let mut stream = SseClient::new().get("http://127.0.0.1:8080/events").connect()?;
+    /// while let Some(item) = stream.messages().next().await {
+    ///     match item? {
+    ///         Message::Event(event) => println!("event {}", event.data()),
+    ///         Message::Comment(text) => println!("comment {text}"),
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn messages(&mut self) -> Messages<'_> {
+        Messages { stream: self }
+    }
+
+    fn set_state(&self, state: ConnectionState) {
+        self.shared.state.send_replace(state);
+    }
+
+    /// The core of both `Stream` impls.
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        self.shared.waker.register(cx.waker());
+        loop {
+            if matches!(self.phase, Phase::Closed) {
+                return Poll::Ready(None);
+            }
+            if self.shared.close.load(Ordering::Acquire) {
+                self.finish(CloseReason::Requested);
+                return Poll::Ready(None);
+            }
+            if self.shared.reconnect.swap(false, Ordering::AcqRel) {
+                self.span
+                    .in_scope(|| tracing::info!("reconnecting now, as requested"));
+                if matches!(self.phase, Phase::Open { .. }) {
+                    self.parser.end_of_body();
+                }
+                self.phase = Phase::Start;
+            }
+            if let Some(item) = self.parser.next_item() {
+                match item {
+                    Ok(Item::Event(event)) => return Poll::Ready(Some(Ok(Message::Event(event)))),
+                    Ok(Item::Comment(text)) => {
+                        return Poll::Ready(Some(Ok(Message::Comment(text))));
+                    }
+                    Ok(Item::Retry(base)) => {
+                        self.backoff.set_base(base);
+                        continue;
+                    }
+                    Err(ParseError::EventTooLarge { limit }) => {
+                        let error = Error::new(
+                            Kind::EventTooLarge(limit),
+                            Some(self.spec.url_for_logs.clone()),
+                        );
+                        self.span
+                            .in_scope(|| tracing::warn!(%error, "event skipped"));
+                        return Poll::Ready(Some(Err(error)));
+                    }
+                }
+            }
+            match &mut self.phase {
+                Phase::Closed => return Poll::Ready(None),
+                Phase::Start => self.start_connecting(),
+                Phase::Connecting(connecting) => match connecting.as_mut().poll(cx) {
+                    Poll::Ready(Ok(Opened::Stream(response))) => {
+                        self.span.in_scope(
+                            || tracing::info!(status = %response.status(), "stream open"),
+                        );
+                        self.phase = Phase::Open {
+                            body: Box::pin(response.bytes_stream()),
+                            got_data: false,
+                        };
+                        self.last_activity = Instant::now();
+                        self.set_state(ConnectionState::Open);
+                    }
+                    Poll::Ready(Ok(Opened::NoContent)) => {
+                        self.span
+                            .in_scope(|| tracing::info!("204 No Content: stream ends"));
+                        self.finish(CloseReason::NoContent);
+                        return Poll::Ready(None);
+                    }
+                    Poll::Ready(Err(error)) => return self.fail(Some(error)),
+                    Poll::Pending => {
+                        if self.idle_expired(cx) {
+                            return self.fail(Some(self.idle_error()));
+                        }
+                        return Poll::Pending;
+                    }
+                },
+                Phase::Open { body, got_data } => match body.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(chunk))) => {
+                        *got_data = true;
+                        self.failures = 0;
+                        self.last_activity = Instant::now();
+                        self.parser.feed(chunk);
+                    }
+                    Poll::Ready(Some(Err(source))) => {
+                        self.parser.end_of_body();
+                        let url = Some(self.spec.url_for_logs.clone());
+                        return self.fail(Some(Error::with_source(
+                            Kind::Body,
+                            url,
+                            source.without_url(),
+                        )));
+                    }
+                    Poll::Ready(None) => {
+                        let delivered = *got_data;
+                        self.parser.end_of_body();
+                        self.span
+                            .in_scope(|| tracing::info!("server ended the stream"));
+                        if delivered {
+                            self.schedule_reconnect(None);
+                        } else if let Poll::Ready(end) = self.fail(None) {
+                            // Only a terminal "gave up" is worth reporting for a quiet end.
+                            return Poll::Ready(end);
+                        }
+                    }
+                    Poll::Pending => {
+                        if self.idle_expired(cx) {
+                            self.parser.end_of_body();
+                            return self.fail(Some(self.idle_error()));
+                        }
+                        return Poll::Pending;
+                    }
+                },
+                Phase::Waiting => {
+                    let waited = match &mut self.timer {
+                        Some(timer) => timer.as_mut().poll(cx).is_ready(),
+                        None => true,
+                    };
+                    if !waited {
+                        return Poll::Pending;
+                    }
+                    self.phase = Phase::Start;
+                }
+            }
+        }
+    }
+
+    fn start_connecting(&mut self) {
+        let id = self.parser.last_event_id();
+        let last_event_id = if id.is_empty() {
+            None
+        } else {
+            match HeaderValue::from_bytes(id.as_bytes()) {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    self.span.in_scope(|| {
+                        tracing::warn!("last event id is not a valid header value; not sent");
+                    });
+                    None
+                }
+            }
+        };
+        self.span.in_scope(|| {
+            tracing::debug!(last_event_id = id, failures = self.failures, "connecting");
+        });
+        let future = open(self.spec.clone(), last_event_id).instrument(self.span.clone());
+        self.phase = Phase::Connecting(Box::pin(future));
+        self.last_activity = Instant::now();
+        self.set_state(ConnectionState::Connecting);
+    }
+
+    fn idle_error(&self) -> Error {
+        Error::new(
+            Kind::IdleTimeout(self.idle_timeout.unwrap_or_default()),
+            Some(self.spec.url_for_logs.clone()),
+        )
+    }
+
+    /// Whether no byte arrived for the idle timeout; otherwise arms the timer to wake us.
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(idle) = self.idle_timeout else {
+            return false;
+        };
+        let deadline = self.last_activity + idle;
+        if deadline <= Instant::now() {
+            return true;
+        }
+        let timer = self.arm_timer(deadline);
+        // The deadline is in the future, so this registers the waker.
+        timer.as_mut().poll(cx).is_ready()
+    }
+
+    fn arm_timer(&mut self, deadline: Instant) -> &mut Pin<Box<Sleep>> {
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        timer
+    }
+
+    /// A failed attempt or a lost connection: yield `error`, then reconnect or give up.
+    ///
+    /// `None` is a body that ended before any byte arrived: a failed attempt, but not an
+    /// error worth reporting unless it is the last straw.
+    fn fail(&mut self, error: Option<Error>) -> Poll<Option<Result<Message, Error>>> {
+        if let Some(error) = error.as_ref().filter(|error| error.is_terminal()) {
+            self.span
+                .in_scope(|| tracing::warn!(%error, "stream failed"));
+            self.finish(CloseReason::Failed(error.clone()));
+            return Poll::Ready(Some(Err(error.clone())));
+        }
+        self.failures = self.failures.saturating_add(1);
+        if self
+            .backoff
+            .max_attempts()
+            .is_some_and(|max| self.failures >= max)
+        {
+            let error = Error::new(
+                Kind::RetriesExhausted {
+                    attempts: self.failures,
+                    last: error,
+                },
+                Some(self.spec.url_for_logs.clone()),
+            );
+            self.span.in_scope(|| tracing::warn!(%error, "giving up"));
+            self.finish(CloseReason::Failed(error.clone()));
+            return Poll::Ready(Some(Err(error)));
+        }
+        let retry_after = error.as_ref().and_then(Error::retry_after);
+        self.schedule_reconnect(retry_after);
+        match error {
+            Some(error) => {
+                self.span
+                    .in_scope(|| tracing::warn!(%error, "connection failed"));
+                Poll::Ready(Some(Err(error)))
+            }
+            None => Poll::Pending,
+        }
+    }
+
+    fn schedule_reconnect(&mut self, retry_after: Option<Duration>) {
+        let attempt = self.failures.max(1);
+        let delay = self.backoff.delay(attempt, retry_after);
+        self.span
+            .in_scope(|| tracing::info!(attempt, delay_ms = delay.as_millis(), "reconnecting"));
+        self.phase = Phase::Waiting;
+        let deadline = Instant::now() + delay;
+        self.arm_timer(deadline);
+        self.set_state(ConnectionState::Reconnecting { attempt, delay });
+    }
+
+    fn finish(&mut self, reason: CloseReason) {
+        self.phase = Phase::Closed;
+        self.timer = None;
+        self.set_state(ConnectionState::Closed { reason });
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        if !matches!(self.phase, Phase::Closed) {
+            self.finish(CloseReason::Requested);
+        }
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<Event, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            return match self.poll_message(cx) {
+                Poll::Ready(Some(Ok(Message::Comment(_)))) => continue,
+                Poll::Ready(Some(Ok(Message::Event(event)))) => Poll::Ready(Some(Ok(event))),
+                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+    }
+}
+
+/// A view of an [`EventStream`] that yields comments as well as events, from
+/// [`EventStream::messages`]. It shares the stream's connection and state.
+#[derive(Debug)]
+pub struct Messages<'a> {
+    stream: &'a mut EventStream,
+}
+
+impl Stream for Messages<'_> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.stream.poll_message(cx)
+    }
+}
+
+/// A cloneable handle to watch and control an [`EventStream`] from another task.
+///
+/// When the stream has been dropped, the controls do nothing and the state stays `Closed`.
+#[derive(Clone)]
+pub struct StreamHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for StreamHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamHandle")
+            .field("state", &*self.shared.state.borrow())
+            .finish()
+    }
+}
+
+impl StreamHandle {
+    /// See [`EventStream::state`].
+    pub fn state(&self) -> watch::Receiver<ConnectionState> {
+        self.shared.state.subscribe()
+    }
+
+    /// See [`EventStream::reconnect_now`].
+    pub fn reconnect_now(&self) {
+        self.shared.request(&self.shared.reconnect);
+    }
+
+    /// See [`EventStream::close`].
+    pub fn close(&self) {
+        self.shared.request(&self.shared.close);
+    }
+}
