@@ -229,6 +229,15 @@ impl Document {
     /// # Errors
     /// As [`Document::from_str`].
     pub fn from_value(value: Value) -> Result<Self, ParseError> {
+        if nesting_depth(&value) > MAX_JSON_NESTING {
+            return Err(ParseError {
+                kind: ParseErrorKind::Syntax,
+                path: String::new(),
+                line: 0,
+                column: 0,
+                message: format!("the document nests deeper than {MAX_JSON_NESTING} levels"),
+            });
+        }
         Self::from_value_with_source(value, None)
     }
 
@@ -326,6 +335,30 @@ impl std::str::FromStr for Document {
     fn from_str(s: &str) -> Result<Self, ParseError> {
         Document::from_slice(s.as_bytes())
     }
+}
+
+impl From<Thing> for Document {
+    fn from(thing: Thing) -> Self {
+        Document::Td(Box::new(thing), KeyOrder::default())
+    }
+}
+
+/// The nesting limit of `serde_json`'s parser, applied to values given directly too.
+const MAX_JSON_NESTING: usize = 128;
+
+/// Depth of the deepest array or object, computed without recursion.
+pub(crate) fn nesting_depth(value: &Value) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        max = max.max(depth);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// True when `@type` contains `tm:ThingModel`.

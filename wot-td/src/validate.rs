@@ -15,6 +15,7 @@ use crate::model::{
 use crate::one_or_many::OneOrMany;
 use crate::parse::{Document, ThingModel, push_key};
 use crate::security::SecurityScheme;
+use crate::value_check::short;
 
 /// How serious a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -563,15 +564,13 @@ impl Validator {
                     "`enum` must list at least one value",
                 );
             }
+            let mut seen = HashSet::new();
             for (i, v) in values.iter().enumerate() {
-                if values[..i]
-                    .iter()
-                    .any(|w| crate::value_check::json_equal(v, w))
-                {
+                if !seen.insert(crate::value_check::canonical(v)) {
                     self.err(
                         "enum-duplicate",
                         index(&join(path, "enum"), i),
-                        format!("`enum` lists {v} more than once"),
+                        format!("`enum` lists {} more than once", short(v)),
                     );
                 }
             }
@@ -583,7 +582,11 @@ impl Validator {
                     self.err(
                         "enum-type",
                         index(&join(path, "enum"), i),
-                        format!("`enum` value {v} does not fit the schema: {}", e.message),
+                        format!(
+                            "`enum` value {} does not fit the schema: {}",
+                            short(v),
+                            e.message
+                        ),
                     );
                 }
             }
@@ -596,7 +599,11 @@ impl Validator {
                 self.err(
                     "const-type",
                     join(path, "const"),
-                    format!("`const` value {c} does not fit the schema: {}", e.message),
+                    format!(
+                        "`const` value {} does not fit the schema: {}",
+                        short(c),
+                        e.message
+                    ),
                 );
             }
         }
@@ -607,7 +614,11 @@ impl Validator {
                 self.warn(
                     "default-type",
                     join(path, "default"),
-                    format!("`default` value {d} does not fit the schema: {}", e.message),
+                    format!(
+                        "`default` value {} does not fit the schema: {}",
+                        short(d),
+                        e.message
+                    ),
                 );
             }
         }

@@ -42,17 +42,88 @@ pub(crate) fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
 
 /// JSON equality with numbers compared by value (`1` equals `1.0`).
 pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
+    equal_at(a, b, 0)
+}
+
+fn equal_at(a: &Value, b: &Value, depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return false;
+    }
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => num_equal(x, y),
         (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equal_at(a, b, depth + 1))
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
                 && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+                    .all(|(k, v)| y.get(k).is_some_and(|w| equal_at(v, w, depth + 1)))
         }
         _ => a == b,
+    }
+}
+
+/// A text form of a value in which values equal under [`json_equal`] are equal
+/// (numbers by value, object keys sorted). Used to find duplicates in linear time.
+pub(crate) fn canonical(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String, depth: usize) {
+        if depth > MAX_DEPTH {
+            out.push('…');
+            return;
+        }
+        match v {
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => out.push_str(&i.to_string()),
+                (None, Some(u), _) => out.push_str(&u.to_string()),
+                (None, None, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
+                    out.push_str(&(f as i64).to_string());
+                }
+                _ => out.push_str(&n.to_string()),
+            },
+            Value::Array(items) => {
+                out.push('[');
+                for i in items {
+                    write(i, out, depth + 1);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    if let Some(v) = map.get(k) {
+                        write(v, out, depth + 1);
+                    }
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out, 0);
+    out
+}
+
+/// A value for messages: short, and never a deep recursive rendering.
+pub(crate) fn short(v: &Value) -> String {
+    const MAX_CHARS: usize = 60;
+    let text = match v {
+        Value::Array(_) | Value::Object(_) if crate::parse::nesting_depth(v) > 8 => {
+            return format!("{} (deeply nested)", type_name(v));
+        }
+        _ => v.to_string(),
+    };
+    if text.chars().count() > MAX_CHARS {
+        let cut: String = text.chars().take(MAX_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        text
     }
 }
 
@@ -148,13 +219,22 @@ fn check(s: &DataSchema, v: &Value, path: &mut String, depth: usize, out: &mut V
     if let Some(c) = &s.constant
         && !json_equal(c, v)
     {
-        fail(out, path, format!("expected the constant {c}, found {v}"));
+        fail(
+            out,
+            path,
+            format!("expected the constant {}, found {}", short(c), short(v)),
+        );
     }
     if let Some(values) = &s.enumeration
         && !values.iter().any(|e| json_equal(e, v))
     {
-        let list: Vec<String> = values.iter().map(Value::to_string).collect();
-        fail(out, path, format!("{v} is not one of {}", list.join(", ")));
+        let list: Vec<String> = values.iter().take(10).map(short).collect();
+        let more = if values.len() > 10 { ", …" } else { "" };
+        fail(
+            out,
+            path,
+            format!("{} is not one of {}{more}", short(v), list.join(", ")),
+        );
     }
     match v {
         Value::Number(n) => check_number(s, n, path, out),

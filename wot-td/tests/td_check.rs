@@ -1,0 +1,119 @@
+//! The `td-check` example's command-line contract: output and exit status.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn td_check() -> PathBuf {
+    // `cargo test` builds examples next to the test binaries' `deps` folder.
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join(format!("td-check{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+fn corpus(rel: &str) -> PathBuf {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/td-corpus"
+    ))
+    .join(rel)
+}
+
+fn files(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(corpus(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn valid_and_edge_exit_zero() {
+    let out = Command::new(td_check())
+        .args(files("valid"))
+        .args(files("edge"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("simple.json: Thing Description, valid"),
+        "{text}"
+    );
+}
+
+#[test]
+fn each_invalid_file_exits_one_and_names_a_path() {
+    for file in files("invalid") {
+        let out = Command::new(td_check())
+            .arg("--json")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", file.display());
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["valid"], false);
+        assert_eq!(report["kind"], "td");
+        let diags = report["diagnostics"].as_array().unwrap();
+        assert!(
+            diags
+                .iter()
+                .any(|d| d["severity"] == "error" && d["message"].is_string()),
+            "{report}"
+        );
+        assert!(diags.iter().any(|d| d["path"].is_string()), "{report}");
+    }
+}
+
+#[test]
+fn json_output_has_one_object_per_file() {
+    let out = Command::new(td_check())
+        .arg("--json")
+        .arg(corpus("valid/simple.json"))
+        .arg(corpus("tm/valid/placeholder.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["kind"], "td");
+    assert_eq!(lines[1]["kind"], "tm");
+    assert_eq!(lines[1]["valid"], true);
+    assert!(lines[0]["file"].as_str().unwrap().ends_with("simple.json"));
+}
+
+#[test]
+fn unreadable_or_non_json_files_exit_two() {
+    let dir = std::env::temp_dir().join(format!("td-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{\"title\": ").unwrap();
+    let out = Command::new(td_check())
+        .arg(&broken)
+        .arg(corpus("invalid/noTitle.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not JSON"));
+    let out = Command::new(td_check())
+        .arg(dir.join("missing.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(td_check()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
