@@ -445,10 +445,6 @@ pub struct AdditionalResponse {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Form {
-    /// `op`: the operations; when absent the defaults of
-    /// [`Form::operations`] apply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub op: Option<OneOrMany<Operation>>,
     /// `href`: the target, possibly relative to the Thing's `base`, possibly a URI template.
     pub href: String,
     /// `contentType` (default `application/json`, see [`Form::content_type`]).
@@ -472,6 +468,10 @@ pub struct Form {
     /// `additionalResponses`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additional_responses: Option<OneOrMany<AdditionalResponse>>,
+    /// `op`: the operations; when absent the defaults of
+    /// [`Form::operations`] apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<OneOrMany<Operation>>,
     /// Terms the model does not know (such as `htv:methodName`), in document order.
     #[serde(flatten)]
     pub extensions: Extensions,
@@ -582,7 +582,8 @@ impl PropertyAffordance {
         self.observable.unwrap_or(false)
     }
 
-    /// Effective operations of the form at `index` (see [`Form::operations`]).
+    /// Effective operations of one of this property's forms, taking `readOnly` and
+    /// `writeOnly` into account (see [`Form::operations`]).
     pub fn form_operations(&self, form: &Form) -> Vec<Operation> {
         form.operations(
             AffordanceKind::Property,
