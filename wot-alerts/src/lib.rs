@@ -1,1 +1,57 @@
-//! `wot-alerts`: under construction (see the open issues).
+//! A rule-driven alert engine and manager for W3C Web of Things property streams.
+//!
+//! Rules say when a property of a thing is in a bad state (`temperature > 8` for 30 s); the
+//! [`Engine`] turns a stream of [`PropertyUpdate`]s plus the passage of time into alerts that go
+//! pending, fire, escalate, get acknowledged and resolve, and into [`Notification`]s about them.
+//! The engine does no I/O and takes time as an argument, so it is deterministic. The async
+//! `AlertManager` runs it on tokio, drives its timer and runs actions (log, callback, webhook,
+//! invoking a Thing's action).
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use wot_alerts::{Engine, Format, NotificationKind, PropertyUpdate, RuleSet};
+//!
+//! let rules = RuleSet::from_str(
+//!     r#"
+//! rules:
+//!   - id: fridge-overheat
+//!     thing: fridge-1
+//!     property: temperature
+//!     condition: { gt: 8 }
+//!     clear: { le: 7 }
+//!     summary: "{{thing}} is at {{value}}"
+//! "#,
+//!     Format::Yaml,
+//!     "rules.yaml",
+//! )?;
+//! let t0 = SystemTime::UNIX_EPOCH;
+//! let mut engine = Engine::new();
+//! for rule in rules.rules() {
+//!     engine.add_rule(rule.clone(), t0).expect("validated by RuleSet");
+//! }
+//! let n = engine.update(t0, &PropertyUpdate::new("fridge-1", "temperature", 9.5.into()));
+//! assert_eq!(n[0].kind, NotificationKind::Fired);
+//! assert_eq!(n[0].summary(), "fridge-1 is at 9.5");
+//! // 8 is not above 8, but hysteresis keeps the alert firing until the value is <= 7.
+//! let t1 = t0 + Duration::from_secs(10);
+//! assert!(engine.update(t1, &PropertyUpdate::new("fridge-1", "temperature", 8.into())).is_empty());
+//! # Ok::<(), wot_alerts::LoadError>(())
+//! ```
+//!
+//! See `docs/alerts.md` in the repository for the rule format and semantics.
+
+mod engine;
+mod load;
+mod rule;
+mod template;
+pub mod testing;
+
+pub use engine::{
+    AckError, Acknowledgement, Alert, AlertState, Engine, Notification, PropertyUpdate, Silence,
+    SilenceId,
+};
+pub use load::{Format, LoadError, RuleSet};
+pub use rule::{
+    ActionSpec, Compare, Condition, Escalation, NotificationKind, Pattern, RateCondition, Rule,
+    RuleError, Scalar, Severity, WebhookUrl,
+};

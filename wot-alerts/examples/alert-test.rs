@@ -1,0 +1,37 @@
+//! Runs rule-test files: `cargo run -p wot-alerts --example alert-test -- TEST_FILE...`
+//!
+//! Exit status: 0 when every test passes, 1 when any fails, 2 when a file cannot be read or is
+//! malformed (the error names the file, the field and, where known, the line).
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let files: Vec<String> = std::env::args().skip(1).collect();
+    if files.is_empty() {
+        eprintln!("usage: alert-test TEST_FILE...");
+        return ExitCode::from(2);
+    }
+    let (mut failed, mut broken, mut passed, mut total) = (false, false, 0, 0);
+    for file in &files {
+        match wot_alerts::testing::run_file(file) {
+            Ok(report) => {
+                print!("{report}");
+                total += report.tests.len();
+                passed += report.tests.iter().filter(|t| t.passed()).count();
+                failed |= !report.passed();
+            }
+            Err(e) => {
+                eprintln!("ERROR {e}");
+                broken = true;
+            }
+        }
+    }
+    println!("{passed} of {total} tests passed");
+    if broken {
+        ExitCode::from(2)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

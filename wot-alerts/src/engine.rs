@@ -1,0 +1,1161 @@
+//! The pure alert engine: no I/O, time passed in by the caller.
+//!
+//! # States of one alert, per (rule, thing)
+//!
+//! ```text
+//!              condition holds                 held for `for`
+//!  inactive ───────────────────▶ pending ─────────────────────────▶ firing
+//!     ▲                             │                                 │ clearing holds
+//!     │ condition stops holding     │                                 │ (`clear`, or the
+//!     └─────────────────────────────┘                                 │  condition stopped)
+//!     ▲                                                               ▼
+//!     └──────────────── resolved ◀── for `keep_firing_for` ── firing, resolving
+//!                                    (back to firing if clearing stops holding)
+//! ```
+//!
+//! The engine is evaluated for a (rule, thing) pair when an update for it arrives and when one of
+//! its deadlines passes. Deadlines (end of `for`, end of `keep_firing_for`, `no_data` expiry, a
+//! sample leaving a `rate` window, the next repeat) sit in one binary heap, so a tick costs time
+//! for the due deadlines only. Entries are invalidated lazily: each series remembers the one
+//! deadline it scheduled, and heap entries that do not match it are skipped.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::rule::{Condition, NotificationKind, Rule, RuleError, Severity};
+use crate::template::{Template, Vars};
+
+/// Most samples a series keeps for `rate` conditions; older ones are dropped first.
+const MAX_RATE_SAMPLES: usize = 4096;
+/// Default number of resolved alerts kept in the history.
+const DEFAULT_HISTORY_LIMIT: usize = 1000;
+
+/// One new value of one property of one thing: the engine's only input besides time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropertyUpdate {
+    /// The thing's id (as in its TD).
+    pub thing: String,
+    /// The property name.
+    pub property: String,
+    /// The new value.
+    pub value: serde_json::Value,
+}
+
+impl PropertyUpdate {
+    /// An update of `thing`'s `property` to `value`.
+    pub fn new(
+        thing: impl Into<String>,
+        property: impl Into<String>,
+        value: serde_json::Value,
+    ) -> Self {
+        PropertyUpdate {
+            thing: thing.into(),
+            property: property.into(),
+            value,
+        }
+    }
+}
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// The condition holds but not yet for `for`.
+    Pending,
+    /// The alert fires (possibly within `keep_firing_for` after clearing began).
+    Firing,
+    /// The alert is over; it is in the history.
+    Resolved,
+}
+
+impl AlertState {
+    /// The lower-case name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+/// Who acknowledged a firing alert, when, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Acknowledgement {
+    /// Who acknowledged.
+    pub by: String,
+    /// When.
+    pub at: SystemTime,
+    /// Optional comment.
+    pub comment: Option<String>,
+}
+
+/// One alert of one rule for one thing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Alert {
+    /// Unique within the engine, increasing.
+    pub id: u64,
+    /// The rule's id.
+    pub rule: String,
+    /// The thing's id.
+    pub thing: String,
+    /// The property.
+    pub property: String,
+    /// The current state.
+    pub state: AlertState,
+    /// The current severity (the rule's, raised by escalations that hold).
+    pub severity: Severity,
+    /// Labels: the rule's, plus `alertname` (rule id), `thing`, `property` and `severity`.
+    pub labels: BTreeMap<String, String>,
+    /// The latest value seen for the rule's property (after its pointer).
+    pub value: Option<serde_json::Value>,
+    /// The rendered summary as of the latest notification or evaluation.
+    pub summary: String,
+    /// When the condition started holding.
+    pub active_since: SystemTime,
+    /// When the alert started firing.
+    pub fired_at: Option<SystemTime>,
+    /// When the alert resolved.
+    pub resolved_at: Option<SystemTime>,
+    /// The acknowledgement of a firing alert.
+    pub acknowledgement: Option<Acknowledgement>,
+}
+
+/// Something worth telling about an alert. Silenced notifications are not produced.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Notification {
+    /// What happened.
+    pub kind: NotificationKind,
+    /// When (engine time).
+    pub at: SystemTime,
+    /// For a repeated `fired` notification, how many repeats so far (1, 2, ...); else 0.
+    pub repeat: u32,
+    /// For `severity_changed`, the severity before.
+    pub previous_severity: Option<Severity>,
+    /// The alert as of this notification.
+    pub alert: Alert,
+    /// The rule that raised it.
+    #[serde(skip)]
+    pub rule: Arc<Rule>,
+    /// The unit of the property, from the TD, when known.
+    pub unit: Option<String>,
+}
+
+impl Notification {
+    /// The value of the property at the notification.
+    pub fn value(&self) -> Option<&serde_json::Value> {
+        self.alert.value.as_ref()
+    }
+
+    /// The rendered summary.
+    pub fn summary(&self) -> &str {
+        &self.alert.summary
+    }
+}
+
+/// A silence: notifications of matching alerts are not produced between `starts_at` and
+/// `ends_at`. Alert states are not affected. A field left `None` (or empty labels) matches all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Silence {
+    /// Match this rule id only.
+    pub rule: Option<String>,
+    /// Match this thing id only.
+    pub thing: Option<String>,
+    /// Match this severity only.
+    pub severity: Option<Severity>,
+    /// Match alerts having all these labels with these values.
+    pub labels: BTreeMap<String, String>,
+    /// Start, inclusive.
+    pub starts_at: SystemTime,
+    /// End, exclusive.
+    pub ends_at: SystemTime,
+    /// Why (for people).
+    pub comment: Option<String>,
+}
+
+impl Silence {
+    /// A silence of every alert between `starts_at` and `ends_at`; narrow it with the setters.
+    pub fn new(starts_at: SystemTime, ends_at: SystemTime) -> Self {
+        Silence {
+            rule: None,
+            thing: None,
+            severity: None,
+            labels: BTreeMap::new(),
+            starts_at,
+            ends_at,
+            comment: None,
+        }
+    }
+
+    /// Only alerts of this rule.
+    #[must_use]
+    pub fn rule(mut self, rule: impl Into<String>) -> Self {
+        self.rule = Some(rule.into());
+        self
+    }
+
+    /// Only alerts of this thing.
+    #[must_use]
+    pub fn thing(mut self, thing: impl Into<String>) -> Self {
+        self.thing = Some(thing.into());
+        self
+    }
+
+    /// Only alerts of this severity.
+    #[must_use]
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = Some(severity);
+        self
+    }
+
+    /// Only alerts with this label value (may be given several times).
+    #[must_use]
+    pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(name.into(), value.into());
+        self
+    }
+
+    /// A comment for people.
+    #[must_use]
+    pub fn comment(mut self, comment: impl Into<String>) -> Self {
+        self.comment = Some(comment.into());
+        self
+    }
+
+    /// Whether this silence suppresses notifications of `alert` at time `at`.
+    pub fn matches(&self, alert: &Alert, at: SystemTime) -> bool {
+        self.starts_at <= at
+            && at < self.ends_at
+            && self.rule.as_ref().is_none_or(|r| *r == alert.rule)
+            && self.thing.as_ref().is_none_or(|t| *t == alert.thing)
+            && self.severity.is_none_or(|s| s == alert.severity)
+            && self
+                .labels
+                .iter()
+                .all(|(k, v)| alert.labels.get(k) == Some(v))
+    }
+}
+
+/// Identifies a silence within an engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SilenceId(u64);
+
+/// Why an acknowledgement was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    /// No pending or firing alert for that rule and thing.
+    #[error("no active alert for rule `{rule}` and thing `{thing}`")]
+    NotFound {
+        /// The rule id given.
+        rule: String,
+        /// The thing id given.
+        thing: String,
+    },
+    /// The alert is pending; only firing alerts can be acknowledged.
+    #[error("the alert of rule `{rule}` for thing `{thing}` is pending, not firing")]
+    NotFiring {
+        /// The rule id given.
+        rule: String,
+        /// The thing id given.
+        thing: String,
+    },
+}
+
+/// The alert engine. Feed it updates and ticks with the current time; it returns notifications.
+///
+/// Time never goes backwards inside the engine: a time earlier than one already seen is taken as
+/// the later one.
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use wot_alerts::{Condition, Engine, NotificationKind, PropertyUpdate, Rule};
+///
+/// let mut rule = Rule::new("hot", "fridge-1", "temperature", Condition::Gt(8.0));
+/// rule.hold_for = Duration::from_secs(30);
+/// let mut engine = Engine::new();
+/// let t0 = SystemTime::UNIX_EPOCH;
+/// engine.add_rule(rule, t0)?;
+///
+/// let hot = PropertyUpdate::new("fridge-1", "temperature", 12.into());
+/// assert!(engine.update(t0, &hot).is_empty()); // pending
+/// assert_eq!(engine.next_deadline(), Some(t0 + Duration::from_secs(30)));
+/// let fired = engine.tick(t0 + Duration::from_secs(30)); // no new update needed
+/// assert_eq!(fired[0].kind, NotificationKind::Fired);
+/// # Ok::<(), wot_alerts::RuleError>(())
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    slots: Vec<Slot>,
+    by_id: HashMap<String, usize>,
+    /// property → thing → rule slots; `*` rules under `any`.
+    index: HashMap<String, PropertyIndex>,
+    core: Core,
+}
+
+#[derive(Debug, Default)]
+struct PropertyIndex {
+    by_thing: HashMap<String, Vec<usize>>,
+    any: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u64,
+    rule: Option<CompiledRule>,
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    rule: Arc<Rule>,
+    summary: Template,
+    rate_window: Option<Duration>,
+    series: HashMap<String, Series>,
+}
+
+/// What the engine knows about one (rule, thing).
+#[derive(Debug)]
+struct Series {
+    thing: Arc<str>,
+    value: Option<serde_json::Value>,
+    changed: bool,
+    /// Time of the latest update, or when watching started (for `no_data`).
+    last_update: SystemTime,
+    samples: VecDeque<(SystemTime, f64)>,
+    alert: Option<Active>,
+    scheduled: Option<SystemTime>,
+}
+
+#[derive(Debug)]
+struct Active {
+    alert: Alert,
+    resolving_since: Option<SystemTime>,
+    last_notified: SystemTime,
+    repeats: u32,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    at: SystemTime,
+    slot: usize,
+    generation: u64,
+    thing: Arc<str>,
+}
+
+/// Engine state shared by all rules.
+#[derive(Debug)]
+struct Core {
+    now: SystemTime,
+    timers: BinaryHeap<Reverse<Timer>>,
+    silences: BTreeMap<SilenceId, Silence>,
+    next_silence: u64,
+    history: VecDeque<Alert>,
+    history_limit: usize,
+    units: HashMap<(String, String), String>,
+    next_alert: u64,
+    generation: u64,
+    live_series: usize,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// An engine with no rules and a history of at most 1000 resolved alerts.
+    pub fn new() -> Self {
+        Engine {
+            slots: Vec::new(),
+            by_id: HashMap::new(),
+            index: HashMap::new(),
+            core: Core {
+                now: SystemTime::UNIX_EPOCH,
+                timers: BinaryHeap::new(),
+                silences: BTreeMap::new(),
+                next_silence: 1,
+                history: VecDeque::new(),
+                history_limit: DEFAULT_HISTORY_LIMIT,
+                units: HashMap::new(),
+                next_alert: 1,
+                generation: 0,
+                live_series: 0,
+            },
+        }
+    }
+
+    /// Keep at most `limit` resolved alerts in [`Engine::history`] (default 1000).
+    #[must_use]
+    pub fn with_history_limit(mut self, limit: usize) -> Self {
+        self.core.history_limit = limit;
+        self
+    }
+
+    /// Sets the unit shown as `{{unit}}` for `thing`'s `property` (normally from its TD).
+    pub fn set_unit(
+        &mut self,
+        thing: impl Into<String>,
+        property: impl Into<String>,
+        unit: impl Into<String>,
+    ) {
+        self.core
+            .units
+            .insert((thing.into(), property.into()), unit.into());
+    }
+
+    /// Adds a rule. A `no_data` rule for a named thing starts watching at `now`.
+    ///
+    /// # Errors
+    /// [`RuleError`] when the rule is invalid or its id is taken.
+    pub fn add_rule(&mut self, rule: Rule, now: SystemTime) -> Result<(), RuleError> {
+        let summary = rule.compile_summary()?;
+        if self.by_id.contains_key(&rule.id) {
+            return Err(RuleError {
+                rule: rule.id.clone(),
+                field: "id".into(),
+                message: "another rule has the same id".into(),
+            });
+        }
+        let now = self.core.advance(now);
+        self.core.generation += 1;
+        let slot = self.slots.len();
+        let entry = self.index.entry(rule.property.clone()).or_default();
+        if rule.thing == "*" {
+            entry.any.push(slot);
+        } else {
+            entry
+                .by_thing
+                .entry(rule.thing.clone())
+                .or_default()
+                .push(slot);
+        }
+        self.by_id.insert(rule.id.clone(), slot);
+        let mut compiled = CompiledRule {
+            rate_window: rule.rate_window(),
+            rule: Arc::new(rule),
+            summary,
+            series: HashMap::new(),
+        };
+        let watches_absence = compiled
+            .rule
+            .conditions()
+            .any(|c| matches!(c, Condition::NoData(_)));
+        let mut out = Vec::new();
+        if watches_absence && compiled.rule.thing != "*" {
+            let thing: Arc<str> = Arc::from(compiled.rule.thing.as_str());
+            self.core.live_series += 1;
+            let series = compiled
+                .series
+                .entry(compiled.rule.thing.clone())
+                .or_insert_with(|| Series::new(thing, now));
+            let ctx = RuleCtx {
+                rule: &compiled.rule,
+                summary: &compiled.summary,
+                slot,
+                generation: self.core.generation,
+            };
+            self.core.evaluate(&ctx, series, now, &mut out);
+        }
+        self.slots.push(Slot {
+            generation: self.core.generation,
+            rule: Some(compiled),
+        });
+        Ok(())
+    }
+
+    /// Removes a rule; its pending alerts end silently and its firing ones resolve (the returned
+    /// notifications). `None` if no rule has that id.
+    pub fn remove_rule(
+        &mut self,
+        id: &str,
+        now: SystemTime,
+    ) -> Option<(Arc<Rule>, Vec<Notification>)> {
+        let slot = self.by_id.remove(id)?;
+        let now = self.core.advance(now);
+        let compiled = self.slots.get_mut(slot)?.rule.take()?;
+        if let Some(entry) = self.index.get_mut(&compiled.rule.property) {
+            entry.any.retain(|s| *s != slot);
+            if let Some(list) = entry.by_thing.get_mut(&compiled.rule.thing) {
+                list.retain(|s| *s != slot);
+                if list.is_empty() {
+                    entry.by_thing.remove(&compiled.rule.thing);
+                }
+            }
+            if entry.any.is_empty() && entry.by_thing.is_empty() {
+                self.index.remove(&compiled.rule.property);
+            }
+        }
+        let mut out = Vec::new();
+        let ctx = RuleCtx {
+            rule: &compiled.rule,
+            summary: &compiled.summary,
+            slot,
+            generation: 0,
+        };
+        let mut things: Vec<_> = compiled.series.into_iter().collect();
+        things.sort_by(|a, b| a.0.cmp(&b.0));
+        self.core.live_series -= things.len();
+        for (_, mut series) in things {
+            if series
+                .alert
+                .as_ref()
+                .is_some_and(|a| a.alert.state == AlertState::Firing)
+            {
+                self.core.resolve(&ctx, &mut series, now, &mut out);
+            }
+        }
+        Some((compiled.rule, out))
+    }
+
+    /// The rule with this id.
+    pub fn rule(&self, id: &str) -> Option<&Arc<Rule>> {
+        let slot = *self.by_id.get(id)?;
+        self.slots.get(slot)?.rule.as_ref().map(|c| &c.rule)
+    }
+
+    /// All rules, in the order they were added.
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.rule.as_ref().map(|c| &c.rule))
+    }
+
+    /// Evaluates the rules on `update.property` for `update.thing` (and the `*` rules on that
+    /// property) at time `now`, after running the deadlines due by then. Costs time for those
+    /// rules only.
+    pub fn update(&mut self, now: SystemTime, update: &PropertyUpdate) -> Vec<Notification> {
+        let mut out = self.tick(now);
+        let now = self.core.now;
+        let Some(entry) = self.index.get(&update.property) else {
+            return out;
+        };
+        let named = entry
+            .by_thing
+            .get(&update.thing)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for &slot in named.iter().chain(&entry.any) {
+            let Some(Slot {
+                generation,
+                rule: Some(compiled),
+            }) = self.slots.get_mut(slot)
+            else {
+                continue;
+            };
+            let value = match compiled.rule.pointer.as_deref() {
+                None | Some("") => Some(&update.value),
+                Some(p) => update.value.pointer(p),
+            };
+            let Some(value) = value else {
+                tracing::debug!(
+                    rule = %compiled.rule.id,
+                    thing = %update.thing,
+                    "update has nothing at the rule's pointer; ignored"
+                );
+                continue;
+            };
+            let series = match compiled.series.get_mut(update.thing.as_str()) {
+                Some(s) => s,
+                None => {
+                    self.core.live_series += 1;
+                    compiled
+                        .series
+                        .entry(update.thing.clone())
+                        .or_insert_with(|| Series::new(Arc::from(update.thing.as_str()), now))
+                }
+            };
+            series.record(value, now, compiled.rate_window);
+            let ctx = RuleCtx {
+                rule: &compiled.rule,
+                summary: &compiled.summary,
+                slot,
+                generation: *generation,
+            };
+            self.core.evaluate(&ctx, series, now, &mut out);
+        }
+        out
+    }
+
+    /// Runs every deadline due at or before `now`, each at its own time, in time order.
+    pub fn tick(&mut self, now: SystemTime) -> Vec<Notification> {
+        let mut out = Vec::new();
+        let now = now.max(self.core.now);
+        while let Some(Reverse(top)) = self.core.timers.peek() {
+            if top.at > now {
+                break;
+            }
+            let Some(Reverse(timer)) = self.core.timers.pop() else {
+                break;
+            };
+            self.core.now = self.core.now.max(timer.at);
+            let Some(Slot {
+                generation,
+                rule: Some(compiled),
+            }) = self.slots.get_mut(timer.slot)
+            else {
+                continue;
+            };
+            if *generation != timer.generation {
+                continue;
+            }
+            let Some(series) = compiled.series.get_mut(&*timer.thing) else {
+                continue;
+            };
+            if series.scheduled != Some(timer.at) {
+                continue; // superseded
+            }
+            series.scheduled = None;
+            let ctx = RuleCtx {
+                rule: &compiled.rule,
+                summary: &compiled.summary,
+                slot: timer.slot,
+                generation: *generation,
+            };
+            self.core.evaluate(&ctx, series, timer.at, &mut out);
+        }
+        self.core.now = now;
+        self.core.compact_timers(&self.slots);
+        out
+    }
+
+    /// The earliest time at which [`Engine::tick`] has work, if any.
+    pub fn next_deadline(&self) -> Option<SystemTime> {
+        self.core.timers.peek().map(|Reverse(t)| t.at)
+    }
+
+    /// The latest time the engine has seen.
+    pub fn now(&self) -> SystemTime {
+        self.core.now
+    }
+
+    /// Acknowledges the firing alert of `rule` for `thing`. It stays acknowledged until it
+    /// resolves, and is no longer repeated. Acknowledging again replaces the acknowledgement.
+    /// Returns the `acknowledged` notification unless silenced.
+    ///
+    /// # Errors
+    /// [`AckError`] when there is no such alert or it is only pending.
+    pub fn acknowledge(
+        &mut self,
+        now: SystemTime,
+        rule: &str,
+        thing: &str,
+        by: impl Into<String>,
+        comment: Option<String>,
+    ) -> Result<Vec<Notification>, AckError> {
+        let mut out = self.tick(now);
+        let now = self.core.now;
+        let not_found = || AckError::NotFound {
+            rule: rule.to_owned(),
+            thing: thing.to_owned(),
+        };
+        let slot = *self.by_id.get(rule).ok_or_else(not_found)?;
+        let Some(Slot {
+            generation,
+            rule: Some(compiled),
+        }) = self.slots.get_mut(slot)
+        else {
+            return Err(not_found());
+        };
+        let series = compiled.series.get_mut(thing).ok_or_else(not_found)?;
+        let active = series.alert.as_mut().ok_or_else(not_found)?;
+        if active.alert.state != AlertState::Firing {
+            return Err(AckError::NotFiring {
+                rule: rule.to_owned(),
+                thing: thing.to_owned(),
+            });
+        }
+        active.alert.acknowledgement = Some(Acknowledgement {
+            by: by.into(),
+            at: now,
+            comment,
+        });
+        let ctx = RuleCtx {
+            rule: &compiled.rule,
+            summary: &compiled.summary,
+            slot,
+            generation: *generation,
+        };
+        self.core.notify(
+            &ctx,
+            series,
+            NotificationKind::Acknowledged,
+            now,
+            None,
+            &mut out,
+        );
+        // Repeats stop: reschedule without them.
+        self.core.schedule(&ctx, series, now);
+        Ok(out)
+    }
+
+    /// Adds a silence and returns its id.
+    pub fn add_silence(&mut self, silence: Silence) -> SilenceId {
+        let id = SilenceId(self.core.next_silence);
+        self.core.next_silence += 1;
+        self.core.silences.insert(id, silence);
+        id
+    }
+
+    /// Removes a silence; `None` if unknown.
+    pub fn remove_silence(&mut self, id: SilenceId) -> Option<Silence> {
+        self.core.silences.remove(&id)
+    }
+
+    /// The silences, expired ones included, by id.
+    pub fn silences(&self) -> impl Iterator<Item = (SilenceId, &Silence)> {
+        self.core.silences.iter().map(|(id, s)| (*id, s))
+    }
+
+    /// Pending and firing alerts, ordered by rule id then thing id.
+    pub fn active_alerts(&self) -> Vec<Alert> {
+        let mut alerts: Vec<Alert> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.rule.as_ref())
+            .flat_map(|c| c.series.values())
+            .filter_map(|s| s.alert.as_ref().map(|a| a.alert.clone()))
+            .collect();
+        alerts.sort_by(|a, b| (&a.rule, &a.thing).cmp(&(&b.rule, &b.thing)));
+        alerts
+    }
+
+    /// Resolved alerts, oldest first, at most the history limit.
+    pub fn history(&self) -> &VecDeque<Alert> {
+        &self.core.history
+    }
+}
+
+struct RuleCtx<'a> {
+    rule: &'a Arc<Rule>,
+    summary: &'a Template,
+    slot: usize,
+    generation: u64,
+}
+
+impl Series {
+    fn new(thing: Arc<str>, now: SystemTime) -> Self {
+        Series {
+            thing,
+            value: None,
+            changed: false,
+            last_update: now,
+            samples: VecDeque::new(),
+            alert: None,
+            scheduled: None,
+        }
+    }
+
+    fn record(&mut self, value: &serde_json::Value, now: SystemTime, window: Option<Duration>) {
+        self.changed = self.value.as_ref().is_some_and(|old| old != value);
+        if self.value.as_ref() != Some(value) {
+            self.value = Some(value.clone());
+        }
+        self.last_update = now;
+        if let Some(window) = window {
+            if let Some(x) = value.as_f64() {
+                self.samples.push_back((now, x));
+                if self.samples.len() > MAX_RATE_SAMPLES {
+                    self.samples.pop_front();
+                }
+            }
+            self.prune(now, window);
+        }
+    }
+
+    /// Drops samples that left the window `(now - window, now]`.
+    fn prune(&mut self, now: SystemTime, window: Duration) {
+        while let Some(&(t, _)) = self.samples.front() {
+            if now.duration_since(t).unwrap_or(Duration::ZERO) >= window {
+                self.samples.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn holds(&self, condition: &Condition, now: SystemTime) -> bool {
+        let number = || self.value.as_ref().and_then(serde_json::Value::as_f64);
+        match condition {
+            Condition::Gt(t) => number().is_some_and(|v| v > *t),
+            Condition::Ge(t) => number().is_some_and(|v| v >= *t),
+            Condition::Lt(t) => number().is_some_and(|v| v < *t),
+            Condition::Le(t) => number().is_some_and(|v| v <= *t),
+            Condition::Eq(s) => self.value.as_ref().is_some_and(|v| s.matches(v)),
+            Condition::Ne(s) => self.value.as_ref().is_some_and(|v| !s.matches(v)),
+            Condition::Between([lo, hi]) => number().is_some_and(|v| *lo <= v && v <= *hi),
+            Condition::Outside([lo, hi]) => number().is_some_and(|v| v < *lo || v > *hi),
+            Condition::Matches(p) => self
+                .value
+                .as_ref()
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|s| p.is_match(s)),
+            Condition::Changed(_) => self.changed,
+            Condition::NoData(d) => {
+                now.duration_since(self.last_update)
+                    .unwrap_or(Duration::ZERO)
+                    >= *d
+            }
+            Condition::Rate(r) => self
+                .rate(now, r.per)
+                .is_some_and(|rate| r.compare.apply(rate, r.threshold)),
+        }
+    }
+
+    /// Change per `per` between the oldest and newest samples within `(now - per, now]`.
+    fn rate(&self, now: SystemTime, per: Duration) -> Option<f64> {
+        let mut inside = self
+            .samples
+            .iter()
+            .filter(|(t, _)| now.duration_since(*t).unwrap_or(Duration::ZERO) < per);
+        let (t0, v0) = *inside.next()?;
+        let (t1, v1) = *self.samples.back()?;
+        let dt = t1.duration_since(t0).ok()?.as_secs_f64();
+        (dt > 0.0).then(|| (v1 - v0) / dt * per.as_secs_f64())
+    }
+
+    /// When `condition` may change truth without a new update.
+    fn next_change(&self, condition: &Condition, now: SystemTime) -> Option<SystemTime> {
+        match condition {
+            Condition::NoData(d) => self.last_update.checked_add(*d).filter(|t| *t > now),
+            Condition::Rate(r) => self
+                .samples
+                .iter()
+                .filter_map(|(t, _)| t.checked_add(r.per))
+                .find(|t| *t > now),
+            _ => None,
+        }
+    }
+}
+
+impl Core {
+    fn advance(&mut self, now: SystemTime) -> SystemTime {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    /// Moves one series through its state machine at time `now`.
+    fn evaluate(
+        &mut self,
+        ctx: &RuleCtx<'_>,
+        series: &mut Series,
+        now: SystemTime,
+        out: &mut Vec<Notification>,
+    ) {
+        let rule = &**ctx.rule;
+        if let Some(window) = rule.rate_window() {
+            series.prune(now, window);
+        }
+        let holds = series.holds(&rule.condition, now);
+        match series.alert.as_ref().map(|a| a.alert.state) {
+            None if holds => {
+                self.start(ctx, series, now);
+                if rule.hold_for.is_zero() {
+                    self.fire(ctx, series, now, out);
+                }
+            }
+            None => {}
+            Some(AlertState::Pending) => {
+                let since = series.alert.as_ref().map_or(now, |a| a.alert.active_since);
+                if !holds {
+                    series.alert = None;
+                } else if since.checked_add(rule.hold_for).is_some_and(|t| t <= now) {
+                    self.fire(ctx, series, now, out);
+                }
+            }
+            Some(_) => self.evaluate_firing(ctx, series, holds, now, out),
+        }
+        if let Some(active) = series.alert.as_mut() {
+            active.alert.value.clone_from(&series.value);
+        }
+        self.schedule(ctx, series, now);
+    }
+
+    fn evaluate_firing(
+        &mut self,
+        ctx: &RuleCtx<'_>,
+        series: &mut Series,
+        holds: bool,
+        now: SystemTime,
+        out: &mut Vec<Notification>,
+    ) {
+        let rule = &**ctx.rule;
+        let clearing = match &rule.clear {
+            Some(clear) => series.holds(clear, now),
+            None => !holds,
+        };
+        let severity = self.severity(rule, series, now);
+        let Some(active) = series.alert.as_mut() else {
+            return;
+        };
+        if clearing {
+            let since = *active.resolving_since.get_or_insert(now);
+            if since
+                .checked_add(rule.keep_firing_for)
+                .is_some_and(|t| t <= now)
+            {
+                self.resolve(ctx, series, now, out);
+                return;
+            }
+        } else {
+            active.resolving_since = None;
+            if severity != active.alert.severity {
+                let previous = active.alert.severity;
+                active.alert.severity = severity;
+                active
+                    .alert
+                    .labels
+                    .insert("severity".into(), severity.to_string());
+                self.notify(
+                    ctx,
+                    series,
+                    NotificationKind::SeverityChanged,
+                    now,
+                    Some(previous),
+                    out,
+                );
+            }
+        }
+        if let (Some(every), Some(active)) = (rule.repeat_interval, series.alert.as_mut())
+            && active.alert.acknowledgement.is_none()
+            && active
+                .last_notified
+                .checked_add(every)
+                .is_some_and(|t| t <= now)
+        {
+            active.repeats += 1;
+            self.notify(ctx, series, NotificationKind::Fired, now, None, out);
+        }
+    }
+
+    fn severity(&self, rule: &Rule, series: &Series, now: SystemTime) -> Severity {
+        rule.escalate
+            .iter()
+            .filter(|e| series.holds(&e.condition, now))
+            .map(|e| e.severity)
+            .fold(rule.severity, Severity::max)
+    }
+
+    fn start(&mut self, ctx: &RuleCtx<'_>, series: &mut Series, now: SystemTime) {
+        let rule = &**ctx.rule;
+        let mut labels = rule.labels.clone();
+        labels.insert("alertname".into(), rule.id.clone());
+        labels.insert("thing".into(), series.thing.to_string());
+        labels.insert("property".into(), rule.property.clone());
+        labels.insert("severity".into(), rule.severity.to_string());
+        let id = self.next_alert;
+        self.next_alert += 1;
+        series.alert = Some(Active {
+            alert: Alert {
+                id,
+                rule: rule.id.clone(),
+                thing: series.thing.to_string(),
+                property: rule.property.clone(),
+                state: AlertState::Pending,
+                severity: rule.severity,
+                labels,
+                value: series.value.clone(),
+                summary: String::new(),
+                active_since: now,
+                fired_at: None,
+                resolved_at: None,
+                acknowledgement: None,
+            },
+            resolving_since: None,
+            last_notified: now,
+            repeats: 0,
+        });
+        let summary = self.render(ctx, series);
+        if let Some(active) = series.alert.as_mut() {
+            active.alert.summary = summary;
+        }
+    }
+
+    fn fire(
+        &mut self,
+        ctx: &RuleCtx<'_>,
+        series: &mut Series,
+        now: SystemTime,
+        out: &mut Vec<Notification>,
+    ) {
+        let severity = self.severity(ctx.rule, series, now);
+        let Some(active) = series.alert.as_mut() else {
+            return;
+        };
+        active.alert.state = AlertState::Firing;
+        active.alert.fired_at = Some(now);
+        active.alert.severity = severity;
+        active
+            .alert
+            .labels
+            .insert("severity".into(), severity.to_string());
+        self.notify(ctx, series, NotificationKind::Fired, now, None, out);
+    }
+
+    fn resolve(
+        &mut self,
+        ctx: &RuleCtx<'_>,
+        series: &mut Series,
+        now: SystemTime,
+        out: &mut Vec<Notification>,
+    ) {
+        let Some(active) = series.alert.as_mut() else {
+            return;
+        };
+        active.alert.state = AlertState::Resolved;
+        active.alert.resolved_at = Some(now);
+        self.notify(ctx, series, NotificationKind::Resolved, now, None, out);
+        if let Some(active) = series.alert.take()
+            && self.history_limit > 0
+        {
+            if self.history.len() >= self.history_limit {
+                self.history.pop_front();
+            }
+            self.history.push_back(active.alert);
+        }
+    }
+
+    fn render(&self, ctx: &RuleCtx<'_>, series: &Series) -> String {
+        let Some(active) = series.alert.as_ref() else {
+            return String::new();
+        };
+        let a = &active.alert;
+        let unit = self.units.get(&(a.thing.clone(), a.property.clone()));
+        ctx.summary.render(&Vars {
+            rule: &a.rule,
+            thing: &a.thing,
+            property: &a.property,
+            value: series.value.as_ref(),
+            unit: unit.map(String::as_str),
+            severity: a.severity.as_str(),
+            labels: &ctx.rule.labels,
+        })
+    }
+
+    /// Renders the summary and emits a notification unless a silence matches.
+    fn notify(
+        &mut self,
+        ctx: &RuleCtx<'_>,
+        series: &mut Series,
+        kind: NotificationKind,
+        now: SystemTime,
+        previous_severity: Option<Severity>,
+        out: &mut Vec<Notification>,
+    ) {
+        let summary = self.render(ctx, series);
+        let Some(active) = series.alert.as_mut() else {
+            return;
+        };
+        active.alert.summary = summary;
+        active.alert.value.clone_from(&series.value);
+        if matches!(
+            kind,
+            NotificationKind::Fired | NotificationKind::SeverityChanged
+        ) {
+            active.last_notified = now;
+        }
+        if self
+            .silences
+            .values()
+            .any(|s| s.matches(&active.alert, now))
+        {
+            tracing::debug!(rule = %active.alert.rule, thing = %active.alert.thing, %kind, "notification silenced");
+            return;
+        }
+        let unit = self
+            .units
+            .get(&(active.alert.thing.clone(), active.alert.property.clone()))
+            .cloned();
+        out.push(Notification {
+            kind,
+            at: now,
+            repeat: if kind == NotificationKind::Fired {
+                active.repeats
+            } else {
+                0
+            },
+            previous_severity,
+            alert: active.alert.clone(),
+            rule: Arc::clone(ctx.rule),
+            unit,
+        });
+    }
+
+    /// Schedules the series' next deadline after `now`, if it has one.
+    fn schedule(&mut self, ctx: &RuleCtx<'_>, series: &mut Series, now: SystemTime) {
+        let rule = &**ctx.rule;
+        let mut next: Option<SystemTime> = None;
+        let mut consider = |t: Option<SystemTime>| {
+            if let Some(t) = t.filter(|t| *t > now) {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        consider(series.next_change(&rule.condition, now));
+        if let Some(active) = &series.alert {
+            match active.alert.state {
+                AlertState::Pending => {
+                    consider(active.alert.active_since.checked_add(rule.hold_for))
+                }
+                _ => {
+                    if let Some(clear) = &rule.clear {
+                        consider(series.next_change(clear, now));
+                    }
+                    for e in &rule.escalate {
+                        consider(series.next_change(&e.condition, now));
+                    }
+                    if let Some(since) = active.resolving_since {
+                        consider(since.checked_add(rule.keep_firing_for));
+                    }
+                    if let Some(every) = rule.repeat_interval
+                        && active.alert.acknowledgement.is_none()
+                    {
+                        consider(active.last_notified.checked_add(every));
+                    }
+                }
+            }
+        }
+        let Some(at) = next else {
+            return;
+        };
+        // An earlier entry for this series stays valid: when it pops, evaluation reschedules.
+        if series.scheduled.is_some_and(|s| s > now && s <= at) {
+            return;
+        }
+        series.scheduled = Some(at);
+        self.timers.push(Reverse(Timer {
+            at,
+            slot: ctx.slot,
+            generation: ctx.generation,
+            thing: Arc::clone(&series.thing),
+        }));
+    }
+
+    /// Rebuilds the heap from the live schedule when stale entries dominate it.
+    fn compact_timers(&mut self, slots: &[Slot]) {
+        if self.timers.len() <= 1024 || self.timers.len() <= 2 * self.live_series {
+            return;
+        }
+        let mut fresh = BinaryHeap::with_capacity(self.live_series);
+        for (slot, s) in slots.iter().enumerate() {
+            let Some(compiled) = &s.rule else { continue };
+            for series in compiled.series.values() {
+                if let Some(at) = series.scheduled {
+                    fresh.push(Reverse(Timer {
+                        at,
+                        slot,
+                        generation: s.generation,
+                        thing: Arc::clone(&series.thing),
+                    }));
+                }
+            }
+        }
+        self.timers = fresh;
+    }
+}
