@@ -441,6 +441,21 @@ pub struct AdditionalResponse {
     pub extensions: Extensions,
 }
 
+impl AdditionalResponse {
+    /// Effective `success` (default `false`).
+    pub fn is_success(&self) -> bool {
+        self.success.unwrap_or(false)
+    }
+
+    /// Effective `contentType`: the given one, else the effective content type of the
+    /// form it belongs to.
+    pub fn content_type<'a>(&'a self, form: &'a Form) -> &'a str {
+        self.content_type
+            .as_deref()
+            .unwrap_or_else(|| form.content_type())
+    }
+}
+
 /// A form: how to perform operations on an affordance (TD 1.1 §5.3.4.2).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

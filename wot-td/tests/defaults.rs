@@ -31,6 +31,20 @@ fn form_content_type_defaults_to_json() {
 }
 
 #[test]
+fn additional_responses_default_to_failure_and_the_form_content_type() {
+    let form: Form = serde_json::from_value(json!({
+        "href": "/x", "contentType": "text/plain",
+        "additionalResponses": [{"schema": "err"}, {"success": true, "contentType": "application/cbor"}]
+    }))
+    .unwrap();
+    let responses = form.additional_responses.as_ref().unwrap().as_slice();
+    assert!(!responses[0].is_success());
+    assert_eq!(responses[0].content_type(&form), "text/plain");
+    assert!(responses[1].is_success());
+    assert_eq!(responses[1].content_type(&form), "application/cbor");
+}
+
+#[test]
 fn property_form_ops_depend_on_read_only_and_write_only() {
     use Operation::*;
     let t = thing(json!({"properties": {
