@@ -1,7 +1,8 @@
 //! The event type shared by the parser and the client.
 
 use std::fmt;
-use std::sync::Arc;
+
+use compact_str::CompactString;
 
 /// The event type used when a block sets none.
 pub(crate) const DEFAULT_EVENT_TYPE: &str = "message";
@@ -26,10 +27,11 @@ pub(crate) const DEFAULT_EVENT_TYPE: &str = "message";
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Event {
-    /// `None` means the default type `message`.
-    event_type: Option<Arc<str>>,
+    /// Empty means the default type `message`. Short strings are stored inline, so the
+    /// usual types and ids cost no allocation.
+    event_type: CompactString,
     data: String,
-    id: Arc<str>,
+    id: CompactString,
 }
 
 impl Event {
@@ -41,15 +43,18 @@ impl Event {
     ) -> Self {
         let event_type = event_type.into();
         Self {
-            event_type: (!event_type.is_empty() && event_type != DEFAULT_EVENT_TYPE)
-                .then(|| Arc::from(event_type)),
+            event_type: if event_type == DEFAULT_EVENT_TYPE {
+                CompactString::default()
+            } else {
+                CompactString::from(event_type)
+            },
             data: data.into(),
-            id: Arc::from(id.into()),
+            id: CompactString::from(id.into()),
         }
     }
 
     /// Builds an event from parser buffers without copying them again.
-    pub(crate) fn from_parts(event_type: Option<Arc<str>>, data: String, id: Arc<str>) -> Self {
+    pub(crate) fn from_parts(event_type: CompactString, data: String, id: CompactString) -> Self {
         Self {
             event_type,
             data,
@@ -59,7 +64,11 @@ impl Event {
 
     /// The event type: the value of the block's last `event` field, `"message"` if none.
     pub fn event_type(&self) -> &str {
-        self.event_type.as_deref().unwrap_or(DEFAULT_EVENT_TYPE)
+        if self.event_type.is_empty() {
+            DEFAULT_EVENT_TYPE
+        } else {
+            &self.event_type
+        }
     }
 
     /// The event data: the values of the block's `data` lines joined with `\n`.
@@ -85,7 +94,7 @@ impl fmt::Debug for Event {
         f.debug_struct("Event")
             .field("type", &self.event_type())
             .field("data", &self.data)
-            .field("id", &self.id())
+            .field("id", &self.id.as_str())
             .finish()
     }
 }

@@ -2,16 +2,16 @@
 //!
 //! [`Parser`] turns the bytes of a `text/event-stream` body into [`Item`]s, following the WHATWG
 //! HTML Standard, "Server-sent events", sections "Parsing an event stream" and "Interpreting an
-//! event stream". It does no I/O and keeps no clock: feed it chunks as they arrive, pull items
-//! until it needs more bytes, and tell it when a body ends.
+//! event stream". It does no I/O and keeps no clock: feed it chunks as they arrive, take the
+//! items out, and tell it when a body ends.
 //!
 //! ```
 //! use wot_sse::parser::{Item, Parser};
 //!
 //! let mut parser = Parser::new();
-//! parser.feed("event: temperature\nda");
+//! parser.feed(b"event: temperature\nda");
 //! assert!(parser.next_item().is_none()); // needs more bytes
-//! parser.feed("ta: 21.5\nid: 7\n\n");
+//! parser.feed(b"ta: 21.5\nid: 7\n\n");
 //! match parser.next_item() {
 //!     Some(Ok(Item::Event(event))) => {
 //!         assert_eq!((event.event_type(), event.data(), event.id()), ("temperature", "21.5", "7"));
@@ -25,37 +25,37 @@
 //!
 //! Two layers, each a small state machine:
 //!
-//! * **Line splitting.** Input chunks wait in a queue. The parser searches only bytes it has not
-//!   searched before (with `memchr`) for the next CR or LF. A line that lies inside one chunk is
-//!   interpreted in place, without copying; only the unfinished tail of a chunk is copied into a
-//!   pending-line buffer, which the next terminator completes. A CR ends a line at once and sets
-//!   `skip_lf`, so an LF at the start of the next chunk is not taken for an empty line. Before the
-//!   first byte of a body a UTF-8 BOM is matched byte by byte (it may be split across chunks).
-//! * **Interpretation.** Each complete line updates the block buffers (data, event type, last
-//!   event id buffer, reconnection time); a blank line dispatches the block. A block whose data
-//!   plus pending line would exceed the maximum event size is dropped: the parser yields one
-//!   [`ParseError::EventTooLarge`], ignores lines up to the next blank line and goes on.
+//! * **Decoding** ([`Parser::feed`]). Before the first byte of a body a UTF-8 BOM is matched
+//!   byte by byte (it may be split across chunks). Each chunk is then decoded as a stream: it is
+//!   validated once, invalid sequences become U+FFFD, and the (at most 3) bytes of a character
+//!   split at the chunk's end wait for the next chunk. The text is appended to a buffer.
+//! * **Line splitting** ([`Parser::next_item`]). The buffer is searched for CR and LF with
+//!   `memchr`, each byte once. A line inside the buffer is interpreted in place as a `&str`
+//!   slice. Only the unfinished tail of the buffer is copied into the pending-line buffer, which
+//!   the next terminator completes. A CR ends a line at once and sets `skip_lf`, so an LF that
+//!   follows (perhaps in the next chunk) is not taken for an empty line.
+//! * **Interpretation** (`Block`). Each complete line updates WHATWG's buffers (data, event
+//!   type, last event id buffer, reconnection time); a blank line dispatches the block. A block
+//!   whose data plus current line exceed the maximum event size is dropped: the parser yields
+//!   one [`ParseError::EventTooLarge`], ignores lines up to the next blank line and goes on.
 //!
-//! Text is decoded one line at a time. Line terminators, `:` and the space are ASCII, and UTF-8
-//! decoding never lets an invalid sequence swallow an ASCII byte, so this gives exactly the result
-//! of decoding the whole stream first: invalid bytes become U+FFFD, and a character split across
-//! chunks survives because lines are joined before decoding.
+//! Decoding first and parsing the text afterwards is the order the standard describes, so the
+//! result cannot depend on how the body was split into chunks.
 
 use std::collections::VecDeque;
 use std::mem;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use compact_str::CompactString;
 
 use crate::event::{DEFAULT_EVENT_TYPE, Event};
 
 /// The default maximum event size: 32 MiB, room for a 16 MiB event with generous framing.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 32 * 1024 * 1024;
 
-/// A pending-line buffer larger than this is freed after use rather than kept for reuse, so an
-/// idle stream does not hold on to the memory of one huge line.
-const KEEP_LINE_CAPACITY: usize = 64 * 1024;
+/// Buffers larger than this are freed after use rather than kept for reuse, so an idle stream
+/// does not hold on to the memory of one burst or one huge line.
+const KEEP_CAPACITY: usize = 16 * 1024;
 
 const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 
@@ -85,33 +85,30 @@ pub enum ParseError {
     },
 }
 
-enum Input {
-    Chunk(Bytes),
-    /// The body ended here (queued so that items of earlier chunks are still yielded).
-    End,
-}
-
 /// An incremental, sans-I/O `text/event-stream` parser.
 ///
 /// Call [`feed`](Self::feed) with each chunk of the body, then [`next_item`](Self::next_item)
 /// until it returns `None` (it needs more bytes). When the body ends, call
-/// [`end_of_body`](Self::end_of_body): the incomplete block is discarded and the next bytes start
-/// a new stream (a BOM is stripped again), while the last event id and reconnection time are
-/// kept, as they are for an `EventSource` reconnecting.
+/// [`end_of_body`](Self::end_of_body): the incomplete line and block are discarded and the next
+/// bytes start a new stream (a BOM is stripped again), while the last event id and the
+/// reconnection time are kept, as they are for an `EventSource` that reconnects.
 ///
-/// Each byte is searched once, so the cost is linear in the input however it is split. Memory is
-/// bounded by the maximum event size (default [`DEFAULT_MAX_EVENT_SIZE`]) plus the unread
-/// chunks.
+/// The cost is linear in the input however it is split. Memory is bounded by the maximum event
+/// size (default [`DEFAULT_MAX_EVENT_SIZE`]) plus the text fed and not yet taken out.
 pub struct Parser {
-    input: VecDeque<Input>,
-    /// Offset of the first unread byte in the front chunk.
+    /// Decoded text not yet split into lines, from `pos` on.
+    text: String,
     pos: usize,
+    /// The first bytes of a character split at the end of the last chunk.
+    utf8_tail: Vec<u8>,
     /// The start of a line whose end has not arrived yet.
-    pending: Vec<u8>,
-    /// The previous line ended with CR: an LF right after it belongs to that line ending.
+    pending: String,
+    /// The last line ended with CR: an LF right after it belongs to that line ending.
     skip_lf: bool,
     /// How many bytes of a leading BOM have been matched; `None` once past the stream start.
     bom_matched: Option<usize>,
+    /// Items of a body that ended before they were taken.
+    deferred: VecDeque<Result<Item, ParseError>>,
     block: Block,
 }
 
@@ -120,13 +117,14 @@ struct Block {
     data: String,
     /// Whether a `data` field was seen (the data buffer is non-empty in WHATWG's terms).
     has_data: bool,
-    event_type: Option<Arc<str>>,
-    /// The most recent non-default event type, shared by later events of the same type.
-    type_cache: Option<Arc<str>>,
+    /// Empty means `message`. Short strings are inline, so the usual ones need no allocation.
+    event_type: CompactString,
+    /// The last event type set, reused when the next block sets the same.
+    last_type: CompactString,
     /// The last event id *buffer*, set by `id` fields and committed on dispatch.
-    id_buffer: Arc<str>,
+    id_buffer: CompactString,
     /// The last event id *string*: the committed id.
-    last_event_id: Arc<str>,
+    last_event_id: CompactString,
     retry: Option<Duration>,
     max_event_size: usize,
     /// Dropping an over-long block: ignore lines up to the next blank line.
@@ -144,6 +142,7 @@ impl std::fmt::Debug for Parser {
         f.debug_struct("Parser")
             .field("last_event_id", &self.last_event_id())
             .field("retry", &self.block.retry)
+            .field("unread_bytes", &(self.text.len() - self.pos))
             .field("pending_line_bytes", &self.pending.len())
             .field("max_event_size", &self.block.max_event_size)
             .finish_non_exhaustive()
@@ -158,25 +157,26 @@ impl Parser {
 
     /// A parser with a maximum event size of `max_event_size` bytes.
     ///
-    /// A block is too large when the data it has collected plus the raw bytes of the line being
+    /// A block is too large when the data it has collected plus the bytes of the line being
     /// read (field name included) exceed the limit. Such a block yields one
-    /// [`ParseError::EventTooLarge`] and is skipped up to the next blank line; the last event id
-    /// of an `id` line read before the overflow still counts when the block ends.
+    /// [`ParseError::EventTooLarge`] and is skipped up to the next blank line; an `id` line read
+    /// before the overflow still counts when the block ends.
     pub fn with_max_event_size(max_event_size: usize) -> Self {
-        let empty: Arc<str> = Arc::from("");
         Self {
-            input: VecDeque::new(),
+            text: String::new(),
             pos: 0,
-            pending: Vec::new(),
+            utf8_tail: Vec::new(),
+            pending: String::new(),
             skip_lf: false,
             bom_matched: Some(0),
+            deferred: VecDeque::new(),
             block: Block {
                 data: String::new(),
                 has_data: false,
-                event_type: None,
-                type_cache: None,
-                id_buffer: empty.clone(),
-                last_event_id: empty,
+                event_type: CompactString::default(),
+                last_type: CompactString::default(),
+                id_buffer: CompactString::default(),
+                last_event_id: CompactString::default(),
                 retry: None,
                 max_event_size,
                 skipping: false,
@@ -189,9 +189,8 @@ impl Parser {
     /// Ids containing U+0000 are ignored, as they are in a stream.
     pub fn set_last_event_id(&mut self, id: &str) {
         if !id.contains('\0') {
-            let id: Arc<str> = Arc::from(id);
-            self.block.id_buffer = id.clone();
-            self.block.last_event_id = id;
+            self.block.id_buffer = CompactString::from(id);
+            self.block.last_event_id = CompactString::from(id);
         }
     }
 
@@ -212,137 +211,190 @@ impl Parser {
         self.block.max_event_size
     }
 
-    /// Queues the next chunk of the body. Empty chunks are ignored.
-    pub fn feed(&mut self, chunk: impl Into<Bytes>) {
-        let mut chunk: Bytes = chunk.into();
+    /// Adds the next chunk of the body (`&[u8]`, `Bytes`, `&str`, ...); take the items with
+    /// [`next_item`](Self::next_item).
+    pub fn feed(&mut self, chunk: impl AsRef<[u8]>) {
+        self.feed_bytes(chunk.as_ref());
+    }
+
+    fn feed_bytes(&mut self, chunk: &[u8]) {
+        let mut chunk = chunk;
         if let Some(matched) = self.bom_matched {
             // Only the first bytes of a body can be a BOM; match them as they trickle in.
-            let wanted = &BOM[matched..];
+            let wanted = BOM.get(matched..).unwrap_or_default();
             let n = wanted.len().min(chunk.len());
             if chunk.get(..n) == wanted.get(..n) {
-                if matched + n == BOM.len() {
-                    self.bom_matched = None;
-                    let _ = chunk.split_to(n);
-                } else {
+                if matched + n < BOM.len() {
                     self.bom_matched = Some(matched + n);
                     return;
                 }
-            } else {
-                // Not a BOM after all: the bytes held back are data.
                 self.bom_matched = None;
-                if matched > 0 {
-                    self.input
-                        .push_back(Input::Chunk(Bytes::from_static(&BOM[..matched])));
+                chunk = chunk.get(n..).unwrap_or_default();
+            } else {
+                // Not a BOM after all: the bytes held back are text.
+                self.bom_matched = None;
+                self.decode(BOM.get(..matched).unwrap_or_default());
+            }
+        }
+        self.decode(chunk);
+    }
+
+    /// Appends `bytes` to the text, decoding UTF-8 as a stream.
+    fn decode(&mut self, bytes: &[u8]) {
+        if self.pos == self.text.len() {
+            self.text.clear();
+        } else if self.pos > 0 {
+            self.text.drain(..self.pos);
+        }
+        self.pos = 0;
+        let joined;
+        let mut input = if self.utf8_tail.is_empty() {
+            bytes
+        } else {
+            joined = [mem::take(&mut self.utf8_tail).as_slice(), bytes].concat();
+            joined.as_slice()
+        };
+        loop {
+            match std::str::from_utf8(input) {
+                Ok(text) => {
+                    self.text.push_str(text);
+                    return;
+                }
+                Err(error) => {
+                    let (valid, after) = input.split_at(error.valid_up_to());
+                    self.text
+                        .push_str(std::str::from_utf8(valid).unwrap_or_default());
+                    match error.error_len() {
+                        Some(invalid) => {
+                            self.text.push(char::REPLACEMENT_CHARACTER);
+                            input = after.get(invalid..).unwrap_or_default();
+                        }
+                        None => {
+                            // A character cut off by the chunk's end: wait for the rest.
+                            self.utf8_tail.extend_from_slice(after);
+                            return;
+                        }
+                    }
                 }
             }
         }
-        if !chunk.is_empty() {
-            self.input.push_back(Input::Chunk(chunk));
-        }
     }
 
-    /// Marks the end of the current body.
-    ///
-    /// Items from complete lines fed before it are still yielded by
-    /// [`next_item`](Self::next_item); then the incomplete line and block are discarded, and
-    /// bytes fed afterwards are parsed as a new stream (a leading BOM is stripped again). The
-    /// last event id and the reconnection time are kept.
-    pub fn end_of_body(&mut self) {
-        self.input.push_back(Input::End);
-        // Bytes fed from now on belong to the next body, which may start with a BOM again.
-        self.bom_matched = Some(0);
-    }
-
-    /// Returns the next item, or `None` when all fed bytes have been used.
+    /// Takes the next item, or `None` when everything fed so far has been used.
     ///
     /// An `Err` reports one dropped event; parsing goes on with the next call.
     pub fn next_item(&mut self) -> Option<Result<Item, ParseError>> {
+        if let Some(item) = self.deferred.pop_front() {
+            return Some(item);
+        }
+        self.next_from_text()
+    }
+
+    fn next_from_text(&mut self) -> Option<Result<Item, ParseError>> {
         loop {
-            let chunk = match self.input.front() {
-                None => return None,
-                Some(Input::End) => {
-                    self.start_next_body();
-                    continue;
-                }
-                Some(Input::Chunk(chunk)) => chunk,
-            };
-            let Some(rest) = chunk.get(self.pos..).filter(|rest| !rest.is_empty()) else {
-                self.input.pop_front();
+            let rest = self.text.get(self.pos..).unwrap_or_default();
+            if rest.is_empty() {
+                self.text.clear();
                 self.pos = 0;
-                continue;
-            };
-            if self.skip_lf {
-                self.skip_lf = false;
-                if rest.first() == Some(&b'\n') {
-                    self.pos += 1;
-                    continue;
+                if self.text.capacity() > KEEP_CAPACITY {
+                    self.text = String::new();
                 }
+                return None;
             }
-            let Some(end) = memchr::memchr2(b'\n', b'\r', rest) else {
-                // No line end in this chunk: keep its tail for the next one.
-                let tail_len = rest.len();
-                if self.block.skipping {
-                    // The line is being skipped; remember only that it is not empty.
-                    if self.pending.is_empty() {
-                        self.pending.push(b'x');
-                    }
-                } else if self.block.data.len() + self.pending.len() + tail_len
-                    > self.block.max_event_size
-                {
-                    self.pending.clear();
-                    self.pending.push(b'x');
-                    let error = self.block.overflow();
-                    self.pos += tail_len;
+            if mem::take(&mut self.skip_lf) && rest.starts_with('\n') {
+                self.pos += 1;
+                continue;
+            }
+            let Some(end) = memchr::memchr2(b'\n', b'\r', rest.as_bytes()) else {
+                // No line end yet: keep the tail for the next chunk.
+                self.pos = self.text.len();
+                if let Some(error) = keep_pending(&mut self.pending, &mut self.block, rest) {
                     return Some(Err(error));
-                } else {
-                    self.pending.extend_from_slice(rest);
                 }
-                self.pos += tail_len;
                 continue;
             };
-            self.skip_lf = rest.get(end) == Some(&b'\r');
             let line = rest.get(..end).unwrap_or_default();
+            self.skip_lf = rest.as_bytes().get(end) == Some(&b'\r');
             self.pos += end + 1;
-            let result = if self.pending.is_empty() {
+            let item = if self.pending.is_empty() {
                 self.block.line(line)
             } else {
-                let mut joined = mem::take(&mut self.pending);
-                let result = if self.block.skipping {
-                    // A skipped line that spanned chunks is not blank; its bytes are gone.
-                    self.block.line(b"x")
-                } else if self.block.data.len() + joined.len() + line.len()
-                    > self.block.max_event_size
-                {
-                    Some(Err(self.block.overflow()))
-                } else {
-                    joined.extend_from_slice(line);
-                    self.block.line(&joined)
-                };
-                joined.clear();
-                if joined.capacity() <= KEEP_LINE_CAPACITY {
-                    self.pending = joined;
-                }
-                result
+                finish_pending(&mut self.pending, &mut self.block, line)
             };
-            if result.is_some() {
-                return result;
+            if item.is_some() {
+                return item;
             }
         }
     }
 
-    /// Consumes an `End` marker at the front of the queue.
-    fn start_next_body(&mut self) {
-        self.input.pop_front();
+    /// Ends the current body.
+    ///
+    /// Items from complete lines fed before are still returned by
+    /// [`next_item`](Self::next_item); the incomplete last line and block are discarded. Bytes
+    /// fed afterwards are parsed as a new stream (a leading BOM is stripped again). The last
+    /// event id and the reconnection time are kept.
+    pub fn end_of_body(&mut self) {
+        // Complete lines not taken yet belong to this body: interpret them now.
+        let unread = self.text.get(self.pos..).unwrap_or_default();
+        if let Some(last_end) = unread.rfind(['\n', '\r']) {
+            self.text.truncate(self.pos + last_end + 1);
+            while let Some(item) = self.next_from_text() {
+                self.deferred.push_back(item);
+            }
+        }
+        self.text = String::new();
         self.pos = 0;
-        self.pending = Vec::new();
+        self.utf8_tail = Vec::new();
+        self.pending = String::new();
         self.skip_lf = false;
+        self.bom_matched = Some(0);
         self.block.discard();
     }
 }
 
+/// Keeps the unfinished end of the text, or drops the block if it gets too large.
+fn keep_pending(pending: &mut String, block: &mut Block, tail: &str) -> Option<ParseError> {
+    if block.skipping {
+        // The line is being skipped: remember only that it is not blank.
+        if pending.is_empty() {
+            pending.push('x');
+        }
+        None
+    } else if block.data.len() + pending.len() + tail.len() > block.max_event_size {
+        pending.clear();
+        pending.push('x');
+        Some(block.overflow())
+    } else {
+        pending.push_str(tail);
+        None
+    }
+}
+
+/// Completes the pending line with `end` and interprets it.
+fn finish_pending(
+    pending: &mut String,
+    block: &mut Block,
+    end: &str,
+) -> Option<Result<Item, ParseError>> {
+    let item = if block.skipping {
+        // A skipped line that spanned chunks is not blank; its text is gone.
+        block.line("x")
+    } else if block.data.len() + pending.len() + end.len() > block.max_event_size {
+        Some(Err(block.overflow()))
+    } else {
+        pending.push_str(end);
+        block.line(pending)
+    };
+    pending.clear();
+    if pending.capacity() > KEEP_CAPACITY {
+        *pending = String::new();
+    }
+    item
+}
+
 impl Block {
     /// Interprets one complete line (without its terminator).
-    fn line(&mut self, line: &[u8]) -> Option<Result<Item, ParseError>> {
+    fn line(&mut self, line: &str) -> Option<Result<Item, ParseError>> {
         if line.is_empty() {
             return self.dispatch().map(Ok);
         }
@@ -352,50 +404,59 @@ impl Block {
         if self.data.len() + line.len() > self.max_event_size {
             return Some(Err(self.overflow()));
         }
-        let (name, value) = match memchr::memchr(b':', line) {
+        // The common fields are recognised without searching for the colon.
+        let colon = if line.starts_with("data:") {
+            Some(4)
+        } else if line.starts_with("id:") {
+            Some(2)
+        } else if line.starts_with("event:") {
+            Some(5)
+        } else {
+            memchr::memchr(b':', line.as_bytes())
+        };
+        let (name, value) = match colon {
             Some(0) => {
-                return Some(Ok(Item::Comment(decode(line.get(1..).unwrap_or_default()))));
+                let comment = line.get(1..).unwrap_or_default();
+                return Some(Ok(Item::Comment(comment.to_owned())));
             }
             Some(colon) => {
                 let value = line.get(colon + 1..).unwrap_or_default();
-                let value = value.strip_prefix(b" ").unwrap_or(value);
+                let value = value.strip_prefix(' ').unwrap_or(value);
                 (line.get(..colon).unwrap_or_default(), value)
             }
-            None => (line, &b""[..]),
+            None => (line, ""),
         };
         match name {
-            b"data" => {
+            "data" => {
                 if self.has_data {
                     self.data.push('\n');
+                    self.data.push_str(value);
                 } else if self.data.capacity() == 0 {
-                    self.data.reserve_exact(value.len());
+                    // Most events have one data line: allocate exactly once.
+                    self.data = String::from(value);
+                } else {
+                    self.data.push_str(value);
                 }
-                push_decoded(&mut self.data, value);
                 self.has_data = true;
             }
-            b"event" => {
-                self.event_type = if value.is_empty() || value == DEFAULT_EVENT_TYPE.as_bytes() {
-                    None
-                } else if let Some(cached) = self
-                    .type_cache
-                    .as_ref()
-                    .filter(|cached| cached.as_bytes() == value)
-                {
-                    // Streams repeat the same few types; share one allocation.
-                    Some(cached.clone())
+            "event" => {
+                if value == DEFAULT_EVENT_TYPE {
+                    self.event_type = CompactString::default();
+                } else if self.last_type.as_str() == value {
+                    // Streams repeat a few types: copying the last one is cheaper.
+                    self.event_type.clone_from(&self.last_type);
                 } else {
-                    let event_type: Arc<str> = Arc::from(decode(value));
-                    self.type_cache = Some(event_type.clone());
-                    Some(event_type)
-                };
+                    self.event_type = CompactString::new(value);
+                    self.last_type.clone_from(&self.event_type);
+                }
             }
-            // An id with NUL is ignored; an unchanged one keeps its allocation.
-            b"id" if memchr::memchr(0, value).is_none() && self.id_buffer.as_bytes() != value => {
-                self.id_buffer = Arc::from(decode(value));
+            // An id containing NUL is ignored.
+            "id" if memchr::memchr(0, value.as_bytes()).is_none() => {
+                self.id_buffer = CompactString::new(value);
             }
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 // All digits: only overflow can fail; such a value means "forever".
-                let millis = value.iter().fold(0u64, |acc, digit| {
+                let millis = value.bytes().fold(0u64, |acc, digit| {
                     acc.saturating_mul(10)
                         .saturating_add(u64::from(digit - b'0'))
                 });
@@ -410,18 +471,15 @@ impl Block {
 
     /// WHATWG "dispatch the event", at a blank line.
     fn dispatch(&mut self) -> Option<Item> {
-        if !Arc::ptr_eq(&self.last_event_id, &self.id_buffer) {
-            self.last_event_id = self.id_buffer.clone();
-        }
+        self.last_event_id.clone_from(&self.id_buffer);
+        let event_type = mem::take(&mut self.event_type);
         if mem::take(&mut self.skipping) || !mem::take(&mut self.has_data) {
             self.data.clear();
-            self.event_type = None;
             return None;
         }
-        let data = mem::take(&mut self.data);
         Some(Item::Event(Event::from_parts(
-            self.event_type.take(),
-            data,
+            event_type,
+            mem::take(&mut self.data),
             self.last_event_id.clone(),
         )))
     }
@@ -430,7 +488,7 @@ impl Block {
     fn overflow(&mut self) -> ParseError {
         self.data = String::new();
         self.has_data = false;
-        self.event_type = None;
+        self.event_type = CompactString::default();
         self.skipping = true;
         ParseError::EventTooLarge {
             limit: self.max_event_size,
@@ -441,19 +499,8 @@ impl Block {
     fn discard(&mut self) {
         self.data = String::new();
         self.has_data = false;
-        self.event_type = None;
+        self.event_type = CompactString::default();
         self.skipping = false;
-        self.id_buffer = self.last_event_id.clone();
-    }
-}
-
-fn decode(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn push_decoded(out: &mut String, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => out.push_str(text),
-        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
+        self.id_buffer.clone_from(&self.last_event_id);
     }
 }

@@ -316,7 +316,7 @@ impl EventStream {
                         *got_data = true;
                         self.failures = 0;
                         self.last_activity = Instant::now();
-                        self.parser.feed(chunk);
+                        self.parser.feed(&chunk);
                     }
                     Poll::Ready(Some(Err(source))) => {
                         self.parser.end_of_body();

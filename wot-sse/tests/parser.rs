@@ -109,7 +109,7 @@ impl Outcome {
 fn run_with(mut parser: Parser, chunks: &[&[u8]]) -> Outcome {
     let mut out = Outcome::default();
     for chunk in chunks {
-        parser.feed(chunk.to_vec());
+        parser.feed(chunk);
         while let Some(item) = parser.next_item() {
             out.take(item);
         }
@@ -183,7 +183,7 @@ fn vectors_fed_all_before_draining() {
     for case in cases() {
         let mut parser = Parser::new();
         for chunk in case.chunks() {
-            parser.feed(chunk);
+            parser.feed(&chunk);
         }
         parser.end_of_body();
         let mut out = Outcome::default();
@@ -251,7 +251,7 @@ proptest! {
         let mut got = Outcome::default();
         for body in [&first, &second] {
             for chunk in split_at_points(body, &points) {
-                parser.feed(chunk);
+                parser.feed(&chunk);
                 while let Some(item) = parser.next_item() {
                     got.take(item);
                 }
@@ -467,12 +467,12 @@ fn chunked_8_mib_line_parses_in_linear_time() {
 #[test]
 fn end_of_body_discards_the_unfinished_block_and_keeps_the_id() {
     let mut parser = Parser::new();
-    parser.feed("id: 1\ndata: a\n\nid: 2\ndata: partial\n");
+    parser.feed(b"id: 1\ndata: a\n\nid: 2\ndata: partial\n");
     assert!(matches!(parser.next_item(), Some(Ok(Item::Event(e))) if e.id() == "1"));
     assert!(parser.next_item().is_none());
     parser.end_of_body();
     // The new body starts with a BOM and an id-less event: it carries id 1, not 2.
-    parser.feed("\u{FEFF}data: b\n\n");
+    parser.feed("\u{FEFF}data: b\n\n".as_bytes());
     match parser.next_item() {
         Some(Ok(Item::Event(e))) => assert_eq!((e.data(), e.id()), ("b", "1")),
         other => panic!("unexpected {other:?}"),
@@ -483,9 +483,9 @@ fn end_of_body_discards_the_unfinished_block_and_keeps_the_id() {
 #[test]
 fn cr_at_end_of_a_body_does_not_eat_the_next_bodys_lf() {
     let mut parser = Parser::new();
-    parser.feed("data: a\r");
+    parser.feed(b"data: a\r");
     parser.end_of_body();
-    parser.feed("\ndata: b\n\n");
+    parser.feed(b"\ndata: b\n\n");
     let mut out = Outcome::default();
     while let Some(item) = parser.next_item() {
         out.take(item);
@@ -497,7 +497,7 @@ fn cr_at_end_of_a_body_does_not_eat_the_next_bodys_lf() {
 fn set_last_event_id_seeds_events() {
     let mut parser = Parser::new();
     parser.set_last_event_id("seed");
-    parser.feed("data: a\n\n");
+    parser.feed(b"data: a\n\n");
     match parser.next_item() {
         Some(Ok(Item::Event(e))) => assert_eq!(e.id(), "seed"),
         other => panic!("unexpected {other:?}"),
