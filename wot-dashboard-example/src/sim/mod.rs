@@ -1,0 +1,186 @@
+//! The embedded simulator: four believable Things behind a WoT Profile server on 127.0.0.1.
+//!
+//! [`model`] holds the devices (no I/O, seeded), [`hub`] the per-Thing record log with replay,
+//! [`server`] the axum routes, [`tds`] the Thing Descriptions. [`Simulator::start`] binds a free
+//! port and runs two tasks, the ticker that steps the world and the HTTP server; both stop when
+//! the [`Simulator`] is dropped.
+
+mod hub;
+pub(crate) mod model;
+mod server;
+pub(crate) mod tds;
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use hub::ThingLog;
+use model::{Emission, THINGS, World};
+
+/// How the simulator behaves.
+#[derive(Debug, Clone)]
+pub(crate) struct SimConfig {
+    /// Seed of every random choice (values, excursions, chaos). Default 1.
+    pub(crate) seed: u64,
+    /// Time between two steps of the world. Default 500 ms.
+    pub(crate) tick: Duration,
+    /// Cut SSE connections and refuse some at random. Default off.
+    pub(crate) chaos: bool,
+    /// Longest quiet time on an SSE stream before a heartbeat comment. Default 5 s.
+    pub(crate) heartbeat: Duration,
+    /// Records kept per Thing for `Last-Event-ID` replay. Default 4096.
+    pub(crate) replay: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            tick: Duration::from_millis(500),
+            chaos: false,
+            heartbeat: Duration::from_secs(5),
+            replay: 4096,
+        }
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SimError {
+    /// No port on 127.0.0.1 could be bound.
+    #[error("cannot listen on 127.0.0.1: {0}")]
+    Bind(#[from] io::Error),
+    /// A simulated TD does not validate (a bug in the device specs).
+    #[error("the TD of simulated Thing {slug} is invalid: {source}")]
+    Td {
+        /// Which Thing.
+        slug: &'static str,
+        /// The validation errors.
+        source: wot_td::BuildError,
+    },
+}
+
+/// State shared by the ticker and the request handlers.
+pub(crate) struct Shared {
+    world: Mutex<World>,
+    logs: Vec<ThingLog>,
+    tds: Vec<Value>,
+    config: SimConfig,
+    /// Counts SSE connections; seeds each one's chaos.
+    connections: AtomicU64,
+}
+
+impl Shared {
+    fn lock_world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Aborts a task when dropped, so no simulator task outlives the simulator.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A running simulator.
+pub(crate) struct Simulator {
+    addr: SocketAddr,
+    _tasks: [AbortOnDrop; 2],
+}
+
+impl Simulator {
+    /// Binds 127.0.0.1 on a free port and starts serving.
+    ///
+    /// # Errors
+    /// When the port cannot be bound or a TD does not validate.
+    pub(crate) async fn start(config: SimConfig) -> Result<Self, SimError> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let base = format!("http://{addr}/");
+        let world = World::new(config.seed);
+        let logs: Vec<ThingLog> = THINGS
+            .iter()
+            .map(|_| ThingLog::new(config.replay))
+            .collect();
+        let tds = THINGS
+            .iter()
+            .map(|spec| {
+                let td = tds::thing_description(spec, &base).map_err(|source| SimError::Td {
+                    slug: spec.slug,
+                    source,
+                })?;
+                // A `Thing` is plain data with string keys; this cannot fail.
+                Ok(serde_json::to_value(td).unwrap_or_default())
+            })
+            .collect::<Result<_, SimError>>()?;
+        let shared = Arc::new(Shared {
+            world: Mutex::new(world),
+            logs,
+            tds,
+            config,
+            connections: AtomicU64::new(0),
+        });
+        {
+            // Publish the starting values, so the first observers see every property at once.
+            let world = shared.lock_world();
+            for index in 0..THINGS.len() {
+                for (name, value) in world.properties(index) {
+                    shared.publish(index, &Emission::Property { name, value });
+                }
+            }
+        }
+        let ticker = tokio::spawn(tick(Arc::clone(&shared)));
+        let app = server::router(shared);
+        let server = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "simulator server stopped");
+            }
+        });
+        Ok(Simulator {
+            addr,
+            _tasks: [AbortOnDrop(ticker), AbortOnDrop(server)],
+        })
+    }
+
+    /// `http://127.0.0.1:PORT/`.
+    pub(crate) fn base_url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// The Thing Description Directory listing (`GET` gives a JSON array of TDs).
+    pub(crate) fn directory_url(&self) -> String {
+        format!("{}things", self.base_url())
+    }
+
+    /// The URL of each simulated Thing's TD.
+    pub(crate) fn thing_urls(&self) -> Vec<String> {
+        THINGS
+            .iter()
+            .map(|t| format!("{}things/{}", self.base_url(), t.slug))
+            .collect()
+    }
+}
+
+async fn tick(shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(shared.config.tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let mut world = shared.lock_world();
+        // Publishing under the world lock keeps the log in the order the world changed.
+        for (index, emission) in world.step() {
+            shared.publish(index, &emission);
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The simulator over real HTTP on 127.0.0.1: directory, operations, SSE replay and chaos.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use super::model::THINGS;
+use super::{SimConfig, Simulator};
+
+fn fast(chaos: bool) -> SimConfig {
+    SimConfig {
+        tick: Duration::from_millis(10),
+        heartbeat: Duration::from_millis(100),
+        chaos,
+        ..SimConfig::default()
+    }
+}
+
+/// One SSE block as it came over the wire.
+#[derive(Debug, Clone, PartialEq)]
+struct Block {
+    id: u64,
+    event: String,
+    data: Value,
+}
+
+/// What one connection delivered before it ended or `limit` blocks arrived.
+struct Read {
+    blocks: Vec<Block>,
+    comments: usize,
+    /// The body failed or ended early (a cut connection) rather than reaching `limit`.
+    cut: bool,
+}
+
+/// Reads complete SSE blocks from `url`, as a strict client would: an unfinished block at the
+/// end of the body is discarded.
+async fn read(url: &str, last_event_id: Option<u64>, limit: usize) -> Read {
+    let client = reqwest::Client::new();
+    let mut request = client.get(url).header("accept", "text/event-stream");
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id.to_string());
+    }
+    let mut out = Read {
+        blocks: Vec::new(),
+        comments: 0,
+        cut: false,
+    };
+    let response = match request.send().await {
+        Ok(r) if r.status().is_success() => r,
+        _ => {
+            out.cut = true;
+            return out;
+        }
+    };
+    let mut body = response.bytes_stream();
+    let mut pending = String::new();
+    while out.blocks.len() < limit {
+        let chunk = match tokio::time::timeout(Duration::from_secs(5), body.next()).await {
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(_) => {
+                out.cut = true;
+                break;
+            }
+            Err(_) => panic!("no bytes for 5 s from {url}"),
+        };
+        pending.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        while let Some(end) = pending.find("\n\n") {
+            let block: String = pending.drain(..end + 2).collect();
+            if block.starts_with(':') {
+                out.comments += 1;
+                continue;
+            }
+            let mut fields = block.lines().filter_map(|l| l.split_once(": "));
+            let (Some(("id", id)), Some(("event", event)), Some(("data", data))) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue; // the `retry:` hint
+            };
+            out.blocks.push(Block {
+                id: id.parse().expect("numeric id"),
+                event: event.to_owned(),
+                data: serde_json::from_str(data).expect("JSON data"),
+            });
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn directory_lists_every_thing_and_each_td_has_its_own_url() {
+    let sim = Simulator::start(fast(false)).await.expect("start");
+    let directory: Vec<Value> = reqwest::get(sim.directory_url())
+        .await
+        .expect("GET /things")
+        .json()
+        .await
+        .expect("JSON array");
+    assert_eq!(directory.len(), THINGS.len());
+    for (url, listed) in sim.thing_urls().iter().zip(&directory) {
+        let td: Value = reqwest::get(url)
+            .await
+            .expect("GET TD")
+            .json()
+            .await
+            .expect("TD");
+        assert_eq!(&td, listed);
+        assert_eq!(td["base"], json!(sim.base_url()));
+    }
+}
+
+#[tokio::test]
+async fn read_write_and_invoke_follow_the_http_basic_profile() {
+    let sim = Simulator::start(fast(false)).await.expect("start");
+    let client = reqwest::Client::new();
+    let base = sim.base_url();
+    let target = format!("{base}things/fridge-1/properties/targetTemperature");
+    let put = client
+        .put(&target)
+        .json(&json!(2.5))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(put.status(), 204);
+    let read: Value = client
+        .get(&target)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(read, json!(2.5));
+    let refused = client
+        .put(format!("{base}things/fridge-1/properties/temperature"))
+        .json(&json!(1))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(refused.status(), 405);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let stop: Value = client
+        .post(format!("{base}things/pump-1/actions/stop"))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(stop, json!({ "running": false }));
+    let running: Value = client
+        .get(format!("{base}things/pump-1/properties/running"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(running, json!(false));
+}
+
+#[tokio::test]
+async fn a_new_observer_gets_current_values_then_live_ones() {
+    let sim = Simulator::start(fast(false)).await.expect("start");
+    let url = format!("{}things/pump-1/sse/properties/pressure", sim.base_url());
+    let read = read(&url, None, 5).await;
+    assert!(
+        read.blocks
+            .iter()
+            .all(|b| b.event == "pressure" && b.data.is_number())
+    );
+    assert!(read.blocks.windows(2).all(|w| w[0].id < w[1].id));
+}
+
+#[tokio::test]
+async fn sse_resumes_after_last_event_id_with_nothing_lost_or_repeated() {
+    let sim = Simulator::start(fast(false)).await.expect("start");
+    let url = format!("{}things/air-1/sse/properties", sim.base_url());
+    let reference = read(&url, Some(0), 40).await.blocks;
+    let first = read(&url, Some(0), 10).await.blocks;
+    let resume_from = first.last().expect("ten blocks").id;
+    // Let the world move on while we are away.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let rest = read(&url, Some(resume_from), 30).await.blocks;
+    let joined: Vec<Block> = first.into_iter().chain(rest).collect();
+    assert_eq!(joined, reference);
+}
+
+#[tokio::test]
+async fn quiet_streams_get_heartbeat_comments() {
+    let sim = Simulator::start(SimConfig {
+        tick: Duration::from_secs(3600),
+        ..fast(false)
+    })
+    .await
+    .expect("start");
+    let url = format!("{}things/solar-1/sse/events", sim.base_url());
+    let client = reqwest::Client::new();
+    let response = client.get(&url).send().await.expect("GET");
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains(": heartbeat\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(2), body.next())
+            .await
+            .expect("a heartbeat within 2 s")
+            .expect("open")
+            .expect("bytes");
+        seen.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+    }
+    assert!(seen.starts_with("retry: 500\n\n"));
+}
+
+/// Follows one SSE URL through `--chaos` like a resuming client until `want` blocks arrived.
+async fn follow(url: &str, want: usize) -> (Vec<Block>, usize) {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut cuts = 0;
+    while blocks.len() < want {
+        let last = blocks.last().map_or(0, |b| b.id);
+        let read = read(url, Some(last), want - blocks.len()).await;
+        cuts += usize::from(read.cut);
+        blocks.extend(read.blocks);
+    }
+    (blocks, cuts)
+}
+
+#[tokio::test]
+async fn under_chaos_a_resuming_client_gets_every_record_once_and_in_order() {
+    let sim = Simulator::start(fast(true)).await.expect("start");
+    let base = sim.base_url();
+    let properties = format!("{base}things/fridge-1/sse/properties");
+    let events = format!("{base}things/fridge-1/sse/events");
+    let ((props, prop_cuts), (evts, _)) =
+        tokio::join!(follow(&properties, 150), follow(&events, 2));
+    assert!(prop_cuts > 0, "chaos never cut a connection");
+    assert!(props.windows(2).all(|w| w[0].id < w[1].id), "out of order");
+    // Property and event ids of one Thing share one sequence: together they leave no gap.
+    let up_to = props
+        .last()
+        .expect("blocks")
+        .id
+        .min(evts.last().expect("events").id);
+    let mut ids: Vec<u64> = props.iter().chain(&evts).map(|b| b.id).collect();
+    ids.retain(|id| *id <= up_to);
+    ids.sort_unstable();
+    let expected: Vec<u64> = (1..=up_to).collect();
+    assert_eq!(ids, expected);
+}
