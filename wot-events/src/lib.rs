@@ -1,18 +1,62 @@
 //! `wot-events`: subscribe to events and observe properties of W3C Web of Things devices,
-//! from their Thing Descriptions.
+//! from their Thing Descriptions, without writing protocol code.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use wot_events::{EventLog, EventSubscriber, FilterExpr, SubscribeOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let subscriber = EventSubscriber::new();
+//! let boiler = subscriber.fetch_thing("http://192.0.2.10/things/boiler").await?;
+//! let critical: FilterExpr =
+//!     serde_json::from_str(r#"{"eq": {"pointer": "/severity", "value": "critical"}}"#)?;
+//! let opts = SubscribeOptions::new().filter(critical.compile()?);
+//! let mut events = subscriber.subscribe_all([&boiler], opts)?;
+//! let mut log = EventLog::new();
+//! while let Some(item) = events.next().await {
+//!     match item {
+//!         Ok(record) => log.push(record),
+//!         Err(e) => eprintln!("{e}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! The pure parts (filters, ring buffers, the [`EventLog`] timeline, problem details) do no
-//! I/O and take the clock as an argument.
+//! I/O and take the clock as an argument. The async parts are streams that own their
+//! connections: dropping one closes it, and no task is left behind.
+//!
+//! See `docs/events.md` in the repository for a guide.
 
+mod error;
+mod events;
 mod filter;
 mod log;
 mod problem;
+mod properties;
 mod record;
+mod security;
+mod subscriber;
+mod thing;
+mod transport;
 
+pub use error::Error;
+pub use events::{DEFAULT_BUFFER, InvalidData, MergedSubscription, SubscribeOptions, Subscription};
 pub use filter::{
     Compare, ExistsTest, Filter, FilterError, FilterExpr, MAX_FILTER_DEPTH, MAX_REGEX_LEN,
     RegexTest,
 };
 pub use log::{DEFAULT_LOG_CAPACITY, DEFAULT_RATE_WINDOW, EventLog, LogQuery, LogStats};
 pub use problem::ProblemDetails;
+pub use properties::{
+    DEFAULT_HISTORY, DEFAULT_POLL_INTERVAL, ObserveMode, ObserveOptions, PropertyObserver,
+};
 pub use record::{EventRecord, PropertyHistory, PropertyUpdate, RingBuffer};
+pub use security::{Credential, Credentials};
+pub use subscriber::{DEFAULT_MAX_BODY, EventSubscriber, EventSubscriberBuilder};
+pub use thing::ConsumedThing;
+
+/// Dependency types that appear in this crate's signatures.
+pub use wot_sse::{CloseReason, ConnectionState, SseClient};
+pub use wot_td;

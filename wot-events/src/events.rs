@@ -1,0 +1,513 @@
+//! Event subscriptions: decoding raw items into records, filtering, buffering.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use futures::Stream;
+use futures::stream::{SelectAll, StreamExt};
+use serde_json::Value;
+use tokio::sync::watch;
+use wot_sse::{CloseReason, ConnectionState};
+use wot_td::DataSchema;
+
+use crate::error::Error;
+use crate::filter::Filter;
+use crate::record::{EventRecord, RingBuffer};
+use crate::thing::ConsumedThing;
+use crate::transport::{RawItem, RawStream};
+
+/// Default number of records a subscription buffers.
+pub const DEFAULT_BUFFER: usize = 100;
+/// How much of invalid data an [`Error::InvalidData`] keeps.
+const RAW_KEEP: usize = 4096;
+
+/// What a subscription does with data that is not JSON or does not fit the TD's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InvalidData {
+    /// Yield an [`Error::InvalidData`] item and go on (the default).
+    #[default]
+    Error,
+    /// Skip it silently (a `tracing` debug line is written).
+    Drop,
+    /// Deliver it as a record: non-JSON text becomes a JSON string; a schema mismatch is
+    /// delivered as is.
+    PassThrough,
+}
+
+/// Options of one subscription.
+///
+/// # Examples
+///
+/// ```
+/// use wot_events::{Filter, InvalidData, SubscribeOptions};
+///
+/// let opts = SubscribeOptions::new()
+///     .filter(Filter::from_fn(|r| r.data["level"] == "alarm"))
+///     .buffer(Some(500))
+///     .invalid_data(InvalidData::Drop);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SubscribeOptions {
+    pub(crate) filter: Option<Filter>,
+    pub(crate) buffer: Option<usize>,
+    pub(crate) invalid: InvalidData,
+    pub(crate) last_event_id: Option<String>,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        SubscribeOptions {
+            filter: None,
+            buffer: Some(DEFAULT_BUFFER),
+            invalid: InvalidData::Error,
+            last_event_id: None,
+        }
+    }
+}
+
+impl SubscribeOptions {
+    /// Defaults: no filter, a buffer of [`DEFAULT_BUFFER`] (100) records,
+    /// [`InvalidData::Error`], no initial `Last-Event-ID`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only records passing `filter` are yielded and buffered (default: all).
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Keep the last `n` yielded records (default `Some(100)`; `None` keeps none).
+    pub fn buffer(mut self, n: Option<usize>) -> Self {
+        self.buffer = n;
+        self
+    }
+
+    /// What to do with invalid data (default [`InvalidData::Error`]).
+    pub fn invalid_data(mut self, policy: InvalidData) -> Self {
+        self.invalid = policy;
+        self
+    }
+
+    /// Resume an SSE subscription after this event id (sent as `Last-Event-ID` on the first
+    /// connection; default: none).
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = Some(id.into());
+        self
+    }
+}
+
+/// Turns raw items into records (no I/O).
+#[derive(Debug, Clone)]
+pub(crate) struct EventDecoder {
+    thing_id: String,
+    thing_title: String,
+    /// Events this decoder accepts, with their data schema.
+    events: HashMap<String, Option<DataSchema>>,
+    /// For a one-event subscription: the name given to events of type `message`.
+    single: Option<String>,
+    policy: InvalidData,
+}
+
+impl EventDecoder {
+    /// For one event of a Thing.
+    pub(crate) fn single(thing: &ConsumedThing, name: &str, policy: InvalidData) -> Self {
+        let mut events = HashMap::new();
+        events.insert(
+            name.to_owned(),
+            thing.thing().event_data_schema(name).cloned(),
+        );
+        EventDecoder {
+            thing_id: thing.id().to_owned(),
+            thing_title: thing.title().to_owned(),
+            events,
+            single: Some(name.to_owned()),
+            policy,
+        }
+    }
+
+    /// For every event of a Thing on one shared connection.
+    pub(crate) fn all(thing: &ConsumedThing, policy: InvalidData) -> Self {
+        let events = thing
+            .thing()
+            .events()
+            .map(|(n, e)| (n.to_owned(), e.data_schema().cloned()))
+            .collect();
+        EventDecoder {
+            thing_id: thing.id().to_owned(),
+            thing_title: thing.title().to_owned(),
+            events,
+            single: None,
+            policy,
+        }
+    }
+
+    fn invalid(&self, name: &str, reason: String, raw: &str) -> Option<Result<EventRecord, Error>> {
+        match self.policy {
+            InvalidData::Drop => {
+                tracing::debug!(thing = %self.thing_id, event = name, %reason, "dropping invalid event data");
+                None
+            }
+            _ => Some(Err(Error::InvalidData {
+                thing: self.thing_id.clone(),
+                what: format!("event `{name}`"),
+                reason,
+                raw: truncate(raw),
+            })),
+        }
+    }
+
+    pub(crate) fn decode(
+        &self,
+        raw: RawItem,
+        now: SystemTime,
+    ) -> Option<Result<EventRecord, Error>> {
+        let name = match (&self.single, raw.name.as_deref()) {
+            (Some(single), None | Some("message")) => single.clone(),
+            (_, Some(n)) if self.events.contains_key(n) => n.to_owned(),
+            (_, other) => {
+                tracing::debug!(thing = %self.thing_id, event = ?other, "ignoring event not asked for");
+                return None;
+            }
+        };
+        let data = if raw.data.trim().is_empty() {
+            Value::Null
+        } else {
+            match serde_json::from_str::<Value>(&raw.data) {
+                Ok(v) => v,
+                Err(e) if self.policy == InvalidData::PassThrough => {
+                    tracing::debug!(thing = %self.thing_id, event = %name, error = %e, "passing non-JSON data through");
+                    Value::String(raw.data.clone())
+                }
+                Err(e) => return self.invalid(&name, format!("not JSON: {e}"), &raw.data),
+            }
+        };
+        if let Some(Some(schema)) = self.events.get(&name)
+            && self.policy != InvalidData::PassThrough
+            && let Some(first) = schema.validate_value(&data).into_iter().next()
+        {
+            let at = if first.path.is_empty() {
+                "the data".to_owned()
+            } else {
+                format!("`{}`", first.path)
+            };
+            return self.invalid(
+                &name,
+                format!("{at} does not fit the schema: {}", first.message),
+                &raw.data,
+            );
+        }
+        Some(Ok(EventRecord {
+            thing_id: self.thing_id.clone(),
+            thing_title: self.thing_title.clone(),
+            event: name,
+            data,
+            event_id: raw.id,
+            received_at: now,
+        }))
+    }
+}
+
+pub(crate) fn truncate(s: &str) -> String {
+    if s.len() <= RAW_KEEP {
+        return s.to_owned();
+    }
+    let mut end = RAW_KEEP;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default().to_owned()
+}
+
+/// A live subscription: a [`Stream`] of records (and recoverable errors).
+///
+/// Dropping it, or calling [`Subscription::unsubscribe`], closes its connection.
+pub struct Subscription {
+    source: Option<RawStream>,
+    decoder: EventDecoder,
+    filter: Option<Filter>,
+    buffer: Option<RingBuffer<EventRecord>>,
+    state: watch::Receiver<ConnectionState>,
+    /// For transports whose state we drive ourselves (not SSE).
+    own_state: Option<std::sync::Arc<watch::Sender<ConnectionState>>>,
+    label: String,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("label", &self.label)
+            .field("state", &*self.state.borrow())
+            .field("open", &self.source.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        source: RawStream,
+        state: watch::Receiver<ConnectionState>,
+        own_state: Option<std::sync::Arc<watch::Sender<ConnectionState>>>,
+        decoder: EventDecoder,
+        opts: &SubscribeOptions,
+        label: String,
+    ) -> Self {
+        Subscription {
+            source: Some(source),
+            decoder,
+            filter: opts.filter.clone(),
+            buffer: opts.buffer.map(RingBuffer::new),
+            state,
+            own_state,
+            label,
+        }
+    }
+
+    /// The last records yielded (those that passed the filter), oldest first. Empty when the
+    /// buffer is off.
+    pub fn buffered(&self) -> Vec<EventRecord> {
+        self.buffer
+            .as_ref()
+            .map(RingBuffer::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// The connection state now.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.state.borrow().clone()
+    }
+
+    /// A receiver that sees every change of the connection state.
+    pub fn state(&self) -> watch::Receiver<ConnectionState> {
+        self.state.clone()
+    }
+
+    /// What this subscription is for (`"<thing id> event <name>"`, or `"<thing id> all
+    /// events"` for a shared connection).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Closes the connection now; the stream then ends. The buffer stays readable.
+    pub fn unsubscribe(&mut self) {
+        self.source = None;
+        if let Some(tx) = &self.own_state {
+            tx.send_replace(ConnectionState::Closed {
+                reason: CloseReason::Requested,
+            });
+        }
+    }
+
+    /// Whether the connection has been closed (by [`unsubscribe`](Self::unsubscribe), or
+    /// because the stream ended).
+    pub fn is_closed(&self) -> bool {
+        self.source.is_none()
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Result<EventRecord, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            let Some(source) = this.source.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let raw = match source.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.source = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(raw))) => raw,
+            };
+            match this.decoder.decode(raw, SystemTime::now()) {
+                None => continue,
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Some(Ok(record)) => {
+                    if this.filter.as_ref().is_some_and(|f| !f.matches(&record)) {
+                        continue;
+                    }
+                    if let Some(buf) = &mut this.buffer {
+                        buf.push(record.clone());
+                    }
+                    return Poll::Ready(Some(Ok(record)));
+                }
+            }
+        }
+    }
+}
+
+/// Every event of many Things in one stream (see
+/// [`EventSubscriber::subscribe_all`](crate::EventSubscriber::subscribe_all)).
+pub struct MergedSubscription {
+    inner: SelectAll<Subscription>,
+}
+
+impl std::fmt::Debug for MergedSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.inner.iter()).finish()
+    }
+}
+
+impl MergedSubscription {
+    pub(crate) fn new(subs: Vec<Subscription>) -> Self {
+        MergedSubscription {
+            inner: futures::stream::select_all(subs),
+        }
+    }
+
+    /// The subscriptions inside (one per shared Thing connection or per event).
+    pub fn subscriptions(&self) -> impl Iterator<Item = &Subscription> {
+        self.inner.iter()
+    }
+
+    /// The buffered records of every subscription, oldest first.
+    pub fn buffered(&self) -> Vec<EventRecord> {
+        let mut all: Vec<_> = self.inner.iter().flat_map(Subscription::buffered).collect();
+        all.sort_by_key(|r| r.received_at);
+        all
+    }
+
+    /// Closes every connection.
+    pub fn unsubscribe(&mut self) {
+        for s in self.inner.iter_mut() {
+            s.unsubscribe();
+        }
+    }
+}
+
+impl Stream for MergedSubscription {
+    type Item = Result<EventRecord, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn thing() -> ConsumedThing {
+        let td = json!({
+            "@context": "https://www.w3.org/2022/wot/td/v1.1",
+            "id": "urn:boiler", "title": "Boiler",
+            "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+            "events": {
+                "overheat": {"data": {"type": "object", "required": ["t"], "properties": {"t": {"type": "number", "maximum": 200}}},
+                             "forms": [{"href": "http://h/oh", "subprotocol": "sse"}]},
+                "door": {"forms": [{"href": "http://h/door", "subprotocol": "sse"}]}
+            }
+        });
+        ConsumedThing::new(
+            wot_td::Document::from_value(td)
+                .unwrap()
+                .into_thing()
+                .unwrap(),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn raw(name: Option<&str>, data: &str) -> RawItem {
+        RawItem {
+            name: name.map(str::to_owned),
+            data: data.to_owned(),
+            id: Some("9".into()),
+            polled: false,
+        }
+    }
+
+    #[test]
+    fn single_decoder_names_message_events_and_checks_schema() {
+        let t = thing();
+        let now = SystemTime::UNIX_EPOCH;
+        let d = EventDecoder::single(&t, "overheat", InvalidData::Error);
+        let r = d
+            .decode(raw(Some("message"), r#"{"t": 150}"#), now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                r.event.as_str(),
+                r.thing_id.as_str(),
+                r.thing_title.as_str()
+            ),
+            ("overheat", "urn:boiler", "Boiler")
+        );
+        assert_eq!(r.event_id.as_deref(), Some("9"));
+        assert!(d.decode(raw(Some("door"), "{}"), now).is_none());
+        let e = d
+            .decode(raw(Some("overheat"), r#"{"t": 250}"#), now)
+            .unwrap()
+            .unwrap_err();
+        assert!(e.to_string().contains("`t`"), "{e}");
+        let e = d.decode(raw(None, "not json"), now).unwrap().unwrap_err();
+        assert!(matches!(&e, Error::InvalidData { raw, .. } if raw == "not json"));
+        assert!(!e.is_terminal());
+    }
+
+    #[test]
+    fn policies_drop_and_pass_through() {
+        let t = thing();
+        let now = SystemTime::UNIX_EPOCH;
+        let d = EventDecoder::single(&t, "overheat", InvalidData::Drop);
+        assert!(d.decode(raw(None, "x"), now).is_none());
+        assert!(d.decode(raw(None, r#"{"t": 999}"#), now).is_none());
+        let d = EventDecoder::single(&t, "overheat", InvalidData::PassThrough);
+        assert_eq!(
+            d.decode(raw(None, "x"), now).unwrap().unwrap().data,
+            json!("x")
+        );
+        assert_eq!(
+            d.decode(raw(None, r#"{"t": 999}"#), now)
+                .unwrap()
+                .unwrap()
+                .data,
+            json!({"t": 999})
+        );
+    }
+
+    #[test]
+    fn shared_decoder_demultiplexes_by_event_field() {
+        let t = thing();
+        let d = EventDecoder::all(&t, InvalidData::Error);
+        let now = SystemTime::UNIX_EPOCH;
+        assert_eq!(
+            d.decode(raw(Some("door"), r#""open""#), now)
+                .unwrap()
+                .unwrap()
+                .event,
+            "door"
+        );
+        assert_eq!(
+            d.decode(raw(Some("overheat"), r#"{"t": 1}"#), now)
+                .unwrap()
+                .unwrap()
+                .event,
+            "overheat"
+        );
+        assert!(d.decode(raw(Some("message"), "{}"), now).is_none());
+        assert!(d.decode(raw(Some("unknown"), "{}"), now).is_none());
+        assert_eq!(
+            d.decode(raw(Some("door"), ""), now).unwrap().unwrap().data,
+            Value::Null
+        );
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        let s = "é".repeat(RAW_KEEP);
+        let t = truncate(&s);
+        assert!(t.len() <= RAW_KEEP && t.chars().all(|c| c == 'é'));
+    }
+}

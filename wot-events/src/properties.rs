@@ -1,0 +1,341 @@
+//! Property observers: updates with schema flags, change detection and history.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use futures::Stream;
+use futures::stream::StreamExt;
+use serde_json::Value;
+use tokio::sync::watch;
+use wot_sse::ConnectionState;
+use wot_td::DataSchema;
+
+use crate::error::Error;
+use crate::events::truncate;
+use crate::filter::json_eq;
+use crate::record::{PropertyHistory, PropertyUpdate};
+use crate::thing::ConsumedThing;
+use crate::transport::{RawItem, RawStream};
+
+/// Default polling interval when a property can only be read.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Default number of values each property's history keeps.
+pub const DEFAULT_HISTORY: usize = 100;
+
+/// Options of a property observer.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ObserveOptions {
+    pub(crate) interval: Duration,
+    pub(crate) every_read: bool,
+    pub(crate) history: usize,
+}
+
+impl Default for ObserveOptions {
+    fn default() -> Self {
+        ObserveOptions {
+            interval: DEFAULT_POLL_INTERVAL,
+            every_read: false,
+            history: DEFAULT_HISTORY,
+        }
+    }
+}
+
+impl ObserveOptions {
+    /// Defaults: poll every [`DEFAULT_POLL_INTERVAL`] (1 s) when polling is the only way,
+    /// yield only changed values when polling, keep [`DEFAULT_HISTORY`] (100) values.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Polling interval (default 1 s; used only when the TD offers no `observeproperty`
+    /// form we speak).
+    pub fn interval(mut self, every: Duration) -> Self {
+        self.interval = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// When polling, yield every read instead of only changes (default `false`).
+    pub fn every_read(mut self, yes: bool) -> Self {
+        self.every_read = yes;
+        self
+    }
+
+    /// How many values each property's history keeps (default 100).
+    pub fn history(mut self, n: usize) -> Self {
+        self.history = n;
+        self
+    }
+}
+
+/// How an observer gets its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObserveMode {
+    /// An `observeproperty`/`observeallproperties` form with the SSE subprotocol.
+    Sse,
+    /// An `observeproperty` form with the `longpoll` subprotocol.
+    LongPoll,
+    /// Reading the property at an interval.
+    Polling,
+}
+
+/// A live observation of one or all properties of a Thing: a [`Stream`] of
+/// [`PropertyUpdate`]s (and recoverable errors), with a history per property.
+///
+/// Dropping it closes its connections.
+pub struct PropertyObserver {
+    source: Option<RawStream>,
+    thing_id: String,
+    schemas: HashMap<String, Option<DataSchema>>,
+    single: Option<String>,
+    every_read: bool,
+    capacity: usize,
+    history: HashMap<String, PropertyHistory>,
+    states: Vec<(String, ObserveMode, watch::Receiver<ConnectionState>)>,
+}
+
+impl std::fmt::Debug for PropertyObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PropertyObserver")
+            .field("thing_id", &self.thing_id)
+            .field(
+                "modes",
+                &self
+                    .states
+                    .iter()
+                    .map(|(n, m, _)| (n, m))
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl PropertyObserver {
+    pub(crate) fn new(
+        thing: &ConsumedThing,
+        names: &[String],
+        single: bool,
+        source: RawStream,
+        states: Vec<(String, ObserveMode, watch::Receiver<ConnectionState>)>,
+        opts: &ObserveOptions,
+    ) -> Self {
+        let schemas = names
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    thing.thing().property(n).map(|p| p.schema.clone()),
+                )
+            })
+            .collect();
+        PropertyObserver {
+            source: Some(source),
+            thing_id: thing.id().to_owned(),
+            schemas,
+            single: single.then(|| names.first().cloned()).flatten(),
+            every_read: opts.every_read,
+            capacity: opts.history,
+            history: HashMap::new(),
+            states,
+        }
+    }
+
+    /// The history of one property (absent until its first value).
+    pub fn history(&self, property: &str) -> Option<&PropertyHistory> {
+        self.history.get(property)
+    }
+
+    /// The latest value of one property and when it arrived.
+    pub fn latest(&self, property: &str) -> Option<&(SystemTime, Value)> {
+        self.history.get(property).and_then(PropertyHistory::latest)
+    }
+
+    /// The connections behind this observer: a label (property name, or `*` for a shared
+    /// `observeallproperties` connection), how values are obtained, and the connection state.
+    pub fn connections(&self) -> &[(String, ObserveMode, watch::Receiver<ConnectionState>)] {
+        &self.states
+    }
+
+    /// Closes every connection; the stream then ends. Histories stay readable.
+    pub fn stop(&mut self) {
+        self.source = None;
+    }
+
+    /// Turns one raw item into an update (no I/O): `None` when ignored (unknown property,
+    /// unchanged polled value).
+    fn decode(&mut self, raw: RawItem, now: SystemTime) -> Option<Result<PropertyUpdate, Error>> {
+        let name = match (&self.single, raw.name.as_deref()) {
+            (Some(single), None | Some("message")) => single.clone(),
+            (_, Some(n)) if self.schemas.contains_key(n) => n.to_owned(),
+            _ => return None,
+        };
+        let value: Value = match serde_json::from_str(&raw.data) {
+            Ok(v) => v,
+            Err(e) => {
+                return Some(Err(Error::InvalidData {
+                    thing: self.thing_id.clone(),
+                    what: format!("property `{name}`"),
+                    reason: format!("not JSON: {e}"),
+                    raw: truncate(&raw.data),
+                }));
+            }
+        };
+        if raw.polled && !self.every_read {
+            let unchanged = self
+                .latest(&name)
+                .is_some_and(|(_, last)| json_eq(last, &value));
+            if unchanged {
+                return None;
+            }
+        }
+        let schema_violation = self
+            .schemas
+            .get(&name)
+            .and_then(Option::as_ref)
+            .and_then(|s| s.validate_value(&value).into_iter().next())
+            .map(|e| {
+                if e.path.is_empty() {
+                    e.message
+                } else {
+                    format!("{}: {}", e.path, e.message)
+                }
+            });
+        self.history
+            .entry(name.clone())
+            .or_insert_with(|| PropertyHistory::new(self.capacity))
+            .push(now, value.clone());
+        Some(Ok(PropertyUpdate {
+            thing_id: self.thing_id.clone(),
+            property: name,
+            value,
+            timestamp: now,
+            schema_violation,
+        }))
+    }
+}
+
+impl Stream for PropertyObserver {
+    type Item = Result<PropertyUpdate, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            let Some(source) = this.source.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match source.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.source = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(raw))) => {
+                    if let Some(item) = this.decode(raw, SystemTime::now()) {
+                        return Poll::Ready(Some(item));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn observer(every_read: bool) -> PropertyObserver {
+        let td = json!({
+            "@context": "https://www.w3.org/2022/wot/td/v1.1",
+            "id": "urn:t", "title": "T",
+            "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+            "properties": {"temp": {"type": "number", "minimum": -40, "maximum": 125,
+                                    "forms": [{"href": "http://h/temp"}]}}
+        });
+        let t = ConsumedThing::new(
+            wot_td::Document::from_value(td)
+                .unwrap()
+                .into_thing()
+                .unwrap(),
+            None,
+        )
+        .unwrap();
+        let opts = ObserveOptions::new().every_read(every_read).history(3);
+        PropertyObserver::new(
+            &t,
+            &["temp".to_owned()],
+            true,
+            futures::stream::empty().boxed(),
+            Vec::new(),
+            &opts,
+        )
+    }
+
+    fn polled(v: &str) -> RawItem {
+        RawItem {
+            name: Some("temp".into()),
+            data: v.into(),
+            id: None,
+            polled: true,
+        }
+    }
+
+    #[test]
+    fn polling_yields_only_changes_unless_every_read() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut o = observer(false);
+        let got: Vec<_> = ["20", "20", "20.0", "21", "21"]
+            .into_iter()
+            .filter_map(|v| o.decode(polled(v), t0))
+            .map(|u| u.unwrap().value)
+            .collect();
+        assert_eq!(got, [json!(20), json!(21)]);
+        let mut o = observer(true);
+        assert_eq!(
+            ["20", "20"]
+                .into_iter()
+                .filter_map(|v| o.decode(polled(v), t0))
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn out_of_range_is_flagged_not_dropped_and_history_is_bounded() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut o = observer(false);
+        let u = o.decode(polled("300"), t0).unwrap().unwrap();
+        assert_eq!(u.value, json!(300));
+        assert!(
+            u.schema_violation
+                .as_deref()
+                .is_some_and(|m| m.contains("125")),
+            "{u:?}"
+        );
+        assert!(
+            o.decode(polled("21"), t0)
+                .unwrap()
+                .unwrap()
+                .schema_violation
+                .is_none()
+        );
+        for v in ["1", "2", "3"] {
+            o.decode(polled(v), t0 + Duration::from_secs(5));
+        }
+        assert_eq!(o.history("temp").unwrap().len(), 3);
+        assert_eq!(o.latest("temp").unwrap().1, json!(3));
+        let e = o.decode(polled("{"), t0).unwrap().unwrap_err();
+        assert!(e.to_string().contains("property `temp`"));
+        // SSE items named after the property, or `message`, are the property.
+        let sse = RawItem {
+            name: Some("message".into()),
+            data: "5".into(),
+            id: None,
+            polled: false,
+        };
+        assert_eq!(o.decode(sse, t0).unwrap().unwrap().property, "temp");
+    }
+}

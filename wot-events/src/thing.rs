@@ -1,0 +1,140 @@
+//! `ConsumedThing`: a validated TD plus the URL it came from.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use url::Url;
+use wot_td::{Document, Thing};
+
+use crate::error::Error;
+
+/// A Thing Description ready to use: parsed, validated, with the URL it was fetched from
+/// (the base for relative hrefs when the TD has no `base`). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ConsumedThing {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    thing: Thing,
+    source: Option<Url>,
+    id: String,
+}
+
+impl ConsumedThing {
+    /// Wraps a TD value. `fetched_from` is the base for relative hrefs when the TD has no
+    /// `base` (pass `None` for a TD with absolute hrefs).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] with every error diagnostic of [`Thing::validate`].
+    pub fn new(thing: Thing, fetched_from: Option<Url>) -> Result<Self, Error> {
+        let origin = fetched_from
+            .as_ref()
+            .map(crate::error::display_url)
+            .unwrap_or_else(|| format!("value `{}`", thing.title));
+        let errors: Vec<_> = thing
+            .validate()
+            .into_iter()
+            .filter(|d| d.is_error())
+            .collect();
+        if !errors.is_empty() {
+            return Err(Error::Invalid {
+                origin,
+                diagnostics: errors,
+            });
+        }
+        let id = thing.id.clone().unwrap_or_else(|| thing.title.clone());
+        Ok(ConsumedThing {
+            inner: Arc::new(Inner {
+                thing,
+                source: fetched_from,
+                id,
+            }),
+        })
+    }
+
+    /// Parses and validates a TD from JSON bytes. `origin` names the source in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] (not JSON, or not a TD, with line, column and JSON path),
+    /// [`Error::NotAThing`] for a Thing Model, [`Error::Invalid`] with the diagnostics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wot_events::ConsumedThing;
+    ///
+    /// let td = br#"{"@context": "https://www.w3.org/2022/wot/td/v1.1", "title": "Lamp",
+    ///   "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc",
+    ///   "events": {"overheat": {"forms": [{"href": "overheat", "subprotocol": "sse"}]}}}"#;
+    /// let thing = ConsumedThing::from_slice(td, Some("http://192.0.2.1/lamp".parse()?))?;
+    /// assert_eq!(thing.id(), "Lamp"); // no `id`: the title stands in
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_slice(json: &[u8], fetched_from: Option<Url>) -> Result<Self, Error> {
+        let origin = fetched_from
+            .as_ref()
+            .map(crate::error::display_url)
+            .unwrap_or_else(|| "bytes".to_owned());
+        Self::parse(json, origin, fetched_from)
+    }
+
+    pub(crate) fn parse(
+        json: &[u8],
+        origin: String,
+        fetched_from: Option<Url>,
+    ) -> Result<Self, Error> {
+        let doc = Document::from_slice(json).map_err(|source| Error::Parse {
+            origin: origin.clone(),
+            source,
+        })?;
+        let Some(thing) = doc.into_thing() else {
+            return Err(Error::NotAThing { origin });
+        };
+        Self::new(thing, fetched_from).map_err(|e| match e {
+            Error::Invalid { diagnostics, .. } => Error::Invalid {
+                origin,
+                diagnostics,
+            },
+            other => other,
+        })
+    }
+
+    /// Reads, parses and validates a TD file. Relative hrefs resolve against the TD's
+    /// `base` only.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], and those of [`ConsumedThing::from_slice`].
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&bytes, path.display().to_string(), None)
+    }
+
+    /// The TD.
+    pub fn thing(&self) -> &Thing {
+        &self.inner.thing
+    }
+
+    /// The Thing's `id`, or its `title` when it has none.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The Thing's `title`.
+    pub fn title(&self) -> &str {
+        &self.inner.thing.title
+    }
+
+    /// The URL the TD was fetched from.
+    pub fn source(&self) -> Option<&Url> {
+        self.inner.source.as_ref()
+    }
+}
