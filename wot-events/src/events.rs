@@ -270,7 +270,7 @@ impl Subscription {
 
     /// The last records yielded (those that passed the filter), oldest first. Empty when the
     /// buffer is off.
-    pub fn buffered(&self) -> Vec<EventRecord> {
+    pub fn buffered_records(&self) -> Vec<EventRecord> {
         self.buffer
             .as_ref()
             .map(RingBuffer::to_vec)
@@ -370,8 +370,12 @@ impl MergedSubscription {
     }
 
     /// The buffered records of every subscription, oldest first.
-    pub fn buffered(&self) -> Vec<EventRecord> {
-        let mut all: Vec<_> = self.inner.iter().flat_map(Subscription::buffered).collect();
+    pub fn buffered_records(&self) -> Vec<EventRecord> {
+        let mut all: Vec<_> = self
+            .inner
+            .iter()
+            .flat_map(Subscription::buffered_records)
+            .collect();
         all.sort_by_key(|r| r.received_at);
         all
     }
