@@ -42,16 +42,23 @@
 
 mod engine;
 mod load;
+mod manager;
 mod rule;
+mod td;
 mod template;
 pub mod testing;
+mod webhook;
 
 pub use engine::{
     AckError, Acknowledgement, Alert, AlertState, Engine, Notification, PropertyUpdate, Silence,
     SilenceId,
 };
 pub use load::{Format, LoadError, RuleSet};
+pub use manager::{
+    ActionFailure, AlertManager, AlertManagerBuilder, BoxError, ConfigError, ManagerEvent,
+};
 pub use rule::{
     ActionSpec, Compare, Condition, Escalation, NotificationKind, Pattern, RateCondition, Rule,
     RuleError, Scalar, Severity, WebhookUrl,
 };
+pub use td::{TdFinding, check_rules_against_tds};
