@@ -321,10 +321,10 @@ async fn jittered_delays_are_reproducible_with_a_seed_and_within_range() {
         let state = stream.state();
         let mut delays = Vec::new();
         while let Some(Err(error)) = next(&mut stream).await {
-            if let ConnectionState::Reconnecting { delay, .. } = &*state.borrow() {
-                if !error.is_retries_exhausted() {
-                    delays.push(*delay);
-                }
+            if let ConnectionState::Reconnecting { delay, .. } = &*state.borrow()
+                && !error.is_retries_exhausted()
+            {
+                delays.push(*delay);
             }
         }
         runs.push(delays);
