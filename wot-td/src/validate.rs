@@ -15,7 +15,7 @@ use crate::model::{
 use crate::one_or_many::OneOrMany;
 use crate::parse::{Document, ThingModel, push_key};
 use crate::security::SecurityScheme;
-use crate::value_check::short;
+use crate::value_check::{Checker, short};
 
 /// How serious a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -169,6 +169,25 @@ impl Validator {
 
     fn warn(&mut self, rule: &'static str, path: impl Into<String>, msg: impl Into<String>) {
         self.out.push(Diagnostic::warning(rule, path, msg));
+    }
+
+    /// An `enum` or `const` value must fit the rest of its schema.
+    fn literal_fits<'s>(
+        &mut self,
+        checker: &mut Checker<'s>,
+        s: &'s DataSchema,
+        value: &Value,
+        rule: &'static str,
+        path: String,
+        what: &str,
+    ) {
+        if let Some(e) = checker.check(s, value, false).first() {
+            self.err(
+                rule,
+                path,
+                format!("{what} value {} does not fit the schema: {e}", short(value)),
+            );
+        }
     }
 
     fn thing(&mut self, t: &Thing) {
@@ -556,6 +575,7 @@ impl Validator {
             );
             return;
         }
+        let mut checker = Checker::default();
         if let Some(values) = &s.enumeration {
             if values.is_empty() {
                 self.err(
@@ -574,50 +594,37 @@ impl Validator {
                     );
                 }
             }
-            let mut without_enum = s.clone();
-            without_enum.enumeration = None;
-            without_enum.constant = None;
             for (i, v) in values.iter().enumerate() {
-                if let Some(e) = without_enum.validate_value(v).first() {
-                    self.err(
-                        "enum-type",
-                        index(&join(path, "enum"), i),
-                        format!(
-                            "`enum` value {} does not fit the schema: {}",
-                            short(v),
-                            e.message
-                        ),
-                    );
-                }
-            }
-        }
-        if let Some(c) = &s.constant {
-            let mut without = s.clone();
-            without.enumeration = None;
-            without.constant = None;
-            if let Some(e) = without.validate_value(c).first() {
-                self.err(
-                    "const-type",
-                    join(path, "const"),
-                    format!(
-                        "`const` value {} does not fit the schema: {}",
-                        short(c),
-                        e.message
-                    ),
+                self.literal_fits(
+                    &mut checker,
+                    s,
+                    v,
+                    "enum-type",
+                    index(&join(path, "enum"), i),
+                    "`enum`",
                 );
             }
         }
+        if let Some(c) = &s.constant {
+            self.literal_fits(
+                &mut checker,
+                s,
+                c,
+                "const-type",
+                join(path, "const"),
+                "`const`",
+            );
+        }
         if let Some(d) = &s.default {
-            let mut without = s.clone();
-            without.default = None;
-            if let Some(e) = without.validate_value(d).first() {
+            let found = checker.check(s, d, true);
+            if let Some(e) = found.first() {
                 self.warn(
                     "default-type",
                     join(path, "default"),
                     format!(
                         "`default` value {} does not fit the schema: {}",
                         short(d),
-                        e.message
+                        e
                     ),
                 );
             }

@@ -1,5 +1,6 @@
 //! Checking a JSON value against a [`DataSchema`].
 
+use std::collections::HashMap;
 use std::fmt;
 
 use regex::Regex;
@@ -162,6 +163,10 @@ impl DataSchema {
     /// and `pattern`, array `items`, `minItems`, `maxItems`, object `properties` and
     /// `required`, and `oneOf`. Returns every violation found (empty: the value fits).
     ///
+    /// Each `pattern` is compiled once per call, however many strings it checks. A
+    /// `pattern` that cannot be compiled (ECMA-262 features such as look-around, or a
+    /// regex larger than [`PATTERN_SIZE_LIMIT`]) is reported as a violation.
+    ///
     /// ```
     /// use wot_td::DataSchema;
     /// let schema: DataSchema = serde_json::from_str(r#"{
@@ -173,9 +178,7 @@ impl DataSchema {
     /// assert!(schema.validate_value(&serde_json::json!({"celsius": 21.5})).is_empty());
     /// ```
     pub fn validate_value(&self, value: &Value) -> Vec<ValueError> {
-        let mut out = Vec::new();
-        check(self, value, &mut String::new(), 0, &mut out);
-        out
+        Checker::default().check(self, value, true)
     }
 
     /// True when [`DataSchema::validate_value`] finds nothing.
@@ -184,98 +187,209 @@ impl DataSchema {
     }
 }
 
+/// Checks values against schemas, compiling each `pattern` only once.
+#[derive(Default)]
+pub(crate) struct Checker<'s> {
+    patterns: HashMap<&'s str, Result<Regex, String>>,
+}
+
+impl<'s> Checker<'s> {
+    /// All violations of `value` against `schema`. With `literals == false` the
+    /// schema's own `enum` and `const` are not applied (used to check that those
+    /// values fit the rest of their schema); nested schemas always apply theirs.
+    pub(crate) fn check(
+        &mut self,
+        schema: &'s DataSchema,
+        value: &Value,
+        literals: bool,
+    ) -> Vec<ValueError> {
+        let mut out = Vec::new();
+        self.at(schema, value, literals, &mut String::new(), 0, &mut out);
+        out
+    }
+
+    fn at(
+        &mut self,
+        s: &'s DataSchema,
+        v: &Value,
+        literals: bool,
+        path: &mut String,
+        depth: usize,
+        out: &mut Vec<ValueError>,
+    ) {
+        if depth > MAX_DEPTH {
+            fail(out, path, format!("nested deeper than {MAX_DEPTH} levels"));
+            return;
+        }
+        if let Some(t) = s.data_type {
+            let ok = match (t, v) {
+                (DataType::Null, Value::Null)
+                | (DataType::Boolean, Value::Bool(_))
+                | (DataType::Number, Value::Number(_))
+                | (DataType::String, Value::String(_))
+                | (DataType::Array, Value::Array(_))
+                | (DataType::Object, Value::Object(_)) => true,
+                (DataType::Integer, Value::Number(n)) => is_integer(n),
+                _ => false,
+            };
+            if !ok {
+                fail(
+                    out,
+                    path,
+                    format!("expected {}, found {}", t.as_str(), type_name(v)),
+                );
+                return;
+            }
+        }
+        if let Some(c) = s.constant.as_ref().filter(|_| literals)
+            && !json_equal(c, v)
+        {
+            fail(
+                out,
+                path,
+                format!("expected the constant {}, found {}", short(c), short(v)),
+            );
+        }
+        if let Some(values) = s.enumeration.as_ref().filter(|_| literals)
+            && !values.iter().any(|e| json_equal(e, v))
+        {
+            let list: Vec<String> = values.iter().take(10).map(short).collect();
+            let more = if values.len() > 10 { ", …" } else { "" };
+            fail(
+                out,
+                path,
+                format!("{} is not one of {}{more}", short(v), list.join(", ")),
+            );
+        }
+        match v {
+            Value::Number(n) => check_number(s, n, path, out),
+            Value::String(text) => self.string(s, text, path, out),
+            Value::Array(items) => self.array(s, items, path, depth, out),
+            Value::Object(map) => {
+                for r in s.required.iter().flatten() {
+                    if !map.contains_key(r) {
+                        fail(out, path, format!("the required member `{r}` is missing"));
+                    }
+                }
+                for (name, sub) in s.properties.iter().flatten() {
+                    if let Some(member) = map.get(name) {
+                        let len = path.len();
+                        push_key(path, name);
+                        self.at(sub, member, true, path, depth + 1, out);
+                        path.truncate(len);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(choices) = &s.one_of {
+            let mut matching = 0;
+            for choice in choices {
+                let mut scratch = Vec::new();
+                self.at(choice, v, true, &mut path.clone(), depth + 1, &mut scratch);
+                matching += usize::from(scratch.is_empty());
+            }
+            if matching != 1 {
+                fail(
+                    out,
+                    path,
+                    format!(
+                        "the value must match exactly one schema of `oneOf`, it matches {matching}"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn string(&mut self, s: &'s DataSchema, text: &str, path: &str, out: &mut Vec<ValueError>) {
+        let len = text.chars().count() as u64;
+        if let Some(min) = s.min_length
+            && len < min
+        {
+            fail(
+                out,
+                path,
+                format!("the string has {len} characters, fewer than minLength {min}"),
+            );
+        }
+        if let Some(max) = s.max_length
+            && len > max
+        {
+            fail(
+                out,
+                path,
+                format!("the string has {len} characters, more than maxLength {max}"),
+            );
+        }
+        if let Some(p) = &s.pattern {
+            let compiled = self
+                .patterns
+                .entry(p)
+                .or_insert_with(|| compile_pattern(p).map_err(|e| e.to_string()));
+            match compiled {
+                Ok(re) if !re.is_match(text) => fail(
+                    out,
+                    path,
+                    format!("the string does not match the pattern `{p}`"),
+                ),
+                Ok(_) => {}
+                Err(e) => fail(
+                    out,
+                    path,
+                    format!("the schema's pattern `{p}` cannot be used: {e}"),
+                ),
+            }
+        }
+    }
+
+    fn array(
+        &mut self,
+        s: &'s DataSchema,
+        items: &[Value],
+        path: &mut String,
+        depth: usize,
+        out: &mut Vec<ValueError>,
+    ) {
+        let n = items.len() as u64;
+        if let Some(min) = s.min_items
+            && n < min
+        {
+            fail(
+                out,
+                path,
+                format!("the array has {n} items, fewer than minItems {min}"),
+            );
+        }
+        if let Some(max) = s.max_items
+            && n > max
+        {
+            fail(
+                out,
+                path,
+                format!("the array has {n} items, more than maxItems {max}"),
+            );
+        }
+        let Some(item_schema) = &s.items else { return };
+        for (i, item) in items.iter().enumerate() {
+            let sub = match item_schema.as_ref() {
+                OneOrMany::One(one) => Some(one),
+                OneOrMany::Many(per_position) => per_position.get(i),
+            };
+            if let Some(sub) = sub {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                self.at(sub, item, true, path, depth + 1, out);
+                path.truncate(len);
+            }
+        }
+    }
+}
+
 fn fail(out: &mut Vec<ValueError>, path: &str, message: String) {
     out.push(ValueError {
         path: path.to_owned(),
         message,
     });
-}
-
-fn check(s: &DataSchema, v: &Value, path: &mut String, depth: usize, out: &mut Vec<ValueError>) {
-    if depth > MAX_DEPTH {
-        fail(out, path, format!("nested deeper than {MAX_DEPTH} levels"));
-        return;
-    }
-    if let Some(t) = s.data_type {
-        let ok = match (t, v) {
-            (DataType::Null, Value::Null)
-            | (DataType::Boolean, Value::Bool(_))
-            | (DataType::Number, Value::Number(_))
-            | (DataType::String, Value::String(_))
-            | (DataType::Array, Value::Array(_))
-            | (DataType::Object, Value::Object(_)) => true,
-            (DataType::Integer, Value::Number(n)) => is_integer(n),
-            _ => false,
-        };
-        if !ok {
-            fail(
-                out,
-                path,
-                format!("expected {}, found {}", t.as_str(), type_name(v)),
-            );
-            return;
-        }
-    }
-    if let Some(c) = &s.constant
-        && !json_equal(c, v)
-    {
-        fail(
-            out,
-            path,
-            format!("expected the constant {}, found {}", short(c), short(v)),
-        );
-    }
-    if let Some(values) = &s.enumeration
-        && !values.iter().any(|e| json_equal(e, v))
-    {
-        let list: Vec<String> = values.iter().take(10).map(short).collect();
-        let more = if values.len() > 10 { ", …" } else { "" };
-        fail(
-            out,
-            path,
-            format!("{} is not one of {}{more}", short(v), list.join(", ")),
-        );
-    }
-    match v {
-        Value::Number(n) => check_number(s, n, path, out),
-        Value::String(text) => check_string(s, text, path, out),
-        Value::Array(items) => check_array(s, items, path, depth, out),
-        Value::Object(map) => {
-            for r in s.required.iter().flatten() {
-                if !map.contains_key(r) {
-                    fail(out, path, format!("the required member `{r}` is missing"));
-                }
-            }
-            for (name, sub) in s.properties.iter().flatten() {
-                if let Some(member) = map.get(name) {
-                    let len = path.len();
-                    push_key(path, name);
-                    check(sub, member, path, depth + 1, out);
-                    path.truncate(len);
-                }
-            }
-        }
-        _ => {}
-    }
-    if let Some(choices) = &s.one_of {
-        let matching = choices
-            .iter()
-            .filter(|c| {
-                let mut scratch = Vec::new();
-                check(c, v, &mut path.clone(), depth + 1, &mut scratch);
-                scratch.is_empty()
-            })
-            .count();
-        if matching != 1 {
-            fail(
-                out,
-                path,
-                format!(
-                    "the value must match exactly one schema of `oneOf`, it matches {matching}"
-                ),
-            );
-        }
-    }
 }
 
 fn check_number(s: &DataSchema, n: &Number, path: &str, out: &mut Vec<ValueError>) {
@@ -316,86 +430,6 @@ fn check_number(s: &DataSchema, n: &Number, path: &str, out: &mut Vec<ValueError
         // Tolerate binary rounding: 0.3 is a multiple of 0.1.
         if (q - q.round()).abs() > 1e-9 * q.abs().max(1.0) {
             fail(out, path, format!("{n} is not a multiple of {m}"));
-        }
-    }
-}
-
-fn check_string(s: &DataSchema, text: &str, path: &str, out: &mut Vec<ValueError>) {
-    let len = text.chars().count() as u64;
-    if let Some(min) = s.min_length
-        && len < min
-    {
-        fail(
-            out,
-            path,
-            format!("the string has {len} characters, fewer than minLength {min}"),
-        );
-    }
-    if let Some(max) = s.max_length
-        && len > max
-    {
-        fail(
-            out,
-            path,
-            format!("the string has {len} characters, more than maxLength {max}"),
-        );
-    }
-    if let Some(p) = &s.pattern {
-        match compile_pattern(p) {
-            Ok(re) if !re.is_match(text) => {
-                fail(
-                    out,
-                    path,
-                    format!("the string does not match the pattern `{p}`"),
-                );
-            }
-            Ok(_) => {}
-            Err(e) => fail(
-                out,
-                path,
-                format!("the schema's pattern `{p}` cannot be used: {e}"),
-            ),
-        }
-    }
-}
-
-fn check_array(
-    s: &DataSchema,
-    items: &[Value],
-    path: &mut String,
-    depth: usize,
-    out: &mut Vec<ValueError>,
-) {
-    let n = items.len() as u64;
-    if let Some(min) = s.min_items
-        && n < min
-    {
-        fail(
-            out,
-            path,
-            format!("the array has {n} items, fewer than minItems {min}"),
-        );
-    }
-    if let Some(max) = s.max_items
-        && n > max
-    {
-        fail(
-            out,
-            path,
-            format!("the array has {n} items, more than maxItems {max}"),
-        );
-    }
-    let Some(item_schema) = &s.items else { return };
-    for (i, item) in items.iter().enumerate() {
-        let sub = match item_schema.as_ref() {
-            OneOrMany::One(one) => Some(one),
-            OneOrMany::Many(per_position) => per_position.get(i),
-        };
-        if let Some(sub) = sub {
-            let len = path.len();
-            path.push_str(&format!("[{i}]"));
-            check(sub, item, path, depth + 1, out);
-            path.truncate(len);
         }
     }
 }

@@ -173,3 +173,22 @@ fn deep_values_stop_at_the_depth_limit() {
         "{errs:?}"
     );
 }
+
+/// One `pattern` serves every item of a long array (it is compiled once per check), and
+/// a failing item is still reported at its own index.
+#[test]
+fn a_pattern_checks_every_item_of_a_long_array() {
+    let s =
+        schema(json!({"type": "array", "items": {"type": "string", "pattern": "^[a-f0-9]{8}$"}}));
+    let mut items: Vec<Value> = (0..20_000).map(|i| json!(format!("{i:08x}"))).collect();
+    assert!(s.accepts(&Value::Array(items.clone())));
+    items.push(json!("not hex"));
+    let errs = s.validate_value(&Value::Array(items));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].path, "[20000]");
+    // A pattern the regex engine cannot compile is reported for each string it meets.
+    let s = schema(json!({"type": "array", "items": {"pattern": "(?=x)"}}));
+    let errs = s.validate_value(&json!(["a", "b"]));
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[1].message.contains("cannot be used"), "{errs:?}");
+}
