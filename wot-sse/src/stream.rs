@@ -444,14 +444,13 @@ impl EventStream {
             self.finish(CloseReason::Failed(error.clone()));
             return Poll::Ready(Some(Err(error)));
         }
-        let retry_after = error.as_ref().and_then(Error::retry_after);
-        self.schedule_reconnect(retry_after);
+        if let Some(error) = &error {
+            self.span
+                .in_scope(|| tracing::warn!(%error, "connection failed"));
+        }
+        self.schedule_reconnect(error.as_ref().and_then(Error::retry_after));
         match error {
-            Some(error) => {
-                self.span
-                    .in_scope(|| tracing::warn!(%error, "connection failed"));
-                Poll::Ready(Some(Err(error)))
-            }
+            Some(error) => Poll::Ready(Some(Err(error))),
             None => Poll::Pending,
         }
     }
