@@ -244,7 +244,6 @@ impl EventStream {
 
     /// The core of both `Stream` impls.
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
-        self.shared.waker.register(cx.waker());
         loop {
             if matches!(self.phase, Phase::Closed) {
                 return Poll::Ready(None);
@@ -253,7 +252,10 @@ impl EventStream {
                 self.finish(CloseReason::Requested);
                 return Poll::Ready(None);
             }
-            if self.shared.reconnect.swap(false, Ordering::AcqRel) {
+            // A plain load first: this runs once per event, the swap only on a request.
+            if self.shared.reconnect.load(Ordering::Acquire)
+                && self.shared.reconnect.swap(false, Ordering::AcqRel)
+            {
                 self.span
                     .in_scope(|| tracing::info!("reconnecting now, as requested"));
                 if matches!(self.phase, Phase::Open { .. }) {
@@ -308,6 +310,9 @@ impl EventStream {
                         if self.idle_expired(cx) {
                             return self.fail(Some(self.idle_error()));
                         }
+                        if self.park(cx) {
+                            continue;
+                        }
                         return Poll::Pending;
                     }
                 },
@@ -344,6 +349,9 @@ impl EventStream {
                             self.parser.end_of_body();
                             return self.fail(Some(self.idle_error()));
                         }
+                        if self.park(cx) {
+                            continue;
+                        }
                         return Poll::Pending;
                     }
                 },
@@ -353,12 +361,22 @@ impl EventStream {
                         None => true,
                     };
                     if !waited {
+                        if self.park(cx) {
+                            continue;
+                        }
                         return Poll::Pending;
                     }
                     self.phase = Phase::Start;
                 }
             }
         }
+    }
+
+    /// Registers for control requests before the stream yields `Pending`; `true` if one
+    /// arrived in the meantime, so the caller handles it instead of sleeping.
+    fn park(&self, cx: &Context<'_>) -> bool {
+        self.shared.waker.register(cx.waker());
+        self.shared.close.load(Ordering::Acquire) || self.shared.reconnect.load(Ordering::Acquire)
     }
 
     fn start_connecting(&mut self) {

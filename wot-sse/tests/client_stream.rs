@@ -499,3 +499,38 @@ async fn a_body_that_ends_before_any_data_counts_as_a_failed_attempt() {
     }
     assert_eq!(server.requests.lock().unwrap().len(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_handle_wakes_a_stream_that_waits_for_data() {
+    let server = Server::start(vec![
+        vec![Send(OK), Send("data: a\n\n"), Hold],
+        vec![Send(OK), Send("data: b\n\n"), Hold],
+    ])
+    .await;
+    let mut stream = client(None).get(server.url()).connect().unwrap();
+    let handle = stream.handle();
+    let started = Instant::now();
+    assert_eq!(next_event(&mut stream).await.data(), "a");
+    let controller = tokio::spawn(async move {
+        tokio::time::sleep(secs(2.0)).await;
+        handle.reconnect_now();
+        tokio::time::sleep(secs(2.0)).await;
+        handle.close();
+    });
+    assert_eq!(next_event(&mut stream).await.data(), "b");
+    assert_eq!(started.elapsed().as_secs(), 2);
+    assert!(next(&mut stream).await.is_none());
+    assert_eq!(started.elapsed().as_secs(), 4);
+    controller.await.unwrap();
+}
+
+#[test]
+fn streams_and_handles_can_move_between_threads() {
+    fn assert_send<T: std::marker::Send + Unpin + 'static>() {}
+    fn assert_shareable<T: std::marker::Send + Sync + Clone + 'static>() {}
+    assert_send::<EventStream>();
+    assert_shareable::<wot_sse::StreamHandle>();
+    assert_shareable::<SseClient>();
+    assert_shareable::<Error>();
+    assert_shareable::<Event>();
+}
