@@ -12,6 +12,7 @@ type Driver = fn(&Workload) -> u64;
 
 const CONTENDERS: &[(&str, Driver)] = &[
     ("floor-memchr", drivers::parse_floor),
+    ("wot-sse", drivers::parse_wot_sse),
     ("eventsource-client", drivers::parse_eventsource_client),
     ("eventsource-stream", drivers::parse_eventsource_stream),
 ];

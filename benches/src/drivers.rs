@@ -12,8 +12,10 @@ use bytes::Bytes;
 use eventsource_client::{Client as _, ReconnectOptions, SSE};
 use futures::{StreamExt as _, TryStreamExt as _, executor::block_on, stream};
 use launchdarkly_sdk_transport::{
-    ByteStream, HttpTransport, Request, Response, ResponseFuture, TransportError,
+    ByteStream, HttpTransport, HyperTransport, Request, Response, ResponseFuture, TransportError,
 };
+
+use wot_sse::parser::{Item, Parser};
 
 use crate::{BlankLineCounter, Chunks, Workload};
 
@@ -24,6 +26,27 @@ pub fn parse_floor(workload: &Workload) -> u64 {
         counter.feed(&chunk);
     }
     counter.count()
+}
+
+/// `wot-sse`'s sans-I/O parser: feed each chunk, pull every item, then end the body.
+pub fn parse_wot_sse(workload: &Workload) -> u64 {
+    let mut parser = Parser::new();
+    let mut count = 0;
+    let mut drain = |parser: &mut Parser| {
+        while let Some(item) = parser.next_item() {
+            if let Ok(Item::Event(event)) = item {
+                black_box(&event);
+                count += 1;
+            }
+        }
+    };
+    for chunk in workload.chunks() {
+        parser.feed(chunk);
+        drain(&mut parser);
+    }
+    parser.end_of_body();
+    drain(&mut parser);
+    count
 }
 
 /// `eventsource-stream` 0.2 over an in-memory stream of the workload's chunks.
@@ -103,15 +126,30 @@ pub async fn http_floor(client: &reqwest::Client, url: &str) -> u64 {
     counter.count()
 }
 
+/// `wot-sse`'s client until `expected` events arrived, the body ended, or an error was reported.
+pub async fn http_wot_sse(client: &wot_sse::SseClient, url: &str, expected: u64) -> u64 {
+    let mut events = client.get(url).connect().expect("wot-sse: request");
+    let mut count = 0;
+    while count < expected {
+        match events.next().await {
+            Some(Ok(event)) => {
+                black_box(&event);
+                count += 1;
+            }
+            Some(Err(_)) | None => break,
+        }
+    }
+    count
+}
+
 /// `eventsource-client` 0.18 with its hyper transport, until `expected` events arrived or the
 /// body ended.
-pub async fn http_eventsource_client(url: &str, expected: u64) -> u64 {
-    let transport =
-        launchdarkly_sdk_transport::HyperTransport::new().expect("eventsource-client: transport");
+/// `transport` is shared between iterations as a user's would be.
+pub async fn http_eventsource_client(transport: &HyperTransport, url: &str, expected: u64) -> u64 {
     let client = eventsource_client::ClientBuilder::for_url(url)
         .expect("eventsource-client: URL")
         .reconnect(ReconnectOptions::reconnect(false).build())
-        .build_with_transport(transport);
+        .build_with_transport(transport.clone());
     count_eventsource_client(client.stream(), expected).await
 }
 

@@ -1,0 +1,116 @@
+//! Group 5: the `wot-alerts` engine (pure, clock injected).
+//!
+//! * `alerts_update/{10,1000,100000}-rules`: one update whose property exactly one rule watches,
+//!   with 10, 1,000 or 100,000 rules loaded; values cycle so the rule fires and resolves.
+//! * `alerts_tick/10000-pending`: a timer tick with 10,000 pending alerts (one `*` rule with
+//!   `for: 1h`, 10,000 things), when none is due and when all 10,000 fire.
+//!
+//! `cargo bench -p benches --bench alerts`.
+
+use std::time::{Duration, SystemTime};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use wot_alerts::{Condition, Engine, PropertyUpdate, Rule};
+
+const PENDING: usize = 10_000;
+
+fn t0() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+fn engine_with_rules(n: usize) -> Engine {
+    let mut engine = Engine::new();
+    for i in 0..n {
+        // Rule 0 watches `temperature`; the others watch properties no update touches.
+        let property = if i == 0 {
+            "temperature".to_owned()
+        } else {
+            format!("p{i}")
+        };
+        let rule = Rule::new(
+            format!("rule-{i}"),
+            "fridge-1",
+            property,
+            Condition::Gt(8.0),
+        );
+        engine.add_rule(rule, t0()).expect("valid rule");
+    }
+    engine
+}
+
+fn engine_with_pending() -> Engine {
+    let mut engine = Engine::new();
+    let mut rule = Rule::new("hot", "*", "temperature", Condition::Gt(8.0));
+    rule.hold_for = Duration::from_secs(3600);
+    engine.add_rule(rule, t0()).expect("valid rule");
+    for k in 0..PENDING {
+        let update = PropertyUpdate::new(format!("thing-{k}"), "temperature", 9.into());
+        assert!(
+            engine.update(t0(), &update).is_empty(),
+            "pending, not firing"
+        );
+    }
+    engine
+}
+
+fn alerts_update(c: &mut Criterion) {
+    let mut group = c.benchmark_group("alerts_update");
+    group
+        .throughput(Throughput::Elements(1))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let updates: Vec<PropertyUpdate> = [5.0, 7.5, 9.0, 12.0, 6.0]
+        .into_iter()
+        .map(|v| PropertyUpdate::new("fridge-1", "temperature", v.into()))
+        .collect();
+    for n in [10, 1_000, 100_000] {
+        let mut engine = engine_with_rules(n);
+        let mut step = 0u64;
+        let mut notifications = 0usize;
+        group.bench_function(format!("{n}-rules"), |b| {
+            b.iter(|| {
+                step += 1;
+                let now = t0() + Duration::from_millis(step);
+                let update = &updates[step as usize % updates.len()];
+                let out = engine.update(now, update);
+                notifications += out.len();
+                out
+            });
+        });
+        assert!(notifications > 0, "the matching rule fired and resolved");
+    }
+    group.finish();
+}
+
+fn alerts_tick(c: &mut Criterion) {
+    let mut group = c.benchmark_group("alerts_tick/10000-pending");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let mut engine = engine_with_pending();
+    let mut step = 0u64;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("none-due", |b| {
+        b.iter(|| {
+            step += 1;
+            engine.tick(t0() + Duration::from_millis(step))
+        });
+    });
+    group.throughput(Throughput::Elements(PENDING as u64));
+    group.sample_size(10);
+    group.bench_function("all-due-fire", |b| {
+        b.iter_batched(
+            engine_with_pending,
+            |mut engine| {
+                let fired = engine.tick(t0() + Duration::from_secs(7200));
+                assert_eq!(fired.len(), PENDING);
+                (fired, engine)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, alerts_update, alerts_tick);
+criterion_main!(benches);
