@@ -4,7 +4,7 @@
 //! The crate does no I/O: the caller supplies the models through a [`ModelResolver`]
 //! (for example from a cache, a directory, or an HTTP fetch done beforehand).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -44,8 +44,7 @@ impl Document {
             }
             Document::Tm(model) => {
                 out.retain(|d| d.rule != "tm-extends-unchecked");
-                let mut seen = HashSet::new();
-                model.check_parents(resolver, &mut seen, 0, &mut out);
+                model.check_parents(resolver, &mut ParentWalk::default(), 0, &mut out);
             }
         }
         out
@@ -71,11 +70,21 @@ fn extends_links(model: &ThingModel) -> impl Iterator<Item = (usize, &str, bool)
 /// The media type of Thing Models.
 const TM_MEDIA_TYPE: &str = "application/tm+json";
 
+/// State of one walk up the `tm:extends` links.
+#[derive(Default)]
+struct ParentWalk {
+    /// The models on the current path, to find cycles.
+    on_path: HashSet<String>,
+    /// The errors of each parent already checked, so a model that several links
+    /// reach (a diamond) is fetched and checked once, not once per path.
+    done: HashMap<String, Vec<Diagnostic>>,
+}
+
 impl ThingModel {
     fn check_parents(
         &self,
         resolver: &dyn ModelResolver,
-        seen: &mut HashSet<String>,
+        walk: &mut ParentWalk,
         depth: usize,
         out: &mut Vec<Diagnostic>,
     ) {
@@ -89,7 +98,7 @@ impl ThingModel {
                 ));
                 return;
             }
-            if !seen.insert(href.to_owned()) {
+            if walk.on_path.contains(href) {
                 out.push(Diagnostic::error(
                     "tm-extends",
                     path,
@@ -97,33 +106,57 @@ impl ThingModel {
                 ));
                 continue;
             }
-            match resolver.resolve(href) {
-                // A link typed `application/tm+json` promises a model; without that
-                // type the target may be something else, so its absence is only a warning.
-                None if declared_tm => out.push(Diagnostic::error(
-                    "tm-extends",
-                    path,
-                    format!("the parent Thing Model `{href}` is not available"),
-                )),
-                None => out.push(Diagnostic::warning(
-                    "tm-extends",
-                    path,
-                    format!("the parent `{href}` is not available, so it is not checked"),
-                )),
-                Some(parent) => {
-                    let mut inner = parent.validate();
-                    inner.retain(|d| d.rule != "tm-extends-unchecked");
-                    parent.check_parents(resolver, seen, depth + 1, &mut inner);
-                    for d in inner.into_iter().filter(Diagnostic::is_error) {
-                        out.push(Diagnostic::error(
-                            "tm-extends",
-                            &path,
-                            format!("the parent Thing Model `{href}` is invalid: {d}"),
-                        ));
+            if !walk.done.contains_key(href) {
+                let errors = match resolver.resolve(href) {
+                    // A link typed `application/tm+json` promises a model; without that
+                    // type the target may be something else, so its absence is only a
+                    // warning.
+                    None if declared_tm => vec![Diagnostic::error(
+                        "tm-extends",
+                        "",
+                        format!("the parent Thing Model `{href}` is not available"),
+                    )],
+                    None => vec![Diagnostic::warning(
+                        "tm-extends",
+                        "",
+                        format!("the parent `{href}` is not available, so it is not checked"),
+                    )],
+                    Some(parent) => {
+                        let mut inner = parent.validate();
+                        inner.retain(|d| d.rule != "tm-extends-unchecked");
+                        walk.on_path.insert(href.to_owned());
+                        parent.check_parents(resolver, walk, depth + 1, &mut inner);
+                        walk.on_path.remove(href);
+                        // One diagnostic per link, however many errors the parent
+                        // has: repeating them all would multiply at every level.
+                        let mut errors = inner.iter().filter(|d| d.is_error());
+                        let first = errors.next();
+                        let more = match errors.count() {
+                            0 => String::new(),
+                            n => format!(" (and {n} more)"),
+                        };
+                        first
+                            .map(|d| {
+                                Diagnostic::error(
+                                    "tm-extends",
+                                    "",
+                                    format!(
+                                        "the parent Thing Model `{href}` is invalid: {d}{more}"
+                                    ),
+                                )
+                            })
+                            .into_iter()
+                            .collect()
                     }
-                }
+                };
+                walk.done.insert(href.to_owned(), errors);
             }
-            seen.remove(href);
+            for d in walk.done.get(href).into_iter().flatten() {
+                out.push(Diagnostic {
+                    path: path.clone(),
+                    ..d.clone()
+                });
+            }
         }
     }
 }
@@ -150,7 +183,7 @@ impl Thing {
             };
             let mut model_diags = model.validate();
             model_diags.retain(|d| d.rule != "tm-extends-unchecked");
-            model.check_parents(resolver, &mut HashSet::new(), 0, &mut model_diags);
+            model.check_parents(resolver, &mut ParentWalk::default(), 0, &mut model_diags);
             for d in model_diags.into_iter().filter(Diagnostic::is_error) {
                 out.push(Diagnostic::warning(
                     "tm-unavailable",
