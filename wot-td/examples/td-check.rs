@@ -11,71 +11,62 @@ use wot_td::{Document, ParseError, Severity};
 
 const USAGE: &str = "usage: td-check [--json] FILE...";
 
-/// The result for one file.
-struct Report {
-    file: String,
-    kind: Option<&'static str>,
-    /// `None` when the file could not be read or is not JSON.
-    diagnostics: Option<Vec<(Severity, String, String)>>,
-    unreadable: Option<String>,
+/// What checking one file found.
+enum Outcome {
+    /// The file could not be read or is not JSON.
+    Unreadable(String),
+    /// The file is JSON: a TD or TM (a document that is not a TM counts as a TD) and
+    /// its diagnostics as (severity, path, message).
+    Checked {
+        kind: &'static str,
+        diagnostics: Vec<(Severity, String, String)>,
+    },
 }
 
-impl Report {
+impl Outcome {
     fn valid(&self) -> bool {
-        self.diagnostics
-            .as_ref()
-            .is_some_and(|d| d.iter().all(|(s, ..)| *s != Severity::Error))
+        match self {
+            Outcome::Unreadable(_) => false,
+            Outcome::Checked { diagnostics, .. } => {
+                diagnostics.iter().all(|(s, ..)| *s != Severity::Error)
+            }
+        }
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Unreadable(_) => 2,
+            _ if !self.valid() => 1,
+            _ => 0,
+        }
     }
 }
 
-fn check(file: &str) -> Report {
+fn check(file: &str) -> Outcome {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
-        Err(e) => {
-            return Report {
-                file: file.to_owned(),
-                kind: None,
-                diagnostics: None,
-                unreadable: Some(format!("cannot read the file: {e}")),
-            };
-        }
+        Err(e) => return Outcome::Unreadable(format!("cannot read the file: {e}")),
     };
     match Document::from_slice(&bytes) {
-        Ok(doc) => Report {
-            file: file.to_owned(),
-            kind: Some(doc.kind().as_str()),
-            diagnostics: Some(
-                doc.validate()
-                    .into_iter()
-                    .map(|d| {
-                        let message = format!("{} [{}]", d.message, d.rule);
-                        (d.severity, d.path, message)
-                    })
-                    .collect(),
-            ),
-            unreadable: None,
+        Ok(doc) => Outcome::Checked {
+            kind: doc.kind().as_str(),
+            diagnostics: doc
+                .validate()
+                .into_iter()
+                .map(|d| (d.severity, d.path, format!("{} [{}]", d.message, d.rule)))
+                .collect(),
         },
-        Err(e) if e.is_syntax() => Report {
-            file: file.to_owned(),
-            kind: None,
-            diagnostics: None,
-            unreadable: Some(format!("not JSON: {}", position_message(&e))),
-        },
+        Err(e) if e.is_syntax() => Outcome::Unreadable(format!("not JSON: {}", message(&e))),
         // JSON, but not a well-formed TD: a TM never fails here, so it is a TD.
-        Err(e) => Report {
-            file: file.to_owned(),
-            kind: Some("td"),
-            diagnostics: Some(vec![(
-                Severity::Error,
-                e.path().to_owned(),
-                position_message(&e),
-            )]),
-            unreadable: None,
+        Err(e) => Outcome::Checked {
+            kind: "td",
+            diagnostics: vec![(Severity::Error, e.path().to_owned(), message(&e))],
         },
     }
 }
 
-fn position_message(e: &ParseError) -> String {
+/// The parse error without its path (printed separately), with its position.
+fn message(e: &ParseError) -> String {
     if e.line() > 0 {
         format!("{} (line {}, column {})", e.message(), e.line(), e.column())
     } else {
@@ -83,39 +74,45 @@ fn position_message(e: &ParseError) -> String {
     }
 }
 
-fn print_human(r: &Report) {
-    match (&r.unreadable, &r.diagnostics) {
-        (Some(why), _) => println!("{}: ERROR {why}", r.file),
-        (None, Some(diags)) => {
-            let kind = if r.kind == Some("tm") {
+fn print_human(file: &str, outcome: &Outcome) {
+    match outcome {
+        Outcome::Unreadable(why) => println!("{file}: ERROR {why}"),
+        Outcome::Checked { kind, diagnostics } => {
+            let kind = if *kind == "tm" {
                 "Thing Model"
             } else {
                 "Thing Description"
             };
-            let verdict = if r.valid() { "valid" } else { "INVALID" };
-            println!("{}: {kind}, {verdict}", r.file);
-            for (severity, path, message) in diags {
+            let verdict = if outcome.valid() { "valid" } else { "INVALID" };
+            println!("{file}: {kind}, {verdict}");
+            for (severity, path, message) in diagnostics {
                 let path = if path.is_empty() { "(root)" } else { path };
                 println!("  {severity} at {path}: {message}");
             }
         }
-        (None, None) => {}
     }
 }
 
-fn print_json(r: &Report) {
-    let diagnostics: Vec<_> = match (&r.unreadable, &r.diagnostics) {
-        (Some(why), _) => vec![json!({"severity": "error", "path": "", "message": why})],
-        (None, Some(diags)) => diags
-            .iter()
-            .map(|(s, p, m)| json!({"severity": s, "path": p, "message": m}))
-            .collect(),
-        (None, None) => Vec::new(),
+/// `{"file", "kind": "td"|"tm"|null, "valid", "diagnostics": [{"severity", "path", "message"}]}`
+/// (`kind` is null when the file could not be read or is not JSON).
+fn print_json(file: &str, outcome: &Outcome) {
+    let (kind, diagnostics) = match outcome {
+        Outcome::Unreadable(why) => (
+            None,
+            vec![json!({"severity": "error", "path": "", "message": why})],
+        ),
+        Outcome::Checked { kind, diagnostics } => (
+            Some(*kind),
+            diagnostics
+                .iter()
+                .map(|(s, p, m)| json!({"severity": s, "path": p, "message": m}))
+                .collect(),
+        ),
     };
     let line = json!({
-        "file": r.file,
-        "kind": r.kind,
-        "valid": r.valid(),
+        "file": file,
+        "kind": kind,
+        "valid": outcome.valid(),
         "diagnostics": diagnostics,
     });
     println!("{line}");
@@ -144,20 +141,13 @@ fn main() -> ExitCode {
     }
     let mut status = 0u8;
     for file in &files {
-        let report = check(file);
+        let outcome = check(file);
         if json_output {
-            print_json(&report);
+            print_json(file, &outcome);
         } else {
-            print_human(&report);
+            print_human(file, &outcome);
         }
-        let code = if report.unreadable.is_some() {
-            2
-        } else if !report.valid() {
-            1
-        } else {
-            0
-        };
-        status = status.max(code);
+        status = status.max(outcome.exit_code());
     }
     ExitCode::from(status)
 }

@@ -367,7 +367,9 @@ pub(crate) fn resolve_href(href: &str, base: Option<&Url>) -> Result<Url, String
         Err(url::ParseError::RelativeUrlWithoutBase) => match base {
             Some(base) => base.join(href).map_err(|e| e.to_string()),
             None => Err(
-                "the href is relative and the TD has no `base` (and no fetch URL was given)".into(),
+                "the href is relative, and there is nothing to resolve it against \
+                 (no absolute `base` in the TD and no `FormQuery::fetched_from` URL)"
+                    .into(),
             ),
         },
         Err(e) => Err(e.to_string()),

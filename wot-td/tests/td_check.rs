@@ -95,6 +95,62 @@ fn json_output_has_one_object_per_file() {
     assert!(lines[0]["file"].as_str().unwrap().ends_with("simple.json"));
 }
 
+/// The exact shape of `--json` lines, including a file with diagnostics of both
+/// severities and an unreadable file.
+#[test]
+fn json_lines_have_exactly_the_documented_keys() {
+    let out = Command::new(td_check())
+        .arg("--json")
+        .arg(corpus("invalid/multipleRelType.json"))
+        .arg(corpus("edge/arrayNoItems.json"))
+        .arg(corpus("does-not-exist.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let mut severities = Vec::new();
+    for line in &lines {
+        assert_eq!(
+            keys(line),
+            ["diagnostics", "file", "kind", "valid"],
+            "{line}"
+        );
+        assert!(
+            line["valid"].is_boolean() && line["file"].is_string(),
+            "{line}"
+        );
+        for d in line["diagnostics"].as_array().unwrap() {
+            assert_eq!(keys(d), ["message", "path", "severity"], "{d}");
+            assert!(d["path"].is_string() && d["message"].is_string(), "{d}");
+            severities.push(d["severity"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        (&lines[0]["kind"], &lines[0]["valid"]),
+        (&Value::from("td"), &Value::from(false))
+    );
+    assert_eq!(
+        (&lines[1]["kind"], &lines[1]["valid"]),
+        (&Value::from("td"), &Value::from(true))
+    );
+    assert_eq!(
+        (&lines[2]["kind"], &lines[2]["valid"]),
+        (&Value::Null, &Value::from(false))
+    );
+    assert!(severities.iter().any(|s| s == "error") && severities.iter().any(|s| s == "warning"));
+    assert!(severities.iter().all(|s| s == "error" || s == "warning"));
+}
+
 #[test]
 fn unreadable_or_non_json_files_exit_two() {
     let dir = std::env::temp_dir().join(format!("td-check-{}", std::process::id()));
