@@ -238,9 +238,10 @@ impl fmt::Display for Error {
             }
             Kind::BadRedirectLocation => f.write_str("redirect to an invalid Location")?,
             Kind::TooManyRedirects(limit) => write!(f, "more than {limit} redirects")?,
-            Kind::EventTooLarge(limit) => {
-                write!(f, "event larger than the limit of {limit} bytes; skipped")?
-            }
+            Kind::EventTooLarge(limit) => write!(
+                f,
+                "event or comment larger than the limit of {limit} bytes; skipped"
+            )?,
             Kind::RetriesExhausted { attempts, last } => {
                 write!(f, "gave up after {attempts} consecutive failed attempts")?;
                 match last {

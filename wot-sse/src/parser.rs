@@ -37,7 +37,8 @@
 //! * **Interpretation** (`Block`). Each complete line updates WHATWG's buffers (data, event
 //!   type, last event id buffer, reconnection time); a blank line dispatches the block. A block
 //!   whose data plus current line exceed the maximum event size is dropped: the parser yields
-//!   one [`ParseError::EventTooLarge`], ignores lines up to the next blank line and goes on.
+//!   one [`ParseError::EventTooLarge`], ignores lines up to the next blank line and goes on. A
+//!   comment line longer than the maximum yields the same error and only that line is dropped.
 //!
 //! Decoding first and parsing the text afterwards is the order the standard describes, so the
 //! result cannot depend on how the body was split into chunks.
@@ -74,11 +75,9 @@ pub enum Item {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseError {
-    /// A block grew larger than the maximum event size and was skipped up to its end.
-    #[error(
-        "event too large: its data and current line exceed the limit of {limit} bytes; \
-         skipped up to the next blank line"
-    )]
+    /// An event grew larger than the maximum event size and was skipped up to its end (the
+    /// next blank line), or a comment line was longer than it and was skipped.
+    #[error("event or comment larger than the limit of {limit} bytes; skipped")]
     EventTooLarge {
         /// The maximum event size in force, in bytes.
         limit: usize,
@@ -127,8 +126,17 @@ struct Block {
     last_event_id: CompactString,
     retry: Option<Duration>,
     max_event_size: usize,
-    /// Dropping an over-long block: ignore lines up to the next blank line.
-    skipping: bool,
+    skip: Skip,
+}
+
+/// What is being dropped after an over-long input.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Skip {
+    No,
+    /// An over-long comment: ignore the rest of this line only.
+    Line,
+    /// An over-long event: ignore lines up to the next blank line.
+    Block,
 }
 
 impl Default for Parser {
@@ -160,7 +168,8 @@ impl Parser {
     /// A block is too large when the data it has collected plus the bytes of the line being
     /// read (field name included) exceed the limit. Such a block yields one
     /// [`ParseError::EventTooLarge`] and is skipped up to the next blank line; an `id` line read
-    /// before the overflow still counts when the block ends.
+    /// before the overflow still counts when the block ends. A comment line longer than the
+    /// limit yields the same error, and only that line is skipped.
     pub fn with_max_event_size(max_event_size: usize) -> Self {
         Self {
             text: String::new(),
@@ -179,7 +188,7 @@ impl Parser {
                 last_event_id: CompactString::default(),
                 retry: None,
                 max_event_size,
-                skipping: false,
+                skip: Skip::No,
             },
         }
     }
@@ -352,15 +361,28 @@ impl Parser {
     }
 }
 
-/// Keeps the unfinished end of the text, or drops the block if it gets too large.
+/// Keeps the unfinished end of the text, or drops the line or block if it gets too large.
 fn keep_pending(pending: &mut String, block: &mut Block, tail: &str) -> Option<ParseError> {
-    if block.skipping {
+    if block.skip != Skip::No {
         // The line is being skipped: remember only that it is not blank.
         if pending.is_empty() {
             pending.push('x');
         }
-        None
-    } else if block.data.len() + pending.len() + tail.len() > block.max_event_size {
+        return None;
+    }
+    let comment = if pending.is_empty() {
+        tail.starts_with(':')
+    } else {
+        pending.starts_with(':')
+    };
+    let size = pending.len() + tail.len();
+    if comment && size > block.max_event_size {
+        // A comment is no part of an event: drop only this line.
+        pending.clear();
+        pending.push('x');
+        block.skip = Skip::Line;
+        Some(block.too_large())
+    } else if !comment && block.data.len() + size > block.max_event_size {
         pending.clear();
         pending.push('x');
         Some(block.overflow())
@@ -376,10 +398,18 @@ fn finish_pending(
     block: &mut Block,
     end: &str,
 ) -> Option<Result<Item, ParseError>> {
-    let item = if block.skipping {
+    let item = if block.skip == Skip::Line {
+        // The over-long comment ends here.
+        block.skip = Skip::No;
+        None
+    } else if block.skip == Skip::Block {
         // A skipped line that spanned chunks is not blank; its text is gone.
         block.line("x")
-    } else if block.data.len() + pending.len() + end.len() > block.max_event_size {
+    } else if pending.starts_with(':') && pending.len() + end.len() > block.max_event_size {
+        Some(Err(block.too_large()))
+    } else if !pending.starts_with(':')
+        && block.data.len() + pending.len() + end.len() > block.max_event_size
+    {
         Some(Err(block.overflow()))
     } else {
         pending.push_str(end);
@@ -398,10 +428,14 @@ impl Block {
         if line.is_empty() {
             return self.dispatch().map(Ok);
         }
-        if self.skipping {
+        if self.skip == Skip::Block {
             return None;
         }
-        if self.data.len() + line.len() > self.max_event_size {
+        if line.starts_with(':') {
+            if line.len() > self.max_event_size {
+                return Some(Err(self.too_large()));
+            }
+        } else if self.data.len() + line.len() > self.max_event_size {
             return Some(Err(self.overflow()));
         }
         // The common fields are recognised without searching for the colon.
@@ -473,7 +507,8 @@ impl Block {
     fn dispatch(&mut self) -> Option<Item> {
         self.last_event_id.clone_from(&self.id_buffer);
         let event_type = mem::take(&mut self.event_type);
-        if mem::take(&mut self.skipping) || !mem::take(&mut self.has_data) {
+        let skipped = mem::replace(&mut self.skip, Skip::No) == Skip::Block;
+        if skipped || !mem::take(&mut self.has_data) {
             self.data.clear();
             return None;
         }
@@ -489,7 +524,11 @@ impl Block {
         self.data = String::new();
         self.has_data = false;
         self.event_type = CompactString::default();
-        self.skipping = true;
+        self.skip = Skip::Block;
+        self.too_large()
+    }
+
+    fn too_large(&self) -> ParseError {
         ParseError::EventTooLarge {
             limit: self.max_event_size,
         }
@@ -500,7 +539,7 @@ impl Block {
         self.data = String::new();
         self.has_data = false;
         self.event_type = CompactString::default();
-        self.skipping = false;
+        self.skip = Skip::No;
         self.id_buffer.clone_from(&self.last_event_id);
     }
 }

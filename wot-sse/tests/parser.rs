@@ -410,6 +410,21 @@ fn over_long_event_gives_one_error_and_parsing_goes_on() {
 }
 
 #[test]
+fn over_long_comment_skips_only_that_line() {
+    let body = format!(":{}\ndata: after\n\n", "c".repeat(300));
+    for chunk_size in [1, 7, 64, body.len()] {
+        let chunks: Vec<&[u8]> = body.as_bytes().chunks(chunk_size).collect();
+        let got = run_with(Parser::with_max_event_size(100), &chunks);
+        assert_eq!(got.errors, 1, "chunks of {chunk_size}");
+        assert_eq!(
+            got.events,
+            vec![("message".into(), "after".into(), "".into())],
+            "chunks of {chunk_size}"
+        );
+    }
+}
+
+#[test]
 fn many_data_lines_hit_the_limit_on_their_sum() {
     let body = "data: 0123456789\n".repeat(10) + "\ndata: ok\n\n";
     let got = run_with(Parser::with_max_event_size(100), &[body.as_bytes()]);
