@@ -1,0 +1,102 @@
+//! The terminal shell around [`App`]: one `tokio::select!` loop over the clock, the redraw
+//! throttle, terminal events and the live feed.
+
+use std::time::{Duration, SystemTime};
+
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use ratatui::DefaultTerminal;
+
+use crate::app::{App, Command, Message, ThingView};
+use crate::live::{Feed, Live};
+use crate::ui;
+
+/// How often the clock, connection states and alert lists are refreshed.
+const TICK: Duration = Duration::from_millis(250);
+/// Shortest time between two redraws: at most 20 frames per second, however busy the feed.
+const FRAME: Duration = Duration::from_millis(50);
+/// Resolved alerts fetched for the "recently resolved" list.
+const RESOLVED: usize = 5;
+
+fn message(item: Feed) -> Message {
+    match item {
+        Feed::Property(update) => Message::Property(update),
+        Feed::Event(record) => Message::Event(record),
+        Feed::Alert(n) => Message::Notice(n.summary().to_owned()),
+        Feed::Problem(text) => Message::Notice(text),
+    }
+}
+
+/// Runs the dashboard until `q`/Ctrl-C or until `stop` completes.
+///
+/// # Errors
+/// Drawing to or reading from the terminal failed.
+pub(crate) async fn run(
+    terminal: &mut DefaultTerminal,
+    mut live: Live,
+    things: Vec<ThingView>,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut app = App::new(SystemTime::now());
+    for view in things {
+        app.update(Message::Thing(view));
+    }
+    let mut stop = std::pin::pin!(stop);
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    let mut frame = tokio::time::interval(FRAME);
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                app.update(Message::Tick(SystemTime::now()));
+                for (thing, label, state) in &mut live.links {
+                    if state.has_changed().unwrap_or(false) || !app.links.contains_key(&(thing.clone(), label.clone())) {
+                        let link = (&*state.borrow_and_update()).into();
+                        app.update(Message::Link { thing: thing.clone(), label: label.clone(), link });
+                    }
+                }
+                let history = live.alerts.history();
+                let skip = history.len().saturating_sub(RESOLVED);
+                app.update(Message::Alerts {
+                    active: live.alerts.active_alerts(),
+                    resolved: history.into_iter().skip(skip).collect(),
+                });
+                dirty = true;
+            }
+            _ = frame.tick(), if dirty => {
+                terminal.draw(|f| ui::draw(f, &app))?;
+                dirty = false;
+            }
+            key = keys.next() => match key {
+                Some(Ok(Event::Key(key))) => {
+                    match app.update(Message::Key(key)) {
+                        Some(Command::Quit) => break,
+                        Some(Command::Acknowledge { rule, thing }) => {
+                            let notice = match live.alerts.acknowledge(&rule, &thing, "dashboard", None) {
+                                Ok(()) => format!("acknowledged {rule} on {thing}"),
+                                Err(error) => error.to_string(),
+                            };
+                            app.update(Message::Notice(notice));
+                        }
+                        None => {}
+                    }
+                    dirty = true;
+                }
+                Some(Ok(_resize_or_other)) => dirty = true,
+                Some(Err(error)) => return Err(error),
+                None => break,
+            },
+            item = live.feed.next() => match item {
+                Some(item) => {
+                    app.update(message(item));
+                    dirty = true;
+                }
+                None => break,
+            },
+            () = &mut stop => break,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,743 @@
+//! Drawing: a pure function of [`App`].
+//!
+//! ```text
+//! ┌Things──────┐┌<thing> properties─────────────────────────────┐
+//! │> Fridge    ││ panel  panel                                   │
+//! │  Pump      ││ panel  ...  (gauge / chart / value per schema)  │
+//! └────────────┘└────────────────────────────────────────────────┘
+//! ┌Events (filter)─────────────────┐┌Stats─┐┌Alerts───────────────┐
+//! └────────────────────────────────┘└──────┘└─────────────────────┘
+//!  key help
+//! ```
+
+use std::time::{Duration, SystemTime};
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Block, Borders, Chart, Dataset, Gauge, GraphType, List, ListItem, ListState, Paragraph,
+};
+use serde_json::Value;
+use wot_alerts::{Alert, AlertState, Severity};
+
+use crate::app::{App, CHART_WINDOW, DisplayMode, Focus, Input, Link, Panel};
+
+/// Draws the whole dashboard.
+pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
+    let [top, bottom, help] = Layout::vertical([
+        Constraint::Percentage(58),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    let [things, properties] =
+        Layout::horizontal([Constraint::Length(24), Constraint::Fill(1)]).areas(top);
+    let [events, alerts] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(bottom);
+    draw_things(frame, app, things);
+    draw_properties(frame, app, properties);
+    draw_events(frame, app, events);
+    draw_alerts(frame, app, alerts);
+    draw_help(frame, app, help);
+}
+
+fn block(title: impl Into<Line<'static>>, focused: bool) -> Block<'static> {
+    let style = if focused {
+        Style::new().fg(Color::Cyan)
+    } else {
+        Style::new()
+    };
+    Block::bordered().title(title).border_style(style)
+}
+
+fn draw_things(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let items: Vec<ListItem<'_>> = app
+        .things
+        .iter()
+        .map(|t| ListItem::new(t.title.as_str()))
+        .collect();
+    let list = List::new(items)
+        .block(block("Things", app.focus == Focus::Things))
+        .highlight_symbol("> ")
+        .highlight_style(Style::new().add_modifier(Modifier::BOLD));
+    let mut state = ListState::default().with_selected(Some(app.selected_thing));
+    frame.render_stateful_widget(list, area, &mut state);
+}
+
+fn draw_properties(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let Some(thing) = app.thing() else {
+        let waiting =
+            Paragraph::new("Loading Thing Descriptions…").block(block("Properties", false));
+        frame.render_widget(waiting, area);
+        return;
+    };
+    let outer = block(
+        format!("{} · properties", thing.title),
+        app.focus == Focus::Properties,
+    );
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    let columns = if inner.width >= 80 { 2 } else { 1 };
+    let rows = thing.panels.len().div_ceil(columns).max(1);
+    let row_areas = Layout::vertical(vec![Constraint::Fill(1); rows]).split(inner);
+    for (index, panel) in thing.panels.iter().enumerate() {
+        let Some(row) = row_areas.get(index / columns) else {
+            continue;
+        };
+        let cells = Layout::horizontal(vec![Constraint::Fill(1); columns]).split(*row);
+        let Some(cell) = cells.get(index % columns) else {
+            continue;
+        };
+        let selected = app.focus == Focus::Properties && index == app.selected_panel;
+        draw_panel(frame, app, &thing.id, panel, selected, *cell);
+    }
+}
+
+fn link_span(link: Option<&Link>) -> Span<'static> {
+    match link {
+        None | Some(Link::Connecting) => {
+            Span::styled("◌ connecting", Style::new().fg(Color::Yellow))
+        }
+        Some(Link::Connected) => Span::styled("● connected", Style::new().fg(Color::Green)),
+        Some(Link::Reconnecting { attempt }) => Span::styled(
+            format!("◐ reconnecting #{attempt}"),
+            Style::new().fg(Color::Yellow),
+        ),
+        Some(Link::Closed(reason)) => {
+            Span::styled(format!("✕ {reason}"), Style::new().fg(Color::Red))
+        }
+    }
+}
+
+/// How many event connections are open, e.g. `● 4/4 event streams`.
+fn events_link(app: &App) -> Span<'static> {
+    let (open, total) = app.event_links();
+    let text = format!("{open}/{total} event streams");
+    if total == 0 {
+        Span::raw("")
+    } else if open == total {
+        Span::styled(format!("● {text}"), Style::new().fg(Color::Green))
+    } else {
+        Span::styled(format!("◐ {text}"), Style::new().fg(Color::Yellow))
+    }
+}
+
+/// A value as text, numbers rounded for reading, with the unit.
+fn show(value: &Value, unit: Option<&str>) -> String {
+    let text = match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => format!("{f:.2}"),
+            _ => n.to_string(),
+        },
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match unit {
+        Some(unit) => format!("{text} {unit}"),
+        None => text,
+    }
+}
+
+fn draw_panel(
+    frame: &mut Frame<'_>,
+    app: &App,
+    thing: &str,
+    panel: &Panel,
+    selected: bool,
+    area: Rect,
+) {
+    let mode = panel.mode();
+    let how = if panel.chosen.is_some() { "" } else { " auto" };
+    let mut title = vec![
+        Span::raw(format!(" {} ", panel.title)).bold(),
+        Span::raw(format!("[{}{how}] ", mode.label())).dim(),
+        link_span(app.link(thing, &panel.name)),
+        Span::raw(" "),
+    ];
+    if let Some(violation) = &panel.violation {
+        title.push(Span::styled(
+            format!("⚠ {violation} "),
+            Style::new().fg(Color::Red),
+        ));
+    }
+    let border = if selected {
+        Style::new().fg(Color::Cyan)
+    } else {
+        Style::new().fg(Color::DarkGray)
+    };
+    let frame_block = Block::bordered()
+        .title(Line::from(title))
+        .border_style(border);
+    let Some(latest) = panel.latest() else {
+        frame.render_widget(
+            Paragraph::new("no value yet").dim().block(frame_block),
+            area,
+        );
+        return;
+    };
+    let unit = panel.unit.as_deref();
+    match mode {
+        DisplayMode::Gauge => {
+            let ratio = match (latest.as_f64(), panel.range) {
+                (Some(v), Some((lo, hi))) => ((v - lo) / (hi - lo)).clamp(0.0, 1.0),
+                _ => 0.0,
+            };
+            let bounds = panel
+                .range
+                .map_or(String::new(), |(lo, hi)| format!("   ({lo} – {hi})"));
+            let gauge = Gauge::default()
+                .block(frame_block)
+                .gauge_style(Style::new().fg(gauge_colour(ratio)))
+                .ratio(ratio)
+                .label(format!("{}{bounds}", show(latest, unit)));
+            frame.render_widget(gauge, area);
+        }
+        DisplayMode::Chart => draw_chart(frame, app.now, panel, frame_block, area),
+        DisplayMode::Value => {
+            let text = Paragraph::new(Line::from(show(latest, unit)).bold()).block(frame_block);
+            frame.render_widget(text, area);
+        }
+    }
+}
+
+fn gauge_colour(ratio: f64) -> Color {
+    // Near either end of its range a value is usually worth a look (a full pressure gauge,
+    // an empty battery); the schema says nothing more.
+    if (0.2..=0.7).contains(&ratio) {
+        Color::Green
+    } else if (0.1..=0.85).contains(&ratio) {
+        Color::Yellow
+    } else {
+        Color::Red
+    }
+}
+
+fn draw_chart(frame: &mut Frame<'_>, now: SystemTime, panel: &Panel, block: Block<'_>, area: Rect) {
+    // x: seconds relative to now (−300 … 0); y: the value.
+    let points: Vec<(f64, f64)> = panel
+        .history
+        .within(CHART_WINDOW, now)
+        .filter_map(|(at, v)| {
+            let age = now.duration_since(*at).unwrap_or(Duration::ZERO);
+            Some((-age.as_secs_f64(), v.as_f64()?))
+        })
+        .collect();
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, y)| {
+            (lo.min(*y), hi.max(*y))
+        });
+    let (lo, hi) = if lo.is_finite() {
+        let pad = ((hi - lo) * 0.1).max(0.5);
+        (lo - pad, hi + pad)
+    } else {
+        (0.0, 1.0)
+    };
+    let latest = panel
+        .latest()
+        .map(|v| show(v, panel.unit.as_deref()))
+        .unwrap_or_default();
+    let window = CHART_WINDOW.as_secs_f64();
+    let dataset = Dataset::default()
+        .name(latest)
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(Style::new().fg(Color::Cyan))
+        .data(&points);
+    let chart = Chart::new(vec![dataset])
+        .block(block)
+        .x_axis(
+            Axis::default()
+                .bounds([-window, 0.0])
+                .labels(["-5m", "now"])
+                .style(Style::new().dim()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([lo, hi])
+                .labels([format!("{lo:.1}"), format!("{hi:.1}")])
+                .style(Style::new().dim()),
+        );
+    frame.render_widget(chart, area);
+}
+
+fn clock(at: SystemTime) -> String {
+    // HH:MM:SS in UTC, from the RFC 3339 form.
+    let text = humantime::format_rfc3339_seconds(at).to_string();
+    text.get(11..19).unwrap_or(&text).to_owned()
+}
+
+fn age(now: SystemTime, since: SystemTime) -> String {
+    let secs = now
+        .duration_since(since)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+fn draw_events(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let [timeline, stats] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(20)]).areas(area);
+    let editing = app.input == Input::Filter;
+    let filter = if app.filter.is_empty() && !editing {
+        "none (/ to filter)".to_owned()
+    } else if editing {
+        format!("{}▏", app.filter)
+    } else {
+        app.filter.clone()
+    };
+    let filter_style = if editing {
+        Style::new().fg(Color::Black).bg(Color::Yellow)
+    } else {
+        Style::new().dim()
+    };
+    let title = Line::from(vec![
+        Span::raw("Events · filter: "),
+        Span::styled(filter, filter_style),
+        Span::raw(" "),
+        events_link(app),
+    ]);
+    let hits = app.log.query(&app.query());
+    let width = usize::from(timeline.width.saturating_sub(2));
+    let items: Vec<ListItem<'_>> = hits
+        .iter()
+        .take(usize::from(timeline.height))
+        .map(|r| {
+            let line = Line::from(vec![
+                Span::raw(clock(r.received_at)).dim(),
+                Span::raw(" "),
+                Span::raw(format!("{:<15}", truncate(app.title_of(&r.thing_id), 14))).cyan(),
+                Span::raw(format!("{:<12}", truncate(&r.event, 11))).bold(),
+                Span::raw(truncate(&r.data.to_string(), width.saturating_sub(36))),
+            ]);
+            ListItem::new(line)
+        })
+        .collect();
+    let list = if items.is_empty() {
+        List::new([ListItem::new("no events yet").dim()])
+    } else {
+        List::new(items)
+    };
+    frame.render_widget(list.block(block(title, editing)), timeline);
+
+    let log_stats = app.log.stats(app.now);
+    let mut lines = vec![
+        Line::from(format!("{}/{} shown", hits.len(), log_stats.total)),
+        Line::from(format!("{:.1} events/min", log_stats.events_per_minute)),
+        Line::from("per Thing").underlined(),
+    ];
+    for (title, n) in app.counts_per_thing() {
+        lines.push(Line::from(format!("{:<13}{n:>5}", truncate(&title, 12))));
+    }
+    lines.push(Line::from("per event").underlined());
+    for (event, n) in &log_stats.per_event {
+        lines.push(Line::from(format!("{:<13}{n:>5}", truncate(event, 12))));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title("Statistics")),
+        stats,
+    );
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn severity_label(severity: Severity) -> Span<'static> {
+    match severity {
+        Severity::Critical => Span::styled("CRIT ", Style::new().fg(Color::Red).bold()),
+        Severity::Warning => Span::styled("WARN ", Style::new().fg(Color::Yellow)),
+        _ => Span::styled("INFO ", Style::new().fg(Color::Blue)),
+    }
+}
+
+fn alert_line<'a>(app: &App, alert: &Alert, since: SystemTime) -> Line<'a> {
+    let state = match (alert.state, &alert.acknowledgement) {
+        (AlertState::Firing, Some(_)) => "acked",
+        (state, _) => state.as_str(),
+    };
+    let unit = app.unit_of(&alert.thing, &alert.property);
+    let value = alert
+        .value
+        .as_ref()
+        .map(|v| show(v, unit))
+        .unwrap_or_default();
+    Line::from(vec![
+        severity_label(alert.severity),
+        Span::raw(format!("{state:<9}")),
+        Span::raw(format!("{:>6} ", age(app.now, since))).dim(),
+        Span::raw(format!("{} ", alert.rule)),
+        Span::raw(format!("{value} ")).bold(),
+        Span::raw(app.title_of(&alert.thing).to_owned()).cyan(),
+    ])
+}
+
+fn draw_alerts(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let resolved_rows = u16::try_from(app.resolved.len()).unwrap_or(u16::MAX).min(5);
+    let [active_area, resolved_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(resolved_rows + 2)]).areas(area);
+    let items: Vec<ListItem<'_>> = app
+        .active
+        .iter()
+        .map(|a| ListItem::new(alert_line(app, a, a.fired_at.unwrap_or(a.active_since))))
+        .collect();
+    let title = format!("Alerts · {} active", app.active.len());
+    let focused = app.focus == Focus::Alerts;
+    let list = if items.is_empty() {
+        List::new([ListItem::new("all clear").green()])
+    } else {
+        List::new(items)
+    }
+    .block(block(title, focused))
+    .highlight_symbol("> ")
+    .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut state = ListState::default()
+        .with_selected((focused && !app.active.is_empty()).then_some(app.selected_alert));
+    frame.render_stateful_widget(list, active_area, &mut state);
+
+    let resolved: Vec<ListItem<'_>> = app
+        .resolved
+        .iter()
+        .map(|a| ListItem::new(alert_line(app, a, a.resolved_at.unwrap_or(a.active_since))).dim())
+        .collect();
+    frame.render_widget(
+        List::new(resolved).block(Block::bordered().title("Recently resolved")),
+        resolved_area,
+    );
+}
+
+fn draw_help(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let keys: &[(&str, &str)] = if app.input == Input::Filter {
+        &[
+            ("type", "thing:WORD event:NAME text"),
+            ("Enter", "apply"),
+            ("Esc", "clear"),
+        ]
+    } else {
+        &[
+            ("q", "quit"),
+            ("Tab", "focus"),
+            ("↑↓", "select"),
+            ("m", "panel mode"),
+            ("/", "filter events"),
+            ("Esc", "clear filter"),
+            ("a", "acknowledge alert"),
+        ]
+    };
+    let mut spans = Vec::new();
+    for (key, what) in keys {
+        spans.push(Span::styled(
+            format!(" {key} "),
+            Style::new().fg(Color::Black).bg(Color::Gray),
+        ));
+        spans.push(Span::raw(format!(" {what}  ")));
+    }
+    if let Some(notice) = &app.notice {
+        spans.push(Span::styled(notice.clone(), Style::new().fg(Color::Yellow)));
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).block(Block::new().borders(Borders::NONE)),
+        area,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::KeyCode;
+    use serde_json::json;
+    use wot_alerts::{Engine, Format, PropertyUpdate as AlertUpdate, RuleSet};
+    use wot_events::EventRecord;
+
+    use super::*;
+    use crate::app::tests::{app_with_things, press, t, update};
+    use crate::app::{EVENTS, Message};
+
+    fn render(app: &App, width: u16, height: u16) -> Vec<String> {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+        terminal.draw(|frame| draw(frame, app)).expect("draw");
+        let buffer = terminal.backend().buffer();
+        (0..height)
+            .map(|y| {
+                (0..width)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect()
+    }
+
+    fn screen(app: &App) -> String {
+        render(app, 140, 45).join("\n")
+    }
+
+    fn line_with<'a>(lines: &'a [String], needle: &str) -> &'a str {
+        lines
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{}", lines.join("\n")))
+    }
+
+    /// The pump selected, with a pressure, a minute of flow values and its running state.
+    fn pump_app() -> App {
+        let mut app = app_with_things();
+        app.update(press(KeyCode::Down));
+        app.update(update("pump-1", "pressure", json!(4.2), t(590)));
+        for i in 0..60u32 {
+            let flow = 30.0 + f64::from(i % 10);
+            app.update(update("pump-1", "flow", json!(flow), t(540 + u64::from(i))));
+        }
+        app.update(update("pump-1", "running", json!(true), t(500)));
+        app
+    }
+
+    #[test]
+    fn things_list_marks_the_selected_thing() {
+        let app = pump_app();
+        let lines = render(&app, 140, 45);
+        assert!(lines[2].starts_with("│> Water pump "), "{}", lines[2]);
+        assert!(lines[1].starts_with("│  Cold-room fridge "), "{}", lines[1]);
+        assert!(line_with(&lines, "Water pump · properties").contains("┌"));
+    }
+
+    #[test]
+    fn gauge_panel_shows_value_unit_and_range() {
+        let app = pump_app();
+        let lines = render(&app, 140, 45);
+        assert!(line_with(&lines, "Outlet pressure").contains("[gauge auto]"));
+        assert!(line_with(&lines, "4.20 bar").contains("(0 – 10)"));
+        // 4.2 of 0..10 fills about 42 % of the bar: the gauge draws filled cells.
+        assert!(line_with(&lines, "4.20 bar").contains('█'));
+    }
+
+    #[test]
+    fn chart_panel_plots_the_last_five_minutes() {
+        let app = pump_app();
+        let lines = render(&app, 140, 45);
+        assert!(line_with(&lines, " Flow ").contains("[chart auto]"));
+        assert!(line_with(&lines, "-5m").contains("now"));
+        let braille = lines
+            .iter()
+            .flat_map(|l| l.chars())
+            .filter(|c| ('\u{2801}'..='\u{28ff}').contains(c))
+            .count();
+        assert!(braille > 5, "no line drawn");
+        // The axis labels are the data range padded by a margin (30..39 → 29.1..39.9).
+        assert!(screen(&app).contains("39.9"));
+    }
+
+    #[test]
+    fn value_panel_and_mode_override() {
+        let mut app = pump_app();
+        let lines = render(&app, 140, 45);
+        assert!(line_with(&lines, " Running ").contains("[value auto]"));
+        assert!(lines.iter().any(|l| l.contains("│true")));
+        // Select the pressure panel and switch it to the value display.
+        app.update(press(KeyCode::Tab));
+        app.update(press(KeyCode::Char('m')));
+        app.update(press(KeyCode::Char('m')));
+        let lines = render(&app, 140, 45);
+        assert!(line_with(&lines, "Outlet pressure").contains("[value]"));
+        assert!(lines.iter().any(|l| l.contains("│4.20 bar")));
+    }
+
+    #[test]
+    fn panels_show_their_connection_state() {
+        let mut app = pump_app();
+        let pump = "urn:wot-live:sim:pump-1".to_owned();
+        let lines = render(&app, 140, 45);
+        assert!(line_with(&lines, "Outlet pressure").contains("◌ connecting"));
+        app.update(Message::Link {
+            thing: pump.clone(),
+            label: "*".into(),
+            link: Link::Connected,
+        });
+        app.update(Message::Link {
+            thing: pump,
+            label: "flow".into(),
+            link: Link::Reconnecting { attempt: 2 },
+        });
+        let lines = render(&app, 140, 45);
+        assert!(line_with(&lines, "Outlet pressure").contains("● connected"));
+        assert!(line_with(&lines, " Flow ").contains("◐ reconnecting #2"));
+    }
+
+    #[test]
+    fn a_panel_without_values_says_so() {
+        let app = app_with_things();
+        assert!(screen(&app).contains("no value yet"));
+    }
+
+    fn event(thing: &str, name: &str, data: Value, at: u64) -> Message {
+        Message::Event(EventRecord {
+            thing_id: format!("urn:wot-live:sim:{thing}"),
+            thing_title: String::new(),
+            event: name.into(),
+            data,
+            event_id: Some(at.to_string()),
+            received_at: t(at),
+        })
+    }
+
+    fn app_with_events() -> App {
+        let mut app = app_with_things();
+        app.update(event(
+            "fridge-1",
+            "doorOpened",
+            json!({"temperature": 3.6}),
+            500,
+        ));
+        app.update(event(
+            "pump-1",
+            "fault",
+            json!({"code": "overpressure"}),
+            560,
+        ));
+        app.update(event(
+            "fridge-1",
+            "doorClosed",
+            json!({"openTicks": 12}),
+            590,
+        ));
+        for thing in ["urn:wot-live:sim:fridge-1", "urn:wot-live:sim:pump-1"] {
+            app.update(Message::Link {
+                thing: thing.into(),
+                label: EVENTS.into(),
+                link: Link::Connected,
+            });
+        }
+        app
+    }
+
+    #[test]
+    fn event_timeline_is_newest_first_with_statistics() {
+        let app = app_with_events();
+        let lines = render(&app, 140, 45);
+        let row = |needle| lines.iter().position(|l| l.contains(needle)).expect(needle);
+        assert!(row("doorClosed") < row("fault") && row("fault") < row("doorOpened"));
+        let closed = line_with(&lines, "doorClosed");
+        assert!(closed.contains("Cold-room fri…"), "{closed}");
+        assert!(closed.contains("{\"openTicks\":12}"), "{closed}");
+        assert!(closed.contains("08:09:50"), "{closed}");
+        assert!(line_with(&lines, "Events · filter").contains("● 2/2 event streams"));
+        assert!(screen(&app).contains("3/3 shown"));
+        assert!(screen(&app).contains("│Water pump       1│"));
+        assert!(screen(&app).contains("events/min"));
+    }
+
+    #[test]
+    fn filter_box_narrows_the_timeline() {
+        let mut app = app_with_events();
+        app.update(press(KeyCode::Char('/')));
+        for c in "thing:fridge".chars() {
+            app.update(press(KeyCode::Char(c)));
+        }
+        let lines = render(&app, 140, 45);
+        assert!(line_with(&lines, "Events · filter").contains("thing:fridge▏"));
+        assert!(line_with(&lines, " type ").contains("Enter"));
+        app.update(press(KeyCode::Enter));
+        let text = screen(&app);
+        assert!(text.contains("2/3 shown"));
+        assert!(!text.contains("overpressure"));
+    }
+
+    /// Real alerts, from the bundled rules in a `wot-alerts` engine.
+    fn alerts_at(now: SystemTime) -> (Vec<Alert>, Vec<Alert>) {
+        let rules = RuleSet::from_str(
+            include_str!("../rules/default.yaml"),
+            Format::Yaml,
+            "rules/default.yaml",
+        )
+        .expect("bundled rules load");
+        let start = now - Duration::from_secs(60);
+        let mut engine = Engine::new();
+        for rule in rules.rules() {
+            engine.add_rule(rule.clone(), start).expect("valid rule");
+        }
+        let feed = |engine: &mut Engine, secs: u64, thing: &str, property: &str, value: Value| {
+            let thing = format!("urn:wot-live:sim:{thing}");
+            let at = start + Duration::from_secs(secs);
+            engine.update(at, &AlertUpdate::new(thing, property, value));
+        };
+        feed(&mut engine, 0, "solar-1", "batteryLevel", json!(15.0));
+        feed(&mut engine, 10, "solar-1", "batteryLevel", json!(40.0));
+        feed(&mut engine, 30, "pump-1", "pressure", json!(9.1));
+        feed(&mut engine, 45, "fridge-1", "doorOpen", json!(true));
+        feed(&mut engine, 58, "pump-1", "pressure", json!(9.3));
+        engine.tick(now);
+        (
+            engine.active_alerts(),
+            engine.history().iter().cloned().collect(),
+        )
+    }
+
+    #[test]
+    fn alerts_panel_shows_severity_state_age_value_and_resolved() {
+        let mut app = app_with_things();
+        let (active, resolved) = alerts_at(app.now);
+        app.update(Message::Alerts { active, resolved });
+        let lines = render(&app, 140, 45);
+        let pump = line_with(&lines, "pump-overpressure");
+        let expected = "CRIT firing      30s pump-overpressure 9.30 bar Water pump";
+        assert!(pump.contains(expected), "{pump}");
+        let door = line_with(&lines, "fridge-door-open");
+        let expected = "INFO firing      12s fridge-door-open true Cold-room fridge";
+        assert!(door.contains(expected), "{door}");
+        let battery = line_with(&lines, "solar-battery-low");
+        // The solar inverter is not on this dashboard: no unit, its id instead of a title.
+        let expected = "WARN resolved    50s solar-battery-low 40.00 urn:wot-live:sim";
+        assert!(battery.contains(expected), "{battery}");
+        assert!(line_with(&lines, "Alerts · 2 active").contains('┌'));
+        assert!(screen(&app).contains("Recently resolved"));
+    }
+
+    #[test]
+    fn acknowledge_key_names_the_selected_alert() {
+        let mut app = app_with_things();
+        let (active, resolved) = alerts_at(app.now);
+        app.update(Message::Alerts { active, resolved });
+        app.update(press(KeyCode::Tab));
+        app.update(press(KeyCode::Tab));
+        let lines = render(&app, 140, 45);
+        let first = line_with(&lines, "│> INFO").to_owned();
+        let command = app.update(press(KeyCode::Char('a')));
+        let Some(crate::app::Command::Acknowledge { rule, .. }) = command else {
+            panic!("no acknowledge command: {command:?}");
+        };
+        assert!(first.contains(&rule), "selected line {first} is not {rule}");
+    }
+
+    #[test]
+    fn no_alerts_is_all_clear_and_help_is_always_there() {
+        let app = app_with_things();
+        let lines = render(&app, 140, 45);
+        assert!(screen(&app).contains("all clear"));
+        let help = lines.last().expect("lines");
+        for key in [
+            "q  quit",
+            "m  panel mode",
+            "/  filter events",
+            "a  acknowledge alert",
+        ] {
+            assert!(help.contains(key), "{key} missing from {help}");
+        }
+        // Still drawn on a small terminal, without panicking.
+        let small = render(&app, 60, 20);
+        assert!(small.last().expect("lines").contains("quit"));
+    }
+}

@@ -1,0 +1,154 @@
+//! End to end: the real binary, its embedded simulator and the headless pipeline
+//! (`wot-events` streams over `wot-sse`, `wot-alerts` rules), read as JSON lines.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const THINGS: [&str; 4] = [
+    "urn:wot-live:sim:fridge-1",
+    "urn:wot-live:sim:pump-1",
+    "urn:wot-live:sim:air-1",
+    "urn:wot-live:sim:solar-1",
+];
+
+/// Kills the child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the dashboard headless and yields its stdout lines as JSON.
+fn headless(args: &[&str]) -> (Running, mpsc::Receiver<Value>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"))
+        .args(["--headless", "--duration", "60s"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the dashboard binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let value: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line: {line:?}: {e}"));
+            if tx.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    (Running(child), rx)
+}
+
+/// What a run has shown so far.
+#[derive(Default, Debug)]
+struct Seen {
+    property_things: BTreeSet<String>,
+    events: usize,
+    fired: BTreeSet<(String, String)>,
+    fired_then_resolved: Option<(String, String)>,
+}
+
+impl Seen {
+    fn add(&mut self, line: &Value) {
+        let text = |key: &str| line[key].as_str().unwrap_or_default().to_owned();
+        match line["type"].as_str() {
+            Some("property") => {
+                assert!(line["value"] != Value::Null, "{line}");
+                self.property_things.insert(text("thing"));
+            }
+            Some("event") => {
+                assert!(line["data"].is_object(), "{line}");
+                self.events += 1;
+            }
+            Some("alert") => {
+                let key = (text("rule"), text("thing"));
+                match line["kind"].as_str() {
+                    Some("fired") => {
+                        assert!(!text("summary").is_empty(), "{line}");
+                        self.fired.insert(key);
+                    }
+                    Some("resolved") if self.fired.contains(&key) => {
+                        self.fired_then_resolved = Some(key);
+                    }
+                    _ => {}
+                }
+            }
+            other => panic!("unknown line type {other:?}: {line}"),
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.property_things.len() == THINGS.len()
+            && self.events > 0
+            && self.fired_then_resolved.is_some()
+    }
+}
+
+#[test]
+fn headless_run_prints_properties_of_every_thing_events_and_an_alert_that_resolves() {
+    let (_child, lines) = headless(&["--seed", "7", "--sim-tick", "50ms"]);
+    let mut seen = Seen::default();
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while !seen.complete() {
+        let left = give_up.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.add(&line),
+            Err(_) => panic!("after 30 s the output still lacks something: {seen:?}"),
+        }
+    }
+    let expected: BTreeSet<String> = THINGS.iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(seen.property_things, expected);
+}
+
+#[test]
+fn duration_stops_the_run_and_serve_only_prints_urls() {
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"))
+        .args(["--headless", "--duration", "1s", "--sim-tick", "50ms"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"))
+        .args(["--serve-only", "--duration", "1s"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    assert!(text.contains("directory: http://127.0.0.1:"), "{text}");
+    assert_eq!(text.matches("/things/").count(), 4, "{text}");
+}
+
+#[test]
+fn a_bad_rules_file_is_reported_with_its_name() {
+    let dir = std::env::temp_dir().join(format!("dash-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("broken.yaml");
+    std::fs::write(
+        &path,
+        "rules:\n  - id: x\n    property: p\n    condition: { gt: oops }\n",
+    )
+    .expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"))
+        .args(["--headless", "--duration", "5s", "--rules"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.yaml"), "{stderr}");
+}
