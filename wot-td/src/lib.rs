@@ -31,11 +31,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Parsing rejects duplicate object keys and reports the JSON path, line and column of
-//! problems ([`ParseError`]). Every term the model does not know is kept in the
-//! `extensions` map of its object, and [`Document::to_value`] writes a parsed TD back with
-//! its original key order. Defaults of TD 1.1 (§5.4) are applied by accessors such as
-//! [`Form::content_type`], [`Form::operations`], [`PropertyAffordance::is_observable`] and
+//! Where to look next:
+//!
+//! - Reading: [`Document::from_slice`] (also `from_str`, `from_reader`, `from_value`)
+//!   gives a [`Document`], a TD ([`Thing`]) or a Thing Model ([`ThingModel`]). Parsing
+//!   rejects duplicate object keys and reports the JSON path, line and column of a problem
+//!   ([`ParseError`]).
+//! - Checking: [`Document::validate`] returns [`Diagnostic`]s (severity, JSON path,
+//!   message, rule id); [`Document::validate_with`] also checks linked Thing Models that a
+//!   [`ModelResolver`] supplies. The `json-schema` feature adds the official TD 1.1 JSON
+//!   Schema.
+//! - Using: [`Thing::forms_for`] ranks the forms of an operation by a [`FormQuery`] and
+//!   resolves their URLs; [`FormCandidate::url_with`] fills in `uriVariables`;
+//!   [`DataSchema::validate_value`] checks a value ([`ValueError`] carries the path inside
+//!   it).
+//! - Writing: [`ThingBuilder`] builds a TD that passes validation; [`Document::to_value`]
+//!   writes a parsed TD back with its terms, unknown ones included, in their original order.
+//!
+//! Every term the model does not know is kept in the `extensions` map of its object.
+//! Defaults of TD 1.1 (§5.4) are applied by accessors such as [`Form::content_type`],
+//! [`Form::operations`], [`PropertyAffordance::is_observable`] and
 //! [`SecurityScheme::location`], never written into the document.
 
 mod builder;

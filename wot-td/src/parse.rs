@@ -153,7 +153,8 @@ impl ThingModel {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Document {
-    /// A Thing Description.
+    /// A Thing Description, with the key order of its source text (empty for a Thing
+    /// built in code: use `Document::from(thing)`).
     Td(Box<Thing>, KeyOrder),
     /// A Thing Model.
     Tm(ThingModel),
@@ -267,6 +268,21 @@ impl Document {
         match self {
             Document::Td(..) => DocumentKind::Td,
             Document::Tm(_) => DocumentKind::Tm,
+        }
+    }
+
+    /// The `title` of the TD, or of the TM when it is a string there.
+    ///
+    /// ```
+    /// use wot_td::Document;
+    /// let tm = Document::from_str(r#"{"@type": "tm:ThingModel", "title": "Lamp model"}"#)?;
+    /// assert_eq!(tm.title(), Some("Lamp model"));
+    /// # Ok::<(), wot_td::ParseError>(())
+    /// ```
+    pub fn title(&self) -> Option<&str> {
+        match self {
+            Document::Td(t, _) => Some(&t.title),
+            Document::Tm(m) => m.title(),
         }
     }
 

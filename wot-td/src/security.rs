@@ -136,7 +136,8 @@ pub struct OAuth2Scheme {
     /// `scopes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<OneOrMany<String>>,
-    /// `flow`: `code`, `client` or `device` (an extension).
+    /// `flow`: `code` or `client` in TD 1.1 (`device` and others come from extensions;
+    /// `validate()` warns about them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<String>,
     /// Common terms and extensions.
