@@ -97,7 +97,9 @@ struct Client {
 
 impl Service {
     fn new() -> std::io::Result<Self> {
-        let sse = SseClient::builder().build().map_err(std::io::Error::other)?;
+        let sse = SseClient::builder()
+            .build()
+            .map_err(std::io::Error::other)?;
         let callbacks = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -6,6 +6,7 @@
 //!
 //! Logs go to stderr; set `RUST_LOG` (e.g. `RUST_LOG=debug`) for more. `DELETE /` stops it.
 
+use std::io::IsTerminal;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use clap::Parser;
@@ -28,6 +29,7 @@ async fn main() -> std::io::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let listener = tokio::net::TcpListener::bind(address).await?;

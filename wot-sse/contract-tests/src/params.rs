@@ -59,14 +59,17 @@ impl CreateParams {
     /// Creates the stream (it connects when the worker first polls it).
     ///
     /// The client never gives up reconnecting: the harness decides when a client is done.
+    /// Everything not set comes from `wot-sse`'s defaults.
     pub(crate) fn connect(&self, sse: &SseClient) -> Result<EventStream, String> {
         let body = &self.body;
         let mut policy = ReconnectPolicy::new().max_attempts(None);
         if let Some(ms) = body.initial_delay_ms {
             let initial = Duration::from_millis(ms);
-            // The default cap must not shorten a longer delay the harness asked for.
+            // The harness asked for this delay: no jitter shortens it, and the default cap
+            // does not either.
             policy = policy
                 .initial_delay(initial)
+                .jitter(0.0)
                 .max_delay(initial.max(Duration::from_secs(30)));
         }
         let mut request = sse
@@ -119,7 +122,10 @@ mod tests {
     fn bad_settings_are_rejected_with_the_reason() {
         let cases = [
             ("{", "invalid client settings"),
-            (r#"{"streamUrl":"http://h/s","callbackUrl":"http://h/c"}"#, "`tag`"),
+            (
+                r#"{"streamUrl":"http://h/s","callbackUrl":"http://h/c"}"#,
+                "`tag`",
+            ),
             (r#"{"tag":"t","callbackUrl":"http://h/c"}"#, "`streamUrl`"),
             (
                 r#"{"tag":"t","streamUrl":"http://h/s","callbackUrl":"nope"}"#,
@@ -139,7 +145,9 @@ mod tests {
             ),
         ];
         for (json, reason) in cases {
-            let error = parse(json).err().unwrap_or_else(|| panic!("{json} accepted"));
+            let error = parse(json)
+                .err()
+                .unwrap_or_else(|| panic!("{json} accepted"));
             assert!(error.contains(reason), "{json}: {error}");
         }
     }

@@ -18,7 +18,11 @@ pub(crate) struct Callbacks {
 impl Callbacks {
     pub(crate) fn new(http: reqwest::Client, base: Url) -> Self {
         let base = base.as_str().trim_end_matches('/').to_owned();
-        Self { http, base, sent: 0 }
+        Self {
+            http,
+            base,
+            sent: 0,
+        }
     }
 
     /// Posts `payload` to the next callback URL and waits for the answer, so callbacks
