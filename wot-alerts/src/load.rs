@@ -119,6 +119,9 @@ pub(crate) fn parse_document<T: DeserializeOwned>(
     format: Format,
     origin: &str,
 ) -> Result<T, LoadError> {
+    if format == Format::Yaml {
+        check_yaml_nesting(text).map_err(|m| LoadError::new(origin, None, None, m))?;
+    }
     let result: Result<T, (String, String)> = match format {
         Format::Yaml => {
             let de = serde_norway::Deserializer::from_str(text);
@@ -150,6 +153,51 @@ pub(crate) fn parse_document<T: DeserializeOwned>(
         let rule = field.as_deref().and_then(|p| rule_id_at(text, format, p));
         LoadError::new(origin, rule, field, message)
     })
+}
+
+/// Deepest accepted YAML flow nesting (`[` and `{`), and widest accepted indentation.
+const MAX_YAML_NESTING: usize = 64;
+const MAX_YAML_INDENT: usize = 512;
+
+/// Rejects YAML nested so deeply that the YAML scanner would take quadratic time on it (it scans
+/// all of a flow collection before the parser's own depth limit applies). A rough scan that
+/// skips quoted text and comments; real rule files are nowhere near these limits.
+fn check_yaml_nesting(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if indent > MAX_YAML_INDENT {
+            return Err(format!(
+                "line {}: indented by {indent} columns; at most {MAX_YAML_INDENT} are accepted",
+                n + 1
+            ));
+        }
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        for c in line.chars() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '"' | '\'' => quote = Some(c),
+                    '#' if previous == ' ' || previous == '\t' => break,
+                    '[' | '{' => {
+                        depth += 1;
+                        if depth > MAX_YAML_NESTING {
+                            return Err(format!(
+                                "line {}: nested deeper than {MAX_YAML_NESTING} levels",
+                                n + 1
+                            ));
+                        }
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            previous = c;
+        }
+    }
+    Ok(())
 }
 
 /// Best effort: the `id` of the rule a field path such as `rules[3].condition` points into.
@@ -210,6 +258,7 @@ struct RuleFile {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    ids: HashSet<String>,
     actions: BTreeMap<String, ActionSpec>,
 }
 
@@ -271,7 +320,7 @@ impl RuleSet {
     /// [`crate::RuleError`] naming the field at fault (`id` for a duplicate).
     pub fn add_rule(&mut self, rule: Rule) -> Result<(), crate::RuleError> {
         rule.validate()?;
-        if self.rules.iter().any(|r| r.id == rule.id) {
+        if !self.ids.insert(rule.id.clone()) {
             return Err(crate::RuleError {
                 rule: rule.id.clone(),
                 field: "id".into(),

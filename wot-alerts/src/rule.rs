@@ -196,12 +196,28 @@ impl Pattern {
                 pattern.len()
             ));
         }
-        RegexBuilder::new(pattern)
+        // Generated rule sets repeat the same few patterns many times; compiling each once per
+        // thread keeps loading them linear. A `Regex` clone shares the compiled program.
+        thread_local! {
+            static COMPILED: std::cell::RefCell<std::collections::HashMap<String, Regex>> =
+                std::cell::RefCell::default();
+        }
+        if let Some(re) = COMPILED.with(|c| c.borrow().get(pattern).cloned()) {
+            return Ok(Pattern(re));
+        }
+        let re = RegexBuilder::new(pattern)
             .size_limit(REGEX_SIZE_LIMIT)
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build()
-            .map(Pattern)
-            .map_err(|e| format!("invalid regular expression: {e}"))
+            .map_err(|e| format!("invalid regular expression: {e}"))?;
+        COMPILED.with(|c| {
+            let mut cache = c.borrow_mut();
+            if cache.len() >= 256 {
+                cache.clear();
+            }
+            cache.insert(pattern.to_owned(), re.clone());
+        });
+        Ok(Pattern(re))
     }
 
     /// The pattern's source text.
