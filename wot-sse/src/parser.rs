@@ -56,7 +56,7 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 32 * 1024 * 1024;
 
 /// Buffers larger than this are freed after use rather than kept for reuse, so an idle stream
 /// does not hold on to the memory of one burst or one huge line.
-const KEEP_CAPACITY: usize = 16 * 1024;
+const KEEP_CAPACITY: usize = 4 * 1024;
 
 const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 
@@ -314,7 +314,13 @@ impl Parser {
                 self.pos += 1;
                 continue;
             }
-            let Some(end) = memchr::memchr2(b'\n', b'\r', rest.as_bytes()) else {
+            // Blank lines (one per event) are common enough to skip the search for them.
+            let found = if matches!(rest.as_bytes().first(), Some(b'\n' | b'\r')) {
+                Some(0)
+            } else {
+                memchr::memchr2(b'\n', b'\r', rest.as_bytes())
+            };
+            let Some(end) = found else {
                 // No line end yet: keep the tail for the next chunk.
                 self.pos = self.text.len();
                 if let Some(error) = keep_pending(&mut self.pending, &mut self.block, rest) {

@@ -206,6 +206,9 @@ impl EventStream {
 
     /// Closes the connection; the stream then ends. The state becomes
     /// `Closed { reason: Requested }`.
+    ///
+    /// From a [`StreamHandle`] this takes effect when the stream is next polled: a task waiting
+    /// on it is woken at once. Dropping the stream closes the connection in any case.
     pub fn close(&self) {
         self.shared.request(&self.shared.close);
     }
