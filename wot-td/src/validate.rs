@@ -152,17 +152,34 @@ impl Thing {
     /// assert_eq!(diags[0].path, "actions.toggle.forms[0].security");
     /// ```
     pub fn validate(&self) -> Vec<Diagnostic> {
-        let mut v = Validator { out: Vec::new() };
+        let mut v = Validator {
+            out: Vec::new(),
+            checker: Checker::with_budget(LITERAL_CHECK_BUDGET),
+        };
         v.thing(self);
+        if v.checker.exhausted() {
+            v.warn(
+                "check-budget",
+                "",
+                format!("the data schemas are too large to check every `enum`, `const` and `default` value against them (more than {LITERAL_CHECK_BUDGET} steps); the rest was skipped"),
+            );
+        }
         v.out
     }
 }
 
-struct Validator {
+/// How many schema steps checking `enum`, `const` and `default` values against their
+/// schemas may take in one validation. A hostile TD could otherwise pair a huge `enum`
+/// with a huge `oneOf` and make the work quadratic in its size.
+const LITERAL_CHECK_BUDGET: usize = 1_000_000;
+
+struct Validator<'t> {
     out: Vec<Diagnostic>,
+    /// Shared by all schemas, so each `pattern` is compiled once and the budget is global.
+    checker: Checker<'t>,
 }
 
-impl Validator {
+impl<'t> Validator<'t> {
     fn err(&mut self, rule: &'static str, path: impl Into<String>, msg: impl Into<String>) {
         self.out.push(Diagnostic::error(rule, path, msg));
     }
@@ -172,16 +189,15 @@ impl Validator {
     }
 
     /// An `enum` or `const` value must fit the rest of its schema.
-    fn literal_fits<'s>(
+    fn literal_fits(
         &mut self,
-        checker: &mut Checker<'s>,
-        s: &'s DataSchema,
+        s: &'t DataSchema,
         value: &Value,
         rule: &'static str,
         path: String,
         what: &str,
     ) {
-        if let Some(e) = checker.check(s, value, false).first() {
+        if let Some(e) = self.checker.check(s, value, false).first() {
             self.err(
                 rule,
                 path,
@@ -190,7 +206,7 @@ impl Validator {
         }
     }
 
-    fn thing(&mut self, t: &Thing) {
+    fn thing(&mut self, t: &'t Thing) {
         let has_td_context = t.context.iter().any(|c| {
             matches!(c, crate::model::ContextEntry::Uri(u) if u == TD_CONTEXT_1_1 || u == TD_CONTEXT_1_0)
         });
@@ -467,7 +483,11 @@ impl Validator {
         }
     }
 
-    fn uri_variables(&mut self, vars: Option<&indexmap::IndexMap<String, DataSchema>>, path: &str) {
+    fn uri_variables(
+        &mut self,
+        vars: Option<&'t indexmap::IndexMap<String, DataSchema>>,
+        path: &str,
+    ) {
         for (name, s) in vars.into_iter().flatten() {
             let p = join(path, name);
             self.schema(s, &p, 0);
@@ -566,7 +586,7 @@ impl Validator {
     }
 
     /// Consistency of one data schema and its children (depth-limited).
-    fn schema(&mut self, s: &DataSchema, path: &str, depth: usize) {
+    fn schema(&mut self, s: &'t DataSchema, path: &str, depth: usize) {
         if depth > MAX_DEPTH {
             self.err(
                 "schema-depth",
@@ -575,7 +595,6 @@ impl Validator {
             );
             return;
         }
-        let mut checker = Checker::default();
         if let Some(values) = &s.enumeration {
             if values.is_empty() {
                 self.err(
@@ -595,28 +614,14 @@ impl Validator {
                 }
             }
             for (i, v) in values.iter().enumerate() {
-                self.literal_fits(
-                    &mut checker,
-                    s,
-                    v,
-                    "enum-type",
-                    index(&join(path, "enum"), i),
-                    "`enum`",
-                );
+                self.literal_fits(s, v, "enum-type", index(&join(path, "enum"), i), "`enum`");
             }
         }
         if let Some(c) = &s.constant {
-            self.literal_fits(
-                &mut checker,
-                s,
-                c,
-                "const-type",
-                join(path, "const"),
-                "`const`",
-            );
+            self.literal_fits(s, c, "const-type", join(path, "const"), "`const`");
         }
         if let Some(d) = &s.default {
-            let found = checker.check(s, d, true);
+            let found = self.checker.check(s, d, true);
             if let Some(e) = found.first() {
                 self.warn(
                     "default-type",

@@ -191,9 +191,25 @@ impl DataSchema {
 #[derive(Default)]
 pub(crate) struct Checker<'s> {
     patterns: HashMap<&'s str, Result<Regex, String>>,
+    /// Schema steps left, if limited; at zero the checks stop and find nothing more.
+    budget: Option<usize>,
 }
 
 impl<'s> Checker<'s> {
+    /// A checker that stops after `steps` schema steps in total (see
+    /// [`Checker::exhausted`]).
+    pub(crate) fn with_budget(steps: usize) -> Self {
+        Checker {
+            patterns: HashMap::new(),
+            budget: Some(steps),
+        }
+    }
+
+    /// True when the budget ran out, so some checks were skipped.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.budget == Some(0)
+    }
+
     /// All violations of `value` against `schema`. With `literals == false` the
     /// schema's own `enum` and `const` are not applied (used to check that those
     /// values fit the rest of their schema); nested schemas always apply theirs.
@@ -205,6 +221,11 @@ impl<'s> Checker<'s> {
     ) -> Vec<ValueError> {
         let mut out = Vec::new();
         self.at(schema, value, literals, &mut String::new(), 0, &mut out);
+        if self.exhausted() {
+            // Cut short, the findings may be wrong (a `oneOf` choice that was not
+            // checked looks like a match), so report none.
+            out.clear();
+        }
         out
     }
 
@@ -220,6 +241,12 @@ impl<'s> Checker<'s> {
         if depth > MAX_DEPTH {
             fail(out, path, format!("nested deeper than {MAX_DEPTH} levels"));
             return;
+        }
+        if let Some(left) = &mut self.budget {
+            if *left == 0 {
+                return;
+            }
+            *left -= 1;
         }
         if let Some(t) = s.data_type {
             let ok = match (t, v) {
