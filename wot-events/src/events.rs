@@ -236,6 +236,9 @@ pub struct Subscription {
     /// For transports whose state we drive ourselves (not SSE).
     own_state: Option<std::sync::Arc<watch::Sender<ConnectionState>>>,
     label: String,
+    /// The waker of the last poll, woken by `unsubscribe` so that a combinator holding this
+    /// stream (such as `select_all`) polls it again and sees its end.
+    waker: Option<std::task::Waker>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -265,6 +268,7 @@ impl Subscription {
             state,
             own_state,
             label,
+            waker: None,
         }
     }
 
@@ -296,6 +300,9 @@ impl Subscription {
     /// Closes the connection now; the stream then ends. The buffer stays readable.
     pub fn unsubscribe(&mut self) {
         self.source = None;
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
         if let Some(tx) = &self.own_state {
             tx.send_replace(ConnectionState::Closed {
                 reason: CloseReason::Requested,
@@ -315,6 +322,9 @@ impl Stream for Subscription {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if this.waker.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
+            this.waker = Some(cx.waker().clone());
+        }
         loop {
             let Some(source) = this.source.as_mut() else {
                 return Poll::Ready(None);
