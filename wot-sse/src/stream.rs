@@ -308,10 +308,11 @@ impl EventStream {
                         self.finish(CloseReason::NoContent);
                         return Poll::Ready(None);
                     }
-                    Poll::Ready(Err(error)) => return self.fail(Some(error)),
+                    Poll::Ready(Err(error)) => return Poll::Ready(self.fail(Some(error)).map(Err)),
                     Poll::Pending => {
                         if self.idle_expired(cx) {
-                            return self.fail(Some(self.idle_error()));
+                            let error = self.idle_error();
+                            return Poll::Ready(self.fail(Some(error)).map(Err));
                         }
                         if self.park(cx) {
                             continue;
@@ -329,11 +330,8 @@ impl EventStream {
                     Poll::Ready(Some(Err(source))) => {
                         self.parser.end_of_body();
                         let url = Some(self.spec.url_for_logs.clone());
-                        return self.fail(Some(Error::with_source(
-                            Kind::Body,
-                            url,
-                            source.without_url(),
-                        )));
+                        let error = Error::with_source(Kind::Body, url, source.without_url());
+                        return Poll::Ready(self.fail(Some(error)).map(Err));
                     }
                     Poll::Ready(None) => {
                         let delivered = *got_data;
@@ -342,15 +340,16 @@ impl EventStream {
                             .in_scope(|| tracing::info!("server ended the stream"));
                         if delivered {
                             self.schedule_reconnect(None);
-                        } else if let Poll::Ready(end) = self.fail(None) {
-                            // Only a terminal "gave up" is worth reporting for a quiet end.
-                            return Poll::Ready(end);
+                        } else if let Some(gave_up) = self.fail(None) {
+                            // Only giving up is worth reporting for a quiet end.
+                            return Poll::Ready(Some(Err(gave_up)));
                         }
                     }
                     Poll::Pending => {
                         if self.idle_expired(cx) {
                             self.parser.end_of_body();
-                            return self.fail(Some(self.idle_error()));
+                            let error = self.idle_error();
+                            return Poll::Ready(self.fail(Some(error)).map(Err));
                         }
                         if self.park(cx) {
                             continue;
@@ -437,16 +436,17 @@ impl EventStream {
         timer
     }
 
-    /// A failed attempt or a lost connection: yield `error`, then reconnect or give up.
+    /// A failed attempt or a lost connection: reconnects later or gives up, and returns the
+    /// error to yield.
     ///
     /// `None` is a body that ended before any byte arrived: a failed attempt, but not an
     /// error worth reporting unless it is the last straw.
-    fn fail(&mut self, error: Option<Error>) -> Poll<Option<Result<Message, Error>>> {
+    fn fail(&mut self, error: Option<Error>) -> Option<Error> {
         if let Some(error) = error.as_ref().filter(|error| error.is_terminal()) {
             self.span
                 .in_scope(|| tracing::warn!(%error, "stream failed"));
             self.finish(CloseReason::Failed(error.clone()));
-            return Poll::Ready(Some(Err(error.clone())));
+            return Some(error.clone());
         }
         self.failures = self.failures.saturating_add(1);
         if self
@@ -463,17 +463,14 @@ impl EventStream {
             );
             self.span.in_scope(|| tracing::warn!(%error, "giving up"));
             self.finish(CloseReason::Failed(error.clone()));
-            return Poll::Ready(Some(Err(error)));
+            return Some(error);
         }
         if let Some(error) = &error {
             self.span
                 .in_scope(|| tracing::warn!(%error, "connection failed"));
         }
         self.schedule_reconnect(error.as_ref().and_then(Error::retry_after));
-        match error {
-            Some(error) => Poll::Ready(Some(Err(error))),
-            None => Poll::Pending,
-        }
+        error
     }
 
     fn schedule_reconnect(&mut self, retry_after: Option<Duration>) {
