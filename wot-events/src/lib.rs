@@ -57,6 +57,11 @@ pub use security::{Credential, Credentials};
 pub use subscriber::{DEFAULT_MAX_BODY, EventSubscriber, EventSubscriberBuilder};
 pub use thing::ConsumedThing;
 
+/// The examples of `docs/events.md`, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/events.md")]
+pub struct GuideExamples;
+
 /// Dependency types that appear in this crate's signatures.
 pub use wot_sse::{CloseReason, ConnectionState, SseClient};
 pub use wot_td;

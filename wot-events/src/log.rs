@@ -13,7 +13,7 @@ pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(300);
 
 /// A merged timeline of [`EventRecord`]s, newest first, capped.
 ///
-/// Plain data: feed it records (from [`subscribe_all`](crate::subscribe_all) or any
+/// Plain data: feed it records (from [`subscribe_all`](crate::EventSubscriber::subscribe_all) or any
 /// subscription), query it, read statistics. Time is passed in (`now`) so results are
 /// deterministic.
 ///

@@ -94,6 +94,8 @@ pub struct PropertyObserver {
     capacity: usize,
     history: HashMap<String, PropertyHistory>,
     states: Vec<(String, ObserveMode, watch::Receiver<ConnectionState>)>,
+    /// The waker of the last poll, woken by `stop` so that a combinator polls again.
+    waker: Option<std::task::Waker>,
 }
 
 impl std::fmt::Debug for PropertyObserver {
@@ -139,6 +141,7 @@ impl PropertyObserver {
             capacity: opts.history,
             history: HashMap::new(),
             states,
+            waker: None,
         }
     }
 
@@ -161,6 +164,9 @@ impl PropertyObserver {
     /// Closes every connection; the stream then ends. Histories stay readable.
     pub fn stop(&mut self) {
         self.source = None;
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
     }
 
     /// Turns one raw item into an update (no I/O): `None` when ignored (unknown property,
@@ -221,6 +227,9 @@ impl Stream for PropertyObserver {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if this.waker.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
+            this.waker = Some(cx.waker().clone());
+        }
         loop {
             let Some(source) = this.source.as_mut() else {
                 return Poll::Ready(None);
