@@ -292,6 +292,54 @@ async fn polling_reads_every_interval_and_yields_only_changes() {
     assert!(t0.elapsed() >= Duration::from_secs(10));
 }
 
+#[tokio::test(start_paused = true)]
+async fn polling_retries_server_errors_with_backoff_and_ends_on_client_errors() {
+    let server = Server::start().await;
+    let sub = subscriber(Credentials::new());
+    let b = sub.fetch_thing(server.url("/things/b/td")).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let mut obs = sub
+        .observe_property(&b, "flaky", ObserveOptions::new())
+        .unwrap();
+    let state = obs.connections()[0].2.clone();
+    let e1 = obs.next().await.unwrap().unwrap_err();
+    assert_eq!(e1.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(e1.problem().unwrap().title.as_deref(), Some("Warming up"));
+    assert!(!e1.is_terminal());
+    let e2 = obs.next().await.unwrap().unwrap_err();
+    assert!(!e2.is_terminal(), "{e2}");
+    assert_eq!(
+        *state.borrow(),
+        wot_sse::ConnectionState::Reconnecting {
+            attempt: 2,
+            delay: Duration::from_secs(2)
+        }
+    );
+    let ok = obs.next().await.unwrap().unwrap();
+    assert_eq!(ok.value, json!(7));
+    // Waited 1 s after the first failure and 2 s after the second.
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(*state.borrow(), wot_sse::ConnectionState::Open);
+    // 404 is terminal: the error is the last item.
+    let e3 = obs.next().await.unwrap().unwrap_err();
+    assert!(
+        e3.is_terminal() && e3.status() == Some(http::StatusCode::NOT_FOUND),
+        "{e3}"
+    );
+    assert!(obs.next().await.is_none());
+    assert_eq!(
+        server
+            .sim
+            .flaky_reads
+            .load(std::sync::atomic::Ordering::SeqCst),
+        4
+    );
+}
+
 #[tokio::test]
 async fn one_shot_read_write_invoke_with_problem_details() {
     let server = Server::start().await;

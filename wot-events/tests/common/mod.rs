@@ -48,6 +48,7 @@ pub struct Sim {
     /// event and close.
     pub drop_after: Mutex<Option<u64>>,
     pub reads: AtomicUsize,
+    pub flaky_reads: AtomicUsize,
     pub props: Mutex<HashMap<String, Value>>,
 }
 
@@ -170,7 +171,8 @@ pub fn td_value(thing: &str) -> Value {
             "humidity": {
                 "type": "integer", "minimum": 0, "maximum": 100,
                 "forms": [{"href": "properties/humidity"}]
-            }
+            },
+            "flaky": {"type": "integer", "readOnly": true, "forms": [{"href": "properties/flaky"}]}
         },
         "actions": {
             "echo": {"input": {"type": "object"}, "output": {"type": "object"},
@@ -394,6 +396,21 @@ async fn read_prop(
             _ => 42,
         };
         return axum::Json(json!(v)).into_response();
+    }
+    if name == "flaky" {
+        // Two 503s with problem details, then 7, then 404 (a terminal error).
+        let n = sim.flaky_reads.fetch_add(1, Ordering::SeqCst);
+        return match n {
+            0 | 1 => Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .header(header::CONTENT_TYPE, "application/problem+json")
+                .body(Body::from(
+                    json!({"title": "Warming up", "status": 503}).to_string(),
+                ))
+                .unwrap(),
+            2 => axum::Json(json!(7)).into_response(),
+            _ => StatusCode::NOT_FOUND.into_response(),
+        };
     }
     match sim.props.lock().unwrap().get(&name) {
         Some(v) => axum::Json(v.clone()).into_response(),
