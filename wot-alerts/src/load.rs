@@ -38,8 +38,11 @@ impl Format {
 
 /// A rule or test file that could not be loaded: where and why.
 ///
-/// Its text reads like `rules.yaml: rule `fridge-overheat`, field `rules[0].condition.gt`:
-/// invalid type: string "x", expected f64 at line 5 column 20`.
+/// Its text reads like this:
+///
+/// ```text
+/// rules.yaml: rule `fridge-overheat`, field `rules[0].condition.gt`: invalid type: string "x", expected f64 at line 5 column 20
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct LoadError {
     file: String,
