@@ -17,6 +17,13 @@ use crate::security::{Auth, Credentials};
 use crate::thing::ConsumedThing;
 use crate::transport::{Kind, RawStream, Target, pick, poll_stream, require, send, sse_stream};
 
+/// A raw stream, its state, and the state's sender when this crate drives it.
+type Opened = (
+    RawStream,
+    watch::Receiver<ConnectionState>,
+    Option<Arc<watch::Sender<ConnectionState>>>,
+);
+
 /// Default limit on a response body (TDs, directory listings, property values).
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
 
@@ -207,20 +214,13 @@ impl EventSubscriber {
         Ok(Subscription::new(source, state, own, decoder, &opts, label))
     }
 
-    #[allow(clippy::type_complexity)]
     fn open(
         &self,
         target: &Target,
         name: &str,
         last_event_id: Option<&str>,
-    ) -> Result<
-        (
-            RawStream,
-            watch::Receiver<ConnectionState>,
-            Option<Arc<watch::Sender<ConnectionState>>>,
-        ),
-        Error,
-    > {
+    ) -> Result<Opened, Error> {
+        tracing::debug!(url = %display_url(&target.url), kind = ?target.kind, name, "opening");
         match target.kind {
             Some(Kind::Sse) => {
                 let (s, rx) = sse_stream(&self.sse, target, last_event_id)?;
@@ -244,7 +244,8 @@ impl EventSubscriber {
     /// A Thing whose TD has a Thing-level `subscribeallevents` form with the SSE
     /// subprotocol gets ONE connection for all its events, demultiplexed by the SSE `event`
     /// field; other Things get one subscription per event. Options apply to each
-    /// subscription.
+    /// subscription, except [`SubscribeOptions::last_event_id`], which names a position in
+    /// one stream and is ignored here.
     ///
     /// # Errors
     ///
@@ -254,6 +255,10 @@ impl EventSubscriber {
         things: impl IntoIterator<Item = &'a ConsumedThing>,
         opts: SubscribeOptions,
     ) -> Result<MergedSubscription, Error> {
+        let opts = SubscribeOptions {
+            last_event_id: None,
+            ..opts
+        };
         let mut subs = Vec::new();
         for thing in things {
             let shared = pick(
@@ -265,7 +270,8 @@ impl EventSubscriber {
             )?
             .filter(|t| t.kind == Some(Kind::Sse));
             if let Some(target) = shared {
-                let (s, rx) = sse_stream(&self.sse, &target, opts.last_event_id.as_deref())?;
+                tracing::debug!(url = %display_url(&target.url), thing = thing.id(), "one connection for all events");
+                let (s, rx) = sse_stream(&self.sse, &target, None)?;
                 let decoder = EventDecoder::all(thing, opts.invalid);
                 let label = format!("{} all events", thing.id());
                 subs.push(Subscription::new(s, rx, None, decoder, &opts, label));
