@@ -30,6 +30,8 @@ async fn main() -> std::io::Result<()> {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A harness may stop reading our stderr; the default would then panic on every log.
+        .log_internal_errors(false)
         .init();
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
