@@ -34,7 +34,7 @@ async fn start_servient() -> Option<(Child, String)> {
         .env("NODE_PATH", &modules)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("node runs");
@@ -47,6 +47,25 @@ async fn start_servient() -> Option<(Child, String)> {
     .await
     .expect("servient starts within 30 s")
     .expect("servient stdout");
+    if line.trim().is_empty() {
+        let mut err = String::new();
+        if let Some(stderr) = child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                BufReader::new(stderr).read_to_string(&mut err),
+            )
+            .await;
+        }
+        panic!("the node-wot servient did not start:\n{err}");
+    }
+    // node-wot logs to stderr: drain it so the servient never blocks or fails on a full or
+    // closed pipe. The task ends with the process (end of the pipe).
+    if let Some(mut stderr) = child.stderr.take() {
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+        });
+    }
     let info: serde_json::Value = serde_json::from_str(&line).expect("servient prints JSON");
     let td = info["td"].as_str().expect("td url").to_owned();
     Some((child, td))
