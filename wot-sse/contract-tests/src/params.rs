@@ -11,6 +11,8 @@ use wot_sse::{EventStream, Method, ReconnectPolicy, SseClient};
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Body {
+    /// Harnesses send it, but the service needs it for nothing besides logs.
+    #[serde(default)]
     tag: String,
     stream_url: String,
     callback_url: String,
@@ -109,6 +111,8 @@ mod tests {
         assert_eq!(params.method, Method::GET);
         assert_eq!(params.callback_url.as_str(), "http://127.0.0.1:1/c");
         assert!(params.connect(&SseClient::new()).is_ok());
+        let untagged = r#"{"streamUrl":"http://h/s","callbackUrl":"http://h/c"}"#;
+        assert_eq!(parse(untagged).unwrap().tag, "");
     }
 
     #[test]
@@ -123,8 +127,8 @@ mod tests {
         let cases = [
             ("{", "invalid client settings"),
             (
-                r#"{"streamUrl":"http://h/s","callbackUrl":"http://h/c"}"#,
-                "`tag`",
+                r#"{"tag":1,"streamUrl":"http://h/s","callbackUrl":"http://h/c"}"#,
+                "invalid type",
             ),
             (r#"{"tag":"t","callbackUrl":"http://h/c"}"#, "`streamUrl`"),
             (
