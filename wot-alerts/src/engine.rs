@@ -358,7 +358,8 @@ struct Core {
     next_silence: u64,
     history: VecDeque<Alert>,
     history_limit: usize,
-    units: HashMap<(String, String), String>,
+    /// thing → property → unit.
+    units: HashMap<String, HashMap<String, String>>,
     next_alert: u64,
     generation: u64,
     live_series: usize,
@@ -408,7 +409,9 @@ impl Engine {
     ) {
         self.core
             .units
-            .insert((thing.into(), property.into()), unit.into());
+            .entry(thing.into())
+            .or_default()
+            .insert(property.into(), unit.into());
     }
 
     /// Adds a rule. A `no_data` rule for a named thing starts watching at `now`.
@@ -836,6 +839,10 @@ impl Series {
 }
 
 impl Core {
+    fn unit(&self, thing: &str, property: &str) -> Option<&String> {
+        self.units.get(thing)?.get(property)
+    }
+
     fn advance(&mut self, now: SystemTime) -> SystemTime {
         self.now = self.now.max(now);
         self.now
@@ -1027,7 +1034,7 @@ impl Core {
             return String::new();
         };
         let a = &active.alert;
-        let unit = self.units.get(&(a.thing.clone(), a.property.clone()));
+        let unit = self.unit(&a.thing, &a.property);
         ctx.summary.render(&Vars {
             rule: &a.rule,
             thing: &a.thing,
@@ -1070,8 +1077,7 @@ impl Core {
             return;
         }
         let unit = self
-            .units
-            .get(&(active.alert.thing.clone(), active.alert.property.clone()))
+            .unit(&active.alert.thing, &active.alert.property)
             .cloned();
         out.push(Notification {
             kind,

@@ -269,7 +269,9 @@ struct Clock {
 
 impl Clock {
     fn now(&self) -> SystemTime {
-        self.wall + self.mono.elapsed()
+        self.wall
+            .checked_add(self.mono.elapsed())
+            .unwrap_or(self.wall)
     }
 
     fn instant_at(&self, t: SystemTime) -> Instant {

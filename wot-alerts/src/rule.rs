@@ -527,7 +527,8 @@ pub struct Rule {
     /// `{{severity}}` and `{{labels.NAME}}` (default: a generated sentence).
     #[serde(default)]
     pub summary: Option<String>,
-    /// Repeat the notification of a firing, unacknowledged alert this often (default never).
+    /// Repeat the notification of a firing, unacknowledged alert this often, at least 1 s
+    /// (default never).
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub repeat_interval: Option<Duration>,
     /// Names of the actions to run on this rule's notifications (default none).
@@ -626,11 +627,11 @@ impl Rule {
             }
         }
         if let Some(r) = self.repeat_interval
-            && (r.is_zero() || r > MAX_DURATION)
+            && (r < Duration::from_secs(1) || r > MAX_DURATION)
         {
             return Err(err(
                 "repeat_interval",
-                "must be longer than 0s and at most 100 years".into(),
+                "must be at least 1s and at most 100 years".into(),
             ));
         }
         let text = self.summary.as_deref().unwrap_or(DEFAULT_SUMMARY);

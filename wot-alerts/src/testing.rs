@@ -352,8 +352,10 @@ fn run_case(
 
     let mut failures = Vec::new();
     let mut notifications = Vec::new();
+    let mut ticks = 0usize;
     for (t, _, step) in steps {
         let now = at(t);
+        advance(&mut engine, now, &mut ticks, &mut notifications)?;
         match step {
             Step::Sample(update) => notifications.extend(engine.update(now, &update)),
             Step::Ack(ack) => {
@@ -370,13 +372,39 @@ fn run_case(
             }
         }
     }
-    notifications.extend(engine.tick(at(end)));
+    advance(&mut engine, at(end), &mut ticks, &mut notifications)?;
     if let Some(expected) = &case.notifications
         && let Some(f) = compare_notifications(expected, &notifications)
     {
         failures.push(f);
     }
     Ok(failures)
+}
+
+/// Most deadline ticks one test may take (a 1 s repeat over years would never end otherwise).
+const MAX_TICKS: usize = 100_000;
+
+/// Runs the engine's deadlines up to `to` one instant at a time, bounded by [`MAX_TICKS`].
+fn advance(
+    engine: &mut Engine,
+    to: SystemTime,
+    ticks: &mut usize,
+    notifications: &mut Vec<Notification>,
+) -> Result<(), (String, String)> {
+    while let Some(deadline) = engine.next_deadline().filter(|d| *d <= to) {
+        *ticks += 1;
+        if *ticks > MAX_TICKS {
+            return Err((
+                "expect".into(),
+                format!(
+                    "the test needs more than {MAX_TICKS} timer ticks; shorten it or lengthen \
+                     repeat intervals"
+                ),
+            ));
+        }
+        notifications.extend(engine.tick(deadline));
+    }
+    Ok(())
 }
 
 fn alert_matches(e: &ExpectedAlert, a: &Alert) -> bool {

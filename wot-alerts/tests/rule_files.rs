@@ -74,6 +74,11 @@ fn malformed_files_name_their_location() {
     assert!(e.message().contains("unknown field `inputs`"), "{e}");
     assert!(e.message().contains("line 5"), "{e}");
 
+    let started = std::time::Instant::now();
+    let e = run_file(dir("fixtures/endless.test.yaml")).unwrap_err();
+    assert!(e.message().contains("more than 100000 timer ticks"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+
     let e = run_file(dir("fixtures/missing.test.yaml")).unwrap_err();
     assert!(
         e.to_string().contains("missing.test.yaml: cannot read"),

@@ -184,7 +184,7 @@ fn semantic_mistakes_are_explained() {
         (
             "    condition: { gt: 8 }\n    repeat_interval: 0s\n",
             "rules[0].repeat_interval",
-            "longer than 0s",
+            "at least 1s",
         ),
         (
             "    condition: { gt: 8 }\n    actions: [pager]\n",
