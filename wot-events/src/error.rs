@@ -64,6 +64,14 @@ pub enum Error {
         /// Where it came from.
         origin: String,
     },
+    /// A URL given by the user does not parse.
+    #[error("not a URL: {url:?}: {reason}")]
+    BadUrl {
+        /// The text, without its query string.
+        url: String,
+        /// Why it does not parse.
+        reason: String,
+    },
     /// A Thing Description Directory answered something other than an array of TDs.
     #[error("directory {url}: {reason}")]
     Directory {

@@ -141,7 +141,8 @@ impl EventSubscriber {
     ///
     /// # Errors
     ///
-    /// [`Error::Unreachable`], [`Error::Status`], [`Error::Parse`] (not JSON / not a TD),
+    /// [`Error::BadUrl`], [`Error::Unreachable`], [`Error::Status`], [`Error::Parse`] (not
+    /// JSON / not a TD),
     /// [`Error::NotAThing`], [`Error::Invalid`] (with the diagnostics).
     pub async fn fetch_thing(&self, url: impl AsRef<str>) -> Result<ConsumedThing, Error> {
         let url = parse_url(url.as_ref())?;
@@ -491,9 +492,9 @@ impl EventSubscriber {
 }
 
 fn parse_url(s: &str) -> Result<Url, Error> {
-    Url::parse(s).map_err(|e| Error::Directory {
+    Url::parse(s).map_err(|e| Error::BadUrl {
         url: s.split('?').next().unwrap_or_default().to_owned(),
-        reason: format!("not a URL: {e}"),
+        reason: e.to_string(),
     })
 }
 

@@ -401,6 +401,11 @@ async fn loading_errors_are_clear() {
         "{err}"
     );
     assert!(err.to_string().contains("undefined_sc"), "{err}");
+    let err = sub.fetch_thing("not a url?key=secret").await.unwrap_err();
+    assert!(
+        matches!(err, Error::BadUrl { .. }) && !err.to_string().contains("secret"),
+        "{err}"
+    );
     let err = sub.fetch_thing(server.url("/tm")).await.unwrap_err();
     assert!(matches!(err, Error::NotAThing { .. }), "{err}");
     let err = sub
