@@ -252,6 +252,33 @@ async fn a_body_that_ends_reconnects_without_error() {
 }
 
 #[tokio::test]
+async fn a_broken_connection_is_one_error_then_a_reconnect() {
+    let mut stream = StreamServer::start(|n| match n {
+        0 => Reply::Broken("id: 9\ndata: before\n\ndata: cut off"),
+        _ => Reply::Open("data: after\n\n"),
+    })
+    .await;
+    let mut callbacks = Callbacks::start().await;
+    let service = Service::start().await;
+    service.create_client(&settings(&stream, &callbacks)).await;
+    assert_eq!(callbacks.next().await, (1, event("message", "before", "9")));
+    stream.break_connection();
+    let (counter, error) = callbacks.next().await;
+    assert_eq!(counter, 2);
+    assert!(
+        error_text(&error).contains("reading the event stream failed"),
+        "{error}"
+    );
+    assert_eq!(callbacks.next().await, (3, event("message", "after", "9")));
+    stream.next_request().await;
+    assert_eq!(
+        stream.next_request().await.header("last-event-id"),
+        Some("9")
+    );
+    callbacks.expect_none(QUIET).await;
+}
+
+#[tokio::test]
 async fn a_204_stops_the_client_without_callbacks() {
     let mut stream = StreamServer::always(|| Reply::Other(204, None, "")).await;
     let mut callbacks = Callbacks::start().await;

@@ -1,7 +1,6 @@
 //! Real parts for the protocol tests: the service on a free port, a stream server the
 //! clients connect to, and a receiver for their callbacks. All on 127.0.0.1.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -15,6 +14,7 @@ use axum::routing::post;
 use futures_util::{StreamExt, stream};
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
@@ -178,6 +178,9 @@ pub(crate) enum Reply {
     Open(&'static str),
     /// 200 `text/event-stream` with these bytes; then the body ends.
     Ended(&'static str),
+    /// 200 `text/event-stream` with these bytes; then the connection breaks mid-body when the
+    /// test calls [`StreamServer::break_connection`].
+    Broken(&'static str),
     /// This status, content type (if any) and body.
     Other(u16, Option<&'static str>, &'static str),
 }
@@ -204,6 +207,13 @@ struct StreamState {
     connections: Arc<AtomicUsize>,
     requests: UnboundedSender<Recorded>,
     closed: UnboundedSender<usize>,
+    breaker: Arc<Notify>,
+}
+
+enum Then {
+    StayOpen,
+    End,
+    Break,
 }
 
 /// Tells the test when a response body is dropped, i.e. the connection is gone.
@@ -227,9 +237,10 @@ async fn answer(
         headers,
         body,
     });
-    let (bytes, stays_open) = match (state.responder)(connection) {
-        Reply::Open(bytes) => (bytes, true),
-        Reply::Ended(bytes) => (bytes, false),
+    let (bytes, then) = match (state.responder)(connection) {
+        Reply::Open(bytes) => (bytes, Then::StayOpen),
+        Reply::Ended(bytes) => (bytes, Then::End),
+        Reply::Broken(bytes) => (bytes, Then::Break),
         Reply::Other(status, content_type, bytes) => {
             let mut response = Response::builder().status(status);
             if let Some(content_type) = content_type {
@@ -239,12 +250,20 @@ async fn answer(
         }
     };
     let guard = CloseGuard(connection, state.closed.clone());
-    let first =
-        stream::once(async move { Ok::<_, Infallible>(Bytes::from_static(bytes.as_bytes())) });
-    let rest = if stays_open {
-        stream::pending().boxed()
-    } else {
-        stream::empty().boxed()
+    let first = stream::once(async move { Ok(Bytes::from_static(bytes.as_bytes())) });
+    let rest = match then {
+        Then::StayOpen => stream::pending().boxed(),
+        Then::End => stream::empty().boxed(),
+        // An error from the body makes the server drop the connection without finishing
+        // the chunked encoding.
+        Then::Break => {
+            let breaker = state.breaker.clone();
+            stream::once(async move {
+                breaker.notified().await;
+                Err(std::io::Error::other("broken on purpose"))
+            })
+            .boxed()
+        }
     };
     let body = first.chain(rest).map(move |chunk| {
         let _ = &guard;
@@ -261,6 +280,7 @@ pub(crate) struct StreamServer {
     pub(crate) url: String,
     requests: UnboundedReceiver<Recorded>,
     closed: UnboundedReceiver<usize>,
+    breaker: Arc<Notify>,
     server: JoinHandle<()>,
 }
 
@@ -268,11 +288,13 @@ impl StreamServer {
     pub(crate) async fn start(responder: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
         let (requests_in, requests) = unbounded_channel();
         let (closed_in, closed) = unbounded_channel();
+        let breaker = Arc::new(Notify::new());
         let state = StreamState {
             responder: Arc::new(responder),
             connections: Arc::default(),
             requests: requests_in,
             closed: closed_in,
+            breaker: breaker.clone(),
         };
         let app = Router::new().fallback(answer).with_state(state);
         let (listener, url) = listen().await;
@@ -280,6 +302,7 @@ impl StreamServer {
             url: format!("{url}/stream"),
             requests,
             closed,
+            breaker,
             server: serve(listener, app),
         }
     }
@@ -298,6 +321,11 @@ impl StreamServer {
         if let Ok(got) = tokio::time::timeout(wait, self.requests.recv()).await {
             panic!("unexpected request {got:?}");
         }
+    }
+
+    /// Breaks the (next) [`Reply::Broken`] connection.
+    pub(crate) fn break_connection(&self) {
+        self.breaker.notify_one();
     }
 
     /// Waits until the body of a streaming response is dropped; returns its request number.
