@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         eprintln!("usage: alert-test TEST_FILE...");
         return ExitCode::from(2);
     }
-    let (mut failed, mut broken, mut passed, mut total) = (false, false, 0, 0);
+    let (mut failed, mut broken, mut passed, mut total) = (false, 0, 0, 0);
     for file in &files {
         match wot_alerts::testing::run_file(file) {
             Ok(report) => {
@@ -22,12 +22,13 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("ERROR {e}");
-                broken = true;
+                broken += 1;
             }
         }
     }
     println!("{passed} of {total} tests passed");
-    if broken {
+    if broken > 0 {
+        eprintln!("{broken} file(s) could not be run");
         ExitCode::from(2)
     } else if failed {
         ExitCode::from(1)

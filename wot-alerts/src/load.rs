@@ -147,11 +147,11 @@ pub(crate) fn parse_document<T: DeserializeOwned>(
         },
     };
     result.map_err(|(path, message)| {
-        // serde_norway repeats the path at the start of its message.
-        let message = message
-            .strip_prefix(&format!("{path}: "))
-            .map(str::to_owned)
-            .unwrap_or(message);
+        // serde_norway starts its message with the path (or its parent); we report it apart.
+        let message = match message.split_once(": ") {
+            Some((head, rest)) if !head.contains(' ') && path.starts_with(head) => rest.to_owned(),
+            _ => message,
+        };
         let field = (path != ".").then_some(path);
         let rule = field.as_deref().and_then(|p| rule_id_at(text, format, p));
         LoadError::new(origin, rule, field, message)
