@@ -407,3 +407,72 @@ async fn callbacks_must_be_registered() {
         .unwrap_err();
     assert!(err.to_string().contains("`app`"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_manager_stops_its_tasks() {
+    struct Guard(Option<tokio::sync::oneshot::Sender<()>>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+    let set = rules(
+        "rules: [{ id: hot, thing: '*', property: t, condition: { gt: 1 }, actions: [stuck] }]\nactions:\n  stuck: { type: callback }\n",
+    );
+    let (dropped_tx, dropped) = tokio::sync::oneshot::channel();
+    let slot = Arc::new(std::sync::Mutex::new(Some(dropped_tx)));
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(4);
+    let manager = AlertManager::builder(set)
+        .callback("stuck", move |_| {
+            let guard = Guard(slot.lock().unwrap().take());
+            let started_tx = started_tx.clone();
+            async move {
+                let _guard = guard;
+                let _ = started_tx.send(());
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        })
+        .action_timeout(Duration::from_secs(86_400))
+        .start(ReceiverStream::new(rx))
+        .unwrap();
+    tx.send(update("a", "t", json!(5))).await.unwrap();
+    started.recv().await.unwrap();
+    drop(manager);
+    tokio::time::timeout(Duration::from_secs(1), dropped)
+        .await
+        .expect("the running action was cancelled")
+        .unwrap();
+    assert!(
+        tx.is_closed(),
+        "the update stream was dropped with the driver"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_subscriber_is_told_how_much_it_missed() {
+    let set = rules("rules: [{ id: hot, thing: '*', property: t, condition: { gt: 1 } }]\n");
+    let (tx, rx) = mpsc::channel(64);
+    let manager = AlertManager::builder(set)
+        .events_capacity(2)
+        .start(ReceiverStream::new(rx))
+        .unwrap();
+    let mut events = Box::pin(manager.subscribe());
+    for i in 0..5 {
+        tx.send(update(&format!("d{i}"), "t", json!(5)))
+            .await
+            .unwrap();
+    }
+    while manager.active_alerts().len() < 5 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    match events.next().await {
+        Some(ManagerEvent::Lagged { missed }) => assert_eq!(missed, 3),
+        other => panic!("expected a lag report, got {other:?}"),
+    }
+    let n = next_notification(&mut events).await;
+    assert_eq!(n.alert.thing, "d3");
+}
