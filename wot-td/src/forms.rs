@@ -78,7 +78,7 @@ impl FormQuery {
     /// against the form's effective `contentType`. Default: none.
     pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
         self.content_types
-            .push(content_type.into().to_ascii_lowercase());
+            .push(crate::model::media_type_of(&content_type.into()));
         self
     }
 
@@ -265,21 +265,22 @@ impl Thing {
             let subprotocol = form.effective_subprotocol();
             let media = form.media_type();
             let sub_rank = rank(&query.subprotocols, |want| subprotocol == Some(want));
-            let ct_rank = rank(&query.content_types, |want| {
-                media == crate::model::media_type_of(want)
-            });
-            let href = expand_uri_template(&form.href, &Map::new()).map_err(|e| e.to_string());
-            let url = match href.and_then(|h| resolve_href(&h, base.as_ref())) {
+            let ct_rank = rank(&query.content_types, |want| media == want);
+            let resolved = expand_uri_template(&form.href, &Map::new())
+                .map_err(|e| e.to_string())
+                .and_then(|href| match (&base, &self.base) {
+                    (None, Some(b)) if Url::parse(&href).is_err() => Err(format!(
+                        "the href is relative, and the TD's `base` (`{b}`) is not an absolute \
+                         URL that it could resolve against"
+                    )),
+                    _ => resolve_href(&href, base.as_ref()),
+                });
+            let url = match resolved {
                 Ok(url) => url,
                 Err(reason) => {
-                    let path = if prefix.is_empty() {
-                        format!("forms[{index}]")
-                    } else {
-                        format!("{prefix}.forms[{index}]")
-                    };
                     first_error.get_or_insert(FormError::Unresolvable {
                         href: form.href.clone(),
-                        path,
+                        path: form_path(&prefix, index),
                         reason,
                     });
                     continue;
@@ -350,6 +351,15 @@ fn path_of(section: &str, name: &str) -> String {
     crate::parse::push_key(&mut s, section);
     crate::parse::push_key(&mut s, name);
     s
+}
+
+/// The JSON path of form `index` of the element at `prefix`.
+fn form_path(prefix: &str, index: usize) -> String {
+    if prefix.is_empty() {
+        format!("forms[{index}]")
+    } else {
+        format!("{prefix}.forms[{index}]")
+    }
 }
 
 /// Position of the first preference that `matches`; `Some(0)` when there are none.

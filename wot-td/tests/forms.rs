@@ -198,3 +198,26 @@ fn uri_variables_are_checked_and_expanded() {
         "{err}"
     );
 }
+
+#[test]
+fn a_relative_base_without_a_fetch_url_is_named_in_the_error() {
+    let t = thing(json!({"base": "/v2/"}));
+    let err = t
+        .forms_for(
+            Affordance::Property("temp"),
+            Operation::ReadProperty,
+            &FormQuery::new(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("`base` (`/v2/`)"), "{err}");
+    // Content type preferences ignore parameters and case on both sides.
+    let t = thing(json!({"base": "http://dev/"}));
+    let q = FormQuery::new()
+        .content_type("Text/Event-Stream; charset=utf-8")
+        .only_matching(true);
+    let c = t
+        .forms_for(Affordance::Property("temp"), Operation::ObserveProperty, &q)
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].url.as_str(), "http://dev/temp/old-sse");
+}
