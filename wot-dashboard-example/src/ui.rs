@@ -13,7 +13,7 @@
 use std::time::{Duration, SystemTime};
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Margin, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
@@ -80,7 +80,12 @@ fn draw_properties(frame: &mut Frame<'_>, app: &App, area: Rect) {
     );
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
-    let columns = if inner.width >= 80 { 2 } else { 1 };
+    // Up to three panels side by side when each still gets 36 columns, else a grid.
+    let count = thing.panels.len().max(1);
+    let columns = (1..=count.min(3))
+        .rev()
+        .find(|n| usize::from(inner.width) / n >= 36)
+        .unwrap_or(1);
     let rows = thing.panels.len().div_ceil(columns).max(1);
     let row_areas = Layout::vertical(vec![Constraint::Fill(1); rows]).split(inner);
     for (index, panel) in thing.panels.iter().enumerate() {
@@ -151,14 +156,18 @@ fn draw_panel(
 ) {
     let mode = panel.mode();
     let how = if panel.chosen.is_some() { "" } else { " auto" };
-    let mut title = vec![
+    let title = vec![
         Span::raw(format!(" {} ", panel.title)).bold(),
         Span::raw(format!("[{}{how}] ", mode.label())).dim(),
+    ];
+    // The bottom border: the connection state, and a schema violation if there is one.
+    let mut status = vec![
+        Span::raw(" "),
         link_span(app.link(thing, &panel.name)),
         Span::raw(" "),
     ];
     if let Some(violation) = &panel.violation {
-        title.push(Span::styled(
+        status.push(Span::styled(
             format!("⚠ {violation} "),
             Style::new().fg(Color::Red),
         ));
@@ -170,6 +179,7 @@ fn draw_panel(
     };
     let frame_block = Block::bordered()
         .title(Line::from(title))
+        .title_bottom(Line::from(status))
         .border_style(border);
     let Some(latest) = panel.latest() else {
         frame.render_widget(
@@ -187,18 +197,36 @@ fn draw_panel(
             };
             let bounds = panel
                 .range
-                .map_or(String::new(), |(lo, hi)| format!("   ({lo} – {hi})"));
+                .map_or(String::new(), |(lo, hi)| format!("{lo} … {hi}"));
+            let inner = frame_block.inner(area);
+            frame.render_widget(frame_block, area);
+            // A one-line bar in the middle of the panel, the range under it.
+            let [_, bar, range, _] = Layout::vertical([
+                Constraint::Fill(1),
+                Constraint::Length(1),
+                Constraint::Length(1),
+                Constraint::Fill(1),
+            ])
+            .areas(inner);
             let gauge = Gauge::default()
-                .block(frame_block)
-                .gauge_style(Style::new().fg(gauge_colour(ratio)))
+                .gauge_style(Style::new().fg(gauge_colour(ratio)).bg(Color::DarkGray))
                 .ratio(ratio)
-                .label(format!("{}{bounds}", show(latest, unit)));
-            frame.render_widget(gauge, area);
+                .label(Span::from(show(latest, unit)).bold());
+            frame.render_widget(gauge, bar.inner(Margin::new(1, 0)));
+            frame.render_widget(Paragraph::new(bounds).dim().centered(), range);
         }
         DisplayMode::Chart => draw_chart(frame, app.now, panel, frame_block, area),
         DisplayMode::Value => {
-            let text = Paragraph::new(Line::from(show(latest, unit)).bold()).block(frame_block);
-            frame.render_widget(text, area);
+            let inner = frame_block.inner(area);
+            frame.render_widget(frame_block, area);
+            let [_, middle, _] = Layout::vertical([
+                Constraint::Fill(1),
+                Constraint::Length(1),
+                Constraint::Fill(1),
+            ])
+            .areas(inner);
+            let text = Paragraph::new(Line::from(show(latest, unit)).bold()).centered();
+            frame.render_widget(text, middle);
         }
     }
 }
@@ -520,9 +548,9 @@ mod tests {
         let app = pump_app();
         let lines = render(&app, 140, 45);
         assert!(line_with(&lines, "Outlet pressure").contains("[gauge auto]"));
-        assert!(line_with(&lines, "4.20 bar").contains("(0 – 10)"));
         // 4.2 of 0..10 fills about 42 % of the bar: the gauge draws filled cells.
         assert!(line_with(&lines, "4.20 bar").contains('█'));
+        assert!(screen(&app).contains("0 … 10"));
     }
 
     #[test]
@@ -546,14 +574,18 @@ mod tests {
         let mut app = pump_app();
         let lines = render(&app, 140, 45);
         assert!(line_with(&lines, " Running ").contains("[value auto]"));
-        assert!(lines.iter().any(|l| l.contains("│true")));
+        assert!(line_with(&lines, "true").contains("  true  "));
         // Select the pressure panel and switch it to the value display.
         app.update(press(KeyCode::Tab));
         app.update(press(KeyCode::Char('m')));
         app.update(press(KeyCode::Char('m')));
         let lines = render(&app, 140, 45);
         assert!(line_with(&lines, "Outlet pressure").contains("[value]"));
-        assert!(lines.iter().any(|l| l.contains("│4.20 bar")));
+        let value = line_with(&lines, "4.20 bar");
+        assert!(
+            !value.contains('█') && value.contains("  4.20 bar  "),
+            "{value}"
+        );
     }
 
     #[test]
@@ -561,7 +593,13 @@ mod tests {
         let mut app = pump_app();
         let pump = "urn:wot-live:sim:pump-1".to_owned();
         let lines = render(&app, 140, 45);
-        assert!(line_with(&lines, "Outlet pressure").contains("◌ connecting"));
+        // The state sits on each panel's bottom border.
+        assert_eq!(
+            line_with(&lines, "◌ connecting")
+                .matches("◌ connecting")
+                .count(),
+            3
+        );
         app.update(Message::Link {
             thing: pump.clone(),
             label: "*".into(),
@@ -573,8 +611,15 @@ mod tests {
             link: Link::Reconnecting { attempt: 2 },
         });
         let lines = render(&app, 140, 45);
-        assert!(line_with(&lines, "Outlet pressure").contains("● connected"));
-        assert!(line_with(&lines, " Flow ").contains("◐ reconnecting #2"));
+        let bottom = line_with(&lines, "● connected");
+        assert!(bottom.contains("└ ● connected ─"), "{bottom}");
+        // Pressure, flow, running from left to right.
+        let (connected, reconnecting) = (
+            bottom.find("● connected").expect("pressure"),
+            bottom.find("◐ reconnecting #2").expect("flow"),
+        );
+        assert!(connected < reconnecting);
+        assert_eq!(bottom.matches("● connected").count(), 2);
     }
 
     #[test]

@@ -95,6 +95,11 @@ impl Drop for AbortOnDrop {
 /// A running simulator.
 pub(crate) struct Simulator {
     addr: SocketAddr,
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "tests count connections through it")
+    )]
+    shared: Arc<Shared>,
     _tasks: [AbortOnDrop; 2],
 }
 
@@ -140,7 +145,7 @@ impl Simulator {
             }
         }
         let ticker = tokio::spawn(tick(Arc::clone(&shared)));
-        let app = server::router(shared);
+        let app = server::router(Arc::clone(&shared));
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "simulator server stopped");
@@ -148,6 +153,7 @@ impl Simulator {
         });
         Ok(Simulator {
             addr,
+            shared,
             _tasks: [AbortOnDrop(ticker), AbortOnDrop(server)],
         })
     }
@@ -160,6 +166,14 @@ impl Simulator {
     /// The Thing Description Directory listing (`GET` gives a JSON array of TDs).
     pub(crate) fn directory_url(&self) -> String {
         format!("{}things", self.base_url())
+    }
+
+    /// How many SSE connections clients have opened so far (refused ones included).
+    #[cfg(test)]
+    pub(crate) fn connections(&self) -> u64 {
+        self.shared
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The URL of each simulated Thing's TD.
