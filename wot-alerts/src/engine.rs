@@ -451,6 +451,8 @@ impl Engine {
             .rule
             .conditions()
             .any(|c| matches!(c, Condition::NoData(_)));
+        // Evaluating now only schedules the expiry: no_data is longer than 0s, so nothing can
+        // be notified yet.
         let mut out = Vec::new();
         if watches_absence && compiled.rule.thing != "*" {
             let thing: Arc<str> = Arc::from(compiled.rule.thing.as_str());

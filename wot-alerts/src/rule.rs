@@ -458,10 +458,11 @@ impl Condition {
     }
 
     fn check(&self) -> Result<(), String> {
-        if let Condition::Changed(false) = self {
-            return Err("`changed` only accepts `true`".into());
+        match self {
+            Condition::Changed(false) => Err("`changed` only accepts `true`".into()),
+            Condition::NoData(d) if d.is_zero() => Err("`no_data` must be longer than 0s".into()),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -152,6 +152,11 @@ fn semantic_mistakes_are_explained() {
             "empty condition",
         ),
         (
+            "    condition: { no_data: 0s }\n",
+            "rules[0].condition",
+            "longer than 0s",
+        ),
+        (
             "    condition: { changed: false }\n",
             "rules[0].condition",
             "only accepts `true`",
