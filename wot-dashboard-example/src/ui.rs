@@ -133,8 +133,12 @@ fn events_link(app: &App) -> Span<'static> {
 /// A value as text, numbers rounded for reading, with the unit.
 fn show(value: &Value, unit: Option<&str>) -> String {
     let text = match value {
+        // At most two decimals, and no trailing zeros: 4.2 bar, 1313 ppm.
         Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() => format!("{f:.2}"),
+            Some(f) if n.is_f64() => {
+                let text = format!("{f:.2}");
+                text.trim_end_matches('0').trim_end_matches('.').to_owned()
+            }
             _ => n.to_string(),
         },
         Value::String(s) => s.clone(),
@@ -549,7 +553,7 @@ mod tests {
         let lines = render(&app, 140, 45);
         assert!(line_with(&lines, "Outlet pressure").contains("[gauge auto]"));
         // 4.2 of 0..10 fills about 42 % of the bar: the gauge draws filled cells.
-        assert!(line_with(&lines, "4.20 bar").contains('█'));
+        assert!(line_with(&lines, "4.2 bar").contains('█'));
         assert!(screen(&app).contains("0 … 10"));
     }
 
@@ -581,9 +585,9 @@ mod tests {
         app.update(press(KeyCode::Char('m')));
         let lines = render(&app, 140, 45);
         assert!(line_with(&lines, "Outlet pressure").contains("[value]"));
-        let value = line_with(&lines, "4.20 bar");
+        let value = line_with(&lines, "4.2 bar");
         assert!(
-            !value.contains('█') && value.contains("  4.20 bar  "),
+            !value.contains('█') && value.contains("  4.2 bar  "),
             "{value}"
         );
     }
@@ -738,14 +742,14 @@ mod tests {
         app.update(Message::Alerts { active, resolved });
         let lines = render(&app, 140, 45);
         let pump = line_with(&lines, "pump-overpressure");
-        let expected = "CRIT firing      30s pump-overpressure 9.30 bar Water pump";
+        let expected = "CRIT firing      30s pump-overpressure 9.3 bar Water pump";
         assert!(pump.contains(expected), "{pump}");
         let door = line_with(&lines, "fridge-door-open");
         let expected = "INFO firing      12s fridge-door-open true Cold-room fridge";
         assert!(door.contains(expected), "{door}");
         let battery = line_with(&lines, "solar-battery-low");
         // The solar inverter is not on this dashboard: no unit, its id instead of a title.
-        let expected = "WARN resolved    50s solar-battery-low 40.00 urn:wot-live:sim";
+        let expected = "WARN resolved    50s solar-battery-low 40 urn:wot-live:sim";
         assert!(battery.contains(expected), "{battery}");
         assert!(line_with(&lines, "Alerts · 2 active").contains('┌'));
         assert!(screen(&app).contains("Recently resolved"));
