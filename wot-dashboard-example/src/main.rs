@@ -83,7 +83,11 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
                 "--serve-only runs the simulator; leave out --thing and --directory".into(),
             );
         };
-        println!("directory: {}", simulator.directory_url());
+        println!(
+            "directory: {} (for --directory; GET {} lists every TD)",
+            simulator.base_url(),
+            simulator.directory_url()
+        );
         for url in simulator.thing_urls() {
             println!("thing:     {url}");
         }

@@ -133,6 +133,45 @@ fn duration_stops_the_run_and_serve_only_prints_urls() {
 }
 
 #[test]
+fn real_things_mode_watches_a_directory_and_single_tds() {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"))
+        .args(["--serve-only", "--duration", "30s", "--sim-tick", "50ms"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the simulator starts");
+    let mut out = BufReader::new(server.stdout.take().expect("stdout")).lines();
+    let _server = Running(server);
+    let directory_line = out.next().expect("a line").expect("text");
+    let base = directory_line
+        .split_whitespace()
+        .nth(1)
+        .expect("directory: URL")
+        .to_owned();
+    let pump = out.nth(1).expect("lines").expect("text");
+    let pump = pump
+        .split_whitespace()
+        .nth(1)
+        .expect("thing: URL")
+        .to_owned();
+    assert!(pump.ends_with("/things/pump-1"), "{pump}");
+
+    let (_child, lines) = headless(&["--directory", &base]);
+    let mut things = BTreeSet::new();
+    while things.len() < THINGS.len() {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("only saw {things:?}"));
+        things.insert(line["thing"].as_str().unwrap_or_default().to_owned());
+    }
+
+    let (_child, lines) = headless(&["--thing", &pump]);
+    for _ in 0..10 {
+        let line = lines.recv_timeout(Duration::from_secs(20)).expect("a line");
+        assert_eq!(line["thing"], "urn:wot-live:sim:pump-1", "{line}");
+    }
+}
+
+#[test]
 fn a_bad_rules_file_is_reported_with_its_name() {
     let dir = std::env::temp_dir().join(format!("dash-rules-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
