@@ -18,7 +18,7 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Axis, Block, Borders, Chart, Dataset, Gauge, GraphType, List, ListItem, ListState, Paragraph,
+    Axis, Block, Chart, Dataset, Gauge, GraphType, List, ListItem, ListState, Paragraph,
 };
 use serde_json::Value;
 use wot_alerts::{Alert, AlertState, Severity};
@@ -480,10 +480,7 @@ fn draw_help(frame: &mut Frame<'_>, app: &App, area: Rect) {
     if let Some(notice) = &app.notice {
         spans.push(Span::styled(notice.clone(), Style::new().fg(Color::Yellow)));
     }
-    frame.render_widget(
-        Paragraph::new(Line::from(spans)).block(Block::new().borders(Borders::NONE)),
-        area,
-    );
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 #[cfg(test)]

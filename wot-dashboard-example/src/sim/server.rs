@@ -348,8 +348,9 @@ impl Connection {
     }
 }
 
-/// Publishes what a write or invocation changed.
 impl Shared {
+    /// Appends an emission of Thing `index` to its log (from the ticker, a write or an
+    /// invocation).
     pub(crate) fn publish(&self, index: usize, emission: &Emission) {
         let Some(log) = self.logs.get(index) else {
             return;
