@@ -129,20 +129,20 @@ impl ThingModel {
                         walk.on_path.remove(href);
                         // One diagnostic per link, however many errors the parent
                         // has: repeating them all would multiply at every level.
-                        let mut errors = inner.iter().filter(|d| d.is_error());
-                        let first = errors.next();
-                        let more = match errors.count() {
-                            0 => String::new(),
-                            n => format!(" (and {n} more)"),
+                        let errors: Vec<&Diagnostic> =
+                            inner.iter().filter(|d| d.is_error()).collect();
+                        let count = match errors.len() {
+                            1 => "an error".to_owned(),
+                            n => format!("{n} errors, the first"),
                         };
-                        first
+                        // The cause comes last, so a chain of parents reads outside in.
+                        errors
+                            .first()
                             .map(|d| {
                                 Diagnostic::error(
                                     "tm-extends",
                                     "",
-                                    format!(
-                                        "the parent Thing Model `{href}` is invalid: {d}{more}"
-                                    ),
+                                    format!("the parent Thing Model `{href}` has {count}: {d}"),
                                 )
                             })
                             .into_iter()

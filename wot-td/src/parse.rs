@@ -451,7 +451,7 @@ pub(crate) fn parse_strict_value(input: &[u8]) -> Result<Value, ParseError> {
                 path,
                 line: inner.line(),
                 column: inner.column(),
-                message,
+                message: crate::validate::clip(message),
             })
         }
     }
@@ -552,7 +552,7 @@ fn deserialize_tracked<T: de::DeserializeOwned>(
         path: segments_to_string(&segments),
         line,
         column,
-        message,
+        message: crate::validate::clip(message),
     })
 }
 

@@ -64,7 +64,7 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             path: path.into(),
-            message: message.into(),
+            message: clip(message.into()),
             rule,
         }
     }
@@ -77,7 +77,7 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             path: path.into(),
-            message: message.into(),
+            message: clip(message.into()),
             rule,
         }
     }
@@ -96,6 +96,24 @@ impl fmt::Display for Diagnostic {
             self.severity, path, self.message, self.rule
         )
     }
+}
+
+/// Longest message kept, in characters: a message quotes parts of the document, and
+/// those can be megabytes long in a hostile one.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// Cuts the middle out of a `message` longer than [`MAX_MESSAGE_CHARS`], marking the cut
+/// with `…`. Head and tail are kept: the tail often holds the cause (for example at the
+/// end of a chain of `tm:extends` parents).
+pub(crate) fn clip(message: String) -> String {
+    let count = message.chars().count();
+    if count <= MAX_MESSAGE_CHARS {
+        return message;
+    }
+    let keep = (MAX_MESSAGE_CHARS - 3) / 2;
+    let head: String = message.chars().take(keep).collect();
+    let tail: String = message.chars().skip(count - keep).collect();
+    format!("{head} … {tail}")
 }
 
 fn join(path: &str, key: &str) -> String {

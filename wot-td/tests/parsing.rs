@@ -253,3 +253,32 @@ fn deepest_accepted_schema_works() {
         );
     }
 }
+
+/// Messages quote the document, but never more than a few hundred characters of it.
+#[test]
+fn messages_quoting_huge_values_are_clipped() {
+    let huge = "x".repeat(1_000_000);
+    let err = Document::from_str(&td(&format!(
+        r#", "properties": {{"p": {{"forms": [{{"href": "/p", "op": "{huge}"}}]}}}}"#
+    )))
+    .unwrap_err();
+    assert_eq!(err.path(), "properties.p.forms[0].op");
+    assert!(
+        err.message().chars().count() <= 500,
+        "{}",
+        err.message().len()
+    );
+    assert!(err.message().contains(" … "), "{}", err.message());
+
+    let doc = Document::from_str(&td(&format!(
+        r#", "properties": {{"p": {{"forms": [{{"href": "http://[{huge}"}}]}}}}"#
+    )))
+    .unwrap();
+    let diags = doc.validate();
+    let href = diags.iter().find(|d| d.rule == "href-uri").unwrap();
+    assert!(
+        href.message.chars().count() <= 500,
+        "{}",
+        href.message.len()
+    );
+}
