@@ -41,34 +41,40 @@ fn schema_json() -> impl Strategy<Value = Value> {
                 inner.clone(),
                 prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
             ]),
-            prop::option::of(prop::collection::btree_map("[a-z]{1,2}", inner.clone(), 0..3)),
+            prop::option::of(prop::collection::btree_map(
+                "[a-z]{1,2}",
+                inner.clone(),
+                0..3,
+            )),
             prop::option::of(prop::collection::vec(inner, 0..3)),
         )
-            .prop_map(|(t, en, c, min, max, mult, len, pat, items, props, one_of)| {
-                let mut m = Map::new();
-                let mut put = |k: &str, v: Option<Value>| {
-                    if let Some(v) = v {
-                        m.insert(k.to_owned(), v);
-                    }
-                };
-                put("type", t.map(Value::from));
-                put("enum", en.map(Value::from));
-                put("const", c);
-                put("minimum", min.map(Value::from));
-                put("exclusiveMaximum", max.map(Value::from));
-                put("multipleOf", mult.map(Value::from));
-                put("maxLength", len.map(Value::from));
-                put("minItems", len.map(Value::from));
-                put("pattern", pat.map(Value::from));
-                put("items", items);
-                put(
-                    "properties",
-                    props.map(|p| Value::Object(p.into_iter().collect())),
-                );
-                put("required", Some(json!(["a", "b"])));
-                put("oneOf", one_of.map(Value::from));
-                Value::Object(m)
-            })
+            .prop_map(
+                |(t, en, c, min, max, mult, len, pat, items, props, one_of)| {
+                    let mut m = Map::new();
+                    let mut put = |k: &str, v: Option<Value>| {
+                        if let Some(v) = v {
+                            m.insert(k.to_owned(), v);
+                        }
+                    };
+                    put("type", t.map(Value::from));
+                    put("enum", en.map(Value::from));
+                    put("const", c);
+                    put("minimum", min.map(Value::from));
+                    put("exclusiveMaximum", max.map(Value::from));
+                    put("multipleOf", mult.map(Value::from));
+                    put("maxLength", len.map(Value::from));
+                    put("minItems", len.map(Value::from));
+                    put("pattern", pat.map(Value::from));
+                    put("items", items);
+                    put(
+                        "properties",
+                        props.map(|p| Value::Object(p.into_iter().collect())),
+                    );
+                    put("required", Some(json!(["a", "b"])));
+                    put("oneOf", one_of.map(Value::from));
+                    Value::Object(m)
+                },
+            )
     };
     terms(Just(json!({})).boxed()).prop_recursive(3, 30, 3, move |inner| terms(inner.boxed()))
 }
