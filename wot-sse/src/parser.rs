@@ -129,6 +129,28 @@ struct Block {
     skip: Skip,
 }
 
+/// The field a line sets; names are case-sensitive and unknown ones are ignored.
+#[derive(Clone, Copy)]
+enum Field {
+    Data,
+    Event,
+    Id,
+    Retry,
+    Other,
+}
+
+impl Field {
+    fn of(name: &str) -> Self {
+        match name {
+            "data" => Self::Data,
+            "event" => Self::Event,
+            "id" => Self::Id,
+            "retry" => Self::Retry,
+            _ => Self::Other,
+        }
+    }
+}
+
 /// What is being dropped after an over-long input.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Skip {
@@ -444,30 +466,23 @@ impl Block {
         } else if self.data.len() + line.len() > self.max_event_size {
             return Some(Err(self.overflow()));
         }
-        // The common fields are recognised without searching for the colon.
-        let colon = if line.starts_with("data:") {
-            Some(4)
-        } else if line.starts_with("id:") {
-            Some(2)
-        } else if line.starts_with("event:") {
-            Some(5)
+        // The common fields are recognised by their prefix, without searching for the colon.
+        let (field, rest) = if let Some(rest) = line.strip_prefix("data:") {
+            (Field::Data, rest)
+        } else if let Some(rest) = line.strip_prefix("id:") {
+            (Field::Id, rest)
+        } else if let Some(rest) = line.strip_prefix("event:") {
+            (Field::Event, rest)
         } else {
-            memchr::memchr(b':', line.as_bytes())
-        };
-        let (name, value) = match colon {
-            Some(0) => {
-                let comment = line.get(1..).unwrap_or_default();
-                return Some(Ok(Item::Comment(comment.to_owned())));
+            match line.split_once(':') {
+                Some(("", comment)) => return Some(Ok(Item::Comment(comment.to_owned()))),
+                Some((name, rest)) => (Field::of(name), rest),
+                None => (Field::of(line), ""),
             }
-            Some(colon) => {
-                let value = line.get(colon + 1..).unwrap_or_default();
-                let value = value.strip_prefix(' ').unwrap_or(value);
-                (line.get(..colon).unwrap_or_default(), value)
-            }
-            None => (line, ""),
         };
-        match name {
-            "data" => {
+        let value = rest.strip_prefix(' ').unwrap_or(rest);
+        match field {
+            Field::Data => {
                 if self.has_data {
                     self.data.push('\n');
                     self.data.push_str(value);
@@ -479,7 +494,7 @@ impl Block {
                 }
                 self.has_data = true;
             }
-            "event" => {
+            Field::Event => {
                 if value == DEFAULT_EVENT_TYPE {
                     self.event_type = CompactString::default();
                 } else if self.last_type.as_str() == value {
@@ -492,10 +507,10 @@ impl Block {
             }
             // An id containing NUL is ignored. Ids are short: a plain loop beats memchr's
             // setup here.
-            "id" if !value.bytes().any(|b| b == 0) => {
+            Field::Id if !value.bytes().any(|b| b == 0) => {
                 self.id_buffer = CompactString::new(value);
             }
-            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+            Field::Retry if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 // All digits: only overflow can fail; such a value means "forever".
                 let millis = value.bytes().fold(0u64, |acc, digit| {
                     acc.saturating_mul(10)
