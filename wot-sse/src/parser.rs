@@ -452,6 +452,8 @@ fn finish_pending(
 
 impl Block {
     /// Interprets one complete line (without its terminator).
+    // Inlined into the line loop, the hot path keeps its state in registers.
+    #[inline(always)]
     fn line(&mut self, line: &str) -> Option<Result<Item, ParseError>> {
         if line.is_empty() {
             return self.dispatch().map(Ok);
