@@ -16,8 +16,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -94,13 +94,45 @@ pub enum Message {
 
 /// State shared with [`StreamHandle`]s.
 struct Shared {
-    state: watch::Sender<ConnectionState>,
+    state: Mutex<StateSlot>,
     close: AtomicBool,
     reconnect: AtomicBool,
     waker: AtomicWaker,
 }
 
+/// The connection state, and the watch channel that publishes it once someone asks for it.
+///
+/// Most streams are never watched, so the channel (about 450 bytes of heap) is only made by
+/// the first [`EventStream::state`] call, starting from the current state.
+struct StateSlot {
+    current: ConnectionState,
+    sender: Option<watch::Sender<ConnectionState>>,
+}
+
 impl Shared {
+    fn slot(&self) -> MutexGuard<'_, StateSlot> {
+        // The lock is never held across code that can panic; a poisoned slot is still valid.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn subscribe(&self) -> watch::Receiver<ConnectionState> {
+        let mut slot = self.slot();
+        if let Some(sender) = &slot.sender {
+            return sender.subscribe();
+        }
+        let (sender, receiver) = watch::channel(slot.current.clone());
+        slot.sender = Some(sender);
+        receiver
+    }
+
+    fn set_state(&self, state: ConnectionState) {
+        let mut slot = self.slot();
+        if let Some(sender) = &slot.sender {
+            sender.send_replace(state.clone());
+        }
+        slot.current = state;
+    }
+
     fn request(&self, flag: &AtomicBool) {
         flag.store(true, Ordering::Release);
         self.waker.wake();
@@ -150,7 +182,7 @@ impl std::fmt::Debug for EventStream {
         f.debug_struct("EventStream")
             .field("method", &self.spec.method)
             .field("url", &self.spec.url_for_logs)
-            .field("state", &*self.shared.state.borrow())
+            .field("state", &self.shared.slot().current)
             .field("last_event_id", &self.parser.last_event_id())
             .finish_non_exhaustive()
     }
@@ -170,7 +202,10 @@ impl EventStream {
         Self {
             spec,
             shared: Arc::new(Shared {
-                state: watch::Sender::new(ConnectionState::Connecting),
+                state: Mutex::new(StateSlot {
+                    current: ConnectionState::Connecting,
+                    sender: None,
+                }),
                 close: AtomicBool::new(false),
                 reconnect: AtomicBool::new(false),
                 waker: AtomicWaker::new(),
@@ -190,7 +225,7 @@ impl EventStream {
     ///
     /// It starts at [`ConnectionState::Connecting`] and ends at [`ConnectionState::Closed`].
     pub fn state(&self) -> watch::Receiver<ConnectionState> {
-        self.shared.state.subscribe()
+        self.shared.subscribe()
     }
 
     /// The last event id: what the next reconnect sends as `Last-Event-ID` (`""`: none).
@@ -242,7 +277,7 @@ impl EventStream {
     }
 
     fn set_state(&self, state: ConnectionState) {
-        self.shared.state.send_replace(state);
+        self.shared.set_state(state);
     }
 
     /// The core of both `Stream` impls.
@@ -541,7 +576,7 @@ pub struct StreamHandle {
 impl std::fmt::Debug for StreamHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamHandle")
-            .field("state", &*self.shared.state.borrow())
+            .field("state", &self.shared.slot().current)
             .finish()
     }
 }
@@ -549,7 +584,7 @@ impl std::fmt::Debug for StreamHandle {
 impl StreamHandle {
     /// See [`EventStream::state`].
     pub fn state(&self) -> watch::Receiver<ConnectionState> {
-        self.shared.state.subscribe()
+        self.shared.subscribe()
     }
 
     /// See [`EventStream::reconnect_now`].
