@@ -6,7 +6,8 @@
 //! allocator (`stats_alloc`). Each client is warmed up with a few streams first so that one-off
 //! setup (connection pool, resolver) is not charged to the streams.
 //! `cargo bench -p benches --bench sse_memory` (`SSE_IDLE_STREAMS=n`, default 1000). Prints one
-//! line per client.
+//! line per client, then two references: a bare reqwest body stream held open (`reqwest-body-only`)
+//! and `wot-sse` with its idle timeout off.
 
 use std::alloc::System;
 use std::future::Future;
@@ -128,6 +129,36 @@ fn main() {
         })
         .await;
         report("reqwest-eventsource", n, bytes);
+
+        // References, to tell our state from the HTTP stack's: a bare reqwest body stream
+        // held open after its first chunk (what every reqwest-based client pays), and wot-sse
+        // without its idle timer.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest client");
+        let bytes = per_stream(n, || async {
+            let response = http.get(&url).send().await.expect("reqwest request");
+            let mut body = Box::pin(response.bytes_stream());
+            let first = body.next().await;
+            assert!(matches!(first, Some(Ok(_))), "reqwest: {first:?}");
+            body
+        })
+        .await;
+        report("reqwest-body-only", n, bytes);
+
+        let bytes = per_stream(n, || async {
+            let mut stream = wot
+                .get(&url)
+                .idle_timeout(None)
+                .connect()
+                .expect("wot-sse request");
+            let first = stream.next().await;
+            assert!(matches!(first, Some(Ok(_))), "wot-sse: {first:?}");
+            stream
+        })
+        .await;
+        report("wot-sse-no-idle-timeout", n, bytes);
     });
 
     drop(child.stdin.take());
