@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use wot_sse::{
     CloseReason, ConnectionState, Error, Event, EventStream, Message, ReconnectPolicy, SseClient,
 };
+use wot_testkit::read_request_head;
 
 const OK: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n";
 const NO_CONTENT: &str = "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n";
@@ -98,17 +99,11 @@ async fn serve(
     log: Arc<Mutex<Vec<String>>>,
     closed: Arc<AtomicUsize>,
 ) {
-    let mut head = Vec::new();
+    let Some(head) = read_request_head(&mut socket).await else {
+        return;
+    };
+    log.lock().unwrap().push(head.as_str().to_lowercase());
     let mut buf = [0u8; 1024];
-    while !head.ends_with(b"\r\n\r\n") {
-        match socket.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    log.lock()
-        .unwrap()
-        .push(String::from_utf8_lossy(&head).to_lowercase());
     for step in script {
         match step {
             Send(text) => {

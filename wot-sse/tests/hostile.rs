@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 use wot_sse::{ConnectionState, Error, Event, EventStream, Message, ReconnectPolicy, SseClient};
+use wot_testkit::read_request_head;
 
 struct AbortOnDrop(JoinHandle<()>);
 
@@ -88,18 +89,11 @@ async fn serve(script: impl Fn(usize) -> Vec<Step> + Send + Sync + 'static) -> S
 }
 
 async fn run_script(mut socket: TcpStream, steps: Vec<Step>, requests: &Mutex<Vec<String>>) {
-    let mut head = Vec::new();
+    let Some(head) = read_request_head(&mut socket).await else {
+        return;
+    };
+    requests.lock().unwrap().push(head.into_string());
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match socket.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    requests
-        .lock()
-        .unwrap()
-        .push(String::from_utf8_lossy(&head).into_owned());
     for step in steps {
         let written = match step {
             Step::Send(bytes) => socket.write_all(&bytes).await,

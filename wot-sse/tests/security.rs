@@ -22,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use wot_sse::{EventStream, ReconnectPolicy, SseClient};
+use wot_testkit::read_request_head;
 
 /// A self-signed certificate for CN=localhost, IP 127.0.0.1 (DER, hex).
 const CERT_DER_HEX: &[&str] = &[
@@ -69,22 +70,18 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
     response: String,
     requests: &Mutex<Vec<String>>,
 ) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match socket.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
+    let Some(head) = read_request_head(&mut socket).await else {
+        return;
+    };
     requests
         .lock()
         .unwrap()
-        .push(String::from_utf8_lossy(&head).to_ascii_lowercase());
+        .push(head.as_str().to_ascii_lowercase());
     if socket.write_all(response.as_bytes()).await.is_err() {
         return;
     }
     let _ = socket.flush().await;
+    let mut buf = [0u8; 1024];
     while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
