@@ -163,7 +163,18 @@ pub enum Document {
 /// The key order of the source document, used to write a parsed TD back in its own order.
 /// Always compares equal, so it never makes two models differ.
 #[derive(Clone, Default)]
-pub struct KeyOrder(Option<Box<Value>>);
+pub struct KeyOrder(Option<Box<OrderSource>>);
+
+/// Where [`KeyOrder`] finds the source order.
+#[derive(Clone)]
+enum OrderSource {
+    /// The source text (valid JSON without repeated keys), read again only when the
+    /// document is written back.
+    Text(Box<[u8]>),
+    /// The source value, for documents built with [`Document::from_value`] or parsed on
+    /// the careful path.
+    Value(Value),
+}
 
 impl PartialEq for KeyOrder {
     fn eq(&self, _: &Self) -> bool {
@@ -194,8 +205,34 @@ impl Document {
     /// # Errors
     /// As [`Document::from_str`].
     pub fn from_slice(input: &[u8]) -> Result<Self, ParseError> {
+        if let Some(doc) = Self::from_slice_fast(input) {
+            return Ok(doc);
+        }
         let value = parse_strict_value(input)?;
         Self::from_value_with_source(value, Some(input))
+    }
+
+    /// The common case in one pass: a well-formed TD without repeated keys, read
+    /// straight from the text into the model. `None` sends the input down the careful
+    /// path (strict value, then the model with path tracking), which decides about Thing
+    /// Models and produces every error with its path, line and column. A document this
+    /// accepts gives the same model as the careful path: both read the same JSON with the
+    /// same `Deserialize` impls, only without the intermediate `Value`.
+    fn from_slice_fast(input: &[u8]) -> Option<Self> {
+        let mut de = serde_json::Deserializer::from_slice(input);
+        let thing = Thing::deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        let is_tm = thing
+            .ld_type
+            .as_ref()
+            .is_some_and(|t| t.iter().any(|s| s == "tm:ThingModel"));
+        if is_tm || has_duplicate_keys(input) {
+            return None;
+        }
+        Some(Document::Td(
+            Box::new(thing),
+            KeyOrder(Some(Box::new(OrderSource::Text(input.into())))),
+        ))
     }
 
     /// Parses a TD or TM from a reader, reading at most [`MAX_DOCUMENT_BYTES`].
@@ -259,7 +296,7 @@ impl Document {
         let thing = deserialize_tracked::<Thing>(&value, source)?;
         Ok(Document::Td(
             Box::new(thing),
-            KeyOrder(Some(Box::new(value))),
+            KeyOrder(Some(Box::new(OrderSource::Value(value)))),
         ))
     }
 
@@ -319,8 +356,16 @@ impl Document {
         match self {
             Document::Td(thing, order) => {
                 let mut v = serde_json::to_value(thing)?;
-                if let Some(source) = &order.0 {
-                    reorder_like(&mut v, source, 0);
+                match order.0.as_deref() {
+                    Some(OrderSource::Value(source)) => reorder_like(&mut v, source, 0),
+                    Some(OrderSource::Text(text)) => {
+                        // The text parsed before, so this cannot fail; if it somehow
+                        // did, the keys would keep the model's order.
+                        if let Ok(source) = serde_json::from_slice::<Value>(text) {
+                            reorder_like(&mut v, &source, 0);
+                        }
+                    }
+                    None => {}
                 }
                 Ok(v)
             }
@@ -416,6 +461,94 @@ fn reorder_like(value: &mut Value, source: &Value, depth: usize) {
         }
         _ => {}
     }
+}
+
+/// True when an object of `src`, which must be valid JSON, has a key twice (or when
+/// `src` turns out not to be valid JSON after all). Keys are compared after decoding
+/// escapes, as `serde_json` would. Each object's keys are sorted when it closes, so a
+/// hostile object with many keys costs `n log n`, not `n²`.
+fn has_duplicate_keys(src: &[u8]) -> bool {
+    use std::borrow::Cow;
+    // Key bytes of the open objects, innermost last.
+    let mut keys: Vec<Cow<'_, [u8]>> = Vec::new();
+    // For each open container: where its keys start in `keys` (`None` for arrays).
+    let mut open: Vec<Option<usize>> = Vec::new();
+    let mut expect_key = false;
+    let mut pos = 0;
+    while let Some(&b) = src.get(pos) {
+        match b {
+            b'"' => {
+                let start = pos + 1;
+                let mut end = start;
+                let mut escaped = false;
+                loop {
+                    let Some(rest) = src.get(end..) else {
+                        return true;
+                    };
+                    let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
+                        return true;
+                    };
+                    end += i;
+                    if src.get(end) == Some(&b'\\') {
+                        escaped = true;
+                        end += 2;
+                    } else {
+                        break;
+                    }
+                }
+                if expect_key {
+                    let Some(raw) = src.get(start..end) else {
+                        return true;
+                    };
+                    let key = if escaped {
+                        let Some(quoted) = src.get(pos..=end) else {
+                            return true;
+                        };
+                        match serde_json::from_slice::<String>(quoted) {
+                            Ok(k) => Cow::Owned(k.into_bytes()),
+                            Err(_) => return true,
+                        }
+                    } else {
+                        Cow::Borrowed(raw)
+                    };
+                    keys.push(key);
+                    expect_key = false;
+                }
+                pos = end + 1;
+                continue;
+            }
+            b'{' => {
+                open.push(Some(keys.len()));
+                expect_key = true;
+            }
+            b'[' => {
+                open.push(None);
+                expect_key = false;
+            }
+            b'}' => {
+                let Some(Some(first)) = open.pop() else {
+                    return true;
+                };
+                let Some(own) = keys.get_mut(first..) else {
+                    return true;
+                };
+                own.sort_unstable();
+                if own.windows(2).any(|w| w.first() == w.last()) {
+                    return true;
+                }
+                keys.truncate(first);
+            }
+            b']' => {
+                let Some(None) = open.pop() else {
+                    return true;
+                };
+            }
+            b',' => expect_key = matches!(open.last(), Some(Some(_))),
+            _ => {}
+        }
+        pos += 1;
+    }
+    !open.is_empty()
 }
 
 /// Parses JSON text into a value, rejecting duplicate object keys.
