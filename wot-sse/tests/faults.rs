@@ -149,8 +149,10 @@ async fn with_resume_every_event_arrives_once_and_in_order_through_every_fault()
             Fault::Refuse(Duration::from_secs(5)),
             // Inside the chunk of event 15, then nothing: the idle timeout must notice.
             Fault::StallAfter("id: 15\nevent: ti".to_owned()),
-            Fault::Delay(Duration::from_secs(2)),
+            // After every data line of event 30, before the blank line that dispatches it.
             cut_after("data: line two of 30\n"),
+            // Last, as this connection carries the rest of the feed.
+            Fault::Delay(Duration::from_secs(2)),
         ],
     )
     .await;
