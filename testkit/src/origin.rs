@@ -31,19 +31,20 @@ pub enum Replay {
     Live,
 }
 
-type DataFn = Arc<dyn Fn(u64) -> String + Send + Sync>;
+type TextFn = Arc<dyn Fn(u64) -> String + Send + Sync>;
 
 /// One event stream of an [`Origin`], at one path.
 ///
 /// Event `n` (from 1 to `total`) is sent as `id: n`, then `event: <type>` when a type is set,
-/// then one `data:` line per line of `data(n)`, then a blank line.
+/// then one `data:` line per line of `data(n)`, then a blank line. One feed can carry several
+/// event types ([`Feed::event_types`]), as a Thing-level WoT Profile SSE stream does.
 #[derive(Clone)]
 #[must_use]
 pub struct Feed {
     path: String,
     total: u64,
-    event_type: Option<String>,
-    data: DataFn,
+    event_type: Option<TextFn>,
+    data: TextFn,
     replay: Replay,
     interval: Duration,
 }
@@ -53,7 +54,7 @@ impl fmt::Debug for Feed {
         f.debug_struct("Feed")
             .field("path", &self.path)
             .field("total", &self.total)
-            .field("event_type", &self.event_type)
+            .field("event_type", &self.event_type.as_ref().map(|f| f(1)))
             .field("replay", &self.replay)
             .field("interval", &self.interval)
             .finish_non_exhaustive()
@@ -77,8 +78,17 @@ impl Feed {
     }
 
     /// Sends `event: <event_type>` with every event (default: no `event` field).
-    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
-        self.event_type = Some(event_type.into());
+    pub fn event_type(self, event_type: impl Into<String>) -> Self {
+        let event_type = event_type.into();
+        self.event_types(move |_| event_type.clone())
+    }
+
+    /// Sends `event: <event_type(n)>` with event `n` (default: no `event` field).
+    pub fn event_types(
+        mut self,
+        event_type: impl Fn(u64) -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.event_type = Some(Arc::new(event_type));
         self
     }
 
@@ -105,7 +115,7 @@ impl Feed {
     pub fn event_text(&self, n: u64) -> String {
         let mut text = format!("id: {n}\n");
         if let Some(event_type) = &self.event_type {
-            text.push_str(&format!("event: {event_type}\n"));
+            text.push_str(&format!("event: {}\n", event_type(n)));
         }
         for line in (self.data)(n).split('\n') {
             text.push_str(&format!("data: {line}\n"));
@@ -263,6 +273,11 @@ mod tests {
         assert_eq!(
             Feed::new("/e", 1).event_text(1),
             "id: 1\ndata: {\"seq\":1}\n\n"
+        );
+        let mixed = Feed::new("/e", 2).event_types(|n| format!("e{}", n % 2));
+        assert_eq!(
+            mixed.event_text(2),
+            "id: 2\nevent: e0\ndata: {\"seq\":2}\n\n"
         );
     }
 

@@ -1,6 +1,7 @@
-//! Fault injection under `wot-events`: an event subscription and a property observer, opened
-//! from a Thing Description whose WoT Profile SSE forms point at a fault-injecting TCP proxy
-//! (`wot-testkit`'s [`Proxy`]) in front of an SSE server (`wot-testkit`'s [`Origin`]).
+//! Fault injection under `wot-events`: an event subscription and a property observer (one
+//! affordance each, and one shared Thing-level connection for all events / all properties),
+//! opened from a Thing Description whose WoT Profile SSE forms point at a fault-injecting TCP
+//! proxy (`wot-testkit`'s [`Proxy`]) in front of an SSE server (`wot-testkit`'s [`Origin`]).
 //!
 //! The server numbers the events of each feed 1, 2, 3, … (`id: N`, `event: <affordance
 //! name>`, JSON data on two `data:` lines so that a cut can fall inside one event) and either
@@ -12,8 +13,9 @@
 //! blank line that ends it.
 //!
 //! What must hold:
-//! * with server replay, the subscription and the observer each deliver every value exactly
-//!   once, whole, and in order, and report every fault as a recoverable error item;
+//! * with server replay, each subscription and observer delivers every value exactly once,
+//!   whole, in order and under the right affordance name, and reports every fault as a
+//!   recoverable error item;
 //! * without server replay, the lost values are not hidden: the error for the broken
 //!   connection is yielded exactly where the values stop being consecutive, and for events the
 //!   record's `event_id` shows the jump;
@@ -37,9 +39,32 @@ use wot_sse::{ReconnectPolicy, SseClient};
 use wot_testkit::{Fault, Feed, Origin, Proxy, Replay};
 
 const EVENT: &str = "overheat";
+const OTHER_EVENT: &str = "door";
 const PROPERTY: &str = "pressure";
+const OTHER_PROPERTY: &str = "level";
 const EVENT_PATH: &str = "/things/boiler/events/overheat";
 const PROPERTY_PATH: &str = "/things/boiler/properties/pressure/observe";
+/// The Thing-level `subscribeallevents` stream: odd values are `overheat`, even ones `door`.
+const ALL_EVENTS_PATH: &str = "/things/boiler/events";
+/// The Thing-level `observeallproperties` stream: odd values are `pressure`, even ones `level`.
+const ALL_PROPERTIES_PATH: &str = "/things/boiler/properties/observe";
+const TOTAL: u64 = 40;
+
+fn one_event(_: u64) -> &'static str {
+    EVENT
+}
+
+fn one_property(_: u64) -> &'static str {
+    PROPERTY
+}
+
+fn all_events(n: u64) -> &'static str {
+    if n % 2 == 1 { EVENT } else { OTHER_EVENT }
+}
+
+fn all_properties(n: u64) -> &'static str {
+    if n % 2 == 1 { PROPERTY } else { OTHER_PROPERTY }
+}
 
 /// The JSON data of event `n`, on two lines.
 fn event_data(n: u64) -> String {
@@ -59,27 +84,54 @@ fn property_value(n: u64) -> Value {
     json!({"seq": n, "bar": n * 10})
 }
 
-/// Both feeds of the boiler, `total` values each.
+/// Every feed of the boiler, `total` values each.
 async fn start_origin(total: u64, replay: Replay) -> Origin {
+    let feed = |path, names: fn(u64) -> &'static str, data: fn(u64) -> String| {
+        Feed::new(path, total)
+            .event_types(move |n| names(n).to_owned())
+            .data(data)
+            .replay(replay)
+    };
     Origin::start([
-        Feed::new(EVENT_PATH, total)
-            .event_type(EVENT)
-            .data(event_data)
-            .replay(replay),
-        Feed::new(PROPERTY_PATH, total)
-            .event_type(PROPERTY)
-            .data(property_data)
-            .replay(replay),
+        feed(EVENT_PATH, one_event, event_data),
+        feed(PROPERTY_PATH, one_property, property_data),
+        feed(ALL_EVENTS_PATH, all_events, event_data),
+        feed(ALL_PROPERTIES_PATH, all_properties, property_data),
     ])
     .await
     .unwrap()
 }
 
 /// The boiler's TD: relative hrefs under a `base` that is the proxy, with the WoT Profile SSE
-/// forms wot-events picks (`subscribeevent` / `observeproperty`, subprotocol `sse`), plus a
-/// `readproperty` form it must not fall back to.
+/// forms wot-events picks (`subscribeevent` / `observeproperty` per affordance,
+/// `subscribeallevents` / `observeallproperties` for the Thing, subprotocol `sse`), plus
+/// `readproperty` forms it must not fall back to.
 fn boiler(proxy: &Proxy) -> ConsumedThing {
     let seq = json!({"type": "integer", "minimum": 1});
+    let property = |name: &str| {
+        json!({
+            "type": "object",
+            "required": ["seq", "bar"],
+            "properties": {"seq": seq, "bar": {"type": "integer"}},
+            "readOnly": true,
+            "observable": true,
+            "forms": [
+                {"href": format!("properties/{name}"), "op": "readproperty"},
+                {"href": format!("properties/{name}/observe"), "op": "observeproperty",
+                 "subprotocol": "sse"}
+            ]
+        })
+    };
+    let event = |name: &str| {
+        json!({
+            "data": {
+                "type": "object",
+                "required": ["seq", "note"],
+                "properties": {"seq": seq, "note": {"type": "string"}}
+            },
+            "forms": [{"href": format!("events/{name}"), "op": "subscribeevent", "subprotocol": "sse"}]
+        })
+    };
     let td = json!({
         "@context": "https://www.w3.org/2022/wot/td/v1.1",
         "id": "urn:test:boiler",
@@ -87,32 +139,12 @@ fn boiler(proxy: &Proxy) -> ConsumedThing {
         "base": format!("http://{}/things/boiler/", proxy.addr()),
         "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
         "security": "nosec_sc",
-        "properties": {
-            PROPERTY: {
-                "type": "object",
-                "required": ["seq", "bar"],
-                "properties": {"seq": seq, "bar": {"type": "integer"}},
-                "readOnly": true,
-                "observable": true,
-                "forms": [
-                    {"href": "properties/pressure", "op": "readproperty"},
-                    {"href": "properties/pressure/observe", "op": "observeproperty",
-                     "subprotocol": "sse"}
-                ]
-            }
-        },
-        "events": {
-            EVENT: {
-                "data": {
-                    "type": "object",
-                    "required": ["seq", "note"],
-                    "properties": {"seq": seq, "note": {"type": "string"}}
-                },
-                "forms": [
-                    {"href": "events/overheat", "op": "subscribeevent", "subprotocol": "sse"}
-                ]
-            }
-        }
+        "properties": {PROPERTY: property(PROPERTY), OTHER_PROPERTY: property(OTHER_PROPERTY)},
+        "events": {EVENT: event(EVENT), OTHER_EVENT: event(OTHER_EVENT)},
+        "forms": [
+            {"href": "events", "op": "subscribeallevents", "subprotocol": "sse"},
+            {"href": "properties/observe", "op": "observeallproperties", "subprotocol": "sse"}
+        ]
     });
     ConsumedThing::from_slice(&serde_json::to_vec(&td).unwrap(), None).unwrap()
 }
@@ -206,8 +238,9 @@ where
     out
 }
 
-/// An event record must be whole: its data is exactly what the server sent for its id.
-fn check_record(record: &EventRecord) -> u64 {
+/// An event record must be whole: its name and data are exactly what the server sent for its
+/// id (`names` gives the event name of each id).
+fn check_record(record: &EventRecord, names: fn(u64) -> &'static str) -> u64 {
     let n: u64 = record
         .event_id
         .as_deref()
@@ -215,15 +248,15 @@ fn check_record(record: &EventRecord) -> u64 {
         .parse()
         .unwrap();
     assert_eq!(record.thing_id, "urn:test:boiler");
-    assert_eq!(record.event, EVENT);
+    assert_eq!(record.event, names(n));
     assert_eq!(record.data, event_value(n), "partial or mixed event");
     n
 }
 
-/// A property update must be whole and fit the schema.
-fn check_update(update: &PropertyUpdate) -> u64 {
+/// A property update must be whole, for the right property, and fit the schema.
+fn check_update(update: &PropertyUpdate, names: fn(u64) -> &'static str) -> u64 {
     let n = update.value["seq"].as_u64().expect("no sequence number");
-    assert_eq!(update.property, PROPERTY);
+    assert_eq!(update.property, names(n));
     assert_eq!(update.value, property_value(n), "partial or mixed value");
     assert_eq!(update.schema_violation, None);
     n
@@ -314,7 +347,26 @@ fn assert_resumed(origin: &Origin, proxy: &Proxy, path: &str, script: &[Fault]) 
     assert!(used.iter().zip(script).all(|(a, b)| *a == b), "{used:?}");
 }
 
-const TOTAL: u64 = 40;
+/// Reads [`TOTAL`] values from `stream`, which reads `path` through a proxy playing `script`:
+/// every value arrives once and in order, every fault is reported and recovered from by
+/// resuming, and nothing more arrives afterwards.
+async fn assert_every_value_once_in_order<S, T>(
+    stream: &mut S,
+    check: impl Fn(&T) -> u64,
+    (origin, proxy, path, script): (&Origin, &Proxy, &str, &[Fault]),
+) where
+    S: Stream<Item = Result<T, Error>> + Unpin,
+    T: std::fmt::Debug,
+{
+    let seen = read_values(stream, TOTAL as usize, check).await;
+    assert_eq!(sequence(&seen), (1..=TOTAL).collect::<Vec<_>>());
+    assert_every_fault_reported(&seen);
+    assert_resumed(origin, proxy, path, script);
+    assert_no_more_values(stream, Duration::from_secs(60)).await;
+    // Only the SSE form was used: no other connection, no fallback to reading properties.
+    let requests = origin.requests();
+    assert!(requests.iter().all(|r| r.path == path), "{requests:?}");
+}
 
 #[tokio::test(start_paused = true)]
 async fn with_resume_an_event_subscription_gets_every_event_once_and_in_order() {
@@ -325,15 +377,11 @@ async fn with_resume_an_event_subscription_gets_every_event_once_and_in_order() 
         .subscribe(&boiler(&proxy), EVENT, SubscribeOptions::new())
         .unwrap();
 
-    let seen = read_values(&mut events, TOTAL as usize, check_record).await;
-    assert_eq!(sequence(&seen), (1..=TOTAL).collect::<Vec<_>>());
-    assert_eq!(events.connection_state(), ConnectionState::Open);
-    assert_no_more_values(&mut events, Duration::from_secs(60)).await;
-    assert_every_fault_reported(&seen);
-    assert_resumed(&origin, &proxy, EVENT_PATH, &script);
-    assert_eq!(origin.last_event_ids(PROPERTY_PATH), []);
+    let check = |r: &EventRecord| check_record(r, one_event);
+    let setup = (&origin, &proxy, EVENT_PATH, &script[..]);
+    assert_every_value_once_in_order(&mut events, check, setup).await;
     // The buffer holds the last 100 records: all 40, once each, in order.
-    let buffered: Vec<u64> = events.buffered_records().iter().map(check_record).collect();
+    let buffered: Vec<u64> = events.buffered_records().iter().map(check).collect();
     assert_eq!(buffered, (1..=TOTAL).collect::<Vec<_>>());
 }
 
@@ -347,17 +395,9 @@ async fn with_resume_a_property_observer_gets_every_value_once_and_in_order() {
         .unwrap();
     assert_eq!(observer.connections()[0].1, ObserveMode::Sse);
 
-    let seen = read_values(&mut observer, TOTAL as usize, check_update).await;
-    assert_eq!(sequence(&seen), (1..=TOTAL).collect::<Vec<_>>());
-    assert_no_more_values(&mut observer, Duration::from_secs(60)).await;
-    assert_every_fault_reported(&seen);
-    assert_resumed(&origin, &proxy, PROPERTY_PATH, &script);
-    // Only the SSE form was used: no fallback to reading the property.
-    assert!(
-        origin.requests().iter().all(|r| r.path == PROPERTY_PATH),
-        "{:?}",
-        origin.requests()
-    );
+    let check = |u: &PropertyUpdate| check_update(u, one_property);
+    let setup = (&origin, &proxy, PROPERTY_PATH, &script[..]);
+    assert_every_value_once_in_order(&mut observer, check, setup).await;
     let history: Vec<Value> = observer
         .history(PROPERTY)
         .unwrap()
@@ -365,6 +405,52 @@ async fn with_resume_a_property_observer_gets_every_value_once_and_in_order() {
         .map(|(_, v)| v.clone())
         .collect();
     assert_eq!(history, (1..=TOTAL).map(property_value).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_resume_one_connection_for_all_events_gets_every_event_once_and_in_order() {
+    let origin = start_origin(TOTAL, Replay::FromLastEventId).await;
+    let script = every_fault(EVENT);
+    let proxy = Proxy::start(origin.addr(), script.clone()).await.unwrap();
+    let thing = boiler(&proxy);
+    let mut all = subscriber(None)
+        .subscribe_all([&thing], SubscribeOptions::new())
+        .unwrap();
+    assert_eq!(all.subscriptions().count(), 1, "one shared connection");
+
+    let check = |r: &EventRecord| check_record(r, all_events);
+    let setup = (&origin, &proxy, ALL_EVENTS_PATH, &script[..]);
+    assert_every_value_once_in_order(&mut all, check, setup).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_resume_one_connection_for_all_properties_gets_every_value_once_and_in_order() {
+    let origin = start_origin(TOTAL, Replay::FromLastEventId).await;
+    let script = every_fault(PROPERTY);
+    let proxy = Proxy::start(origin.addr(), script.clone()).await.unwrap();
+    let mut observer = subscriber(None)
+        .observe_all_properties(&boiler(&proxy), ObserveOptions::new())
+        .unwrap();
+    let connections: Vec<_> = observer
+        .connections()
+        .iter()
+        .map(|c| (c.0.clone(), c.1))
+        .collect();
+    assert_eq!(connections, [("*".to_owned(), ObserveMode::Sse)]);
+
+    let check = |u: &PropertyUpdate| check_update(u, all_properties);
+    let setup = (&origin, &proxy, ALL_PROPERTIES_PATH, &script[..]);
+    assert_every_value_once_in_order(&mut observer, check, setup).await;
+    for (name, first) in [(PROPERTY, 1), (OTHER_PROPERTY, 2)] {
+        let history: Vec<Value> = observer
+            .history(name)
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect();
+        let expected: Vec<Value> = (first..=TOTAL).step_by(2).map(property_value).collect();
+        assert_eq!(history, expected, "{name}");
+    }
 }
 
 /// Without replay: values 1 to 3 arrive, the half-sent value 4 does not, the error for the
@@ -399,7 +485,7 @@ async fn without_replay_an_event_subscription_shows_the_gap_next_to_its_error() 
         .subscribe(&boiler(&proxy), EVENT, SubscribeOptions::new())
         .unwrap();
 
-    let seen = read_until(&mut events, 30, check_record).await;
+    let seen = read_until(&mut events, 30, |r| check_record(r, one_event)).await;
     // `check_record` takes each record's number from its `event_id`: the user sees the jump
     // in the ids the server sent.
     assert_gap_reported_at_the_cut(&seen);
@@ -419,7 +505,7 @@ async fn without_replay_a_property_observer_shows_the_gap_next_to_its_error() {
         .observe_property(&boiler(&proxy), PROPERTY, ObserveOptions::new())
         .unwrap();
 
-    let seen = read_until(&mut observer, 30, check_update).await;
+    let seen = read_until(&mut observer, 30, |u| check_update(u, one_property)).await;
     assert_gap_reported_at_the_cut(&seen);
     assert_eq!(
         origin.last_event_ids(PROPERTY_PATH),
@@ -441,8 +527,8 @@ async fn refusing_longer_than_the_attempt_limit_ends_both_streams_with_a_termina
         .observe_property(&thing, PROPERTY, ObserveOptions::new())
         .unwrap();
 
-    let event_items = read_values(&mut events, 1, check_record).await;
-    let property_items = read_values(&mut observer, 1, check_update).await;
+    let event_items = read_values(&mut events, 1, |r| check_record(r, one_event)).await;
+    let property_items = read_values(&mut observer, 1, |u| check_update(u, one_property)).await;
     for seen in [&event_items, &property_items] {
         assert!(sequence(seen).is_empty(), "{seen:?}");
         let last = errors(seen).last().copied().expect("no error");
