@@ -62,6 +62,11 @@ pub(crate) struct Options {
     #[arg(long)]
     pub(crate) chaos: bool,
 
+    /// With `--chaos`: the chance (0 to 1) that the simulator cuts a connection in the middle
+    /// of each record it sends. Refusals stay at 8 % of connections.
+    #[arg(long, value_name = "P", default_value_t = 0.04, requires = "chaos", value_parser = probability)]
+    pub(crate) chaos_rate: f64,
+
     /// Run only the simulator and print its URLs.
     #[arg(long)]
     pub(crate) serve_only: bool,
@@ -69,6 +74,14 @@ pub(crate) struct Options {
     /// Time between two simulator steps.
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub(crate) sim_tick: Duration,
+}
+
+/// Parses a probability: a number from 0 to 1.
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("expected a number from 0 to 1, got {text:?}")),
+    }
 }
 
 impl Options {
@@ -89,6 +102,21 @@ mod tests {
         assert_eq!(options.seed, 1);
         assert_eq!(options.sim_tick, Duration::from_millis(500));
         assert!(!options.headless && !options.chaos && !options.serve_only);
+        assert!((options.chaos_rate - 0.04).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn chaos_rate_is_a_probability_and_needs_chaos() {
+        let options =
+            Options::try_parse_from(["dash", "--chaos", "--chaos-rate", "0.3"]).expect("parses");
+        assert!(options.chaos && (options.chaos_rate - 0.3).abs() < f64::EPSILON);
+        for bad in ["1.5", "-0.1", "often", "NaN"] {
+            assert!(
+                Options::try_parse_from(["dash", "--chaos", "--chaos-rate", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Options::try_parse_from(["dash", "--chaos-rate", "0.3"]).is_err());
     }
 
     #[test]

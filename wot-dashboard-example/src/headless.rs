@@ -1,14 +1,16 @@
-//! `--headless`: one JSON object per line on stdout for every property update, event and
-//! alert notification. Problems go to stderr.
+//! `--headless`: one JSON object per line on stdout for every property update, event, alert
+//! notification and connection state change. Problems go to stderr.
 
 use std::io::Write;
+use std::time::SystemTime;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
+use wot_events::{CloseReason, ConnectionState};
 
-use crate::live::{Feed, Live};
+use crate::live::{Feed, LinkWatch, Live};
 
-fn time(at: std::time::SystemTime) -> String {
+fn time(at: SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
@@ -49,27 +51,144 @@ pub(crate) fn to_json(item: &Feed) -> Option<Value> {
     })
 }
 
+/// The JSON line for the state of one connection: `stream` is its label (`*` for the
+/// connection carrying all properties of a Thing, `events` for its event subscription, or a
+/// property name).
+pub(crate) fn connection_json(
+    thing: &str,
+    stream: &str,
+    state: &ConnectionState,
+    at: SystemTime,
+) -> Value {
+    let (name, attempt, delay_ms, reason) = match state {
+        ConnectionState::Connecting => ("connecting", None, None, None),
+        ConnectionState::Open => ("open", None, None, None),
+        ConnectionState::Reconnecting { attempt, delay } => (
+            "reconnecting",
+            Some(*attempt),
+            Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+            None,
+        ),
+        ConnectionState::Closed { reason } => (
+            "closed",
+            None,
+            None,
+            Some(match reason {
+                CloseReason::NoContent => "ended by the server (204)".to_owned(),
+                CloseReason::Failed(error) => error.to_string(),
+                _ => "closed".to_owned(),
+            }),
+        ),
+    };
+    json!({
+        "type": "connection",
+        "thing": thing,
+        "stream": stream,
+        "state": name,
+        "attempt": attempt,
+        "delay_ms": delay_ms,
+        "reason": reason,
+        "time": time(at),
+    })
+}
+
+/// A line for the current state of every connection, then one for each change. A state that
+/// lasts only a moment can be passed over (the channels keep the latest state only), but the
+/// latest state of each connection is always printed.
+fn connection_lines(links: Vec<LinkWatch>) -> impl Stream<Item = Value> + Send + Unpin {
+    stream::select_all(links.into_iter().map(|(thing, label, state)| {
+        Box::pin(stream::unfold(
+            (thing, label, state, true),
+            |(thing, label, mut state, first)| async move {
+                if !first && state.changed().await.is_err() {
+                    return None; // the connection is gone
+                }
+                let line = connection_json(
+                    &thing,
+                    &label,
+                    &state.borrow_and_update(),
+                    SystemTime::now(),
+                );
+                Some((line, (thing, label, state, false)))
+            },
+        ))
+    }))
+}
+
 /// Prints the live feed until it ends, `stop` completes, or stdout is closed.
 pub(crate) async fn run(mut live: Live, stop: impl Future<Output = ()>) {
     let mut stop = std::pin::pin!(stop);
+    let mut connections = connection_lines(std::mem::take(&mut live.links));
+    let mut connections_open = true;
     let stdout = std::io::stdout();
     loop {
-        let item = tokio::select! {
-            item = live.feed.next() => item,
-            () = &mut stop => None,
+        let line = tokio::select! {
+            item = live.feed.next() => match item {
+                Some(item) => match to_json(&item) {
+                    Some(line) => line,
+                    None => {
+                        if let Feed::Problem(problem) = item {
+                            eprintln!("{problem}");
+                        }
+                        continue;
+                    }
+                },
+                None => break,
+            },
+            line = connections.next(), if connections_open => match line {
+                Some(line) => line,
+                None => {
+                    connections_open = false;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
         };
-        let Some(item) = item else { break };
-        match to_json(&item) {
-            Some(line) => {
-                if writeln!(stdout.lock(), "{line}").is_err() {
-                    break; // the reader went away
-                }
-            }
-            None => {
-                if let Feed::Problem(problem) = item {
-                    eprintln!("{problem}");
-                }
-            }
+        if writeln!(stdout.lock(), "{line}").is_err() {
+            break; // the reader went away
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn connection_lines_name_the_state_and_the_retry() {
+        let at = SystemTime::UNIX_EPOCH;
+        let line = connection_json(
+            "urn:x",
+            "*",
+            &ConnectionState::Reconnecting {
+                attempt: 2,
+                delay: Duration::from_millis(750),
+            },
+            at,
+        );
+        assert_eq!(
+            line,
+            json!({
+                "type": "connection", "thing": "urn:x", "stream": "*", "state": "reconnecting",
+                "attempt": 2, "delay_ms": 750, "reason": null, "time": "1970-01-01T00:00:00.000Z",
+            })
+        );
+        let open = connection_json("urn:x", "events", &ConnectionState::Open, at);
+        assert_eq!(
+            (open["state"].as_str(), &open["attempt"]),
+            (Some("open"), &Value::Null)
+        );
+        let closed = connection_json(
+            "urn:x",
+            "events",
+            &ConnectionState::Closed {
+                reason: CloseReason::NoContent,
+            },
+            at,
+        );
+        assert_eq!(closed["state"], "closed");
+        assert!(closed["reason"].as_str().is_some_and(|r| r.contains("204")));
     }
 }

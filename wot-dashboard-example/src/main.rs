@@ -65,6 +65,7 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
             seed: options.seed,
             tick: options.sim_tick,
             chaos: options.chaos,
+            chaos_rate: options.chaos_rate,
             ..SimConfig::default()
         };
         Some(Simulator::start(config).await?)

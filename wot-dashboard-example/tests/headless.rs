@@ -57,6 +57,8 @@ struct Seen {
     events: usize,
     fired: BTreeSet<(String, String)>,
     fired_then_resolved: Option<(String, String)>,
+    /// (Thing, stream) of the connections reported open.
+    open_links: BTreeSet<(String, String)>,
 }
 
 impl Seen {
@@ -84,19 +86,30 @@ impl Seen {
                     _ => {}
                 }
             }
+            Some("connection") => {
+                let state = text("state");
+                assert!(
+                    ["connecting", "open", "reconnecting", "closed"].contains(&state.as_str()),
+                    "{line}"
+                );
+                if state == "open" {
+                    self.open_links.insert((text("thing"), text("stream")));
+                }
+            }
             other => panic!("unknown line type {other:?}: {line}"),
         }
     }
 
     fn complete(&self) -> bool {
         self.property_things.len() == THINGS.len()
+            && self.open_links.len() == 2 * THINGS.len()
             && self.events > 0
             && self.fired_then_resolved.is_some()
     }
 }
 
 #[test]
-fn headless_run_prints_properties_of_every_thing_events_and_an_alert_that_resolves() {
+fn headless_run_prints_properties_events_connections_and_an_alert_that_resolves() {
     let (_child, lines) = headless(&["--seed", "7", "--sim-tick", "50ms"]);
     let mut seen = Seen::default();
     let give_up = Instant::now() + Duration::from_secs(30);
@@ -109,6 +122,12 @@ fn headless_run_prints_properties_of_every_thing_events_and_an_alert_that_resolv
     }
     let expected: BTreeSet<String> = THINGS.iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(seen.property_things, expected);
+    // One connection for all properties (`*`) and one for the events, per Thing.
+    let links: BTreeSet<(String, String)> = THINGS
+        .iter()
+        .flat_map(|t| ["*", "events"].map(|s| ((*t).to_owned(), s.to_owned())))
+        .collect();
+    assert_eq!(seen.open_links, links);
 }
 
 #[test]

@@ -59,6 +59,9 @@ pub(crate) struct ThingLog {
 
 /// What a new subscriber gets: the records to send first, and the live feed after them.
 pub(crate) struct Subscription {
+    /// The id of the last record published before this subscription (0 for none): where a
+    /// client that has received nothing yet resumes.
+    pub(crate) position: u64,
     pub(crate) backlog: Vec<Arc<Record>>,
     pub(crate) live: broadcast::Receiver<Arc<Record>>,
 }
@@ -137,7 +140,11 @@ impl ThingLog {
                 current
             }
         };
-        Subscription { backlog, live }
+        Subscription {
+            position: state.next_id - 1,
+            backlog,
+            live,
+        }
     }
 }
 

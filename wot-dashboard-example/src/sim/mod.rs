@@ -33,6 +33,9 @@ pub(crate) struct SimConfig {
     pub(crate) tick: Duration,
     /// Cut SSE connections and refuse some at random. Default off.
     pub(crate) chaos: bool,
+    /// With `chaos`: the chance that a connection is cut in the middle of each record sent.
+    /// Must be from 0 to 1. Default 0.04.
+    pub(crate) chaos_rate: f64,
     /// Longest quiet time on an SSE stream before a heartbeat comment. Default 5 s.
     pub(crate) heartbeat: Duration,
     /// Records kept per Thing for `Last-Event-ID` replay. Default 4096.
@@ -45,6 +48,7 @@ impl Default for SimConfig {
             seed: 1,
             tick: Duration::from_millis(500),
             chaos: false,
+            chaos_rate: 0.04,
             heartbeat: Duration::from_secs(5),
             replay: 4096,
         }

@@ -11,7 +11,8 @@
 //! | `GET /things/{thing}/sse/properties[/{name}]` | `observeallproperties` / `observeproperty` |
 //! | `GET /things/{thing}/sse/events[/{name}]` | `subscribeallevents` / `subscribeevent` |
 //!
-//! An SSE response starts with a `retry:` hint, then the backlog (replay after `Last-Event-ID`,
+//! An SSE response starts with a `retry:` hint (and, for a new subscriber with nothing to
+//! replay, an id-only block giving its position as the resume point), then the backlog (replay after `Last-Event-ID`,
 //! or the current property values for a new observer), then live records, with a heartbeat
 //! comment whenever the stream has been quiet for the heartbeat interval.
 
@@ -40,8 +41,10 @@ use super::model::{DeviceError, Emission, THINGS};
 
 /// Chance, per connection, that `--chaos` answers 503 with `Retry-After` instead of streaming.
 const CHAOS_REFUSE: f64 = 0.08;
-/// Chance, per data frame, that `--chaos` cuts the connection there.
-const CHAOS_CUT: f64 = 0.04;
+
+/// How long a connection that chaos cuts stays open after the half record, for the bytes before
+/// it to go out.
+const CUT_FLUSH: Duration = Duration::from_millis(20);
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -243,6 +246,15 @@ fn sse(
     };
     let selector = Selector { kind, name };
     let subscription = log.subscribe(&selector, last_event_id);
+    // A new subscriber with nothing to receive yet (an event stream) learns its position at
+    // once, as an id-only block: cut before its first record, it resumes from there and
+    // loses nothing published since it subscribed. With a backlog, each record carries its id.
+    let hello = match last_event_id {
+        None if subscription.backlog.is_empty() => {
+            Bytes::from(format!("retry: 500\n\nid: {}\n\n", subscription.position))
+        }
+        _ => Bytes::from_static(b"retry: 500\n\n"),
+    };
     let last_sent = subscription
         .backlog
         .last()
@@ -255,7 +267,13 @@ fn sse(
         selector,
         last_sent,
         heartbeat: shared.config.heartbeat,
+        hello,
         chaos,
+        // `random_bool` wants a probability; the option parser already checks it.
+        chaos_rate: match shared.config.chaos_rate {
+            rate if rate.is_nan() => 0.0,
+            rate => rate.clamp(0.0, 1.0),
+        },
         state: Phase::Hello,
     };
     let mut response = Response::new(Body::from_stream(connection.into_stream()));
@@ -270,7 +288,7 @@ fn sse(
 
 /// Where a connection's body is.
 enum Phase {
-    /// Nothing sent yet: send the `retry:` hint.
+    /// Nothing sent yet: send the hello.
     Hello,
     Streaming,
     /// Chaos sent half a frame: fail the body so the connection is cut mid-event.
@@ -286,7 +304,11 @@ struct Connection {
     /// Highest id sent, so a record is never sent twice.
     last_sent: u64,
     heartbeat: Duration,
+    /// The first bytes: the `retry:` hint, and the position for a subscriber with no backlog.
+    hello: Bytes,
     chaos: Option<StdRng>,
+    /// Chance of a cut per record sent, when `chaos` is on.
+    chaos_rate: f64,
     state: Phase,
 }
 
@@ -304,10 +326,16 @@ impl Connection {
         match self.state {
             Phase::Hello => {
                 self.state = Phase::Streaming;
-                return Some(Ok(Bytes::from_static(b"retry: 500\n\n")));
+                return Some(Ok(self.hello.clone()));
             }
             Phase::Cut => {
                 self.state = Phase::Done;
+                // Wait before failing the body: the server writes what it has buffered while
+                // the body is pending, so the records before the cut and the half record reach
+                // the client as they would on a real network. Failing at once would drop the
+                // whole buffer (for a long replay, every connection would end before its first
+                // byte, and a client that fell behind could never catch up).
+                tokio::time::sleep(CUT_FLUSH).await;
                 return Some(Err(io::Error::other("chaos: connection cut")));
             }
             Phase::Done => return None,
@@ -337,7 +365,7 @@ impl Connection {
 
     fn send(&mut self, record: &Record) -> Chunk {
         if let Some(rng) = &mut self.chaos
-            && rng.random_bool(CHAOS_CUT)
+            && rng.random_bool(self.chaos_rate)
         {
             self.state = Phase::Cut;
             let half = record.frame.len() / 2;

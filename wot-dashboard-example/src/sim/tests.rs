@@ -214,6 +214,61 @@ async fn quiet_streams_get_heartbeat_comments() {
     assert!(seen.starts_with("retry: 500\n\n"));
 }
 
+/// The raw text of a stream until `want` data blocks arrived.
+async fn raw(url: &str, last_event_id: Option<u64>, want: usize) -> String {
+    let client = reqwest::Client::new();
+    let mut request = client.get(url);
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id.to_string());
+    }
+    let mut body = request.send().await.expect("GET").bytes_stream();
+    let mut seen = String::new();
+    while seen.matches("\ndata: ").count() < want {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), body.next())
+            .await
+            .expect("data within 5 s")
+            .expect("open")
+            .expect("bytes");
+        seen.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_new_event_subscriber_first_learns_where_to_resume() {
+    let sim = Simulator::start(fast(false)).await.expect("start");
+    let url = format!("{}things/air-1/sse/events", sim.base_url());
+    let text = raw(&url, None, 1).await;
+    // Nothing to replay: the position comes first, as an id-only block, so a client cut before
+    // its first event resumes from where it subscribed.
+    let rest = text.strip_prefix("retry: 500\n\nid: ").expect("hello");
+    let (position, rest) = rest.split_once("\n\n").expect("id-only block");
+    let position: u64 = position.parse().expect("numeric id");
+    // The initial property values of air-1 are in the log already.
+    assert!(position >= 3, "{position}");
+    let first_event = rest
+        .split("\n\n")
+        .find(|b| b.starts_with("id: "))
+        .expect("an event");
+    let resumed = raw(&url, Some(position), 1).await;
+    assert!(
+        resumed.starts_with(&format!("retry: 500\n\n{first_event}\n\n")),
+        "{resumed:?} does not start with {first_event:?}"
+    );
+    // Observers get the current values, each with its own id, and no position block.
+    let properties = raw(
+        &format!("{}things/air-1/sse/properties", sim.base_url()),
+        None,
+        1,
+    )
+    .await;
+    assert!(
+        properties.starts_with("retry: 500\n\nid: "),
+        "{properties:?}"
+    );
+    assert!(properties.contains("\nevent: "), "{properties:?}");
+}
+
 /// Follows one SSE URL through `--chaos` like a resuming client until `want` blocks arrived.
 async fn follow(url: &str, want: usize) -> (Vec<Block>, usize) {
     let mut blocks: Vec<Block> = Vec::new();
