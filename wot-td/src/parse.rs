@@ -469,15 +469,24 @@ fn reorder_like(value: &mut Value, source: &Value, depth: usize) {
 /// hostile object with many keys costs `n log n`, not `n²`.
 fn has_duplicate_keys(src: &[u8]) -> bool {
     use std::borrow::Cow;
-    // Key bytes of the open objects, innermost last.
-    let mut keys: Vec<Cow<'_, [u8]>> = Vec::new();
-    // For each open container: where its keys start in `keys` (`None` for arrays).
-    let mut open: Vec<Option<usize>> = Vec::new();
-    let mut expect_key = false;
+    // Key bytes of the open objects, innermost last. Arrays need no tracking: the keys of
+    // an object inside an array belong to that object.
+    let mut keys: Vec<Cow<'_, [u8]>> = Vec::with_capacity(64);
+    // For each open object: where its keys start in `keys`.
+    let mut open: Vec<usize> = Vec::with_capacity(16);
     let mut pos = 0;
-    while let Some(&b) = src.get(pos) {
-        match b {
-            b'"' => {
+    loop {
+        // Jump to the next quote or brace outside strings.
+        let Some(rest) = src.get(pos..) else {
+            return true;
+        };
+        let Some(skip) = memchr::memchr3(b'"', b'{', b'}', rest) else {
+            break;
+        };
+        pos += skip;
+        match src.get(pos).copied() {
+            Some(b'"') => {
+                // Find the closing quote, stepping over escapes.
                 let start = pos + 1;
                 let mut end = start;
                 let mut escaped = false;
@@ -485,23 +494,26 @@ fn has_duplicate_keys(src: &[u8]) -> bool {
                     let Some(rest) = src.get(end..) else {
                         return true;
                     };
-                    let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
+                    let Some(i) = find_quote_or_backslash(rest) else {
                         return true;
                     };
                     end += i;
-                    if src.get(end) == Some(&b'\\') {
-                        escaped = true;
-                        end += 2;
-                    } else {
+                    if src.get(end) == Some(&b'"') {
                         break;
                     }
+                    escaped = true;
+                    end += 2;
                 }
-                if expect_key {
-                    let Some(raw) = src.get(start..end) else {
-                        return true;
-                    };
+                pos = end + 1;
+                // A string followed by `:` is a key.
+                let after = src.get(pos..).unwrap_or_default();
+                let is_key = after
+                    .iter()
+                    .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                    == Some(&b':');
+                if is_key {
                     let key = if escaped {
-                        let Some(quoted) = src.get(pos..=end) else {
+                        let Some(quoted) = src.get(start - 1..=end) else {
                             return true;
                         };
                         match serde_json::from_slice::<String>(quoted) {
@@ -509,46 +521,65 @@ fn has_duplicate_keys(src: &[u8]) -> bool {
                             Err(_) => return true,
                         }
                     } else {
-                        Cow::Borrowed(raw)
+                        match src.get(start..end) {
+                            Some(raw) => Cow::Borrowed(raw),
+                            None => return true,
+                        }
                     };
                     keys.push(key);
-                    expect_key = false;
                 }
-                pos = end + 1;
                 continue;
             }
-            b'{' => {
-                open.push(Some(keys.len()));
-                expect_key = true;
-            }
-            b'[' => {
-                open.push(None);
-                expect_key = false;
-            }
-            b'}' => {
-                let Some(Some(first)) = open.pop() else {
+            Some(b'{') => open.push(keys.len()),
+            Some(b'}') => {
+                let Some(first) = open.pop() else {
                     return true;
                 };
                 let Some(own) = keys.get_mut(first..) else {
                     return true;
                 };
-                own.sort_unstable();
-                if own.windows(2).any(|w| w.first() == w.last()) {
+                let repeated = if own.len() <= 16 {
+                    own.iter()
+                        .enumerate()
+                        .any(|(i, k)| own.get(i + 1..).is_some_and(|later| later.contains(k)))
+                } else {
+                    own.sort_unstable();
+                    own.windows(2).any(|w| w.first() == w.last())
+                };
+                if repeated {
                     return true;
                 }
                 keys.truncate(first);
             }
-            b']' => {
-                let Some(None) = open.pop() else {
-                    return true;
-                };
-            }
-            b',' => expect_key = matches!(open.last(), Some(Some(_))),
-            _ => {}
+            _ => return true,
         }
         pos += 1;
     }
     !open.is_empty()
+}
+
+/// The position of the first `"` or `\\` in `s`, eight bytes at a time.
+fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let mut at = 0;
+    while let Some(chunk) = s.get(at..at + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        // A byte of `x` is zero where `word` has the byte searched for; the lowest flagged
+        // byte is always a true match (the trick can only over-flag above one).
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let found = zero(word ^ (ONES * u64::from(b'"'))) | zero(word ^ (ONES * u64::from(b'\\')));
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = s.get(at..)?;
+    tail.iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|i| at + i)
 }
 
 /// Parses JSON text into a value, rejecting duplicate object keys.

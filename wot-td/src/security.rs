@@ -307,10 +307,15 @@ impl<'de> Deserialize<'de> for SecurityScheme {
             None => return Err(D::Error::missing_field("scheme")),
         };
         let body = Value::Object(map);
+        /// Reads the scheme's body; the JSON path inside it is tracked only to describe
+        /// an error, on a second reading.
         fn typed<T: serde::de::DeserializeOwned, E: serde::de::Error>(
-            body: Value,
+            body: &Value,
             scheme: &str,
         ) -> Result<T, E> {
+            if let Ok(typed) = T::deserialize(body) {
+                return Ok(typed);
+            }
             serde_path_to_error::deserialize(body).map_err(|e| {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
@@ -324,17 +329,17 @@ impl<'de> Deserialize<'de> for SecurityScheme {
             })
         }
         Ok(match scheme.as_str() {
-            "nosec" => SecurityScheme::NoSec(typed(body, &scheme)?),
-            "auto" => SecurityScheme::Auto(typed(body, &scheme)?),
-            "combo" => SecurityScheme::Combo(typed(body, &scheme)?),
-            "basic" => SecurityScheme::Basic(typed(body, &scheme)?),
-            "digest" => SecurityScheme::Digest(typed(body, &scheme)?),
-            "apikey" => SecurityScheme::ApiKey(typed(body, &scheme)?),
-            "bearer" => SecurityScheme::Bearer(typed(body, &scheme)?),
-            "psk" => SecurityScheme::Psk(typed(body, &scheme)?),
-            "oauth2" => SecurityScheme::OAuth2(typed(body, &scheme)?),
+            "nosec" => SecurityScheme::NoSec(typed(&body, &scheme)?),
+            "auto" => SecurityScheme::Auto(typed(&body, &scheme)?),
+            "combo" => SecurityScheme::Combo(typed(&body, &scheme)?),
+            "basic" => SecurityScheme::Basic(typed(&body, &scheme)?),
+            "digest" => SecurityScheme::Digest(typed(&body, &scheme)?),
+            "apikey" => SecurityScheme::ApiKey(typed(&body, &scheme)?),
+            "bearer" => SecurityScheme::Bearer(typed(&body, &scheme)?),
+            "psk" => SecurityScheme::Psk(typed(&body, &scheme)?),
+            "oauth2" => SecurityScheme::OAuth2(typed(&body, &scheme)?),
             _ => {
-                let body = typed(body, &scheme)?;
+                let body = typed(&body, &scheme)?;
                 SecurityScheme::Other { scheme, body }
             }
         })

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::LazyLock;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -126,6 +127,58 @@ fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
+/// A JSON path as a chain of steps on the stack, rendered only when a diagnostic is
+/// reported, so that checking a valid document builds no path strings.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    /// The document root (renders as the empty path).
+    Root,
+    /// A key of the object at the parent path.
+    Key(&'a At<'a>, &'a str),
+    /// An index of the array at the parent path.
+    Index(&'a At<'a>, usize),
+}
+
+impl<'a> At<'a> {
+    /// A key of the root object.
+    fn top(key: &'a str) -> At<'a> {
+        At::Key(&At::Root, key)
+    }
+
+    /// The path of `key` inside this one.
+    fn key<'b>(&'b self, key: &'b str) -> At<'b> {
+        At::Key(self, key)
+    }
+
+    /// The path of item `i` inside this one.
+    fn index(&self, i: usize) -> At<'_> {
+        At::Index(self, i)
+    }
+
+    /// The path as text, e.g. `properties.temp.forms[0].op` (empty for the root).
+    fn render(&self) -> String {
+        let mut steps = Vec::new();
+        let mut at = self;
+        while let At::Key(parent, _) | At::Index(parent, _) = at {
+            steps.push(at);
+            at = parent;
+        }
+        let mut out = String::new();
+        for step in steps.iter().rev() {
+            match step {
+                At::Key(_, key) => push_key(&mut out, key),
+                At::Index(_, i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+                At::Root => {}
+            }
+        }
+        out
+    }
+}
+
 const KNOWN_SCHEMES: [&str; 9] = [
     "nosec", "auto", "combo", "basic", "digest", "apikey", "bearer", "psk", "oauth2",
 ];
@@ -178,7 +231,7 @@ impl Thing {
         if v.checker.exhausted() {
             v.warn(
                 "check-budget",
-                "",
+                &At::Root,
                 format!("the data schemas are too large to check every `enum`, `const` and `default` value against them (more than {LITERAL_CHECK_BUDGET} steps); the rest was skipped"),
             );
         }
@@ -198,12 +251,12 @@ struct Validator<'t> {
 }
 
 impl<'t> Validator<'t> {
-    fn err(&mut self, rule: &'static str, path: impl Into<String>, msg: impl Into<String>) {
-        self.out.push(Diagnostic::error(rule, path, msg));
+    fn err(&mut self, rule: &'static str, at: &At<'_>, msg: impl Into<String>) {
+        self.out.push(Diagnostic::error(rule, at.render(), msg));
     }
 
-    fn warn(&mut self, rule: &'static str, path: impl Into<String>, msg: impl Into<String>) {
-        self.out.push(Diagnostic::warning(rule, path, msg));
+    fn warn(&mut self, rule: &'static str, at: &At<'_>, msg: impl Into<String>) {
+        self.out.push(Diagnostic::warning(rule, at.render(), msg));
     }
 
     /// An `enum` or `const` value must fit the rest of its schema.
@@ -212,13 +265,13 @@ impl<'t> Validator<'t> {
         s: &'t DataSchema,
         value: &Value,
         rule: &'static str,
-        path: String,
+        at: &At<'_>,
         what: &str,
     ) {
         if let Some(e) = self.checker.check(s, value, false).first() {
             self.err(
                 rule,
-                path,
+                at,
                 format!("{what} value {} does not fit the schema: {e}", short(value)),
             );
         }
@@ -231,7 +284,7 @@ impl<'t> Validator<'t> {
         if !has_td_context {
             self.err(
                 "context",
-                "@context",
+                &At::top("@context"),
                 format!("`@context` must contain the TD context URI `{TD_CONTEXT_1_1}`"),
             );
         }
@@ -240,7 +293,7 @@ impl<'t> Validator<'t> {
         {
             self.warn(
                 "id-uri",
-                "id",
+                &At::top("id"),
                 format!("`id` should be an absolute URI, found `{id}`"),
             );
         }
@@ -249,7 +302,7 @@ impl<'t> Validator<'t> {
         {
             self.warn(
                 "base-uri",
-                "base",
+                &At::top("base"),
                 format!("`base` is not an absolute URI (`{base}`), so it is resolved against the URL the TD was fetched from"),
             );
         }
@@ -258,7 +311,7 @@ impl<'t> Validator<'t> {
         {
             self.err(
                 "version-instance",
-                "version",
+                &At::top("version"),
                 "`version` must have an `instance` string",
             );
         }
@@ -269,18 +322,19 @@ impl<'t> Validator<'t> {
             if defs.is_empty() {
                 self.err(
                     "schema-definitions-empty",
-                    "schemaDefinitions",
+                    &At::top("schemaDefinitions"),
                     "`schemaDefinitions` must not be empty when present",
                 );
             }
             for (name, s) in defs {
-                self.schema(s, &join("schemaDefinitions", name), 0);
+                self.schema(s, &At::top("schemaDefinitions").key(name), 0);
             }
         }
-        self.uri_variables(t.uri_variables.as_ref(), "uriVariables");
+        self.uri_variables(t.uri_variables.as_ref(), &At::top("uriVariables"));
 
+        let properties = At::top("properties");
         for (name, p) in t.properties() {
-            let path = join("properties", name);
+            let path = properties.key(name);
             self.schema(&p.schema, &path, 0);
             if p.schema.is_read_only() && p.schema.is_write_only() {
                 self.err(
@@ -289,7 +343,7 @@ impl<'t> Validator<'t> {
                     "a property cannot be both `readOnly` and `writeOnly`",
                 );
             }
-            self.uri_variables(p.uri_variables.as_ref(), &join(&path, "uriVariables"));
+            self.uri_variables(p.uri_variables.as_ref(), &path.key("uriVariables"));
             self.forms(t, &p.forms, AffordanceKind::Property, &path);
             if !p.is_observable() {
                 for (i, f) in p.forms.iter().enumerate() {
@@ -297,26 +351,28 @@ impl<'t> Validator<'t> {
                     if ops.contains(&Operation::ObserveProperty) {
                         self.warn(
                             "observe-not-observable",
-                            index(&join(&path, "forms"), i),
+                            &path.key("forms").index(i),
                             "the form offers `observeproperty` but the property is not `observable: true`",
                         );
                     }
                 }
             }
         }
+        let actions = At::top("actions");
         for (name, a) in t.actions() {
-            let path = join("actions", name);
+            let path = actions.key(name);
             if let Some(s) = &a.input {
-                self.schema(s, &join(&path, "input"), 0);
+                self.schema(s, &path.key("input"), 0);
             }
             if let Some(s) = &a.output {
-                self.schema(s, &join(&path, "output"), 0);
+                self.schema(s, &path.key("output"), 0);
             }
-            self.uri_variables(a.uri_variables.as_ref(), &join(&path, "uriVariables"));
+            self.uri_variables(a.uri_variables.as_ref(), &path.key("uriVariables"));
             self.forms(t, &a.forms, AffordanceKind::Action, &path);
         }
+        let events = At::top("events");
         for (name, e) in t.events() {
-            let path = join("events", name);
+            let path = events.key(name);
             for (key, s) in [
                 ("subscription", &e.subscription),
                 ("data", &e.data),
@@ -324,17 +380,17 @@ impl<'t> Validator<'t> {
                 ("cancellation", &e.cancellation),
             ] {
                 if let Some(s) = s {
-                    self.schema(s, &join(&path, key), 0);
+                    self.schema(s, &path.key(key), 0);
                 }
             }
-            self.uri_variables(e.uri_variables.as_ref(), &join(&path, "uriVariables"));
+            self.uri_variables(e.uri_variables.as_ref(), &path.key("uriVariables"));
             self.forms(t, &e.forms, AffordanceKind::Event, &path);
         }
         if let Some(forms) = &t.forms {
             if forms.is_empty() {
                 self.err(
                     "forms-empty",
-                    "forms",
+                    &At::top("forms"),
                     "`forms` must not be empty when present",
                 );
             }
@@ -342,12 +398,12 @@ impl<'t> Validator<'t> {
                 if f.op.is_none() {
                     self.err(
                         "op-required",
-                        index("forms", i),
+                        &At::top("forms").index(i),
                         "a Thing-level form must have `op`",
                     );
                 }
             }
-            self.forms(t, forms, AffordanceKind::Thing, "");
+            self.forms(t, forms, AffordanceKind::Thing, &At::Root);
         }
     }
 
@@ -355,25 +411,26 @@ impl<'t> Validator<'t> {
         if t.security_definitions.is_empty() {
             self.err(
                 "security-definitions-empty",
-                "securityDefinitions",
+                &At::top("securityDefinitions"),
                 "`securityDefinitions` must define at least one security scheme",
             );
         }
         if t.security.is_empty() {
             self.err(
                 "security-empty",
-                "security",
+                &At::top("security"),
                 "`security` must name at least one security scheme",
             );
         }
-        self.security_names(t, &t.security, "security");
+        self.security_names(t, &t.security, &At::top("security"));
+        let definitions = At::top("securityDefinitions");
         for (name, scheme) in &t.security_definitions {
-            let path = join("securityDefinitions", name);
+            let path = definitions.key(name);
             match scheme {
                 SecurityScheme::Other { scheme, .. } if !scheme.contains(':') => {
                     self.err(
                         "scheme-unknown",
-                        join(&path, "scheme"),
+                        &path.key("scheme"),
                         format!(
                             "unknown security scheme `{scheme}`: use one of {} or a prefixed extension scheme such as `ace:ACESecurityScheme`",
                             KNOWN_SCHEMES.join(", ")
@@ -391,7 +448,7 @@ impl<'t> Validator<'t> {
                         if list.len() < 2 {
                             self.err(
                                 "combo",
-                                join(&path, key),
+                                &path.key(key),
                                 format!("`{key}` must name at least two schemes"),
                             );
                         }
@@ -399,13 +456,13 @@ impl<'t> Validator<'t> {
                             if !t.security_definitions.contains_key(n) {
                                 self.err(
                                     "security-undefined",
-                                    index(&join(&path, key), i),
+                                    &path.key(key).index(i),
                                     format!("`{n}` is not defined in `securityDefinitions`"),
                                 );
                             } else if n == name {
                                 self.err(
                                     "combo",
-                                    index(&join(&path, key), i),
+                                    &path.key(key).index(i),
                                     "a `combo` scheme cannot contain itself",
                                 );
                             }
@@ -419,7 +476,7 @@ impl<'t> Validator<'t> {
                     {
                         self.warn(
                             "oauth2-flow",
-                            join(&path, "flow"),
+                            &path.key("flow"),
                             format!("OAuth 2.0 flow `{flow}` is not one of TD 1.1's (`code`, `client`); many clients do not support it"),
                         );
                     }
@@ -429,16 +486,16 @@ impl<'t> Validator<'t> {
         }
     }
 
-    fn security_names(&mut self, t: &Thing, names: &OneOrMany<String>, path: &str) {
+    fn security_names(&mut self, t: &Thing, names: &OneOrMany<String>, path: &At<'_>) {
         for (i, n) in names.iter().enumerate() {
             if !t.security_definitions.contains_key(n) {
                 let p = match names {
-                    OneOrMany::One(_) => path.to_owned(),
-                    OneOrMany::Many(_) => index(path, i),
+                    OneOrMany::One(_) => *path,
+                    OneOrMany::Many(_) => path.index(i),
                 };
                 self.err(
                     "security-undefined",
-                    p,
+                    &p,
                     format!("security scheme `{n}` is not defined in `securityDefinitions`"),
                 );
             }
@@ -448,15 +505,16 @@ impl<'t> Validator<'t> {
     fn links(&mut self, t: &Thing) {
         let Some(links) = &t.links else { return };
         let mut type_links = 0;
+        let links_at = At::top("links");
         for (i, l) in links.iter().enumerate() {
-            let path = index("links", i);
+            let path = links_at.index(i);
             match l.rel.as_deref() {
                 Some("type") => {
                     type_links += 1;
                     if type_links > 1 {
                         self.err(
                             "link-rel-type",
-                            join(&path, "rel"),
+                            &path.key("rel"),
                             "a TD may have at most one link with `rel: \"type\"`",
                         );
                     } else {
@@ -476,7 +534,7 @@ impl<'t> Validator<'t> {
                     {
                         self.err(
                             "link-sizes",
-                            join(&path, "sizes"),
+                            &path.key("sizes"),
                             format!("`sizes` must look like `16x16`, found `{sizes}`"),
                         );
                     }
@@ -484,7 +542,7 @@ impl<'t> Validator<'t> {
                 Some("tm:extends") => {
                     self.err(
                         "link-tm-extends",
-                        join(&path, "rel"),
+                        &path.key("rel"),
                         "`tm:extends` links belong in Thing Models, not in TDs",
                     );
                 }
@@ -492,7 +550,7 @@ impl<'t> Validator<'t> {
                     if l.sizes.is_some() {
                         self.err(
                             "link-sizes",
-                            join(&path, "sizes"),
+                            &path.key("sizes"),
                             "only `rel: \"icon\"` links may have `sizes`",
                         );
                     }
@@ -504,10 +562,10 @@ impl<'t> Validator<'t> {
     fn uri_variables(
         &mut self,
         vars: Option<&'t indexmap::IndexMap<String, DataSchema>>,
-        path: &str,
+        path: &At<'_>,
     ) {
         for (name, s) in vars.into_iter().flatten() {
-            let p = join(path, name);
+            let p = path.key(name);
             self.schema(s, &p, 0);
             if matches!(s.data_type, Some(DataType::Object | DataType::Array)) {
                 self.warn(
@@ -519,8 +577,8 @@ impl<'t> Validator<'t> {
         }
     }
 
-    fn forms(&mut self, t: &Thing, forms: &[Form], kind: AffordanceKind, path: &str) {
-        let forms_path = join(path, "forms");
+    fn forms(&mut self, t: &Thing, forms: &[Form], kind: AffordanceKind, path: &At<'_>) {
+        let forms_path = path.key("forms");
         if forms.is_empty() && kind != AffordanceKind::Thing {
             self.err(
                 "forms-empty",
@@ -529,59 +587,53 @@ impl<'t> Validator<'t> {
             );
         }
         for (i, f) in forms.iter().enumerate() {
-            let fp = index(&forms_path, i);
+            let fp = forms_path.index(i);
             if let Some(op) = &f.op {
                 if op.is_empty() {
-                    self.err(
-                        "op-empty",
-                        join(&fp, "op"),
-                        "`op` must not be an empty array",
-                    );
+                    self.err("op-empty", &fp.key("op"), "`op` must not be an empty array");
                 }
                 for (j, o) in op.iter().enumerate() {
                     if o.affordance_kind() != kind {
+                        let op_at = fp.key("op");
                         let p = match op {
-                            OneOrMany::One(_) => join(&fp, "op"),
-                            OneOrMany::Many(_) => index(&join(&fp, "op"), j),
+                            OneOrMany::One(_) => op_at,
+                            OneOrMany::Many(_) => op_at.index(j),
                         };
                         self.err(
                             "op-kind",
-                            p,
+                            &p,
                             format!("operation `{o}` is not allowed in {}", kind_name(kind)),
                         );
                     }
                 }
             }
             if f.href.is_empty() && t.base.is_none() {
-                self.warn(
-                    "href-empty",
-                    join(&fp, "href"),
-                    "empty `href` and no `base`",
-                );
+                self.warn("href-empty", &fp.key("href"), "empty `href` and no `base`");
             }
             if let Err(e) = crate::uri_template::parse_template(&f.href) {
                 self.err(
                     "href-template",
-                    join(&fp, "href"),
+                    &fp.key("href"),
                     format!("`href` is not a valid URI template: {e}"),
                 );
             } else if !f.href.contains(['{', '}'])
-                && crate::forms::resolve_href(&f.href, Some(&placeholder_base())).is_err()
+                && crate::forms::resolve_href(&f.href, Some(placeholder_base())).is_err()
             {
                 self.err(
                     "href-uri",
-                    join(&fp, "href"),
+                    &fp.key("href"),
                     format!("`href` `{}` is not a valid URI reference", f.href),
                 );
             }
             if let Some(sec) = &f.security {
-                self.security_names(t, sec, &join(&fp, "security"));
+                self.security_names(t, sec, &fp.key("security"));
             }
             if let Some(resp) = &f.additional_responses {
                 for (j, r) in resp.iter().enumerate() {
+                    let responses_at = fp.key("additionalResponses");
                     let rp = match resp {
-                        OneOrMany::One(_) => join(&fp, "additionalResponses"),
-                        OneOrMany::Many(_) => index(&join(&fp, "additionalResponses"), j),
+                        OneOrMany::One(_) => responses_at,
+                        OneOrMany::Many(_) => responses_at.index(j),
                     };
                     if r.success.is_none() && r.content_type.is_none() && r.schema.is_none() {
                         self.warn("additional-response-empty", &rp, "an additional response without `success`, `contentType` or `schema` says nothing");
@@ -594,7 +646,7 @@ impl<'t> Validator<'t> {
                     {
                         self.err(
                             "schema-undefined",
-                            join(&rp, "schema"),
+                            &rp.key("schema"),
                             format!("`{name}` is not defined in `schemaDefinitions`"),
                         );
                     }
@@ -604,7 +656,7 @@ impl<'t> Validator<'t> {
     }
 
     /// Consistency of one data schema and its children (depth-limited).
-    fn schema(&mut self, s: &'t DataSchema, path: &str, depth: usize) {
+    fn schema(&mut self, s: &'t DataSchema, path: &At<'_>, depth: usize) {
         if depth > MAX_DEPTH {
             self.err(
                 "schema-depth",
@@ -617,7 +669,7 @@ impl<'t> Validator<'t> {
             if values.is_empty() {
                 self.err(
                     "enum-empty",
-                    join(path, "enum"),
+                    &path.key("enum"),
                     "`enum` must list at least one value",
                 );
             }
@@ -626,24 +678,24 @@ impl<'t> Validator<'t> {
                 if !seen.insert(crate::value_check::canonical(v)) {
                     self.err(
                         "enum-duplicate",
-                        index(&join(path, "enum"), i),
+                        &path.key("enum").index(i),
                         format!("`enum` lists {} more than once", short(v)),
                     );
                 }
             }
             for (i, v) in values.iter().enumerate() {
-                self.literal_fits(s, v, "enum-type", index(&join(path, "enum"), i), "`enum`");
+                self.literal_fits(s, v, "enum-type", &path.key("enum").index(i), "`enum`");
             }
         }
         if let Some(c) = &s.constant {
-            self.literal_fits(s, c, "const-type", join(path, "const"), "`const`");
+            self.literal_fits(s, c, "const-type", &path.key("const"), "`const`");
         }
         if let Some(d) = &s.default {
             let found = self.checker.check(s, d, true);
             if let Some(e) = found.first() {
                 self.warn(
                     "default-type",
-                    join(path, "default"),
+                    &path.key("default"),
                     format!(
                         "`default` value {} does not fit the schema: {}",
                         short(d),
@@ -669,7 +721,7 @@ impl<'t> Validator<'t> {
         {
             self.err(
                 "multiple-of",
-                join(path, "multipleOf"),
+                &path.key("multipleOf"),
                 "`multipleOf` must be greater than 0",
             );
         }
@@ -696,7 +748,7 @@ impl<'t> Validator<'t> {
         {
             self.err(
                 "pattern",
-                join(path, "pattern"),
+                &path.key("pattern"),
                 format!("`pattern` is not a usable regular expression: {e}"),
             );
         }
@@ -723,7 +775,7 @@ impl<'t> Validator<'t> {
                 if !seen.insert(r) {
                     self.err(
                         "required-duplicate",
-                        index(&join(path, "required"), i),
+                        &path.key("required").index(i),
                         format!("`required` lists `{r}` more than once"),
                     );
                 }
@@ -732,7 +784,7 @@ impl<'t> Validator<'t> {
                 {
                     self.warn(
                         "required-unknown",
-                        index(&join(path, "required"), i),
+                        &path.key("required").index(i),
                         format!("`{r}` is required but not among `properties`"),
                     );
                 }
@@ -742,33 +794,36 @@ impl<'t> Validator<'t> {
             if one_of.is_empty() {
                 self.err(
                     "one-of-empty",
-                    join(path, "oneOf"),
+                    &path.key("oneOf"),
                     "`oneOf` must list at least one schema",
                 );
             }
             for (i, c) in one_of.iter().enumerate() {
-                self.schema(c, &index(&join(path, "oneOf"), i), depth + 1);
+                self.schema(c, &path.key("oneOf").index(i), depth + 1);
             }
         }
         if let Some(items) = &s.items {
             match items.as_ref() {
-                OneOrMany::One(c) => self.schema(c, &join(path, "items"), depth + 1),
+                OneOrMany::One(c) => self.schema(c, &path.key("items"), depth + 1),
                 OneOrMany::Many(cs) => {
                     for (i, c) in cs.iter().enumerate() {
-                        self.schema(c, &index(&join(path, "items"), i), depth + 1);
+                        self.schema(c, &path.key("items").index(i), depth + 1);
                     }
                 }
             }
         }
         for (name, c) in s.properties.iter().flatten() {
-            self.schema(c, &join(&join(path, "properties"), name), depth + 1);
+            self.schema(c, &path.key("properties").key(name), depth + 1);
         }
     }
 }
 
-fn placeholder_base() -> url::Url {
-    // Only used to check that relative references are well formed.
-    url::Url::parse("http://base.invalid/").unwrap_or_else(|_| unreachable!("static URL"))
+/// Only used to check that relative references are well formed; parsed once.
+fn placeholder_base() -> &'static url::Url {
+    static BASE: LazyLock<url::Url> = LazyLock::new(|| {
+        url::Url::parse("http://base.invalid/").unwrap_or_else(|_| unreachable!("static URL"))
+    });
+    &BASE
 }
 
 fn valid_size(s: &str) -> bool {
