@@ -58,7 +58,11 @@ impl fmt::Debug for Auth {
     }
 }
 
-/// Settings a client holds as defaults and a request may override.
+/// Settings a client holds as defaults and a request may override, and the request's own body
+/// and credentials.
+///
+/// Clients, requests and streams share them behind an `Arc`: a request that changes nothing
+/// uses the client's copy, so an open stream pays a pointer for them, not about 300 bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) headers: HeaderMap,
@@ -66,6 +70,9 @@ pub(crate) struct Settings {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) max_event_size: usize,
     pub(crate) max_redirects: usize,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) auth: Auth,
+    pub(crate) token_query_param: Option<String>,
 }
 
 impl Default for Settings {
@@ -76,23 +83,39 @@ impl Default for Settings {
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            body: None,
+            auth: Auth::None,
+            token_query_param: None,
         }
     }
 }
 
 /// Everything a stream needs to (re)connect, fixed when the stream is created.
+///
+/// Kept small because every open stream holds one: the URL is kept as its (already validated)
+/// text, 64 bytes less than a parsed `Url`, and parsed again per connection attempt.
 #[derive(Debug)]
 pub(crate) struct Spec {
     pub(crate) http: reqwest::Client,
     pub(crate) method: Method,
-    pub(crate) url: Url,
-    /// `url` without query and user info, for logs and errors.
-    pub(crate) url_for_logs: String,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Option<Bytes>,
-    pub(crate) auth: Auth,
-    pub(crate) token_query_param: Option<String>,
-    pub(crate) max_redirects: usize,
+    url: String,
+    pub(crate) settings: Arc<Settings>,
+}
+
+impl Spec {
+    /// The request URL.
+    ///
+    /// # Errors
+    ///
+    /// None in practice: the text came from a parsed `Url`.
+    pub(crate) fn url(&self) -> Result<Url, Error> {
+        Url::parse(&self.url).map_err(|error| Error::builder(format!("invalid URL: {error}")))
+    }
+
+    /// The URL without query and user info, for logs and errors.
+    pub(crate) fn url_for_logs(&self) -> String {
+        self.url().map(|url| redact(&url)).unwrap_or_default()
+    }
 }
 
 /// An SSE client: a `reqwest::Client` plus default settings for the streams it opens.
@@ -121,7 +144,7 @@ pub(crate) struct Spec {
 #[derive(Debug, Clone)]
 pub struct SseClient {
     http: reqwest::Client,
-    settings: Settings,
+    settings: Arc<Settings>,
 }
 
 impl Default for SseClient {
@@ -158,7 +181,7 @@ impl SseClient {
     pub fn with_http_client(http: reqwest::Client) -> Self {
         Self {
             http,
-            settings: Settings::default(),
+            settings: Arc::default(),
         }
     }
 
@@ -183,9 +206,6 @@ impl SseClient {
             method,
             url,
             settings: self.settings.clone(),
-            body: None,
-            auth: Auth::None,
-            token_query_param: None,
             last_event_id: String::new(),
             error: None,
         }
@@ -269,7 +289,7 @@ impl SseClientBuilder {
         };
         Ok(SseClient {
             http,
-            settings: self.settings,
+            settings: Arc::new(self.settings),
         })
     }
 }
@@ -283,10 +303,8 @@ pub struct RequestBuilder {
     http: reqwest::Client,
     method: Method,
     url: Result<Url, Error>,
-    settings: Settings,
-    body: Option<Bytes>,
-    auth: Auth,
-    token_query_param: Option<String>,
+    /// The client's settings until a setter changes one (then a copy).
+    settings: Arc<Settings>,
     last_event_id: String,
     error: Option<Error>,
 }
@@ -297,13 +315,17 @@ impl fmt::Debug for RequestBuilder {
             .field("method", &self.method)
             .field("url", &self.url.as_ref().map(redact))
             .field("headers", &self.settings.headers.keys().collect::<Vec<_>>())
-            .field("auth", &self.auth)
+            .field("auth", &self.settings.auth)
             .field("settings", &self.settings.reconnect)
             .finish_non_exhaustive()
     }
 }
 
 impl RequestBuilder {
+    fn settings_mut(&mut self) -> &mut Settings {
+        Arc::make_mut(&mut self.settings)
+    }
+
     /// Sets the method. Default: the one the request was started with.
     pub fn method(mut self, method: Method) -> Self {
         self.method = method;
@@ -318,7 +340,7 @@ impl RequestBuilder {
         K: TryInto<HeaderName>,
         V: TryInto<HeaderValue>,
     {
-        if let Err(error) = insert_header(&mut self.settings.headers, name, value) {
+        if let Err(error) = insert_header(&mut self.settings_mut().headers, name, value) {
             self.error.get_or_insert(error);
         }
         self
@@ -329,7 +351,7 @@ impl RequestBuilder {
         for (name, mut value) in headers {
             if let Some(name) = name {
                 mark_sensitive(&name, &mut value);
-                self.settings.headers.insert(name, value);
+                self.settings_mut().headers.insert(name, value);
             }
         }
         self
@@ -337,7 +359,7 @@ impl RequestBuilder {
 
     /// The request body, sent again on every reconnect (for `POST`, `REPORT`). Default: none.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = Some(body.into());
+        self.settings_mut().body = Some(body.into());
         self
     }
 
@@ -350,7 +372,7 @@ impl RequestBuilder {
 
     /// Sends `Authorization: Bearer <token>` on every connection. Default: no auth.
     pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.auth = Auth::Bearer(Secret(token.into()));
+        self.settings_mut().auth = Auth::Bearer(Secret(token.into()));
         self
     }
 
@@ -382,7 +404,7 @@ impl RequestBuilder {
                     .map_err(Into::into)
             })
         });
-        self.auth = Auth::Provider(provider);
+        self.settings_mut().auth = Auth::Provider(provider);
         self
     }
 
@@ -392,13 +414,13 @@ impl RequestBuilder {
     /// only for servers that demand it. This crate still keeps the token out of its own logs
     /// and errors. Default: off.
     pub fn token_in_query(mut self, param: impl Into<String>) -> Self {
-        self.token_query_param = Some(param.into());
+        self.settings_mut().token_query_param = Some(param.into());
         self
     }
 
     /// The reconnect policy. Default: the client's ([`ReconnectPolicy::new`] unless set).
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.settings.reconnect = policy;
+        self.settings_mut().reconnect = policy;
         self
     }
 
@@ -406,20 +428,20 @@ impl RequestBuilder {
     /// taken for dead and replaced. It also bounds the wait for response headers. `None`
     /// disables it. Default: 45 s.
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.settings.idle_timeout = timeout.into();
+        self.settings_mut().idle_timeout = timeout.into();
         self
     }
 
     /// The maximum event size in bytes; a larger event is skipped with an error. Default:
     /// 32 MiB (see [`parser::Parser::with_max_event_size`](crate::parser::Parser::with_max_event_size)).
     pub fn max_event_size(mut self, bytes: usize) -> Self {
-        self.settings.max_event_size = bytes;
+        self.settings_mut().max_event_size = bytes;
         self
     }
 
     /// How many redirects one connection follows. Default: 10.
     pub fn max_redirects(mut self, redirects: usize) -> Self {
-        self.settings.max_redirects = redirects;
+        self.settings_mut().max_redirects = redirects;
         self
     }
 
@@ -445,27 +467,16 @@ impl RequestBuilder {
         if self.last_event_id.contains('\0') {
             return Err(Error::builder("the last event id contains U+0000"));
         }
-        if matches!(self.token_query_param.as_deref(), Some("")) {
+        if matches!(self.settings.token_query_param.as_deref(), Some("")) {
             return Err(Error::builder("the token query parameter name is empty"));
         }
         let spec = Spec {
             http: self.http,
             method: self.method,
-            url_for_logs: redact(&url),
-            url,
-            headers: self.settings.headers,
-            body: self.body,
-            auth: self.auth,
-            token_query_param: self.token_query_param,
-            max_redirects: self.settings.max_redirects,
+            url: url.into(),
+            settings: self.settings,
         };
-        Ok(EventStream::new(
-            Arc::new(spec),
-            self.settings.reconnect,
-            self.settings.idle_timeout,
-            self.settings.max_event_size,
-            &self.last_event_id,
-        ))
+        Ok(EventStream::new(Arc::new(spec), &self.last_event_id))
     }
 }
 

@@ -27,25 +27,27 @@ pub(crate) async fn open(
     spec: Arc<Spec>,
     last_event_id: Option<HeaderValue>,
 ) -> Result<Opened, Error> {
-    let token = match &spec.auth {
+    let settings = &spec.settings;
+    let first_url = spec.url()?;
+    let mut url_for_logs = redact(&first_url);
+    let token = match &settings.auth {
         Auth::None => None,
         Auth::Bearer(token) => Some(token.clone()),
         Auth::Provider(provider) => Some(provider().await.map_err(|source| {
-            Error::with_boxed_source(Kind::Token, Some(spec.url_for_logs.clone()), source)
+            Error::with_boxed_source(Kind::Token, Some(url_for_logs.clone()), source)
         })?),
     };
-    let mut url = spec.url.clone();
-    let mut url_for_logs = spec.url_for_logs.clone();
+    let mut url = first_url.clone();
     let mut method = spec.method.clone();
-    let mut body = spec.body.clone();
+    let mut body = settings.body.clone();
     let mut same_origin = true;
     let mut redirects = 0;
     loop {
         let mut request_url = url.clone();
-        let mut headers = HeaderMap::with_capacity(spec.headers.len() + 4);
+        let mut headers = HeaderMap::with_capacity(settings.headers.len() + 4);
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        for (name, value) in &spec.headers {
+        for (name, value) in &settings.headers {
             // Credentials stay with the origin the user gave them for.
             if same_origin || !is_credential_header(name) {
                 headers.insert(name.clone(), value.clone());
@@ -55,7 +57,7 @@ pub(crate) async fn open(
             headers.insert(LAST_EVENT_ID, id.clone());
         }
         if let (Some(Secret(token)), true) = (&token, same_origin) {
-            match &spec.token_query_param {
+            match &settings.token_query_param {
                 Some(param) => {
                     request_url.query_pairs_mut().append_pair(param, token);
                 }
@@ -99,13 +101,13 @@ pub(crate) async fn open(
                 .filter(|next| matches!(next.scheme(), "http" | "https"))
                 .ok_or_else(|| Error::new(Kind::BadRedirectLocation, Some(url_for_logs.clone())))?;
             redirects += 1;
-            if redirects > spec.max_redirects {
+            if redirects > settings.max_redirects {
                 return Err(Error::new(
-                    Kind::TooManyRedirects(spec.max_redirects),
+                    Kind::TooManyRedirects(settings.max_redirects),
                     Some(url_for_logs),
                 ));
             }
-            if next.origin() != spec.url.origin() {
+            if next.origin() != first_url.origin() {
                 same_origin = false;
             }
             // As fetch does: 303, and 301/302 after POST, continue as GET without a body.

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
-use crate::backoff::{Backoff, ReconnectPolicy};
+use crate::backoff::Backoff;
 use crate::client::Spec;
 use crate::connect::{Opened, open};
 use crate::error::{Error, Kind};
@@ -165,7 +165,6 @@ pub struct EventStream {
     shared: Arc<Shared>,
     parser: Parser,
     backoff: Backoff,
-    idle_timeout: Option<Duration>,
     phase: Phase,
     /// The idle deadline while connecting or open; the backoff delay while waiting.
     timer: Option<Pin<Box<Sleep>>>,
@@ -174,14 +173,13 @@ pub struct EventStream {
     last_activity: Instant,
     /// Consecutive failed attempts.
     failures: u32,
-    span: tracing::Span,
 }
 
 impl std::fmt::Debug for EventStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventStream")
             .field("method", &self.spec.method)
-            .field("url", &self.spec.url_for_logs)
+            .field("url", &self.spec.url_for_logs())
             .field("state", &self.shared.slot().current)
             .field("last_event_id", &self.parser.last_event_id())
             .finish_non_exhaustive()
@@ -189,16 +187,10 @@ impl std::fmt::Debug for EventStream {
 }
 
 impl EventStream {
-    pub(crate) fn new(
-        spec: Arc<Spec>,
-        policy: ReconnectPolicy,
-        idle_timeout: Option<Duration>,
-        max_event_size: usize,
-        last_event_id: &str,
-    ) -> Self {
-        let mut parser = Parser::with_max_event_size(max_event_size);
+    pub(crate) fn new(spec: Arc<Spec>, last_event_id: &str) -> Self {
+        let mut parser = Parser::with_max_event_size(spec.settings.max_event_size);
         parser.set_last_event_id(last_event_id);
-        let span = tracing::info_span!("sse", method = %spec.method, url = %spec.url_for_logs);
+        let backoff = Backoff::new(&spec.settings.reconnect);
         Self {
             spec,
             shared: Arc::new(Shared {
@@ -211,14 +203,18 @@ impl EventStream {
                 waker: AtomicWaker::new(),
             }),
             parser,
-            backoff: Backoff::new(policy),
-            idle_timeout,
+            backoff,
             phase: Phase::Start,
             timer: None,
             last_activity: Instant::now(),
             failures: 0,
-            span,
         }
+    }
+
+    /// The span for this stream's log records. It is made when there is something to log
+    /// rather than kept: most streams log nothing for hours, and a `Span` is 40 bytes.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("sse", method = %self.spec.method, url = %self.spec.url_for_logs())
     }
 
     /// A receiver of the connection state, e.g. for a status line in a UI.
@@ -294,7 +290,7 @@ impl EventStream {
             if self.shared.reconnect.load(Ordering::Acquire)
                 && self.shared.reconnect.swap(false, Ordering::AcqRel)
             {
-                self.span
+                self.span()
                     .in_scope(|| tracing::info!("reconnecting now, as requested"));
                 if matches!(self.phase, Phase::Open { .. }) {
                     self.parser.end_of_body();
@@ -312,11 +308,9 @@ impl EventStream {
                         continue;
                     }
                     Err(ParseError::EventTooLarge { limit }) => {
-                        let error = Error::new(
-                            Kind::EventTooLarge(limit),
-                            Some(self.spec.url_for_logs.clone()),
-                        );
-                        self.span
+                        let error =
+                            Error::new(Kind::EventTooLarge(limit), Some(self.spec.url_for_logs()));
+                        self.span()
                             .in_scope(|| tracing::warn!(%error, "event skipped"));
                         return Poll::Ready(Some(Err(error)));
                     }
@@ -327,7 +321,7 @@ impl EventStream {
                 Phase::Start => self.start_connecting(),
                 Phase::Connecting(connecting) => match connecting.as_mut().poll(cx) {
                     Poll::Ready(Ok(Opened::Stream(response))) => {
-                        self.span.in_scope(
+                        self.span().in_scope(
                             || tracing::info!(status = %response.status(), "stream open"),
                         );
                         self.phase = Phase::Open {
@@ -338,7 +332,7 @@ impl EventStream {
                         self.set_state(ConnectionState::Open);
                     }
                     Poll::Ready(Ok(Opened::NoContent)) => {
-                        self.span
+                        self.span()
                             .in_scope(|| tracing::info!("204 No Content: stream ends"));
                         self.finish(CloseReason::NoContent);
                         return Poll::Ready(None);
@@ -364,14 +358,14 @@ impl EventStream {
                     }
                     Poll::Ready(Some(Err(source))) => {
                         self.parser.end_of_body();
-                        let url = Some(self.spec.url_for_logs.clone());
+                        let url = Some(self.spec.url_for_logs());
                         let error = Error::with_source(Kind::Body, url, source.without_url());
                         return Poll::Ready(self.fail(Some(error)).map(Err));
                     }
                     Poll::Ready(None) => {
                         let delivered = *got_data;
                         self.parser.end_of_body();
-                        self.span
+                        self.span()
                             .in_scope(|| tracing::info!("server ended the stream"));
                         if delivered {
                             self.schedule_reconnect(None);
@@ -424,17 +418,17 @@ impl EventStream {
             match HeaderValue::from_bytes(id.as_bytes()) {
                 Ok(value) => Some(value),
                 Err(_) => {
-                    self.span.in_scope(|| {
+                    self.span().in_scope(|| {
                         tracing::warn!("last event id is not a valid header value; not sent");
                     });
                     None
                 }
             }
         };
-        self.span.in_scope(|| {
+        self.span().in_scope(|| {
             tracing::debug!(last_event_id = id, failures = self.failures, "connecting");
         });
-        let future = open(self.spec.clone(), last_event_id).instrument(self.span.clone());
+        let future = open(self.spec.clone(), last_event_id).instrument(self.span());
         self.phase = Phase::Connecting(Box::pin(future));
         self.last_activity = Instant::now();
         self.set_state(ConnectionState::Connecting);
@@ -442,14 +436,14 @@ impl EventStream {
 
     fn idle_error(&self) -> Error {
         Error::new(
-            Kind::IdleTimeout(self.idle_timeout.unwrap_or_default()),
-            Some(self.spec.url_for_logs.clone()),
+            Kind::IdleTimeout(self.spec.settings.idle_timeout.unwrap_or_default()),
+            Some(self.spec.url_for_logs()),
         )
     }
 
     /// Whether no byte arrived for the idle timeout; otherwise arms the timer to wake us.
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(idle) = self.idle_timeout else {
+        let Some(idle) = self.spec.settings.idle_timeout else {
             return false;
         };
         let deadline = self.last_activity + idle;
@@ -478,15 +472,17 @@ impl EventStream {
     /// error worth reporting unless it is the last straw.
     fn fail(&mut self, error: Option<Error>) -> Option<Error> {
         if let Some(error) = error.as_ref().filter(|error| error.is_terminal()) {
-            self.span
+            self.span()
                 .in_scope(|| tracing::warn!(%error, "stream failed"));
             self.finish(CloseReason::Failed(error.clone()));
             return Some(error.clone());
         }
         self.failures = self.failures.saturating_add(1);
         if self
-            .backoff
-            .max_attempts()
+            .spec
+            .settings
+            .reconnect
+            .max_attempts
             .is_some_and(|max| self.failures >= max)
         {
             let error = Error::new(
@@ -494,14 +490,14 @@ impl EventStream {
                     attempts: self.failures,
                     last: error,
                 },
-                Some(self.spec.url_for_logs.clone()),
+                Some(self.spec.url_for_logs()),
             );
-            self.span.in_scope(|| tracing::warn!(%error, "giving up"));
+            self.span().in_scope(|| tracing::warn!(%error, "giving up"));
             self.finish(CloseReason::Failed(error.clone()));
             return Some(error);
         }
         if let Some(error) = &error {
-            self.span
+            self.span()
                 .in_scope(|| tracing::warn!(%error, "connection failed"));
         }
         self.schedule_reconnect(error.as_ref().and_then(Error::retry_after));
@@ -510,8 +506,10 @@ impl EventStream {
 
     fn schedule_reconnect(&mut self, retry_after: Option<Duration>) {
         let attempt = self.failures.max(1);
-        let delay = self.backoff.delay(attempt, retry_after);
-        self.span
+        let delay = self
+            .backoff
+            .delay(&self.spec.settings.reconnect, attempt, retry_after);
+        self.span()
             .in_scope(|| tracing::info!(attempt, delay_ms = delay.as_millis(), "reconnecting"));
         self.phase = Phase::Waiting;
         let deadline = Instant::now() + delay;
