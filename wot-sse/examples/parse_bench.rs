@@ -5,7 +5,9 @@
 //! Case `a` is 100,000 small WoT Profile notifications (`event: temperature`, about 70 bytes of
 //! JSON `data`, `id`) in 64 KiB chunks; `b` 1,000 events of 64 KiB in 64 KiB chunks; `c1k` one
 //! 8 MiB single-line event in 1 KiB chunks and `c1` the same in one chunk; `d` case `a` in
-//! 1-byte chunks. Prints the number of events and the time taken.
+//! 1-byte chunks; `a-data-id` and `a-data` are case `a` without its `event` lines, and without
+//! its `event` and `id` lines (to tell the cost of each kind of line apart). Prints the number
+//! of events and the time taken.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -38,6 +40,14 @@ fn large_events(count: usize, data_len: usize) -> String {
     body
 }
 
+/// Case `a` without some of its lines, to tell the cost of each kind of line apart.
+fn strip_lines(body: &str, drop: &[&str]) -> String {
+    body.split_inclusive('\n')
+        .filter(|line| !drop.iter().any(|prefix| line.starts_with(prefix)))
+        .collect()
+}
+
+#[inline(never)]
 fn parse(body: &[u8], chunk_size: usize) -> u64 {
     let mut parser = Parser::new();
     let mut count = 0;
@@ -65,6 +75,14 @@ fn main() {
     let (body, chunk_size) = match case.as_str() {
         "a" => (small_notifications(100_000), 64 * 1024),
         "d" => (small_notifications(100_000), 1),
+        "a-data-id" => (
+            strip_lines(&small_notifications(100_000), &["event:"]),
+            64 * 1024,
+        ),
+        "a-data" => (
+            strip_lines(&small_notifications(100_000), &["event:", "id:"]),
+            64 * 1024,
+        ),
         "b" => (large_events(1_000, 64 * 1024), 64 * 1024),
         "c1k" => (large_events(1, 8 * 1024 * 1024), 1024),
         "c1" => (large_events(1, 8 * 1024 * 1024), usize::MAX),

@@ -118,8 +118,6 @@ struct Block {
     has_data: bool,
     /// Empty means `message`. Short strings are inline, so the usual ones need no allocation.
     event_type: CompactString,
-    /// The last event type set, reused when the next block sets the same.
-    last_type: CompactString,
     /// The last event id *buffer*, set by `id` fields and committed on dispatch.
     id_buffer: CompactString,
     /// The last event id *string*: the committed id.
@@ -205,7 +203,6 @@ impl Parser {
                 data: String::new(),
                 has_data: false,
                 event_type: CompactString::default(),
-                last_type: CompactString::default(),
                 id_buffer: CompactString::default(),
                 last_event_id: CompactString::default(),
                 retry: None,
@@ -285,6 +282,17 @@ impl Parser {
             joined = [mem::take(&mut self.utf8_tail).as_slice(), bytes].concat();
             joined.as_slice()
         };
+        // Tiny chunks, from a server that flushes byte by byte, are mostly ASCII: ASCII bytes
+        // are characters as they are.
+        if input.len() <= 16 && input.is_ascii() {
+            self.text.extend(input.iter().map(|&byte| char::from(byte)));
+            return;
+        }
+        // The common case, valid UTF-8, is checked with SIMD; errors are located by `std`.
+        if let Ok(text) = simdutf8::basic::from_utf8(input) {
+            self.text.push_str(text);
+            return;
+        }
         loop {
             match std::str::from_utf8(input) {
                 Ok(text) => {
@@ -322,6 +330,7 @@ impl Parser {
     }
 
     fn next_from_text(&mut self) -> Option<Result<Item, ParseError>> {
+        let line_ends = LineEnds::new();
         loop {
             let rest = self.text.get(self.pos..).unwrap_or_default();
             if rest.is_empty() {
@@ -340,7 +349,7 @@ impl Parser {
             let found = if matches!(rest.as_bytes().first(), Some(b'\n' | b'\r')) {
                 Some(0)
             } else {
-                memchr::memchr2(b'\n', b'\r', rest.as_bytes())
+                line_ends.find(rest.as_bytes())
             };
             let Some(end) = found else {
                 // No line end yet: keep the tail for the next chunk.
@@ -386,6 +395,42 @@ impl Parser {
         self.skip_lf = false;
         self.bom_matched = Some(0);
         self.block.discard();
+    }
+}
+
+/// Finds the next CR or LF.
+///
+/// On x86-64 and AArch64 it uses the vector instructions every such CPU has (SSE2, NEON)
+/// directly: most lines are shorter than 100 bytes, and for them the feature detection and
+/// setup inside `memchr::memchr2` cost more than the search itself.
+#[derive(Clone, Copy)]
+struct LineEnds {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    vector: Option<VectorTwo>,
+}
+
+#[cfg(target_arch = "x86_64")]
+use memchr::arch::x86_64::sse2::memchr::Two as VectorTwo;
+
+#[cfg(target_arch = "aarch64")]
+use memchr::arch::aarch64::neon::memchr::Two as VectorTwo;
+
+impl LineEnds {
+    #[inline]
+    fn new() -> Self {
+        Self {
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            vector: VectorTwo::new(b'\n', b'\r'),
+        }
+    }
+
+    #[inline]
+    fn find(self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        if let Some(two) = self.vector {
+            return two.find(haystack);
+        }
+        memchr::memchr2(b'\n', b'\r', haystack)
     }
 }
 
@@ -468,21 +513,26 @@ impl Block {
         } else if self.data.len() + line.len() > self.max_event_size {
             return Some(Err(self.overflow()));
         }
-        // The common fields are recognised by their prefix, without searching for the colon.
-        let (field, rest) = if let Some(rest) = line.strip_prefix("data:") {
-            (Field::Data, rest)
-        } else if let Some(rest) = line.strip_prefix("id:") {
-            (Field::Id, rest)
-        } else if let Some(rest) = line.strip_prefix("event:") {
-            (Field::Event, rest)
-        } else {
-            match line.split_once(':') {
-                Some(("", comment)) => return Some(Ok(Item::Comment(comment.to_owned()))),
-                Some((name, rest)) => (Field::of(name), rest),
-                None => (Field::of(line), ""),
+        // The common fields are recognised by their first bytes, without searching for the colon.
+        let (field, colon) = match line.as_bytes() {
+            [b'd', b'a', b't', b'a', b':', ..] => (Field::Data, 4),
+            [b'i', b'd', b':', ..] => (Field::Id, 2),
+            [b'e', b'v', b'e', b'n', b't', b':', ..] => (Field::Event, 5),
+            [b':', ..] => {
+                let comment = line.get(1..).unwrap_or_default();
+                return Some(Ok(Item::Comment(comment.to_owned())));
             }
+            bytes => match memchr::memchr(b':', bytes) {
+                Some(colon) => (Field::of(line.get(..colon).unwrap_or_default()), colon),
+                None => (Field::of(line), line.len()),
+            },
         };
-        let value = rest.strip_prefix(' ').unwrap_or(rest);
+        // The value follows the colon and one optional space; a line without a colon has none.
+        let value_start = match line.as_bytes().get(colon + 1) {
+            Some(b' ') => colon + 2,
+            _ => colon + 1,
+        };
+        let value = line.get(value_start..).unwrap_or_default();
         match field {
             Field::Data => {
                 if self.has_data {
@@ -497,15 +547,11 @@ impl Block {
                 self.has_data = true;
             }
             Field::Event => {
-                if value == DEFAULT_EVENT_TYPE {
-                    self.event_type = CompactString::default();
-                } else if self.last_type.as_str() == value {
-                    // Streams repeat a few types: copying the last one is cheaper.
-                    self.event_type.clone_from(&self.last_type);
+                self.event_type = if value == DEFAULT_EVENT_TYPE {
+                    CompactString::default()
                 } else {
-                    self.event_type = CompactString::new(value);
-                    self.last_type.clone_from(&self.event_type);
-                }
+                    CompactString::new(value)
+                };
             }
             // An id containing NUL is ignored. Ids are short: a plain loop beats memchr's
             // setup here.
@@ -529,7 +575,7 @@ impl Block {
 
     /// WHATWG "dispatch the event", at a blank line.
     fn dispatch(&mut self) -> Option<Item> {
-        self.last_event_id.clone_from(&self.id_buffer);
+        self.last_event_id = self.id_buffer.clone();
         let event_type = mem::take(&mut self.event_type);
         let skipped = mem::replace(&mut self.skip, Skip::No) == Skip::Block;
         if skipped || !mem::take(&mut self.has_data) {
