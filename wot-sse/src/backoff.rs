@@ -116,10 +116,9 @@ impl ReconnectPolicy {
     }
 }
 
-/// The running schedule of one stream; the policy itself is shared (see `Settings`).
+/// The running schedule of one stream. The policy is shared (see `Settings`) and the server's
+/// `retry:` value is kept by the parser, so only the jitter's state is the stream's own.
 pub(crate) struct Backoff {
-    /// The server's `retry:` value, once sent.
-    base: Option<Duration>,
     /// The jitter's random state: it seeds a generator for each delay and takes the next
     /// seed from it. Delays are rare, and one `u64` keeps every idle stream 24 bytes smaller
     /// than a stored generator.
@@ -132,25 +131,19 @@ impl Backoff {
             Some(seed) => seed,
             None => rand::make_rng::<SmallRng>().next_u64(),
         };
-        Self {
-            base: None,
-            jitter_seed,
-        }
+        Self { jitter_seed }
     }
 
-    /// The server sent `retry:`.
-    pub(crate) fn set_base(&mut self, base: Duration) {
-        self.base = Some(base);
-    }
-
-    /// The delay before reconnect attempt `attempt` (1-based).
+    /// The delay before reconnect attempt `attempt` (1-based), given the server's last `retry:`
+    /// value if it sent one.
     pub(crate) fn delay(
         &mut self,
         policy: &ReconnectPolicy,
+        server_retry: Option<Duration>,
         attempt: u32,
         retry_after: Option<Duration>,
     ) -> Duration {
-        let base = self.base.unwrap_or(policy.initial_delay);
+        let base = server_retry.unwrap_or(policy.initial_delay);
         let cap = policy.max_delay.max(base);
         let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
         let grown = base.as_secs_f64() * policy.factor.powi(exponent);
@@ -184,7 +177,7 @@ mod tests {
         let policy = exact();
         let mut backoff = Backoff::new(&policy);
         let delays: Vec<f64> = (1..=12)
-            .map(|n| backoff.delay(&policy, n, None).as_secs_f64())
+            .map(|n| backoff.delay(&policy, None, n, None).as_secs_f64())
             .collect();
         let expected = [
             1.0,
@@ -209,11 +202,20 @@ mod tests {
     fn server_retry_sets_the_base_and_may_exceed_the_cap() {
         let policy = exact();
         let mut backoff = Backoff::new(&policy);
-        backoff.set_base(Duration::from_millis(200));
-        assert_eq!(backoff.delay(&policy, 1, None), Duration::from_millis(200));
-        assert_eq!(backoff.delay(&policy, 2, None), Duration::from_millis(300));
-        backoff.set_base(Duration::from_secs(60));
-        assert_eq!(backoff.delay(&policy, 3, None), Duration::from_secs(60));
+        let retry = Some(Duration::from_millis(200));
+        assert_eq!(
+            backoff.delay(&policy, retry, 1, None),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            backoff.delay(&policy, retry, 2, None),
+            Duration::from_millis(300)
+        );
+        let retry = Some(Duration::from_secs(60));
+        assert_eq!(
+            backoff.delay(&policy, retry, 3, None),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]
@@ -221,11 +223,11 @@ mod tests {
         let policy = exact();
         let mut backoff = Backoff::new(&policy);
         assert_eq!(
-            backoff.delay(&policy, 1, Some(Duration::from_secs(10))),
+            backoff.delay(&policy, None, 1, Some(Duration::from_secs(10))),
             Duration::from_secs(10)
         );
         assert_eq!(
-            backoff.delay(&policy, 1, Some(Duration::from_millis(10))),
+            backoff.delay(&policy, None, 1, Some(Duration::from_millis(10))),
             Duration::from_secs(1)
         );
     }
@@ -237,9 +239,12 @@ mod tests {
         let mut b = Backoff::new(&policy);
         let mut cuts = Vec::new();
         for n in 1..20 {
-            let (da, db) = (a.delay(&policy, n, None), b.delay(&policy, n, None));
+            let (da, db) = (
+                a.delay(&policy, None, n, None),
+                b.delay(&policy, None, n, None),
+            );
             assert_eq!(da, db);
-            let full = Backoff::new(&exact()).delay(&exact(), n, None);
+            let full = Backoff::new(&exact()).delay(&exact(), None, n, None);
             assert!(da <= full && da >= full / 2, "{da:?} vs {full:?}");
             cuts.push(da.as_secs_f64() / full.as_secs_f64());
         }

@@ -303,10 +303,8 @@ impl EventStream {
                     Ok(Item::Comment(text)) => {
                         return Poll::Ready(Some(Ok(Message::Comment(text))));
                     }
-                    Ok(Item::Retry(base)) => {
-                        self.backoff.set_base(base);
-                        continue;
-                    }
+                    // The parser keeps the value; the next reconnect delay reads it.
+                    Ok(Item::Retry(_)) => continue,
                     Err(ParseError::EventTooLarge { limit }) => {
                         let error =
                             Error::new(Kind::EventTooLarge(limit), Some(self.spec.url_for_logs()));
@@ -506,9 +504,10 @@ impl EventStream {
 
     fn schedule_reconnect(&mut self, retry_after: Option<Duration>) {
         let attempt = self.failures.max(1);
+        let policy = &self.spec.settings.reconnect;
         let delay = self
             .backoff
-            .delay(&self.spec.settings.reconnect, attempt, retry_after);
+            .delay(policy, self.parser.retry(), attempt, retry_after);
         self.span()
             .in_scope(|| tracing::info!(attempt, delay_ms = delay.as_millis(), "reconnecting"));
         self.phase = Phase::Waiting;
