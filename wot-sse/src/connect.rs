@@ -1,6 +1,5 @@
 //! One connection attempt: token, request, redirects, and the checks on the response.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::header::{
@@ -23,10 +22,7 @@ pub(crate) enum Opened {
 }
 
 /// Makes one connection attempt, following redirects.
-pub(crate) async fn open(
-    spec: Arc<Spec>,
-    last_event_id: Option<HeaderValue>,
-) -> Result<Opened, Error> {
+pub(crate) async fn open(spec: Spec, last_event_id: Option<HeaderValue>) -> Result<Opened, Error> {
     let settings = &spec.settings;
     let first_url = spec.url()?;
     let mut url_for_logs = redact(&first_url);

@@ -161,7 +161,7 @@ enum Phase {
 /// Use [`messages`](Self::messages) to receive comments too, [`state`](Self::state) to watch
 /// the connection, and [`handle`](Self::handle) to control it from elsewhere.
 pub struct EventStream {
-    spec: Arc<Spec>,
+    spec: Spec,
     shared: Arc<Shared>,
     parser: Parser,
     backoff: Backoff,
@@ -187,7 +187,7 @@ impl std::fmt::Debug for EventStream {
 }
 
 impl EventStream {
-    pub(crate) fn new(spec: Arc<Spec>, last_event_id: &str) -> Self {
+    pub(crate) fn new(spec: Spec, last_event_id: &str) -> Self {
         let mut parser = Parser::with_max_event_size(spec.settings.max_event_size);
         parser.set_last_event_id(last_event_id);
         let backoff = Backoff::new(&spec.settings.reconnect);
