@@ -17,8 +17,8 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -92,7 +92,7 @@ pub enum Message {
     Comment(String),
 }
 
-/// State shared with [`StreamHandle`]s.
+/// State shared with [`StreamHandle`]s, made when first needed (see `EventStream::shared`).
 struct Shared {
     state: Mutex<StateSlot>,
     close: AtomicBool,
@@ -110,6 +110,18 @@ struct StateSlot {
 }
 
 impl Shared {
+    fn new(current: ConnectionState) -> Self {
+        Self {
+            state: Mutex::new(StateSlot {
+                current,
+                sender: None,
+            }),
+            close: AtomicBool::new(false),
+            reconnect: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        }
+    }
+
     fn slot(&self) -> MutexGuard<'_, StateSlot> {
         // The lock is never held across code that can panic; a poisoned slot is still valid.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -142,12 +154,13 @@ impl Shared {
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<Opened, Error>> + Send>>;
 type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
+/// Where the stream is; it also tells the [`ConnectionState`] (see `EventStream::state_now`).
 enum Phase {
     Start,
     Connecting(ConnectFuture),
     Open { body: Body, got_data: bool },
-    Waiting,
-    Closed,
+    Waiting { attempt: u32, delay: Duration },
+    Closed(CloseReason),
 }
 
 /// A live SSE connection that reconnects by itself: a
@@ -162,7 +175,13 @@ enum Phase {
 /// the connection, and [`handle`](Self::handle) to control it from elsewhere.
 pub struct EventStream {
     spec: Spec,
-    shared: Arc<Shared>,
+    /// Made by the first [`state`](Self::state), [`handle`](Self::handle), [`close`](Self::close)
+    /// or [`reconnect_now`](Self::reconnect_now): most streams are only polled, and this saves
+    /// each of them about 90 bytes of heap.
+    shared: OnceLock<Arc<Shared>>,
+    /// The waker of the last `Pending` poll while `shared` did not exist, so that a handle made
+    /// after it can still wake the waiting task.
+    parked: Option<Waker>,
     parser: Parser,
     backoff: Backoff,
     phase: Phase,
@@ -180,7 +199,7 @@ impl std::fmt::Debug for EventStream {
         f.debug_struct("EventStream")
             .field("method", &self.spec.method)
             .field("url", &self.spec.url_for_logs())
-            .field("state", &self.shared.slot().current)
+            .field("state", &self.state_now())
             .field("last_event_id", &self.parser.last_event_id())
             .finish_non_exhaustive()
     }
@@ -193,21 +212,44 @@ impl EventStream {
         let backoff = Backoff::new(&spec.settings.reconnect);
         Self {
             spec,
-            shared: Arc::new(Shared {
-                state: Mutex::new(StateSlot {
-                    current: ConnectionState::Connecting,
-                    sender: None,
-                }),
-                close: AtomicBool::new(false),
-                reconnect: AtomicBool::new(false),
-                waker: AtomicWaker::new(),
-            }),
+            shared: OnceLock::new(),
+            parked: None,
             parser,
             backoff,
             phase: Phase::Start,
             timer: None,
             last_activity: Instant::now(),
             failures: 0,
+        }
+    }
+
+    /// The state shared with handles, made on first use from the current state.
+    fn shared(&self) -> &Arc<Shared> {
+        self.shared.get_or_init(|| {
+            let shared = Shared::new(self.state_now());
+            if let Some(waker) = &self.parked {
+                shared.waker.register(waker);
+            }
+            Arc::new(shared)
+        })
+    }
+
+    /// The connection state, as the phase tells it.
+    fn state_now(&self) -> ConnectionState {
+        match &self.phase {
+            Phase::Start | Phase::Connecting(_) => ConnectionState::Connecting,
+            Phase::Open { .. } => ConnectionState::Open,
+            &Phase::Waiting { attempt, delay } => ConnectionState::Reconnecting { attempt, delay },
+            Phase::Closed(reason) => ConnectionState::Closed {
+                reason: reason.clone(),
+            },
+        }
+    }
+
+    /// Tells handles and state watchers, if there are any, about a new phase.
+    fn publish_state(&self) {
+        if let Some(shared) = self.shared.get() {
+            shared.set_state(self.state_now());
         }
     }
 
@@ -221,7 +263,7 @@ impl EventStream {
     ///
     /// It starts at [`ConnectionState::Connecting`] and ends at [`ConnectionState::Closed`].
     pub fn state(&self) -> watch::Receiver<ConnectionState> {
-        self.shared.subscribe()
+        self.shared().subscribe()
     }
 
     /// The last event id: what the next reconnect sends as `Last-Event-ID` (`""`: none).
@@ -232,7 +274,8 @@ impl EventStream {
     /// Drops the current connection (or skips the current wait) and connects again now,
     /// resuming from the last event id. Not counted as a failure.
     pub fn reconnect_now(&self) {
-        self.shared.request(&self.shared.reconnect);
+        let shared = self.shared();
+        shared.request(&shared.reconnect);
     }
 
     /// Closes the connection; the stream then ends. The state becomes
@@ -241,13 +284,14 @@ impl EventStream {
     /// From a [`StreamHandle`] this takes effect when the stream is next polled: a task waiting
     /// on it is woken at once. Dropping the stream closes the connection in any case.
     pub fn close(&self) {
-        self.shared.request(&self.shared.close);
+        let shared = self.shared();
+        shared.request(&shared.close);
     }
 
     /// A cloneable handle to watch and control this stream from another task.
     pub fn handle(&self) -> StreamHandle {
         StreamHandle {
-            shared: self.shared.clone(),
+            shared: self.shared().clone(),
         }
     }
 
@@ -272,24 +316,22 @@ impl EventStream {
         Messages { stream: self }
     }
 
-    fn set_state(&self, state: ConnectionState) {
-        self.shared.set_state(state);
-    }
-
     /// The core of both `Stream` impls.
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         loop {
-            if matches!(self.phase, Phase::Closed) {
+            if matches!(self.phase, Phase::Closed(_)) {
                 return Poll::Ready(None);
             }
-            if self.shared.close.load(Ordering::Acquire) {
+            let shared = self.shared.get();
+            if shared.is_some_and(|shared| shared.close.load(Ordering::Acquire)) {
                 self.finish(CloseReason::Requested);
                 return Poll::Ready(None);
             }
             // A plain load first: this runs once per event, the swap only on a request.
-            if self.shared.reconnect.load(Ordering::Acquire)
-                && self.shared.reconnect.swap(false, Ordering::AcqRel)
-            {
+            if shared.is_some_and(|shared| {
+                shared.reconnect.load(Ordering::Acquire)
+                    && shared.reconnect.swap(false, Ordering::AcqRel)
+            }) {
                 self.span()
                     .in_scope(|| tracing::info!("reconnecting now, as requested"));
                 if matches!(self.phase, Phase::Open { .. }) {
@@ -315,7 +357,7 @@ impl EventStream {
                 }
             }
             match &mut self.phase {
-                Phase::Closed => return Poll::Ready(None),
+                Phase::Closed(_) => return Poll::Ready(None),
                 Phase::Start => self.start_connecting(),
                 Phase::Connecting(connecting) => match connecting.as_mut().poll(cx) {
                     Poll::Ready(Ok(Opened::Stream(response))) => {
@@ -327,7 +369,7 @@ impl EventStream {
                             got_data: false,
                         };
                         self.last_activity = Instant::now();
-                        self.set_state(ConnectionState::Open);
+                        self.publish_state();
                     }
                     Poll::Ready(Ok(Opened::NoContent)) => {
                         self.span()
@@ -384,7 +426,7 @@ impl EventStream {
                         return Poll::Pending;
                     }
                 },
-                Phase::Waiting => {
+                Phase::Waiting { .. } => {
                     let waited = match &mut self.timer {
                         Some(timer) => timer.as_mut().poll(cx).is_ready(),
                         None => true,
@@ -403,9 +445,17 @@ impl EventStream {
 
     /// Registers for control requests before the stream yields `Pending`; `true` if one
     /// arrived in the meantime, so the caller handles it instead of sleeping.
-    fn park(&self, cx: &Context<'_>) -> bool {
-        self.shared.waker.register(cx.waker());
-        self.shared.close.load(Ordering::Acquire) || self.shared.reconnect.load(Ordering::Acquire)
+    fn park(&mut self, cx: &Context<'_>) -> bool {
+        let Some(shared) = self.shared.get() else {
+            // No handle yet; `shared()` registers this waker when one is made.
+            match &mut self.parked {
+                Some(parked) => parked.clone_from(cx.waker()),
+                None => self.parked = Some(cx.waker().clone()),
+            }
+            return false;
+        };
+        shared.waker.register(cx.waker());
+        shared.close.load(Ordering::Acquire) || shared.reconnect.load(Ordering::Acquire)
     }
 
     fn start_connecting(&mut self) {
@@ -429,7 +479,7 @@ impl EventStream {
         let future = open(self.spec.clone(), last_event_id).instrument(self.span());
         self.phase = Phase::Connecting(Box::pin(future));
         self.last_activity = Instant::now();
-        self.set_state(ConnectionState::Connecting);
+        self.publish_state();
     }
 
     fn idle_error(&self) -> Error {
@@ -510,22 +560,22 @@ impl EventStream {
             .delay(policy, self.parser.retry(), attempt, retry_after);
         self.span()
             .in_scope(|| tracing::info!(attempt, delay_ms = delay.as_millis(), "reconnecting"));
-        self.phase = Phase::Waiting;
+        self.phase = Phase::Waiting { attempt, delay };
         let deadline = Instant::now() + delay;
         self.arm_timer(deadline);
-        self.set_state(ConnectionState::Reconnecting { attempt, delay });
+        self.publish_state();
     }
 
     fn finish(&mut self, reason: CloseReason) {
-        self.phase = Phase::Closed;
+        self.phase = Phase::Closed(reason);
         self.timer = None;
-        self.set_state(ConnectionState::Closed { reason });
+        self.publish_state();
     }
 }
 
 impl Drop for EventStream {
     fn drop(&mut self) {
-        if !matches!(self.phase, Phase::Closed) {
+        if !matches!(self.phase, Phase::Closed(_)) {
             self.finish(CloseReason::Requested);
         }
     }
