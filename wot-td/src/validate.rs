@@ -226,6 +226,7 @@ impl Thing {
         let mut v = Validator {
             out: Vec::new(),
             checker: Checker::with_budget(LITERAL_CHECK_BUDGET),
+            good_hrefs: HashSet::new(),
         };
         v.thing(self);
         if v.checker.exhausted() {
@@ -248,6 +249,9 @@ struct Validator<'t> {
     out: Vec<Diagnostic>,
     /// Shared by all schemas, so each `pattern` is compiled once and the budget is global.
     checker: Checker<'t>,
+    /// `href`s already found to be well-formed URI templates and URI references (forms
+    /// often repeat one), so each is parsed once.
+    good_hrefs: HashSet<&'t str>,
 }
 
 impl<'t> Validator<'t> {
@@ -577,7 +581,7 @@ impl<'t> Validator<'t> {
         }
     }
 
-    fn forms(&mut self, t: &Thing, forms: &[Form], kind: AffordanceKind, path: &At<'_>) {
+    fn forms(&mut self, t: &Thing, forms: &'t [Form], kind: AffordanceKind, path: &At<'_>) {
         let forms_path = path.key("forms");
         if forms.is_empty() && kind != AffordanceKind::Thing {
             self.err(
@@ -610,7 +614,9 @@ impl<'t> Validator<'t> {
             if f.href.is_empty() && t.base.is_none() {
                 self.warn("href-empty", &fp.key("href"), "empty `href` and no `base`");
             }
-            if let Err(e) = crate::uri_template::parse_template(&f.href) {
+            if self.good_hrefs.contains(f.href.as_str()) {
+                // Checked at an earlier form.
+            } else if let Err(e) = crate::uri_template::parse_template(&f.href) {
                 self.err(
                     "href-template",
                     &fp.key("href"),
@@ -624,6 +630,8 @@ impl<'t> Validator<'t> {
                     &fp.key("href"),
                     format!("`href` `{}` is not a valid URI reference", f.href),
                 );
+            } else {
+                self.good_hrefs.insert(&f.href);
             }
             if let Some(sec) = &f.security {
                 self.security_names(t, sec, &fp.key("security"));
