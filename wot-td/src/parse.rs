@@ -1,11 +1,17 @@
-//! Parsing: bytes → strict JSON value (duplicate keys rejected) → typed [`Document`].
+//! Parsing: bytes → typed [`Document`], with a careful path for everything unusual.
 //!
-//! Two passes keep each concern simple. The first runs `serde_json`'s tokenizer (with its
-//! nesting limit of 128, so hostile input cannot overflow the stack) into a
-//! `serde_json::Value`, failing on duplicate object keys, which a plain `Value` would
-//! silently merge. The second deserializes the typed model from that value while tracking
-//! the JSON path; the line and column of a type error are then found by walking the
-//! source text along that path.
+//! The common case, a well-formed TD, is read in one pass: `serde_json` deserializes the
+//! model straight from the text (with its nesting limit of 128, so hostile input cannot
+//! overflow the stack), and a byte scan then makes sure no object repeats a key (serde
+//! would silently merge those). The key order for writing the document back is kept as the
+//! source text and only parsed again by [`Document::to_value`].
+//!
+//! Anything else (invalid JSON, a repeated key, a type error, a Thing Model) takes the
+//! careful path, which decides the result and produces every error: the text is first read
+//! into a `serde_json::Value` that rejects repeated keys, then the model is deserialized
+//! from that value while tracking the JSON path; the line and column of a type error are
+//! found by walking the source text along that path. Tracking paths costs about as much as
+//! parsing, so the one-pass reading skips it and errors pay for it instead.
 
 use std::fmt;
 use std::io::Read;
@@ -465,7 +471,8 @@ fn reorder_like(value: &mut Value, source: &Value, depth: usize) {
 
 /// True when an object of `src`, which must be valid JSON, has a key twice (or when
 /// `src` turns out not to be valid JSON after all). Keys are compared after decoding
-/// escapes, as `serde_json` would. Each object's keys are sorted when it closes, so a
+/// escapes, as `serde_json` would. A string is a key when `:` follows it. When an object
+/// closes its keys are compared pairwise if there are at most 16, else sorted, so a
 /// hostile object with many keys costs `n log n`, not `n²`.
 fn has_duplicate_keys(src: &[u8]) -> bool {
     use std::borrow::Cow;
