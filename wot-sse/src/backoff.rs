@@ -81,9 +81,11 @@ impl ReconnectPolicy {
 
     /// How many failed attempts in a row end the stream (`None`: never give up). Default 5.
     ///
-    /// The first connection counts. An attempt fails when it gets no response, a retryable
-    /// status, or a body that ends or stalls before any byte arrived. The count starts again
-    /// after a connection that delivered data.
+    /// The first connection counts. An attempt fails when it gets no response (none within the
+    /// idle timeout included), a retryable status, or a body that ends before any byte
+    /// arrived. The count starts again after a connection that delivered data, and after one
+    /// that the server answered and that then stayed quiet past the idle timeout: a quiet
+    /// server is not a failing one, so a monitor of rare events keeps reconnecting.
     pub fn max_attempts(mut self, attempts: Option<u32>) -> Self {
         self.max_attempts = attempts;
         self

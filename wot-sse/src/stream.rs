@@ -45,7 +45,9 @@ pub enum ConnectionState {
     Open,
     /// The connection was lost; waiting `delay` before reconnect attempt `attempt`.
     ///
-    /// `attempt` counts attempts since the last connection that delivered data, from 1.
+    /// `attempt` counts failed attempts in a row, from 1. A connection that delivered data,
+    /// or that the server answered and that then went quiet past the idle timeout, starts the
+    /// count again.
     Reconnecting {
         /// The number of the coming attempt.
         attempt: u32,
@@ -417,6 +419,9 @@ impl EventStream {
                     Poll::Pending => {
                         if self.idle_expired(cx) {
                             self.parser.end_of_body();
+                            // The server answered and then went quiet: that is not a failed
+                            // attempt, or a quiet Thing without heartbeats would use them up.
+                            self.failures = 0;
                             let error = self.idle_error();
                             return Poll::Ready(self.fail(Some(error)).map(Err));
                         }

@@ -1,0 +1,81 @@
+//! A healthy server that is simply quiet: it answers, sends one event and then nothing, and
+//! sends no heartbeat comments. Each idle timeout is a recoverable error and a reconnect; with
+//! the default settings (idle timeout 45 s, at most 5 failed attempts in a row) the stream must
+//! keep going, because a connection the server accepted is not a failed attempt.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::{Instant, timeout};
+use wot_sse::{ConnectionState, SseClient};
+use wot_testkit::{Fault, Feed, Origin, Proxy, Replay};
+
+const PATH: &str = "/quiet";
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_server_is_reconnected_to_for_as_long_as_it_answers() {
+    let origin = Origin::start([Feed::new(PATH, 1).replay(Replay::FromLastEventId)])
+        .await
+        .unwrap();
+    let client = SseClient::new();
+    let mut stream = client
+        .get(format!("http://{}{PATH}", origin.addr()))
+        .connect()
+        .unwrap();
+
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.id(), "1");
+
+    // Half an hour of silence: about 40 idle timeouts, far beyond the 5-attempt limit.
+    let started = Instant::now();
+    let mut idle_errors = 0;
+    while started.elapsed() < Duration::from_secs(30 * 60) {
+        let item = stream.next().await.expect("the stream keeps going");
+        let error = item.expect_err("no event: the server has nothing new");
+        assert!(error.is_timeout(), "only idle timeouts, got {error}");
+        assert!(
+            !error.is_terminal(),
+            "an idle timeout is not terminal: {error}"
+        );
+        idle_errors += 1;
+    }
+    assert!(idle_errors >= 35, "{idle_errors} idle timeouts in 30 min");
+    let state = stream.state().borrow().clone();
+    assert!(
+        matches!(state, ConnectionState::Reconnecting { attempt: 1, .. }),
+        "the attempt count starts again after every answered connection: {state:?}"
+    );
+    // The first connection and one reconnect per idle timeout but the last (still waiting);
+    // every reconnect resumed after the one event, which was never delivered again.
+    let ids = origin.last_event_ids(PATH);
+    assert_eq!(ids.len(), idle_errors);
+    assert!(
+        ids.iter().skip(1).all(|id| id.as_deref() == Some("1")),
+        "{ids:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_never_answers_still_uses_up_the_attempts() {
+    // The proxy accepts every connection and says nothing: no response head, so each idle
+    // timeout is a failed attempt and the default limit of 5 ends the stream.
+    let origin = Origin::start([Feed::new(PATH, 1)]).await.unwrap();
+    let proxy = Proxy::start(origin.addr(), vec![Fault::Silent; 10])
+        .await
+        .unwrap();
+    let mut stream = SseClient::new()
+        .get(format!("http://{}{PATH}", proxy.addr()))
+        .connect()
+        .unwrap();
+    let mut errors = Vec::new();
+    let ended = timeout(Duration::from_secs(3600), async {
+        while let Some(item) = stream.next().await {
+            errors.push(item.expect_err("no event can arrive"));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends within the hour");
+    let last = errors.last().expect("errors were reported");
+    assert!(last.is_retries_exhausted(), "{last}");
+    assert_eq!(errors.len(), 5, "{errors:?}");
+}
