@@ -98,16 +98,22 @@ pub struct Parser {
     /// Decoded text not yet split into lines, from `pos` on.
     text: String,
     pos: usize,
-    /// The first bytes of a character split at the end of the last chunk.
-    utf8_tail: Vec<u8>,
+    /// The first bytes (at most 3) of a character split at the end of the last chunk, and how
+    /// many there are. Kept inline, like the other small fields: an idle stream holds a parser.
+    utf8_tail: [u8; 3],
+    utf8_tail_len: u8,
     /// The start of a line whose end has not arrived yet.
     pending: String,
     /// The last line ended with CR: an LF right after it belongs to that line ending.
     skip_lf: bool,
     /// How many bytes of a leading BOM have been matched; `None` once past the stream start.
-    bom_matched: Option<usize>,
-    /// Items of a body that ended before they were taken.
-    deferred: VecDeque<Result<Item, ParseError>>,
+    bom_matched: Option<u8>,
+    /// Items of a body that ended before they were taken (rare: boxed, so it costs one word).
+    #[expect(
+        clippy::box_collection,
+        reason = "one word instead of four while empty, which is nearly always"
+    )]
+    deferred: Option<Box<VecDeque<Result<Item, ParseError>>>>,
     block: Block,
 }
 
@@ -194,11 +200,12 @@ impl Parser {
         Self {
             text: String::new(),
             pos: 0,
-            utf8_tail: Vec::new(),
+            utf8_tail: [0; 3],
+            utf8_tail_len: 0,
             pending: String::new(),
             skip_lf: false,
             bom_matched: Some(0),
-            deferred: VecDeque::new(),
+            deferred: None,
             block: Block {
                 data: String::new(),
                 has_data: false,
@@ -249,11 +256,12 @@ impl Parser {
         let mut chunk = chunk;
         if let Some(matched) = self.bom_matched {
             // Only the first bytes of a body can be a BOM; match them as they trickle in.
+            let matched = usize::from(matched);
             let wanted = BOM.get(matched..).unwrap_or_default();
             let n = wanted.len().min(chunk.len());
             if chunk.get(..n) == wanted.get(..n) {
                 if matched + n < BOM.len() {
-                    self.bom_matched = Some(matched + n);
+                    self.bom_matched = u8::try_from(matched + n).ok();
                     return;
                 }
                 self.bom_matched = None;
@@ -276,10 +284,12 @@ impl Parser {
         }
         self.pos = 0;
         let joined;
-        let mut input = if self.utf8_tail.is_empty() {
+        let mut input = if self.utf8_tail_len == 0 {
             bytes
         } else {
-            joined = [mem::take(&mut self.utf8_tail).as_slice(), bytes].concat();
+            let tail = self.utf8_tail.get(..usize::from(self.utf8_tail_len));
+            joined = [tail.unwrap_or_default(), bytes].concat();
+            self.utf8_tail_len = 0;
             joined.as_slice()
         };
         // Tiny chunks, from a server that flushes byte by byte, are mostly ASCII: ASCII bytes
@@ -309,8 +319,15 @@ impl Parser {
                             input = after.get(invalid..).unwrap_or_default();
                         }
                         None => {
-                            // A character cut off by the chunk's end: wait for the rest.
-                            self.utf8_tail.extend_from_slice(after);
+                            // A character cut off by the chunk's end (at most 3 bytes): wait
+                            // for the rest.
+                            let n = after.len().min(self.utf8_tail.len());
+                            if let (Some(tail), Some(start)) =
+                                (self.utf8_tail.get_mut(..n), after.get(..n))
+                            {
+                                tail.copy_from_slice(start);
+                                self.utf8_tail_len = u8::try_from(n).unwrap_or_default();
+                            }
                             return;
                         }
                     }
@@ -323,8 +340,11 @@ impl Parser {
     ///
     /// An `Err` reports one dropped event; parsing goes on with the next call.
     pub fn next_item(&mut self) -> Option<Result<Item, ParseError>> {
-        if let Some(item) = self.deferred.pop_front() {
-            return Some(item);
+        if let Some(deferred) = &mut self.deferred {
+            if let Some(item) = deferred.pop_front() {
+                return Some(item);
+            }
+            self.deferred = None;
         }
         self.next_from_text()
     }
@@ -385,12 +405,12 @@ impl Parser {
         if let Some(last_end) = unread.rfind(['\n', '\r']) {
             self.text.truncate(self.pos + last_end + 1);
             while let Some(item) = self.next_from_text() {
-                self.deferred.push_back(item);
+                self.deferred.get_or_insert_default().push_back(item);
             }
         }
         self.text = String::new();
         self.pos = 0;
-        self.utf8_tail = Vec::new();
+        self.utf8_tail_len = 0;
         self.pending = String::new();
         self.skip_lf = false;
         self.bom_matched = Some(0);
@@ -611,5 +631,18 @@ impl Block {
         self.event_type = CompactString::default();
         self.skip = Skip::No;
         self.id_buffer.clone_from(&self.last_event_id);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// Every open stream holds a parser, idle or not: keep its fixed part small.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_parser_stays_small() {
+        let size = mem::size_of::<Parser>();
+        assert!(size <= 208, "Parser grew to {size} bytes");
     }
 }
