@@ -147,12 +147,13 @@ fn main() {
         .await;
         report("reqwest-body-only", n, bytes);
 
+        // Set on the client, so the requests share its settings as in the first line.
+        let no_idle = wot_sse::SseClient::builder()
+            .idle_timeout(None)
+            .build()
+            .expect("wot-sse client");
         let bytes = per_stream(n, || async {
-            let mut stream = wot
-                .get(&url)
-                .idle_timeout(None)
-                .connect()
-                .expect("wot-sse request");
+            let mut stream = no_idle.get(&url).connect().expect("wot-sse request");
             let first = stream.next().await;
             assert!(matches!(first, Some(Ok(_))), "wot-sse: {first:?}");
             stream
