@@ -215,6 +215,26 @@ impl Origin {
             .map(|r| r.last_event_id)
             .collect()
     }
+
+    /// Where each reconnect to `path` asked to resume: the numeric `Last-Event-ID` of every
+    /// request after the first, in order.
+    ///
+    /// # Panics
+    ///
+    /// If the first request sent a `Last-Event-ID`, or a later one sent none or a value that
+    /// is not a number: each is a failed check in the tests that call this.
+    pub fn resumed_from(&self, path: &str) -> Vec<u64> {
+        let asked = self.last_event_ids(path);
+        assert_eq!(asked.first(), Some(&None), "first request: {asked:?}");
+        asked
+            .iter()
+            .skip(1)
+            .map(|id| match id.as_deref().map(str::parse) {
+                Some(Ok(id)) => id,
+                _ => panic!("a reconnect without a numeric Last-Event-ID: {asked:?}"),
+            })
+            .collect()
+    }
 }
 
 async fn serve(mut socket: TcpStream, feeds: &[Served], requests: &Mutex<Vec<OriginRequest>>) {

@@ -77,6 +77,15 @@ impl Proxy {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+
+    /// How long the client waited after the first connection that got `fault` before it
+    /// connected again (`None`: no such connection, or none after it).
+    pub fn wait_after(&self, fault: &Fault) -> Option<Duration> {
+        let accepted = self.accepted();
+        let at = accepted.iter().position(|(_, f)| f == fault)?;
+        let next = accepted.get(at + 1)?;
+        Some(next.0 - accepted[at].0)
+    }
 }
 
 async fn accept_loop(

@@ -317,29 +317,17 @@ fn assert_every_fault_reported(seen: &Seen) {
 /// Every request after the first resumed from the last delivered value, and the 503's
 /// `Retry-After` (3 s) was honoured before the next attempt.
 fn assert_resumed(origin: &Origin, proxy: &Proxy, path: &str, script: &[Fault]) {
-    let asked = origin.last_event_ids(path);
-    assert_eq!(asked.first(), Some(&None), "{asked:?}");
-    let resumed: Vec<u64> = asked[1..]
-        .iter()
-        .map(|id| {
-            id.as_deref()
-                .expect("a reconnect without Last-Event-ID")
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let resumed = origin.resumed_from(path);
     assert!(resumed.windows(2).all(|w| w[0] <= w[1]), "{resumed:?}");
     // After the two cuts at values 3 and 7, and the one before the end of value 30.
     for id in [2, 6, 29] {
         assert!(resumed.contains(&id), "{resumed:?}");
     }
-    let accepted = proxy.accepted();
-    let at_503 = accepted
-        .iter()
-        .position(|(_, fault)| matches!(fault, Fault::Status(503, _)))
+    let waited = proxy
+        .wait_after(&Fault::Status(503, Some("3".to_owned())))
         .unwrap();
-    let waited = accepted[at_503 + 1].0 - accepted[at_503].0;
     assert!(waited >= Duration::from_secs(3), "waited only {waited:?}");
+    let accepted = proxy.accepted();
     // Every fault of the script was used (later connections, which pass, are the idle
     // timeouts of the quiet server after the last value).
     let used: Vec<&Fault> = accepted.iter().map(|(_, fault)| fault).collect();

@@ -181,27 +181,14 @@ async fn with_resume_every_event_arrives_once_and_in_order_through_every_fault()
     assert!(errors.iter().any(|e| e.is_connect()), "{errors:?}");
 
     // Every request after the first resumed from the last delivered event.
-    let seen_ids = origin.last_event_ids(PATH);
-    assert_eq!(seen_ids.first(), Some(&None), "{seen_ids:?}");
-    let resumed: Vec<u64> = seen_ids[1..]
-        .iter()
-        .map(|id| {
-            id.as_deref()
-                .expect("a reconnect without Last-Event-ID")
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let resumed = origin.resumed_from(PATH);
     assert!(resumed.windows(2).all(|w| w[0] <= w[1]), "{resumed:?}");
     assert!(resumed.contains(&2) && resumed.contains(&6), "{resumed:?}");
 
     // The 503's Retry-After (3 s) was honoured before the next attempt.
-    let accepted = proxy.accepted();
-    let at_503 = accepted
-        .iter()
-        .position(|(_, fault)| matches!(fault, Fault::Status(503, _)))
+    let waited = proxy
+        .wait_after(&Fault::Status(503, Some("3".to_owned())))
         .unwrap();
-    let waited = accepted[at_503 + 1].0 - accepted[at_503].0;
     assert!(waited >= Duration::from_secs(3), "waited only {waited:?}");
 }
 
