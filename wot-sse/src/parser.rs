@@ -538,26 +538,21 @@ impl Block {
         } else if self.data.len() + line.len() > self.max_event_size {
             return Some(Err(self.overflow()));
         }
-        // The common fields are recognised by their first bytes, without searching for the colon.
-        let (field, colon) = match line.as_bytes() {
-            [b'd', b'a', b't', b'a', b':', ..] => (Field::Data, 4),
-            [b'i', b'd', b':', ..] => (Field::Id, 2),
-            [b'e', b'v', b'e', b'n', b't', b':', ..] => (Field::Event, 5),
-            [b':', ..] => {
-                let comment = line.get(1..).unwrap_or_default();
-                return Some(Ok(Item::Comment(comment.to_owned())));
+        // The common fields are recognised by their prefix, without searching for the colon.
+        let (field, rest) = if let Some(rest) = line.strip_prefix("data:") {
+            (Field::Data, rest)
+        } else if let Some(rest) = line.strip_prefix("id:") {
+            (Field::Id, rest)
+        } else if let Some(rest) = line.strip_prefix("event:") {
+            (Field::Event, rest)
+        } else {
+            match line.split_once(':') {
+                Some(("", comment)) => return Some(Ok(Item::Comment(comment.to_owned()))),
+                Some((name, rest)) => (Field::of(name), rest),
+                None => (Field::of(line), ""),
             }
-            bytes => match memchr::memchr(b':', bytes) {
-                Some(colon) => (Field::of(line.get(..colon).unwrap_or_default()), colon),
-                None => (Field::of(line), line.len()),
-            },
         };
-        // The value follows the colon and one optional space; a line without a colon has none.
-        let value_start = match line.as_bytes().get(colon + 1) {
-            Some(b' ') => colon + 2,
-            _ => colon + 1,
-        };
-        let value = line.get(value_start..).unwrap_or_default();
+        let value = rest.strip_prefix(' ').unwrap_or(rest);
         match field {
             Field::Data => {
                 if self.has_data {
