@@ -484,6 +484,7 @@ pub(crate) mod tests {
             property: property.into(),
             value,
             timestamp: at,
+            event_id: None,
             schema_violation: None,
         })
     }

@@ -23,6 +23,7 @@ pub(crate) fn to_json(item: &Feed) -> Option<Value> {
             "property": u.property,
             "value": u.value,
             "violation": u.schema_violation,
+            "id": u.event_id,
             "time": time(u.timestamp),
         }),
         Feed::Event(r) => json!({

@@ -5,8 +5,8 @@
 //! The oracle is a second process, `--serve-only` with the same `--seed` and no chaos: the
 //! simulated world depends only on the seed and the number of steps, so its record log (read
 //! raw from id 0, with the SSE ids) is what the chaos run's simulator published too. The
-//! headless output carries the SSE id of each event; property updates carry no id, so each
-//! Thing's updates are matched against the log as one contiguous run. The faults are counted
+//! headless output carries the SSE id of each event; each Thing's property updates are
+//! matched against the log as one contiguous run, by name and value. The faults are counted
 //! from the headless `connection` lines.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -217,6 +217,7 @@ impl PropertyObserver {
             property: name,
             value,
             timestamp: now,
+            event_id: raw.id,
             schema_violation,
         }))
     }

@@ -36,6 +36,10 @@ pub struct PropertyUpdate {
     /// When this process received the value.
     #[serde(with = "rfc3339")]
     pub timestamp: SystemTime,
+    /// The SSE event id (the resume token) when the value came over SSE and the server sent
+    /// one; `None` for long polling and polling. Ids that do not follow each other are how an
+    /// observer of a server that numbers its values learns that some were lost.
+    pub event_id: Option<String>,
     /// Set when the value does not satisfy the property's schema (out of range, wrong type,
     /// not in `enum`...): the first problem found. The update is delivered anyway.
     pub schema_violation: Option<String>,

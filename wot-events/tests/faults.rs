@@ -253,9 +253,11 @@ fn check_record(record: &EventRecord, names: fn(u64) -> &'static str) -> u64 {
     n
 }
 
-/// A property update must be whole, for the right property, and fit the schema.
+/// A property update must be whole, for the right property, fit the schema, and carry the
+/// SSE id the server sent with it.
 fn check_update(update: &PropertyUpdate, names: fn(u64) -> &'static str) -> u64 {
     let n = update.value["seq"].as_u64().expect("no sequence number");
+    assert_eq!(update.event_id, Some(n.to_string()));
     assert_eq!(update.property, names(n));
     assert_eq!(update.value, property_value(n), "partial or mixed value");
     assert_eq!(update.schema_violation, None);
