@@ -1,5 +1,7 @@
 //! Test helpers for the workspace's integration tests (internal, not published).
 //!
+//! * [`serve_connections`]: the accept loop of every test server: one task per connection,
+//!   all aborted when the server is dropped.
 //! * [`read_request_head`]: read an HTTP/1.1 request head from a raw socket, as the scripted
 //!   servers in the tests do.
 //! * [`Origin`]: an SSE server on 127.0.0.1 serving one or more [`Feed`]s (one per path), each
@@ -41,6 +43,9 @@ pub use head::{MAX_HEAD, RequestHead, read_request_head};
 pub use origin::{Feed, Origin, OriginRequest, Replay};
 pub use proxy::{Fault, Proxy};
 
+use std::future::Future;
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// Aborts a spawned task when dropped, so that no server outlives the test that owns it.
@@ -51,4 +56,24 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Accepts connections on `listener` and handles connection `n` (from 0) with
+/// `handler(n, socket)`, each on its own task. Dropping the returned value stops accepting and
+/// aborts every connection task still running.
+pub fn serve_connections<H, F>(listener: TcpListener, mut handler: H) -> AbortOnDrop
+where
+    H: FnMut(usize, TcpStream) -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    AbortOnDrop(tokio::spawn(async move {
+        let mut conns: Vec<AbortOnDrop> = Vec::new();
+        for index in 0.. {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            conns.retain(|c| !c.0.is_finished());
+            conns.push(AbortOnDrop(tokio::spawn(handler(index, socket))));
+        }
+    }))
 }

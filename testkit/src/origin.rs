@@ -11,8 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::sleep;
 
-use crate::AbortOnDrop;
 use crate::head::read_request_head;
+use crate::{AbortOnDrop, serve_connections};
 
 /// The response head of a feed: a chunked stream, as real servers send it.
 const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
@@ -171,26 +171,15 @@ impl Origin {
                 .collect(),
         );
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let task = {
-            let requests = requests.clone();
-            tokio::spawn(async move {
-                let mut conns = Vec::new();
-                loop {
-                    let Ok((socket, _)) = listener.accept().await else {
-                        return;
-                    };
-                    let (feeds, requests) = (feeds.clone(), requests.clone());
-                    conns.retain(|c: &AbortOnDrop| !c.0.is_finished());
-                    conns.push(AbortOnDrop(tokio::spawn(async move {
-                        serve(socket, &feeds, &requests).await;
-                    })));
-                }
-            })
-        };
+        let log = requests.clone();
+        let task = serve_connections(listener, move |_, socket| {
+            let (feeds, requests) = (feeds.clone(), log.clone());
+            async move { serve(socket, &feeds, &requests).await }
+        });
         Ok(Origin {
             addr,
             requests,
-            _task: AbortOnDrop(task),
+            _task: task,
         })
     }
 

@@ -9,12 +9,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use wot_sse::{
     CloseReason, ConnectionState, Error, Event, EventStream, Message, ReconnectPolicy, SseClient,
 };
-use wot_testkit::read_request_head;
+use wot_testkit::{AbortOnDrop, read_request_head, serve_connections};
 
 const OK: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n";
 const NO_CONTENT: &str = "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n";
@@ -40,13 +39,8 @@ struct Server {
     requests: Arc<Mutex<Vec<String>>>,
     /// How many held connections the client closed.
     closed_by_client: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    /// Accepting and serving stop when the server is dropped.
+    _task: AbortOnDrop,
 }
 
 impl Server {
@@ -56,22 +50,16 @@ impl Server {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let closed_by_client = Arc::new(AtomicUsize::new(0));
         let (log, closed) = (requests.clone(), closed_by_client.clone());
-        let task = tokio::spawn(async move {
-            let mut scripts = scripts.into_iter();
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let script = scripts.next().unwrap_or_else(|| vec![Send(NO_CONTENT)]);
-                let (log, closed) = (log.clone(), closed.clone());
-                tokio::spawn(serve(socket, script, log, closed));
-            }
+        let mut scripts = scripts.into_iter();
+        let task = serve_connections(listener, move |_, socket| {
+            let script = scripts.next().unwrap_or_else(|| vec![Send(NO_CONTENT)]);
+            serve(socket, script, log.clone(), closed.clone())
         });
         Self {
             addr,
             requests,
             closed_by_client,
-            task,
+            _task: task,
         }
     }
 

@@ -9,18 +9,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 use wot_sse::{ConnectionState, Error, Event, EventStream, Message, ReconnectPolicy, SseClient};
-use wot_testkit::read_request_head;
-
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+use wot_testkit::{AbortOnDrop, read_request_head, serve_connections};
 
 /// One step of a scripted response.
 #[derive(Clone)]
@@ -64,27 +55,15 @@ async fn serve(script: impl Fn(usize) -> Vec<Step> + Send + Sync + 'static) -> S
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(Mutex::new(Vec::new()));
-    let script = Arc::new(script);
-    let task = {
-        let requests = requests.clone();
-        tokio::spawn(async move {
-            let mut conns = Vec::new();
-            for index in 0.. {
-                let Ok((socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let requests = requests.clone();
-                let steps = script(index);
-                conns.push(AbortOnDrop(tokio::spawn(async move {
-                    run_script(socket, steps, &requests).await;
-                })));
-            }
-        })
-    };
+    let log = requests.clone();
+    let task = serve_connections(listener, move |index, socket| {
+        let (requests, steps) = (log.clone(), script(index));
+        async move { run_script(socket, steps, &requests).await }
+    });
     Server {
         addr,
         requests,
-        _task: AbortOnDrop(task),
+        _task: task,
     }
 }
 

@@ -16,13 +16,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use wot_sse::{EventStream, ReconnectPolicy, SseClient};
-use wot_testkit::read_request_head;
+use wot_testkit::{AbortOnDrop, read_request_head, serve_connections};
 
 /// A self-signed certificate for CN=localhost, IP 127.0.0.1 (DER, hex).
 const CERT_DER_HEX: &[&str] = &[
@@ -47,14 +46,6 @@ fn unhex(parts: &[&str]) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
-}
-
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 struct Server {
@@ -103,35 +94,25 @@ async fn serve(tls: bool, response: String) -> Server {
             .unwrap();
         TlsAcceptor::from(Arc::new(config))
     });
-    let task = {
-        let requests = requests.clone();
-        tokio::spawn(async move {
-            let mut conns = Vec::new();
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let requests = requests.clone();
-                let response = response.clone();
-                let acceptor = acceptor.clone();
-                conns.push(AbortOnDrop(tokio::spawn(async move {
-                    match acceptor {
-                        // A client that rejects the certificate ends the handshake here.
-                        Some(acceptor) => {
-                            if let Ok(tls) = acceptor.accept(socket).await {
-                                answer(tls, response, &requests).await;
-                            }
-                        }
-                        None => answer(socket, response, &requests).await,
+    let log = requests.clone();
+    let task = serve_connections(listener, move |_, socket| {
+        let (requests, response, acceptor) = (log.clone(), response.clone(), acceptor.clone());
+        async move {
+            match acceptor {
+                // A client that rejects the certificate ends the handshake here.
+                Some(acceptor) => {
+                    if let Ok(tls) = acceptor.accept(socket).await {
+                        answer(tls, response, &requests).await;
                     }
-                })));
+                }
+                None => answer(socket, response, &requests).await,
             }
-        })
-    };
+        }
+    });
     Server {
         addr,
         requests,
-        _task: AbortOnDrop(task),
+        _task: task,
     }
 }
 
