@@ -58,6 +58,41 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Checks what a consumer saw when the connection broke in the middle of value `cut` and the
+/// server could not replay. `seen` is what the stream yielded, in order: the sequence number
+/// of each value, `None` for each error item.
+///
+/// Values arrive in increasing order, 1 to `cut - 1` first; the half-sent value `cut` never
+/// arrives; the first error comes right after `cut - 1`, and the value right after it is
+/// above `cut`, so the gap is visible next to its error.
+///
+/// # Panics
+///
+/// When any of that does not hold: this is a test assertion.
+pub fn assert_gap_next_to_error(seen: &[Option<u64>], cut: u64) {
+    let got: Vec<u64> = seen.iter().flatten().copied().collect();
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "not in order: {got:?}");
+    let before: Vec<u64> = (1..cut).collect();
+    assert_eq!(got.get(..before.len()), Some(before.as_slice()), "{got:?}");
+    assert!(
+        !got.contains(&cut),
+        "the half-sent value {cut} was delivered: {got:?}"
+    );
+    let error_at = seen
+        .iter()
+        .position(Option::is_none)
+        .expect("the cut was not reported");
+    assert_eq!(
+        error_at.checked_sub(1).and_then(|i| seen[i]),
+        Some(cut - 1),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(seen.get(error_at + 1), Some(Some(n)) if *n > cut),
+        "{seen:?}"
+    );
+}
+
 /// Accepts connections on `listener` and handles connection `n` (from 0) with
 /// `handler(n, socket)`, each on its own task. Dropping the returned value stops accepting and
 /// aborts every connection task still running.
@@ -76,4 +111,26 @@ where
             conns.push(AbortOnDrop(tokio::spawn(handler(index, socket))));
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::assert_gap_next_to_error;
+
+    #[test]
+    fn a_gap_right_after_the_error_passes() {
+        assert_gap_next_to_error(&[Some(1), Some(2), Some(3), None, Some(7), Some(8)], 4);
+    }
+
+    #[test]
+    #[should_panic(expected = "the half-sent value 4 was delivered")]
+    fn a_delivered_half_value_fails() {
+        assert_gap_next_to_error(&[Some(1), Some(2), Some(3), None, Some(4)], 4);
+    }
+
+    #[test]
+    #[should_panic]
+    fn a_gap_away_from_the_error_fails() {
+        assert_gap_next_to_error(&[Some(1), Some(2), None, Some(3), Some(7)], 4);
+    }
 }
