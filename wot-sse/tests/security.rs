@@ -134,6 +134,21 @@ fn policy() -> ReconnectPolicy {
         .seed(1)
 }
 
+/// A client whose `reqwest::Client` the user built without certificate checks: the only way
+/// to reach a server with a self-signed certificate.
+fn insecure_client() -> SseClient {
+    let insecure = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    SseClient::builder()
+        .http_client(insecure)
+        .reconnect(policy())
+        .build()
+        .unwrap()
+}
+
 async fn first(stream: &mut EventStream) -> Option<Result<wot_sse::Event, wot_sse::Error>> {
     timeout(Duration::from_secs(30), stream.next())
         .await
@@ -167,19 +182,7 @@ async fn tls_certificates_are_verified_by_default() {
 
     // Only a client the user explicitly built without verification reaches the server,
     // which shows that the refusal above was the certificate check.
-    let insecure = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let mut stream = SseClient::builder()
-        .http_client(insecure)
-        .reconnect(policy())
-        .build()
-        .unwrap()
-        .get(&url)
-        .connect()
-        .unwrap();
+    let mut stream = insecure_client().get(&url).connect().unwrap();
     let event = first(&mut stream).await.unwrap().unwrap();
     assert_eq!(event.data(), "over tls");
     assert_eq!(server.requests.lock().unwrap().len(), 1);
@@ -194,16 +197,7 @@ async fn a_redirect_from_https_to_http_does_not_carry_the_token() {
         redirect(&format!("http://127.0.0.1:{}/plain", plain.addr.port())),
     )
     .await;
-    let insecure = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let mut stream = SseClient::builder()
-        .http_client(insecure)
-        .reconnect(policy())
-        .build()
-        .unwrap()
+    let mut stream = insecure_client()
         .get(format!("https://127.0.0.1:{}/events", secure.addr.port()))
         .bearer_token(TOKEN)
         .connect()
