@@ -10,16 +10,9 @@ use proptest::prelude::*;
 use serde_json::Value;
 use wot_td::{Document, ParseErrorKind};
 
-fn td(extra: &str) -> String {
-    format!(
-        r#"{{
-  "@context": "https://www.w3.org/2022/wot/td/v1.1",
-  "title": "T",
-  "securityDefinitions": {{"nosec_sc": {{"scheme": "nosec"}}}},
-  "security": "nosec_sc"{extra}
-}}"#
-    )
-}
+mod common;
+
+use common::td;
 
 /// Parses `bytes` both ways and checks that they agree whenever the text parses.
 fn agree(bytes: &[u8]) -> bool {

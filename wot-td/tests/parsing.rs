@@ -7,16 +7,9 @@ use std::path::Path;
 use serde_json::{Value, json};
 use wot_td::{Document, DocumentKind, OneOrMany, Operation, ParseErrorKind, SecurityScheme};
 
-fn td(extra: &str) -> String {
-    format!(
-        r#"{{
-  "@context": "https://www.w3.org/2022/wot/td/v1.1",
-  "title": "T",
-  "securityDefinitions": {{"nosec_sc": {{"scheme": "nosec"}}}},
-  "security": "nosec_sc"{extra}
-}}"#
-    )
-}
+mod common;
+
+use common::td;
 
 #[test]
 fn type_error_names_path_line_and_column() {
