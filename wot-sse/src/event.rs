@@ -1,11 +1,18 @@
 //! The event type shared by the parser and the client.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
+use arrayvec::ArrayString;
 use compact_str::CompactString;
 
 /// The event type used when a block sets none.
 pub(crate) const DEFAULT_EVENT_TYPE: &str = "message";
+
+/// Data up to this many bytes is kept inside the [`Event`], without an allocation of its own:
+/// room for the usual small notification, such as a WoT property value with a timestamp, while
+/// the whole event stays at 128 bytes.
+pub(crate) const INLINE_DATA_LEN: usize = 72;
 
 /// One dispatched Server-Sent Event.
 ///
@@ -25,13 +32,54 @@ pub(crate) const DEFAULT_EVENT_TYPE: &str = "message";
 /// assert_eq!(event.data(), "21.5");
 /// assert_eq!(event.id(), "42");
 /// ```
+/// Data of up to 72 bytes is stored in the event itself, so receiving a small event costs no
+/// allocation; larger data has a buffer of its own, taken over from the parser without a copy.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Event {
     /// Empty means the default type `message`. Short strings are stored inline, so the
     /// usual types and ids cost no allocation.
     event_type: CompactString,
-    data: String,
+    data: Data,
     id: CompactString,
+}
+
+/// Event data: inline when it is short, on the heap otherwise.
+#[derive(Clone)]
+enum Data {
+    Inline(ArrayString<INLINE_DATA_LEN>),
+    Heap(String),
+}
+
+impl Data {
+    /// Copies short data inline; takes longer data over as it is.
+    fn from_string(data: String) -> Self {
+        match ArrayString::from(&data) {
+            Ok(inline) => Self::Inline(inline),
+            Err(_) => Self::Heap(data),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Inline(data) => data,
+            Self::Heap(data) => data,
+        }
+    }
+}
+
+// Equal text is equal data, whichever way it is stored.
+impl PartialEq for Data {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Data {}
+
+impl Hash for Data {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
 }
 
 impl Event {
@@ -48,13 +96,25 @@ impl Event {
             } else {
                 CompactString::from(event_type)
             },
-            data: data.into(),
+            data: Data::from_string(data.into()),
             id: CompactString::from(id.into()),
         }
     }
 
-    /// Builds an event from parser buffers without copying them again.
-    pub(crate) fn from_parts(event_type: CompactString, data: String, id: CompactString) -> Self {
+    /// Builds an event from the parser's buffers: short data is copied inline and the data
+    /// buffer is left empty for reuse; longer data is taken over without a copy.
+    pub(crate) fn from_parts(
+        event_type: CompactString,
+        data: &mut String,
+        id: CompactString,
+    ) -> Self {
+        let data = match ArrayString::from(data.as_str()) {
+            Ok(inline) => {
+                data.clear();
+                Data::Inline(inline)
+            }
+            Err(_) => Data::Heap(std::mem::take(data)),
+        };
         Self {
             event_type,
             data,
@@ -73,7 +133,7 @@ impl Event {
 
     /// The event data: the values of the block's `data` lines joined with `\n`.
     pub fn data(&self) -> &str {
-        &self.data
+        self.data.as_str()
     }
 
     /// The stream's last event id when this event was dispatched (`""` if none).
@@ -83,9 +143,12 @@ impl Event {
         &self.id
     }
 
-    /// Consumes the event and returns its data without copying it.
+    /// Consumes the event and returns its data (copied only if it was stored inline).
     pub fn into_data(self) -> String {
-        self.data
+        match self.data {
+            Data::Inline(data) => String::from(data.as_str()),
+            Data::Heap(data) => data,
+        }
     }
 }
 
@@ -93,7 +156,7 @@ impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
             .field("type", &self.event_type())
-            .field("data", &self.data)
+            .field("data", &self.data())
             .field("id", &self.id.as_str())
             .finish()
     }
@@ -108,5 +171,22 @@ mod tests {
         assert_eq!(Event::new("", "d", "").event_type(), "message");
         assert_eq!(Event::new("", "d", ""), Event::new("message", "d", ""));
         assert_eq!(Event::new("x", "d", "").event_type(), "x");
+    }
+
+    #[test]
+    fn data_is_the_same_inline_or_not() {
+        let short = "s".repeat(INLINE_DATA_LEN);
+        let long = "l".repeat(INLINE_DATA_LEN + 1);
+        for data in [String::new(), short, long] {
+            let mut buffer = data.clone();
+            let parsed = Event::from_parts(CompactString::default(), &mut buffer, "1".into());
+            let built = Event::new("", data.as_str(), "1");
+            assert_eq!(parsed.data(), data);
+            assert_eq!(parsed, built);
+            assert_eq!(parsed.clone().into_data(), data);
+        }
+        // An event stays two cache lines, inline data included.
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(std::mem::size_of::<Event>(), 128);
     }
 }

@@ -48,6 +48,7 @@ use std::mem;
 use std::time::Duration;
 
 use compact_str::CompactString;
+use wide::u8x16;
 
 use crate::event::{DEFAULT_EVENT_TYPE, Event};
 
@@ -95,17 +96,24 @@ pub enum ParseError {
 /// The cost is linear in the input however it is split. Memory is bounded by the maximum event
 /// size (default [`DEFAULT_MAX_EVENT_SIZE`]) plus the text fed and not yet taken out.
 pub struct Parser {
-    /// Decoded text not yet split into lines, from `pos` on.
+    /// Decoded text not yet split into lines, from `pos` on. The start of a line whose end has
+    /// not arrived yet stays here until the next chunk completes it.
     text: String,
     pos: usize,
+    /// Where the line-end search goes on: `text[pos..scanned]` has no line end that is not in
+    /// `ends`, so a long line split over many chunks is searched once.
+    scanned: usize,
+    /// The line ends found but not reached yet: bit `i` stands for `text[ends_base + i]`.
+    ends: u64,
+    ends_base: usize,
     /// The first bytes (at most 3) of a character split at the end of the last chunk, and how
     /// many there are. Kept inline, like the other small fields: an idle stream holds a parser.
     utf8_tail: [u8; 3],
     utf8_tail_len: u8,
-    /// The start of a line whose end has not arrived yet.
-    pending: String,
     /// The last line ended with CR: an LF right after it belongs to that line ending.
     skip_lf: bool,
+    /// The start of the current line was dropped for being too long: ignore it up to its end.
+    line_dropped: bool,
     /// How many bytes of a leading BOM have been matched; `None` once past the stream start.
     bom_matched: Option<u8>,
     /// Items of a body that ended before they were taken (rare: boxed, so it costs one word).
@@ -122,15 +130,21 @@ struct Block {
     data: String,
     /// Whether a `data` field was seen (the data buffer is non-empty in WHATWG's terms).
     has_data: bool,
+    /// The block grew too large: ignore lines up to the next blank line.
+    skipping: bool,
     /// Empty means `message`. Short strings are inline, so the usual ones need no allocation.
     event_type: CompactString,
-    /// The last event id *buffer*, set by `id` fields and committed on dispatch.
+    /// The last event id *buffer*, set by `id` fields and committed on dispatch; only
+    /// meaningful while `id_set` (otherwise WHATWG's buffer equals the committed id).
     id_buffer: CompactString,
+    id_set: bool,
     /// The last event id *string*: the committed id.
     last_event_id: CompactString,
     retry: Option<Duration>,
     max_event_size: usize,
-    skip: Skip,
+    /// Whether the text may contain U+0000, which makes an `id` field be ignored: most
+    /// streams have none, and one search per chunk spares a search per `id` line.
+    text_has_nul: bool,
 }
 
 /// The field a line sets; names are case-sensitive and unknown ones are ignored.
@@ -155,16 +169,6 @@ impl Field {
     }
 }
 
-/// What is being dropped after an over-long input.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Skip {
-    No,
-    /// An over-long comment: ignore the rest of this line only.
-    Line,
-    /// An over-long event: ignore lines up to the next blank line.
-    Block,
-}
-
 impl Default for Parser {
     fn default() -> Self {
         Self::new()
@@ -177,7 +181,6 @@ impl std::fmt::Debug for Parser {
             .field("last_event_id", &self.last_event_id())
             .field("retry", &self.block.retry)
             .field("unread_bytes", &(self.text.len() - self.pos))
-            .field("pending_line_bytes", &self.pending.len())
             .field("max_event_size", &self.block.max_event_size)
             .finish_non_exhaustive()
     }
@@ -200,21 +203,26 @@ impl Parser {
         Self {
             text: String::new(),
             pos: 0,
+            scanned: 0,
+            ends: 0,
+            ends_base: 0,
             utf8_tail: [0; 3],
             utf8_tail_len: 0,
-            pending: String::new(),
             skip_lf: false,
+            line_dropped: false,
             bom_matched: Some(0),
             deferred: None,
             block: Block {
                 data: String::new(),
                 has_data: false,
+                skipping: false,
                 event_type: CompactString::default(),
                 id_buffer: CompactString::default(),
+                id_set: false,
                 last_event_id: CompactString::default(),
                 retry: None,
                 max_event_size,
-                skip: Skip::No,
+                text_has_nul: false,
             },
         }
     }
@@ -224,7 +232,7 @@ impl Parser {
     /// Ids containing U+0000 are ignored, as they are in a stream.
     pub fn set_last_event_id(&mut self, id: &str) {
         if !id.contains('\0') {
-            self.block.id_buffer = CompactString::from(id);
+            self.block.id_set = false;
             self.block.last_event_id = CompactString::from(id);
         }
     }
@@ -277,12 +285,24 @@ impl Parser {
 
     /// Appends `bytes` to the text, decoding UTF-8 as a stream.
     fn decode(&mut self, bytes: &[u8]) {
-        if self.pos == self.text.len() {
-            self.text.clear();
-        } else if self.pos > 0 {
-            self.text.drain(..self.pos);
+        if self.pos > 0 {
+            // Drop the lines already read; an unfinished one moves to the front.
+            if self.pos == self.text.len() {
+                self.text.clear();
+                self.block.text_has_nul = false;
+            } else {
+                self.text.drain(..self.pos);
+            }
+            // Line ends found but not reached yet are found again; a part searched without
+            // finding any stays searched.
+            self.scanned = if self.ends == 0 {
+                self.scanned.saturating_sub(self.pos)
+            } else {
+                0
+            };
+            self.ends = 0;
+            self.pos = 0;
         }
-        self.pos = 0;
         let joined;
         let mut input = if self.utf8_tail_len == 0 {
             bytes
@@ -292,6 +312,7 @@ impl Parser {
             self.utf8_tail_len = 0;
             joined.as_slice()
         };
+        self.block.text_has_nul |= memchr::memchr(0, input).is_some();
         // Tiny chunks, from a server that flushes byte by byte, are mostly ASCII: ASCII bytes
         // are characters as they are.
         if input.len() <= 16 && input.is_ascii() {
@@ -350,47 +371,107 @@ impl Parser {
     }
 
     fn next_from_text(&mut self) -> Option<Result<Item, ParseError>> {
-        let line_ends = LineEnds::new();
         loop {
-            let rest = self.text.get(self.pos..).unwrap_or_default();
-            if rest.is_empty() {
-                self.text.clear();
-                self.pos = 0;
-                if self.text.capacity() > KEEP_CAPACITY {
-                    self.text = String::new();
-                }
-                return None;
+            let Some(end) = self.next_line_end() else {
+                return self.unfinished_line();
+            };
+            let start = mem::replace(&mut self.pos, end + 1);
+            let terminator = self.text.as_bytes().get(end).copied();
+            if mem::take(&mut self.skip_lf) && end == start && terminator == Some(b'\n') {
+                continue; // the LF of a CRLF
             }
-            if mem::take(&mut self.skip_lf) && rest.starts_with('\n') {
-                self.pos += 1;
-                continue;
+            self.skip_lf = terminator == Some(b'\r');
+            if mem::take(&mut self.line_dropped) {
+                continue; // the end of a line too long to keep
             }
-            // Blank lines (one per event) are common enough to skip the search for them.
-            let found = if matches!(rest.as_bytes().first(), Some(b'\n' | b'\r')) {
-                Some(0)
-            } else {
-                line_ends.find(rest.as_bytes())
-            };
-            let Some(end) = found else {
-                // No line end yet: keep the tail for the next chunk.
-                self.pos = self.text.len();
-                if let Some(error) = keep_pending(&mut self.pending, &mut self.block, rest) {
-                    return Some(Err(error));
-                }
-                continue;
-            };
-            let line = rest.get(..end).unwrap_or_default();
-            self.skip_lf = rest.as_bytes().get(end) == Some(&b'\r');
-            self.pos += end + 1;
-            let item = if self.pending.is_empty() {
-                self.block.line(line)
-            } else {
-                finish_pending(&mut self.pending, &mut self.block, line)
-            };
-            if item.is_some() {
-                return item;
+            let line = self.text.get(start..end).unwrap_or_default();
+            if let Some(item) = self.block.line(line) {
+                return Some(item);
             }
         }
+    }
+
+    /// The position of the next CR or LF in the text, searching each byte once.
+    ///
+    /// The text is searched 64 bytes at a time, with a bit mask of the line ends in each block:
+    /// most lines are short, and finding a few of them in one step is cheaper than a search per
+    /// line. A block without any line end means a long line: `memchr` skips to its end.
+    #[inline]
+    fn next_line_end(&mut self) -> Option<usize> {
+        loop {
+            if self.ends != 0 {
+                let end = self.ends_base + self.ends.trailing_zeros() as usize;
+                self.ends &= self.ends - 1;
+                return Some(end);
+            }
+            let rest = self.text.as_bytes().get(self.scanned..).unwrap_or_default();
+            let ends = match rest.first_chunk::<64>() {
+                Some(block) => line_ends(block),
+                None if rest.is_empty() => return None,
+                None => {
+                    let mut block = [0; 64];
+                    block
+                        .get_mut(..rest.len())
+                        .unwrap_or_default()
+                        .copy_from_slice(rest);
+                    line_ends(&block)
+                }
+            };
+            if ends == 0 && rest.len() > 64 {
+                // A long line: jump to its end.
+                match memchr::memchr2(b'\n', b'\r', rest.get(64..).unwrap_or_default()) {
+                    Some(found) => self.scanned += 64 + found,
+                    None => self.scanned = self.text.len(),
+                }
+                continue;
+            }
+            self.ends = ends;
+            self.ends_base = self.scanned;
+            self.scanned += rest.len().min(64);
+        }
+    }
+
+    /// All complete lines are read: keep the start of an unfinished one for the next chunk,
+    /// or drop it if it is too large.
+    ///
+    /// This and the other `#[cold]` functions run once per chunk or per error, not per line:
+    /// keeping them out of the line loop's way is worth a few percent on small events.
+    #[cold]
+    fn unfinished_line(&mut self) -> Option<Result<Item, ParseError>> {
+        let tail = self.text.get(self.pos..).unwrap_or_default();
+        if !tail.is_empty() {
+            // The line after a CR has begun: a later LF is a line end of its own.
+            self.skip_lf = false;
+        }
+        let block = &mut self.block;
+        let error = if tail.is_empty() || self.line_dropped {
+            None
+        } else if block.skipping {
+            // A line of a skipped block: remember only that it is not blank.
+            self.line_dropped = true;
+            None
+        } else if tail.starts_with(':') {
+            // A comment is no part of an event: only this line is dropped.
+            (tail.len() > block.max_event_size).then(|| {
+                self.line_dropped = true;
+                block.too_large()
+            })
+        } else {
+            (block.data.len() + tail.len() > block.max_event_size).then(|| {
+                self.line_dropped = true;
+                block.overflow()
+            })
+        };
+        if self.line_dropped {
+            self.pos = self.text.len();
+        }
+        if self.text.capacity() > KEEP_CAPACITY {
+            // Do not hold on to the memory of one burst while waiting for the next chunk.
+            self.text = String::from(self.text.get(self.pos..).unwrap_or_default());
+            self.scanned -= self.pos;
+            self.pos = 0;
+        }
+        error.map(Err)
     }
 
     /// Ends the current body.
@@ -404,120 +485,41 @@ impl Parser {
         let unread = self.text.get(self.pos..).unwrap_or_default();
         if let Some(last_end) = unread.rfind(['\n', '\r']) {
             self.text.truncate(self.pos + last_end + 1);
+            self.scanned = self.scanned.min(self.text.len());
             while let Some(item) = self.next_from_text() {
                 self.deferred.get_or_insert_default().push_back(item);
             }
         }
         self.text = String::new();
         self.pos = 0;
+        self.scanned = 0;
+        self.ends = 0;
         self.utf8_tail_len = 0;
-        self.pending = String::new();
         self.skip_lf = false;
+        self.line_dropped = false;
         self.bom_matched = Some(0);
+        self.block.text_has_nul = false;
         self.block.discard();
     }
 }
 
-/// Finds the next CR or LF.
+/// The line ends (CR or LF) in a block of 64 bytes, as a bit mask: bit `i` for `block[i]`.
 ///
-/// On x86-64 and AArch64 it uses the vector instructions every such CPU has (SSE2, NEON)
-/// directly: most lines are shorter than 100 bytes, and for them the feature detection and
-/// setup inside `memchr::memchr2` cost more than the search itself.
-#[derive(Clone, Copy)]
-struct LineEnds {
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    vector: Option<VectorTwo>,
-}
-
-#[cfg(target_arch = "x86_64")]
-use memchr::arch::x86_64::sse2::memchr::Two as VectorTwo;
-
-#[cfg(target_arch = "aarch64")]
-use memchr::arch::aarch64::neon::memchr::Two as VectorTwo;
-
-impl LineEnds {
-    #[inline]
-    fn new() -> Self {
-        Self {
-            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-            vector: VectorTwo::new(b'\n', b'\r'),
-        }
+/// Four 16-byte vector compares, on every CPU `wide` has vectors for (SSE2 on x86-64, NEON
+/// on AArch64); scalar elsewhere.
+#[inline]
+fn line_ends(block: &[u8; 64]) -> u64 {
+    let (lf, cr) = (u8x16::splat(b'\n'), u8x16::splat(b'\r'));
+    let mut ends = 0;
+    for (i, part) in block.chunks_exact(16).enumerate() {
+        let Ok(part) = <[u8; 16]>::try_from(part) else {
+            continue;
+        };
+        let part = u8x16::from(part);
+        let bits = (part.simd_eq(lf) | part.simd_eq(cr)).to_bitmask();
+        ends |= u64::from(bits) << (16 * i);
     }
-
-    #[inline]
-    fn find(self, haystack: &[u8]) -> Option<usize> {
-        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-        if let Some(two) = self.vector {
-            return two.find(haystack);
-        }
-        memchr::memchr2(b'\n', b'\r', haystack)
-    }
-}
-
-/// Keeps the unfinished end of the text, or drops the line or block if it gets too large.
-///
-/// This and the other `#[cold]` functions run once per chunk or per error, not per line:
-/// keeping them out of the line loop's way is worth about 3 % on small events.
-#[cold]
-fn keep_pending(pending: &mut String, block: &mut Block, tail: &str) -> Option<ParseError> {
-    if block.skip != Skip::No {
-        // The line is being skipped: remember only that it is not blank.
-        if pending.is_empty() {
-            pending.push('x');
-        }
-        return None;
-    }
-    let comment = if pending.is_empty() {
-        tail.starts_with(':')
-    } else {
-        pending.starts_with(':')
-    };
-    let size = pending.len() + tail.len();
-    if comment && size > block.max_event_size {
-        // A comment is no part of an event: drop only this line.
-        pending.clear();
-        pending.push('x');
-        block.skip = Skip::Line;
-        Some(block.too_large())
-    } else if !comment && block.data.len() + size > block.max_event_size {
-        pending.clear();
-        pending.push('x');
-        Some(block.overflow())
-    } else {
-        pending.push_str(tail);
-        None
-    }
-}
-
-/// Completes the pending line with `end` and interprets it.
-#[cold]
-fn finish_pending(
-    pending: &mut String,
-    block: &mut Block,
-    end: &str,
-) -> Option<Result<Item, ParseError>> {
-    let item = if block.skip == Skip::Line {
-        // The over-long comment ends here.
-        block.skip = Skip::No;
-        None
-    } else if block.skip == Skip::Block {
-        // A skipped line that spanned chunks is not blank; its text is gone.
-        block.line("x")
-    } else if pending.starts_with(':') && pending.len() + end.len() > block.max_event_size {
-        Some(Err(block.too_large()))
-    } else if !pending.starts_with(':')
-        && block.data.len() + pending.len() + end.len() > block.max_event_size
-    {
-        Some(Err(block.overflow()))
-    } else {
-        pending.push_str(end);
-        block.line(pending)
-    };
-    pending.clear();
-    if pending.capacity() > KEEP_CAPACITY {
-        *pending = String::new();
-    }
-    item
+    ends
 }
 
 impl Block {
@@ -528,14 +530,13 @@ impl Block {
         if line.is_empty() {
             return self.dispatch().map(Ok);
         }
-        if self.skip == Skip::Block {
+        if self.skipping {
             return None;
         }
         if line.starts_with(':') {
-            if line.len() > self.max_event_size {
-                return Some(Err(self.too_large()));
-            }
-        } else if self.data.len() + line.len() > self.max_event_size {
+            return self.comment(line);
+        }
+        if self.data.len() + line.len() > self.max_event_size {
             return Some(Err(self.overflow()));
         }
         // The common fields are recognised by their prefix, without searching for the colon.
@@ -547,7 +548,6 @@ impl Block {
             (Field::Event, rest)
         } else {
             match line.split_once(':') {
-                Some(("", comment)) => return Some(Ok(Item::Comment(comment.to_owned()))),
                 Some((name, rest)) => (Field::of(name), rest),
                 None => (Field::of(line), ""),
             }
@@ -557,13 +557,8 @@ impl Block {
             Field::Data => {
                 if self.has_data {
                     self.data.push('\n');
-                    self.data.push_str(value);
-                } else if self.data.capacity() == 0 {
-                    // Most events have one data line: allocate exactly once.
-                    self.data = String::from(value);
-                } else {
-                    self.data.push_str(value);
                 }
+                self.data.push_str(value);
                 self.has_data = true;
             }
             Field::Event => {
@@ -573,38 +568,54 @@ impl Block {
                     CompactString::new(value)
                 };
             }
-            // An id containing NUL is ignored. Ids are short: a plain loop beats memchr's
-            // setup here.
-            Field::Id if !value.bytes().any(|b| b == 0) => {
+            // An id containing NUL is ignored.
+            Field::Id if !(self.text_has_nul && value.contains('\0')) => {
                 self.id_buffer = CompactString::new(value);
+                self.id_set = true;
             }
-            Field::Retry if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
-                // All digits: only overflow can fail; such a value means "forever".
-                let millis = value.bytes().fold(0u64, |acc, digit| {
-                    acc.saturating_mul(10)
-                        .saturating_add(u64::from(digit - b'0'))
-                });
-                let retry = Duration::from_millis(millis);
-                self.retry = Some(retry);
-                return Some(Ok(Item::Retry(retry)));
-            }
+            Field::Retry => return self.retry(value),
             _ => {}
         }
         None
     }
 
+    #[cold]
+    fn comment(&self, line: &str) -> Option<Result<Item, ParseError>> {
+        Some(if line.len() > self.max_event_size {
+            Err(self.too_large())
+        } else {
+            Ok(Item::Comment(line.get(1..).unwrap_or_default().to_owned()))
+        })
+    }
+
+    #[cold]
+    fn retry(&mut self, value: &str) -> Option<Result<Item, ParseError>> {
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // All digits: only overflow can fail; such a value means "forever".
+        let millis = value.bytes().fold(0u64, |acc, digit| {
+            acc.saturating_mul(10)
+                .saturating_add(u64::from(digit - b'0'))
+        });
+        let retry = Duration::from_millis(millis);
+        self.retry = Some(retry);
+        Some(Ok(Item::Retry(retry)))
+    }
+
     /// WHATWG "dispatch the event", at a blank line.
     fn dispatch(&mut self) -> Option<Item> {
-        self.last_event_id = self.id_buffer.clone();
+        if mem::take(&mut self.id_set) {
+            self.last_event_id = mem::take(&mut self.id_buffer);
+        }
         let event_type = mem::take(&mut self.event_type);
-        let skipped = mem::replace(&mut self.skip, Skip::No) == Skip::Block;
-        if skipped || !mem::take(&mut self.has_data) {
+        if mem::take(&mut self.skipping) || !mem::take(&mut self.has_data) {
             self.data.clear();
             return None;
         }
         Some(Item::Event(Event::from_parts(
             event_type,
-            mem::take(&mut self.data),
+            &mut self.data,
             self.last_event_id.clone(),
         )))
     }
@@ -615,7 +626,7 @@ impl Block {
         self.data = String::new();
         self.has_data = false;
         self.event_type = CompactString::default();
-        self.skip = Skip::Block;
+        self.skipping = true;
         self.too_large()
     }
 
@@ -631,8 +642,8 @@ impl Block {
         self.data = String::new();
         self.has_data = false;
         self.event_type = CompactString::default();
-        self.skip = Skip::No;
-        self.id_buffer.clone_from(&self.last_event_id);
+        self.skipping = false;
+        self.id_set = false;
     }
 }
 

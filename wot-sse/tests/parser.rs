@@ -424,6 +424,23 @@ fn over_long_comment_skips_only_that_line() {
     }
 }
 
+/// Found by proptest: after a line ended by CR, a line of a skipped block that was dropped
+/// at a chunk's end must not let its LF pass for the LF of that CRLF.
+#[test]
+fn a_dropped_line_after_a_cr_ends_at_its_own_lf() {
+    let body = "abcdefghij\rxyz12\n\ndata: 1\n\n";
+    for at in 0..=body.len() {
+        let (a, b) = body.as_bytes().split_at(at);
+        let got = run_with(Parser::with_max_event_size(8), &[a, b]);
+        assert_eq!(got.errors, 1, "split at {at}");
+        assert_eq!(
+            got.events,
+            vec![("message".into(), "1".into(), "".into())],
+            "split at {at}"
+        );
+    }
+}
+
 #[test]
 fn many_data_lines_hit_the_limit_on_their_sum() {
     let body = "data: 0123456789\n".repeat(10) + "\ndata: ok\n\n";
