@@ -116,6 +116,29 @@ fn main() {
         .await;
         report("eventsource-client", n, bytes);
 
+        // The same with a read timeout, the counterpart of wot-sse's default idle timeout.
+        let timed = HyperTransport::builder()
+            .read_timeout(wot_sse::DEFAULT_IDLE_TIMEOUT)
+            .build_http()
+            .expect("hyper transport");
+        let bytes = per_stream(n, || async {
+            let client = eventsource_client::ClientBuilder::for_url(&url)
+                .expect("URL")
+                .reconnect(ReconnectOptions::reconnect(false).build())
+                .build_with_transport(timed.clone());
+            let mut stream = client.stream();
+            loop {
+                match stream.next().await {
+                    Some(Ok(SSE::Event(_))) => break,
+                    Some(Ok(_)) => {}
+                    other => panic!("eventsource-client: {other:?}"),
+                }
+            }
+            stream
+        })
+        .await;
+        report("eventsource-client-read-timeout", n, bytes);
+
         let bytes = per_stream(n, || async {
             let mut source = reqwest_eventsource::EventSource::get(&url);
             loop {

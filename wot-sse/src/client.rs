@@ -94,16 +94,22 @@ impl Default for Settings {
 ///
 /// Kept small because every open stream holds one (inline: each connection attempt gets a
 /// clone): the URL is kept as its already validated text, 72 bytes less than a parsed `Url`,
-/// and parsed again per attempt.
+/// and parsed again per attempt; the method is boxed only when it is not `GET`.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
     pub(crate) http: reqwest::Client,
-    pub(crate) method: Method,
+    method: Option<Box<Method>>,
     url: Box<str>,
     pub(crate) settings: Arc<Settings>,
 }
 
 impl Spec {
+    /// The request method.
+    pub(crate) fn method(&self) -> &Method {
+        static GET: Method = Method::GET;
+        self.method.as_deref().unwrap_or(&GET)
+    }
+
     /// The request URL.
     ///
     /// # Errors
@@ -473,7 +479,7 @@ impl RequestBuilder {
         }
         let spec = Spec {
             http: self.http,
-            method: self.method,
+            method: (self.method != Method::GET).then(|| Box::new(self.method)),
             url: String::from(url).into_boxed_str(),
             settings: self.settings,
         };

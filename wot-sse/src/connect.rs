@@ -34,7 +34,7 @@ pub(crate) async fn open(spec: Spec, last_event_id: Option<HeaderValue>) -> Resu
         })?),
     };
     let mut url = first_url.clone();
-    let mut method = spec.method.clone();
+    let mut method = spec.method().clone();
     let mut body = settings.body.clone();
     let mut same_origin = true;
     let mut redirects = 0;

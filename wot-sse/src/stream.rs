@@ -15,9 +15,10 @@
 //! one unfinished block, which `end_of_body` discards: no partial event crosses a reconnect.
 
 use std::future::Future;
+use std::mem;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use futures_util::task::AtomicWaker;
 use http::header::HeaderValue;
+use once_cell::race::OnceBox;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
@@ -179,8 +181,9 @@ pub struct EventStream {
     spec: Spec,
     /// Made by the first [`state`](Self::state), [`handle`](Self::handle), [`close`](Self::close)
     /// or [`reconnect_now`](Self::reconnect_now): most streams are only polled, and this saves
-    /// each of them about 90 bytes of heap.
-    shared: OnceLock<Arc<Shared>>,
+    /// each of them about 90 bytes of heap. (A `OnceBox` is one word; the extra box is made
+    /// only with the shared state.)
+    shared: OnceBox<Arc<Shared>>,
     /// The waker of the last `Pending` poll while `shared` did not exist, so that a handle made
     /// after it can still wake the waiting task.
     parked: Option<Waker>,
@@ -189,9 +192,9 @@ pub struct EventStream {
     phase: Phase,
     /// The idle deadline while connecting or open; the backoff delay while waiting.
     timer: Option<Pin<Box<Sleep>>>,
-    /// When the last byte arrived (or the attempt started); the idle timer is re-armed
-    /// from it lazily rather than reset on every chunk.
-    last_activity: Instant,
+    /// Bytes arrived (or an attempt started) since the idle timer was armed: it is re-armed
+    /// when the stream next waits, rather than reset on every chunk.
+    active: bool,
     /// Consecutive failed attempts.
     failures: u32,
 }
@@ -199,7 +202,7 @@ pub struct EventStream {
 impl std::fmt::Debug for EventStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventStream")
-            .field("method", &self.spec.method)
+            .field("method", self.spec.method())
             .field("url", &self.spec.url_for_logs())
             .field("state", &self.state_now())
             .field("last_event_id", &self.parser.last_event_id())
@@ -214,13 +217,13 @@ impl EventStream {
         let backoff = Backoff::new(&spec.settings.reconnect);
         Self {
             spec,
-            shared: OnceLock::new(),
+            shared: OnceBox::new(),
             parked: None,
             parser,
             backoff,
             phase: Phase::Start,
             timer: None,
-            last_activity: Instant::now(),
+            active: true,
             failures: 0,
         }
     }
@@ -232,7 +235,7 @@ impl EventStream {
             if let Some(waker) = &self.parked {
                 shared.waker.register(waker);
             }
-            Arc::new(shared)
+            Box::new(Arc::new(shared))
         })
     }
 
@@ -258,7 +261,7 @@ impl EventStream {
     /// The span for this stream's log records. It is made when there is something to log
     /// rather than kept: most streams log nothing for hours, and a `Span` is 40 bytes.
     fn span(&self) -> tracing::Span {
-        tracing::info_span!("sse", method = %self.spec.method, url = %self.spec.url_for_logs())
+        tracing::info_span!("sse", method = %self.spec.method(), url = %self.spec.url_for_logs())
     }
 
     /// A receiver of the connection state, e.g. for a status line in a UI.
@@ -370,7 +373,7 @@ impl EventStream {
                             body: Box::pin(response.bytes_stream()),
                             got_data: false,
                         };
-                        self.last_activity = Instant::now();
+                        self.active = true;
                         self.publish_state();
                     }
                     Poll::Ready(Ok(Opened::NoContent)) => {
@@ -395,7 +398,7 @@ impl EventStream {
                     Poll::Ready(Some(Ok(chunk))) => {
                         *got_data = true;
                         self.failures = 0;
-                        self.last_activity = Instant::now();
+                        self.active = true;
                         self.parser.feed(&chunk);
                     }
                     Poll::Ready(Some(Err(source))) => {
@@ -483,7 +486,7 @@ impl EventStream {
         });
         let future = open(self.spec.clone(), last_event_id).instrument(self.span());
         self.phase = Phase::Connecting(Box::pin(future));
-        self.last_activity = Instant::now();
+        self.active = true;
         self.publish_state();
     }
 
@@ -494,17 +497,20 @@ impl EventStream {
         )
     }
 
-    /// Whether no byte arrived for the idle timeout; otherwise arms the timer to wake us.
+    /// Whether the stream has waited the idle timeout without a byte; otherwise arms the
+    /// timer to wake us. Called whenever the stream is about to wait for the server.
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(idle) = self.spec.settings.idle_timeout else {
             return false;
         };
-        let deadline = self.last_activity + idle;
-        if deadline <= Instant::now() {
-            return true;
-        }
-        let timer = self.arm_timer(deadline);
-        // The deadline is in the future, so this registers the waker.
+        let timer = if mem::take(&mut self.active) {
+            self.arm_timer(Instant::now() + idle)
+        } else {
+            match &mut self.timer {
+                Some(timer) => timer,
+                None => self.arm_timer(Instant::now() + idle),
+            }
+        };
         timer.as_mut().poll(cx).is_ready()
     }
 
