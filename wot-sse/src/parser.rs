@@ -456,8 +456,11 @@ impl Parser {
         if self.line_dropped {
             self.pos = self.text.len();
         }
-        if self.text.capacity() > KEEP_CAPACITY {
-            // Do not hold on to the memory of one burst while waiting for the next chunk.
+        let unread = self.text.len() - self.pos;
+        if self.text.capacity() > KEEP_CAPACITY && unread < self.text.capacity() / 4 {
+            // Do not hold on to the memory of one burst while waiting for the next chunk. A
+            // long line that is still growing keeps its buffer: copying it for every chunk
+            // would make it quadratic.
             self.text = String::from(self.text.get(self.pos..).unwrap_or_default());
             self.scanned -= self.pos;
             self.pos = 0;
