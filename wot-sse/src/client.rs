@@ -431,8 +431,10 @@ impl RequestBuilder {
         self
     }
 
-    /// How long the stream may receive no bytes (comments count) before the connection is
-    /// taken for dead and replaced. It also bounds the wait for response headers. `None`
+    /// How long the stream may wait for the server without receiving a byte (comments count)
+    /// before the connection is taken for dead and replaced. The clock starts when the stream
+    /// has handed out everything received and waits for more, so time spent by your code
+    /// between polls does not count. It also bounds the wait for response headers. `None`
     /// disables it. Default: 45 s.
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.settings_mut().idle_timeout = timeout.into();

@@ -79,3 +79,28 @@ async fn a_server_that_never_answers_still_uses_up_the_attempts() {
     assert!(last.is_retries_exhausted(), "{last}");
     assert_eq!(errors.len(), 5, "{errors:?}");
 }
+
+/// The idle clock runs while the stream waits for the server, not while the application is
+/// busy between polls: a consumer that takes 40 s over an event still gets the full 45 s.
+#[tokio::test(start_paused = true)]
+async fn time_between_polls_does_not_count_as_idle() {
+    let origin = Origin::start([Feed::new(PATH, 1).replay(Replay::FromLastEventId)])
+        .await
+        .unwrap();
+    let client = SseClient::new();
+    let mut stream = client
+        .get(format!("http://{}{PATH}", origin.addr()))
+        .connect()
+        .unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap().id(), "1");
+
+    tokio::time::sleep(Duration::from_secs(40)).await; // the application at work
+    let waiting = Instant::now();
+    let error = stream.next().await.unwrap().expect_err("nothing new");
+    assert!(error.is_timeout(), "{error}");
+    let waited = waiting.elapsed();
+    assert!(
+        waited >= wot_sse::DEFAULT_IDLE_TIMEOUT && waited < Duration::from_secs(46),
+        "timed out {waited:?} after the stream began to wait"
+    );
+}
