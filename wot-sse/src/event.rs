@@ -51,11 +51,15 @@ enum Data {
 }
 
 impl Data {
-    /// Copies short data inline; takes longer data over as it is.
-    fn from_string(data: String) -> Self {
-        match ArrayString::from(&data) {
-            Ok(inline) => Self::Inline(inline),
-            Err(_) => Self::Heap(data),
+    /// Copies short data inline and leaves `buffer` empty (its allocation kept for reuse);
+    /// takes longer data over without a copy.
+    fn take(buffer: &mut String) -> Self {
+        match ArrayString::from(buffer.as_str()) {
+            Ok(inline) => {
+                buffer.clear();
+                Self::Inline(inline)
+            }
+            Err(_) => Self::Heap(std::mem::take(buffer)),
         }
     }
 
@@ -96,7 +100,7 @@ impl Event {
             } else {
                 CompactString::from(event_type)
             },
-            data: Data::from_string(data.into()),
+            data: Data::take(&mut data.into()),
             id: CompactString::from(id.into()),
         }
     }
@@ -108,16 +112,9 @@ impl Event {
         data: &mut String,
         id: CompactString,
     ) -> Self {
-        let data = match ArrayString::from(data.as_str()) {
-            Ok(inline) => {
-                data.clear();
-                Data::Inline(inline)
-            }
-            Err(_) => Data::Heap(std::mem::take(data)),
-        };
         Self {
             event_type,
-            data,
+            data: Data::take(data),
             id,
         }
     }

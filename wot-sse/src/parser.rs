@@ -23,17 +23,19 @@
 //!
 //! # How it works
 //!
-//! Two layers, each a small state machine:
+//! Three layers, each a small state machine:
 //!
 //! * **Decoding** ([`Parser::feed`]). Before the first byte of a body a UTF-8 BOM is matched
 //!   byte by byte (it may be split across chunks). Each chunk is then decoded as a stream: it is
 //!   validated once, invalid sequences become U+FFFD, and the (at most 3) bytes of a character
 //!   split at the chunk's end wait for the next chunk. The text is appended to a buffer.
-//! * **Line splitting** ([`Parser::next_item`]). The buffer is searched for CR and LF with
-//!   `memchr`, each byte once. A line inside the buffer is interpreted in place as a `&str`
-//!   slice. Only the unfinished tail of the buffer is copied into the pending-line buffer, which
-//!   the next terminator completes. A CR ends a line at once and sets `skip_lf`, so an LF that
-//!   follows (perhaps in the next chunk) is not taken for an empty line.
+//! * **Line splitting** ([`Parser::next_item`]). The buffer is searched for CR and LF 64 bytes
+//!   at a time: vector compares give a bit mask of the line ends in the block, and each line
+//!   end is then one bit scan; a block without any means a long line, and `memchr` finds its
+//!   end. Each byte is searched once. A line is interpreted in place as a `&str` slice; an
+//!   unfinished one stays in the buffer until a later chunk completes it. A CR ends a line at
+//!   once and sets `skip_lf`, so an LF that follows (perhaps in the next chunk) is not taken
+//!   for an empty line.
 //! * **Interpretation** (`Block`). Each complete line updates WHATWG's buffers (data, event
 //!   type, last event id buffer, reconnection time); a blank line dispatches the block. A block
 //!   whose data plus current line exceed the maximum event size is dropped: the parser yields
