@@ -135,8 +135,12 @@ struct Block {
     has_data: bool,
     /// The block grew too large: ignore lines up to the next blank line.
     skipping: bool,
-    /// Empty means `message`. Short strings are inline, so the usual ones need no allocation.
+    /// The value of the last `event` field; empty means `message`. Short strings are inline,
+    /// so the usual ones need no allocation. It stays after a dispatch, so that a stream that
+    /// repeats one type compares it rather than copying it again; `type_set` tells whether
+    /// this block set it.
     event_type: CompactString,
+    type_set: bool,
     /// The last event id *buffer*, set by `id` fields and committed on dispatch; only
     /// meaningful while `id_set` (otherwise WHATWG's buffer equals the committed id).
     id_buffer: CompactString,
@@ -195,6 +199,7 @@ impl Parser {
                 has_data: false,
                 skipping: false,
                 event_type: CompactString::default(),
+                type_set: false,
                 id_buffer: CompactString::default(),
                 id_set: false,
                 last_event_id: CompactString::default(),
@@ -590,11 +595,15 @@ impl Block {
 
     #[inline(always)]
     fn event_field(&mut self, value: &str) {
-        self.event_type = if value == DEFAULT_EVENT_TYPE {
-            CompactString::default()
+        let value = if value == DEFAULT_EVENT_TYPE {
+            ""
         } else {
-            CompactString::new(value)
+            value
         };
+        if self.event_type != value {
+            self.event_type = CompactString::new(value);
+        }
+        self.type_set = true;
     }
 
     /// A line with a field name the prefixes above did not match: `data`, `id` or `event`
@@ -645,11 +654,16 @@ impl Block {
         if mem::take(&mut self.id_set) {
             self.last_event_id = mem::take(&mut self.id_buffer);
         }
-        let event_type = mem::take(&mut self.event_type);
+        let type_set = mem::take(&mut self.type_set);
         if mem::take(&mut self.skipping) || !mem::take(&mut self.has_data) {
             self.data.clear();
             return None;
         }
+        let event_type = if type_set {
+            self.event_type.clone()
+        } else {
+            CompactString::default()
+        };
         Some(Item::Event(Event::from_parts(
             event_type,
             &mut self.data,
@@ -662,7 +676,7 @@ impl Block {
     fn overflow(&mut self) -> ParseError {
         self.data = String::new();
         self.has_data = false;
-        self.event_type = CompactString::default();
+        self.type_set = false;
         self.skipping = true;
         self.too_large()
     }
@@ -678,7 +692,7 @@ impl Block {
     fn discard(&mut self) {
         self.data = String::new();
         self.has_data = false;
-        self.event_type = CompactString::default();
+        self.type_set = false;
         self.skipping = false;
         self.id_set = false;
     }
