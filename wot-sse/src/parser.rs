@@ -405,6 +405,14 @@ impl Parser {
             let ends = match rest.first_chunk::<64>() {
                 Some(block) => line_ends(block),
                 None if rest.is_empty() => return None,
+                // A few bytes, from a server that flushes byte by byte: a plain loop beats
+                // building a block. Bits line up with `scanned` as they do for a whole block.
+                None if rest.len() <= 8 => {
+                    let shift = 64 - rest.len();
+                    rest.iter().enumerate().fold(0, |ends, (i, &byte)| {
+                        ends | u64::from(matches!(byte, b'\n' | b'\r')) << (shift + i)
+                    })
+                }
                 None => {
                     // The last bytes go at the end of the block, so that the bits line up
                     // with `scanned` as they do for a whole block.
