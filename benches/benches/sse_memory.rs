@@ -57,6 +57,26 @@ where
     streams
 }
 
+/// An `eventsource-client` stream over `transport`, once its first event arrived.
+async fn eventsource_client_stream(
+    url: &str,
+    transport: &HyperTransport,
+) -> eventsource_client::BoxStream<eventsource_client::Result<SSE>> {
+    let client = eventsource_client::ClientBuilder::for_url(url)
+        .expect("URL")
+        .reconnect(ReconnectOptions::reconnect(false).build())
+        .build_with_transport(transport.clone());
+    let mut stream = client.stream();
+    loop {
+        match stream.next().await {
+            Some(Ok(SSE::Event(_))) => break,
+            Some(Ok(_)) => {}
+            other => panic!("eventsource-client: {other:?}"),
+        }
+    }
+    stream
+}
+
 fn main() {
     if std::env::var_os("BENCHES_IDLE_SERVER").is_some() {
         let server = benches::server::Server::start(&[]);
@@ -98,22 +118,7 @@ fn main() {
         report("wot-sse", n, bytes);
 
         let transport = HyperTransport::new().expect("hyper transport");
-        let bytes = per_stream(n, || async {
-            let client = eventsource_client::ClientBuilder::for_url(&url)
-                .expect("URL")
-                .reconnect(ReconnectOptions::reconnect(false).build())
-                .build_with_transport(transport.clone());
-            let mut stream = client.stream();
-            loop {
-                match stream.next().await {
-                    Some(Ok(SSE::Event(_))) => break,
-                    Some(Ok(_)) => {}
-                    other => panic!("eventsource-client: {other:?}"),
-                }
-            }
-            stream
-        })
-        .await;
+        let bytes = per_stream(n, || eventsource_client_stream(&url, &transport)).await;
         report("eventsource-client", n, bytes);
 
         // The same with a read timeout, the counterpart of wot-sse's default idle timeout.
@@ -121,22 +126,7 @@ fn main() {
             .read_timeout(wot_sse::DEFAULT_IDLE_TIMEOUT)
             .build_http()
             .expect("hyper transport");
-        let bytes = per_stream(n, || async {
-            let client = eventsource_client::ClientBuilder::for_url(&url)
-                .expect("URL")
-                .reconnect(ReconnectOptions::reconnect(false).build())
-                .build_with_transport(timed.clone());
-            let mut stream = client.stream();
-            loop {
-                match stream.next().await {
-                    Some(Ok(SSE::Event(_))) => break,
-                    Some(Ok(_)) => {}
-                    other => panic!("eventsource-client: {other:?}"),
-                }
-            }
-            stream
-        })
-        .await;
+        let bytes = per_stream(n, || eventsource_client_stream(&url, &timed)).await;
         report("eventsource-client-read-timeout", n, bytes);
 
         let bytes = per_stream(n, || async {

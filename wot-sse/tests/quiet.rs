@@ -7,24 +7,28 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::time::{Instant, timeout};
-use wot_sse::{ConnectionState, SseClient};
+use wot_sse::{ConnectionState, EventStream, SseClient};
 use wot_testkit::{Fault, Feed, Origin, Proxy, Replay};
 
 const PATH: &str = "/quiet";
 
-#[tokio::test(start_paused = true)]
-async fn a_quiet_server_is_reconnected_to_for_as_long_as_it_answers() {
+/// A stream from a quiet origin, after the origin's one event.
+async fn quiet_stream() -> (Origin, EventStream) {
     let origin = Origin::start([Feed::new(PATH, 1).replay(Replay::FromLastEventId)])
         .await
         .unwrap();
-    let client = SseClient::new();
-    let mut stream = client
+    let mut stream = SseClient::new()
         .get(format!("http://{}{PATH}", origin.addr()))
         .connect()
         .unwrap();
-
     let first = stream.next().await.unwrap().unwrap();
     assert_eq!(first.id(), "1");
+    (origin, stream)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_server_is_reconnected_to_for_as_long_as_it_answers() {
+    let (origin, mut stream) = quiet_stream().await;
 
     // Half an hour of silence: about 40 idle timeouts, far beyond the 5-attempt limit.
     let started = Instant::now();
@@ -84,16 +88,7 @@ async fn a_server_that_never_answers_still_uses_up_the_attempts() {
 /// busy between polls: a consumer that takes 40 s over an event still gets the full 45 s.
 #[tokio::test(start_paused = true)]
 async fn time_between_polls_does_not_count_as_idle() {
-    let origin = Origin::start([Feed::new(PATH, 1).replay(Replay::FromLastEventId)])
-        .await
-        .unwrap();
-    let client = SseClient::new();
-    let mut stream = client
-        .get(format!("http://{}{PATH}", origin.addr()))
-        .connect()
-        .unwrap();
-    assert_eq!(stream.next().await.unwrap().unwrap().id(), "1");
-
+    let (_origin, mut stream) = quiet_stream().await;
     tokio::time::sleep(Duration::from_secs(40)).await; // the application at work
     let waiting = Instant::now();
     let error = stream.next().await.unwrap().expect_err("nothing new");
