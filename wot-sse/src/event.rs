@@ -22,6 +22,9 @@ pub(crate) const INLINE_DATA_LEN: usize = 72;
 /// last `id` field seen on the stream so far, so an event without its own `id` line carries the
 /// id of an earlier one; it is `""` when no id was set or the server reset it.
 ///
+/// Data of up to 72 bytes is stored in the event itself, so receiving a small event costs no
+/// allocation; larger data has a buffer of its own, taken over from the parser without a copy.
+///
 /// # Examples
 ///
 /// ```
@@ -32,8 +35,6 @@ pub(crate) const INLINE_DATA_LEN: usize = 72;
 /// assert_eq!(event.data(), "21.5");
 /// assert_eq!(event.id(), "42");
 /// ```
-/// Data of up to 72 bytes is stored in the event itself, so receiving a small event costs no
-/// allocation; larger data has a buffer of its own, taken over from the parser without a copy.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Event {
     /// Empty means the default type `message`. Short strings are stored inline, so the
