@@ -730,6 +730,6 @@ mod size_tests {
     #[cfg(target_pointer_width = "64")]
     fn the_parser_stays_small() {
         let size = mem::size_of::<Parser>();
-        assert!(size <= 208, "Parser grew to {size} bytes");
+        assert!(size <= 184, "Parser grew to {size} bytes");
     }
 }

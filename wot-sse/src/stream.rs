@@ -655,3 +655,14 @@ impl StreamHandle {
         self.shared.request(&self.shared.close);
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    /// Callers hold one per open stream, idle or not: keep it small (see docs/benchmarks.md).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_event_stream_stays_small() {
+        let size = std::mem::size_of::<super::EventStream>();
+        assert!(size <= 296, "EventStream grew to {size} bytes");
+    }
+}
