@@ -64,6 +64,9 @@ const KEEP_CAPACITY: usize = 4 * 1024;
 
 const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 
+/// Chunks are validated and copied this many bytes at a time (see `Parser::decode`).
+const VALIDATE_PIECE: usize = 4 * 1024;
+
 /// What the parser yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
@@ -301,12 +304,23 @@ impl Parser {
             self.text.extend(input.iter().map(|&byte| char::from(byte)));
             return;
         }
-        // The common case, valid UTF-8, is checked with SIMD; errors are located by `std`.
-        if let Ok(text) = simdutf8::basic::from_utf8(input) {
-            self.text.push_str(text);
-            return;
+        // The common case, valid UTF-8, is checked with SIMD, a piece at a time: each piece is
+        // copied while it is still in the L1 cache. Pieces end at a character's start.
+        self.text.reserve(input.len());
+        while !input.is_empty() {
+            let mut end = input.len().min(VALIDATE_PIECE);
+            while input.get(end).is_some_and(|&byte| byte & 0xC0 == 0x80) && end > 0 {
+                end -= 1;
+            }
+            let (piece, rest) = input.split_at(if end == 0 { input.len() } else { end });
+            match simdutf8::basic::from_utf8(piece) {
+                Ok(text) => self.text.push_str(text),
+                Err(_) => break,
+            }
+            input = rest;
         }
-        loop {
+        // Errors, if any, are located and replaced by `std`.
+        while !input.is_empty() {
             match std::str::from_utf8(input) {
                 Ok(text) => {
                     self.text.push_str(text);

@@ -478,6 +478,28 @@ fn default_limit_takes_a_16_mib_event() {
     assert_eq!(got.events[0].1.len(), data.len());
 }
 
+/// Chunks are validated a few KiB at a time: characters of every width across those
+/// boundaries, and an invalid byte after the first of them, decode as in one piece.
+#[test]
+fn characters_across_validation_pieces_decode_as_a_whole() {
+    let text: String = "aé€😀".repeat(1500); // 10 bytes a round: pieces cut every width
+    for invalid_at in [None, Some(5000), Some(9000)] {
+        let mut data = text.clone().into_bytes();
+        if let Some(at) = invalid_at {
+            data[at] = 0xFF;
+        }
+        let expected = String::from_utf8_lossy(&data).into_owned();
+        let mut body = b"data: ".to_vec();
+        body.extend_from_slice(&data);
+        body.extend_from_slice(b"\n\n");
+        for chunks in [vec![&body[..]], body.chunks(4099).collect()] {
+            let got = run(&chunks);
+            assert_eq!(got.events.len(), 1);
+            assert_eq!(got.events[0].1, expected, "invalid byte at {invalid_at:?}");
+        }
+    }
+}
+
 #[test]
 fn chunked_8_mib_line_parses_in_linear_time() {
     // 8 MiB in 256-byte chunks: a parser that rescans or copies the pending line for every
