@@ -7,6 +7,7 @@
 //! parser that silently drops or merges events.
 
 pub mod drivers;
+pub mod interleave;
 pub mod server;
 pub mod workload;
 

@@ -1,0 +1,69 @@
+//! Group 2, measured interleaved (see `benches::interleave`): cases (a) and (b) over loopback
+//! HTTP, one run of each client in turn, round after round, and the ratio taken within each
+//! round.
+//!
+//! `cargo bench -p benches --bench sse_e2e_interleaved` (plain output; `SSE_ROUNDS` sets the
+//! number of rounds, default 31).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use benches::{drivers, interleave, server::Server, workload};
+use launchdarkly_sdk_transport::HyperTransport;
+use tokio::runtime::Runtime;
+
+/// Times one run of `client` on `runtime` and checks that every event arrived.
+fn timed<'a, F, Fut>(
+    runtime: &'a Runtime,
+    expected: u64,
+    client: F,
+) -> impl FnMut() -> Duration + 'a
+where
+    F: Fn() -> Fut + 'a,
+    Fut: Future<Output = u64>,
+{
+    move || {
+        let started = Instant::now();
+        let events = runtime.block_on(client());
+        let elapsed = started.elapsed();
+        assert_eq!(events, expected, "every event arrives");
+        elapsed
+    }
+}
+
+fn main() {
+    let cases = [workload::case_a(), workload::case_b()];
+    let server = Server::start(&cases);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    // Clients are built once, as an application would, so connection setup is not measured.
+    let wot = wot_sse::SseClient::new();
+    let hyper = HyperTransport::new().expect("eventsource-client transport");
+    let floor = reqwest::Client::new();
+    for case in &cases {
+        let url = server.url(case.name);
+        let expected = case.events;
+        let mut floor_run = timed(&runtime, expected, || drivers::http_floor(&floor, &url));
+        let mut wot_run = timed(&runtime, expected, || {
+            drivers::http_wot_sse(&wot, &url, expected)
+        });
+        let mut client_run = timed(&runtime, expected, || {
+            drivers::http_eventsource_client(&hyper, &url, expected)
+        });
+        let mut contenders: [(&str, &mut dyn FnMut() -> Duration); 3] = [
+            ("floor-reqwest-memchr", &mut floor_run),
+            ("wot-sse", &mut wot_run),
+            ("eventsource-client", &mut client_run),
+        ];
+        interleave::run(1, &mut contenders); // warm up
+        let rounds = interleave::run(interleave::rounds_from_env(31), &mut contenders);
+        let prefix = format!("sse_e2e_interleaved/{}", case.name);
+        rounds.print_medians(&prefix);
+        let ratio = rounds.ratio("eventsource-client", "wot-sse");
+        println!(
+            "{prefix}: eventsource-client / wot-sse = {ratio:.2} (median of per-round ratios)"
+        );
+    }
+}

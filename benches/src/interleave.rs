@@ -1,0 +1,86 @@
+//! Interleaved timing, for a machine whose speed drifts: the contenders run once each in turn,
+//! round after round, and each ratio is the median of the per-round ratios, so the runs that
+//! are compared are milliseconds apart rather than the several seconds criterion spends on one
+//! contender before the next.
+
+use std::time::Duration;
+
+/// The times of every contender in every round.
+#[derive(Debug, Clone)]
+pub struct Rounds {
+    names: Vec<&'static str>,
+    /// `millis[contender][round]`.
+    millis: Vec<Vec<f64>>,
+}
+
+/// Runs each contender once per round for `rounds` rounds, rotating the order so that none
+/// always runs right after the same one. A contender returns how long its run took.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut fast = || Duration::from_millis(1);
+/// let mut slow = || Duration::from_millis(3);
+/// let rounds = benches::interleave::run(5, &mut [("fast", &mut fast), ("slow", &mut slow)]);
+/// assert_eq!(rounds.ratio("slow", "fast"), 3.0);
+/// ```
+pub fn run(
+    rounds: usize,
+    contenders: &mut [(&'static str, &mut dyn FnMut() -> Duration)],
+) -> Rounds {
+    let mut millis = vec![Vec::with_capacity(rounds); contenders.len()];
+    for round in 0..rounds {
+        for k in 0..contenders.len() {
+            let index = (round + k) % contenders.len();
+            let (_, contender) = &mut contenders[index];
+            millis[index].push(contender().as_secs_f64() * 1e3);
+        }
+    }
+    Rounds {
+        names: contenders.iter().map(|(name, _)| *name).collect(),
+        millis,
+    }
+}
+
+impl Rounds {
+    fn times(&self, name: &str) -> &[f64] {
+        let index = self.names.iter().position(|n| *n == name);
+        index
+            .and_then(|i| self.millis.get(i))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The median time of `name`, in milliseconds.
+    pub fn median_millis(&self, name: &str) -> f64 {
+        median(self.times(name).to_vec())
+    }
+
+    /// The median over the rounds of `a`'s time divided by `b`'s.
+    pub fn ratio(&self, a: &str, b: &str) -> f64 {
+        let ratios = self.times(a).iter().zip(self.times(b)).map(|(a, b)| a / b);
+        median(ratios.collect())
+    }
+
+    /// Prints one line per contender (`<prefix>/<name>: median ...`).
+    pub fn print_medians(&self, prefix: &str) {
+        for name in &self.names {
+            let rounds = self.times(name).len();
+            let median = self.median_millis(name);
+            println!("{prefix}/{name}: median {median:.3} ms over {rounds} rounds");
+        }
+    }
+}
+
+/// The middle value (the upper one of the two for an even count); NaN for none.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The number of rounds: `SSE_ROUNDS` if set, otherwise `default`.
+pub fn rounds_from_env(default: usize) -> usize {
+    std::env::var("SSE_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(default)
+}
