@@ -8,8 +8,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use benches::{drivers, interleave, server::Server, workload};
-use launchdarkly_sdk_transport::HyperTransport;
+use benches::drivers::{self, HttpClients};
+use benches::{interleave, server::Server, workload};
 use tokio::runtime::Runtime;
 
 /// Times one run of `client` on `runtime` and checks that every event arrived.
@@ -34,23 +34,18 @@ where
 fn main() {
     let cases = [workload::case_a(), workload::case_b()];
     let server = Server::start(&cases);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("client runtime");
-    // Clients are built once, as an application would, so connection setup is not measured.
-    let wot = wot_sse::SseClient::new();
-    let hyper = HyperTransport::new().expect("eventsource-client transport");
-    let floor = reqwest::Client::new();
+    let clients = HttpClients::new();
     for case in &cases {
         let url = server.url(case.name);
         let expected = case.events;
-        let mut floor_run = timed(&runtime, expected, || drivers::http_floor(&floor, &url));
-        let mut wot_run = timed(&runtime, expected, || {
-            drivers::http_wot_sse(&wot, &url, expected)
+        let mut floor_run = timed(&clients.runtime, expected, || {
+            drivers::http_floor(&clients.floor, &url)
         });
-        let mut client_run = timed(&runtime, expected, || {
-            drivers::http_eventsource_client(&hyper, &url, expected)
+        let mut wot_run = timed(&clients.runtime, expected, || {
+            drivers::http_wot_sse(&clients.wot, &url, expected)
+        });
+        let mut client_run = timed(&clients.runtime, expected, || {
+            drivers::http_eventsource_client(&clients.hyper, &url, expected)
         });
         let mut contenders: [(&str, &mut dyn FnMut() -> Duration); 3] = [
             ("floor-reqwest-memchr", &mut floor_run),

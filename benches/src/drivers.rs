@@ -172,3 +172,37 @@ pub async fn http_reqwest_eventsource(url: &str, expected: u64) -> u64 {
     source.close();
     count
 }
+
+/// The end-to-end clients, built once as an application would build them (so connection
+/// setup is not what is measured), and the current-thread runtime they run on.
+pub struct HttpClients {
+    /// Runs the clients; the server has its own runtime thread.
+    pub runtime: tokio::runtime::Runtime,
+    /// `wot-sse`'s client.
+    pub wot: wot_sse::SseClient,
+    /// `eventsource-client`'s transport.
+    pub hyper: HyperTransport,
+    /// The floor's plain `reqwest` client.
+    pub floor: reqwest::Client,
+}
+
+impl HttpClients {
+    /// Builds the runtime and the clients.
+    pub fn new() -> Self {
+        Self {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("client runtime"),
+            wot: wot_sse::SseClient::new(),
+            hyper: HyperTransport::new().expect("eventsource-client transport"),
+            floor: reqwest::Client::new(),
+        }
+    }
+}
+
+impl Default for HttpClients {
+    fn default() -> Self {
+        Self::new()
+    }
+}
