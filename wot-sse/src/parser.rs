@@ -58,8 +58,10 @@ use crate::event::{DEFAULT_EVENT_TYPE, Event};
 /// The default maximum event size: 32 MiB, room for a 16 MiB event with generous framing.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 32 * 1024 * 1024;
 
-/// Buffers larger than this are freed after use rather than kept for reuse, so an idle stream
-/// does not hold on to the memory of one burst or one huge line.
+/// A text buffer larger than this is given up once read rather than kept for reuse, so an
+/// idle stream does not hold on to the memory of one burst or one huge line. (The data buffer
+/// needs no limit: data longer than an event keeps inline moves into the event with its
+/// buffer.)
 const KEEP_CAPACITY: usize = 4 * 1024;
 
 const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
