@@ -503,25 +503,21 @@ impl EventStream {
         let Some(idle) = self.spec.settings.idle_timeout else {
             return false;
         };
-        let timer = if mem::take(&mut self.active) {
-            self.arm_timer(Instant::now() + idle)
-        } else {
-            match &mut self.timer {
-                Some(timer) => timer,
-                None => self.arm_timer(Instant::now() + idle),
-            }
-        };
-        timer.as_mut().poll(cx).is_ready()
+        if mem::take(&mut self.active) || self.timer.is_none() {
+            self.arm_timer(Instant::now() + idle);
+        }
+        self.timer
+            .as_mut()
+            .is_some_and(|timer| timer.as_mut().poll(cx).is_ready())
     }
 
-    fn arm_timer(&mut self, deadline: Instant) -> &mut Pin<Box<Sleep>> {
+    fn arm_timer(&mut self, deadline: Instant) {
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
         }
-        timer
     }
 
     /// A failed attempt or a lost connection: reconnects later or gives up, and returns the
