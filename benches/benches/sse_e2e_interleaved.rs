@@ -5,31 +5,10 @@
 //! `cargo bench -p benches --bench sse_e2e_interleaved` (plain output; `SSE_ROUNDS` sets the
 //! number of rounds, default 31).
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use benches::drivers::{self, HttpClients};
 use benches::{interleave, server::Server, workload};
-use tokio::runtime::Runtime;
-
-/// Times one run of `client` on `runtime` and checks that every event arrived.
-fn timed<'a, F, Fut>(
-    runtime: &'a Runtime,
-    expected: u64,
-    client: F,
-) -> impl FnMut() -> Duration + 'a
-where
-    F: Fn() -> Fut + 'a,
-    Fut: Future<Output = u64>,
-{
-    move || {
-        let started = Instant::now();
-        let events = runtime.block_on(client());
-        let elapsed = started.elapsed();
-        assert_eq!(events, expected, "every event arrives");
-        elapsed
-    }
-}
 
 fn main() {
     let cases = [workload::case_a(), workload::case_b()];
@@ -38,14 +17,16 @@ fn main() {
     for case in &cases {
         let url = server.url(case.name);
         let expected = case.events;
-        let mut floor_run = timed(&clients.runtime, expected, || {
-            drivers::http_floor(&clients.floor, &url)
+        let runtime = &clients.runtime;
+        let mut floor_run = interleave::timed(expected, || {
+            runtime.block_on(drivers::http_floor(&clients.floor, &url))
         });
-        let mut wot_run = timed(&clients.runtime, expected, || {
-            drivers::http_wot_sse(&clients.wot, &url, expected)
+        let mut wot_run = interleave::timed(expected, || {
+            runtime.block_on(drivers::http_wot_sse(&clients.wot, &url, expected))
         });
-        let mut client_run = timed(&clients.runtime, expected, || {
-            drivers::http_eventsource_client(&clients.hyper, &url, expected)
+        let mut client_run = interleave::timed(expected, || {
+            let client = drivers::http_eventsource_client(&clients.hyper, &url, expected);
+            runtime.block_on(client)
         });
         let mut contenders: [(&str, &mut dyn FnMut() -> Duration); 3] = [
             ("floor-reqwest-memchr", &mut floor_run),

@@ -5,25 +5,15 @@
 //! number of rounds, default 101). `docs/benchmarks.md` reports these ratios next to
 //! criterion's figures.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use benches::{Workload, drivers, interleave, workload};
-
-fn timed(driver: fn(&Workload) -> u64, case: &Workload) -> impl FnMut() -> Duration {
-    move || {
-        let started = Instant::now();
-        let events = driver(case);
-        let elapsed = started.elapsed();
-        assert_eq!(events, case.events, "every event arrives");
-        elapsed
-    }
-}
+use benches::{drivers, interleave, workload};
 
 fn main() {
     let case = workload::case_a();
-    let mut floor = timed(drivers::parse_floor, &case);
-    let mut wot = timed(drivers::parse_wot_sse, &case);
-    let mut client = timed(drivers::parse_eventsource_client, &case);
+    let mut floor = interleave::timed(case.events, || drivers::parse_floor(&case));
+    let mut wot = interleave::timed(case.events, || drivers::parse_wot_sse(&case));
+    let mut client = interleave::timed(case.events, || drivers::parse_eventsource_client(&case));
     let mut contenders: [(&str, &mut dyn FnMut() -> Duration); 3] = [
         ("floor-memchr", &mut floor),
         ("wot-sse", &mut wot),

@@ -3,7 +3,7 @@
 //! are compared are milliseconds apart rather than the several seconds criterion spends on one
 //! contender before the next.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The times of every contender in every round.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub struct Rounds {
 /// always runs right after the same one. A contender returns how long its run took.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 ///
 /// let mut fast = || Duration::from_millis(1);
 /// let mut slow = || Duration::from_millis(3);
@@ -68,6 +68,18 @@ impl Rounds {
             let median = self.median_millis(name);
             println!("{prefix}/{name}: median {median:.3} ms over {rounds} rounds");
         }
+    }
+}
+
+/// A contender for [`run`]: times one call of `count`, which runs a whole workload and returns
+/// the number of events it received, and checks that it is `expected`.
+pub fn timed(expected: u64, mut count: impl FnMut() -> u64) -> impl FnMut() -> Duration {
+    move || {
+        let started = Instant::now();
+        let events = count();
+        let elapsed = started.elapsed();
+        assert_eq!(events, expected, "every event arrives");
+        elapsed
     }
 }
 
