@@ -7,7 +7,9 @@
 //! setup (connection pool, resolver) is not charged to the streams.
 //! `cargo bench -p benches --bench sse_memory` (`SSE_IDLE_STREAMS=n`, default 1000). Prints one
 //! line per client, then two references: a bare reqwest body stream held open (`reqwest-body-only`)
-//! and `wot-sse` with its idle timeout off.
+//! and `wot-sse` with its idle timeout off. Arguments that do not start with `-` pick the lines
+//! to run by substring, as criterion's filters do (`cargo bench --bench sse_memory -- wot-sse`),
+//! or by whole name with `--exact`.
 
 use std::alloc::System;
 use std::future::Future;
@@ -15,8 +17,8 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
 use eventsource_client::{Client as _, ReconnectOptions, SSE};
-use futures::StreamExt as _;
-use launchdarkly_sdk_transport::HyperTransport;
+use futures::{FutureExt as _, Stream, StreamExt as _};
+use launchdarkly_sdk_transport::{HttpTransport, HyperTransport};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
 #[global_allocator]
@@ -34,6 +36,7 @@ fn live_heap() -> i128 {
 /// returns the heap growth per stream while all are held open.
 async fn per_stream<S, F, Fut>(n: usize, mut open: F) -> f64
 where
+    S: Stream + Unpin,
     F: FnMut() -> Fut,
     Fut: Future<Output = S>,
 {
@@ -45,22 +48,30 @@ where
     (after - before) as f64 / n as f64
 }
 
+/// Opens `n` streams and polls each once more after its first event, as a task awaiting the
+/// next one does: that is the idle state (the server sends nothing more).
 async fn collect<S, F, Fut>(n: usize, open: &mut F) -> Vec<S>
 where
+    S: Stream + Unpin,
     F: FnMut() -> Fut,
     Fut: Future<Output = S>,
 {
     let mut streams = Vec::with_capacity(n);
     for _ in 0..n {
-        streams.push(open().await);
+        let mut stream = open().await;
+        assert!(
+            stream.next().now_or_never().is_none(),
+            "the idle stream went on"
+        );
+        streams.push(stream);
     }
     streams
 }
 
 /// An `eventsource-client` stream over `transport`, once its first event arrived.
-async fn eventsource_client_stream(
+async fn eventsource_client_stream<T: HttpTransport + Clone>(
     url: &str,
-    transport: &HyperTransport,
+    transport: &T,
 ) -> eventsource_client::BoxStream<eventsource_client::Result<SSE>> {
     let client = eventsource_client::ClientBuilder::for_url(url)
         .expect("URL")
@@ -106,42 +117,66 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let lines = Lines {
+        n,
+        filters: std::env::args()
+            .skip(1)
+            .filter(|arg| !arg.starts_with('-'))
+            .collect(),
+        exact: std::env::args().any(|arg| arg == "--exact"),
+    };
     runtime.block_on(async {
         let wot = wot_sse::SseClient::new();
-        let bytes = per_stream(n, || async {
-            let mut stream = wot.get(&url).connect().expect("wot-sse request");
-            let first = stream.next().await;
-            assert!(matches!(first, Some(Ok(_))), "wot-sse: {first:?}");
-            stream
-        })
-        .await;
-        report("wot-sse", n, bytes);
+        lines
+            .run("wot-sse", || async {
+                let mut stream = wot.get(&url).connect().expect("wot-sse request");
+                let first = stream.next().await;
+                assert!(matches!(first, Some(Ok(_))), "wot-sse: {first:?}");
+                stream
+            })
+            .await;
 
-        let transport = HyperTransport::new().expect("hyper transport");
-        let bytes = per_stream(n, || eventsource_client_stream(&url, &transport)).await;
-        report("eventsource-client", n, bytes);
+        let transport = benches::drivers::eventsource_client_transport();
+        lines
+            .run("eventsource-client", || {
+                eventsource_client_stream(&url, &transport)
+            })
+            .await;
+
+        // The same able to speak HTTPS, as wot-sse's default client is (the server is still
+        // plain HTTP): what a user watching Things over TLS would build.
+        benches::drivers::install_crypto_provider();
+        let https = HyperTransport::new_https().expect("https transport");
+        lines
+            .run("eventsource-client-https", || {
+                eventsource_client_stream(&url, &https)
+            })
+            .await;
 
         // The same with a read timeout, the counterpart of wot-sse's default idle timeout.
         let timed = HyperTransport::builder()
             .read_timeout(wot_sse::DEFAULT_IDLE_TIMEOUT)
             .build_http()
             .expect("hyper transport");
-        let bytes = per_stream(n, || eventsource_client_stream(&url, &timed)).await;
-        report("eventsource-client-read-timeout", n, bytes);
+        lines
+            .run("eventsource-client-read-timeout", || {
+                eventsource_client_stream(&url, &timed)
+            })
+            .await;
 
-        let bytes = per_stream(n, || async {
-            let mut source = reqwest_eventsource::EventSource::get(&url);
-            loop {
-                match source.next().await {
-                    Some(Ok(reqwest_eventsource::Event::Message(_))) => break,
-                    Some(Ok(_)) => {}
-                    other => panic!("reqwest-eventsource: {other:?}"),
+        lines
+            .run("reqwest-eventsource", || async {
+                let mut source = reqwest_eventsource::EventSource::get(&url);
+                loop {
+                    match source.next().await {
+                        Some(Ok(reqwest_eventsource::Event::Message(_))) => break,
+                        Some(Ok(_)) => {}
+                        other => panic!("reqwest-eventsource: {other:?}"),
+                    }
                 }
-            }
-            source
-        })
-        .await;
-        report("reqwest-eventsource", n, bytes);
+                source
+            })
+            .await;
 
         // References, to tell our state from the HTTP stack's: a bare reqwest body stream
         // held open after its first chunk (what every reqwest-based client pays), and wot-sse
@@ -150,35 +185,59 @@ fn main() {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("reqwest client");
-        let bytes = per_stream(n, || async {
-            let response = http.get(&url).send().await.expect("reqwest request");
-            let mut body = Box::pin(response.bytes_stream());
-            let first = body.next().await;
-            assert!(matches!(first, Some(Ok(_))), "reqwest: {first:?}");
-            body
-        })
-        .await;
-        report("reqwest-body-only", n, bytes);
+        lines
+            .run("reqwest-body-only", || async {
+                let response = http.get(&url).send().await.expect("reqwest request");
+                let mut body = Box::pin(response.bytes_stream());
+                let first = body.next().await;
+                assert!(matches!(first, Some(Ok(_))), "reqwest: {first:?}");
+                body
+            })
+            .await;
 
         // Set on the client, so the requests share its settings as in the first line.
         let no_idle = wot_sse::SseClient::builder()
             .idle_timeout(None)
             .build()
             .expect("wot-sse client");
-        let bytes = per_stream(n, || async {
-            let mut stream = no_idle.get(&url).connect().expect("wot-sse request");
-            let first = stream.next().await;
-            assert!(matches!(first, Some(Ok(_))), "wot-sse: {first:?}");
-            stream
-        })
-        .await;
-        report("wot-sse-no-idle-timeout", n, bytes);
+        lines
+            .run("wot-sse-no-idle-timeout", || async {
+                let mut stream = no_idle.get(&url).connect().expect("wot-sse request");
+                let first = stream.next().await;
+                assert!(matches!(first, Some(Ok(_))), "wot-sse: {first:?}");
+                stream
+            })
+            .await;
     });
 
     drop(child.stdin.take());
     let _ = child.wait();
 }
 
-fn report(client: &str, n: usize, bytes: f64) {
-    println!("sse_memory/{client}: {bytes:.0} heap bytes per idle stream ({n} streams)");
+/// The lines to print: how many streams each opens, and the command line's filters.
+struct Lines {
+    n: usize,
+    filters: Vec<String>,
+    exact: bool,
+}
+
+impl Lines {
+    /// Measures and prints one line, if the filters select it.
+    async fn run<S, F, Fut>(&self, client: &str, open: F)
+    where
+        S: Stream + Unpin,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = S>,
+    {
+        let selects = |filter: &String| match self.exact {
+            true => client == filter,
+            false => client.contains(filter.as_str()),
+        };
+        if !self.filters.is_empty() && !self.filters.iter().any(selects) {
+            return;
+        }
+        let n = self.n;
+        let bytes = per_stream(n, open).await;
+        println!("sse_memory/{client}: {bytes:.0} heap bytes per idle stream ({n} streams)");
+    }
 }

@@ -173,6 +173,24 @@ pub async fn http_reqwest_eventsource(url: &str, expected: u64) -> u64 {
     count
 }
 
+/// Builds `eventsource-client`'s HTTP transport (plain HTTP).
+///
+/// It first names rustls' process-wide crypto provider, which the transport's TLS-capable
+/// proxy connector needs even for plain HTTP: two providers are compiled into the benches
+/// (through reqwest's features and hyper-rustls'), so rustls cannot pick one by itself.
+/// reqwest names its own.
+pub fn eventsource_client_transport() -> HyperTransport {
+    install_crypto_provider();
+    HyperTransport::new().expect("eventsource-client transport")
+}
+
+/// Names rustls' process-wide crypto provider if none is yet (see
+/// [`eventsource_client_transport`]); call it before building any other `HyperTransport`.
+pub fn install_crypto_provider() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// The end-to-end clients, built once as an application would build them (so connection
 /// setup is not what is measured), and the current-thread runtime they run on.
 pub struct HttpClients {
@@ -195,7 +213,7 @@ impl HttpClients {
                 .build()
                 .expect("client runtime"),
             wot: wot_sse::SseClient::new(),
-            hyper: HyperTransport::new().expect("eventsource-client transport"),
+            hyper: eventsource_client_transport(),
             floor: reqwest::Client::new(),
         }
     }

@@ -76,7 +76,7 @@ fn http_drivers_receive_every_event_from_the_loopback_server() {
         .build()
         .expect("runtime");
     let wot = wot_sse::SseClient::new();
-    let hyper = launchdarkly_sdk_transport::HyperTransport::new().expect("transport");
+    let hyper = benches::drivers::eventsource_client_transport();
     let floor = reqwest::Client::new();
     runtime.block_on(async {
         for case in cases.iter().filter(|c| c.chunk_size > 1) {

@@ -35,6 +35,8 @@ fn run(limit: usize, chunks: &[&[u8]], second: &[u8], drain_each: bool) -> (Outc
         parser.feed(chunk);
         if drain_each {
             drain(&mut parser, &mut out);
+            // As a stream does while it waits for the next chunk.
+            parser.free_idle_buffers();
         }
     }
     parser.end_of_body();

@@ -499,6 +499,33 @@ impl Parser {
         error.map(Err)
     }
 
+    /// Frees the buffers if they hold nothing: no unread text and no unfinished event.
+    ///
+    /// Call it when the input pauses, e.g. while a stream waits for the server: an idle
+    /// stream then holds no buffer memory, whatever size its last burst of events was. A
+    /// buffer in use is kept, so calling it between the chunks of a long line or event costs
+    /// nothing; the next chunk after a release allocates again.
+    ///
+    /// ```
+    /// use wot_sse::parser::Parser;
+    ///
+    /// let mut parser = Parser::new();
+    /// parser.feed("data: 21.5\n\n");
+    /// while parser.next_item().is_some() {}
+    /// parser.free_idle_buffers();
+    /// ```
+    pub fn free_idle_buffers(&mut self) {
+        if self.pos == self.text.len() {
+            self.text = String::new();
+            self.pos = 0;
+            self.scanned = 0;
+            self.ends = 0;
+        }
+        if !self.block.has_data && !self.block.skipping {
+            self.block.data = String::new();
+        }
+    }
+
     /// Ends the current body.
     ///
     /// Items from complete lines fed before are still returned by
@@ -739,6 +766,31 @@ mod size_tests {
                 assert!(has_nul(&dirty), "length {len}, NUL at {at}");
             }
         }
+    }
+
+    #[test]
+    fn free_idle_buffers_frees_only_what_holds_nothing() {
+        let mut parser = Parser::new();
+        parser.feed(format!("data: {}\n\n", "x".repeat(3000)));
+        while parser.next_item().is_some() {}
+        parser.free_idle_buffers();
+        assert_eq!(parser.text.capacity(), 0);
+        assert_eq!(parser.block.data.capacity(), 0);
+
+        // An unfinished line and an unfinished event are kept, and parsing goes on.
+        parser.feed("id: 7\ndata: fir");
+        assert!(parser.next_item().is_none());
+        parser.free_idle_buffers();
+        parser.feed("st\ndata: second\n");
+        assert!(parser.next_item().is_none());
+        parser.free_idle_buffers();
+        assert!(parser.block.data.capacity() > 0);
+        parser.feed("\n");
+        let Some(Ok(Item::Event(event))) = parser.next_item() else {
+            panic!("no event");
+        };
+        assert_eq!(event.data(), "first\nsecond");
+        assert_eq!(event.id(), "7");
     }
 
     /// Every open stream holds a parser, idle or not: keep its fixed part small.

@@ -431,6 +431,8 @@ impl EventStream {
                         if self.park(cx) {
                             continue;
                         }
+                        // The server may stay quiet for hours: hold no buffer meanwhile.
+                        self.parser.free_idle_buffers();
                         return Poll::Pending;
                     }
                 },

@@ -105,7 +105,8 @@ impl Outcome {
     }
 }
 
-/// Feeds the chunks one at a time, draining after each, then ends the body.
+/// Feeds the chunks one at a time, draining after each and then freeing idle buffers, as a
+/// stream waiting for its next chunk does; then ends the body.
 fn run_with(mut parser: Parser, chunks: &[&[u8]]) -> Outcome {
     let mut out = Outcome::default();
     for chunk in chunks {
@@ -113,6 +114,7 @@ fn run_with(mut parser: Parser, chunks: &[&[u8]]) -> Outcome {
         while let Some(item) = parser.next_item() {
             out.take(item);
         }
+        parser.free_idle_buffers();
     }
     parser.end_of_body();
     while let Some(item) = parser.next_item() {
