@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
-use rand::{Rng as _, RngExt as _, SeedableRng as _};
+use rand::{RngExt as _, SeedableRng as _};
 
 /// How a stream reconnects: exponential backoff with jitter and a limit on failures.
 ///
@@ -42,7 +42,7 @@ impl Default for ReconnectPolicy {
 
 impl ReconnectPolicy {
     /// The default policy: 1 s initial delay, factor 1.5, 30 s cap, jitter 0.5, at most 5
-    /// consecutive failed attempts, jitter seeded from the OS.
+    /// consecutive failed attempts, jitter drawn from the OS's randomness.
     pub fn new() -> Self {
         Self {
             initial_delay: Duration::from_secs(1),
@@ -91,8 +91,9 @@ impl ReconnectPolicy {
         self
     }
 
-    /// Seeds the jitter's random numbers, for a reproducible schedule (tests). Default: a seed
-    /// from the operating system.
+    /// Seeds the jitter's random numbers, for a reproducible schedule (tests): attempt `n`
+    /// then always gets the same jitter. Default: a fresh seed from the operating system for
+    /// every delay.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
@@ -118,47 +119,35 @@ impl ReconnectPolicy {
     }
 }
 
-/// The running schedule of one stream. The policy is shared (see `Settings`) and the server's
-/// `retry:` value is kept by the parser, so only the jitter's state is the stream's own.
-pub(crate) struct Backoff {
-    /// The jitter's random state: it seeds a generator for each delay and takes the next
-    /// seed from it. Delays are rare, and one `u64` keeps every idle stream 24 bytes smaller
-    /// than a stored generator.
-    jitter_seed: u64,
-}
-
-impl Backoff {
-    pub(crate) fn new(policy: &ReconnectPolicy) -> Self {
-        let jitter_seed = match policy.seed {
-            Some(seed) => seed,
-            None => rand::make_rng::<SmallRng>().next_u64(),
-        };
-        Self { jitter_seed }
-    }
-
+impl ReconnectPolicy {
     /// The delay before reconnect attempt `attempt` (1-based), given the server's last `retry:`
     /// value if it sent one.
+    ///
+    /// A stream keeps no state for it: the count of failures and the server's `retry:` value
+    /// are kept anyway, and the jitter is drawn afresh, so an idle stream pays nothing for its
+    /// schedule. With a [`seed`](Self::seed), attempt `n` always gets the same jitter.
     pub(crate) fn delay(
-        &mut self,
-        policy: &ReconnectPolicy,
+        &self,
         server_retry: Option<Duration>,
         attempt: u32,
         retry_after: Option<Duration>,
     ) -> Duration {
-        let base = server_retry.unwrap_or(policy.initial_delay);
-        let cap = policy.max_delay.max(base);
+        let base = server_retry.unwrap_or(self.initial_delay);
+        let cap = self.max_delay.max(base);
         let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
-        let grown = base.as_secs_f64() * policy.factor.powi(exponent);
+        let grown = base.as_secs_f64() * self.factor.powi(exponent);
         let delay = if grown.is_finite() && grown < cap.as_secs_f64() {
             Duration::from_secs_f64(grown)
         } else {
             cap
         };
-        let delay = if policy.jitter > 0.0 {
-            let mut rng = SmallRng::seed_from_u64(self.jitter_seed);
-            let cut = rng.random_range(0.0..=policy.jitter);
-            self.jitter_seed = rng.next_u64();
-            delay.mul_f64(1.0 - cut)
+        let delay = if self.jitter > 0.0 {
+            let mut rng = match self.seed {
+                // `seed_from_u64` scrambles its input: neighbouring seeds give unrelated draws.
+                Some(seed) => SmallRng::seed_from_u64(seed.wrapping_add(u64::from(attempt))),
+                None => rand::make_rng::<SmallRng>(),
+            };
+            delay.mul_f64(1.0 - rng.random_range(0.0..=self.jitter))
         } else {
             delay
         };
@@ -177,9 +166,8 @@ mod tests {
     #[test]
     fn default_schedule_grows_by_half_and_caps_at_30s() {
         let policy = exact();
-        let mut backoff = Backoff::new(&policy);
         let delays: Vec<f64> = (1..=12)
-            .map(|n| backoff.delay(&policy, None, n, None).as_secs_f64())
+            .map(|n| policy.delay(None, n, None).as_secs_f64())
             .collect();
         let expected = [
             1.0,
@@ -203,33 +191,22 @@ mod tests {
     #[test]
     fn server_retry_sets_the_base_and_may_exceed_the_cap() {
         let policy = exact();
-        let mut backoff = Backoff::new(&policy);
         let retry = Some(Duration::from_millis(200));
-        assert_eq!(
-            backoff.delay(&policy, retry, 1, None),
-            Duration::from_millis(200)
-        );
-        assert_eq!(
-            backoff.delay(&policy, retry, 2, None),
-            Duration::from_millis(300)
-        );
+        assert_eq!(policy.delay(retry, 1, None), Duration::from_millis(200));
+        assert_eq!(policy.delay(retry, 2, None), Duration::from_millis(300));
         let retry = Some(Duration::from_secs(60));
-        assert_eq!(
-            backoff.delay(&policy, retry, 3, None),
-            Duration::from_secs(60)
-        );
+        assert_eq!(policy.delay(retry, 3, None), Duration::from_secs(60));
     }
 
     #[test]
     fn retry_after_is_a_lower_bound() {
         let policy = exact();
-        let mut backoff = Backoff::new(&policy);
         assert_eq!(
-            backoff.delay(&policy, None, 1, Some(Duration::from_secs(10))),
+            policy.delay(None, 1, Some(Duration::from_secs(10))),
             Duration::from_secs(10)
         );
         assert_eq!(
-            backoff.delay(&policy, None, 1, Some(Duration::from_millis(10))),
+            policy.delay(None, 1, Some(Duration::from_millis(10))),
             Duration::from_secs(1)
         );
     }
@@ -237,16 +214,11 @@ mod tests {
     #[test]
     fn jitter_stays_in_range_and_is_reproducible_with_a_seed() {
         let policy = ReconnectPolicy::new().seed(7);
-        let mut a = Backoff::new(&policy);
-        let mut b = Backoff::new(&policy);
         let mut cuts = Vec::new();
         for n in 1..20 {
-            let (da, db) = (
-                a.delay(&policy, None, n, None),
-                b.delay(&policy, None, n, None),
-            );
+            let (da, db) = (policy.delay(None, n, None), policy.delay(None, n, None));
             assert_eq!(da, db);
-            let full = Backoff::new(&exact()).delay(&exact(), None, n, None);
+            let full = exact().delay(None, n, None);
             assert!(da <= full && da >= full / 2, "{da:?} vs {full:?}");
             cuts.push(da.as_secs_f64() / full.as_secs_f64());
         }

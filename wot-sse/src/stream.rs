@@ -31,7 +31,6 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
-use crate::backoff::Backoff;
 use crate::client::Spec;
 use crate::connect::{Opened, open};
 use crate::error::{Error, Kind};
@@ -188,7 +187,6 @@ pub struct EventStream {
     /// after it can still wake the waiting task.
     parked: Option<Waker>,
     parser: Parser,
-    backoff: Backoff,
     phase: Phase,
     /// The idle deadline while connecting or open; the backoff delay while waiting.
     timer: Option<Pin<Box<Sleep>>>,
@@ -214,13 +212,11 @@ impl EventStream {
     pub(crate) fn new(spec: Spec, last_event_id: &str) -> Self {
         let mut parser = Parser::with_max_event_size(spec.settings.max_event_size);
         parser.set_last_event_id(last_event_id);
-        let backoff = Backoff::new(&spec.settings.reconnect);
         Self {
             spec,
             shared: OnceBox::new(),
             parked: None,
             parser,
-            backoff,
             phase: Phase::Start,
             timer: None,
             active: true,
@@ -563,10 +559,11 @@ impl EventStream {
 
     fn schedule_reconnect(&mut self, retry_after: Option<Duration>) {
         let attempt = self.failures.max(1);
-        let policy = &self.spec.settings.reconnect;
         let delay = self
-            .backoff
-            .delay(policy, self.parser.retry(), attempt, retry_after);
+            .spec
+            .settings
+            .reconnect
+            .delay(self.parser.retry(), attempt, retry_after);
         self.span()
             .in_scope(|| tracing::info!(attempt, delay_ms = delay.as_millis(), "reconnecting"));
         self.phase = Phase::Waiting { attempt, delay };
