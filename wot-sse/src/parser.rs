@@ -47,7 +47,7 @@
 
 use std::collections::VecDeque;
 use std::mem;
-use std::num::NonZeroU64;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use compact_str::CompactString;
@@ -57,6 +57,11 @@ use crate::event::{DEFAULT_EVENT_TYPE, Event};
 
 /// The default maximum event size: 32 MiB, room for a 16 MiB event with generous framing.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 32 * 1024 * 1024;
+
+/// The longest reconnection time kept from a `retry` field: `u32::MAX - 1` milliseconds,
+/// about 49.7 days. A larger value is taken as this one (the parser keeps the value in 32
+/// bits, as every idle stream holds one).
+pub const MAX_RETRY: Duration = Duration::from_millis(u32::MAX as u64 - 1);
 
 /// A text buffer larger than this is given up once read rather than kept for reuse, so an
 /// idle stream does not hold on to the memory of one burst or one huge line. (The data buffer
@@ -152,8 +157,8 @@ struct Block {
     id_set: bool,
     /// The last event id *string*: the committed id.
     last_event_id: CompactString,
-    /// The reconnection time in milliseconds plus one (one word instead of two).
-    retry: Option<NonZeroU64>,
+    /// The reconnection time in milliseconds plus one, at most `MAX_RETRY` (4 bytes).
+    retry: Option<NonZeroU32>,
     max_event_size: usize,
 }
 
@@ -235,7 +240,7 @@ impl Parser {
     pub fn retry(&self) -> Option<Duration> {
         self.block
             .retry
-            .map(|retry| Duration::from_millis(retry.get() - 1))
+            .map(|retry| Duration::from_millis(u64::from(retry.get() - 1)))
     }
 
     /// The maximum event size in bytes.
@@ -689,15 +694,15 @@ impl Block {
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        // All digits: only overflow can fail; such a value means "forever".
-        let millis = value.bytes().fold(0u64, |acc, digit| {
+        // All digits: only overflow can fail; such a value means "forever", and so does
+        // anything past `MAX_RETRY`.
+        let millis = value.bytes().fold(0u32, |acc, digit| {
             acc.saturating_mul(10)
-                .saturating_add(u64::from(digit - b'0'))
+                .saturating_add(u32::from(digit - b'0'))
         });
-        // "Forever" loses a millisecond to the encoding.
-        let millis = millis.min(u64::MAX - 1);
-        self.retry = NonZeroU64::new(millis + 1);
-        Some(Ok(Item::Retry(Duration::from_millis(millis))))
+        let millis = millis.min(u32::MAX - 1);
+        self.retry = NonZeroU32::new(millis + 1);
+        Some(Ok(Item::Retry(Duration::from_millis(u64::from(millis)))))
     }
 
     /// WHATWG "dispatch the event", at a blank line.
@@ -798,6 +803,6 @@ mod size_tests {
     #[cfg(target_pointer_width = "64")]
     fn the_parser_stays_small() {
         let size = mem::size_of::<Parser>();
-        assert!(size <= 184, "Parser grew to {size} bytes");
+        assert!(size <= 176, "Parser grew to {size} bytes");
     }
 }

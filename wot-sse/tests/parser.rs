@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use serde::Deserialize;
-use wot_sse::parser::{Item, ParseError, Parser};
+use wot_sse::parser::{Item, MAX_RETRY, ParseError, Parser};
 
 const VECTORS: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -373,7 +373,8 @@ fn reference_from(body: &[u8], last_event_id: &str, retry: Option<Duration>) -> 
             }
             "id" if !value.contains('\0') => id_buffer = value.to_owned(),
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
-                out.retry = Some(Duration::from_millis(value.parse().unwrap_or(u64::MAX)));
+                let millis = Duration::from_millis(value.parse().unwrap_or(u64::MAX));
+                out.retry = Some(millis.min(MAX_RETRY));
             }
             _ => {}
         }
@@ -564,7 +565,12 @@ fn set_last_event_id_seeds_events() {
 
 #[test]
 fn huge_retry_saturates() {
-    // About 584 million years: the parser keeps it in one word, at the cost of a millisecond.
     let got = run(&[b"retry: 99999999999999999999999\n\n"]);
-    assert_eq!(got.retry, Some(Duration::from_millis(u64::MAX - 1)));
+    assert_eq!(got.retry, Some(MAX_RETRY));
+    // The largest value kept as it is, and the first one that is not.
+    assert_eq!(
+        run(&[b"retry: 4294967294\n\n"]).retry,
+        Some(Duration::from_millis(4_294_967_294))
+    );
+    assert_eq!(run(&[b"retry: 4294967295\n\n"]).retry, Some(MAX_RETRY));
 }
