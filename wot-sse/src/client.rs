@@ -58,13 +58,17 @@ impl fmt::Debug for Auth {
     }
 }
 
-/// Settings a client holds as defaults and a request may override, and the request's own body
-/// and credentials.
+/// Settings a client holds as defaults and a request may override, and the request's own
+/// method, body and credentials.
 ///
 /// Clients, requests and streams share them behind an `Arc`: a request that changes nothing
-/// uses the client's copy, so an open stream pays a pointer for them, not about 300 bytes.
+/// (a `GET` with the client's settings) uses the client's copy, so an open stream pays a
+/// pointer for them, not about 300 bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
+    /// `None` only in a client builder's defaults: `build` fills it in.
+    pub(crate) http: Option<reqwest::Client>,
+    pub(crate) method: Method,
     pub(crate) headers: HeaderMap,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) idle_timeout: Option<Duration>,
@@ -78,6 +82,8 @@ pub(crate) struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            http: None,
+            method: Method::GET,
             headers: HeaderMap::new(),
             reconnect: ReconnectPolicy::new(),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
@@ -94,11 +100,9 @@ impl Default for Settings {
 ///
 /// Kept small because every open stream holds one (inline: each connection attempt gets a
 /// clone): the URL is kept as its already validated text, 72 bytes less than a parsed `Url`,
-/// and parsed again per attempt; the method is boxed only when it is not `GET`.
+/// and parsed again per attempt; everything else is in the shared settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
-    pub(crate) http: reqwest::Client,
-    method: Option<Box<Method>>,
     url: Box<str>,
     pub(crate) settings: Arc<Settings>,
 }
@@ -106,8 +110,19 @@ pub(crate) struct Spec {
 impl Spec {
     /// The request method.
     pub(crate) fn method(&self) -> &Method {
-        static GET: Method = Method::GET;
-        self.method.as_deref().unwrap_or(&GET)
+        &self.settings.method
+    }
+
+    /// The HTTP client.
+    ///
+    /// # Errors
+    ///
+    /// None in practice: every client's settings have one.
+    pub(crate) fn http(&self) -> Result<&reqwest::Client, Error> {
+        self.settings
+            .http
+            .as_ref()
+            .ok_or_else(|| Error::builder("no HTTP client"))
     }
 
     /// The request URL.
@@ -150,7 +165,7 @@ impl Spec {
 /// ```
 #[derive(Debug, Clone)]
 pub struct SseClient {
-    http: reqwest::Client,
+    /// The defaults for its requests, with the `reqwest::Client`.
     settings: Arc<Settings>,
 }
 
@@ -187,8 +202,10 @@ impl SseClient {
     /// request timeout on it: an event stream is one long response.
     pub fn with_http_client(http: reqwest::Client) -> Self {
         Self {
-            http,
-            settings: Arc::default(),
+            settings: Arc::new(Settings {
+                http: Some(http),
+                ..Settings::default()
+            }),
         }
     }
 
@@ -209,13 +226,12 @@ impl SseClient {
         let url = Url::parse(url.as_ref())
             .map_err(|error| Error::builder(format!("invalid URL: {error}")));
         RequestBuilder {
-            http: self.http.clone(),
-            method,
             url,
             settings: self.settings.clone(),
             last_event_id: String::new(),
             error: None,
         }
+        .method(method)
     }
 }
 
@@ -225,7 +241,6 @@ impl SseClient {
 #[derive(Debug, Default)]
 #[must_use]
 pub struct SseClientBuilder {
-    http: Option<reqwest::Client>,
     settings: Settings,
     error: Option<Error>,
 }
@@ -234,7 +249,7 @@ impl SseClientBuilder {
     /// Use this `reqwest::Client` (see [`SseClient::with_http_client`] for how to build it).
     /// Default: a new client with rustls and redirects turned off.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
+        self.settings.http = Some(http);
         self
     }
 
@@ -280,22 +295,21 @@ impl SseClientBuilder {
     /// # Errors
     ///
     /// A bad header or reconnect setting, or a TLS backend that cannot be initialised.
-    pub fn build(self) -> Result<SseClient, Error> {
+    pub fn build(mut self) -> Result<SseClient, Error> {
         if let Some(error) = self.error {
             return Err(error);
         }
         self.settings.reconnect.validate().map_err(Error::builder)?;
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
+        if self.settings.http.is_none() {
+            let http = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|error| {
                     Error::builder(format!("cannot build the HTTP client: {error}"))
-                })?,
-        };
+                })?;
+            self.settings.http = Some(http);
+        }
         Ok(SseClient {
-            http,
             settings: Arc::new(self.settings),
         })
     }
@@ -307,8 +321,6 @@ impl SseClientBuilder {
 /// set here come from the client.
 #[must_use]
 pub struct RequestBuilder {
-    http: reqwest::Client,
-    method: Method,
     url: Result<Url, Error>,
     /// The client's settings until a setter changes one (then a copy).
     settings: Arc<Settings>,
@@ -319,7 +331,7 @@ pub struct RequestBuilder {
 impl fmt::Debug for RequestBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestBuilder")
-            .field("method", &self.method)
+            .field("method", &self.settings.method)
             .field("url", &self.url.as_ref().map(redact))
             .field("headers", &self.settings.headers.keys().collect::<Vec<_>>())
             .field("auth", &self.settings.auth)
@@ -335,7 +347,9 @@ impl RequestBuilder {
 
     /// Sets the method. Default: the one the request was started with.
     pub fn method(mut self, method: Method) -> Self {
-        self.method = method;
+        if self.settings.method != method {
+            self.settings_mut().method = method;
+        }
         self
     }
 
@@ -480,8 +494,6 @@ impl RequestBuilder {
             return Err(Error::builder("the token query parameter name is empty"));
         }
         let spec = Spec {
-            http: self.http,
-            method: (self.method != Method::GET).then(|| Box::new(self.method)),
             url: String::from(url).into_boxed_str(),
             settings: self.settings,
         };

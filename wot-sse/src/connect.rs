@@ -24,6 +24,7 @@ pub(crate) enum Opened {
 /// Makes one connection attempt, following redirects.
 pub(crate) async fn open(spec: Spec, last_event_id: Option<HeaderValue>) -> Result<Opened, Error> {
     let settings = &spec.settings;
+    let http = spec.http()?;
     let first_url = spec.url()?;
     let mut url_for_logs = redact(&first_url);
     let token = match &settings.auth {
@@ -67,10 +68,7 @@ pub(crate) async fn open(spec: Spec, last_event_id: Option<HeaderValue>) -> Resu
                 }
             }
         }
-        let mut request = spec
-            .http
-            .request(method.clone(), request_url)
-            .headers(headers);
+        let mut request = http.request(method.clone(), request_url).headers(headers);
         if let Some(body) = &body {
             request = request.body(body.clone());
         }
