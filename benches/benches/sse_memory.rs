@@ -2,14 +2,16 @@
 //!
 //! A child process (this binary again, with `BENCHES_IDLE_SERVER=1`) runs the loopback server,
 //! so its allocations are not counted. The parent opens 1,000 streams to `/idle`, waits for
-//! each one's first event (`data: open`), and reads the net heap growth from a counting global
-//! allocator (`stats_alloc`). Each client is warmed up with a few streams first so that one-off
-//! setup (connection pool, resolver) is not charged to the streams.
+//! each one's first event (`data: open`), polls it once more so that it waits as an idle stream
+//! does, and reads the net heap growth from a counting global allocator (`stats_alloc`). Each
+//! client is warmed up with a few streams first so that one-off setup (connection pool,
+//! resolver) is not charged to the streams.
 //! `cargo bench -p benches --bench sse_memory` (`SSE_IDLE_STREAMS=n`, default 1000). Prints one
-//! line per client, then two references: a bare reqwest body stream held open (`reqwest-body-only`)
-//! and `wot-sse` with its idle timeout off. Arguments that do not start with `-` pick the lines
-//! to run by substring, as criterion's filters do (`cargo bench --bench sse_memory -- wot-sse`),
-//! or by whole name with `--exact`.
+//! line per client and variant (`eventsource-client` also with an HTTPS-capable transport and
+//! with a read timeout), then two references: a bare reqwest body stream held open
+//! (`reqwest-body-only`) and `wot-sse` with its idle timeout off. Arguments that do not start
+//! with `-` pick the lines to run by substring, as criterion's filters do
+//! (`cargo bench --bench sse_memory -- wot-sse`), or by whole name with `--exact`.
 
 use std::alloc::System;
 use std::future::Future;
@@ -66,6 +68,14 @@ where
         streams.push(stream);
     }
     streams
+}
+
+/// A `wot-sse` stream from `client`, once its first event arrived.
+async fn wot_sse_stream(url: &str, client: &wot_sse::SseClient) -> wot_sse::EventStream {
+    let mut stream = client.get(url).connect().expect("wot-sse request");
+    let first = stream.next().await;
+    assert!(matches!(first, Some(Ok(_))), "wot-sse: {first:?}");
+    stream
 }
 
 /// An `eventsource-client` stream over `transport`, once its first event arrived.
@@ -127,14 +137,7 @@ fn main() {
     };
     runtime.block_on(async {
         let wot = wot_sse::SseClient::new();
-        lines
-            .run("wot-sse", || async {
-                let mut stream = wot.get(&url).connect().expect("wot-sse request");
-                let first = stream.next().await;
-                assert!(matches!(first, Some(Ok(_))), "wot-sse: {first:?}");
-                stream
-            })
-            .await;
+        lines.run("wot-sse", || wot_sse_stream(&url, &wot)).await;
 
         let transport = benches::drivers::eventsource_client_transport();
         lines
@@ -201,12 +204,7 @@ fn main() {
             .build()
             .expect("wot-sse client");
         lines
-            .run("wot-sse-no-idle-timeout", || async {
-                let mut stream = no_idle.get(&url).connect().expect("wot-sse request");
-                let first = stream.next().await;
-                assert!(matches!(first, Some(Ok(_))), "wot-sse: {first:?}");
-                stream
-            })
+            .run("wot-sse-no-idle-timeout", || wot_sse_stream(&url, &no_idle))
             .await;
     });
 

@@ -117,9 +117,7 @@ impl ReconnectPolicy {
         }
         Ok(())
     }
-}
 
-impl ReconnectPolicy {
     /// The delay before reconnect attempt `attempt` (1-based), given the server's last `retry:`
     /// value if it sent one.
     ///
