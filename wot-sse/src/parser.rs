@@ -585,19 +585,42 @@ fn value_of(rest: &str) -> &str {
     rest.strip_prefix(' ').unwrap_or(rest)
 }
 
-/// Whether `bytes` contains a NUL. Ids are short: up to 8 bytes are checked as one word.
+/// Whether `bytes` contains a NUL. Ids are short: up to 16 bytes are checked a word at a
+/// time, without a call.
 #[inline(always)]
 fn has_nul(bytes: &[u8]) -> bool {
-    if bytes.len() > 8 {
+    // Exact: only a zero byte borrows in the subtraction and keeps its top bit clear.
+    let zero_in =
+        |word: u64| word.wrapping_sub(0x0101_0101_0101_0101) & !word & 0x8080_8080_8080_8080 != 0;
+    if bytes.len() > 16 {
         return memchr::memchr(0, bytes).is_some();
     }
-    // Pad with 0xFF; then a zero byte is the only one whose subtraction borrows.
-    let mut word = [0xFF; 8];
-    if let Some(start) = word.get_mut(..bytes.len()) {
-        start.copy_from_slice(bytes);
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        // Two words, overlapping when there are fewer than 16 bytes.
+        return zero_in(u64::from_le_bytes(*first)) || zero_in(u64::from_le_bytes(*last));
     }
-    let word = u64::from_le_bytes(word);
-    word.wrapping_sub(0x0101_0101_0101_0101) & !word & 0x8080_8080_8080_8080 != 0
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        // The same with two half words, each padded with bytes that are not zero.
+        let widen = |half: &[u8; 4]| u64::from(u32::from_le_bytes(*half)) | 0xFFFF_FFFF_0000_0000;
+        return zero_in(widen(first)) || zero_in(widen(last));
+    }
+    bytes.contains(&0)
+}
+
+/// Whether two short strings are equal, without a call for up to 16 bytes (the usual event
+/// type is compared once per event).
+#[inline(always)]
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    match (a.first_chunk::<8>(), a.last_chunk::<8>()) {
+        (Some(a_first), Some(a_last)) if a.len() <= 16 => {
+            b.first_chunk::<8>() == Some(a_first) && b.last_chunk::<8>() == Some(a_last)
+        }
+        _ => a == b,
+    }
 }
 
 impl Block {
@@ -656,7 +679,7 @@ impl Block {
         } else {
             value
         };
-        if self.event_type != value {
+        if !same_text(&self.event_type, value) {
             self.event_type = CompactString::new(value);
         }
         self.type_set = true;
@@ -769,6 +792,21 @@ mod size_tests {
                 let mut dirty = vec![0xFF; len];
                 dirty[at] = 0;
                 assert!(has_nul(&dirty), "length {len}, NUL at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn same_text_tells_every_difference() {
+        for len in 0..20 {
+            let text = "abcdefghijklmnopqrst".get(..len).unwrap_or_default();
+            assert!(same_text(text, text), "length {len}");
+            assert!(!same_text(text, &format!("{text}x")), "length {len}");
+            for at in 0..len {
+                let mut other = text.as_bytes().to_vec();
+                other[at] = b'_';
+                let other = String::from_utf8(other).unwrap_or_default();
+                assert!(!same_text(text, &other), "length {len}, differing at {at}");
             }
         }
     }
