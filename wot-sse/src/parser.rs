@@ -589,7 +589,7 @@ fn value_of(rest: &str) -> &str {
 /// time, without a call.
 #[inline(always)]
 fn has_nul(bytes: &[u8]) -> bool {
-    // Exact: only a zero byte borrows in the subtraction and keeps its top bit clear.
+    // True exactly when some byte is zero: a borrow in the subtraction can only start there.
     let zero_in =
         |word: u64| word.wrapping_sub(0x0101_0101_0101_0101) & !word & 0x8080_8080_8080_8080 != 0;
     if bytes.len() > 16 {
