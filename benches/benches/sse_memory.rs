@@ -148,7 +148,6 @@ fn main() {
 
         // The same able to speak HTTPS, as wot-sse's default client is (the server is still
         // plain HTTP): what a user watching Things over TLS would build.
-        benches::drivers::install_crypto_provider();
         let https = HyperTransport::new_https().expect("https transport");
         lines
             .run("eventsource-client-https", || {

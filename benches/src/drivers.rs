@@ -173,7 +173,8 @@ pub async fn http_reqwest_eventsource(url: &str, expected: u64) -> u64 {
     count
 }
 
-/// Builds `eventsource-client`'s HTTP transport (plain HTTP).
+/// Builds `eventsource-client`'s HTTP transport (plain HTTP). Call it before building any
+/// other `HyperTransport`.
 ///
 /// It first names rustls' process-wide crypto provider, which the transport's TLS-capable
 /// proxy connector needs even for plain HTTP: two providers are compiled into the benches
@@ -185,8 +186,8 @@ pub fn eventsource_client_transport() -> HyperTransport {
 }
 
 /// Names rustls' process-wide crypto provider if none is yet (see
-/// [`eventsource_client_transport`]); call it before building any other `HyperTransport`.
-pub fn install_crypto_provider() {
+/// [`eventsource_client_transport`]).
+fn install_crypto_provider() {
     // An error only means a provider is installed already.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }

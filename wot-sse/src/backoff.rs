@@ -42,7 +42,7 @@ impl Default for ReconnectPolicy {
 
 impl ReconnectPolicy {
     /// The default policy: 1 s initial delay, factor 1.5, 30 s cap, jitter 0.5, at most 5
-    /// consecutive failed attempts, jitter drawn from the OS's randomness.
+    /// consecutive failed attempts, fresh random jitter for every delay.
     pub fn new() -> Self {
         Self {
             initial_delay: Duration::from_secs(1),
@@ -92,8 +92,7 @@ impl ReconnectPolicy {
     }
 
     /// Seeds the jitter's random numbers, for a reproducible schedule (tests): attempt `n`
-    /// then always gets the same jitter. Default: a fresh seed from the operating system for
-    /// every delay.
+    /// then always gets the same jitter. Default: fresh randomness for every delay.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self

@@ -526,7 +526,8 @@ impl Parser {
             self.scanned = 0;
             self.ends = 0;
         }
-        if !self.block.has_data && !self.block.skipping {
+        // A block being skipped has no data either (see `overflow`).
+        if !self.block.has_data {
             self.block.data = String::new();
         }
     }
@@ -608,17 +609,20 @@ fn has_nul(bytes: &[u8]) -> bool {
 }
 
 /// Whether two short strings are equal, without a call for up to 16 bytes (the usual event
-/// type is compared once per event).
+/// type is compared once per event): two overlapping words, or two half words, or bytes.
 #[inline(always)]
 fn same_text(a: &str, b: &str) -> bool {
+    fn same_ends<const N: usize>(a: &[u8], b: &[u8]) -> bool {
+        a.first_chunk::<N>() == b.first_chunk::<N>() && a.last_chunk::<N>() == b.last_chunk::<N>()
+    }
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
     }
-    match (a.first_chunk::<8>(), a.last_chunk::<8>()) {
-        (Some(a_first), Some(a_last)) if a.len() <= 16 => {
-            b.first_chunk::<8>() == Some(a_first) && b.last_chunk::<8>() == Some(a_last)
-        }
+    match a.len() {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => same_ends::<4>(a, b),
+        8..=16 => same_ends::<8>(a, b),
         _ => a == b,
     }
 }
@@ -717,8 +721,8 @@ impl Block {
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        // All digits: only overflow can fail; such a value means "forever", and so does
-        // anything past `MAX_RETRY`.
+        // All digits: only overflow can fail; such a value, like anything past `MAX_RETRY`,
+        // is taken as `MAX_RETRY`.
         let millis = value.bytes().fold(0u32, |acc, digit| {
             acc.saturating_mul(10)
                 .saturating_add(u32::from(digit - b'0'))
@@ -783,7 +787,7 @@ mod size_tests {
 
     #[test]
     fn has_nul_finds_a_nul_anywhere() {
-        for len in 0..20 {
+        for len in 0..=20 {
             let clean = vec![b'7'; len];
             assert!(!has_nul(&clean), "length {len}");
             // 0x80 and 0xFF around a zero must not hide it or fake one.
@@ -798,7 +802,7 @@ mod size_tests {
 
     #[test]
     fn same_text_tells_every_difference() {
-        for len in 0..20 {
+        for len in 0..=20 {
             let text = "abcdefghijklmnopqrst".get(..len).unwrap_or_default();
             assert!(same_text(text, text), "length {len}");
             assert!(!same_text(text, &format!("{text}x")), "length {len}");
