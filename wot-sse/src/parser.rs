@@ -521,10 +521,7 @@ impl Parser {
     /// ```
     pub fn free_idle_buffers(&mut self) {
         if self.pos == self.text.len() {
-            self.text = String::new();
-            self.pos = 0;
-            self.scanned = 0;
-            self.ends = 0;
+            self.forget_text();
         }
         // A block being skipped has no data either (see `overflow`).
         if !self.block.has_data {
@@ -549,15 +546,20 @@ impl Parser {
                 self.deferred.get_or_insert_default().push_back(item);
             }
         }
-        self.text = String::new();
-        self.pos = 0;
-        self.scanned = 0;
-        self.ends = 0;
+        self.forget_text();
         self.utf8_tail_len = 0;
         self.skip_lf = false;
         self.line_dropped = false;
         self.bom_matched = Some(0);
         self.block.discard();
+    }
+
+    /// Drops the text buffer, with the positions in it.
+    fn forget_text(&mut self) {
+        self.text = String::new();
+        self.pos = 0;
+        self.scanned = 0;
+        self.ends = 0;
     }
 }
 
