@@ -33,13 +33,11 @@ fn main() {
             ("wot-sse", &mut wot_run),
             ("eventsource-client", &mut client_run),
         ];
-        interleave::run(1, &mut contenders); // warm up
-        let rounds = interleave::run(interleave::rounds_from_env(31), &mut contenders);
-        let prefix = format!("sse_e2e_interleaved/{}", case.name);
-        rounds.print_medians(&prefix);
-        let ratio = rounds.ratio("eventsource-client", "wot-sse");
-        println!(
-            "{prefix}: eventsource-client / wot-sse = {ratio:.2} (median of per-round ratios)"
+        interleave::run_and_report(
+            &format!("sse_e2e_interleaved/{}", case.name),
+            31,
+            &mut contenders,
+            &[("eventsource-client", "wot-sse")],
         );
     }
 }

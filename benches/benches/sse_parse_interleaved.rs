@@ -19,18 +19,13 @@ fn main() {
         ("wot-sse", &mut wot),
         ("eventsource-client", &mut client),
     ];
-    interleave::run(1, &mut contenders); // warm up
-    let rounds = interleave::run(interleave::rounds_from_env(101), &mut contenders);
-    let prefix = format!("sse_parse_interleaved/{}", case.name);
-    rounds.print_medians(&prefix);
-    let ratios = [
-        ("wot-sse / floor", rounds.ratio("wot-sse", "floor-memchr")),
-        (
-            "eventsource-client / wot-sse",
-            rounds.ratio("eventsource-client", "wot-sse"),
-        ),
-    ];
-    for (what, ratio) in ratios {
-        println!("{prefix}: {what} = {ratio:.2} (median of per-round ratios)");
-    }
+    interleave::run_and_report(
+        &format!("sse_parse_interleaved/{}", case.name),
+        101,
+        &mut contenders,
+        &[
+            ("wot-sse", "floor-memchr"),
+            ("eventsource-client", "wot-sse"),
+        ],
+    );
 }

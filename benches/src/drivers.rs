@@ -181,15 +181,9 @@ pub async fn http_reqwest_eventsource(url: &str, expected: u64) -> u64 {
 /// (through reqwest's features and hyper-rustls'), so rustls cannot pick one by itself.
 /// reqwest names its own.
 pub fn eventsource_client_transport() -> HyperTransport {
-    install_crypto_provider();
-    HyperTransport::new().expect("eventsource-client transport")
-}
-
-/// Names rustls' process-wide crypto provider if none is yet (see
-/// [`eventsource_client_transport`]).
-fn install_crypto_provider() {
     // An error only means a provider is installed already.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    HyperTransport::new().expect("eventsource-client transport")
 }
 
 /// The end-to-end clients, built once as an application would build them (so connection

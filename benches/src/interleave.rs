@@ -42,6 +42,24 @@ pub fn run(
     }
 }
 
+/// What both interleaved benches do: one round to warm up, then `SSE_ROUNDS` rounds
+/// (`default_rounds` if unset); prints each contender's median time and, for each `(a, b)` in
+/// `ratios`, the median of `a`'s time over `b`'s, each line starting with `prefix`.
+pub fn run_and_report(
+    prefix: &str,
+    default_rounds: usize,
+    contenders: &mut [(&'static str, &mut dyn FnMut() -> Duration)],
+    ratios: &[(&str, &str)],
+) {
+    run(1, contenders);
+    let rounds = run(rounds_from_env(default_rounds), contenders);
+    rounds.print_medians(prefix);
+    for &(a, b) in ratios {
+        let ratio = rounds.ratio(a, b);
+        println!("{prefix}: {a} / {b} = {ratio:.2} (median of per-round ratios)");
+    }
+}
+
 impl Rounds {
     fn times(&self, name: &str) -> &[f64] {
         let index = self.names.iter().position(|n| *n == name);
@@ -62,7 +80,7 @@ impl Rounds {
     }
 
     /// Prints one line per contender (`<prefix>/<name>: median ...`).
-    pub fn print_medians(&self, prefix: &str) {
+    fn print_medians(&self, prefix: &str) {
         for name in &self.names {
             let rounds = self.times(name).len();
             let median = self.median_millis(name);
@@ -90,7 +108,7 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// The number of rounds: `SSE_ROUNDS` if set, otherwise `default`.
-pub fn rounds_from_env(default: usize) -> usize {
+fn rounds_from_env(default: usize) -> usize {
     std::env::var("SSE_ROUNDS")
         .ok()
         .and_then(|rounds| rounds.parse().ok())
