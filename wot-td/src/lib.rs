@@ -44,7 +44,10 @@
 //! - Using: [`Thing::forms_for`] ranks the forms of an operation by a [`FormQuery`] and
 //!   resolves their URLs; [`FormCandidate::url_with`] fills in `uriVariables`;
 //!   [`DataSchema::validate_value`] checks a value ([`ValueError`] carries the path inside
-//!   it).
+//!   it); [`CompiledSchema`] compiles a schema's patterns once for many values.
+//! - Limits: [`ValidationLimits`] bounds the work of checking schemas (pattern size,
+//!   compiled regex size, the total compile budget of one document, check steps);
+//!   [`Document::validate_with_limits`] takes them.
 //! - Writing: [`ThingBuilder`] builds a TD that passes validation; [`Document::to_value`]
 //!   writes a parsed TD back with its terms, unknown ones included, in their original order.
 //!
@@ -61,6 +64,7 @@ mod model;
 mod model_links;
 mod one_or_many;
 mod parse;
+mod pattern;
 mod security;
 mod uri_template;
 mod validate;
@@ -83,6 +87,7 @@ pub use one_or_many::OneOrMany;
 pub use parse::{
     Document, DocumentKind, KeyOrder, MAX_DOCUMENT_BYTES, ParseError, ParseErrorKind, ThingModel,
 };
+pub use pattern::{PATTERN_SIZE_LIMIT, PatternError, PatternErrorKind, ValidationLimits};
 pub use security::{
     BearerScheme, ComboScheme, DigestScheme, LocatedScheme, OAuth2Scheme, PlainScheme, PskScheme,
     SchemeCommon, SecurityIn, SecurityScheme,
@@ -91,7 +96,7 @@ pub use uri_template::{
     UriTemplateError, expand_uri_template, expand_uri_template_checked, uri_template_variables,
 };
 pub use validate::{Diagnostic, Severity};
-pub use value_check::{PATTERN_SIZE_LIMIT, ValueError};
+pub use value_check::{CompiledSchema, ValueError};
 
 pub use indexmap::IndexMap;
 pub use serde_json;

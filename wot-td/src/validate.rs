@@ -15,6 +15,7 @@ use crate::model::{
 };
 use crate::one_or_many::OneOrMany;
 use crate::parse::{Document, ThingModel, push_key};
+use crate::pattern::{PatternErrorKind, ValidationLimits};
 use crate::security::SecurityScheme;
 use crate::value_check::{Checker, short};
 
@@ -188,10 +189,16 @@ impl Document {
     /// [`ThingModel::validate`]. With the `json-schema` feature a TD is also checked
     /// against the official TD 1.1 JSON Schema (rule `json-schema`).
     pub fn validate(&self) -> Vec<Diagnostic> {
+        self.validate_with_limits(&ValidationLimits::DEFAULT)
+    }
+
+    /// [`Document::validate`] with other limits on the work of checking data schemas
+    /// (pattern sizes, the compile budget, check steps).
+    pub fn validate_with_limits(&self, limits: &ValidationLimits) -> Vec<Diagnostic> {
         match self {
             Document::Td(thing, _) => {
                 #[allow(unused_mut)]
-                let mut out = thing.validate();
+                let mut out = thing.validate_with_limits(limits);
                 #[cfg(feature = "json-schema")]
                 if let Ok(json) = self.to_value() {
                     out.extend(crate::json_schema::validate_td_json(&json));
@@ -223,27 +230,50 @@ impl Thing {
     /// assert_eq!(diags[0].path, "actions.toggle.forms[0].security");
     /// ```
     pub fn validate(&self) -> Vec<Diagnostic> {
+        self.validate_with_limits(&ValidationLimits::DEFAULT)
+    }
+
+    /// [`Thing::validate`] with other limits on the work of checking data schemas. The
+    /// limits keep validation close to linear in the size of the TD: each distinct
+    /// `pattern` is compiled once, within [`ValidationLimits::regex_size`], and all of
+    /// them within [`ValidationLimits::regex_budget`]; checking `enum`, `const` and
+    /// `default` values against their schemas (a hostile `enum` × `oneOf` would be
+    /// quadratic) stops after [`ValidationLimits::check_steps`].
+    pub fn validate_with_limits(&self, limits: &ValidationLimits) -> Vec<Diagnostic> {
         let mut v = Validator {
             out: Vec::new(),
-            checker: Checker::with_budget(LITERAL_CHECK_BUDGET),
+            checker: Checker::with_limits(*limits),
             good_hrefs: HashSet::new(),
+            over_budget: None,
         };
         v.thing(self);
         if v.checker.exhausted() {
             v.warn(
                 "check-budget",
                 &At::Root,
-                format!("the data schemas are too large to check every `enum`, `const` and `default` value against them (more than {LITERAL_CHECK_BUDGET} steps); the rest was skipped"),
+                format!(
+                    "the data schemas are too large to check every `enum`, `const` and `default` value against them (more than {} steps); the rest was skipped",
+                    limits.check_steps
+                ),
             );
+        }
+        if let Some((path, count)) = v.over_budget.take() {
+            let later = match count {
+                1 => String::new(),
+                n => format!(", nor {} later ones", n - 1),
+            };
+            v.out.push(Diagnostic::error(
+                "pattern-budget",
+                path,
+                format!(
+                    "the `pattern`s before this one used up the compile budget of {} bytes, so it was not compiled{later}",
+                    limits.regex_budget
+                ),
+            ));
         }
         v.out
     }
 }
-
-/// How many schema steps checking `enum`, `const` and `default` values against their
-/// schemas may take in one validation. A hostile TD could otherwise pair a huge `enum`
-/// with a huge `oneOf` and make the work quadratic in its size.
-const LITERAL_CHECK_BUDGET: usize = 1_000_000;
 
 struct Validator<'t> {
     out: Vec<Diagnostic>,
@@ -252,6 +282,9 @@ struct Validator<'t> {
     /// `href`s already found to be well-formed URI templates and URI references (forms
     /// often repeat one), so each is parsed once.
     good_hrefs: HashSet<&'t str>,
+    /// The path of the first `pattern` not compiled for lack of budget, and how many
+    /// patterns were not.
+    over_budget: Option<(String, usize)>,
 }
 
 impl<'t> Validator<'t> {
@@ -751,14 +784,18 @@ impl<'t> Validator<'t> {
                 format!("`minItems` ({lo}) is greater than `maxItems` ({hi})"),
             );
         }
-        if let Some(p) = &s.pattern
-            && let Err(e) = crate::value_check::compile_pattern(p)
-        {
-            self.err(
-                "pattern",
-                &path.key("pattern"),
-                format!("`pattern` is not a usable regular expression: {e}"),
-            );
+        if let Some(p) = &s.pattern {
+            match self.checker.patterns.get(p) {
+                Ok(_) => {}
+                Err(PatternErrorKind::OverBudget { .. }) => match &mut self.over_budget {
+                    Some((_, count)) => *count += 1,
+                    None => self.over_budget = Some((path.key("pattern").render(), 1)),
+                },
+                Err(e) => {
+                    let message = format!("`pattern` is not a usable regular expression: {e}");
+                    self.err("pattern", &path.key("pattern"), message);
+                }
+            }
         }
         match s.data_type {
             Some(DataType::Array) if s.items.is_none() => {

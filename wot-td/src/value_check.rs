@@ -1,19 +1,15 @@
-//! Checking a JSON value against a [`DataSchema`].
+//! Checking a JSON value against a [`DataSchema`], and [`CompiledSchema`], a schema with
+//! its patterns compiled once.
 
-use std::collections::HashMap;
 use std::fmt;
 
-use regex::Regex;
 use serde_json::{Number, Value};
 
 use crate::MAX_DEPTH;
 use crate::model::{DataSchema, DataType};
 use crate::one_or_many::OneOrMany;
 use crate::parse::push_key;
-
-/// Largest compiled size of a `pattern` regular expression (1 MiB), so a hostile TD
-/// cannot make pattern checks expensive.
-pub const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+use crate::pattern::{Compiled, PatternCompiler, PatternError, ValidationLimits};
 
 /// A value that does not satisfy a data schema.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,11 +30,185 @@ impl fmt::Display for ValueError {
     }
 }
 
-pub(crate) fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(PATTERN_SIZE_LIMIT)
-        .dfa_size_limit(PATTERN_SIZE_LIMIT)
-        .build()
+/// A data schema with every `pattern` compiled, built once and used for many values
+/// (each update of a property, each event). [`CompiledSchema::validate`] finds the same
+/// violations as [`DataSchema::validate_value`] without compiling anything.
+///
+/// Compiling is bounded by [`ValidationLimits`]: each distinct pattern is compiled once,
+/// a pattern that is too long, too big once compiled, or past the total budget is
+/// listed in [`CompiledSchema::problems`] (with its path in the schema), and every
+/// string it should check is reported as a violation.
+///
+/// ```
+/// use wot_td::{CompiledSchema, DataSchema};
+/// let schema: DataSchema = serde_json::from_str(r#"{
+///   "type": "object",
+///   "properties": {"serial": {"type": "string", "pattern": "^[A-Z]{2}-\\d+$"}}
+/// }"#).unwrap();
+/// let compiled = CompiledSchema::from(schema);
+/// assert!(compiled.problems().is_empty());
+/// assert!(compiled.accepts(&serde_json::json!({"serial": "AB-12"})));
+/// let errors = compiled.validate(&serde_json::json!({"serial": "ab"}));
+/// assert_eq!(errors[0].path, "serial");
+/// ```
+#[derive(Clone)]
+pub struct CompiledSchema {
+    schema: DataSchema,
+    root: Node,
+    problems: Vec<PatternError>,
+}
+
+impl CompiledSchema {
+    /// Compiles a copy of `schema` with the default [`ValidationLimits`]. Use
+    /// [`CompiledSchema::from`] to avoid the copy.
+    pub fn new(schema: &DataSchema) -> Self {
+        Self::with_limits(schema.clone(), &ValidationLimits::DEFAULT)
+    }
+
+    /// Compiles `schema` with the given limits (one budget for all its patterns).
+    pub fn with_limits(schema: DataSchema, limits: &ValidationLimits) -> Self {
+        let mut problems = Vec::new();
+        let root = {
+            let mut compiler = PatternCompiler::new(*limits);
+            Node::build(&schema, &mut compiler, &mut String::new(), 0, &mut problems)
+        };
+        CompiledSchema {
+            schema,
+            root,
+            problems,
+        }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &DataSchema {
+        &self.schema
+    }
+
+    /// The patterns that could not be compiled, in schema order. Each string such a
+    /// pattern should check is reported by [`CompiledSchema::validate`] as a violation.
+    pub fn problems(&self) -> &[PatternError] {
+        &self.problems
+    }
+
+    /// Every violation of `value` (empty: the value fits); see
+    /// [`DataSchema::validate_value`] for what is checked.
+    pub fn validate(&self, value: &Value) -> Vec<ValueError> {
+        Checker::default().check_compiled(&self.schema, &self.root, value)
+    }
+
+    /// True when [`CompiledSchema::validate`] finds nothing.
+    pub fn accepts(&self, value: &Value) -> bool {
+        self.validate(value).is_empty()
+    }
+}
+
+impl From<DataSchema> for CompiledSchema {
+    fn from(schema: DataSchema) -> Self {
+        Self::with_limits(schema, &ValidationLimits::DEFAULT)
+    }
+}
+
+impl fmt::Debug for CompiledSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompiledSchema")
+            .field("schema", &self.schema)
+            .field("problems", &self.problems)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The compiled patterns of one schema and its children, in the shape of the schema:
+/// `properties` in their order, `items` (one, or one per position) and `oneOf`.
+#[derive(Clone, Default)]
+pub(crate) struct Node {
+    pattern: Option<Compiled>,
+    properties: Vec<Node>,
+    items: Vec<Node>,
+    one_of: Vec<Node>,
+}
+
+impl Node {
+    /// Compiles the patterns of `s` and its children down to the depth that values are
+    /// checked to, recording each that cannot be used in `problems` with its `path`.
+    pub(crate) fn build<'s>(
+        s: &'s DataSchema,
+        compiler: &mut PatternCompiler<'s>,
+        path: &mut String,
+        depth: usize,
+        problems: &mut Vec<PatternError>,
+    ) -> Node {
+        let mut node = Node::default();
+        if depth > MAX_DEPTH {
+            return node;
+        }
+        if let Some(p) = &s.pattern {
+            let compiled = compiler.get(p).clone();
+            if let Err(kind) = &compiled {
+                let mut at = path.clone();
+                push_key(&mut at, "pattern");
+                problems.push(PatternError {
+                    path: at,
+                    kind: kind.clone(),
+                });
+            }
+            node.pattern = Some(compiled);
+        }
+        for (name, sub) in s.properties.iter().flatten() {
+            let n = Node::child(sub, compiler, path, depth, problems, |p| {
+                push_key(p, "properties");
+                push_key(p, name);
+            });
+            node.properties.push(n);
+        }
+        if let Some(items) = &s.items {
+            match items.as_ref() {
+                OneOrMany::One(one) => {
+                    let n = Node::child(one, compiler, path, depth, problems, |p| {
+                        push_key(p, "items");
+                    });
+                    node.items.push(n);
+                }
+                OneOrMany::Many(per_position) => {
+                    for (i, sub) in per_position.iter().enumerate() {
+                        let n = Node::child(sub, compiler, path, depth, problems, |p| {
+                            push_key(p, "items");
+                            push_index(p, i);
+                        });
+                        node.items.push(n);
+                    }
+                }
+            }
+        }
+        for (i, sub) in s.one_of.iter().flatten().enumerate() {
+            let n = Node::child(sub, compiler, path, depth, problems, |p| {
+                push_key(p, "oneOf");
+                push_index(p, i);
+            });
+            node.one_of.push(n);
+        }
+        node
+    }
+
+    /// [`Node::build`] for the child schema `sub`, at `path` extended by `step`.
+    fn child<'s>(
+        sub: &'s DataSchema,
+        compiler: &mut PatternCompiler<'s>,
+        path: &mut String,
+        depth: usize,
+        problems: &mut Vec<PatternError>,
+        step: impl FnOnce(&mut String),
+    ) -> Node {
+        let len = path.len();
+        step(path);
+        let node = Node::build(sub, compiler, path, depth + 1, problems);
+        path.truncate(len);
+        node
+    }
+}
+
+fn push_index(path: &mut String, i: usize) {
+    use std::fmt::Write as _;
+    let _ = write!(path, "[{i}]");
 }
 
 /// JSON equality with numbers compared by value (`1` equals `1.0`).
@@ -163,9 +333,11 @@ impl DataSchema {
     /// and `pattern`, array `items`, `minItems`, `maxItems`, object `properties` and
     /// `required`, and `oneOf`. Returns every violation found (empty: the value fits).
     ///
-    /// Each `pattern` is compiled once per call, however many strings it checks. A
-    /// `pattern` that cannot be compiled (ECMA-262 features such as look-around, or a
-    /// regex larger than [`PATTERN_SIZE_LIMIT`]) is reported as a violation.
+    /// This compiles the schema's patterns for this one call (as a [`CompiledSchema`]
+    /// would, with the default [`ValidationLimits`], but without copying the schema).
+    /// To check many values against one schema, build a [`CompiledSchema`] once. A
+    /// `pattern` that cannot be used (ECMA-262 features such as look-around, or past a
+    /// limit) is reported as a violation of each string it should check.
     ///
     /// ```
     /// use wot_td::DataSchema;
@@ -178,7 +350,9 @@ impl DataSchema {
     /// assert!(schema.validate_value(&serde_json::json!({"celsius": 21.5})).is_empty());
     /// ```
     pub fn validate_value(&self, value: &Value) -> Vec<ValueError> {
-        Checker::default().check(self, value, true)
+        let mut compiler = PatternCompiler::default();
+        let root = Node::build(self, &mut compiler, &mut String::new(), 0, &mut Vec::new());
+        Checker::default().check_compiled(self, &root, value)
     }
 
     /// True when [`DataSchema::validate_value`] finds nothing.
@@ -187,21 +361,23 @@ impl DataSchema {
     }
 }
 
-/// Checks values against schemas, compiling each `pattern` only once.
+/// Checks values against schemas. Patterns come from a [`Node`] tree compiled in
+/// advance, or, where there is none, from the checker's own [`PatternCompiler`], which
+/// compiles each on first use.
 #[derive(Default)]
 pub(crate) struct Checker<'s> {
-    patterns: HashMap<&'s str, Result<Regex, String>>,
+    pub(crate) patterns: PatternCompiler<'s>,
     /// Schema steps left, if limited; at zero the checks stop and find nothing more.
     budget: Option<usize>,
 }
 
 impl<'s> Checker<'s> {
-    /// A checker that stops after `steps` schema steps in total (see
-    /// [`Checker::exhausted`]).
-    pub(crate) fn with_budget(steps: usize) -> Self {
+    /// A checker that compiles patterns within `limits` and stops after
+    /// `limits.check_steps` schema steps in total (see [`Checker::exhausted`]).
+    pub(crate) fn with_limits(limits: ValidationLimits) -> Self {
         Checker {
-            patterns: HashMap::new(),
-            budget: Some(steps),
+            patterns: PatternCompiler::new(limits),
+            budget: Some(limits.check_steps),
         }
     }
 
@@ -219,8 +395,36 @@ impl<'s> Checker<'s> {
         value: &Value,
         literals: bool,
     ) -> Vec<ValueError> {
+        self.run(schema, None, value, literals)
+    }
+
+    /// All violations of `value` against `schema`, whose patterns `root` holds.
+    pub(crate) fn check_compiled(
+        &mut self,
+        schema: &'s DataSchema,
+        root: &Node,
+        value: &Value,
+    ) -> Vec<ValueError> {
+        self.run(schema, Some(root), value, true)
+    }
+
+    fn run(
+        &mut self,
+        schema: &'s DataSchema,
+        node: Option<&Node>,
+        value: &Value,
+        literals: bool,
+    ) -> Vec<ValueError> {
         let mut out = Vec::new();
-        self.at(schema, value, literals, &mut String::new(), 0, &mut out);
+        self.at(
+            schema,
+            node,
+            value,
+            literals,
+            &mut String::new(),
+            0,
+            &mut out,
+        );
         if self.exhausted() {
             // Cut short, the findings may be wrong (a `oneOf` choice that was not
             // checked looks like a match), so report none.
@@ -229,9 +433,11 @@ impl<'s> Checker<'s> {
         out
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn at(
         &mut self,
         s: &'s DataSchema,
+        node: Option<&Node>,
         v: &Value,
         literals: bool,
         path: &mut String,
@@ -290,19 +496,20 @@ impl<'s> Checker<'s> {
         }
         match v {
             Value::Number(n) => check_number(s, n, path, out),
-            Value::String(text) => self.string(s, text, path, out),
-            Value::Array(items) => self.array(s, items, path, depth, out),
+            Value::String(text) => self.string(s, node, text, path, out),
+            Value::Array(items) => self.array(s, node, items, path, depth, out),
             Value::Object(map) => {
                 for r in s.required.iter().flatten() {
                     if !map.contains_key(r) {
                         fail(out, path, format!("the required member `{r}` is missing"));
                     }
                 }
-                for (name, sub) in s.properties.iter().flatten() {
+                for (i, (name, sub)) in s.properties.iter().flatten().enumerate() {
                     if let Some(member) = map.get(name) {
                         let len = path.len();
                         push_key(path, name);
-                        self.at(sub, member, true, path, depth + 1, out);
+                        let child = node.and_then(|n| n.properties.get(i));
+                        self.at(sub, child, member, true, path, depth + 1, out);
                         path.truncate(len);
                     }
                 }
@@ -311,9 +518,18 @@ impl<'s> Checker<'s> {
         }
         if let Some(choices) = &s.one_of {
             let mut matching = 0;
-            for choice in choices {
+            for (i, choice) in choices.iter().enumerate() {
                 let mut scratch = Vec::new();
-                self.at(choice, v, true, &mut path.clone(), depth + 1, &mut scratch);
+                let child = node.and_then(|n| n.one_of.get(i));
+                self.at(
+                    choice,
+                    child,
+                    v,
+                    true,
+                    &mut path.clone(),
+                    depth + 1,
+                    &mut scratch,
+                );
                 matching += usize::from(scratch.is_empty());
             }
             if matching != 1 {
@@ -328,7 +544,14 @@ impl<'s> Checker<'s> {
         }
     }
 
-    fn string(&mut self, s: &'s DataSchema, text: &str, path: &str, out: &mut Vec<ValueError>) {
+    fn string(
+        &mut self,
+        s: &'s DataSchema,
+        node: Option<&Node>,
+        text: &str,
+        path: &str,
+        out: &mut Vec<ValueError>,
+    ) {
         let len = text.chars().count() as u64;
         if let Some(min) = s.min_length
             && len < min
@@ -349,21 +572,27 @@ impl<'s> Checker<'s> {
             );
         }
         if let Some(p) = &s.pattern {
-            let compiled = self
-                .patterns
-                .entry(p)
-                .or_insert_with(|| compile_pattern(p).map_err(|e| e.to_string()));
+            let compiled = match node.and_then(|n| n.pattern.as_ref()) {
+                Some(compiled) => compiled,
+                None => self.patterns.get(p),
+            };
             match compiled {
                 Ok(re) if !re.is_match(text) => fail(
                     out,
                     path,
-                    format!("the string does not match the pattern `{p}`"),
+                    format!(
+                        "the string does not match the pattern `{}`",
+                        clip_pattern(p)
+                    ),
                 ),
                 Ok(_) => {}
                 Err(e) => fail(
                     out,
                     path,
-                    format!("the schema's pattern `{p}` cannot be used: {e}"),
+                    format!(
+                        "the schema's pattern `{}` cannot be used: {e}",
+                        clip_pattern(p)
+                    ),
                 ),
             }
         }
@@ -372,6 +601,7 @@ impl<'s> Checker<'s> {
     fn array(
         &mut self,
         s: &'s DataSchema,
+        node: Option<&Node>,
         items: &[Value],
         path: &mut String,
         depth: usize,
@@ -398,17 +628,28 @@ impl<'s> Checker<'s> {
         }
         let Some(item_schema) = &s.items else { return };
         for (i, item) in items.iter().enumerate() {
-            let sub = match item_schema.as_ref() {
-                OneOrMany::One(one) => Some(one),
-                OneOrMany::Many(per_position) => per_position.get(i),
+            let (sub, child) = match item_schema.as_ref() {
+                OneOrMany::One(one) => (Some(one), node.and_then(|n| n.items.first())),
+                OneOrMany::Many(per_position) => {
+                    (per_position.get(i), node.and_then(|n| n.items.get(i)))
+                }
             };
             if let Some(sub) = sub {
                 let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                self.at(sub, item, true, path, depth + 1, out);
+                push_index(path, i);
+                self.at(sub, child, item, true, path, depth + 1, out);
                 path.truncate(len);
             }
         }
+    }
+}
+
+/// A pattern for messages: at most 100 characters (a pattern may be kilobytes long).
+fn clip_pattern(p: &str) -> std::borrow::Cow<'_, str> {
+    const MAX_CHARS: usize = 100;
+    match p.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", p.get(..cut).unwrap_or_default()).into(),
+        None => p.into(),
     }
 }
 
