@@ -9,6 +9,9 @@
 //!   sends or acting as a live feed that replays nothing ([`Replay`]).
 //! * [`Proxy`]: a TCP proxy on 127.0.0.1 in front of a server that applies one [`Fault`] per
 //!   accepted connection, in script order: cut, stall, delay, error status, silence, refusal.
+//! * [`hostile::HostileThing`]: a Thing that serves a TD and SSE streams the way a broken or
+//!   malicious device would, one named [`hostile::Scenario`] at a time, with a second origin
+//!   that records what reaches it.
 //!
 //! Everything here runs on tokio and works on its paused clock: the waits (event interval,
 //! delays, refusal periods) are `tokio::time` sleeps, so a test with
@@ -36,6 +39,7 @@
 //! ```
 
 mod head;
+pub mod hostile;
 mod origin;
 mod proxy;
 
