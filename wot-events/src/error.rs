@@ -1,6 +1,7 @@
 //! The crate's error type.
 
 use std::fmt;
+use std::time::Duration;
 
 use wot_td::{Diagnostic, FormError, ParseError};
 
@@ -31,6 +32,56 @@ pub enum Error {
         status: http::StatusCode,
         /// RFC 7807 problem details, when the body carried them.
         problem: Option<Box<ProblemDetails>>,
+        /// The `Retry-After` delay of a 429 or 503 answer, as sent (not capped; the retry
+        /// schedule caps it).
+        retry_after: Option<Duration>,
+    },
+    /// A request did not complete (answer and whole body) within its time limit.
+    #[error("{url}: no complete answer within {after:?}")]
+    Timeout {
+        /// The URL (without query string).
+        url: String,
+        /// The time limit.
+        after: Duration,
+    },
+    /// A redirect without a usable `Location` (missing, not a URL, not HTTP(S)).
+    #[error("{url}: redirect without a usable Location")]
+    BadRedirect {
+        /// The URL that answered with the redirect (without query string).
+        url: String,
+    },
+    /// More redirects than the limit.
+    #[error("{url}: more than {limit} redirects")]
+    TooManyRedirects {
+        /// The URL first requested (without query string).
+        url: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// Polling or long polling failed this many times in a row and stopped.
+    #[error("{url}: gave up after {attempts} failed attempts in a row: {source}")]
+    GaveUp {
+        /// The URL (without query string).
+        url: String,
+        /// Failed attempts in a row.
+        attempts: u32,
+        /// The last failure.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A Thing Description Directory lists more TDs than the limit.
+    #[error("directory {url}: more than {limit} Thing Descriptions")]
+    TooManyThings {
+        /// The directory's `things` URL.
+        url: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The subscriber's settings are not valid.
+    #[error("invalid settings: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
     },
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
@@ -166,12 +217,20 @@ impl Error {
         }
     }
 
+    /// The `Retry-After` delay the server asked for, for a 429 or 503 answer.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether this error ends a stream (it is the last item); other stream errors are
     /// reported and the stream goes on.
     pub fn is_terminal(&self) -> bool {
         match self {
             Error::Sse(e) => e.is_terminal(),
-            Error::InvalidData { .. } | Error::Unreachable { .. } => false,
+            Error::InvalidData { .. } | Error::Unreachable { .. } | Error::Timeout { .. } => false,
             Error::Status { status, .. } => {
                 !(status.is_server_error()
                     || *status == http::StatusCode::REQUEST_TIMEOUT

@@ -54,7 +54,11 @@ pub use properties::{
 };
 pub use record::{EventRecord, PropertyHistory, PropertyUpdate, RingBuffer};
 pub use security::{Credential, Credentials};
-pub use subscriber::{DEFAULT_MAX_BODY, EventSubscriber, EventSubscriberBuilder};
+pub use subscriber::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_MAX_BODY,
+    DEFAULT_MAX_DIRECTORY_ENTRIES, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BODY,
+    DEFAULT_REQUEST_TIMEOUT, EventSubscriber, EventSubscriberBuilder,
+};
 pub use thing::ConsumedThing;
 
 /// The examples of `docs/events.md`, compiled and run as doc tests.
@@ -63,5 +67,5 @@ pub use thing::ConsumedThing;
 pub struct GuideExamples;
 
 /// Dependency types that appear in this crate's signatures.
-pub use wot_sse::{CloseReason, ConnectionState, SseClient};
+pub use wot_sse::{CloseReason, ConnectionState, ReconnectPolicy, SseClient};
 pub use wot_td;

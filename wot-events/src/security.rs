@@ -20,7 +20,8 @@ pub enum Credential {
         /// Password.
         password: String,
     },
-    /// For `apikey`: the key, sent in the header (or query parameter) the scheme names.
+    /// For `apikey`: the key, sent in the header, cookie (or, on opt-in, query parameter) the
+    /// scheme names.
     ApiKey(String),
 }
 
@@ -130,11 +131,22 @@ impl fmt::Debug for Auth {
 }
 
 impl Auth {
+    /// Whether any credential is attached.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.headers.is_empty() && self.query.is_empty()
+    }
+
+    /// `url` with the credential query parameters appended (those not already present).
     pub(crate) fn apply(&self, url: &url::Url) -> url::Url {
         let mut url = url.clone();
-        if !self.query.is_empty() {
+        let missing: Vec<_> = self
+            .query
+            .iter()
+            .filter(|(k, v)| !url.query_pairs().any(|(qk, qv)| qk == *k && qv == *v))
+            .collect();
+        if !missing.is_empty() {
             let mut q = url.query_pairs_mut();
-            for (k, v) in &self.query {
+            for (k, v) in missing {
                 q.append_pair(k, v);
             }
         }
@@ -227,6 +239,39 @@ fn add_scheme(
                      enable Credentials::allow_query_keys to send it"
                         .into(),
                 )),
+                Some(SecurityIn::Cookie) => {
+                    let is_token = |s: &str| {
+                        !s.is_empty()
+                            && s.bytes().all(|b| {
+                                b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'=' | b'"')
+                            })
+                    };
+                    if !is_token(param) {
+                        return Err(fail(format!("bad cookie name `{param}`")));
+                    }
+                    if !key
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"'))
+                    {
+                        return Err(fail("key has characters not allowed in a cookie".into()));
+                    }
+                    let pair = format!("{param}={key}");
+                    let value = match auth.headers.get(header::COOKIE) {
+                        Some(existing) => {
+                            let mut joined = existing.as_bytes().to_vec();
+                            joined.extend_from_slice(b"; ");
+                            joined.extend_from_slice(pair.as_bytes());
+                            HeaderValue::from_bytes(&joined).map(|mut v| {
+                                v.set_sensitive(true);
+                                v
+                            })
+                        }
+                        None => sensitive(&pair),
+                    }
+                    .map_err(|_| fail("key has characters not allowed in a cookie".into()))?;
+                    auth.headers.insert(header::COOKIE, value);
+                    Ok(())
+                }
                 other => Err(fail(format!("apikey `in` {other:?} is not supported"))),
             }
         }

@@ -1,13 +1,14 @@
 //! `EventSubscriber`: the entry point that loads TDs and opens subscriptions.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::stream::StreamExt;
 use http::Method;
 use serde_json::Value;
 use tokio::sync::watch;
 use url::Url;
-use wot_sse::{ConnectionState, SseClient};
+use wot_sse::{ConnectionState, ReconnectPolicy, SseClient};
 use wot_td::{Affordance, Operation};
 
 use crate::error::{Error, display_url};
@@ -15,7 +16,9 @@ use crate::events::{EventDecoder, MergedSubscription, SubscribeOptions, Subscrip
 use crate::properties::{ObserveMode, ObserveOptions, PropertyObserver};
 use crate::security::{Auth, Credentials};
 use crate::thing::ConsumedThing;
-use crate::transport::{Kind, RawStream, Target, pick, poll_stream, require, send, sse_stream};
+use crate::transport::{
+    HttpConfig, Kind, Limits, RawStream, Target, pick, poll_stream, require, send, sse_stream,
+};
 
 /// A raw stream, its state, and the state's sender when this crate drives it.
 type Opened = (
@@ -24,8 +27,23 @@ type Opened = (
     Option<Arc<watch::Sender<ConnectionState>>>,
 );
 
-/// Default limit on a response body (TDs, directory listings, property values).
+/// Default limit on a Thing Description or directory listing body: 16 MiB.
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
+/// Default limit on a one-shot, polling or long-poll response body (a property value, an
+/// action's output, an event): 1 MiB.
+pub const DEFAULT_MAX_RESPONSE_BODY: usize = 1024 * 1024;
+/// Default limit on the number of TDs taken from one directory listing: 1000.
+pub const DEFAULT_MAX_DIRECTORY_ENTRIES: usize = 1000;
+/// Default time limit of a whole request (TD fetch, directory, one-shots, polling reads),
+/// from connecting to the end of the body: 30 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time limit of one long-poll request: 2 minutes, longer than the usual server hold
+/// (30 to 60 s). A long poll that times out is sent again at once; it is not a failure.
+pub const DEFAULT_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default time limit for opening a TCP (and TLS) connection, on the default HTTP client: 10 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default limit on redirects followed for one request: 10.
+pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 
 /// Loads Thing Descriptions and opens event subscriptions and property observers on them;
 /// also reads, writes and invokes once. Cheap to clone (the HTTP clients are shared).
@@ -52,10 +70,9 @@ pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
 /// ```
 #[derive(Debug, Clone)]
 pub struct EventSubscriber {
-    http: reqwest::Client,
+    config: Arc<HttpConfig>,
     sse: SseClient,
     credentials: Credentials,
-    max_body: usize,
 }
 
 impl Default for EventSubscriber {
@@ -72,18 +89,31 @@ pub struct EventSubscriberBuilder {
     sse: Option<SseClient>,
     credentials: Credentials,
     max_body: Option<usize>,
+    max_response_body: Option<usize>,
+    max_directory_entries: Option<usize>,
+    request_timeout: Option<Duration>,
+    long_poll_timeout: Option<Duration>,
+    max_redirects: Option<usize>,
+    reconnect: Option<ReconnectPolicy>,
 }
 
 impl EventSubscriberBuilder {
-    /// The HTTP client for TDs, polling and one-shot operations (default: a new
-    /// `reqwest::Client`, no timeout).
+    /// The HTTP client for TDs, polling and one-shot operations, and under the default SSE
+    /// client (default: a new `reqwest::Client` with redirects off and a connect timeout of
+    /// [`DEFAULT_CONNECT_TIMEOUT`]).
+    ///
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: this crate follows
+    /// redirects itself so that credentials never reach another origin, which only works if
+    /// reqwest hands the 3xx responses over. Set no total timeout on it (event streams are
+    /// long responses); this crate sets one per request.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
     }
 
-    /// The SSE client, with its reconnect policy and idle timeout (default:
-    /// `SseClient::with_http_client` of the HTTP client, wot-sse's defaults).
+    /// The SSE client, with its reconnect policy and idle timeout (default: an `SseClient`
+    /// on the HTTP client, with wot-sse's defaults and the [`reconnect`](Self::reconnect)
+    /// policy).
     pub fn sse_client(mut self, sse: SseClient) -> Self {
         self.sse = Some(sse);
         self
@@ -95,23 +125,125 @@ impl EventSubscriberBuilder {
         self
     }
 
-    /// Largest response body accepted, in bytes (default [`DEFAULT_MAX_BODY`], 16 MiB).
+    /// Largest Thing Description or directory listing body accepted, in bytes (default
+    /// [`DEFAULT_MAX_BODY`], 16 MiB). Past it: [`Error::TooLarge`].
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = Some(bytes);
         self
     }
 
+    /// Largest one-shot, polling or long-poll response body accepted, in bytes (default
+    /// [`DEFAULT_MAX_RESPONSE_BODY`], 1 MiB). Past it: [`Error::TooLarge`].
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.max_response_body = Some(bytes);
+        self
+    }
+
+    /// Most TDs taken from one directory listing (default
+    /// [`DEFAULT_MAX_DIRECTORY_ENTRIES`], 1000). Past it: [`Error::TooManyThings`].
+    pub fn max_directory_entries(mut self, n: usize) -> Self {
+        self.max_directory_entries = Some(n);
+        self
+    }
+
+    /// Time limit of a whole request, from connecting to the end of the body, redirects
+    /// included: TD fetch, directory, one-shots and polling reads (default
+    /// [`DEFAULT_REQUEST_TIMEOUT`], 30 s). Past it: [`Error::Timeout`]. At least 1 ms is used.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Time limit of one long-poll request (default [`DEFAULT_LONG_POLL_TIMEOUT`], 2 minutes).
+    /// Make it longer than the time the server holds a request when nothing happens: a long
+    /// poll that times out is sent again at once, without an error. At least 1 ms is used.
+    pub fn long_poll_timeout(mut self, timeout: Duration) -> Self {
+        self.long_poll_timeout = Some(timeout);
+        self
+    }
+
+    /// Most redirects followed for one request (default [`DEFAULT_MAX_REDIRECTS`], 10). Past
+    /// it: [`Error::TooManyRedirects`].
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.max_redirects = Some(n);
+        self
+    }
+
+    /// How polling and long polling retry after failures, and the reconnect policy of the
+    /// default SSE client (default: `ReconnectPolicy::new()`, 1 s growing by 1.5 up to 30 s
+    /// with jitter, giving up after 5 failures in a row).
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
     /// Builds the subscriber.
-    pub fn build(self) -> EventSubscriber {
-        let http = self.http.unwrap_or_default();
-        let sse = self
-            .sse
-            .unwrap_or_else(|| SseClient::with_http_client(http.clone()));
-        EventSubscriber {
-            http,
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an invalid reconnect policy (factor below 1, jitter outside 0 to
+    /// 1, `max_attempts(Some(0))`...), or a default HTTP client that cannot be built.
+    pub fn try_build(self) -> Result<EventSubscriber, Error> {
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+                .build()
+                .map_err(|e| Error::Config {
+                    reason: format!("cannot build the HTTP client: {e}"),
+                })?,
+        };
+        let reconnect = self.reconnect.unwrap_or_default();
+        // Building an SSE client checks the policy.
+        let checked = SseClient::builder()
+            .http_client(http.clone())
+            .reconnect(reconnect.clone())
+            .build()
+            .map_err(|e| Error::Config {
+                reason: e.to_string(),
+            })?;
+        let sse = self.sse.unwrap_or(checked);
+        let millis = Duration::from_millis(1);
+        Ok(EventSubscriber {
+            config: Arc::new(HttpConfig {
+                client: http,
+                max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
+                max_response_body: self.max_response_body.unwrap_or(DEFAULT_MAX_RESPONSE_BODY),
+                max_directory_entries: self
+                    .max_directory_entries
+                    .unwrap_or(DEFAULT_MAX_DIRECTORY_ENTRIES),
+                request_timeout: self
+                    .request_timeout
+                    .unwrap_or(DEFAULT_REQUEST_TIMEOUT)
+                    .max(millis),
+                long_poll_timeout: self
+                    .long_poll_timeout
+                    .unwrap_or(DEFAULT_LONG_POLL_TIMEOUT)
+                    .max(millis),
+                max_redirects: self.max_redirects.unwrap_or(DEFAULT_MAX_REDIRECTS),
+                reconnect,
+            }),
             sse,
             credentials: self.credentials,
-            max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
+        })
+    }
+
+    /// Builds the subscriber. An invalid reconnect policy is replaced by the default one,
+    /// with a `tracing` warning; use [`try_build`](Self::try_build) to get the error instead.
+    pub fn build(self) -> EventSubscriber {
+        let fallback = Self {
+            reconnect: None,
+            ..self.clone()
+        };
+        match self.try_build() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "using the default reconnect policy");
+                fallback
+                    .try_build()
+                    .unwrap_or_else(|_| EventSubscriber::minimal())
+            }
         }
     }
 }
@@ -127,6 +259,38 @@ impl EventSubscriber {
         EventSubscriberBuilder::default()
     }
 
+    /// A subscriber on a plain `reqwest::Client` (no redirects): the last resort of
+    /// [`EventSubscriberBuilder::build`].
+    fn minimal() -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        EventSubscriber {
+            sse: SseClient::with_http_client(http.clone()),
+            config: Arc::new(HttpConfig {
+                client: http,
+                max_body: DEFAULT_MAX_BODY,
+                max_response_body: DEFAULT_MAX_RESPONSE_BODY,
+                max_directory_entries: DEFAULT_MAX_DIRECTORY_ENTRIES,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                long_poll_timeout: DEFAULT_LONG_POLL_TIMEOUT,
+                max_redirects: DEFAULT_MAX_REDIRECTS,
+                reconnect: ReconnectPolicy::new(),
+            }),
+            credentials: Credentials::default(),
+        }
+    }
+
+    /// Limits of a one-shot request.
+    fn one_shot(&self) -> Limits {
+        Limits {
+            max_body: self.config.max_response_body,
+            timeout: self.config.request_timeout,
+            max_redirects: self.config.max_redirects,
+        }
+    }
+
     async fn get_json(&self, url: &Url) -> Result<Vec<u8>, Error> {
         let target = Target {
             url: url.clone(),
@@ -134,7 +298,11 @@ impl EventSubscriber {
             auth: Auth::default(),
             kind: None,
         };
-        Ok(send(&self.http, &target, None, self.max_body).await?.1)
+        let limits = Limits {
+            max_body: self.config.max_body,
+            ..self.one_shot()
+        };
+        Ok(send(&self.config.client, &target, None, limits).await?.1)
     }
 
     /// Fetches, parses and validates a TD; `url` becomes the base for relative hrefs.
@@ -172,9 +340,16 @@ impl EventSubscriber {
         })?;
         let shown = display_url(&url);
         let body = self.get_json(&url).await?;
-        let list: Vec<Value> = serde_json::from_slice(&body).map_err(|e| Error::Directory {
-            url: shown.clone(),
-            reason: format!("not a JSON array of Thing Descriptions: {e}"),
+        let limit = self.config.max_directory_entries;
+        let list = parse_listing(&body, limit).map_err(|e| match e {
+            Listing::TooMany => Error::TooManyThings {
+                url: shown.clone(),
+                limit,
+            },
+            Listing::Json(e) => Error::Directory {
+                url: shown.clone(),
+                reason: format!("not a JSON array of Thing Descriptions: {e}"),
+            },
         })?;
         Ok(list
             .into_iter()
@@ -228,13 +403,8 @@ impl EventSubscriber {
                 Ok((s, rx, None))
             }
             _ => {
-                let (s, rx, tx) = poll_stream(
-                    self.http.clone(),
-                    target.clone(),
-                    name.to_owned(),
-                    self.max_body,
-                    None,
-                );
+                let (s, rx, tx) =
+                    poll_stream(self.config.clone(), target.clone(), name.to_owned(), None);
                 Ok((s, rx, Some(tx)))
             }
         }
@@ -330,10 +500,9 @@ impl EventSubscriber {
             &self.credentials,
         )?;
         let (s, rx, _) = poll_stream(
-            self.http.clone(),
+            self.config.clone(),
             target,
             name.to_owned(),
-            self.max_body,
             Some(opts.interval),
         );
         Ok((s, ObserveMode::Polling, rx))
@@ -431,7 +600,7 @@ impl EventSubscriber {
             false,
             &self.credentials,
         )?;
-        let (_, body) = send(&self.http, &target, None, self.max_body).await?;
+        let (_, body) = send(&self.config.client, &target, None, self.one_shot()).await?;
         parse_body(thing, &format!("property `{name}`"), &body)
     }
 
@@ -458,7 +627,7 @@ impl EventSubscriber {
             false,
             &self.credentials,
         )?;
-        send(&self.http, &target, Some(value), self.max_body).await?;
+        send(&self.config.client, &target, Some(value), self.one_shot()).await?;
         Ok(())
     }
 
@@ -486,7 +655,7 @@ impl EventSubscriber {
             false,
             &self.credentials,
         )?;
-        let (_, body) = send(&self.http, &target, input, self.max_body).await?;
+        let (_, body) = send(&self.config.client, &target, input, self.one_shot()).await?;
         parse_body(thing, &what, &body)
     }
 }
@@ -529,4 +698,46 @@ fn parse_body(thing: &ConsumedThing, what: &str, body: &[u8]) -> Result<Value, E
         reason: format!("not JSON: {e}"),
         raw: crate::events::truncate(&String::from_utf8_lossy(body)),
     })
+}
+
+/// Why a directory listing was refused.
+enum Listing {
+    TooMany,
+    Json(serde_json::Error),
+}
+
+/// A JSON array of at most `limit` values; parsing stops at entry `limit + 1`.
+fn parse_listing(body: &[u8], limit: usize) -> Result<Vec<Value>, Listing> {
+    use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
+
+    struct Capped(usize);
+    impl<'de> Visitor<'de> for Capped {
+        type Value = Vec<Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element::<Value>()? {
+                if out.len() >= self.0 {
+                    return Err(A::Error::custom(TOO_MANY));
+                }
+                out.push(v);
+            }
+            Ok(out)
+        }
+    }
+    const TOO_MANY: &str = "wot-events: too many entries";
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let list = de
+        .deserialize_seq(Capped(limit))
+        .and_then(|list| de.end().map(|()| list))
+        .map_err(|e| {
+            if e.to_string().starts_with(TOO_MANY) {
+                Listing::TooMany
+            } else {
+                Listing::Json(e)
+            }
+        })?;
+    Ok(list)
 }

@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::Value;
 use tokio::sync::watch;
 use url::Url;
-use wot_sse::{CloseReason, ConnectionState, SseClient};
+use wot_sse::{CloseReason, ConnectionState, ReconnectPolicy, SseClient};
 use wot_td::{Affordance, Form, FormQuery, Operation};
 
 use crate::error::{Error, display_url};
@@ -191,16 +191,38 @@ pub(crate) fn sse_stream(
     Ok((raw.boxed(), state))
 }
 
-/// Retry schedule of the HTTP transports: 1 s, doubling, at most 30 s.
-fn retry_delay(failures: u32) -> Duration {
-    Duration::from_secs(1u64 << failures.min(5).saturating_sub(1)).min(Duration::from_secs(30))
+/// Settings of the plain HTTP requests (TD fetch, one-shots, polling, long polling).
+#[derive(Debug, Clone)]
+pub(crate) struct HttpConfig {
+    pub(crate) client: reqwest::Client,
+    /// Largest TD or directory listing body.
+    pub(crate) max_body: usize,
+    /// Largest one-shot, polling or long-poll response body.
+    pub(crate) max_response_body: usize,
+    /// Most TDs taken from one directory listing.
+    pub(crate) max_directory_entries: usize,
+    /// Whole-request time limit of TD fetches, one-shots and polling reads.
+    pub(crate) request_timeout: Duration,
+    /// Whole-request time limit of one long-poll request.
+    pub(crate) long_poll_timeout: Duration,
+    /// Most redirects followed for one request.
+    pub(crate) max_redirects: usize,
+    /// Retry schedule of polling and long polling.
+    pub(crate) reconnect: ReconnectPolicy,
+}
+
+/// The limits of one request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_body: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) max_redirects: usize,
 }
 
 struct PollState {
-    http: reqwest::Client,
+    config: Arc<HttpConfig>,
     target: Target,
     name: String,
-    limit: usize,
     state: Arc<watch::Sender<ConnectionState>>,
     failures: u32,
     interval: Option<Duration>,
@@ -210,13 +232,18 @@ struct PollState {
 }
 
 /// Long polling (each GET answers the next value) when `interval` is `None`, else polling
-/// every `interval` (the first read at once). Network errors, 5xx, 408 and 429 are yielded
-/// and retried after a backoff (1 s doubling to 30 s); other errors end the stream.
+/// every `interval` (the first read at once).
+///
+/// Network errors, time-outs, 5xx, 408 and 429 are yielded and retried on the schedule of
+/// the configured [`ReconnectPolicy`] (at least `interval` apart, and at least as long as a
+/// `Retry-After` asks, up to the policy's cap); after the policy's number of failures in a
+/// row, [`Error::GaveUp`] ends the stream. Other errors end it at once. A long-poll request
+/// that times out without an answer is a quiet period, not a failure: the next one is sent
+/// at once.
 pub(crate) fn poll_stream(
-    http: reqwest::Client,
+    config: Arc<HttpConfig>,
     target: Target,
     name: String,
-    limit: usize,
     interval: Option<Duration>,
 ) -> (
     RawStream,
@@ -226,10 +253,9 @@ pub(crate) fn poll_stream(
     let (tx, rx) = watch::channel(ConnectionState::Connecting);
     let tx = Arc::new(tx);
     let st = PollState {
-        http,
+        config,
         target,
         name,
-        limit,
         state: tx.clone(),
         failures: 0,
         interval,
@@ -237,101 +263,257 @@ pub(crate) fn poll_stream(
         done: false,
     };
     let s = stream::unfold(st, |mut st| async move {
-        if st.done {
-            return None;
-        }
-        if let Some(wait) = st.wait.take() {
-            tokio::time::sleep(wait).await;
-        }
-        match send(&st.http, &st.target, None, st.limit).await {
-            Ok((_, body)) => {
-                st.failures = 0;
-                st.wait = st.interval;
-                st.state.send_replace(ConnectionState::Open);
-                let item = RawItem {
-                    name: Some(st.name.clone()),
-                    data: String::from_utf8_lossy(&body).into_owned(),
-                    id: None,
-                    polled: st.interval.is_some(),
-                };
-                Some((Ok(item), st))
+        loop {
+            if st.done {
+                return None;
             }
-            Err(e) if e.is_terminal() => {
-                st.done = true;
-                // `CloseReason::Failed` needs a `wot_sse::Error`, which only wot-sse can
-                // build; the error itself is the stream's last item.
-                st.state.send_replace(ConnectionState::Closed {
-                    reason: CloseReason::Requested,
-                });
-                Some((Err(e), st))
+            if let Some(wait) = st.wait.take() {
+                tokio::time::sleep(wait).await;
             }
-            Err(e) => {
-                st.failures += 1;
-                let delay = retry_delay(st.failures).max(st.interval.unwrap_or_default());
-                st.wait = Some(delay);
-                st.state.send_replace(ConnectionState::Reconnecting {
-                    attempt: st.failures,
-                    delay,
-                });
-                tracing::debug!(error = %e, ?delay, "request failed; retrying");
-                Some((Err(e), st))
+            let limits = Limits {
+                max_body: st.config.max_response_body,
+                timeout: match st.interval {
+                    Some(_) => st.config.request_timeout,
+                    None => st.config.long_poll_timeout,
+                },
+                max_redirects: st.config.max_redirects,
+            };
+            match send(&st.config.client, &st.target, None, limits).await {
+                Ok((_, body)) => {
+                    st.failures = 0;
+                    st.wait = st.interval;
+                    st.state.send_replace(ConnectionState::Open);
+                    let item = RawItem {
+                        name: Some(st.name.clone()),
+                        data: String::from_utf8_lossy(&body).into_owned(),
+                        id: None,
+                        polled: st.interval.is_some(),
+                    };
+                    return Some((Ok(item), st));
+                }
+                Err(Error::Timeout { .. }) if st.interval.is_none() => {
+                    tracing::debug!(url = %display_url(&st.target.url), "long poll timed out without an event; polling again");
+                    continue;
+                }
+                Err(e) if e.is_terminal() => {
+                    st.done = true;
+                    // `CloseReason::Failed` needs a `wot_sse::Error`, which only wot-sse can
+                    // build; the error itself is the stream's last item.
+                    st.state.send_replace(ConnectionState::Closed {
+                        reason: CloseReason::Requested,
+                    });
+                    return Some((Err(e), st));
+                }
+                Err(e) => {
+                    st.failures = st.failures.saturating_add(1);
+                    if st
+                        .config
+                        .reconnect
+                        .attempt_limit()
+                        .is_some_and(|limit| st.failures >= limit)
+                    {
+                        st.done = true;
+                        st.state.send_replace(ConnectionState::Closed {
+                            reason: CloseReason::Requested,
+                        });
+                        let e = Error::GaveUp {
+                            url: display_url(&st.target.url),
+                            attempts: st.failures,
+                            source: Box::new(e),
+                        };
+                        return Some((Err(e), st));
+                    }
+                    let delay = st
+                        .config
+                        .reconnect
+                        .retry_delay(st.failures, e.retry_after())
+                        .max(st.interval.unwrap_or_default());
+                    st.wait = Some(delay);
+                    st.state.send_replace(ConnectionState::Reconnecting {
+                        attempt: st.failures,
+                        delay,
+                    });
+                    tracing::debug!(error = %e, ?delay, "request failed; retrying");
+                    return Some((Err(e), st));
+                }
             }
         }
     });
     (s.boxed(), rx, tx)
 }
 
-/// Sends one request and reads the whole body (at most `limit` bytes).
+/// Sends one request and reads the whole body, within `limits`: at most `max_body` bytes,
+/// the whole exchange (redirects included) within `timeout`.
+///
+/// Redirects are followed here (the client must not follow them itself), at most
+/// `max_redirects`. Credentials (the target's headers and query parameters) go only to the
+/// origin of the target's URL: from the first hop to another origin on, they are left off.
 pub(crate) async fn send(
     http: &reqwest::Client,
     target: &Target,
     body: Option<&Value>,
-    limit: usize,
+    limits: Limits,
 ) -> Result<(Option<String>, Vec<u8>), Error> {
-    let url = target.auth.apply(&target.url);
-    let shown = display_url(&target.url);
-    let mut req = http
-        .request(target.method.clone(), url)
-        .headers(target.auth.headers.clone())
-        .header(header::ACCEPT, HeaderValue::from_static("application/json"));
-    if let Some(v) = body {
-        let bytes = serde_json::to_vec(v).unwrap_or_default();
-        req = req
-            .header(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )
-            .body(bytes);
+    match tokio::time::timeout(limits.timeout, send_unbounded(http, target, body, limits)).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout {
+            url: display_url(&target.url),
+            after: limits.timeout,
+        }),
     }
-    let mut resp = req.send().await.map_err(|source| Error::Unreachable {
-        url: shown.clone(),
-        source: source.without_url(),
-    })?;
-    let status = resp.status();
-    let content_type = header_str(resp.headers(), header::CONTENT_TYPE);
-    let mut buf = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|source| Error::Unreachable {
-        url: shown.clone(),
-        source: source.without_url(),
-    })? {
-        if buf.len() + chunk.len() > limit {
-            return Err(Error::TooLarge { url: shown, limit });
+}
+
+async fn send_unbounded(
+    http: &reqwest::Client,
+    target: &Target,
+    body: Option<&Value>,
+    limits: Limits,
+) -> Result<(Option<String>, Vec<u8>), Error> {
+    let origin = target.url.origin();
+    let mut url = target.url.clone();
+    let mut method = target.method.clone();
+    let mut payload = body.map(|v| serde_json::to_vec(v).unwrap_or_default());
+    let mut credentials = true;
+    let mut redirects = 0usize;
+    loop {
+        let shown = display_url(&url);
+        let request_url = if credentials {
+            target.auth.apply(&url)
+        } else {
+            url.clone()
+        };
+        let mut req = http
+            .request(method.clone(), request_url)
+            .header(header::ACCEPT, HeaderValue::from_static("application/json"));
+        if credentials {
+            req = req.headers(target.auth.headers.clone());
         }
-        buf.extend_from_slice(&chunk);
+        if let Some(bytes) = &payload {
+            req = req
+                .header(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )
+                .body(bytes.clone());
+        }
+        let mut resp = req.send().await.map_err(|source| Error::Unreachable {
+            url: shown.clone(),
+            source: source.without_url(),
+        })?;
+        let status = resp.status();
+        if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+            let next = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .filter(|l| !l.is_empty())
+                .and_then(|l| url.join(l).ok())
+                .filter(|n| matches!(n.scheme(), "http" | "https"))
+                .ok_or_else(|| Error::BadRedirect { url: shown.clone() })?;
+            redirects += 1;
+            if redirects > limits.max_redirects {
+                return Err(Error::TooManyRedirects {
+                    url: display_url(&target.url),
+                    limit: limits.max_redirects,
+                });
+            }
+            if credentials && next.origin() != origin {
+                credentials = false;
+                if !target.auth.is_empty() {
+                    tracing::debug!(from = %shown, to = %display_url(&next), "redirect to another origin: credentials left off");
+                }
+            }
+            // As fetch does: 303, and 301/302 after POST, continue as GET without a body.
+            if status == StatusCode::SEE_OTHER
+                || (method == Method::POST && matches!(status.as_u16(), 301 | 302))
+            {
+                method = Method::GET;
+                payload = None;
+            }
+            url = next;
+            continue;
+        }
+        let content_type = header_str(resp.headers(), header::CONTENT_TYPE);
+        let retry_after = matches!(status.as_u16(), 429 | 503)
+            .then(|| {
+                resp.headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(parse_retry_after)
+            })
+            .flatten();
+        if resp
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(limits.max_body).unwrap_or(u64::MAX))
+        {
+            return Err(Error::TooLarge {
+                url: shown,
+                limit: limits.max_body,
+            });
+        }
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|source| Error::Unreachable {
+            url: shown.clone(),
+            source: source.without_url(),
+        })? {
+            if buf.len().saturating_add(chunk.len()) > limits.max_body {
+                return Err(Error::TooLarge {
+                    url: shown,
+                    limit: limits.max_body,
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if !status.is_success() {
+            return Err(Error::Status {
+                url: shown,
+                status,
+                problem: ProblemDetails::parse(content_type.as_deref(), &buf).map(Box::new),
+                retry_after,
+            });
+        }
+        if status == StatusCode::NO_CONTENT {
+            buf.clear();
+        }
+        return Ok((content_type, buf));
     }
-    if !status.is_success() {
-        return Err(Error::Status {
-            url: shown,
-            status,
-            problem: ProblemDetails::parse(content_type.as_deref(), &buf).map(Box::new),
+}
+
+/// `Retry-After` as delta-seconds (saturating: any number of digits) or an HTTP date.
+fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let seconds = text.bytes().fold(0u64, |acc, digit| {
+            acc.saturating_mul(10)
+                .saturating_add(u64::from(digit - b'0'))
         });
+        return Some(Duration::from_secs(seconds));
     }
-    if status == StatusCode::NO_CONTENT {
-        buf.clear();
-    }
-    Ok((content_type, buf))
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<String> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_saturates_and_reads_dates() {
+        let v = |s: &'static str| parse_retry_after(&HeaderValue::from_static(s));
+        assert_eq!(v("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            v("9999999999999999999999"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(v("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert!(v("Fri, 31 Dec 9999 23:59:59 GMT").is_some());
+        assert_eq!(v("-1"), None);
+        assert_eq!(v("soon"), None);
+    }
 }

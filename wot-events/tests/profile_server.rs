@@ -24,6 +24,7 @@ fn subscriber(credentials: Credentials) -> EventSubscriber {
         .unwrap();
     EventSubscriber::builder()
         .sse_client(sse)
+        .reconnect(ReconnectPolicy::new().jitter(0.0))
         .credentials(credentials)
         .build()
 }
@@ -198,7 +199,7 @@ async fn filters_buffers_and_invalid_data_policies() {
     assert!(s.buffered_records().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn observe_property_over_sse_flags_out_of_range_values() {
     let server = Server::start().await;
     server.push("a-props", "temp", "21.5");
@@ -312,14 +313,15 @@ async fn polling_retries_server_errors_with_backoff_and_ends_on_client_errors() 
         *state.borrow(),
         wot_sse::ConnectionState::Reconnecting {
             attempt: 2,
-            delay: Duration::from_secs(2)
+            delay: Duration::from_millis(1500)
         }
     );
     let ok = obs.next().await.unwrap().unwrap();
     assert_eq!(ok.value, json!(7));
-    // Waited 1 s after the first failure and 2 s after the second.
+    // Waited 1 s after the first failure and 1.5 s after the second (the default
+    // `ReconnectPolicy` schedule, without jitter).
     assert!(
-        start.elapsed() >= Duration::from_secs(3),
+        start.elapsed() >= Duration::from_millis(2500),
         "{:?}",
         start.elapsed()
     );

@@ -98,6 +98,28 @@ impl ReconnectPolicy {
         self
     }
 
+    /// The delay before retry `attempt` (1-based) of a transport that has no `retry:` field,
+    /// such as HTTP polling, after a response that asked for `retry_after` (a `Retry-After`
+    /// header, capped at [`max_retry_after`](Self::max_retry_after)): the schedule and jitter an
+    /// event stream uses for its reconnects.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wot_sse::ReconnectPolicy;
+    ///
+    /// let exact = ReconnectPolicy::new().jitter(0.0);
+    /// assert_eq!(exact.retry_delay(2, None), Duration::from_millis(1500));
+    /// ```
+    pub fn retry_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        self.delay(None, attempt, retry_after)
+    }
+
+    /// How many failed attempts in a row end a stream (`None`: never give up); see
+    /// [`max_attempts`](Self::max_attempts).
+    pub fn attempt_limit(&self) -> Option<u32> {
+        self.max_attempts
+    }
+
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !(self.factor.is_finite() && self.factor >= 1.0) {
             return Err(format!(
