@@ -10,7 +10,7 @@ use futures::stream::{SelectAll, StreamExt};
 use serde_json::Value;
 use tokio::sync::watch;
 use wot_sse::{CloseReason, ConnectionState};
-use wot_td::DataSchema;
+use wot_td::CompiledSchema;
 
 use crate::error::Error;
 use crate::filter::Filter;
@@ -107,8 +107,8 @@ impl SubscribeOptions {
 pub(crate) struct EventDecoder {
     thing_id: String,
     thing_title: String,
-    /// Events this decoder accepts, with their data schema.
-    events: HashMap<String, Option<DataSchema>>,
+    /// Events this decoder accepts, with their data schema (patterns compiled once).
+    events: HashMap<String, Option<CompiledSchema>>,
     /// For a one-event subscription: the name given to events of type `message`.
     single: Option<String>,
     policy: InvalidData,
@@ -120,7 +120,10 @@ impl EventDecoder {
         let mut events = HashMap::new();
         events.insert(
             name.to_owned(),
-            thing.thing().event_data_schema(name).cloned(),
+            thing
+                .thing()
+                .event_data_schema(name)
+                .map(CompiledSchema::new),
         );
         EventDecoder {
             thing_id: thing.id().to_owned(),
@@ -136,7 +139,7 @@ impl EventDecoder {
         let events = thing
             .thing()
             .events()
-            .map(|(n, e)| (n.to_owned(), e.data_schema().cloned()))
+            .map(|(n, e)| (n.to_owned(), e.data_schema().map(CompiledSchema::new)))
             .collect();
         EventDecoder {
             thing_id: thing.id().to_owned(),
@@ -189,7 +192,7 @@ impl EventDecoder {
         };
         if let Some(Some(schema)) = self.events.get(&name)
             && self.policy != InvalidData::PassThrough
-            && let Some(first) = schema.validate_value(&data).into_iter().next()
+            && let Some(first) = schema.validate(&data).into_iter().next()
         {
             let at = if first.path.is_empty() {
                 "the data".to_owned()

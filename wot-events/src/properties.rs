@@ -10,7 +10,7 @@ use futures::stream::StreamExt;
 use serde_json::Value;
 use tokio::sync::watch;
 use wot_sse::ConnectionState;
-use wot_td::DataSchema;
+use wot_td::CompiledSchema;
 
 use crate::error::Error;
 use crate::events::truncate;
@@ -88,7 +88,8 @@ pub enum ObserveMode {
 pub struct PropertyObserver {
     source: Option<RawStream>,
     thing_id: String,
-    schemas: HashMap<String, Option<DataSchema>>,
+    /// The schema of each property, its patterns compiled once.
+    schemas: HashMap<String, Option<CompiledSchema>>,
     single: Option<String>,
     every_read: bool,
     capacity: usize,
@@ -128,7 +129,10 @@ impl PropertyObserver {
             .map(|n| {
                 (
                     n.clone(),
-                    thing.thing().property(n).map(|p| p.schema.clone()),
+                    thing
+                        .thing()
+                        .property(n)
+                        .map(|p| CompiledSchema::new(&p.schema)),
                 )
             })
             .collect();
@@ -200,7 +204,7 @@ impl PropertyObserver {
             .schemas
             .get(&name)
             .and_then(Option::as_ref)
-            .and_then(|s| s.validate_value(&value).into_iter().next())
+            .and_then(|s| s.validate(&value).into_iter().next())
             .map(|e| {
                 if e.path.is_empty() {
                     e.message
