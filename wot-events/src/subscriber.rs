@@ -490,7 +490,7 @@ impl EventSubscriber {
                 ObserveMode::LongPoll
             };
             let (s, rx, _) = self.open(&target, name, None)?;
-            return Ok((s, mode, rx));
+            return Ok((own_items(s, name), mode, rx));
         }
         let target = require(
             thing,
@@ -658,6 +658,34 @@ impl EventSubscriber {
         let (_, body) = send(&self.config.client, &target, input, self.one_shot()).await?;
         parse_body(thing, &what, &body)
     }
+}
+
+/// The items of a per-property connection, all labelled with that property: SSE events of
+/// the default type `message`, or named after the property, are its values (as
+/// [`EventSubscriber::observe_property`] takes them); events named after anything else are
+/// not, and are dropped. So a property reads the same whether it is observed alone or with
+/// the others on separate connections.
+fn own_items(source: RawStream, property: &str) -> RawStream {
+    let property: Arc<str> = Arc::from(property);
+    source
+        .filter_map(move |item| {
+            let item = match item {
+                Ok(mut raw) => match raw.name.as_deref() {
+                    None | Some("message") => {
+                        raw.name = Some(property.to_string());
+                        Some(Ok(raw))
+                    }
+                    Some(n) if n == &*property => Some(Ok(raw)),
+                    Some(other) => {
+                        tracing::debug!(property = %property, event = other, "ignoring event not named after the property");
+                        None
+                    }
+                },
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(item)
+        })
+        .boxed()
 }
 
 fn parse_url(s: &str) -> Result<Url, Error> {
