@@ -7,11 +7,20 @@ use rand::{RngExt as _, SeedableRng as _};
 
 /// How a stream reconnects: exponential backoff with jitter and a limit on failures.
 ///
-/// The delay before reconnect attempt `n` (1 for the first after a good connection) is
-/// `base × factor^(n−1)`, capped at `max_delay` (or at `base` if the server's `retry:` asked
-/// for more than `max_delay`), then reduced by a random fraction of up to `jitter` of itself. The
-/// base is `initial_delay` until the server sends a `retry:` field. A `Retry-After` header on
-/// a 429 or 503 response makes the delay at least that long.
+/// The delay before reconnect step `n` is `base × factor^(n−1)`, capped at `max_delay` (or at
+/// `base` if the server's `retry:` asked for more than `max_delay`), then reduced by a random
+/// fraction of up to `jitter` of itself. The base is `initial_delay` until the server sends a
+/// `retry:` field; from then on it is that value, but never less than
+/// [`min_server_retry`](Self::min_server_retry) and never more than
+/// [`max_retry_after`](Self::max_retry_after). A `Retry-After` header on a 429 or 503 response
+/// makes the delay at least that long, up to `max_retry_after`.
+///
+/// The step `n` counts reconnects since the last *stable* connection: one that stayed open
+/// for at least [`stable_after`](Self::stable_after). Every reconnect after a connection that
+/// ended sooner, or after an attempt that failed, is one step further, even when each
+/// connection delivered events. So a server that sends one event and closes, again and again,
+/// is reconnected to less and less often instead of in a tight loop. Giving up is counted
+/// separately (see [`max_attempts`](Self::max_attempts)).
 ///
 /// # Examples
 ///
@@ -32,7 +41,19 @@ pub struct ReconnectPolicy {
     pub(crate) jitter: f64,
     pub(crate) max_attempts: Option<u32>,
     pub(crate) seed: Option<u64>,
+    pub(crate) min_server_retry: Duration,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) stable_after: Duration,
 }
+
+/// The default floor on a server's `retry:` value: 1 s.
+pub const DEFAULT_MIN_SERVER_RETRY: Duration = Duration::from_secs(1);
+
+/// The default cap on a delay the server asks for (`Retry-After` or `retry:`): 5 minutes.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
+
+/// The default time a connection must stay open to reset the backoff: 10 s.
+pub const DEFAULT_STABLE_AFTER: Duration = Duration::from_secs(10);
 
 impl Default for ReconnectPolicy {
     fn default() -> Self {
@@ -42,7 +63,9 @@ impl Default for ReconnectPolicy {
 
 impl ReconnectPolicy {
     /// The default policy: 1 s initial delay, factor 1.5, 30 s cap, jitter 0.5, at most 5
-    /// consecutive failed attempts, fresh random jitter for every delay.
+    /// consecutive failed attempts, fresh random jitter for every delay, a server's `retry:`
+    /// taken as at least 1 s, a server-requested delay capped at 5 minutes, and the backoff
+    /// reset by a connection that stayed open for 10 s.
     pub fn new() -> Self {
         Self {
             initial_delay: Duration::from_secs(1),
@@ -51,7 +74,45 @@ impl ReconnectPolicy {
             jitter: 0.5,
             max_attempts: Some(5),
             seed: None,
+            min_server_retry: DEFAULT_MIN_SERVER_RETRY,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            stable_after: DEFAULT_STABLE_AFTER,
         }
+    }
+
+    /// The floor on the base delay a server's `retry:` field sets. Default 1 s
+    /// ([`DEFAULT_MIN_SERVER_RETRY`]).
+    ///
+    /// A server that sends `retry: 0` cannot make the client reconnect faster than this. The
+    /// floor applies only to what the server asks for: an
+    /// [`initial_delay`](Self::initial_delay) you set yourself, even zero, is used as it is
+    /// until the server sends `retry:`. Test harnesses that need the server's exact value may
+    /// lower it to zero.
+    pub fn min_server_retry(mut self, floor: Duration) -> Self {
+        self.min_server_retry = floor;
+        self
+    }
+
+    /// The cap on a delay the server asks for: a `Retry-After` header (seconds, however many
+    /// digits, or an HTTP date) and a `retry:` field. Default 5 minutes
+    /// ([`DEFAULT_MAX_RETRY_AFTER`]).
+    ///
+    /// A server asking for longer (`Retry-After: 9999999999999999999`, a date years ahead)
+    /// gets this delay instead: the stream keeps trying and stays closable.
+    pub fn max_retry_after(mut self, cap: Duration) -> Self {
+        self.max_retry_after = cap;
+        self
+    }
+
+    /// How long a connection must stay open for the backoff to start again at the base delay.
+    /// Default 10 s ([`DEFAULT_STABLE_AFTER`]).
+    ///
+    /// A connection that ends sooner, whether or not it delivered events, counts as a quick
+    /// failure for the backoff: the next delay is one step longer. Zero makes every connection
+    /// that opened reset the backoff.
+    pub fn stable_after(mut self, open_for: Duration) -> Self {
+        self.stable_after = open_for;
+        self
     }
 
     /// The base delay before the server sends `retry:`. Default 1 s.
@@ -86,6 +147,9 @@ impl ReconnectPolicy {
     /// arrived. The count starts again after a connection that delivered data, and after one
     /// that the server answered and that then stayed quiet past the idle timeout: a quiet
     /// server is not a failing one, so a monitor of rare events keeps reconnecting.
+    ///
+    /// This count only decides when to give up. How long each wait is follows the backoff
+    /// step, which only a stable connection resets (see [`stable_after`](Self::stable_after)).
     pub fn max_attempts(mut self, attempts: Option<u32>) -> Self {
         self.max_attempts = attempts;
         self
@@ -136,11 +200,17 @@ impl ReconnectPolicy {
         if self.max_attempts == Some(0) {
             return Err("max_attempts must be at least 1 (or None for unlimited)".to_owned());
         }
+        if self.min_server_retry > self.max_retry_after {
+            return Err(format!(
+                "min_server_retry ({:?}) is above max_retry_after ({:?})",
+                self.min_server_retry, self.max_retry_after
+            ));
+        }
         Ok(())
     }
 
-    /// The delay before reconnect attempt `attempt` (1-based), given the server's last `retry:`
-    /// value if it sent one.
+    /// The delay before reconnect step `attempt` (1-based), given the server's last `retry:`
+    /// value if it sent one and a `Retry-After` delay if the last response had one.
     ///
     /// A stream keeps no state for it: the count of failures and the server's `retry:` value
     /// are kept anyway, and the jitter is drawn afresh, so an idle stream pays nothing for its
@@ -151,7 +221,10 @@ impl ReconnectPolicy {
         attempt: u32,
         retry_after: Option<Duration>,
     ) -> Duration {
-        let base = server_retry.unwrap_or(self.initial_delay);
+        // `max` then `min`, not `clamp`: no panic whatever the settings.
+        let base = server_retry.map_or(self.initial_delay, |asked| {
+            asked.max(self.min_server_retry).min(self.max_retry_after)
+        });
         let cap = self.max_delay.max(base);
         let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
         let grown = base.as_secs_f64() * self.factor.powi(exponent);
@@ -170,7 +243,9 @@ impl ReconnectPolicy {
         } else {
             delay
         };
-        retry_after.map_or(delay, |at_least| delay.max(at_least))
+        retry_after.map_or(delay, |at_least| {
+            delay.max(at_least.min(self.max_retry_after))
+        })
     }
 }
 
@@ -209,12 +284,50 @@ mod tests {
 
     #[test]
     fn server_retry_sets_the_base_and_may_exceed_the_cap() {
-        let policy = exact();
+        let policy = exact().min_server_retry(Duration::ZERO);
         let retry = Some(Duration::from_millis(200));
         assert_eq!(policy.delay(retry, 1, None), Duration::from_millis(200));
         assert_eq!(policy.delay(retry, 2, None), Duration::from_millis(300));
         let retry = Some(Duration::from_secs(60));
         assert_eq!(policy.delay(retry, 3, None), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn server_retry_has_a_floor_and_a_cap_but_the_users_delay_has_neither() {
+        let policy = exact();
+        assert_eq!(
+            policy.delay(Some(Duration::ZERO), 1, None),
+            DEFAULT_MIN_SERVER_RETRY
+        );
+        assert_eq!(
+            policy.delay(Some(crate::parser::MAX_RETRY), 1, None),
+            DEFAULT_MAX_RETRY_AFTER
+        );
+        let user = exact().initial_delay(Duration::ZERO);
+        assert_eq!(user.delay(None, 1, None), Duration::ZERO);
+        assert_eq!(user.delay(None, 9, None), Duration::ZERO);
+        assert_eq!(
+            user.delay(Some(Duration::ZERO), 1, None),
+            DEFAULT_MIN_SERVER_RETRY
+        );
+    }
+
+    #[test]
+    fn retry_after_is_capped() {
+        let policy = exact();
+        assert_eq!(
+            policy.delay(None, 1, Some(Duration::from_secs(u64::MAX))),
+            DEFAULT_MAX_RETRY_AFTER
+        );
+        assert_eq!(
+            policy.delay(None, 1, Some(Duration::MAX)),
+            DEFAULT_MAX_RETRY_AFTER
+        );
+        let short = exact().max_retry_after(Duration::from_secs(2));
+        assert_eq!(
+            short.delay(None, 1, Some(Duration::from_secs(999_999))),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
@@ -253,6 +366,13 @@ mod tests {
         assert!(
             ReconnectPolicy::new()
                 .max_attempts(Some(0))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            ReconnectPolicy::new()
+                .min_server_retry(Duration::from_secs(10))
+                .max_retry_after(Duration::from_secs(1))
                 .validate()
                 .is_err()
         );

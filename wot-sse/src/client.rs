@@ -255,12 +255,30 @@ impl SseClientBuilder {
 
     /// A header sent on every request. Default: none besides `Accept: text/event-stream`
     /// and `Cache-Control: no-cache`.
+    ///
+    /// A credential (see [`RequestBuilder::header`]: `Authorization`, `Cookie`,
+    /// `Proxy-Authorization`, or any value marked [sensitive](HeaderValue::set_sensitive)) is
+    /// never logged and not sent to another origin after a redirect.
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where
         K: TryInto<HeaderName>,
         V: TryInto<HeaderValue>,
     {
-        if let Err(error) = insert_header(&mut self.settings.headers, name, value) {
+        if let Err(error) = insert_header(&mut self.settings.headers, name, value, false) {
+            self.error.get_or_insert(error);
+        }
+        self
+    }
+
+    /// A header that carries a credential, sent on every request: its value is marked
+    /// sensitive, so it is never logged and is dropped on a redirect to another origin. See
+    /// [`RequestBuilder::credential_header`].
+    pub fn credential_header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        if let Err(error) = insert_header(&mut self.settings.headers, name, value, true) {
             self.error.get_or_insert(error);
         }
         self
@@ -353,21 +371,51 @@ impl RequestBuilder {
         self
     }
 
-    /// Adds a header (replacing one of the same name). Values of `Authorization`, `Cookie` and
-    /// `Proxy-Authorization` are treated as secrets: never logged, and not sent to another
-    /// origin after a redirect.
+    /// Adds a header (replacing one of the same name).
+    ///
+    /// A header is a *credential* when its name is `Authorization`, `Cookie` or
+    /// `Proxy-Authorization`, or when its value is marked
+    /// [sensitive](HeaderValue::set_sensitive) (pass a `HeaderValue` you marked, or use
+    /// [`credential_header`](Self::credential_header)). A credential is never logged and is
+    /// sent only to the origin of the request URL: on a redirect to another origin (scheme,
+    /// host or port differ) it is dropped and the redirect is followed without it. Put an API
+    /// key in a custom header such as `X-Token` only through one of these two ways: a plain
+    /// value is an ordinary header and follows redirects anywhere.
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where
         K: TryInto<HeaderName>,
         V: TryInto<HeaderValue>,
     {
-        if let Err(error) = insert_header(&mut self.settings_mut().headers, name, value) {
+        if let Err(error) = insert_header(&mut self.settings_mut().headers, name, value, false) {
             self.error.get_or_insert(error);
         }
         self
     }
 
-    /// Adds all these headers (replacing those of the same names).
+    /// Adds a header that carries a credential (replacing one of the same name), such as an
+    /// API key in `X-Token`: the value is marked sensitive, so it is never logged and is
+    /// dropped on a redirect to another origin (see [`header`](Self::header)).
+    ///
+    /// ```no_run
+    /// # let client = wot_sse::SseClient::new();
+    /// let stream = client
+    ///     .get("https://thing.example/events")
+    ///     .credential_header("x-api-key", "k-123")
+    ///     .connect();
+    /// ```
+    pub fn credential_header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        if let Err(error) = insert_header(&mut self.settings_mut().headers, name, value, true) {
+            self.error.get_or_insert(error);
+        }
+        self
+    }
+
+    /// Adds all these headers (replacing those of the same names). Values marked sensitive,
+    /// and those of the credential headers named at [`header`](Self::header), are credentials.
     pub fn headers(mut self, headers: HeaderMap) -> Self {
         for (name, mut value) in headers {
             if let Some(name) = name {
@@ -433,7 +481,8 @@ impl RequestBuilder {
     ///
     /// **A risk:** URLs end up in server access logs, proxies and browser history. Use this
     /// only for servers that demand it. This crate still keeps the token out of its own logs
-    /// and errors. Default: off.
+    /// and errors, and adds the parameter only to requests to the origin of the request URL:
+    /// after a redirect to another origin the request goes without it. Default: off.
     pub fn token_in_query(mut self, param: impl Into<String>) -> Self {
         self.settings_mut().token_query_param = Some(param.into());
         self
@@ -501,7 +550,12 @@ impl RequestBuilder {
     }
 }
 
-fn insert_header<K, V>(headers: &mut HeaderMap, name: K, value: V) -> Result<(), Error>
+fn insert_header<K, V>(
+    headers: &mut HeaderMap,
+    name: K,
+    value: V,
+    credential: bool,
+) -> Result<(), Error>
 where
     K: TryInto<HeaderName>,
     V: TryInto<HeaderValue>,
@@ -513,16 +567,21 @@ where
         .try_into()
         .map_err(|_| Error::builder(format!("invalid value for header {name}")))?;
     mark_sensitive(&name, &mut value);
+    if credential {
+        value.set_sensitive(true);
+    }
     headers.insert(name, value);
     Ok(())
 }
 
-pub(crate) fn is_credential_header(name: &HeaderName) -> bool {
-    name == AUTHORIZATION || name == COOKIE || name == PROXY_AUTHORIZATION
+/// Whether a header is a credential: one of the names that always are, or a value marked
+/// sensitive.
+pub(crate) fn is_credential_header(name: &HeaderName, value: &HeaderValue) -> bool {
+    value.is_sensitive() || name == AUTHORIZATION || name == COOKIE || name == PROXY_AUTHORIZATION
 }
 
 fn mark_sensitive(name: &HeaderName, value: &mut HeaderValue) {
-    if is_credential_header(name) {
+    if is_credential_header(name, value) {
         value.set_sensitive(true);
     }
 }

@@ -46,7 +46,7 @@ pub(crate) async fn open(spec: Spec, last_event_id: Option<HeaderValue>) -> Resu
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         for (name, value) in &settings.headers {
             // Credentials stay with the origin the user gave them for.
-            if same_origin || !is_credential_header(name) {
+            if same_origin || !is_credential_header(name, value) {
                 headers.insert(name.clone(), value.clone());
             }
         }
@@ -157,9 +157,17 @@ fn is_event_stream(value: &HeaderValue) -> bool {
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.
+///
+/// Seconds saturate: any number of digits is read, and one past `u64::MAX` is `u64::MAX`
+/// seconds. The reconnect policy caps the result (`max_retry_after`); nothing here adds it to
+/// a clock.
 fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
     let text = value.to_str().ok()?.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let seconds = text.bytes().fold(0u64, |acc, digit| {
+            acc.saturating_mul(10)
+                .saturating_add(u64::from(digit - b'0'))
+        });
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(text).ok()?;
@@ -195,5 +203,15 @@ mod tests {
         let delay = parse_retry_after(&HeaderValue::try_from(future).unwrap()).unwrap();
         assert!(delay > Duration::from_secs(90) && delay <= Duration::from_secs(100));
         assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("-5")), None);
+        for huge in ["18446744073709551616", "99999999999999999999999"] {
+            let value = HeaderValue::from_static(huge);
+            assert_eq!(
+                parse_retry_after(&value),
+                Some(Duration::from_secs(u64::MAX))
+            );
+        }
+        let far = HeaderValue::from_static("Fri, 31 Dec 9999 23:59:59 GMT");
+        assert!(parse_retry_after(&far).is_some_and(|d| d > Duration::from_secs(1 << 37)));
     }
 }

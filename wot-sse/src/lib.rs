@@ -45,7 +45,9 @@ pub mod parser;
 mod stream;
 
 #[cfg(feature = "client")]
-pub use backoff::ReconnectPolicy;
+pub use backoff::{
+    DEFAULT_MAX_RETRY_AFTER, DEFAULT_MIN_SERVER_RETRY, DEFAULT_STABLE_AFTER, ReconnectPolicy,
+};
 #[cfg(feature = "client")]
 pub use client::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REDIRECTS, RequestBuilder, SseClient, SseClientBuilder,

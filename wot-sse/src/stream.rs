@@ -161,8 +161,16 @@ type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 enum Phase {
     Start,
     Connecting(ConnectFuture),
-    Open { body: Body, got_data: bool },
-    Waiting { attempt: u32, delay: Duration },
+    Open {
+        body: Body,
+        got_data: bool,
+        /// When the response arrived: a connection open long enough resets the backoff.
+        since: Instant,
+    },
+    Waiting {
+        attempt: u32,
+        delay: Duration,
+    },
     Closed(CloseReason),
 }
 
@@ -193,8 +201,10 @@ pub struct EventStream {
     /// Bytes arrived (or an attempt started) since the idle timer was armed: it is re-armed
     /// when the stream next waits, rather than reset on every chunk.
     active: bool,
-    /// Consecutive failed attempts.
+    /// Consecutive failed attempts (for giving up).
     failures: u32,
+    /// Reconnects since the last stable connection (for the backoff delay).
+    backoff_step: u16,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -221,6 +231,7 @@ impl EventStream {
             timer: None,
             active: true,
             failures: 0,
+            backoff_step: 0,
         }
     }
 
@@ -368,6 +379,7 @@ impl EventStream {
                         self.phase = Phase::Open {
                             body: Box::pin(response.bytes_stream()),
                             got_data: false,
+                            since: Instant::now(),
                         };
                         self.active = true;
                         self.publish_state();
@@ -390,7 +402,11 @@ impl EventStream {
                         return Poll::Pending;
                     }
                 },
-                Phase::Open { body, got_data } => match body.as_mut().poll_next(cx) {
+                Phase::Open {
+                    body,
+                    got_data,
+                    since,
+                } => match body.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(chunk))) => {
                         *got_data = true;
                         self.failures = 0;
@@ -398,14 +414,15 @@ impl EventStream {
                         self.parser.feed(&chunk);
                     }
                     Poll::Ready(Some(Err(source))) => {
-                        self.parser.end_of_body();
+                        let since = *since;
+                        self.connection_ended(since);
                         let url = Some(self.spec.url_for_logs());
                         let error = Error::with_source(Kind::Body, url, source.without_url());
                         return Poll::Ready(self.fail(Some(error)).map(Err));
                     }
                     Poll::Ready(None) => {
-                        let delivered = *got_data;
-                        self.parser.end_of_body();
+                        let (delivered, since) = (*got_data, *since);
+                        self.connection_ended(since);
                         self.span()
                             .in_scope(|| tracing::info!("server ended the stream"));
                         if delivered {
@@ -416,8 +433,9 @@ impl EventStream {
                         }
                     }
                     Poll::Pending => {
+                        let since = *since;
                         if self.idle_expired(cx) {
-                            self.parser.end_of_body();
+                            self.connection_ended(since);
                             // The server answered and then went quiet: that is not a failed
                             // attempt, or a quiet Thing without heartbeats would use them up.
                             self.failures = 0;
@@ -464,20 +482,29 @@ impl EventStream {
         shared.close.load(Ordering::Acquire) || shared.reconnect.load(Ordering::Acquire)
     }
 
+    /// A connection that opened at `since` has ended: the unfinished block is discarded, and
+    /// a connection that stayed open long enough resets the backoff.
+    fn connection_ended(&mut self, since: Instant) {
+        self.parser.end_of_body();
+        if since.elapsed() >= self.spec.settings.reconnect.stable_after {
+            self.backoff_step = 0;
+        }
+    }
+
     fn start_connecting(&mut self) {
         let id = self.parser.last_event_id();
         let last_event_id = if id.is_empty() {
             None
         } else {
-            match HeaderValue::from_bytes(id.as_bytes()) {
-                Ok(value) => Some(value),
-                Err(_) => {
-                    self.span().in_scope(|| {
-                        tracing::warn!("last event id is not a valid header value; not sent");
-                    });
-                    None
-                }
+            let (value, encoded) = last_event_id_header(id);
+            if encoded {
+                self.span().in_scope(|| {
+                    tracing::debug!(
+                        "last event id has bytes not allowed in a header; sent percent-encoded"
+                    );
+                });
             }
+            Some(value)
         };
         self.span().in_scope(|| {
             tracing::debug!(last_event_id = id, failures = self.failures, "connecting");
@@ -502,7 +529,7 @@ impl EventStream {
             return false;
         };
         if mem::take(&mut self.active) || self.timer.is_none() {
-            self.arm_timer(Instant::now() + idle);
+            self.arm_timer(deadline_after(idle));
         }
         self.timer
             .as_mut()
@@ -559,16 +586,18 @@ impl EventStream {
 
     fn schedule_reconnect(&mut self, retry_after: Option<Duration>) {
         let attempt = self.failures.max(1);
-        let delay = self
-            .spec
-            .settings
-            .reconnect
-            .delay(self.parser.retry(), attempt, retry_after);
-        self.span()
-            .in_scope(|| tracing::info!(attempt, delay_ms = delay.as_millis(), "reconnecting"));
+        self.backoff_step = self.backoff_step.saturating_add(1);
+        let step = self.backoff_step;
+        let delay =
+            self.spec
+                .settings
+                .reconnect
+                .delay(self.parser.retry(), u32::from(step), retry_after);
+        self.span().in_scope(|| {
+            tracing::info!(attempt, step, delay_ms = delay.as_millis(), "reconnecting");
+        });
         self.phase = Phase::Waiting { attempt, delay };
-        let deadline = Instant::now() + delay;
-        self.arm_timer(deadline);
+        self.arm_timer(deadline_after(delay));
         self.publish_state();
     }
 
@@ -577,6 +606,44 @@ impl EventStream {
         self.timer = None;
         self.publish_state();
     }
+}
+
+/// `now + delay`, or a deadline about 30 years ahead if that is not representable: no
+/// duration, from a setting or a server, can make the addition panic.
+fn deadline_after(delay: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+    let now = Instant::now();
+    now.checked_add(delay.min(FAR))
+        .or_else(|| now.checked_add(Duration::from_secs(24 * 60 * 60)))
+        .unwrap_or(now)
+}
+
+/// The `Last-Event-ID` header value for a non-empty `id`, and whether it had to be encoded.
+///
+/// An id that is a valid header value is sent as it is. An id with a byte that a header value
+/// cannot hold (a control character other than tab: U+0001 to U+0008, U+000B to U+001F,
+/// U+007F; ids never hold CR, LF or NUL) is sent percent-encoded: each such byte and each `%`
+/// becomes `%XX` (upper-case hex), so a server that knows the rule can decode it exactly. The
+/// id is never silently left out, so a replaying server sees where the client stands.
+pub(crate) fn last_event_id_header(id: &str) -> (HeaderValue, bool) {
+    if let Ok(value) = HeaderValue::from_bytes(id.as_bytes()) {
+        return (value, false);
+    }
+    let mut encoded = Vec::with_capacity(id.len() + 8);
+    for &byte in id.as_bytes() {
+        if byte == b'%' || (byte < 0x20 && byte != b'\t') || byte == 0x7F {
+            let hex = |nibble: u8| char::from_digit(u32::from(nibble), 16).unwrap_or('0');
+            encoded.push(b'%');
+            for nibble in [byte >> 4, byte & 0xF] {
+                encoded.push(hex(nibble).to_ascii_uppercase() as u8);
+            }
+        } else {
+            encoded.push(byte);
+        }
+    }
+    // Only visible ASCII, tab, space and bytes >= 0x80 are left: always a valid value.
+    let value = HeaderValue::from_bytes(&encoded).unwrap_or(HeaderValue::from_static(""));
+    (value, true)
 }
 
 impl Drop for EventStream {
@@ -652,12 +719,42 @@ impl StreamHandle {
 }
 
 #[cfg(test)]
+mod id_header_tests {
+    use super::last_event_id_header;
+
+    #[test]
+    fn valid_ids_go_as_they_are_and_others_percent_encoded() {
+        for id in ["7", "a b\tc", "50%", "\u{FFFD}7", "ünïcode"] {
+            let (value, encoded) = last_event_id_header(id);
+            assert_eq!(
+                (value.as_bytes(), encoded),
+                (id.as_bytes(), false),
+                "{id:?}"
+            );
+        }
+        for (id, sent) in [
+            ("a\u{7F}1", "a%7F1"),
+            ("50%\u{1}", "50%25%01"),
+            ("\u{1B}[31m", "%1B[31m"),
+            ("\u{1F}x\u{7F}", "%1Fx%7F"),
+        ] {
+            let (value, encoded) = last_event_id_header(id);
+            assert_eq!(
+                (value.as_bytes(), encoded),
+                (sent.as_bytes(), true),
+                "{id:?}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
 mod size_tests {
     /// Callers hold one per open stream, idle or not: keep it small (see docs/benchmarks.md).
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn an_event_stream_stays_small() {
         let size = std::mem::size_of::<super::EventStream>();
-        assert!(size <= 264, "EventStream grew to {size} bytes");
+        assert!(size <= 280, "EventStream grew to {size} bytes");
     }
 }

@@ -324,9 +324,13 @@ async fn jittered_delays_are_reproducible_with_a_seed_and_within_range() {
 
 #[tokio::test(start_paused = true)]
 async fn server_retry_field_sets_the_base_delay() {
+    // With the floor lowered to zero, the server's value as sent.
     let server = Server::start(vec![vec![Send(OK), Send("retry: 250\ndata: a\n\n")]]).await;
     let started = Instant::now();
-    let mut stream = client(None).get(server.url()).connect().unwrap();
+    let exact = ReconnectPolicy::new()
+        .jitter(0.0)
+        .min_server_retry(Duration::ZERO);
+    let mut stream = server_client(exact).get(server.url()).connect().unwrap();
     let state = stream.state();
     assert_eq!(next_event(&mut stream).await.data(), "a");
     // The body ends; the client waits the server's 250 ms and reconnects (then gets 204).
@@ -338,6 +342,25 @@ async fn server_retry_field_sets_the_base_delay() {
             reason: CloseReason::NoContent
         }
     );
+
+    // By default the server cannot ask for less than 1 s, nor for more than 5 minutes.
+    for (retry, waited) in [("250", 1), ("3000", 3), ("86400000", 300)] {
+        let body = format!("retry: {retry}\ndata: a\n\n");
+        let server = Server::start(vec![vec![Send(OK), Send(body.leak())]]).await;
+        let started = Instant::now();
+        let mut stream = client(None).get(server.url()).connect().unwrap();
+        assert_eq!(next_event(&mut stream).await.data(), "a");
+        assert!(next(&mut stream).await.is_none());
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(waited),
+            "retry: {retry}"
+        );
+    }
+}
+
+fn server_client(policy: ReconnectPolicy) -> SseClient {
+    SseClient::builder().reconnect(policy).build().unwrap()
 }
 
 #[tokio::test(start_paused = true)]

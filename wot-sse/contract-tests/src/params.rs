@@ -68,11 +68,14 @@ impl CreateParams {
         if let Some(ms) = body.initial_delay_ms {
             let initial = Duration::from_millis(ms);
             // The harness asked for this delay: no jitter shortens it, and the default cap
-            // does not either.
+            // does not either. It also controls the server, so the server's `retry:` is taken
+            // as sent (no floor) and every connection that opened starts the backoff again.
             policy = policy
                 .initial_delay(initial)
                 .jitter(0.0)
-                .max_delay(initial.max(Duration::from_secs(30)));
+                .max_delay(initial.max(Duration::from_secs(30)))
+                .min_server_retry(Duration::ZERO)
+                .stable_after(Duration::ZERO);
         }
         let mut request = sse
             .request(self.method.clone(), &body.stream_url)
