@@ -11,23 +11,72 @@ use std::time::{Duration, SystemTime};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use serde_json::Value;
 use wot_alerts::Alert;
-use wot_events::{
-    CloseReason, ConnectionState, EventLog, EventRecord, LogQuery, PropertyHistory, PropertyUpdate,
-};
+use wot_events::{CloseReason, ConnectionState, EventRecord, LogQuery, PropertyUpdate};
 use wot_td::{DataType, Thing};
 
+use crate::history::{Samples, Timeline, shrink};
+use crate::sanitize;
+
 /// How long the live charts look back (5 minutes).
-pub(crate) const CHART_WINDOW: Duration = Duration::from_secs(300);
-/// Values kept per property: enough for the chart window at 4 updates per second.
-const HISTORY: usize = 1200;
+pub const CHART_WINDOW: Duration = Duration::from_secs(300);
 /// The [`Message::Link`] label of a Thing's event connection.
-pub(crate) const EVENTS: &str = "events";
+pub const EVENTS: &str = "events";
 /// Resolved alerts shown.
 const RESOLVED_SHOWN: usize = 5;
 
+/// How much the dashboard state may hold. Everything a Thing sends that the state keeps is
+/// bounded by one of these; [`Limits::DEFAULT`] gives the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most entries in the event log (default 1000).
+    pub log_entries: usize,
+    /// Most bytes in the event log, all entries together (default 4 MiB).
+    pub log_bytes: usize,
+    /// Most bytes of one event log entry's data; larger data keeps only the start of its
+    /// JSON text (default 16 KiB).
+    pub entry_bytes: usize,
+    /// Most bytes of a property's latest value, an alert's value, a schema violation
+    /// message; larger values keep only the start of their JSON text (default 4 KiB).
+    pub value_bytes: usize,
+    /// Most values per property chart (default 1200: the 5-minute window at 4 updates a
+    /// second).
+    pub history_values: usize,
+    /// Most bytes of chart values, all panels together (default 16 MiB): with many panels
+    /// each keeps fewer than `history_values`.
+    pub history_bytes: usize,
+    /// Most alerts kept from the alert manager's active list (default 256).
+    pub alerts: usize,
+    /// Most characters of a notice or a connection error (default 512).
+    pub text_chars: usize,
+    /// Most distinct Thing ids and event names the statistics count by name (default 256;
+    /// the rest are counted together).
+    pub stats_keys: usize,
+}
+
+impl Limits {
+    /// The defaults.
+    pub const DEFAULT: Limits = Limits {
+        log_entries: 1000,
+        log_bytes: 4 << 20,
+        entry_bytes: 16 << 10,
+        value_bytes: 4 << 10,
+        history_values: 1200,
+        history_bytes: 16 << 20,
+        alerts: 256,
+        text_chars: 512,
+        stats_keys: 256,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// How a property panel shows its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DisplayMode {
+pub enum DisplayMode {
     /// A bar between the schema's minimum and maximum.
     Gauge,
     /// A line over the chart window.
@@ -37,7 +86,8 @@ pub(crate) enum DisplayMode {
 }
 
 impl DisplayMode {
-    pub(crate) fn label(self) -> &'static str {
+    /// The name shown in a panel's title.
+    pub fn label(self) -> &'static str {
         match self {
             DisplayMode::Gauge => "gauge",
             DisplayMode::Chart => "chart",
@@ -56,10 +106,17 @@ impl DisplayMode {
 
 /// The state of the connection behind a panel, as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Link {
+pub enum Link {
+    /// Opening.
     Connecting,
+    /// Open.
     Connected,
-    Reconnecting { attempt: u32 },
+    /// Waiting before attempt `attempt`.
+    Reconnecting {
+        /// The coming attempt.
+        attempt: u32,
+    },
+    /// Given up, with the reason (cut to [`Limits::text_chars`]).
     Closed(String),
 }
 
@@ -74,7 +131,9 @@ impl From<&ConnectionState> for Link {
             ConnectionState::Closed { reason } => Link::Closed(match reason {
                 CloseReason::Requested => "closed".to_owned(),
                 CloseReason::NoContent => "ended by server".to_owned(),
-                CloseReason::Failed(error) => error.to_string(),
+                CloseReason::Failed(error) => {
+                    sanitize::clip(&error.to_string(), Limits::DEFAULT.text_chars)
+                }
                 _ => "closed".to_owned(),
             }),
         }
@@ -83,23 +142,52 @@ impl From<&ConnectionState> for Link {
 
 /// One property of a Thing, with its recent values.
 #[derive(Debug, Clone)]
-pub(crate) struct Panel {
-    pub(crate) name: String,
-    pub(crate) title: String,
-    pub(crate) unit: Option<String>,
-    /// Minimum and maximum, when the schema gives both.
-    pub(crate) range: Option<(f64, f64)>,
+pub struct Panel {
+    /// The property's name (its key in the TD).
+    pub name: String,
+    /// Its title, or the name.
+    pub title: String,
+    /// Its unit, if the TD gives one.
+    pub unit: Option<String>,
+    /// Minimum and maximum, when the schema gives both (any numbers: drawing copes with
+    /// `min >= max`, infinities and NaN).
+    pub range: Option<(f64, f64)>,
     /// What the schema suggests.
-    pub(crate) suggested: DisplayMode,
+    pub suggested: DisplayMode,
     /// What the user chose with the mode key, if anything.
-    pub(crate) chosen: Option<DisplayMode>,
-    pub(crate) history: PropertyHistory,
+    pub chosen: Option<DisplayMode>,
+    /// The numeric values for the chart.
+    pub samples: Samples,
+    /// The latest value and when it came (cut to [`Limits::value_bytes`]).
+    pub latest: Option<(SystemTime, Value)>,
     /// The latest value broke the property's schema (the SDK flags it, we show it).
-    pub(crate) violation: Option<String>,
+    pub violation: Option<String>,
 }
 
 impl Panel {
-    fn new(name: &str, property: &wot_td::PropertyAffordance) -> Self {
+    /// A panel with no values yet.
+    pub fn new(
+        name: impl Into<String>,
+        title: impl Into<String>,
+        unit: Option<String>,
+        range: Option<(f64, f64)>,
+        suggested: DisplayMode,
+    ) -> Self {
+        Panel {
+            name: name.into(),
+            title: title.into(),
+            unit,
+            range,
+            suggested,
+            chosen: None,
+            samples: Samples::new(Limits::DEFAULT.history_values),
+            latest: None,
+            violation: None,
+        }
+    }
+
+    /// The panel of a property, from its TD.
+    pub fn from_td(name: &str, property: &wot_td::PropertyAffordance) -> Self {
         let schema = &property.schema;
         let numeric = matches!(schema.data_type, Some(DataType::Number | DataType::Integer));
         let range = schema
@@ -111,46 +199,56 @@ impl Panel {
             (true, None) => DisplayMode::Chart,
             (false, _) => DisplayMode::Value,
         };
-        Panel {
-            name: name.to_owned(),
-            title: property.title_in("en").unwrap_or(name).to_owned(),
-            unit: property.unit().map(str::to_owned),
+        Panel::new(
+            name,
+            property.title_in("en").unwrap_or(name),
+            property.unit().map(str::to_owned),
             range,
             suggested,
-            chosen: None,
-            history: PropertyHistory::new(HISTORY),
-            violation: None,
-        }
+        )
     }
 
     /// The mode in use: the user's choice, else the schema's suggestion.
-    pub(crate) fn mode(&self) -> DisplayMode {
+    pub fn mode(&self) -> DisplayMode {
         self.chosen.unwrap_or(self.suggested)
     }
 
-    pub(crate) fn latest(&self) -> Option<&Value> {
-        self.history.latest().map(|(_, v)| v)
+    /// The latest value.
+    pub fn latest(&self) -> Option<&Value> {
+        self.latest.as_ref().map(|(_, v)| v)
+    }
+
+    /// Records a new value: the latest (cut to `max_bytes`), and a chart sample if it is a
+    /// number.
+    fn push(&mut self, at: SystemTime, value: Value, max_bytes: usize) {
+        if let Some(number) = value.as_f64() {
+            self.samples.push(at, number);
+        }
+        self.latest = Some((at, shrink(value, max_bytes)));
     }
 }
 
 /// One Thing on the dashboard.
 #[derive(Debug, Clone)]
-pub(crate) struct ThingView {
-    pub(crate) id: String,
-    pub(crate) title: String,
-    pub(crate) panels: Vec<Panel>,
+pub struct ThingView {
+    /// The Thing's id, or its title when the TD has none.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// One panel per readable property.
+    pub panels: Vec<Panel>,
 }
 
 impl ThingView {
     /// The view of a Thing from its TD; panels in the TD's property order.
-    pub(crate) fn from_td(thing: &Thing) -> Self {
+    pub fn from_td(thing: &Thing) -> Self {
         ThingView {
             id: thing.id.clone().unwrap_or_else(|| thing.title.clone()),
             title: thing.title_in("en").to_owned(),
             panels: thing
                 .properties()
                 .filter(|(_, p)| !p.schema.is_write_only())
-                .map(|(name, p)| Panel::new(name, p))
+                .map(|(name, p)| Panel::from_td(name, p))
                 .collect(),
         }
     }
@@ -158,9 +256,12 @@ impl ThingView {
 
 /// Which part of the screen the arrow keys move in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Focus {
+pub enum Focus {
+    /// The Things list.
     Things,
+    /// The property panels.
     Properties,
+    /// The active alerts.
     Alerts,
 }
 
@@ -176,14 +277,16 @@ impl Focus {
 
 /// Whether keys are commands or typing into the event filter box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Input {
+pub enum Input {
+    /// Keys are commands.
     Normal,
+    /// Keys edit the event filter.
     Filter,
 }
 
 /// Everything that changes the state.
 #[derive(Debug)]
-pub(crate) enum Message {
+pub enum Message {
     /// A Thing to show (from its TD).
     Thing(ThingView),
     /// A new property value.
@@ -193,13 +296,18 @@ pub(crate) enum Message {
     /// The connection behind `label` (a property name, `*` for all properties, or `events`)
     /// of a Thing changed state.
     Link {
+        /// The Thing id.
         thing: String,
+        /// The connection's label.
         label: String,
+        /// Its state.
         link: Link,
     },
     /// The alert manager's alerts: pending and firing, and recently resolved (newest last).
     Alerts {
+        /// Pending and firing.
         active: Vec<Alert>,
+        /// Recently resolved, newest last.
         resolved: Vec<Alert>,
     },
     /// Something to tell the user in the status line.
@@ -212,39 +320,70 @@ pub(crate) enum Message {
 
 /// I/O that a message asks the event loop to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Command {
+pub enum Command {
+    /// Stop the dashboard.
     Quit,
-    Acknowledge { rule: String, thing: String },
+    /// Acknowledge the alert of `rule` on `thing`.
+    Acknowledge {
+        /// The rule id.
+        rule: String,
+        /// The Thing id.
+        thing: String,
+    },
 }
 
 /// The whole dashboard state.
 #[derive(Debug)]
-pub(crate) struct App {
-    pub(crate) things: Vec<ThingView>,
-    pub(crate) selected_thing: usize,
-    pub(crate) selected_panel: usize,
-    pub(crate) links: HashMap<(String, String), Link>,
-    pub(crate) log: EventLog,
+pub struct App {
+    /// The Things shown, in load order.
+    pub things: Vec<ThingView>,
+    /// Index of the selected Thing (may be past the end: drawing copes).
+    pub selected_thing: usize,
+    /// Index of the selected panel of the selected Thing.
+    pub selected_panel: usize,
+    /// Connection states by (Thing id, label).
+    pub links: HashMap<(String, String), Link>,
+    /// The event timeline.
+    pub log: Timeline,
     /// The filter box: `thing:WORD`, `event:NAME` and free text, space-separated.
-    pub(crate) filter: String,
-    pub(crate) active: Vec<Alert>,
-    pub(crate) resolved: Vec<Alert>,
-    pub(crate) selected_alert: usize,
-    pub(crate) focus: Focus,
-    pub(crate) input: Input,
-    pub(crate) notice: Option<String>,
-    pub(crate) now: SystemTime,
+    pub filter: String,
+    /// Pending and firing alerts (at most [`Limits::alerts`]).
+    pub active: Vec<Alert>,
+    /// Recently resolved alerts, newest first.
+    pub resolved: Vec<Alert>,
+    /// Index of the selected active alert.
+    pub selected_alert: usize,
+    /// Where the arrow keys move.
+    pub focus: Focus,
+    /// Whether keys are commands or typing.
+    pub input: Input,
+    /// The latest notice, already [sanitized](crate::sanitize) and cut.
+    pub notice: Option<String>,
+    /// The time the screen shows.
+    pub now: SystemTime,
+    /// The bounds of this state.
+    pub limits: Limits,
 }
 
 impl App {
-    /// An empty dashboard at time `now`.
-    pub(crate) fn new(now: SystemTime) -> Self {
+    /// An empty dashboard at time `now`, with the default [`Limits`].
+    pub fn new(now: SystemTime) -> Self {
+        Self::with_limits(now, Limits::DEFAULT)
+    }
+
+    /// An empty dashboard at time `now` with these limits.
+    pub fn with_limits(now: SystemTime, limits: Limits) -> Self {
         App {
             things: Vec::new(),
             selected_thing: 0,
             selected_panel: 0,
             links: HashMap::new(),
-            log: EventLog::new(),
+            log: Timeline::new(
+                limits.log_entries,
+                limits.log_bytes,
+                limits.entry_bytes,
+                limits.stats_keys,
+            ),
             filter: String::new(),
             active: Vec::new(),
             resolved: Vec::new(),
@@ -253,28 +392,46 @@ impl App {
             input: Input::Normal,
             notice: None,
             now,
+            limits,
         }
     }
 
     /// Applies one message; returns the I/O it asks for.
-    pub(crate) fn update(&mut self, message: Message) -> Option<Command> {
+    pub fn update(&mut self, message: Message) -> Option<Command> {
         match message {
-            Message::Thing(view) => match self.things.iter_mut().find(|t| t.id == view.id) {
-                Some(existing) => *existing = view,
-                None => self.things.push(view),
-            },
+            Message::Thing(view) => {
+                match self.things.iter_mut().find(|t| t.id == view.id) {
+                    Some(existing) => *existing = view,
+                    None => self.things.push(view),
+                }
+                self.share_history();
+            }
             Message::Property(update) => self.property(update),
             Message::Event(record) => self.log.push(record),
-            Message::Link { thing, label, link } => {
+            Message::Link {
+                thing,
+                label,
+                mut link,
+            } => {
+                if let Link::Closed(reason) = &mut link {
+                    *reason = sanitize::clip(reason, self.limits.text_chars);
+                }
                 self.links.insert((thing, label), link);
             }
             Message::Alerts { active, resolved } => {
-                self.active = active;
+                let limits = self.limits;
+                let keep = |mut alert: Alert| {
+                    alert.value = alert.value.map(|v| shrink(v, limits.value_bytes));
+                    alert
+                };
+                self.active = active.into_iter().take(limits.alerts).map(keep).collect();
                 let skip = resolved.len().saturating_sub(RESOLVED_SHOWN);
-                self.resolved = resolved.into_iter().skip(skip).rev().collect();
+                self.resolved = resolved.into_iter().skip(skip).rev().map(keep).collect();
                 self.selected_alert = self.selected_alert.min(self.active.len().saturating_sub(1));
             }
-            Message::Notice(text) => self.notice = Some(text),
+            Message::Notice(text) => {
+                self.notice = Some(sanitize::clip(&text, self.limits.text_chars));
+            }
             Message::Tick(now) => self.now = now,
             Message::Key(key) => return self.key(key),
         }
@@ -290,8 +447,25 @@ impl App {
         else {
             return;
         };
-        panel.violation = update.schema_violation;
-        panel.history.push(update.timestamp, update.value);
+        let max = self.limits.value_bytes;
+        panel.violation = update
+            .schema_violation
+            .map(|v| sanitize::clip(&v, self.limits.text_chars));
+        panel.push(update.timestamp, update.value, max);
+    }
+
+    /// Shares [`Limits::history_bytes`] among all panels: each keeps at most
+    /// `history_bytes / (value size × panels)` values, and never more than
+    /// [`Limits::history_values`].
+    fn share_history(&mut self) {
+        let panels: usize = self.things.iter().map(|t| t.panels.len()).sum();
+        let per_panel = (self.limits.history_bytes / Samples::VALUE_BYTES)
+            .checked_div(panels)
+            .unwrap_or(0)
+            .min(self.limits.history_values);
+        for panel in self.things.iter_mut().flat_map(|t| t.panels.iter_mut()) {
+            panel.samples.set_capacity(per_panel);
+        }
     }
 
     fn key(&mut self, key: KeyEvent) -> Option<Command> {
@@ -366,13 +540,13 @@ impl App {
     }
 
     /// The selected Thing.
-    pub(crate) fn thing(&self) -> Option<&ThingView> {
+    pub fn thing(&self) -> Option<&ThingView> {
         self.things.get(self.selected_thing)
     }
 
     /// The state of the connection that carries `property` of `thing`: its own, or the
     /// shared `observeallproperties` one.
-    pub(crate) fn link(&self, thing: &str, label: &str) -> Option<&Link> {
+    pub fn link(&self, thing: &str, label: &str) -> Option<&Link> {
         let key = |l: &str| (thing.to_owned(), l.to_owned());
         self.links
             .get(&key(label))
@@ -380,7 +554,7 @@ impl App {
     }
 
     /// How many event connections (label `events`) are open, of how many.
-    pub(crate) fn event_links(&self) -> (usize, usize) {
+    pub fn event_links(&self) -> (usize, usize) {
         let events = self.links.iter().filter(|((_, label), _)| label == EVENTS);
         let (mut open, mut total) = (0, 0);
         for (_, link) in events {
@@ -393,7 +567,7 @@ impl App {
     /// The event log query the filter box describes. `thing:WORD` keeps Things whose id or
     /// title contains WORD (case-insensitive), `event:NAME` one event name, the rest is free
     /// text.
-    pub(crate) fn query(&self) -> LogQuery {
+    pub fn query(&self) -> LogQuery {
         let mut query = LogQuery::new();
         let mut text = Vec::new();
         for word in self.filter.split_whitespace() {
@@ -425,7 +599,7 @@ impl App {
     }
 
     /// The title of the Thing with this id, or the id.
-    pub(crate) fn title_of<'a>(&'a self, thing_id: &'a str) -> &'a str {
+    pub fn title_of<'a>(&'a self, thing_id: &'a str) -> &'a str {
         self.things
             .iter()
             .find(|t| t.id == thing_id)
@@ -433,14 +607,14 @@ impl App {
     }
 
     /// The unit of a property of a Thing, from its TD.
-    pub(crate) fn unit_of(&self, thing_id: &str, property: &str) -> Option<&str> {
+    pub fn unit_of(&self, thing_id: &str, property: &str) -> Option<&str> {
         let thing = self.things.iter().find(|t| t.id == thing_id)?;
         let panel = thing.panels.iter().find(|p| p.name == property)?;
         panel.unit.as_deref()
     }
 
     /// Event counts per Thing title (for the statistics box).
-    pub(crate) fn counts_per_thing(&self) -> BTreeMap<String, u64> {
+    pub fn counts_per_thing(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
         for (id, n) in self.log.stats(self.now).per_thing {
             *out.entry(self.title_of(&id).to_owned()).or_insert(0) += n;
@@ -480,7 +654,7 @@ pub(crate) mod tests {
 
     pub(crate) fn update(thing: &str, property: &str, value: Value, at: SystemTime) -> Message {
         Message::Property(PropertyUpdate {
-            thing_id: format!("urn:wot-live:sim:{thing}"),
+            thing_id: format!("urn:wot-live:sim:{thing}").into(),
             property: property.into(),
             value,
             timestamp: at,
@@ -522,7 +696,7 @@ pub(crate) mod tests {
         app.update(update("nobody", "temperature", json!(99), t(595)));
         let panel = &app.things[0].panels[0];
         assert_eq!(panel.latest(), Some(&json!(5.5)));
-        assert_eq!(panel.history.len(), 2);
+        assert_eq!(panel.samples.len(), 2);
     }
 
     #[test]
@@ -546,8 +720,8 @@ pub(crate) mod tests {
     fn query_understands_thing_event_and_text() {
         let mut app = app_with_things();
         let record = |thing: &str, event: &str, data: Value| EventRecord {
-            thing_id: format!("urn:wot-live:sim:{thing}"),
-            thing_title: String::new(),
+            thing_id: format!("urn:wot-live:sim:{thing}").into(),
+            thing_title: "".into(),
             event: event.into(),
             data,
             event_id: None,

@@ -1,9 +1,26 @@
-//! Command-line options.
+//! Command-line options, and their checks.
+//!
+//! Each value is checked as it is parsed (a clap error names the option and exits with
+//! status 2); [`Options::validate`] checks what depends on several options and the secrets
+//! (whose values must never be echoed in an error).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+
+use crate::app::Limits;
+
+/// Shortest period any duration option accepts.
+const MIN_PERIOD: Duration = Duration::from_millis(1);
+/// Longest period any duration option accepts (365 days).
+const MAX_PERIOD: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Smallest byte budget accepted by `--log-bytes` and `--history-bytes` (1 KiB).
+const MIN_BYTES: usize = 1024;
+/// Largest byte budget accepted by `--log-bytes` and `--history-bytes` (1 GiB).
+const MAX_BYTES: usize = 1 << 30;
+/// Most event log entries accepted by `--log-entries`.
+const MAX_LOG_ENTRIES: usize = 1_000_000;
 
 /// A live terminal dashboard for W3C Web of Things devices.
 ///
@@ -11,20 +28,20 @@ use clap::Parser;
 /// watches those.
 #[derive(Debug, Clone, Parser)]
 #[command(version, about)]
-pub(crate) struct Options {
+pub struct Options {
     /// URL of a Thing Description to monitor (repeatable); replaces the simulator.
-    #[arg(long = "thing", value_name = "URL")]
-    pub(crate) things: Vec<String>,
+    #[arg(long = "thing", value_name = "URL", value_parser = http_url)]
+    pub things: Vec<String>,
 
     /// Base URL of a Thing Description Directory (`GET {URL}/things` lists TDs); replaces the
     /// simulator.
-    #[arg(long, value_name = "URL")]
-    pub(crate) directory: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = http_url)]
+    pub directory: Option<String>,
 
     /// Alert rules file (YAML, TOML or JSON, the wot-alerts format). Default: the rules
     /// bundled for the simulator, or none for real Things.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) rules: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", value_parser = non_empty_path)]
+    pub rules: Option<PathBuf>,
 
     /// Bearer token for Things whose TD asks for `bearer` security.
     #[arg(
@@ -33,7 +50,7 @@ pub(crate) struct Options {
         env = "WOT_BEARER_TOKEN",
         hide_env_values = true
     )]
-    pub(crate) bearer_token: Option<String>,
+    pub bearer_token: Option<String>,
 
     /// `USER:PASSWORD` for Things whose TD asks for `basic` security.
     #[arg(
@@ -42,38 +59,87 @@ pub(crate) struct Options {
         env = "WOT_BASIC_AUTH",
         hide_env_values = true
     )]
-    pub(crate) basic_auth: Option<String>,
+    pub basic_auth: Option<String>,
 
     /// Print property updates, events and alert notifications as JSON lines instead of
     /// drawing.
     #[arg(long)]
-    pub(crate) headless: bool,
+    pub headless: bool,
 
-    /// Stop after this long (e.g. `30s`, `5m`).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub(crate) duration: Option<Duration>,
+    /// Stop after this long (e.g. `30s`, `5m`; from 1 ms to 365 days). Counts from the start,
+    /// loading the Thing Descriptions included.
+    #[arg(long, value_name = "DURATION", value_parser = period)]
+    pub duration: Option<Duration>,
+
+    /// Longest wait for one Thing Description or directory listing: connecting, the response
+    /// head and the whole body (from 1 ms to 365 days).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = period)]
+    pub td_timeout: Duration,
+
+    /// Most entries the event log keeps (from 1 to 1000000); the oldest go first.
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.log_entries, value_parser = log_entries)]
+    pub log_entries: usize,
+
+    /// Most bytes the event log keeps (e.g. `4MiB`; from 1 KiB to 1 GiB); the oldest entries
+    /// go first.
+    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = byte_budget)]
+    pub log_bytes: usize,
+
+    /// Most bytes of chart history kept for all property panels together (e.g. `16MiB`; from
+    /// 1 KiB to 1 GiB).
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = byte_budget)]
+    pub history_bytes: usize,
 
     /// Seed of the simulator: the same seed gives the same run.
     #[arg(long, default_value_t = 1)]
-    pub(crate) seed: u64,
+    pub seed: u64,
 
     /// Make the simulator drop and refuse connections at random, to watch reconnect and
     /// resume at work.
     #[arg(long)]
-    pub(crate) chaos: bool,
+    pub chaos: bool,
 
     /// With `--chaos`: the chance (0 to 1) that the simulator cuts a connection in the middle
     /// of each record it sends. Refusals stay at 8 % of connections.
     #[arg(long, value_name = "P", default_value_t = 0.04, requires = "chaos", value_parser = probability)]
-    pub(crate) chaos_rate: f64,
+    pub chaos_rate: f64,
 
     /// Run only the simulator and print its URLs.
     #[arg(long)]
-    pub(crate) serve_only: bool,
+    pub serve_only: bool,
 
-    /// Time between two simulator steps.
-    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
-    pub(crate) sim_tick: Duration,
+    /// Time between two simulator steps (from 1 ms to 365 days).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = period)]
+    pub sim_tick: Duration,
+}
+
+/// An option combination or secret that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    /// `--serve-only` with Things of its own to watch.
+    #[error("--serve-only runs the simulator; leave out --thing and --directory")]
+    ServeOnlyWithThings,
+    /// Simulator options while real Things replace the simulator.
+    #[error("{0} configures the simulator, which --thing and --directory replace")]
+    SimulatorOption(&'static str),
+    /// An empty secret, or one with control characters (it would not fit in a header).
+    #[error("{0} is empty or contains control characters (the value is not shown)")]
+    BadSecret(&'static str),
+    /// `--basic-auth` without `USER:PASSWORD`.
+    #[error("--basic-auth must be USER:PASSWORD with a non-empty USER (the value is not shown)")]
+    BasicAuth,
+}
+
+/// Parses a duration option: humantime syntax, from [`MIN_PERIOD`] to [`MAX_PERIOD`].
+fn period(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration < MIN_PERIOD {
+        Err("must be at least 1ms".to_owned())
+    } else if duration > MAX_PERIOD {
+        Err("must be at most 365 days".to_owned())
+    } else {
+        Ok(duration)
+    }
 }
 
 /// Parses a probability: a number from 0 to 1.
@@ -84,10 +150,115 @@ fn probability(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses an absolute `http` or `https` URL with a host.
+fn http_url(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the URL is empty".to_owned());
+    }
+    let url = url::Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "expected an http or https URL, got {}:",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+fn non_empty_path(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        Err("the path is empty".to_owned())
+    } else {
+        Ok(PathBuf::from(text))
+    }
+}
+
+fn log_entries(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_LOG_ENTRIES).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number from 1 to {MAX_LOG_ENTRIES}"
+        )),
+    }
+}
+
+/// Parses a byte count: a whole number with an optional unit (`B`, `KiB`, `MiB`, `GiB`, or
+/// `K`, `M`, `G` for the same powers of 1024), from [`MIN_BYTES`] to [`MAX_BYTES`].
+fn byte_budget(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        other => return Err(format!("unknown unit {other:?}; use B, KiB, MiB or GiB")),
+    };
+    let bytes = digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("expected a size such as 4MiB, got {text:?}"))?;
+    if (MIN_BYTES..=MAX_BYTES).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err("must be from 1KiB to 1GiB".to_owned())
+    }
+}
+
+/// An empty secret or one with control characters cannot be sent in a header.
+fn secret_ok(secret: &str) -> bool {
+    !secret.is_empty() && !secret.chars().any(char::is_control)
+}
+
 impl Options {
     /// Whether the embedded simulator supplies the Things.
-    pub(crate) fn simulated(&self) -> bool {
+    pub fn simulated(&self) -> bool {
         self.things.is_empty() && self.directory.is_none()
+    }
+
+    /// Checks what the parser cannot check alone: option combinations and the secrets.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        if self.serve_only && !self.simulated() {
+            return Err(OptionsError::ServeOnlyWithThings);
+        }
+        if !self.simulated() && self.chaos {
+            return Err(OptionsError::SimulatorOption("--chaos"));
+        }
+        if let Some(token) = &self.bearer_token
+            && !secret_ok(token)
+        {
+            return Err(OptionsError::BadSecret("--bearer-token"));
+        }
+        if let Some(pair) = &self.basic_auth {
+            if !secret_ok(pair) {
+                return Err(OptionsError::BadSecret("--basic-auth"));
+            }
+            match pair.split_once(':') {
+                Some((user, _)) if !user.is_empty() => {}
+                _ => return Err(OptionsError::BasicAuth),
+            }
+        }
+        Ok(())
+    }
+
+    /// The state limits these options ask for.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            log_entries: self.log_entries,
+            log_bytes: self.log_bytes,
+            history_bytes: self.history_bytes,
+            ..Limits::DEFAULT
+        }
     }
 }
 
@@ -95,46 +266,161 @@ impl Options {
 mod tests {
     use super::*;
 
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Options::try_parse_from(std::iter::once("dash").chain(args.iter().copied()))
+    }
+
     #[test]
     fn defaults_run_the_simulator() {
-        let options = Options::try_parse_from(["dash"]).expect("parses");
+        let options = parse(&[]).expect("parses");
         assert!(options.simulated());
         assert_eq!(options.seed, 1);
         assert_eq!(options.sim_tick, Duration::from_millis(500));
+        assert_eq!(options.td_timeout, Duration::from_secs(10));
+        assert_eq!(options.log_entries, 1000);
+        assert_eq!(options.log_bytes, 4 << 20);
+        assert_eq!(options.history_bytes, 16 << 20);
         assert!(!options.headless && !options.chaos && !options.serve_only);
         assert!((options.chaos_rate - 0.04).abs() < f64::EPSILON);
+        assert_eq!(options.validate(), Ok(()));
+        assert_eq!(options.limits().log_bytes, 4 << 20);
     }
 
     #[test]
     fn chaos_rate_is_a_probability_and_needs_chaos() {
-        let options =
-            Options::try_parse_from(["dash", "--chaos", "--chaos-rate", "0.3"]).expect("parses");
+        let options = parse(&["--chaos", "--chaos-rate", "0.3"]).expect("parses");
         assert!(options.chaos && (options.chaos_rate - 0.3).abs() < f64::EPSILON);
-        for bad in ["1.5", "-0.1", "often", "NaN"] {
-            assert!(
-                Options::try_parse_from(["dash", "--chaos", "--chaos-rate", bad]).is_err(),
-                "{bad}"
-            );
+        for bad in ["1.5", "-0.1", "often", "NaN", "inf"] {
+            assert!(parse(&["--chaos", "--chaos-rate", bad]).is_err(), "{bad}");
         }
-        assert!(Options::try_parse_from(["dash", "--chaos-rate", "0.3"]).is_err());
+        assert!(parse(&["--chaos-rate", "0.3"]).is_err());
     }
 
     #[test]
     fn real_things_and_durations() {
-        let options = Options::try_parse_from([
-            "dash",
+        let options = parse(&[
             "--thing",
             "http://a/td",
             "--thing",
-            "http://b/td",
+            "https://b:8443/td",
             "--headless",
             "--duration",
             "30s",
+            "--td-timeout",
+            "2s",
         ])
         .expect("parses");
-        assert_eq!(options.things, ["http://a/td", "http://b/td"]);
+        assert_eq!(options.things, ["http://a/td", "https://b:8443/td"]);
         assert!(!options.simulated());
         assert_eq!(options.duration, Some(Duration::from_secs(30)));
-        assert!(Options::try_parse_from(["dash", "--duration", "soon"]).is_err());
+        assert_eq!(options.td_timeout, Duration::from_secs(2));
+        assert!(parse(&["--duration", "soon"]).is_err());
+    }
+
+    #[test]
+    fn impossible_periods_are_rejected_with_the_option_named() {
+        for option in ["--duration", "--td-timeout", "--sim-tick"] {
+            for bad in [
+                "0s",
+                "0",
+                "0ms",
+                "500us",
+                "-1s",
+                "",
+                "400days",
+                "1000000000000y",
+            ] {
+                let arg = format!("{option}={bad}");
+                let error = parse(&[&arg]).expect_err(bad).to_string();
+                assert!(error.contains(option), "{option} {bad}: {error}");
+            }
+            assert!(parse(&[option, "1ms"]).is_ok(), "{option}");
+            assert!(parse(&[option, "365days"]).is_ok(), "{option}");
+        }
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host() {
+        for bad in [
+            "",
+            " ",
+            "td.json",
+            "file:///etc/passwd",
+            "ftp://x/td",
+            "http://",
+        ] {
+            let error = parse(&["--thing", bad]).expect_err(bad).to_string();
+            assert!(error.contains("--thing"), "{bad}: {error}");
+            assert!(parse(&["--directory", bad]).is_err(), "{bad}");
+        }
+        assert!(parse(&["--rules", ""]).is_err());
+    }
+
+    #[test]
+    fn sizes_and_counts_have_units_and_ranges() {
+        let options = parse(&[
+            "--log-bytes",
+            "64KiB",
+            "--history-bytes",
+            "2M",
+            "--log-entries",
+            "5",
+        ])
+        .expect("parses");
+        assert_eq!(
+            (
+                options.log_bytes,
+                options.history_bytes,
+                options.log_entries
+            ),
+            (64 << 10, 2 << 20, 5)
+        );
+        assert_eq!(
+            parse(&["--log-bytes", "1024"]).expect("bytes").log_bytes,
+            1024
+        );
+        for bad in [
+            "0",
+            "1023",
+            "2GiB",
+            "lots",
+            "1.5MiB",
+            "-1",
+            "99999999999999999999999",
+            "4XB",
+        ] {
+            assert!(parse(&["--log-bytes", bad]).is_err(), "{bad}");
+            assert!(parse(&["--history-bytes", bad]).is_err(), "{bad}");
+        }
+        for bad in ["0", "-1", "1000001", "many"] {
+            assert!(parse(&["--log-entries", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn combinations_and_secrets_are_checked_without_showing_them() {
+        let check = |args: &[&str]| parse(args).expect("parses").validate();
+        assert_eq!(
+            check(&["--serve-only", "--thing", "http://a/td"]),
+            Err(OptionsError::ServeOnlyWithThings)
+        );
+        assert_eq!(
+            check(&["--chaos", "--directory", "http://a/"]),
+            Err(OptionsError::SimulatorOption("--chaos"))
+        );
+        for (args, option) in [
+            (["--bearer-token", ""], "--bearer-token"),
+            (["--bearer-token", "sec\r\nret"], "--bearer-token"),
+            (["--basic-auth", "user:pa\nss"], "--basic-auth"),
+        ] {
+            let error = check(&args).expect_err(option);
+            assert_eq!(error, OptionsError::BadSecret(option));
+            assert!(!error.to_string().contains("sec"), "{error}");
+        }
+        for bad in ["nopassword", ":password"] {
+            assert_eq!(check(&["--basic-auth", bad]), Err(OptionsError::BasicAuth));
+        }
+        assert_eq!(check(&["--basic-auth", "user:"]), Ok(()));
+        assert_eq!(check(&["--bearer-token", "abc.def"]), Ok(()));
     }
 }

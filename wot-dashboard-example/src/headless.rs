@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use wot_events::{CloseReason, ConnectionState};
 
 use crate::live::{Feed, LinkWatch, Live};
+use crate::sanitize;
 
 fn time(at: SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
@@ -76,7 +77,7 @@ pub(crate) fn connection_json(
             None,
             Some(match reason {
                 CloseReason::NoContent => "ended by the server (204)".to_owned(),
-                CloseReason::Failed(error) => error.to_string(),
+                CloseReason::Failed(error) => sanitize::clip(&error.to_string(), 512),
                 _ => "closed".to_owned(),
             }),
         ),
@@ -116,8 +117,10 @@ fn connection_lines(links: Vec<LinkWatch>) -> impl Stream<Item = Value> + Send +
     }))
 }
 
-/// Prints the live feed until it ends, `stop` completes, or stdout is closed.
-pub(crate) async fn run(mut live: Live, stop: impl Future<Output = ()>) {
+/// Prints the live feed until it ends, `stop` completes (then its output is returned), or
+/// stdout is closed. Problems go to stderr with control characters escaped; JSON lines have
+/// DEL and C1 characters escaped too (JSON escapes the others).
+pub(crate) async fn run<T>(mut live: Live, stop: impl Future<Output = T>) -> Option<T> {
     let mut stop = std::pin::pin!(stop);
     let mut connections = connection_lines(std::mem::take(&mut live.links));
     let mut connections_open = true;
@@ -129,7 +132,7 @@ pub(crate) async fn run(mut live: Live, stop: impl Future<Output = ()>) {
                     Some(line) => line,
                     None => {
                         if let Feed::Problem(problem) = item {
-                            eprintln!("{problem}");
+                            eprintln!("{}", sanitize::text(&problem));
                         }
                         continue;
                     }
@@ -143,12 +146,14 @@ pub(crate) async fn run(mut live: Live, stop: impl Future<Output = ()>) {
                     continue;
                 }
             },
-            () = &mut stop => break,
+            halt = &mut stop => return Some(halt),
         };
-        if writeln!(stdout.lock(), "{line}").is_err() {
+        let line = line.to_string();
+        if writeln!(stdout.lock(), "{}", sanitize::json_line(&line)).is_err() {
             break; // the reader went away
         }
     }
+    None
 }
 
 #[cfg(test)]

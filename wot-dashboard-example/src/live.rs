@@ -11,6 +11,7 @@
 //!                                                       Feed::Alert ◄───────┘ notifications
 //! ```
 
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use wot_sse::{ReconnectPolicy, SseClient};
 
 use crate::app::EVENTS;
 use crate::cli::Options;
+use crate::sanitize;
 
 /// The rules bundled for the simulator.
 const DEFAULT_RULES: &str = include_str!("../rules/default.yaml");
@@ -36,8 +38,11 @@ const ALERT_QUEUE: usize = 4096;
 /// One item from the live sources.
 #[derive(Debug)]
 pub(crate) enum Feed {
+    /// A new property value.
     Property(PropertyUpdate),
+    /// A new event.
     Event(EventRecord),
+    /// An alert notification.
     Alert(Arc<Notification>),
     /// A recoverable problem worth showing (a bad value, a failed action, a stream error).
     Problem(String),
@@ -45,41 +50,106 @@ pub(crate) enum Feed {
 
 /// Why the dashboard could not start watching.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SetupError {
+pub enum SetupError {
+    /// A TD or the directory could not be fetched, or a Thing cannot be watched.
     #[error(transparent)]
     Events(#[from] wot_events::Error),
+    /// The rules file cannot be read or is invalid.
     #[error(transparent)]
     Rules(#[from] wot_alerts::LoadError),
+    /// The alert manager refused the rules.
     #[error(transparent)]
     Alerts(#[from] wot_alerts::ConfigError),
+    /// The SSE client could not be built.
     #[error(transparent)]
     Sse(#[from] wot_sse::Error),
+    /// `--basic-auth` is not `USER:PASSWORD`.
     #[error("--basic-auth must be USER:PASSWORD")]
     BasicAuth,
+    /// A TD or directory listing took longer than `--td-timeout`.
+    #[error("no answer from {url} within {} (--td-timeout)", humantime::format_duration(*.after))]
+    Timeout {
+        /// The URL, without credentials or query.
+        url: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// Nothing to watch.
     #[error("no Things to watch")]
     NoThings,
 }
 
+/// `url` as it may be shown: without user name, password or query (which may hold
+/// secrets), control characters escaped.
+pub(crate) fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            if parsed.query().is_some() {
+                parsed.set_query(Some("…"));
+            }
+            parsed.set_fragment(None);
+            sanitize::text(parsed.as_str()).into_owned()
+        }
+        Err(_) => "(an invalid URL)".to_owned(),
+    }
+}
+
+/// `fetch`, or [`SetupError::Timeout`] after `limit`; `waiting` names the URL meanwhile.
+async fn fetch_within<T>(
+    url: &str,
+    limit: Duration,
+    waiting: &RefCell<Option<String>>,
+    fetch: impl Future<Output = Result<T, wot_events::Error>>,
+) -> Result<T, SetupError> {
+    let shown = shown_url(url);
+    waiting.replace(Some(shown.clone()));
+    let result = match tokio::time::timeout(limit, fetch).await {
+        Ok(result) => result.map_err(SetupError::from),
+        Err(_elapsed) => Err(SetupError::Timeout {
+            url: shown,
+            after: limit,
+        }),
+    };
+    waiting.replace(None);
+    result
+}
+
 /// Fetches the Things: each `--thing` URL, every TD of the `--directory`, or the simulator's
-/// directory at `simulator`.
+/// directory at `simulator`. Each fetch (connect, head and body) must end within
+/// `--td-timeout`; `waiting` holds the URL being fetched, for a message if the run is
+/// stopped meanwhile.
 ///
 /// # Errors
-/// A TD that cannot be fetched or does not validate, or an empty result.
+/// A TD that cannot be fetched in time or does not validate, or an empty result.
 pub(crate) async fn load_things(
     options: &Options,
     simulator: Option<&str>,
+    waiting: &RefCell<Option<String>>,
 ) -> Result<Vec<ConsumedThing>, SetupError> {
     let fetcher = EventSubscriber::new();
+    let limit = options.td_timeout;
     let mut things = Vec::new();
     for url in &options.things {
-        things.push(fetcher.fetch_thing(url).await?);
+        things.push(fetch_within(url, limit, waiting, fetcher.fetch_thing(url)).await?);
     }
     for directory in options.directory.as_deref().into_iter().chain(simulator) {
-        for thing in fetcher.fetch_directory(directory).await? {
+        let listed = fetch_within(
+            directory,
+            limit,
+            waiting,
+            fetcher.fetch_directory(directory),
+        )
+        .await?;
+        for thing in listed {
             match thing {
                 Ok(thing) => things.push(thing),
                 // One bad TD in a directory should not hide the others.
-                Err(error) => tracing::warn!(%error, "skipping a TD of the directory"),
+                Err(error) => tracing::warn!(
+                    error = %sanitize::text(&error.to_string()),
+                    "skipping a TD of the directory"
+                ),
             }
         }
     }
@@ -128,8 +198,11 @@ pub(crate) type LinkWatch = (String, String, watch::Receiver<ConnectionState>);
 
 /// Everything that is live; dropping it closes every connection and stops the alert manager.
 pub(crate) struct Live {
+    /// Every item from every source.
     pub(crate) feed: Pin<Box<dyn Stream<Item = Feed> + Send>>,
+    /// The connections whose state is shown.
     pub(crate) links: Vec<LinkWatch>,
+    /// The alert manager (acknowledging, the alert lists).
     pub(crate) alerts: AlertManager,
 }
 
@@ -277,7 +350,7 @@ mod tests {
         .await
         .expect("simulator");
         let options = Options::try_parse_from(["dash"]).expect("options");
-        let things = load_things(&options, Some(&sim.base_url()))
+        let things = load_things(&options, Some(&sim.base_url()), &RefCell::new(None))
             .await
             .expect("TDs");
         let mut live = start(&options, &things, rules(&options).expect("rules")).expect("live");
@@ -286,11 +359,15 @@ mod tests {
         while let Ok(Some(item)) = tokio::time::timeout_at(until, live.feed.next()).await {
             match item {
                 Feed::Property(u) => got
-                    .entry(u.thing_id)
+                    .entry(u.thing_id.to_string())
                     .or_default()
                     .0
-                    .push((u.property, u.value)),
-                Feed::Event(r) => got.entry(r.thing_id).or_default().1.push((r.event, r.data)),
+                    .push((u.property.to_string(), u.value)),
+                Feed::Event(r) => got
+                    .entry(r.thing_id.to_string())
+                    .or_default()
+                    .1
+                    .push((r.event.to_string(), r.data)),
                 Feed::Alert(_) | Feed::Problem(_) => {}
             }
         }

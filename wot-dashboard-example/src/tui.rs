@@ -7,7 +7,7 @@ use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
 
-use crate::app::{App, Command, Message, ThingView};
+use crate::app::{App, Command, Limits, Message, ThingView};
 use crate::live::{Feed, Live};
 use crate::ui;
 
@@ -27,17 +27,19 @@ fn message(item: Feed) -> Message {
     }
 }
 
-/// Runs the dashboard until `q`/Ctrl-C or until `stop` completes.
+/// Runs the dashboard until `q`/Ctrl-C, the end of the feed, or until `stop` completes
+/// (then its output is returned).
 ///
 /// # Errors
 /// Drawing to or reading from the terminal failed.
-pub(crate) async fn run(
+pub(crate) async fn run<T>(
     terminal: &mut DefaultTerminal,
     mut live: Live,
     things: Vec<ThingView>,
-    stop: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let mut app = App::new(SystemTime::now());
+    limits: Limits,
+    stop: impl Future<Output = T>,
+) -> std::io::Result<Option<T>> {
+    let mut app = App::with_limits(SystemTime::now(), limits);
     for view in things {
         app.update(Message::Thing(view));
     }
@@ -95,8 +97,8 @@ pub(crate) async fn run(
                 }
                 None => break,
             },
-            () = &mut stop => break,
+            halt = &mut stop => return Ok(Some(halt)),
         }
     }
-    Ok(())
+    Ok(None)
 }

@@ -9,6 +9,12 @@
 //! └────────────────────────────────┘└──────┘└─────────────────────┘
 //!  key help
 //! ```
+//!
+//! Whatever the state holds, drawing does not panic and writes no control character: every
+//! text that came from a Thing goes through [`sanitize`](crate::sanitize), long texts are cut
+//! to the space they get, and numbers are drawn compactly whatever their size (NaN, ±inf,
+//! `1e308`, a range with `min >= max`: a gauge without a usable range shows the value and
+//! says so).
 
 use std::time::{Duration, SystemTime};
 
@@ -24,9 +30,16 @@ use serde_json::Value;
 use wot_alerts::{Alert, AlertState, Severity};
 
 use crate::app::{App, CHART_WINDOW, DisplayMode, Focus, Input, Link, Panel};
+use crate::history::json_preview;
+use crate::sanitize::{clip, text as safe};
+
+/// Most characters of a value drawn in a panel or an alert line.
+const VALUE_CHARS: usize = 200;
+/// Most characters of a title drawn (a Thing, a property, a unit).
+const TITLE_CHARS: usize = 80;
 
 /// Draws the whole dashboard.
-pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let [top, bottom, help] = Layout::vertical([
         Constraint::Percentage(58),
         Constraint::Fill(1),
@@ -57,13 +70,14 @@ fn draw_things(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let items: Vec<ListItem<'_>> = app
         .things
         .iter()
-        .map(|t| ListItem::new(t.title.as_str()))
+        .map(|t| ListItem::new(clip(&t.title, TITLE_CHARS)))
         .collect();
     let list = List::new(items)
         .block(block("Things", app.focus == Focus::Things))
         .highlight_symbol("> ")
         .highlight_style(Style::new().add_modifier(Modifier::BOLD));
-    let mut state = ListState::default().with_selected(Some(app.selected_thing));
+    let selected = app.selected_thing.min(app.things.len().saturating_sub(1));
+    let mut state = ListState::default().with_selected(Some(selected));
     frame.render_stateful_widget(list, area, &mut state);
 }
 
@@ -75,7 +89,7 @@ fn draw_properties(frame: &mut Frame<'_>, app: &App, area: Rect) {
         return;
     };
     let outer = block(
-        format!("{} · properties", thing.title),
+        format!("{} · properties", clip(&thing.title, TITLE_CHARS)),
         app.focus == Focus::Properties,
     );
     let inner = outer.inner(area);
@@ -111,9 +125,10 @@ fn link_span(link: Option<&Link>) -> Span<'static> {
             format!("◐ reconnecting #{attempt}"),
             Style::new().fg(Color::Yellow),
         ),
-        Some(Link::Closed(reason)) => {
-            Span::styled(format!("✕ {reason}"), Style::new().fg(Color::Red))
-        }
+        Some(Link::Closed(reason)) => Span::styled(
+            format!("✕ {}", clip(reason, VALUE_CHARS)),
+            Style::new().fg(Color::Red),
+        ),
     }
 }
 
@@ -130,24 +145,59 @@ fn events_link(app: &App) -> Span<'static> {
     }
 }
 
-/// A value as text, numbers rounded for reading, with the unit.
+/// A number for reading: at most two decimals and no trailing zeros (4.2, 1313); very large
+/// or very small magnitudes in scientific notation (1.00e308), `NaN`, `inf`, `-inf`.
+pub fn number(f: f64) -> String {
+    if !f.is_finite() {
+        return if f.is_nan() {
+            "NaN".to_owned()
+        } else if f > 0.0 {
+            "inf".to_owned()
+        } else {
+            "-inf".to_owned()
+        };
+    }
+    let magnitude = f.abs();
+    if magnitude >= 1e9 || (magnitude > 0.0 && magnitude < 1e-2) {
+        return format!("{f:.2e}");
+    }
+    let text = format!("{f:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" { "0" } else { text }.to_owned()
+}
+
+/// A value as text, numbers rounded for reading, with the unit; cut to [`VALUE_CHARS`],
+/// control characters escaped.
 fn show(value: &Value, unit: Option<&str>) -> String {
     let text = match value {
-        // At most two decimals, and no trailing zeros: 4.2 bar, 1313 ppm.
         Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() => {
-                let text = format!("{f:.2}");
-                text.trim_end_matches('0').trim_end_matches('.').to_owned()
-            }
+            Some(f) if n.is_f64() => number(f),
             _ => n.to_string(),
         },
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => clip(s, VALUE_CHARS),
+        other => clip(&json_preview(other, VALUE_CHARS * 4), VALUE_CHARS),
     };
     match unit {
-        Some(unit) => format!("{text} {unit}"),
+        Some(unit) => clip(&format!("{text} {}", safe(unit)), VALUE_CHARS),
         None => text,
     }
+}
+
+/// Where `value` sits in `lo ..= hi`, from 0 to 1, or `None` when the range is not usable
+/// (a bound not finite, `lo >= hi`) or the value is NaN. Halving first keeps the arithmetic
+/// finite for any finite bounds (`-1e308 ..= 1e308`).
+pub fn gauge_ratio(value: f64, (lo, hi): (f64, f64)) -> Option<f64> {
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) || value.is_nan() {
+        return None;
+    }
+    let span = hi / 2.0 - lo / 2.0;
+    let ratio = (value / 2.0 - lo / 2.0) / span;
+    // A NaN here is impossible (span > 0, finite numerator or ±inf); map it to 0 anyway.
+    Some(if ratio.is_nan() {
+        0.0
+    } else {
+        ratio.clamp(0.0, 1.0)
+    })
 }
 
 fn draw_panel(
@@ -161,7 +211,7 @@ fn draw_panel(
     let mode = panel.mode();
     let how = if panel.chosen.is_some() { "" } else { " auto" };
     let title = vec![
-        Span::raw(format!(" {} ", panel.title)).bold(),
+        Span::raw(format!(" {} ", clip(&panel.title, TITLE_CHARS))).bold(),
         Span::raw(format!("[{}{how}] ", mode.label())).dim(),
     ];
     // The bottom border: the connection state, and a schema violation if there is one.
@@ -172,7 +222,7 @@ fn draw_panel(
     ];
     if let Some(violation) = &panel.violation {
         status.push(Span::styled(
-            format!("⚠ {violation} "),
+            format!("⚠ {} ", clip(violation, VALUE_CHARS)),
             Style::new().fg(Color::Red),
         ));
     }
@@ -195,13 +245,18 @@ fn draw_panel(
     let unit = panel.unit.as_deref();
     match mode {
         DisplayMode::Gauge => {
-            let ratio = match (latest.as_f64(), panel.range) {
-                (Some(v), Some((lo, hi))) => ((v - lo) / (hi - lo)).clamp(0.0, 1.0),
-                _ => 0.0,
+            let ratio = latest
+                .as_f64()
+                .zip(panel.range)
+                .and_then(|(v, range)| gauge_ratio(v, range));
+            let bounds = match panel.range {
+                Some((lo, hi)) if gauge_ratio(lo, (lo, hi)).is_some() => {
+                    format!("{} … {}", number(lo), number(hi))
+                }
+                Some((lo, hi)) => format!("{} … {} (not a usable range)", number(lo), number(hi)),
+                None => "no range in the schema".to_owned(),
             };
-            let bounds = panel
-                .range
-                .map_or(String::new(), |(lo, hi)| format!("{lo} … {hi}"));
+            let ratio = ratio.unwrap_or(0.0);
             let inner = frame_block.inner(area);
             frame.render_widget(frame_block, area);
             // A one-line bar in the middle of the panel, the range under it.
@@ -249,12 +304,15 @@ fn gauge_colour(ratio: f64) -> Color {
 
 fn draw_chart(frame: &mut Frame<'_>, now: SystemTime, panel: &Panel, block: Block<'_>, area: Rect) {
     // x: seconds relative to now (−300 … 0); y: the value.
+    // Values are clamped to ±CHART_MAX so that the axis span stays finite; NaN is not drawn.
+    const CHART_MAX: f64 = f64::MAX / 4.0;
     let points: Vec<(f64, f64)> = panel
-        .history
+        .samples
         .within(CHART_WINDOW, now)
-        .filter_map(|(at, v)| {
-            let age = now.duration_since(*at).unwrap_or(Duration::ZERO);
-            Some((-age.as_secs_f64(), v.as_f64()?))
+        .filter(|(_, v)| !v.is_nan())
+        .map(|(at, v)| {
+            let age = now.duration_since(at).unwrap_or(Duration::ZERO);
+            (-age.as_secs_f64(), v.clamp(-CHART_MAX, CHART_MAX))
         })
         .collect();
     let (lo, hi) = points
@@ -262,9 +320,13 @@ fn draw_chart(frame: &mut Frame<'_>, now: SystemTime, panel: &Panel, block: Bloc
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, y)| {
             (lo.min(*y), hi.max(*y))
         });
-    let (lo, hi) = if lo.is_finite() {
-        let pad = ((hi - lo) * 0.1).max(0.5);
-        (lo - pad, hi + pad)
+    let (lo, hi) = if lo <= hi {
+        // A tenth of the span either side, at least 0.5; halving keeps it finite.
+        let pad = ((hi / 2.0 - lo / 2.0) * 0.2).max(0.5);
+        (
+            (lo - pad).max(-2.0 * CHART_MAX),
+            (hi + pad).min(2.0 * CHART_MAX),
+        )
     } else {
         (0.0, 1.0)
     };
@@ -290,7 +352,7 @@ fn draw_chart(frame: &mut Frame<'_>, now: SystemTime, panel: &Panel, block: Bloc
         .y_axis(
             Axis::default()
                 .bounds([lo, hi])
-                .labels([format!("{lo:.1}"), format!("{hi:.1}")])
+                .labels([number(lo), number(hi)])
                 .style(Style::new().dim()),
         );
     frame.render_widget(chart, area);
@@ -321,9 +383,9 @@ fn draw_events(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let filter = if app.filter.is_empty() && !editing {
         "none (/ to filter)".to_owned()
     } else if editing {
-        format!("{}▏", app.filter)
+        format!("{}▏", clip(&app.filter, TITLE_CHARS))
     } else {
-        app.filter.clone()
+        clip(&app.filter, TITLE_CHARS)
     };
     let filter_style = if editing {
         Style::new().fg(Color::Black).bg(Color::Yellow)
@@ -342,12 +404,15 @@ fn draw_events(frame: &mut Frame<'_>, app: &App, area: Rect) {
         .iter()
         .take(usize::from(timeline.height))
         .map(|r| {
+            let room = width.saturating_sub(36);
+            // The JSON text escapes C0 controls; `clip` escapes DEL and C1 too.
+            let data = json_preview(&r.data, room.saturating_mul(4).saturating_add(4));
             let line = Line::from(vec![
                 Span::raw(clock(r.received_at)).dim(),
                 Span::raw(" "),
-                Span::raw(format!("{:<15}", truncate(app.title_of(&r.thing_id), 14))).cyan(),
-                Span::raw(format!("{:<12}", truncate(&r.event, 11))).bold(),
-                Span::raw(truncate(&r.data.to_string(), width.saturating_sub(36))),
+                Span::raw(format!("{:<15}", clip(app.title_of(&r.thing_id), 14))).cyan(),
+                Span::raw(format!("{:<12}", clip(&r.event, 11))).bold(),
+                Span::raw(clip(&data, room)),
             ]);
             ListItem::new(line)
         })
@@ -362,30 +427,23 @@ fn draw_events(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let log_stats = app.log.stats(app.now);
     let mut lines = vec![
         Line::from(format!("{}/{} shown", hits.len(), log_stats.total)),
-        Line::from(format!("{:.1} events/min", log_stats.events_per_minute)),
+        Line::from(format!(
+            "{} events/min",
+            number(log_stats.events_per_minute)
+        )),
         Line::from("per Thing").underlined(),
     ];
     for (title, n) in app.counts_per_thing() {
-        lines.push(Line::from(format!("{:<13}{n:>5}", truncate(&title, 12))));
+        lines.push(Line::from(format!("{:<13}{n:>5}", clip(&title, 12))));
     }
     lines.push(Line::from("per event").underlined());
     for (event, n) in &log_stats.per_event {
-        lines.push(Line::from(format!("{:<13}{n:>5}", truncate(event, 12))));
+        lines.push(Line::from(format!("{:<13}{n:>5}", clip(event, 12))));
     }
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title("Statistics")),
         stats,
     );
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
 }
 
 fn severity_label(severity: Severity) -> Span<'static> {
@@ -411,9 +469,9 @@ fn alert_line<'a>(app: &App, alert: &Alert, since: SystemTime) -> Line<'a> {
         severity_label(alert.severity),
         Span::raw(format!("{state:<9}")),
         Span::raw(format!("{:>6} ", age(app.now, since))).dim(),
-        Span::raw(format!("{} ", alert.rule)),
+        Span::raw(format!("{} ", clip(&alert.rule, TITLE_CHARS))),
         Span::raw(format!("{value} ")).bold(),
-        Span::raw(app.title_of(&alert.thing).to_owned()).cyan(),
+        Span::raw(clip(app.title_of(&alert.thing), TITLE_CHARS)).cyan(),
     ])
 }
 
@@ -436,8 +494,9 @@ fn draw_alerts(frame: &mut Frame<'_>, app: &App, area: Rect) {
     .block(block(title, focused))
     .highlight_symbol("> ")
     .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut state = ListState::default()
-        .with_selected((focused && !app.active.is_empty()).then_some(app.selected_alert));
+    let selected = app.selected_alert.min(app.active.len().saturating_sub(1));
+    let mut state =
+        ListState::default().with_selected((focused && !app.active.is_empty()).then_some(selected));
     frame.render_stateful_widget(list, active_area, &mut state);
 
     let resolved: Vec<ListItem<'_>> = app
@@ -478,17 +537,36 @@ fn draw_help(frame: &mut Frame<'_>, app: &App, area: Rect) {
         spans.push(Span::raw(format!(" {what}  ")));
     }
     if let Some(notice) = &app.notice {
-        spans.push(Span::styled(notice.clone(), Style::new().fg(Color::Yellow)));
+        spans.push(Span::styled(
+            clip(notice, 512),
+            Style::new().fg(Color::Yellow),
+        ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Draws `app` on an off-screen `width` × `height` terminal and returns its rows as text
+/// (one string per row, one symbol per cell), for tests and fuzzing.
+///
+pub fn render_rows(app: &App, width: u16, height: u16) -> Vec<String> {
+    // The off-screen backend cannot fail (its error type is `Infallible`).
+    let Ok(mut terminal) =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height));
+    let Ok(_) = terminal.draw(|frame| draw(frame, app));
+    let buffer = terminal.backend().buffer();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
     use ratatui::crossterm::event::KeyCode;
     use serde_json::json;
     use wot_alerts::{Engine, Format, PropertyUpdate as AlertUpdate, RuleSet};
@@ -499,16 +577,7 @@ mod tests {
     use crate::app::{EVENTS, Message};
 
     fn render(app: &App, width: u16, height: u16) -> Vec<String> {
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
-        terminal.draw(|frame| draw(frame, app)).expect("draw");
-        let buffer = terminal.backend().buffer();
-        (0..height)
-            .map(|y| {
-                (0..width)
-                    .map(|x| buffer[(x, y)].symbol())
-                    .collect::<String>()
-            })
-            .collect()
+        render_rows(app, width, height)
     }
 
     fn screen(app: &App) -> String {
@@ -631,11 +700,11 @@ mod tests {
 
     fn event(thing: &str, name: &str, data: Value, at: u64) -> Message {
         Message::Event(EventRecord {
-            thing_id: format!("urn:wot-live:sim:{thing}"),
-            thing_title: String::new(),
+            thing_id: format!("urn:wot-live:sim:{thing}").into(),
+            thing_title: "".into(),
             event: name.into(),
             data,
-            event_id: Some(at.to_string()),
+            event_id: Some(at.to_string().into()),
             received_at: t(at),
         })
     }
@@ -785,5 +854,238 @@ mod tests {
         // Still drawn on a small terminal, without panicking.
         let small = render(&app, 60, 20);
         assert!(small.last().expect("lines").contains("quit"));
+    }
+
+    /// A TD with hostile numbers and text, as a real Thing might send it.
+    fn hostile_thing() -> crate::app::ThingView {
+        let td = json!({
+            "@context": "https://www.w3.org/2022/wot/td/v1.1",
+            "id": "urn:hostile\u{1b}[2J",
+            "title": "Evil\u{1b}]0;pwned\u{7}\u{1b}[31m\r\nThing\u{202e}",
+            "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
+            "security": "nosec_sc",
+            "properties": {
+                "huge": {"type": "number", "minimum": -1e308, "maximum": 1e308,
+                         "unit": "b\u{1b}[5mar",
+                         "forms": [{"href": "http://127.0.0.1:9/huge"}]},
+                "top": {"type": "number", "minimum": 0, "maximum": 1.7976931348623157e308,
+                        "forms": [{"href": "http://127.0.0.1:9/top"}]},
+                "flat": {"type": "integer", "minimum": 5, "maximum": 5,
+                         "forms": [{"href": "http://127.0.0.1:9/flat"}]},
+                "t\u{1b}[1mext": {"type": "string", "title": "Te\u{9b}xt\u{7f}",
+                                  "forms": [{"href": "http://127.0.0.1:9/text"}]},
+                "blob": {"forms": [{"href": "http://127.0.0.1:9/blob"}]}
+            }
+        });
+        let bytes = serde_json::to_vec(&td).expect("JSON");
+        let thing = wot_events::ConsumedThing::from_slice(&bytes, None).expect("a valid TD");
+        crate::app::ThingView::from_td(thing.thing())
+    }
+
+    fn hostile_update(property: &str, value: Value, at: SystemTime) -> Message {
+        Message::Property(wot_events::PropertyUpdate {
+            thing_id: "urn:hostile\u{1b}[2J".into(),
+            property: property.into(),
+            value,
+            timestamp: at,
+            event_id: None,
+            schema_violation: Some("bad \u{1b}[1mvalue\u{7}".into()),
+        })
+    }
+
+    fn assert_clean(lines: &[String]) {
+        for line in lines {
+            assert!(
+                !line.chars().any(crate::sanitize::is_unsafe),
+                "a control character reached the screen: {line:?}"
+            );
+        }
+    }
+
+    /// Every mode of every panel, at several sizes.
+    fn render_all_modes(app: &mut App) -> Vec<String> {
+        let mut screens = Vec::new();
+        for _ in 0..3 {
+            for (width, height) in [(140, 45), (60, 20), (12, 6), (1, 1), (0, 0)] {
+                let lines = render(app, width, height);
+                assert_clean(&lines);
+                screens.push(lines.join("\n"));
+            }
+            for panel in app.things.iter_mut().flat_map(|t| t.panels.iter_mut()) {
+                panel.chosen = Some(match panel.mode() {
+                    DisplayMode::Gauge => DisplayMode::Chart,
+                    DisplayMode::Chart => DisplayMode::Value,
+                    DisplayMode::Value => DisplayMode::Gauge,
+                });
+            }
+        }
+        screens
+    }
+
+    #[test]
+    fn a_1e308_range_and_extreme_values_draw_without_panicking() {
+        let mut app = App::new(t(600));
+        app.update(Message::Thing(hostile_thing()));
+        app.update(press(KeyCode::Tab));
+        let big = "x\u{1b}[2J".repeat(100_000);
+        let array = Value::Array(vec![json!(1e308); 100_000]);
+        let object: serde_json::Map<String, Value> = (0..10_000)
+            .map(|i| (format!("k\u{1b}{i}"), json!(i)))
+            .collect();
+        for (i, value) in [1e308, -1e308, f64::MAX, f64::MIN, 0.0, -0.0, 5e-324, 1e-300]
+            .into_iter()
+            .enumerate()
+        {
+            let at = t(500 + i as u64);
+            for property in ["huge", "top", "flat"] {
+                app.update(hostile_update(property, json!(value), at));
+            }
+        }
+        app.update(hostile_update("flat", json!(u64::MAX), t(590)));
+        app.update(hostile_update("flat", json!(i64::MIN), t(591)));
+        app.update(hostile_update("t\u{1b}[1mext", json!(big), t(592)));
+        app.update(hostile_update("blob", array, t(593)));
+        app.update(hostile_update("blob", Value::Object(object), t(594)));
+        app.update(Message::Event(EventRecord {
+            thing_id: "urn:hostile\u{1b}[2J".into(),
+            thing_title: "Evil\u{1b}]0;x\u{7}".into(),
+            event: "al\u{1b}[31mert".into(),
+            data: json!({"msg": "\u{1b}]52;c;ZXZpbA==\u{7}\u{9b}6n", "n": 1e308}),
+            event_id: Some("\u{1b}[A".into()),
+            received_at: t(595),
+        }));
+        app.update(Message::Link {
+            thing: "urn:hostile\u{1b}[2J".into(),
+            label: "*".into(),
+            link: Link::Closed(format!("server said \u{1b}[2J{}", "!".repeat(100_000))),
+        });
+        app.update(Message::Notice(format!(
+            "\u{1b}]0;title\u{7}{}",
+            "n".repeat(1_000_000)
+        )));
+        let screens = render_all_modes(&mut app);
+        let first = &screens[0];
+        // The gauge of the 1e308 range draws its value and range compactly.
+        assert!(first.contains("1.00e308"), "{first}");
+        assert!(first.contains("-1.00e308 … 1.00e308"), "{first}");
+        assert!(
+            first.contains("Evil\\e]0;pwned\\x07\\e[31m\\r\\nThing\\u{202e}"),
+            "{first}"
+        );
+        // A gauge without a range (min == max is no range) says so rather than drawing a bar.
+        assert!(screens.iter().any(|s| s.contains("no range in the schema")));
+        // The state kept only bounded copies of the huge values.
+        let text = app.things[0]
+            .panels
+            .iter()
+            .find(|p| p.name.starts_with("t\u{1b}"))
+            .expect("text");
+        let kept = text.latest().and_then(Value::as_str).expect("a string");
+        assert!(kept.len() <= 4096, "{}", kept.len());
+        assert!(
+            app.notice
+                .as_ref()
+                .is_some_and(|n| n.chars().count() <= 512)
+        );
+    }
+
+    #[test]
+    fn gauge_ratio_is_finite_or_absent() {
+        assert_eq!(gauge_ratio(1e308, (-1e308, 1e308)), Some(1.0));
+        assert_eq!(gauge_ratio(0.0, (-1e308, 1e308)), Some(0.5));
+        assert_eq!(gauge_ratio(f64::MAX, (f64::MIN, f64::MAX)), Some(1.0));
+        assert_eq!(gauge_ratio(f64::INFINITY, (0.0, 1.0)), Some(1.0));
+        assert_eq!(gauge_ratio(f64::NEG_INFINITY, (0.0, 1.0)), Some(0.0));
+        assert_eq!(gauge_ratio(2.5, (0.0, 10.0)), Some(0.25));
+        for (value, range) in [
+            (f64::NAN, (0.0, 1.0)),
+            (1.0, (f64::NAN, 1.0)),
+            (1.0, (0.0, f64::INFINITY)),
+            (1.0, (f64::NEG_INFINITY, 0.0)),
+            (1.0, (5.0, 5.0)),
+            (1.0, (10.0, 1.0)),
+        ] {
+            assert_eq!(gauge_ratio(value, range), None, "{value} in {range:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_compact_whatever_their_size() {
+        let cases = [
+            (4.2, "4.2"),
+            (1313.0, "1313"),
+            (-0.0, "0"),
+            (0.001, "1.00e-3"),
+            (1e308, "1.00e308"),
+            (f64::MIN, "-1.80e308"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(number(value), text);
+        }
+    }
+
+    #[test]
+    fn panels_with_nan_infinite_and_inverted_ranges_draw() {
+        // Ranges a TD cannot express (JSON has no NaN) but the state can hold.
+        let mut app = App::new(t(600));
+        let mut view = crate::app::ThingView {
+            id: "urn:x".into(),
+            title: "X".into(),
+            panels: Vec::new(),
+        };
+        for (i, range) in [
+            Some((f64::NAN, f64::NAN)),
+            Some((f64::NEG_INFINITY, f64::INFINITY)),
+            Some((1.0, -1.0)),
+            Some((3.0, 3.0)),
+            None,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            view.panels.push(crate::app::Panel::new(
+                format!("p{i}"),
+                format!("P{i}"),
+                Some("u".into()),
+                range,
+                DisplayMode::Gauge,
+            ));
+        }
+        app.update(Message::Thing(view));
+        for i in 0..5 {
+            for (s, v) in [json!(1e308), json!(-1e308), json!(0.5)]
+                .into_iter()
+                .enumerate()
+            {
+                app.update(Message::Property(wot_events::PropertyUpdate {
+                    thing_id: "urn:x".into(),
+                    property: format!("p{i}").into(),
+                    value: v,
+                    timestamp: t(590 + s as u64),
+                    event_id: None,
+                    schema_violation: None,
+                }));
+            }
+        }
+        // Out-of-range selections too.
+        app.selected_thing = 7;
+        app.selected_panel = 99;
+        app.selected_alert = 5;
+        render_all_modes(&mut app);
+        app.selected_thing = 0;
+        let screens = render_all_modes(&mut app);
+        assert!(
+            screens[0].contains("NaN … NaN (not a usable range)"),
+            "{}",
+            screens[0]
+        );
+        assert!(
+            screens[0].contains("1 … -1 (not a usable range)"),
+            "{}",
+            screens[0]
+        );
     }
 }

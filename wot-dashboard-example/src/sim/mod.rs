@@ -3,7 +3,9 @@
 //! [`model`] holds the devices (no I/O, seeded), [`hub`] the per-Thing record log with replay,
 //! [`server`] the axum routes, [`tds`] the Thing Descriptions. [`Simulator::start`] binds a free
 //! port and runs two tasks, the ticker that steps the world and the HTTP server; both stop when
-//! the [`Simulator`] is dropped.
+//! the [`Simulator`] is dropped. Neither ends on its own: [`Simulator::failure`] completes when
+//! one does (a panic, a server error), so that the program can fail instead of showing data
+//! that no longer changes.
 
 mod hub;
 pub(crate) mod model;
@@ -57,10 +59,21 @@ impl Default for SimConfig {
 
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SimError {
+pub enum SimError {
     /// No port on 127.0.0.1 could be bound.
     #[error("cannot listen on 127.0.0.1: {0}")]
     Bind(#[from] io::Error),
+    /// A setting that cannot work (a zero tick, a chance outside 0 to 1).
+    #[error("invalid simulator setting: {0}")]
+    Config(&'static str),
+    /// A simulator task ended (it never should): which, and why.
+    #[error("the simulator {task} stopped: {reason}")]
+    Stopped {
+        /// `ticker` or `server`.
+        task: &'static str,
+        /// The panic message, or how it ended.
+        reason: String,
+    },
     /// A simulated TD does not validate (a bug in the device specs).
     #[error("the TD of simulated Thing {slug} is invalid: {source}")]
     Td {
@@ -104,7 +117,49 @@ pub(crate) struct Simulator {
         expect(dead_code, reason = "tests count connections through it")
     )]
     shared: Arc<Shared>,
-    _tasks: [AbortOnDrop; 2],
+    ticker: AbortOnDrop,
+    server: AbortOnDrop,
+}
+
+/// Longest heartbeat period accepted (one day).
+const MAX_HEARTBEAT: Duration = Duration::from_secs(24 * 3600);
+
+impl SimConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// A zero tick or heartbeat, a heartbeat over a day, a chaos rate outside 0 to 1.
+    pub(crate) fn validate(&self) -> Result<(), SimError> {
+        if self.tick.is_zero() {
+            return Err(SimError::Config("the tick must be more than zero"));
+        }
+        if self.heartbeat.is_zero() || self.heartbeat > MAX_HEARTBEAT {
+            return Err(SimError::Config(
+                "the heartbeat must be more than zero and at most a day",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.chaos_rate) {
+            return Err(SimError::Config("the chaos rate must be from 0 to 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Why a task that should run forever ended.
+fn end_reason(result: Result<(), tokio::task::JoinError>) -> String {
+    match result {
+        Ok(()) => "it returned".to_owned(),
+        Err(error) if error.is_panic() => {
+            let payload = error.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            format!("panicked: {message}")
+        }
+        Err(_) => "it was cancelled".to_owned(),
+    }
 }
 
 impl Simulator {
@@ -113,6 +168,7 @@ impl Simulator {
     /// # Errors
     /// When the port cannot be bound or a TD does not validate.
     pub(crate) async fn start(config: SimConfig) -> Result<Self, SimError> {
+        config.validate()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let base = format!("http://{addr}/");
@@ -158,8 +214,22 @@ impl Simulator {
         Ok(Simulator {
             addr,
             shared,
-            _tasks: [AbortOnDrop(ticker), AbortOnDrop(server)],
+            ticker: AbortOnDrop(ticker),
+            server: AbortOnDrop(server),
         })
+    }
+
+    /// Completes when a simulator task ends (which it never should): with which, and why.
+    /// Call it once: it must not be polled again after it completed.
+    pub(crate) async fn failure(&mut self) -> SimError {
+        let (task, result) = tokio::select! {
+            result = &mut self.ticker.0 => ("ticker", result),
+            result = &mut self.server.0 => ("server", result),
+        };
+        SimError::Stopped {
+            task,
+            reason: end_reason(result),
+        }
     }
 
     /// `http://127.0.0.1:PORT/`.

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::model::THINGS;
-use super::{SimConfig, Simulator};
+use super::{AbortOnDrop, SimConfig, SimError, Simulator};
 
 fn fast(chaos: bool) -> SimConfig {
     SimConfig {
@@ -303,4 +303,39 @@ async fn under_chaos_a_resuming_client_gets_every_record_once_and_in_order() {
     ids.sort_unstable();
     let expected: Vec<u64> = (1..=up_to).collect();
     assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn impossible_settings_are_refused() {
+    for config in [
+        SimConfig {
+            tick: Duration::ZERO,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            heartbeat: Duration::ZERO,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            chaos_rate: f64::NAN,
+            ..SimConfig::default()
+        },
+    ] {
+        let error = Simulator::start(config).await.err().expect("refused");
+        assert!(matches!(error, SimError::Config(_)), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn a_task_that_ends_is_reported_with_its_panic() {
+    let mut sim = Simulator::start(fast(false)).await.expect("simulator");
+    // Stand in for a ticker that panics (the old one is aborted when replaced).
+    sim.ticker = AbortOnDrop(tokio::spawn(async { panic!("step {} failed", 7) }));
+    let error = tokio::time::timeout(Duration::from_secs(10), sim.failure())
+        .await
+        .expect("reported at once");
+    assert_eq!(
+        error.to_string(),
+        "the simulator ticker stopped: panicked: step 7 failed"
+    );
 }

@@ -1,0 +1,184 @@
+//! The wot-live dashboard example: a terminal dashboard for W3C WoT Things, composed from
+//! `wot-td`, `wot-sse` (through `wot-events`), `wot-events` and `wot-alerts`, with an embedded
+//! simulator so that `cargo run -p wot-dashboard-example` shows live data with no setup.
+//!
+//! [`run`] validates the options, starts the simulator if needed, loads the Things and opens
+//! the live streams (`live`), and hands them to the terminal shell (`tui`) or the JSON printer
+//! (`headless`). The state is [`app::App`]; drawing is [`ui::draw`], a pure function of it
+//! (public so that it can be fuzzed). Remote text goes through [`sanitize`] before it reaches
+//! a terminal. See `docs/dashboard.md`.
+
+pub mod app;
+pub mod cli;
+mod headless;
+pub mod history;
+mod live;
+pub mod sanitize;
+mod sim;
+mod tui;
+pub mod ui;
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use cli::{Options, OptionsError};
+pub use live::SetupError;
+pub use sim::SimError;
+use sim::{SimConfig, Simulator};
+
+/// Why the dashboard stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The options cannot work.
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    /// The simulator could not start, or one of its tasks ended.
+    #[error(transparent)]
+    Simulator(#[from] SimError),
+    /// The Things could not be loaded or watched, or the rules are invalid.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// `--duration` ran out or Ctrl-C came before the Thing Descriptions loaded.
+    #[error("{why} before the Thing Descriptions loaded{}", waiting_for(.waiting))]
+    StoppedWhileLoading {
+        /// What stopped it.
+        why: String,
+        /// The URL being fetched then, if any.
+        waiting: Option<String>,
+    },
+    /// The terminal failed.
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+fn waiting_for(url: &Option<String>) -> String {
+    url.as_ref()
+        .map(|url| format!("; still waiting for {url}"))
+        .unwrap_or_default()
+}
+
+/// What ends a run besides its own end.
+enum Halt {
+    /// `--duration` ran out.
+    Deadline(Duration),
+    /// Ctrl-C (as a signal: in the TUI, raw mode turns it into a key instead).
+    Interrupted,
+    /// A background task failed.
+    Failed(SimError),
+}
+
+impl Halt {
+    /// A deadline or Ctrl-C is a normal end; a failed task is an error.
+    fn into_result(self) -> Result<(), RunError> {
+        match self {
+            Halt::Deadline(_) | Halt::Interrupted => Ok(()),
+            Halt::Failed(error) => Err(error.into()),
+        }
+    }
+}
+
+/// Completes after `duration`, on Ctrl-C, or when a simulator task fails, whichever comes
+/// first. Created at start, so each works from the first moment.
+async fn halt(duration: Option<Duration>, simulator: Option<&mut Simulator>) -> Halt {
+    let deadline = async {
+        match duration {
+            Some(duration) => {
+                tokio::time::sleep(duration).await;
+                Halt::Deadline(duration)
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let interrupted = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => Halt::Interrupted,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let failed = async {
+        match simulator {
+            Some(simulator) => Halt::Failed(simulator.failure().await),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        halt = deadline => halt,
+        halt = interrupted => halt,
+        halt = failed => halt,
+    }
+}
+
+/// Runs the dashboard with these options until `q`, Ctrl-C, `--duration` or the end of
+/// every stream.
+///
+/// `--duration` and Ctrl-C work from the start: while the Thing Descriptions load they end
+/// the run with [`RunError::StoppedWhileLoading`]; after that they end it normally. Each TD
+/// fetch is bounded by `--td-timeout`.
+///
+/// # Errors
+/// Invalid options, a simulator that cannot start or whose task fails, Things that cannot be
+/// loaded or watched, invalid rules, a terminal error, or a stop before the TDs loaded.
+pub async fn run(options: Options) -> Result<(), RunError> {
+    options.validate()?;
+    let mut simulator = if options.simulated() {
+        let config = SimConfig {
+            seed: options.seed,
+            tick: options.sim_tick,
+            chaos: options.chaos,
+            chaos_rate: options.chaos_rate,
+            ..SimConfig::default()
+        };
+        Some(Simulator::start(config).await?)
+    } else {
+        None
+    };
+    let base = simulator.as_ref().map(Simulator::base_url);
+    if options.serve_only
+        && let Some(simulator) = &simulator
+    {
+        println!(
+            "directory: {} (for --directory; GET {} lists every TD)",
+            simulator.base_url(),
+            simulator.directory_url()
+        );
+        for url in simulator.thing_urls() {
+            println!("thing:     {url}");
+        }
+    }
+    let mut halt = std::pin::pin!(halt(options.duration, simulator.as_mut()));
+    if options.serve_only {
+        return halt.await.into_result();
+    }
+    let waiting = RefCell::new(None);
+    let things = tokio::select! {
+        things = live::load_things(&options, base.as_deref(), &waiting) => things?,
+        stop = &mut halt => {
+            let why = match stop {
+                Halt::Deadline(d) => format!("--duration {} ran out", humantime::format_duration(d)),
+                Halt::Interrupted => "interrupted".to_owned(),
+                Halt::Failed(error) => return Err(error.into()),
+            };
+            return Err(RunError::StoppedWhileLoading { why, waiting: waiting.take() });
+        }
+    };
+    let rules = live::rules(&options)?;
+    let live = live::start(&options, &things, rules)?;
+    if options.headless {
+        return match headless::run(live, &mut halt).await {
+            Some(stop) => stop.into_result(),
+            None => Ok(()),
+        };
+    }
+    let views = things
+        .iter()
+        .map(|t| app::ThingView::from_td(t.thing()))
+        .collect();
+    // `try_init` installs a panic hook that restores the terminal before the panic message.
+    let mut terminal = ratatui::try_init()?;
+    let result = tui::run(&mut terminal, live, views, options.limits(), &mut halt).await;
+    ratatui::restore();
+    match result? {
+        Some(stop) => stop.into_result(),
+        None => Ok(()),
+    }
+}
