@@ -946,7 +946,7 @@ async fn serve_stream(
         Scenario::IdWithNul => {
             socket.write_all(SSE_HEAD).await?;
             socket
-                .write_all(b"id: 1\ndata: a\n\nid: 2\x00evil\ndata: b\n\nid: 3\ndata: c\n\n")
+                .write_all(b"id: 1\ndata: {\"seq\":1}\n\nid: 2\x00evil\ndata: {\"seq\":2}\n\nid: 3\ndata: {\"seq\":3}\n\n")
                 .await
         }
         Scenario::InvalidUtf8Everywhere => {

@@ -251,8 +251,12 @@ fn retry_zero_storm() {
 fn retry_huge_saturates_without_panic() {
     run(Scenario::RetryHuge, budget(16, 3600), |thing| async move {
         let seen = events_for(&thing, 10 * MIN, usize::MAX).await;
-        assert_eq!(seen.seqs().first(), Some(&1), "{seen:?}");
-        assert!(thing.count("/events/alarm") <= 2);
+        // The saturated value is capped like `Retry-After` (5 minutes by default): the
+        // stream comes back a few times in 10 minutes and resumes each time.
+        let attempts = thing.count("/events/alarm");
+        assert!((2..=4).contains(&attempts), "{attempts}");
+        let seqs = seen.seqs();
+        assert_eq!(seqs, (1..=attempts as u64).collect::<Vec<_>>(), "{seen:?}");
     });
 }
 
@@ -527,6 +531,7 @@ fn id_with_nul_is_ignored_as_the_standard_says() {
                 None => break,
             }
         }
+        // The id with a NUL is ignored: the second event keeps the first one's id.
         let ids: Vec<Option<&str>> = ids.iter().map(Option::as_deref).collect();
         assert_eq!(ids, [Some("1"), Some("1"), Some("3")]);
     });
@@ -686,28 +691,24 @@ async fn fetch_err(thing: &HostileThing) -> Error {
     }
 }
 
+/// The TD request as a whole (head and body) has a time limit, 30 s by default.
+fn td_fetch_times_out(scenario: Scenario) {
+    run(scenario, budget(16, 600), |thing| async move {
+        let started = Instant::now();
+        let error = fetch_err(&thing).await;
+        assert!(matches!(error, Error::Timeout { .. }), "{error}");
+        assert_eq!(started.elapsed().as_secs(), 30);
+    });
+}
+
 #[test]
 fn td_never_answers_times_out() {
-    run(
-        Scenario::TdNeverAnswers,
-        budget(16, 600),
-        |thing| async move {
-            let error = fetch_err(&thing).await;
-            assert!(error.to_string().contains("time"), "{error}");
-        },
-    );
+    td_fetch_times_out(Scenario::TdNeverAnswers);
 }
 
 #[test]
 fn td_slowloris_times_out() {
-    run(
-        Scenario::TdSlowloris,
-        budget(16, 3600),
-        |thing| async move {
-            let error = fetch_err(&thing).await;
-            assert!(error.to_string().contains("time"), "{error}");
-        },
-    );
+    td_fetch_times_out(Scenario::TdSlowloris);
 }
 
 #[test]
