@@ -16,7 +16,9 @@ use url::Url;
 
 use crate::backoff::ReconnectPolicy;
 use crate::error::Error;
-use crate::parser::DEFAULT_MAX_EVENT_SIZE;
+use crate::parser::{
+    DEFAULT_MAX_COMMENT_LEN, DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_EVENT_TYPE_LEN, DEFAULT_MAX_ID_LEN,
+};
 use crate::stream::EventStream;
 
 /// The default idle timeout: 45 s.
@@ -73,6 +75,9 @@ pub(crate) struct Settings {
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) max_event_size: usize,
+    pub(crate) max_id_len: usize,
+    pub(crate) max_event_type_len: usize,
+    pub(crate) max_comment_len: usize,
     pub(crate) max_redirects: usize,
     pub(crate) body: Option<Bytes>,
     pub(crate) auth: Auth,
@@ -88,6 +93,9 @@ impl Default for Settings {
             reconnect: ReconnectPolicy::new(),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
+            max_id_len: DEFAULT_MAX_ID_LEN,
+            max_event_type_len: DEFAULT_MAX_EVENT_TYPE_LEN,
+            max_comment_len: DEFAULT_MAX_COMMENT_LEN,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             body: None,
             auth: Auth::None,
@@ -302,6 +310,24 @@ impl SseClientBuilder {
         self
     }
 
+    /// See [`RequestBuilder::max_id_len`]. Default: 4 KiB.
+    pub fn max_id_len(mut self, bytes: usize) -> Self {
+        self.settings.max_id_len = bytes;
+        self
+    }
+
+    /// See [`RequestBuilder::max_event_type_len`]. Default: 1 KiB.
+    pub fn max_event_type_len(mut self, bytes: usize) -> Self {
+        self.settings.max_event_type_len = bytes;
+        self
+    }
+
+    /// See [`RequestBuilder::max_comment_len`]. Default: 64 KiB.
+    pub fn max_comment_len(mut self, bytes: usize) -> Self {
+        self.settings.max_comment_len = bytes;
+        self
+    }
+
     /// See [`RequestBuilder::max_redirects`]. Default: 10.
     pub fn max_redirects(mut self, redirects: usize) -> Self {
         self.settings.max_redirects = redirects;
@@ -508,6 +534,30 @@ impl RequestBuilder {
     /// 32 MiB (see [`parser::Parser::with_max_event_size`](crate::parser::Parser::with_max_event_size)).
     pub fn max_event_size(mut self, bytes: usize) -> Self {
         self.settings_mut().max_event_size = bytes;
+        self
+    }
+
+    /// The limit on an event id in bytes. An `id` field with a longer value yields an
+    /// [`is_field_too_long`](Error::is_field_too_long) error and is ignored: the last event id
+    /// stays and the event is still delivered. Default: 4 KiB (see
+    /// [`parser::Parser::with_max_id_len`](crate::parser::Parser::with_max_id_len)).
+    pub fn max_id_len(mut self, bytes: usize) -> Self {
+        self.settings_mut().max_id_len = bytes;
+        self
+    }
+
+    /// The limit on an event type in bytes. An `event` field with a longer value yields an
+    /// [`is_field_too_long`](Error::is_field_too_long) error and its event is skipped.
+    /// Default: 1 KiB.
+    pub fn max_event_type_len(mut self, bytes: usize) -> Self {
+        self.settings_mut().max_event_type_len = bytes;
+        self
+    }
+
+    /// The limit on a comment line in bytes (its `:` included). A longer one yields an
+    /// [`is_field_too_long`](Error::is_field_too_long) error and is skipped. Default: 64 KiB.
+    pub fn max_comment_len(mut self, bytes: usize) -> Self {
+        self.settings_mut().max_comment_len = bytes;
         self
     }
 

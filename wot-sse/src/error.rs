@@ -47,7 +47,12 @@ pub(crate) enum Kind {
     BadRedirectLocation,
     TooManyRedirects(usize),
     EventTooLarge(usize),
-    RetriesExhausted { attempts: u32, last: Option<Error> },
+    /// An id, event type or comment over its limit (never `EventTooLarge`).
+    FieldTooLong(crate::parser::ParseError),
+    RetriesExhausted {
+        attempts: u32,
+        last: Option<Error>,
+    },
 }
 
 impl Error {
@@ -125,7 +130,8 @@ impl Error {
             | Kind::Connect
             | Kind::Body
             | Kind::IdleTimeout(_)
-            | Kind::EventTooLarge(_) => false,
+            | Kind::EventTooLarge(_)
+            | Kind::FieldTooLong(_) => false,
         }
     }
 
@@ -186,6 +192,23 @@ impl Error {
         matches!(self.inner.kind, Kind::EventTooLarge(_))
     }
 
+    /// Whether an id, an event type or a comment line was longer than its limit (see
+    /// [`RequestBuilder::max_id_len`](crate::RequestBuilder::max_id_len) and the settings
+    /// after it). An over-long id is ignored (the last event id stays, the event is still
+    /// delivered); an over-long event type skips its event; an over-long comment is skipped.
+    /// The connection stays. [`field_error`](Self::field_error) tells which.
+    pub fn is_field_too_long(&self) -> bool {
+        matches!(self.inner.kind, Kind::FieldTooLong(_))
+    }
+
+    /// The parser's error for an over-long id, event type or comment, if that is the error.
+    pub fn field_error(&self) -> Option<&crate::parser::ParseError> {
+        match &self.inner.kind {
+            Kind::FieldTooLong(error) => Some(error),
+            _ => None,
+        }
+    }
+
     /// Whether the token provider failed.
     pub fn is_token(&self) -> bool {
         matches!(self.inner.kind, Kind::Token)
@@ -238,10 +261,10 @@ impl fmt::Display for Error {
             }
             Kind::BadRedirectLocation => f.write_str("redirect to an invalid Location")?,
             Kind::TooManyRedirects(limit) => write!(f, "more than {limit} redirects")?,
-            Kind::EventTooLarge(limit) => write!(
-                f,
-                "event or comment larger than the limit of {limit} bytes; skipped"
-            )?,
+            Kind::EventTooLarge(limit) => {
+                write!(f, "event larger than the limit of {limit} bytes; skipped")?;
+            }
+            Kind::FieldTooLong(error) => write!(f, "{error}")?,
             Kind::RetriesExhausted { attempts, last } => {
                 write!(f, "gave up after {attempts} consecutive failed attempts")?;
                 match last {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+use std::sync::Arc;
 
 use arrayvec::ArrayString;
 use compact_str::CompactString;
@@ -14,6 +16,127 @@ pub(crate) const DEFAULT_EVENT_TYPE: &str = "message";
 /// the whole event stays at 128 bytes.
 pub(crate) const INLINE_DATA_LEN: usize = 72;
 
+/// Ids up to this many bytes are kept inline; longer ones are shared behind an `Arc`.
+const INLINE_ID_LEN: usize = 24;
+
+/// An event id: cheap to clone, whatever its length.
+///
+/// The parser makes one `EventId` per `id` line, and every event dispatched until the next
+/// `id` line carries a clone of it: short ids (up to 24 bytes) are stored inline, longer ones
+/// are shared behind a reference count, so a thousand events after one long `id` line hold
+/// one copy of it, not a thousand. It dereferences to `&str`.
+///
+/// ```
+/// use wot_sse::EventId;
+///
+/// let id = EventId::from("x".repeat(1000));
+/// let copy = id.clone(); // no copy of the text
+/// assert_eq!(copy.len(), 1000);
+/// assert_eq!(EventId::from("42"), "42");
+/// ```
+#[derive(Clone)]
+pub struct EventId(IdRepr);
+
+#[derive(Clone)]
+enum IdRepr {
+    /// At most `INLINE_ID_LEN` bytes, so never on the heap.
+    Inline(CompactString),
+    Shared(Arc<str>),
+}
+
+impl EventId {
+    /// Makes an id from its text.
+    pub fn new(id: &str) -> Self {
+        Self(if id.len() <= INLINE_ID_LEN {
+            IdRepr::Inline(CompactString::new(id))
+        } else {
+            IdRepr::Shared(Arc::from(id))
+        })
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            IdRepr::Inline(id) => id,
+            IdRepr::Shared(id) => id,
+        }
+    }
+}
+
+impl Default for EventId {
+    fn default() -> Self {
+        Self(IdRepr::Inline(CompactString::default()))
+    }
+}
+
+impl Deref for EventId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for EventId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for EventId {
+    fn from(id: &str) -> Self {
+        Self::new(id)
+    }
+}
+
+impl From<String> for EventId {
+    fn from(id: String) -> Self {
+        if id.len() <= INLINE_ID_LEN {
+            Self::new(&id)
+        } else {
+            Self(IdRepr::Shared(Arc::from(id)))
+        }
+    }
+}
+
+impl PartialEq for EventId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for EventId {}
+
+impl PartialEq<str> for EventId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for EventId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Hash for EventId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One dispatched Server-Sent Event.
 ///
 /// Its fields follow the WHATWG `MessageEvent` that a browser's `EventSource` would fire:
@@ -24,6 +147,7 @@ pub(crate) const INLINE_DATA_LEN: usize = 72;
 ///
 /// Data of up to 72 bytes is stored in the event itself, so receiving a small event costs no
 /// allocation; larger data has a buffer of its own, taken over from the parser without a copy.
+/// The id is an [`EventId`]: events that carry the same id share it.
 ///
 /// # Examples
 ///
@@ -38,10 +162,10 @@ pub(crate) const INLINE_DATA_LEN: usize = 72;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Event {
     /// Empty means the default type `message`. Short strings are stored inline, so the
-    /// usual types and ids cost no allocation.
+    /// usual types cost no allocation.
     event_type: CompactString,
     data: Data,
-    id: CompactString,
+    id: EventId,
 }
 
 /// Event data: inline when it is short, on the heap otherwise.
@@ -102,17 +226,13 @@ impl Event {
                 CompactString::from(event_type)
             },
             data: Data::take(&mut data.into()),
-            id: CompactString::from(id.into()),
+            id: EventId::from(id.into()),
         }
     }
 
     /// Builds an event from the parser's buffers: short data is copied inline and the data
     /// buffer is left empty for reuse; longer data is taken over without a copy.
-    pub(crate) fn from_parts(
-        event_type: CompactString,
-        data: &mut String,
-        id: CompactString,
-    ) -> Self {
+    pub(crate) fn from_parts(event_type: CompactString, data: &mut String, id: EventId) -> Self {
         Self {
             event_type,
             data: Data::take(data),
@@ -141,6 +261,12 @@ impl Event {
         &self.id
     }
 
+    /// The same id as [`id`](Self::id), as a shared [`EventId`]: clone it to keep the id
+    /// without copying its text.
+    pub fn shared_id(&self) -> &EventId {
+        &self.id
+    }
+
     /// Consumes the event and returns its data (copied only if it was stored inline).
     pub fn into_data(self) -> String {
         match self.data {
@@ -155,7 +281,7 @@ impl fmt::Debug for Event {
         f.debug_struct("Event")
             .field("type", &self.event_type())
             .field("data", &self.data())
-            .field("id", &self.id.as_str())
+            .field("id", &self.id())
             .finish()
     }
 }
@@ -186,5 +312,28 @@ mod tests {
         // An event stays two cache lines, inline data included.
         #[cfg(target_pointer_width = "64")]
         assert_eq!(std::mem::size_of::<Event>(), 128);
+    }
+
+    #[test]
+    fn ids_are_inline_when_short_and_shared_when_long() {
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(std::mem::size_of::<EventId>(), 24);
+        for len in [0, 1, INLINE_ID_LEN, INLINE_ID_LEN + 1, 5000] {
+            let text = "i".repeat(len);
+            let id = EventId::new(&text);
+            assert_eq!(id, text.as_str());
+            assert_eq!(EventId::from(text.clone()), id);
+            assert_eq!(matches!(id.0, IdRepr::Shared(_)), len > INLINE_ID_LEN);
+            if let IdRepr::Inline(inline) = &id.0 {
+                assert!(!inline.is_heap_allocated());
+            }
+        }
+        let long = EventId::new(&"l".repeat(1000));
+        let events: Vec<Event> = (0..3)
+            .map(|_| Event::from_parts(CompactString::default(), &mut "d".into(), long.clone()))
+            .collect();
+        for event in &events {
+            assert!(std::ptr::eq(event.id().as_ptr(), long.as_ptr()), "shared");
+        }
     }
 }

@@ -54,7 +54,7 @@ pub use client::{
 };
 #[cfg(feature = "client")]
 pub use error::Error;
-pub use event::Event;
+pub use event::{Event, EventId};
 #[cfg(feature = "client")]
 pub use stream::{CloseReason, ConnectionState, EventStream, Message, Messages, StreamHandle};
 

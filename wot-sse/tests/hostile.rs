@@ -273,9 +273,16 @@ async fn one_endless_comment_hits_the_limit_too() {
         ]
     })
     .await;
+    // The comment limit (64 KiB by default) cuts it long before the event limit.
     let mut stream = connect(client().max_event_size(MIB), &server);
     let error = next(&mut stream).await.unwrap().unwrap_err();
-    assert!(error.is_event_too_large(), "{error}");
+    assert!(error.is_field_too_long() && !error.is_terminal(), "{error}");
+    assert_eq!(
+        error.field_error(),
+        Some(&wot_sse::parser::ParseError::CommentTooLong {
+            limit: wot_sse::parser::DEFAULT_MAX_COMMENT_LEN
+        })
+    );
     assert_eq!(next(&mut stream).await.unwrap().unwrap().data(), "next");
 }
 

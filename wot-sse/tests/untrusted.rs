@@ -511,3 +511,135 @@ async fn sensitive_custom_headers_and_query_tokens_stay_with_their_origin() {
     assert_eq!(heads[1].path(), "/events");
     assert_eq!(heads[1].header("x-token"), Some("Bearer s3cret"));
 }
+
+// --- ids and event types over their limits --------------------------------------------------
+
+/// Row 3 of issue 14: one 10 MiB `id:` line, then thousands of tiny events. The id is dropped
+/// at its limit as it arrives (a typed, recoverable error), the previous id stays, and the
+/// events that follow all share one small id.
+#[tokio::test]
+async fn a_ten_mebibyte_id_is_dropped_and_the_events_after_it_share_the_last_id() {
+    const EVENTS: usize = 5000;
+    let server = Server::start(|_, _| {
+        let mut body = String::from("id: good\ndata: first\n\nid: ");
+        body.push_str(&"i".repeat(10 * 1024 * 1024));
+        body.push_str("\ndata: still delivered\n\n");
+        body.push_str(&"data: tiny\n\n".repeat(EVENTS));
+        hold_after(stream(&body))
+    })
+    .await;
+    let mut events = client(ReconnectPolicy::new())
+        .get(server.url("/events"))
+        .connect()
+        .unwrap();
+    let first = next_within(&mut events, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.data(), first.id()), ("first", "good"));
+    let error = next_within(&mut events, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(error.is_field_too_long() && !error.is_terminal(), "{error}");
+    assert_eq!(
+        error.field_error(),
+        Some(&wot_sse::parser::ParseError::IdTooLong {
+            limit: wot_sse::parser::DEFAULT_MAX_ID_LEN
+        })
+    );
+    let after = next_within(&mut events, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((after.data(), after.id()), ("still delivered", "good"));
+    for _ in 0..EVENTS {
+        let event = next_within(&mut events, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((event.data(), event.id()), ("tiny", "good"));
+    }
+    assert_eq!(events.last_event_id(), "good");
+    assert_eq!(server.count(), 1, "the connection stays");
+}
+
+/// Events after one long (but allowed) id share one copy of it.
+#[tokio::test]
+async fn events_share_one_copy_of_a_long_id() {
+    let id = "k".repeat(1024);
+    let body = format!("id: {id}\ndata: 1\n\ndata: 2\n\ndata: 3\n\n");
+    let server = Server::start(move |_, _| hold_after(stream(&body))).await;
+    let mut events = client(ReconnectPolicy::new())
+        .get(server.url("/events"))
+        .connect()
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(
+            next_within(&mut events, Duration::from_secs(10))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert!(seen.iter().all(|event| event.id() == id));
+    let text = seen[0].id().as_ptr();
+    assert!(
+        seen.iter().all(|event| event.id().as_ptr() == text),
+        "one allocation"
+    );
+    let kept: wot_sse::EventId = seen[2].shared_id().clone();
+    assert_eq!(kept.as_ptr(), text);
+}
+
+/// An over-long event type skips its event (under another type it would reach the wrong
+/// listener); the limits are settings.
+#[tokio::test]
+async fn an_over_long_event_type_skips_its_event_and_the_limits_are_settings() {
+    let long_type = "t".repeat(2000);
+    let body = format!(
+        "event: {long_type}\ndata: misrouted\n\nevent: short\ndata: ok\n\n\
+         id: 123456789\ndata: long id\n\n: {}\ndata: after comment\n\n",
+        "c".repeat(100)
+    );
+    let server = Server::start(move |_, _| hold_after(stream(&body))).await;
+    let mut events = SseClient::builder()
+        .max_id_len(8)
+        .max_comment_len(50)
+        .build()
+        .unwrap()
+        .get(server.url("/events"))
+        .max_event_type_len(1024)
+        .connect()
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut messages = events.messages();
+    for _ in 0..6 {
+        let item = timeout(Duration::from_secs(10), messages.next())
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push(match item {
+            Ok(wot_sse::Message::Event(event)) => {
+                format!("{} {} {}", event.event_type(), event.data(), event.id())
+            }
+            Ok(wot_sse::Message::Comment(text)) => format!("comment {text}"),
+            Err(error) => {
+                assert!(error.is_field_too_long(), "{error}");
+                format!("{:?}", error.field_error().unwrap())
+            }
+        });
+    }
+    assert_eq!(
+        seen,
+        [
+            "EventTypeTooLong { limit: 1024 }",
+            "short ok ",
+            "IdTooLong { limit: 8 }",
+            "message long id ",
+            "CommentTooLong { limit: 50 }",
+            "message after comment ",
+        ]
+    );
+}
