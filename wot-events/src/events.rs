@@ -14,7 +14,7 @@ use wot_td::CompiledSchema;
 
 use crate::error::Error;
 use crate::filter::Filter;
-use crate::record::{EventRecord, RingBuffer};
+use crate::record::{EventRecord, RingBuffer, SharedStr};
 use crate::thing::ConsumedThing;
 use crate::transport::{RawItem, RawStream};
 
@@ -105,31 +105,32 @@ impl SubscribeOptions {
 /// Turns raw items into records (no I/O).
 #[derive(Debug, Clone)]
 pub(crate) struct EventDecoder {
-    thing_id: String,
-    thing_title: String,
+    thing_id: SharedStr,
+    thing_title: SharedStr,
     /// Events this decoder accepts, with their data schema (patterns compiled once).
-    events: HashMap<String, Option<CompiledSchema>>,
+    events: HashMap<SharedStr, Option<CompiledSchema>>,
     /// For a one-event subscription: the name given to events of type `message`.
-    single: Option<String>,
+    single: Option<SharedStr>,
     policy: InvalidData,
 }
 
 impl EventDecoder {
     /// For one event of a Thing.
     pub(crate) fn single(thing: &ConsumedThing, name: &str, policy: InvalidData) -> Self {
+        let name = SharedStr::from(name);
         let mut events = HashMap::new();
         events.insert(
-            name.to_owned(),
+            name.clone(),
             thing
                 .thing()
-                .event_data_schema(name)
+                .event_data_schema(&name)
                 .map(CompiledSchema::new),
         );
         EventDecoder {
-            thing_id: thing.id().to_owned(),
-            thing_title: thing.title().to_owned(),
+            thing_id: thing.shared_id().clone(),
+            thing_title: thing.shared_title().clone(),
             events,
-            single: Some(name.to_owned()),
+            single: Some(name),
             policy,
         }
     }
@@ -139,11 +140,11 @@ impl EventDecoder {
         let events = thing
             .thing()
             .events()
-            .map(|(n, e)| (n.to_owned(), e.data_schema().map(CompiledSchema::new)))
+            .map(|(n, e)| (n.into(), e.data_schema().map(CompiledSchema::new)))
             .collect();
         EventDecoder {
-            thing_id: thing.id().to_owned(),
-            thing_title: thing.title().to_owned(),
+            thing_id: thing.shared_id().clone(),
+            thing_title: thing.shared_title().clone(),
             events,
             single: None,
             policy,
@@ -157,7 +158,7 @@ impl EventDecoder {
                 None
             }
             _ => Some(Err(Error::InvalidData {
-                thing: self.thing_id.clone(),
+                thing: self.thing_id.to_string(),
                 what: format!("event `{name}`"),
                 reason,
                 raw: truncate(raw),
@@ -172,7 +173,13 @@ impl EventDecoder {
     ) -> Option<Result<EventRecord, Error>> {
         let name = match (&self.single, raw.name.as_deref()) {
             (Some(single), None | Some("message")) => single.clone(),
-            (_, Some(n)) if self.events.contains_key(n) => n.to_owned(),
+            (_, Some(n)) => match self.events.get_key_value(n) {
+                Some((shared, _)) => shared.clone(),
+                None => {
+                    tracing::debug!(thing = %self.thing_id, event = n, "ignoring event not asked for");
+                    return None;
+                }
+            },
             (_, other) => {
                 tracing::debug!(thing = %self.thing_id, event = ?other, "ignoring event not asked for");
                 return None;
@@ -190,7 +197,7 @@ impl EventDecoder {
                 Err(e) => return self.invalid(&name, format!("not JSON: {e}"), &raw.data),
             }
         };
-        if let Some(Some(schema)) = self.events.get(&name)
+        if let Some(Some(schema)) = self.events.get(name.as_str())
             && self.policy != InvalidData::PassThrough
             && let Some(first) = schema.validate(&data).into_iter().next()
         {
@@ -437,7 +444,7 @@ mod tests {
 
     fn raw(name: Option<&str>, data: &str) -> RawItem {
         RawItem {
-            name: name.map(str::to_owned),
+            name: name.map(SharedStr::from),
             data: data.to_owned(),
             id: Some("9".into()),
             polled: false,

@@ -52,7 +52,7 @@ pub use problem::ProblemDetails;
 pub use properties::{
     DEFAULT_HISTORY, DEFAULT_POLL_INTERVAL, ObserveMode, ObserveOptions, PropertyObserver,
 };
-pub use record::{EventRecord, PropertyHistory, PropertyUpdate, RingBuffer};
+pub use record::{EventRecord, PropertyHistory, PropertyUpdate, RingBuffer, SharedStr};
 pub use security::{Credential, Credentials};
 pub use subscriber::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_MAX_BODY,

@@ -109,14 +109,15 @@ impl EventLog {
     /// Adds a record. When full, the oldest record is dropped.
     pub fn push(&mut self, record: EventRecord) {
         self.total += 1;
-        *self.per_thing.entry(record.thing_id.clone()).or_default() += 1;
-        *self.per_event.entry(record.event.clone()).or_default() += 1;
-        let seen = self
-            .last_seen
-            .entry(record.thing_id.clone())
-            .or_insert(record.received_at);
-        if record.received_at > *seen {
-            *seen = record.received_at;
+        count(&mut self.per_thing, &record.thing_id);
+        count(&mut self.per_event, &record.event);
+        match self.last_seen.get_mut(record.thing_id.as_str()) {
+            Some(seen) if record.received_at > *seen => *seen = record.received_at,
+            Some(_) => {}
+            None => {
+                self.last_seen
+                    .insert(record.thing_id.to_string(), record.received_at);
+            }
         }
         let sec = secs(record.received_at);
         // Records arrive roughly in time order; one out of order goes into its bucket.
@@ -192,6 +193,16 @@ impl EventLog {
     }
 }
 
+/// Adds one to `key`'s count, copying the key only the first time.
+fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_owned(), 1);
+        }
+    }
+}
+
 fn secs(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -256,8 +267,8 @@ impl LogQuery {
 
     /// Whether one record matches.
     pub fn matches(&self, r: &EventRecord) -> bool {
-        (self.things.is_empty() || self.things.contains(&r.thing_id))
-            && (self.events.is_empty() || self.events.contains(&r.event))
+        (self.things.is_empty() || self.things.iter().any(|t| *t == r.thing_id))
+            && (self.events.is_empty() || self.events.iter().any(|e| *e == r.event))
             && self.since.is_none_or(|t| r.received_at >= t)
             && self.until.is_none_or(|t| r.received_at <= t)
             && self.filter.as_ref().is_none_or(|f| f.matches(r))
@@ -283,7 +294,7 @@ mod tests {
     fn rec(thing: &str, event: &str, data: serde_json::Value, t: u64) -> EventRecord {
         EventRecord {
             thing_id: thing.into(),
-            thing_title: thing.to_uppercase(),
+            thing_title: thing.to_uppercase().into(),
             event: event.into(),
             data,
             event_id: None,

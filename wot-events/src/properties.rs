@@ -15,7 +15,7 @@ use wot_td::CompiledSchema;
 use crate::error::Error;
 use crate::events::truncate;
 use crate::filter::json_eq;
-use crate::record::{PropertyHistory, PropertyUpdate};
+use crate::record::{PropertyHistory, PropertyUpdate, SharedStr};
 use crate::thing::ConsumedThing;
 use crate::transport::{RawItem, RawStream};
 
@@ -87,13 +87,13 @@ pub enum ObserveMode {
 /// Dropping it closes its connections.
 pub struct PropertyObserver {
     source: Option<RawStream>,
-    thing_id: String,
+    thing_id: SharedStr,
     /// The schema of each property, its patterns compiled once.
-    schemas: HashMap<String, Option<CompiledSchema>>,
-    single: Option<String>,
+    schemas: HashMap<SharedStr, Option<CompiledSchema>>,
+    single: Option<SharedStr>,
     every_read: bool,
     capacity: usize,
-    history: HashMap<String, PropertyHistory>,
+    history: HashMap<SharedStr, PropertyHistory>,
     states: Vec<(String, ObserveMode, watch::Receiver<ConnectionState>)>,
     /// The waker of the last poll, woken by `stop` so that a combinator polls again.
     waker: Option<std::task::Waker>,
@@ -128,19 +128,24 @@ impl PropertyObserver {
             .iter()
             .map(|n| {
                 (
-                    n.clone(),
+                    SharedStr::from(n.as_str()),
                     thing
                         .thing()
                         .property(n)
                         .map(|p| CompiledSchema::new(&p.schema)),
                 )
             })
-            .collect();
+            .collect::<HashMap<_, _>>();
+        let single = single
+            .then(|| names.first())
+            .flatten()
+            .and_then(|n| schemas.get_key_value(n.as_str()))
+            .map(|(shared, _)| shared.clone());
         PropertyObserver {
             source: Some(source),
-            thing_id: thing.id().to_owned(),
+            thing_id: thing.shared_id().clone(),
             schemas,
-            single: single.then(|| names.first().cloned()).flatten(),
+            single,
             every_read: opts.every_read,
             capacity: opts.history,
             history: HashMap::new(),
@@ -178,14 +183,17 @@ impl PropertyObserver {
     fn decode(&mut self, raw: RawItem, now: SystemTime) -> Option<Result<PropertyUpdate, Error>> {
         let name = match (&self.single, raw.name.as_deref()) {
             (Some(single), None | Some("message")) => single.clone(),
-            (_, Some(n)) if self.schemas.contains_key(n) => n.to_owned(),
+            (_, Some(n)) => match self.schemas.get_key_value(n) {
+                Some((shared, _)) => shared.clone(),
+                None => return None,
+            },
             _ => return None,
         };
         let value: Value = match serde_json::from_str(&raw.data) {
             Ok(v) => v,
             Err(e) => {
                 return Some(Err(Error::InvalidData {
-                    thing: self.thing_id.clone(),
+                    thing: self.thing_id.to_string(),
                     what: format!("property `{name}`"),
                     reason: format!("not JSON: {e}"),
                     raw: truncate(&raw.data),

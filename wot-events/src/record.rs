@@ -1,36 +1,188 @@
 //! The items our streams yield, and the bounded buffers that keep recent ones.
 
+use std::borrow::Borrow;
 use std::collections::VecDeque;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde_json::Value;
 
+/// Text that many records share: a Thing's id and title, an event or property name, an
+/// event id. Cloning it copies a pointer, not the text, so a long id or name received once
+/// costs its bytes once, however many records carry it.
+///
+/// It reads as a `&str` (`Deref`), compares with `str` and `String`, prints and serializes as
+/// the text.
+///
+/// # Examples
+///
+/// ```
+/// use wot_events::SharedStr;
+///
+/// let id = SharedStr::from("urn:dev:boiler");
+/// let again = id.clone(); // no copy of the text
+/// assert_eq!(again, "urn:dev:boiler");
+/// assert!(id.starts_with("urn:"));
+/// assert_eq!(String::from(again), "urn:dev:boiler");
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SharedStr(Arc<str>);
+
+impl SharedStr {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether both share the same text allocation (a clone of the other).
+    pub fn ptr_eq(&self, other: &SharedStr) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Default for SharedStr {
+    fn default() -> Self {
+        SharedStr(Arc::from(""))
+    }
+}
+
+impl Deref for SharedStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for SharedStr {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for SharedStr {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SharedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Debug for SharedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for SharedStr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl From<&str> for SharedStr {
+    fn from(s: &str) -> Self {
+        SharedStr(Arc::from(s))
+    }
+}
+
+impl From<String> for SharedStr {
+    fn from(s: String) -> Self {
+        SharedStr(Arc::from(s))
+    }
+}
+
+impl From<Arc<str>> for SharedStr {
+    fn from(s: Arc<str>) -> Self {
+        SharedStr(s)
+    }
+}
+
+impl From<SharedStr> for Arc<str> {
+    fn from(s: SharedStr) -> Self {
+        s.0
+    }
+}
+
+impl From<SharedStr> for String {
+    fn from(s: SharedStr) -> Self {
+        s.0.as_ref().to_owned()
+    }
+}
+
+impl PartialEq<str> for SharedStr {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for SharedStr {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for SharedStr {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<SharedStr> for str {
+    fn eq(&self, other: &SharedStr) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<SharedStr> for &str {
+    fn eq(&self, other: &SharedStr) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<SharedStr> for String {
+    fn eq(&self, other: &SharedStr) -> bool {
+        **self == *other.0
+    }
+}
+
 /// One event received from a Thing.
+///
+/// The Thing's id and title, the event name and the event id are [`SharedStr`]s: every
+/// record of a subscription points to the same text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventRecord {
     /// The Thing's `id`, or its title when the TD has no `id`.
-    pub thing_id: String,
+    pub thing_id: SharedStr,
     /// The Thing's `title`.
-    pub thing_title: String,
+    pub thing_title: SharedStr,
     /// The event's name (its key in the TD's `events`).
-    pub event: String,
+    pub event: SharedStr,
     /// The event data (JSON; `null` when the event carried none).
     pub data: Value,
     /// The SSE event id (the resume token), if the server sent one.
-    pub event_id: Option<String>,
+    pub event_id: Option<SharedStr>,
     /// When this process received the event.
     #[serde(with = "rfc3339")]
     pub received_at: SystemTime,
 }
 
 /// One new value of a property.
+///
+/// The Thing's id, the property name and the event id are [`SharedStr`]s, shared by every
+/// update of an observer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PropertyUpdate {
     /// The Thing's `id`, or its title when the TD has no `id`.
-    pub thing_id: String,
+    pub thing_id: SharedStr,
     /// The property's name.
-    pub property: String,
+    pub property: SharedStr,
     /// The value.
     pub value: Value,
     /// When this process received the value.
@@ -39,7 +191,7 @@ pub struct PropertyUpdate {
     /// The SSE event id (the resume token) when the value came over SSE and the server sent
     /// one; `None` for long polling and polling. Ids that do not follow each other are how an
     /// observer of a server that numbers its values learns that some were lost.
-    pub event_id: Option<String>,
+    pub event_id: Option<SharedStr>,
     /// Set when the value does not satisfy the property's schema (out of range, wrong type,
     /// not in `enum`...): the first problem found. The update is delivered anyway.
     pub schema_violation: Option<String>,

@@ -14,6 +14,7 @@ use wot_td::{Affordance, Operation};
 use crate::error::{Error, display_url};
 use crate::events::{EventDecoder, MergedSubscription, SubscribeOptions, Subscription};
 use crate::properties::{ObserveMode, ObserveOptions, PropertyObserver};
+use crate::record::SharedStr;
 use crate::security::{Auth, Credentials};
 use crate::thing::ConsumedThing;
 use crate::transport::{
@@ -404,7 +405,7 @@ impl EventSubscriber {
             }
             _ => {
                 let (s, rx, tx) =
-                    poll_stream(self.config.clone(), target.clone(), name.to_owned(), None);
+                    poll_stream(self.config.clone(), target.clone(), name.into(), None);
                 Ok((s, rx, Some(tx)))
             }
         }
@@ -502,7 +503,7 @@ impl EventSubscriber {
         let (s, rx, _) = poll_stream(
             self.config.clone(),
             target,
-            name.to_owned(),
+            name.into(),
             Some(opts.interval),
         );
         Ok((s, ObserveMode::Polling, rx))
@@ -666,16 +667,16 @@ impl EventSubscriber {
 /// not, and are dropped. So a property reads the same whether it is observed alone or with
 /// the others on separate connections.
 fn own_items(source: RawStream, property: &str) -> RawStream {
-    let property: Arc<str> = Arc::from(property);
+    let property = SharedStr::from(property);
     source
         .filter_map(move |item| {
             let item = match item {
                 Ok(mut raw) => match raw.name.as_deref() {
                     None | Some("message") => {
-                        raw.name = Some(property.to_string());
+                        raw.name = Some(property.clone());
                         Some(Ok(raw))
                     }
-                    Some(n) if n == &*property => Some(Ok(raw)),
+                    Some(n) if n == property.as_str() => Some(Ok(raw)),
                     Some(other) => {
                         tracing::debug!(property = %property, event = other, "ignoring event not named after the property");
                         None

@@ -7,6 +7,7 @@ use url::Url;
 use wot_td::{Document, Thing};
 
 use crate::error::Error;
+use crate::record::SharedStr;
 
 /// A Thing Description ready to use: parsed, validated, with the URL it was fetched from
 /// (the base for relative hrefs when the TD has no `base`). Cheap to clone.
@@ -19,7 +20,8 @@ pub struct ConsumedThing {
 struct Inner {
     thing: Thing,
     source: Option<Url>,
-    id: String,
+    id: SharedStr,
+    title: SharedStr,
 }
 
 impl ConsumedThing {
@@ -45,12 +47,14 @@ impl ConsumedThing {
                 diagnostics: errors,
             });
         }
-        let id = thing.id.clone().unwrap_or_else(|| thing.title.clone());
+        let id = SharedStr::from(thing.id.as_deref().unwrap_or(&thing.title));
+        let title = SharedStr::from(thing.title.as_str());
         Ok(ConsumedThing {
             inner: Arc::new(Inner {
                 thing,
                 source: fetched_from,
                 id,
+                title,
             }),
         })
     }
@@ -130,7 +134,17 @@ impl ConsumedThing {
 
     /// The Thing's `title`.
     pub fn title(&self) -> &str {
-        &self.inner.thing.title
+        &self.inner.title
+    }
+
+    /// The id as the shared text records carry.
+    pub(crate) fn shared_id(&self) -> &SharedStr {
+        &self.inner.id
+    }
+
+    /// The title as the shared text records carry.
+    pub(crate) fn shared_title(&self) -> &SharedStr {
+        &self.inner.title
     }
 
     /// The URL the TD was fetched from.

@@ -17,6 +17,7 @@ use wot_td::{Affordance, Form, FormQuery, Operation};
 
 use crate::error::{Error, display_url};
 use crate::problem::ProblemDetails;
+use crate::record::SharedStr;
 use crate::security::{Auth, Credentials, authorize};
 use crate::thing::ConsumedThing;
 
@@ -24,11 +25,11 @@ use crate::thing::ConsumedThing;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RawItem {
     /// The SSE `event` field, or the affordance name the transport was opened for.
-    pub(crate) name: Option<String>,
+    pub(crate) name: Option<SharedStr>,
     /// The data as text (JSON expected).
     pub(crate) data: String,
     /// The SSE last event id (`None` when empty or not SSE).
-    pub(crate) id: Option<String>,
+    pub(crate) id: Option<SharedStr>,
     /// From a `readproperty` poll (change detection applies).
     pub(crate) polled: bool,
 }
@@ -179,16 +180,32 @@ pub(crate) fn sse_stream(
     }
     let events = req.connect()?;
     let state = events.state();
-    let raw = events.map(|item| {
+    // The id and type of one event are usually those of the one before: those are shared,
+    // not copied per event.
+    let mut last_id: Option<SharedStr> = None;
+    let mut last_type: Option<SharedStr> = None;
+    let raw = events.map(move |item| {
         item.map(|ev| RawItem {
-            name: Some(ev.event_type().to_owned()),
-            id: Some(ev.id().to_owned()).filter(|s| !s.is_empty()),
+            name: Some(reuse(&mut last_type, ev.event_type())),
+            id: (!ev.id().is_empty()).then(|| reuse(&mut last_id, ev.id())),
             data: ev.into_data(),
             polled: false,
         })
         .map_err(Error::from)
     });
     Ok((raw.boxed(), state))
+}
+
+/// `text` as shared text: the one in `last` when equal, else a new one that becomes `last`.
+fn reuse(last: &mut Option<SharedStr>, text: &str) -> SharedStr {
+    match last {
+        Some(shared) if shared.as_str() == text => shared.clone(),
+        _ => {
+            let shared = SharedStr::from(text);
+            *last = Some(shared.clone());
+            shared
+        }
+    }
 }
 
 /// Settings of the plain HTTP requests (TD fetch, one-shots, polling, long polling).
@@ -222,7 +239,7 @@ pub(crate) struct Limits {
 struct PollState {
     config: Arc<HttpConfig>,
     target: Target,
-    name: String,
+    name: SharedStr,
     state: Arc<watch::Sender<ConnectionState>>,
     failures: u32,
     interval: Option<Duration>,
@@ -243,7 +260,7 @@ struct PollState {
 pub(crate) fn poll_stream(
     config: Arc<HttpConfig>,
     target: Target,
-    name: String,
+    name: SharedStr,
     interval: Option<Duration>,
 ) -> (
     RawStream,

@@ -257,7 +257,7 @@ fn check_record(record: &EventRecord, names: fn(u64) -> &'static str) -> u64 {
 /// SSE id the server sent with it.
 fn check_update(update: &PropertyUpdate, names: fn(u64) -> &'static str) -> u64 {
     let n = update.value["seq"].as_u64().expect("no sequence number");
-    assert_eq!(update.event_id, Some(n.to_string()));
+    assert_eq!(update.event_id.as_deref(), Some(n.to_string().as_str()));
     assert_eq!(update.property, names(n));
     assert_eq!(update.value, property_value(n), "partial or mixed value");
     assert_eq!(update.schema_violation, None);

@@ -369,3 +369,36 @@ fn an_invalid_reconnect_policy_is_a_config_error() {
         .unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn a_long_id_is_shared_by_every_record_not_copied() {
+    let long_id = "x".repeat(4000);
+    let body = format!("id: {long_id}\n\n{}", "data: 1\n\n".repeat(500));
+    let base = serve(Router::new().fallback(move || {
+        let body = body.clone();
+        async move { ([(header::CONTENT_TYPE, "text/event-stream")], body) }
+    }))
+    .await;
+    let t = thing(json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1",
+        "id": "urn:dev:chatty", "title": "Chatty",
+        "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+        "events": {"e": {"forms": [{"href": format!("{base}/e"), "subprotocol": "sse"}]}}
+    }));
+    let mut events = EventSubscriber::new()
+        .subscribe(&t, "e", SubscribeOptions::new().buffer(None))
+        .unwrap();
+    let first = events.next().await.unwrap().unwrap();
+    assert_eq!(first.event_id.as_deref().map(str::len), Some(4000));
+    for _ in 1..500 {
+        let r = events.next().await.unwrap().unwrap();
+        assert!(
+            r.event_id
+                .as_ref()
+                .unwrap()
+                .ptr_eq(first.event_id.as_ref().unwrap())
+        );
+        assert!(r.thing_id.ptr_eq(&first.thing_id) && r.event.ptr_eq(&first.event));
+        assert!(r.thing_title.ptr_eq(&first.thing_title));
+    }
+}

@@ -95,7 +95,7 @@ async fn subscribe_all_shares_one_connection_per_thing_when_offered() {
     }
     let mut seen: Vec<_> = log
         .iter()
-        .map(|r| (r.thing_id.clone(), r.event.clone()))
+        .map(|r| (r.thing_id.to_string(), r.event.to_string()))
         .collect();
     seen.sort();
     assert_eq!(
