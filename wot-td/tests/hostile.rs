@@ -1,14 +1,39 @@
 //! Hostile Thing Descriptions and Thing Models: non-UTF-8 bytes, numbers out of range, huge and
 //! wide documents, self-referencing models and exploding `tm:extends` graphs. Each must give a
 //! clear error or a bounded result. (Deep nesting, duplicate keys and the reader's size limit
-//! are covered by `parsing.rs`.)
+//! are covered by `parsing.rs`.) Regex bombs, thousands of patterns, 100,000 affordances and
+//! deeply nested schemas must stay within the validation limits: the tests count heap bytes
+//! with a counting allocator and compiled patterns through the diagnostics; their time limits
+//! only guard against hangs.
 
-use std::sync::mpsc;
+use std::alloc::System;
+use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wot_td::{Document, ParseErrorKind, ThingModel};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use wot_td::{
+    CompiledSchema, DataSchema, Document, PATTERN_SIZE_LIMIT, ParseErrorKind, PatternErrorKind,
+    ThingModel, ValidationLimits,
+};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Tests that count heap bytes take this lock, so that they do not count each other's.
+static COUNTING: Mutex<()> = Mutex::new(());
+
+const MIB: usize = 1 << 20;
+
+/// Runs `work` and returns its result with the heap bytes allocated meanwhile (by every
+/// thread: an upper bound of the peak that `work` needed).
+fn counting<T>(work: impl FnOnce() -> T) -> (T, usize) {
+    let _serial = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+    let region = Region::new(GLOBAL);
+    let out = work();
+    (out, region.change().bytes_allocated)
+}
 
 const CTX: &str = "https://www.w3.org/2022/wot/td/v1.1";
 
@@ -226,4 +251,259 @@ fn a_diamond_tm_extends_graph_is_checked_in_bounded_time() {
         "{calls} models resolved for 64 distinct ones"
     );
     assert!(diagnostics.iter().any(|d| d.is_error()), "{diagnostics:#?}");
+}
+
+/// A TD with one string property per pattern.
+fn td_with_patterns(patterns: impl IntoIterator<Item = String>) -> String {
+    let mut properties = serde_json::Map::new();
+    for (i, pattern) in patterns.into_iter().enumerate() {
+        properties.insert(
+            format!("p{i}"),
+            json!({"type": "string", "pattern": pattern, "forms": [{"href": "p"}]}),
+        );
+    }
+    serde_json::to_string(&json!({
+        "@context": CTX, "title": "Patterns", "base": "http://t/",
+        "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+        "properties": properties,
+    }))
+    .unwrap()
+}
+
+fn rules(diagnostics: &[wot_td::Diagnostic], rule: &str) -> Vec<wot_td::Diagnostic> {
+    diagnostics
+        .iter()
+        .filter(|d| d.rule == rule)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn two_thousand_regex_bombs_stop_at_the_compile_budget() {
+    // 2,000 distinct patterns that compile to megabytes each (the issue's 170 KB TD took
+    // 25 s and 2.3 GB).
+    let text = td_with_patterns((0..2_000).map(|i| format!(r"\w{{{}}}", 50 + i)));
+    assert!(text.len() > 100_000, "{}", text.len());
+    let (diagnostics, allocated) = within(Duration::from_secs(60), move || {
+        counting(|| Document::from_str(&text).unwrap().validate())
+    });
+    let too_big = rules(&diagnostics, "pattern");
+    let budget = rules(&diagnostics, "pattern-budget");
+    // Each pattern compiled to the size limit costs that much budget: the work done is the
+    // budget, not the number of patterns.
+    let limits = ValidationLimits::default();
+    assert!(
+        too_big.len() <= limits.regex_budget / limits.regex_size + 1,
+        "{}",
+        too_big.len()
+    );
+    assert_eq!(too_big[0].path, "properties.p0.pattern");
+    assert!(
+        too_big[0].message.contains("size limit"),
+        "{}",
+        too_big[0].message
+    );
+    assert_eq!(budget.len(), 1, "{budget:?}");
+    assert!(budget[0].is_error());
+    assert_eq!(
+        budget[0].path,
+        format!("properties.p{}.pattern", too_big.len())
+    );
+    assert!(
+        budget[0]
+            .message
+            .contains(&format!("nor {} later ones", 2_000 - too_big.len() - 1)),
+        "{}",
+        budget[0].message
+    );
+    eprintln!(
+        "bombs: {} too big, {} MiB allocated",
+        too_big.len(),
+        allocated / MIB
+    );
+    assert!(allocated < 512 * MIB, "{} MiB", allocated / MIB);
+}
+
+#[test]
+fn two_thousand_ordinary_patterns_are_valid() {
+    let text = td_with_patterns((0..2_000).map(|i| format!(r"^id{i}-[0-9a-f]{{8}}$")));
+    let (diagnostics, allocated) = within(Duration::from_secs(60), move || {
+        counting(|| Document::from_str(&text).unwrap().validate())
+    });
+    assert!(diagnostics.is_empty(), "{:?}", &diagnostics[..1]);
+    eprintln!("ordinary: {} MiB allocated", allocated / MIB);
+    assert!(allocated < 256 * MIB, "{} MiB", allocated / MIB);
+}
+
+#[test]
+fn a_sixteen_mebibyte_td_of_long_patterns_is_rejected_within_the_budget() {
+    // 2,000 patterns of 8,000 bytes (the length limit is 8 KiB), costly in every way a
+    // short pattern cannot be: case-folded Unicode classes, huge repetitions, deep groups.
+    let kinds = [r"(?i)\p{Any}?", r"(a{999}){999}", r"((((b))))", r"[\w--\d]"];
+    let text = td_with_patterns((0..2_000).map(|i| {
+        let unit = kinds[i % kinds.len()];
+        let mut p = format!("{i}");
+        while p.len() + unit.len() <= 8_000 {
+            p.push_str(unit);
+        }
+        p
+    }));
+    assert!(text.len() > 15 * MIB, "{}", text.len());
+    let (diagnostics, allocated) = within(Duration::from_secs(120), move || {
+        counting(|| Document::from_str(&text).unwrap().validate())
+    });
+    let unusable =
+        rules(&diagnostics, "pattern").len() + rules(&diagnostics, "pattern-budget").len();
+    assert!(unusable > 0);
+    assert!(
+        diagnostics.iter().all(|d| d.rule.starts_with("pattern")),
+        "{:?}",
+        diagnostics.iter().find(|d| !d.rule.starts_with("pattern"))
+    );
+    eprintln!(
+        "16 MiB: {} diagnostics, {} MiB allocated",
+        diagnostics.len(),
+        allocated / MIB
+    );
+    assert!(allocated < 1536 * MIB, "{} MiB", allocated / MIB);
+}
+
+#[test]
+fn regex_bombs_are_rejected_by_the_size_limits() {
+    let long = "a".repeat(ValidationLimits::default().pattern_bytes + 1);
+    for (pattern, expect_too_long) in [
+        (r"(a{1000}){1000}", false),
+        (r"(((a+)+)+){1000}{1000}", false),
+        (r"((a{1,1000}){1,1000}){1,1000}", false),
+        (r"\w{50}", false),
+        (r"(?i)\p{Any}{100}", false),
+        (r"(?i)[\x{0}-\x{10FFFF}]", false),
+        (r"[[[[[[[[[[\p{L}]]]]]]]]]]{100}", false),
+        (long.as_str(), true),
+    ] {
+        let schema: DataSchema =
+            serde_json::from_value(json!({"type": "array", "items": {"pattern": pattern}}))
+                .unwrap();
+        let compiled = within(Duration::from_secs(10), move || {
+            CompiledSchema::from(schema)
+        });
+        let problems = compiled.problems();
+        assert_eq!(problems.len(), 1, "{pattern}: {problems:?}");
+        assert_eq!(problems[0].path, "items.pattern");
+        match (&problems[0].kind, expect_too_long) {
+            (PatternErrorKind::TooLong { .. }, true) => {}
+            (PatternErrorKind::TooBig { limit }, false) => assert_eq!(*limit, PATTERN_SIZE_LIMIT),
+            (other, _) => panic!("{pattern}: {other:?}"),
+        }
+        let errors = compiled.validate(&json!(["a", "b"]));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[1].path, "[1]");
+        assert!(
+            errors[0].message.contains("cannot be used"),
+            "{}",
+            errors[0].message
+        );
+        assert!(errors[0].message.len() < 400, "{}", errors[0].message);
+    }
+    // Nested quantifiers are no bomb for a finite automaton: no backtracking blow-up.
+    let schema: DataSchema =
+        serde_json::from_value(json!({"type": "string", "pattern": "^((a+)+)+$"})).unwrap();
+    let compiled = CompiledSchema::from(schema);
+    assert!(compiled.problems().is_empty());
+    let mut text = "a".repeat(100_000);
+    text.push('!');
+    let errors = within(Duration::from_secs(10), move || {
+        compiled.validate(&Value::String(text))
+    });
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}
+
+/// Parses and validates a TD of `n` integer properties; returns the heap bytes that took
+/// and the size of the TD.
+fn parse_and_validate_affordances(n: usize) -> (usize, usize) {
+    let mut properties = serde_json::Map::new();
+    for i in 0..n {
+        properties.insert(
+            format!("p{i}"),
+            json!({"type": "integer", "forms": [{"href": "p"}]}),
+        );
+    }
+    let text = serde_json::to_string(&json!({
+        "@context": CTX, "title": "Huge", "base": "http://t/",
+        "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+        "properties": properties,
+    }))
+    .unwrap();
+    let bytes = text.len();
+    let ((count, diagnostics), allocated) = within(Duration::from_secs(120), move || {
+        counting(|| {
+            let doc = Document::from_str(&text).unwrap();
+            let diagnostics = doc.validate();
+            (doc.as_thing().unwrap().properties().count(), diagnostics)
+        })
+    });
+    assert_eq!(count, n);
+    assert!(diagnostics.is_empty(), "{:?}", diagnostics.first());
+    (allocated, bytes)
+}
+
+#[test]
+fn a_hundred_thousand_affordances_validate_in_linear_memory() {
+    let (small, small_bytes) = parse_and_validate_affordances(10_000);
+    let (allocated, bytes) = parse_and_validate_affordances(100_000);
+    eprintln!(
+        "affordances: 10k {small_bytes} bytes {} MiB, 100k {bytes} bytes {} MiB allocated",
+        small / MIB,
+        allocated / MIB
+    );
+    // The parsed model takes a few KB per affordance (the body limit of 16 MiB bounds the
+    // count); what matters here is that the work grows linearly with the TD.
+    assert!(
+        allocated < 200 * bytes,
+        "{} MiB for {bytes} bytes",
+        allocated / MIB
+    );
+    assert!(allocated < 15 * small, "{allocated} vs {small}: not linear");
+}
+
+/// `depth` levels of `{"type": "array", "items": ...}` around a string with a pattern.
+fn nested_schema(depth: usize) -> DataSchema {
+    let mut schema: DataSchema =
+        serde_json::from_value(json!({"type": "string", "pattern": "^x+$"})).unwrap();
+    for _ in 0..depth {
+        let mut outer: DataSchema = serde_json::from_value(json!({"type": "array"})).unwrap();
+        outer.items = Some(Box::new(wot_td::OneOrMany::One(schema)));
+        schema = outer;
+    }
+    schema
+}
+
+fn nested_value(depth: usize, leaf: &str) -> Value {
+    let mut value = json!(leaf);
+    for _ in 0..depth {
+        value = json!([value]);
+    }
+    value
+}
+
+#[test]
+fn deeply_nested_schemas_give_a_typed_outcome() {
+    // As deep as JSON text can be (below serde_json's 128 levels): compiled and checked.
+    let compiled = CompiledSchema::from(nested_schema(100));
+    assert!(compiled.problems().is_empty());
+    assert!(compiled.accepts(&nested_value(100, "xx")));
+    let errors = compiled.validate(&nested_value(100, "y"));
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].path.starts_with("[0][0]"), "{}", errors[0].path);
+    // Deeper than MAX_DEPTH, built in code: a violation naming the depth, not a stack overflow.
+    let compiled = within(Duration::from_secs(10), || {
+        CompiledSchema::from(nested_schema(wot_td::MAX_DEPTH + 50))
+    });
+    let errors = compiled.validate(&nested_value(wot_td::MAX_DEPTH + 50, "xx"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].message.contains("nested deeper"),
+        "{}",
+        errors[0].message
+    );
 }
