@@ -24,6 +24,9 @@ use crate::stream::EventStream;
 /// The default idle timeout: 45 s.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 
+/// The default connect timeout: 30 s for everything up to the response head.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The default limit on redirects followed for one connection: 10.
 pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 
@@ -74,6 +77,7 @@ pub(crate) struct Settings {
     pub(crate) headers: HeaderMap,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
     pub(crate) max_event_size: usize,
     pub(crate) max_id_len: usize,
     pub(crate) max_event_type_len: usize,
@@ -92,6 +96,7 @@ impl Default for Settings {
             headers: HeaderMap::new(),
             reconnect: ReconnectPolicy::new(),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
             max_id_len: DEFAULT_MAX_ID_LEN,
             max_event_type_len: DEFAULT_MAX_EVENT_TYPE_LEN,
@@ -301,6 +306,12 @@ impl SseClientBuilder {
     /// See [`RequestBuilder::idle_timeout`]. Default: 45 s.
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.settings.idle_timeout = timeout.into();
+        self
+    }
+
+    /// See [`RequestBuilder::connect_timeout`]. Default: 30 s.
+    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.settings.connect_timeout = timeout.into();
         self
     }
 
@@ -527,6 +538,16 @@ impl RequestBuilder {
     /// disables it. Default: 45 s.
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.settings_mut().idle_timeout = timeout.into();
+        self
+    }
+
+    /// How long one connection attempt may take up to the response head: asking the token
+    /// provider, DNS, TCP, TLS, every redirect and the response head together. The shorter of
+    /// this and the idle timeout applies. Past it the attempt fails with an
+    /// [`is_timeout`](Error::is_timeout) error and the stream reconnects. `None` leaves only
+    /// the idle timeout. Default: 30 s ([`DEFAULT_CONNECT_TIMEOUT`]).
+    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.settings_mut().connect_timeout = timeout.into();
         self
     }
 

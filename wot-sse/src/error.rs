@@ -41,6 +41,8 @@ pub(crate) enum Kind {
     Connect,
     Body,
     IdleTimeout(Duration),
+    /// No response head within this time (the connect timeout or the shorter idle timeout).
+    ResponseTimeout(Duration),
     Status(StatusCode),
     ContentType(Option<String>),
     RedirectWithoutLocation(StatusCode),
@@ -130,6 +132,7 @@ impl Error {
             | Kind::Connect
             | Kind::Body
             | Kind::IdleTimeout(_)
+            | Kind::ResponseTimeout(_)
             | Kind::EventTooLarge(_)
             | Kind::FieldTooLong(_) => false,
         }
@@ -157,9 +160,13 @@ impl Error {
         self.status() == Some(StatusCode::FORBIDDEN)
     }
 
-    /// Whether no bytes arrived within the idle timeout (the client reconnects).
+    /// Whether no bytes arrived within the idle timeout, or no response head within the
+    /// connect timeout (or the idle timeout, if shorter). The client reconnects.
     pub fn is_timeout(&self) -> bool {
-        matches!(self.inner.kind, Kind::IdleTimeout(_))
+        matches!(
+            self.inner.kind,
+            Kind::IdleTimeout(_) | Kind::ResponseTimeout(_)
+        )
     }
 
     /// Whether sending the request failed: DNS, TCP, TLS, or the server hung up early.
@@ -247,6 +254,7 @@ impl fmt::Display for Error {
             Kind::Connect => f.write_str("connecting failed")?,
             Kind::Body => f.write_str("reading the event stream failed")?,
             Kind::IdleTimeout(after) => write!(f, "no data for {after:?} (idle timeout)")?,
+            Kind::ResponseTimeout(after) => write!(f, "no response within {after:?}")?,
             Kind::Status(status) => write!(f, "server answered {status}")?,
             Kind::ContentType(Some(found)) => write!(
                 f,

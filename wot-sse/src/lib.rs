@@ -50,7 +50,8 @@ pub use backoff::{
 };
 #[cfg(feature = "client")]
 pub use client::{
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REDIRECTS, RequestBuilder, SseClient, SseClientBuilder,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REDIRECTS, RequestBuilder,
+    SseClient, SseClientBuilder,
 };
 #[cfg(feature = "client")]
 pub use error::Error;

@@ -390,8 +390,12 @@ impl EventStream {
                     }
                     Poll::Ready(Err(error)) => return Poll::Ready(self.fail(Some(error)).map(Err)),
                     Poll::Pending => {
-                        if self.idle_expired(cx) {
-                            let error = self.idle_error();
+                        let limit = self.response_limit();
+                        if self.idle_expired(cx, limit) {
+                            let error = Error::new(
+                                Kind::ResponseTimeout(limit.unwrap_or_default()),
+                                Some(self.spec.url_for_logs()),
+                            );
                             return Poll::Ready(self.fail(Some(error)).map(Err));
                         }
                         if self.park(cx) {
@@ -432,7 +436,7 @@ impl EventStream {
                     }
                     Poll::Pending => {
                         let since = *since;
-                        if self.idle_expired(cx) {
+                        if self.idle_expired(cx, self.spec.settings.idle_timeout) {
                             self.connection_ended(since);
                             // The server answered and then went quiet: that is not a failed
                             // attempt, or a quiet Thing without heartbeats would use them up.
@@ -533,10 +537,21 @@ impl EventStream {
         )
     }
 
-    /// Whether the stream has waited the idle timeout without a byte; otherwise arms the
-    /// timer to wake us. Called whenever the stream is about to wait for the server.
-    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(idle) = self.spec.settings.idle_timeout else {
+    /// How long an attempt may take up to the response head: the shorter of the connect
+    /// timeout and the idle timeout.
+    fn response_limit(&self) -> Option<Duration> {
+        let settings = &self.spec.settings;
+        match (settings.connect_timeout, settings.idle_timeout) {
+            (Some(connect), Some(idle)) => Some(connect.min(idle)),
+            (connect, idle) => connect.or(idle),
+        }
+    }
+
+    /// Whether the stream has waited `limit` without a byte (or, while connecting, without
+    /// the response); otherwise arms the timer to wake us. Called whenever the stream is about
+    /// to wait for the server.
+    fn idle_expired(&mut self, cx: &mut Context<'_>, limit: Option<Duration>) -> bool {
+        let Some(idle) = limit else {
             return false;
         };
         if mem::take(&mut self.active) || self.timer.is_none() {

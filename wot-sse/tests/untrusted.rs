@@ -643,3 +643,59 @@ async fn an_over_long_event_type_skips_its_event_and_the_limits_are_settings() {
         ]
     );
 }
+
+// --- timeouts -------------------------------------------------------------------------------
+
+/// Class 3 of issue 14: a server that accepts the connection and never answers. Even with the
+/// idle timeout off, the connect timeout (30 s by default) ends each attempt, and the stream
+/// gives up after `max_attempts`, so a caller is never stuck.
+#[tokio::test(start_paused = true)]
+async fn a_server_that_never_answers_is_bounded_by_the_connect_timeout() {
+    let server = Server::start(|_, _| hold_after("")).await;
+    let started = Instant::now();
+    let mut events = SseClient::builder()
+        .idle_timeout(None)
+        .reconnect(ReconnectPolicy::new().max_attempts(Some(2)).jitter(0.0))
+        .build()
+        .unwrap()
+        .get(server.url("/events"))
+        .connect()
+        .unwrap();
+    let first = next_within(&mut events, Duration::from_secs(120))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(first.is_timeout() && !first.is_terminal(), "{first}");
+    assert_eq!(started.elapsed(), wot_sse::DEFAULT_CONNECT_TIMEOUT);
+    let last = next_within(&mut events, Duration::from_secs(120))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(last.is_retries_exhausted(), "{last}");
+    assert!(
+        next_within(&mut events, Duration::from_secs(1))
+            .await
+            .is_none()
+    );
+    assert_eq!(server.count(), 2);
+
+    // A shorter setting applies; so does an idle timeout shorter than it.
+    for (connect, idle, waited) in [(5, 45, 5), (20, 7, 7)] {
+        let server = Server::start(|_, _| hold_after("")).await;
+        let started = Instant::now();
+        let mut events = SseClient::builder()
+            .connect_timeout(Duration::from_secs(connect))
+            .idle_timeout(Duration::from_secs(idle))
+            .build()
+            .unwrap()
+            .get(server.url("/events"))
+            .connect()
+            .unwrap();
+        let error = next_within(&mut events, Duration::from_secs(120))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error}");
+        assert_eq!(started.elapsed(), Duration::from_secs(waited));
+    }
+}
