@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use wot_td::{DataSchema, Document, expand_uri_template, uri_template_variables};
+use wot_td::{CompiledSchema, DataSchema, Document, expand_uri_template, uri_template_variables};
 
 /// Arbitrary JSON values, a few levels deep.
 fn json_value() -> impl Strategy<Value = Value> {
@@ -100,6 +100,9 @@ proptest! {
         let schema: DataSchema = serde_json::from_value(schema).unwrap();
         let errors = schema.validate_value(&value);
         prop_assert_eq!(errors.is_empty(), schema.accepts(&value));
+        // A compiled schema finds exactly the same violations.
+        let compiled = CompiledSchema::new(&schema);
+        prop_assert_eq!(&compiled.validate(&value), &errors);
         // Every path points into the value.
         for e in &errors {
             prop_assert!(e.path.is_empty() || e.path.starts_with('[') || e.path.chars().next().is_some_and(char::is_alphanumeric), "{}", e.path);

@@ -545,3 +545,36 @@ fn enum_checks_stop_at_a_budget() {
     );
     assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
 }
+
+#[test]
+fn patterns_past_the_compile_budget_are_one_error() {
+    use wot_td::ValidationLimits;
+    let mut properties = serde_json::Map::new();
+    for i in 0..5 {
+        properties.insert(
+            format!("p{i}"),
+            json!({"type": "string", "pattern": format!("^x{i}$"), "forms": [{"href": "http://t/p"}]}),
+        );
+    }
+    let doc = Document::from_value(json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1", "title": "T",
+        "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+        "properties": properties,
+    }))
+    .unwrap();
+    assert!(doc.validate().is_empty());
+    let limits = ValidationLimits {
+        regex_budget: 1,
+        ..ValidationLimits::default()
+    };
+    let diagnostics = doc.validate_with_limits(&limits);
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_eq!(diagnostics[0].rule, "pattern-budget");
+    assert_eq!(diagnostics[0].path, "properties.p0.pattern");
+    assert!(diagnostics[0].is_error());
+    assert!(
+        diagnostics[0].message.contains("nor 4 later ones"),
+        "{}",
+        diagnostics[0].message
+    );
+}

@@ -192,3 +192,58 @@ fn a_pattern_checks_every_item_of_a_long_array() {
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(errs[1].message.contains("cannot be used"), "{errs:?}");
 }
+
+#[test]
+fn a_compiled_schema_compiles_once_and_names_unusable_patterns() {
+    use wot_td::{CompiledSchema, PatternErrorKind, ValidationLimits};
+    let s = schema(json!({
+        "type": "object",
+        "properties": {
+            "serial": {"type": "string", "pattern": "^[A-Z]{2}-\\d+$"},
+            "tags": {"type": "array", "items": [{"pattern": "(?=x)"}, {"pattern": "^t"}]},
+            "either": {"oneOf": [{"type": "string", "pattern": "^[a-z]+$"}, {"type": "integer"}]}
+        }
+    }));
+    let compiled = CompiledSchema::new(&s);
+    let problems = compiled.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "properties.tags.items[0].pattern");
+    assert!(matches!(problems[0].kind, PatternErrorKind::Invalid(_)));
+    for value in [
+        json!({"serial": "AB-1", "tags": ["x", "t"], "either": "abc"}),
+        json!({"serial": "ab", "tags": ["y", "u"], "either": "ABC"}),
+        json!({"serial": 5, "either": 7}),
+    ] {
+        assert_eq!(
+            compiled.validate(&value),
+            s.validate_value(&value),
+            "{value}"
+        );
+        assert_eq!(compiled.accepts(&value), s.accepts(&value));
+    }
+    assert_eq!(compiled.schema(), &s);
+
+    // With no budget, every pattern is reported, and none is compiled.
+    let tight = ValidationLimits {
+        regex_budget: 1,
+        ..ValidationLimits::default()
+    };
+    let compiled = CompiledSchema::with_limits(s.clone(), &tight);
+    let over: Vec<&str> = compiled
+        .problems()
+        .iter()
+        .filter(|p| matches!(p.kind, PatternErrorKind::OverBudget { budget: 1 }))
+        .map(|p| p.path.as_str())
+        .collect();
+    assert_eq!(
+        over,
+        [
+            "properties.serial.pattern",
+            "properties.tags.items[0].pattern",
+            "properties.tags.items[1].pattern",
+            "properties.either.oneOf[0].pattern"
+        ]
+    );
+    let errors = compiled.validate(&json!({"serial": "AB-1"}));
+    assert!(errors[0].message.contains("compile budget"), "{errors:?}");
+}
