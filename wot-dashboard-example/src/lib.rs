@@ -18,7 +18,7 @@ mod sim;
 mod tui;
 pub mod ui;
 
-use std::cell::RefCell;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use cli::{Options, OptionsError};
@@ -149,7 +149,7 @@ pub async fn run(options: Options) -> Result<(), RunError> {
     if options.serve_only {
         return halt.await.into_result();
     }
-    let waiting = RefCell::new(None);
+    let waiting = Mutex::new(None);
     let things = tokio::select! {
         things = live::load_things(&options, base.as_deref(), &waiting) => things?,
         stop = &mut halt => {
@@ -158,7 +158,7 @@ pub async fn run(options: Options) -> Result<(), RunError> {
                 Halt::Interrupted => "interrupted".to_owned(),
                 Halt::Failed(error) => return Err(error.into()),
             };
-            return Err(RunError::StoppedWhileLoading { why, waiting: waiting.take() });
+            return Err(RunError::StoppedWhileLoading { why, waiting: waiting.lock().unwrap_or_else(PoisonError::into_inner).take() });
         }
     };
     let rules = live::rules(&options)?;
@@ -180,5 +180,19 @@ pub async fn run(options: Options) -> Result<(), RunError> {
     match result? {
         Some(stop) => stop.into_result(),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_run_can_be_spawned_on_any_runtime_thread() {
+        fn is_send<T: Send>(_: &T) {}
+        let run = run(Options::parse_from(["dash"]));
+        is_send(&run);
     }
 }

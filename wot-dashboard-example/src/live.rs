@@ -11,9 +11,8 @@
 //!                                                       Feed::Alert ◄───────┘ notifications
 //! ```
 
-use std::cell::RefCell;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::channel::mpsc;
@@ -100,11 +99,12 @@ pub(crate) fn shown_url(url: &str) -> String {
 async fn fetch_within<T>(
     url: &str,
     limit: Duration,
-    waiting: &RefCell<Option<String>>,
+    waiting: &Mutex<Option<String>>,
     fetch: impl Future<Output = Result<T, wot_events::Error>>,
 ) -> Result<T, SetupError> {
     let shown = shown_url(url);
-    waiting.replace(Some(shown.clone()));
+    let set = |url| *waiting.lock().unwrap_or_else(PoisonError::into_inner) = url;
+    set(Some(shown.clone()));
     let result = match tokio::time::timeout(limit, fetch).await {
         Ok(result) => result.map_err(SetupError::from),
         Err(_elapsed) => Err(SetupError::Timeout {
@@ -112,7 +112,7 @@ async fn fetch_within<T>(
             after: limit,
         }),
     };
-    waiting.replace(None);
+    set(None);
     result
 }
 
@@ -126,7 +126,7 @@ async fn fetch_within<T>(
 pub(crate) async fn load_things(
     options: &Options,
     simulator: Option<&str>,
-    waiting: &RefCell<Option<String>>,
+    waiting: &Mutex<Option<String>>,
 ) -> Result<Vec<ConsumedThing>, SetupError> {
     let fetcher = EventSubscriber::new();
     let limit = options.td_timeout;
@@ -350,7 +350,7 @@ mod tests {
         .await
         .expect("simulator");
         let options = Options::try_parse_from(["dash"]).expect("options");
-        let things = load_things(&options, Some(&sim.base_url()), &RefCell::new(None))
+        let things = load_things(&options, Some(&sim.base_url()), &Mutex::new(None))
             .await
             .expect("TDs");
         let mut live = start(&options, &things, rules(&options).expect("rules")).expect("live");
