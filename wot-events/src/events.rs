@@ -20,6 +20,8 @@ use crate::transport::{RawItem, RawStream};
 
 /// Default number of records a subscription buffers.
 pub const DEFAULT_BUFFER: usize = 100;
+/// Default byte budget of a subscription's buffer (estimated by [`ByteSize`](crate::ByteSize)): 4 MiB.
+pub const DEFAULT_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// How much of invalid data an [`Error::InvalidData`] keeps.
 const RAW_KEEP: usize = 4096;
 
@@ -54,6 +56,7 @@ pub enum InvalidData {
 pub struct SubscribeOptions {
     pub(crate) filter: Option<Filter>,
     pub(crate) buffer: Option<usize>,
+    pub(crate) buffer_bytes: usize,
     pub(crate) invalid: InvalidData,
     pub(crate) last_event_id: Option<String>,
 }
@@ -63,6 +66,7 @@ impl Default for SubscribeOptions {
         SubscribeOptions {
             filter: None,
             buffer: Some(DEFAULT_BUFFER),
+            buffer_bytes: DEFAULT_BUFFER_BYTES,
             invalid: InvalidData::Error,
             last_event_id: None,
         }
@@ -85,6 +89,14 @@ impl SubscribeOptions {
     /// Keep the last `n` yielded records (default `Some(100)`; `None` keeps none).
     pub fn buffer(mut self, n: Option<usize>) -> Self {
         self.buffer = n;
+        self
+    }
+
+    /// The byte budget of the buffer: past it the oldest records are dropped, by the
+    /// estimate of [`ByteSize`](crate::ByteSize) (default [`DEFAULT_BUFFER_BYTES`], 4 MiB; the newest record
+    /// is always kept).
+    pub fn buffer_bytes(mut self, bytes: usize) -> Self {
+        self.buffer_bytes = bytes;
         self
     }
 
@@ -274,7 +286,9 @@ impl Subscription {
             source: Some(source),
             decoder,
             filter: opts.filter.clone(),
-            buffer: opts.buffer.map(RingBuffer::new),
+            buffer: opts
+                .buffer
+                .map(|n| RingBuffer::new(n).with_max_bytes(opts.buffer_bytes)),
             state,
             own_state,
             label,

@@ -42,17 +42,23 @@ mod thing;
 mod transport;
 
 pub use error::Error;
-pub use events::{DEFAULT_BUFFER, InvalidData, MergedSubscription, SubscribeOptions, Subscription};
+pub use events::{
+    DEFAULT_BUFFER, DEFAULT_BUFFER_BYTES, InvalidData, MergedSubscription, SubscribeOptions,
+    Subscription,
+};
 pub use filter::{
     Compare, ExistsTest, Filter, FilterError, FilterExpr, MAX_FILTER_DEPTH, MAX_REGEX_LEN,
     RegexTest,
 };
-pub use log::{DEFAULT_LOG_CAPACITY, DEFAULT_RATE_WINDOW, EventLog, LogQuery, LogStats};
+pub use log::{
+    DEFAULT_LOG_BYTES, DEFAULT_LOG_CAPACITY, DEFAULT_RATE_WINDOW, EventLog, LogQuery, LogStats,
+};
 pub use problem::ProblemDetails;
 pub use properties::{
-    DEFAULT_HISTORY, DEFAULT_POLL_INTERVAL, ObserveMode, ObserveOptions, PropertyObserver,
+    DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_POLL_INTERVAL, ObserveMode, ObserveOptions,
+    PropertyObserver,
 };
-pub use record::{EventRecord, PropertyHistory, PropertyUpdate, RingBuffer, SharedStr};
+pub use record::{ByteSize, EventRecord, PropertyHistory, PropertyUpdate, RingBuffer, SharedStr};
 pub use security::{Credential, Credentials};
 pub use subscriber::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_MAX_BODY,

@@ -4,10 +4,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use crate::filter::Filter;
-use crate::record::EventRecord;
+use crate::record::{ByteSize, EventRecord};
 
 /// Default number of records an [`EventLog`] keeps.
 pub const DEFAULT_LOG_CAPACITY: usize = 1000;
+/// Default byte budget of an [`EventLog`] (estimated by [`ByteSize`]): 16 MiB.
+pub const DEFAULT_LOG_BYTES: usize = 16 * 1024 * 1024;
 /// Default sliding window for [`LogStats::events_per_minute`].
 pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(300);
 
@@ -47,6 +49,8 @@ pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(300);
 pub struct EventLog {
     records: VecDeque<EventRecord>,
     capacity: usize,
+    max_bytes: usize,
+    bytes: usize,
     rate_window: Duration,
     per_thing: BTreeMap<String, u64>,
     per_event: BTreeMap<String, u64>,
@@ -78,8 +82,9 @@ pub struct LogStats {
 }
 
 impl EventLog {
-    /// An empty log keeping [`DEFAULT_LOG_CAPACITY`] (1000) records, with a rate window of
-    /// [`DEFAULT_RATE_WINDOW`] (5 minutes).
+    /// An empty log keeping [`DEFAULT_LOG_CAPACITY`] (1000) records and at most
+    /// [`DEFAULT_LOG_BYTES`] (16 MiB) of them, with a rate window of [`DEFAULT_RATE_WINDOW`]
+    /// (5 minutes).
     pub fn new() -> Self {
         Self::with_capacity(DEFAULT_LOG_CAPACITY)
     }
@@ -89,12 +94,37 @@ impl EventLog {
         EventLog {
             records: VecDeque::with_capacity(capacity.min(4096)),
             capacity,
+            max_bytes: DEFAULT_LOG_BYTES,
+            bytes: 0,
             rate_window: DEFAULT_RATE_WINDOW,
             per_thing: BTreeMap::new(),
             per_event: BTreeMap::new(),
             last_seen: BTreeMap::new(),
             buckets: VecDeque::new(),
             total: 0,
+        }
+    }
+
+    /// Sets the byte budget: past it the oldest records are dropped, by the estimate of
+    /// [`ByteSize`] (default [`DEFAULT_LOG_BYTES`], 16 MiB; the newest record is always kept).
+    #[must_use]
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self.evict();
+        self
+    }
+
+    /// The estimated bytes of the records held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Drops the oldest records while over the byte budget, keeping one.
+    fn evict(&mut self) {
+        while self.bytes > self.max_bytes && self.records.len() > 1 {
+            if let Some(old) = self.records.pop_back() {
+                self.bytes = self.bytes.saturating_sub(old.byte_size());
+            }
         }
     }
 
@@ -132,9 +162,12 @@ impl EventLog {
         if self.capacity == 0 {
             return;
         }
-        if self.records.len() >= self.capacity {
-            self.records.pop_back();
+        if self.records.len() >= self.capacity
+            && let Some(old) = self.records.pop_back()
+        {
+            self.bytes = self.bytes.saturating_sub(old.byte_size());
         }
+        self.bytes = self.bytes.saturating_add(record.byte_size());
         // Newest first: insert at the front, or further back if it is older than the front.
         let pos = self
             .records
@@ -142,6 +175,7 @@ impl EventLog {
             .position(|r| r.received_at <= record.received_at)
             .unwrap_or(self.records.len());
         self.records.insert(pos, record);
+        self.evict();
     }
 
     fn prune_buckets(&mut self, newest_sec: u64) {
@@ -316,6 +350,21 @@ mod tests {
         assert_eq!(got, [json!(4), json!("late"), json!(3)]);
         assert_eq!(log.stats(at(5)).total, 6);
         assert_eq!(EventLog::new().iter().count(), 0);
+    }
+
+    #[test]
+    fn the_byte_budget_drops_the_oldest() {
+        let mut log = EventLog::new().max_bytes(10_000);
+        for i in 0..100 {
+            log.push(rec("a", "e", json!("x".repeat(1000)), i));
+        }
+        assert!(log.bytes() <= 10_000, "{}", log.bytes());
+        assert!(log.len() < 10);
+        assert_eq!(log.iter().next().unwrap().received_at, at(99));
+        assert_eq!(log.stats(at(99)).total, 100);
+        // One record over the budget alone is kept.
+        log.push(rec("a", "e", json!("y".repeat(50_000)), 100));
+        assert_eq!(log.len(), 1);
     }
 
     #[test]

@@ -23,6 +23,8 @@ use crate::transport::{RawItem, RawStream};
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Default number of values each property's history keeps.
 pub const DEFAULT_HISTORY: usize = 100;
+/// Default byte budget of each property's history (estimated by [`ByteSize`](crate::ByteSize)): 1 MiB.
+pub const DEFAULT_HISTORY_BYTES: usize = 1024 * 1024;
 
 /// Options of a property observer.
 #[derive(Debug, Clone)]
@@ -31,6 +33,7 @@ pub struct ObserveOptions {
     pub(crate) interval: Duration,
     pub(crate) every_read: bool,
     pub(crate) history: usize,
+    pub(crate) history_bytes: usize,
 }
 
 impl Default for ObserveOptions {
@@ -39,6 +42,7 @@ impl Default for ObserveOptions {
             interval: DEFAULT_POLL_INTERVAL,
             every_read: false,
             history: DEFAULT_HISTORY,
+            history_bytes: DEFAULT_HISTORY_BYTES,
         }
     }
 }
@@ -68,6 +72,14 @@ impl ObserveOptions {
         self.history = n;
         self
     }
+
+    /// The byte budget of each property's history: past it the oldest values are dropped, by
+    /// the estimate of [`ByteSize`](crate::ByteSize) (default [`DEFAULT_HISTORY_BYTES`], 1 MiB; the newest
+    /// value is always kept).
+    pub fn history_bytes(mut self, bytes: usize) -> Self {
+        self.history_bytes = bytes;
+        self
+    }
 }
 
 /// How an observer gets its values.
@@ -93,6 +105,7 @@ pub struct PropertyObserver {
     single: Option<SharedStr>,
     every_read: bool,
     capacity: usize,
+    history_bytes: usize,
     history: HashMap<SharedStr, PropertyHistory>,
     states: Vec<(String, ObserveMode, watch::Receiver<ConnectionState>)>,
     /// The waker of the last poll, woken by `stop` so that a combinator polls again.
@@ -148,6 +161,7 @@ impl PropertyObserver {
             single,
             every_read: opts.every_read,
             capacity: opts.history,
+            history_bytes: opts.history_bytes,
             history: HashMap::new(),
             states,
             waker: None,
@@ -222,7 +236,7 @@ impl PropertyObserver {
             });
         self.history
             .entry(name.clone())
-            .or_insert_with(|| PropertyHistory::new(self.capacity))
+            .or_insert_with(|| PropertyHistory::bounded(self.capacity, self.history_bytes))
             .push(now, value.clone());
         Some(Ok(PropertyUpdate {
             thing_id: self.thing_id.clone(),

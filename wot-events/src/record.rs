@@ -205,7 +205,66 @@ mod rfc3339 {
     }
 }
 
+/// An estimate of the heap and inline bytes a value holds, for byte budgets of buffers.
+///
+/// Counts the value's own size and what it owns (strings, arrays, object entries). Text shared
+/// through a [`SharedStr`] is not counted: many records point to one copy.
+pub trait ByteSize {
+    /// The estimated bytes.
+    fn byte_size(&self) -> usize;
+}
+
+impl ByteSize for Value {
+    fn byte_size(&self) -> usize {
+        std::mem::size_of::<Value>() + json_heap_bytes(self)
+    }
+}
+
+/// Bytes a JSON value owns beyond its own inline size.
+fn json_heap_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(ByteSize::byte_size).sum(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    .saturating_add(std::mem::size_of::<String>())
+                    .saturating_add(v.byte_size())
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+impl ByteSize for EventRecord {
+    fn byte_size(&self) -> usize {
+        std::mem::size_of::<EventRecord>().saturating_add(json_heap_bytes(&self.data))
+    }
+}
+
+impl ByteSize for PropertyUpdate {
+    fn byte_size(&self) -> usize {
+        std::mem::size_of::<PropertyUpdate>()
+            .saturating_add(json_heap_bytes(&self.value))
+            .saturating_add(self.schema_violation.as_ref().map_or(0, String::len))
+    }
+}
+
+impl ByteSize for (SystemTime, Value) {
+    fn byte_size(&self) -> usize {
+        std::mem::size_of::<(SystemTime, Value)>().saturating_add(json_heap_bytes(&self.1))
+    }
+}
+
+/// How a [`RingBuffer`] measures an item against its byte budget.
+type Measure<T> = fn(&T) -> usize;
+
 /// A bounded FIFO: pushing onto a full buffer drops the oldest item.
+///
+/// Bounded by a count, and optionally by bytes ([`RingBuffer::with_max_bytes`]): then the
+/// oldest items are dropped until the estimated [`ByteSize`] of those held fits, though the
+/// newest item is always kept.
 ///
 /// # Examples
 ///
@@ -222,6 +281,9 @@ mod rfc3339 {
 pub struct RingBuffer<T> {
     items: VecDeque<T>,
     capacity: usize,
+    /// The byte budget and how an item is measured, when set.
+    budget: Option<(usize, Measure<T>)>,
+    bytes: usize,
 }
 
 impl<T> RingBuffer<T> {
@@ -230,20 +292,80 @@ impl<T> RingBuffer<T> {
         RingBuffer {
             items: VecDeque::with_capacity(capacity.min(1024)),
             capacity,
+            budget: None,
+            bytes: 0,
         }
     }
 
-    /// Appends an item, dropping the oldest when full. Returns the dropped item.
+    /// Also bounds the buffer by the estimated bytes of the items held: past `max_bytes`,
+    /// the oldest are dropped (the newest is always kept).
+    ///
+    /// ```
+    /// use wot_events::RingBuffer;
+    ///
+    /// let mut r = RingBuffer::new(100).with_max_bytes(200);
+    /// for _ in 0..10 {
+    ///     r.push(serde_json::Value::String("x".repeat(60)));
+    /// }
+    /// assert!(r.len() < 10 && r.bytes() <= 200);
+    /// ```
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self
+    where
+        T: ByteSize,
+    {
+        self.bytes = self.items.iter().map(ByteSize::byte_size).sum();
+        self.budget = Some((max_bytes, <T as ByteSize>::byte_size));
+        self.evict();
+        self
+    }
+
+    /// The estimated bytes of the items held (0 when the buffer has no byte budget).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The byte budget, if one is set.
+    pub fn max_bytes(&self) -> Option<usize> {
+        self.budget.map(|(max, _)| max)
+    }
+
+    /// Appends an item, dropping the oldest when full (by count or bytes). Returns the last
+    /// item dropped.
     pub fn push(&mut self, item: T) -> Option<T> {
         if self.capacity == 0 {
             return Some(item);
         }
-        let dropped = if self.items.len() >= self.capacity {
-            self.items.pop_front()
+        let mut dropped = if self.items.len() >= self.capacity {
+            self.pop_oldest()
         } else {
             None
         };
+        if let Some((_, size)) = self.budget {
+            self.bytes = self.bytes.saturating_add(size(&item));
+        }
         self.items.push_back(item);
+        if let Some(d) = self.evict() {
+            dropped = Some(d);
+        }
+        dropped
+    }
+
+    fn pop_oldest(&mut self) -> Option<T> {
+        let item = self.items.pop_front()?;
+        if let Some((_, size)) = self.budget {
+            self.bytes = self.bytes.saturating_sub(size(&item));
+        }
+        Some(item)
+    }
+
+    /// Drops the oldest items while over the byte budget, keeping the newest.
+    fn evict(&mut self) -> Option<T> {
+        let (max, _) = self.budget?;
+        let mut dropped = None;
+        while self.bytes > max && self.items.len() > 1 {
+            dropped = self.pop_oldest();
+        }
         dropped
     }
 
@@ -275,6 +397,7 @@ impl<T> RingBuffer<T> {
     /// Removes every item.
     pub fn clear(&mut self) {
         self.items.clear();
+        self.bytes = 0;
     }
 }
 
@@ -316,6 +439,19 @@ impl PropertyHistory {
         PropertyHistory {
             values: RingBuffer::new(capacity),
         }
+    }
+
+    /// Keeps at most `capacity` values and at most about `max_bytes` of them (estimated by
+    /// [`ByteSize`]; the oldest go first, the newest value is always kept).
+    pub fn bounded(capacity: usize, max_bytes: usize) -> Self {
+        PropertyHistory {
+            values: RingBuffer::new(capacity).with_max_bytes(max_bytes),
+        }
+    }
+
+    /// The estimated bytes of the values held (0 without a byte budget).
+    pub fn bytes(&self) -> usize {
+        self.values.bytes()
     }
 
     /// Records a value received at `at`.
@@ -373,6 +509,37 @@ mod tests {
         let mut z = RingBuffer::new(0);
         assert_eq!(z.push(1), Some(1));
         assert!(z.is_empty());
+    }
+
+    #[test]
+    fn ring_buffer_byte_budget_drops_oldest_and_keeps_the_newest() {
+        let big = |n: usize| Value::String("x".repeat(n));
+        let mut r = RingBuffer::new(1000).with_max_bytes(1000);
+        for _ in 0..100 {
+            r.push(big(100));
+        }
+        assert!(r.bytes() <= 1000, "{}", r.bytes());
+        assert_eq!(r.len(), 1000 / big(100).byte_size());
+        // One item over the budget alone is kept; everything older goes.
+        r.push(big(5000));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.bytes(), big(5000).byte_size());
+        r.push(big(10));
+        assert_eq!(r.len(), 1);
+        r.clear();
+        assert_eq!(r.bytes(), 0);
+        let mut h = PropertyHistory::bounded(100, 500);
+        for i in 0..100u64 {
+            h.push(SystemTime::UNIX_EPOCH, Value::from(i));
+        }
+        assert!(h.bytes() <= 500 && h.len() < 100);
+        assert_eq!(h.latest().unwrap().1, Value::from(99));
+    }
+
+    #[test]
+    fn json_byte_size_counts_nested_text() {
+        let v = serde_json::json!({"k": ["abc", {"inner": "0123456789"}]});
+        assert!(v.byte_size() > 4 * std::mem::size_of::<Value>() + 1 + 3 + 5 + 10);
     }
 
     #[test]

@@ -402,3 +402,59 @@ async fn a_long_id_is_shared_by_every_record_not_copied() {
         assert!(r.thing_title.ptr_eq(&first.thing_title));
     }
 }
+
+#[tokio::test]
+async fn buffers_and_histories_are_bounded_by_bytes() {
+    let data = format!("\"{}\"", "z".repeat(10_000));
+    let body = format!("data: {data}\n\n").repeat(200);
+    let base = serve(Router::new().fallback(move || {
+        let body = body.clone();
+        async move { ([(header::CONTENT_TYPE, "text/event-stream")], body) }
+    }))
+    .await;
+    let t = thing(json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1",
+        "id": "urn:dev:wordy", "title": "Wordy",
+        "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+        "properties": {"p": {"type": "string", "observable": true, "forms": [
+            {"href": format!("{base}/p"), "op": "observeproperty", "subprotocol": "sse"}]}},
+        "events": {"e": {"forms": [{"href": format!("{base}/e"), "subprotocol": "sse"}]}}
+    }));
+    let sub = EventSubscriber::new();
+    let mut events = sub
+        .subscribe(
+            &t,
+            "e",
+            SubscribeOptions::new()
+                .buffer(Some(1000))
+                .buffer_bytes(50_000),
+        )
+        .unwrap();
+    for _ in 0..200 {
+        events.next().await.unwrap().unwrap();
+    }
+    let kept = events.buffered_records();
+    let bytes: usize = kept.iter().map(wot_events::ByteSize::byte_size).sum();
+    assert!(
+        bytes <= 50_000 && kept.len() >= 4,
+        "{} records, {bytes} bytes",
+        kept.len()
+    );
+
+    let mut obs = sub
+        .observe_property(
+            &t,
+            "p",
+            ObserveOptions::new().history(1000).history_bytes(50_000),
+        )
+        .unwrap();
+    for _ in 0..200 {
+        obs.next().await.unwrap().unwrap();
+    }
+    let history = obs.history("p").unwrap();
+    assert!(
+        history.bytes() <= 50_000 && history.len() >= 4,
+        "{}",
+        history.len()
+    );
+}
