@@ -214,7 +214,7 @@ impl EventLog {
         let in_window: u64 = self
             .buckets
             .iter()
-            .filter(|(s, _)| *s <= now_sec && *s + window > now_sec)
+            .filter(|(s, _)| *s <= now_sec && s.saturating_add(window) > now_sec)
             .map(|(_, n)| n)
             .sum();
         LogStats {
