@@ -2,6 +2,9 @@
 //!
 //! Exit status: 0 when every test passes, 1 when any fails, 2 when a file cannot be read or is
 //! malformed (the error names the file, the field and, where known, the line).
+//!
+//! Test names, failure texts and errors come from the files: control characters in them are
+//! printed escaped (`\u{1b}`), never raw.
 
 use std::process::ExitCode;
 
@@ -21,7 +24,7 @@ fn main() -> ExitCode {
                 failed |= !report.passed();
             }
             Err(e) => {
-                eprintln!("ERROR {e}");
+                eprintln!("ERROR {}", wot_alerts::escape_controls(&e.to_string()));
                 broken += 1;
             }
         }

@@ -33,6 +33,10 @@ use crate::template::{Template, Vars};
 const MAX_RATE_SAMPLES: usize = 4096;
 /// Default number of resolved alerts kept in the history.
 const DEFAULT_HISTORY_LIMIT: usize = 1000;
+/// Default bytes of resolved alerts kept in the history.
+const DEFAULT_HISTORY_BYTES: usize = 4 << 20;
+/// Default number of (rule, thing) series the engine tracks.
+const DEFAULT_SERIES_LIMIT: usize = 100_000;
 
 /// One new value of one property of one thing: the engine's only input besides time.
 #[derive(Debug, Clone, PartialEq)]
@@ -358,6 +362,14 @@ struct Core {
     next_silence: u64,
     history: VecDeque<Alert>,
     history_limit: usize,
+    /// Estimated bytes of the alerts in `history`, and the most it may hold.
+    history_bytes: usize,
+    history_bytes_limit: usize,
+    /// The time [`Engine::tick`] runs deadlines up to (repeats that it passes collapse).
+    horizon: SystemTime,
+    series_limit: usize,
+    /// Updates ignored because they would have started a series past `series_limit`.
+    series_dropped: u64,
     /// thing → property → unit.
     units: HashMap<String, HashMap<String, String>>,
     next_alert: u64,
@@ -372,7 +384,8 @@ impl Default for Engine {
 }
 
 impl Engine {
-    /// An engine with no rules and a history of at most 1000 resolved alerts.
+    /// An engine with no rules, a history of at most 1000 resolved alerts and 4 MiB, and at
+    /// most 100,000 tracked series.
     pub fn new() -> Self {
         Engine {
             slots: Vec::new(),
@@ -385,6 +398,11 @@ impl Engine {
                 next_silence: 1,
                 history: VecDeque::new(),
                 history_limit: DEFAULT_HISTORY_LIMIT,
+                history_bytes: 0,
+                history_bytes_limit: DEFAULT_HISTORY_BYTES,
+                horizon: SystemTime::UNIX_EPOCH,
+                series_limit: DEFAULT_SERIES_LIMIT,
+                series_dropped: 0,
                 units: HashMap::new(),
                 next_alert: 1,
                 generation: 0,
@@ -398,6 +416,36 @@ impl Engine {
     pub fn with_history_limit(mut self, limit: usize) -> Self {
         self.core.history_limit = limit;
         self
+    }
+
+    /// Keep resolved alerts of at most about `bytes` in [`Engine::history`], counting their
+    /// strings, labels and values (default 4 MiB). The oldest go first; an alert larger than
+    /// the whole budget is not kept.
+    #[must_use]
+    pub fn with_history_bytes(mut self, bytes: usize) -> Self {
+        self.core.history_bytes_limit = bytes;
+        self
+    }
+
+    /// Track at most `limit` (rule, thing) series (default 100,000). Each rule keeps a series
+    /// per thing it has seen, and a `*` rule sees every thing that reports its property; past
+    /// the limit, updates that would start a new series are ignored (logged, and counted in
+    /// [`Engine::series_dropped`]), while existing series keep being evaluated.
+    #[must_use]
+    pub fn with_series_limit(mut self, limit: usize) -> Self {
+        self.core.series_limit = limit;
+        self
+    }
+
+    /// How many updates were ignored because they would have started a series past the
+    /// series limit (see [`Engine::with_series_limit`]).
+    pub fn series_dropped(&self) -> u64 {
+        self.core.series_dropped
+    }
+
+    /// The number of (rule, thing) series tracked.
+    pub fn series_count(&self) -> usize {
+        self.core.live_series
     }
 
     /// Sets the unit shown as `{{unit}}` for `thing`'s `property` (normally from its TD).
@@ -569,6 +617,18 @@ impl Engine {
             };
             let series = match compiled.series.get_mut(update.thing.as_str()) {
                 Some(s) => s,
+                None if self.core.live_series >= self.core.series_limit => {
+                    self.core.series_dropped += 1;
+                    if self.core.series_dropped.is_power_of_two() {
+                        tracing::warn!(
+                            rule = %compiled.rule.id,
+                            limit = self.core.series_limit,
+                            dropped = self.core.series_dropped,
+                            "series limit reached; updates for new things are ignored"
+                        );
+                    }
+                    continue;
+                }
                 None => {
                     self.core.live_series += 1;
                     compiled
@@ -590,9 +650,15 @@ impl Engine {
     }
 
     /// Runs every deadline due at or before `now`, each at its own time, in time order.
+    ///
+    /// A tick that passes several `repeat_interval`s of one alert notifies the repeat once more
+    /// and then once at the latest repeat time it passes (with [`Notification::repeat`]
+    /// counting the skipped ones), not once per interval: a jump over years costs no more than
+    /// a jump over minutes.
     pub fn tick(&mut self, now: SystemTime) -> Vec<Notification> {
         let mut out = Vec::new();
         let now = now.max(self.core.now);
+        self.core.horizon = now;
         while let Some(Reverse(top)) = self.core.timers.peek() {
             if top.at > now {
                 break;
@@ -840,7 +906,69 @@ impl Series {
     }
 }
 
+/// The next repeat after `last`: one `every` later, or, when that is not after `horizon` (a
+/// tick is passing several intervals), the latest repeat time at or before `horizon`.
+fn next_repeat(last: SystemTime, every: Duration, horizon: SystemTime) -> Option<SystemTime> {
+    let first = last.checked_add(every)?;
+    if first > horizon {
+        return Some(first);
+    }
+    let gap = horizon.duration_since(last).ok()?.as_nanos();
+    let step = every.as_nanos().max(1);
+    let offset = gap / step * step;
+    let secs = u64::try_from(offset / 1_000_000_000).ok()?;
+    let nanos = u32::try_from(offset % 1_000_000_000).ok()?;
+    last.checked_add(Duration::new(secs, nanos))
+}
+
+/// An estimate of the heap and inline bytes an alert takes.
+fn alert_bytes(a: &Alert) -> usize {
+    let labels: usize = a.labels.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
+    let ack = a.acknowledgement.as_ref().map_or(0, |k| {
+        k.by.len() + k.comment.as_ref().map_or(0, String::len)
+    });
+    std::mem::size_of::<Alert>()
+        + a.rule.len()
+        + a.thing.len()
+        + a.property.len()
+        + a.summary.len()
+        + labels
+        + ack
+        + a.value.as_ref().map_or(0, json_bytes)
+}
+
+/// An estimate of the bytes a JSON value takes.
+fn json_bytes(v: &serde_json::Value) -> usize {
+    std::mem::size_of::<serde_json::Value>()
+        + match v {
+            serde_json::Value::String(s) => s.len(),
+            serde_json::Value::Array(items) => items.iter().map(json_bytes).sum(),
+            serde_json::Value::Object(map) => {
+                map.iter().map(|(k, v)| k.len() + 32 + json_bytes(v)).sum()
+            }
+            _ => 0,
+        }
+}
+
 impl Core {
+    /// Adds a resolved alert to the history, dropping the oldest past the count and byte limits.
+    fn remember(&mut self, alert: Alert) {
+        let bytes = alert_bytes(&alert);
+        if self.history_limit == 0 || bytes > self.history_bytes_limit {
+            return;
+        }
+        while self.history.len() >= self.history_limit
+            || self.history_bytes + bytes > self.history_bytes_limit
+        {
+            let Some(old) = self.history.pop_front() else {
+                break;
+            };
+            self.history_bytes = self.history_bytes.saturating_sub(alert_bytes(&old));
+        }
+        self.history_bytes += bytes;
+        self.history.push_back(alert);
+    }
+
     fn unit(&self, thing: &str, property: &str) -> Option<&String> {
         self.units.get(thing)?.get(property)
     }
@@ -939,7 +1067,14 @@ impl Core {
                 .checked_add(every)
                 .is_some_and(|t| t <= now)
         {
-            active.repeats += 1;
+            // Normally one interval has passed; after a tick that jumped, several.
+            let intervals = now
+                .duration_since(active.last_notified)
+                .map_or(1, |gap| gap.as_nanos() / every.as_nanos().max(1))
+                .max(1);
+            active.repeats = active
+                .repeats
+                .saturating_add(u32::try_from(intervals).unwrap_or(u32::MAX));
             self.notify(ctx, series, NotificationKind::Fired, now, None, out);
         }
     }
@@ -1021,13 +1156,8 @@ impl Core {
         active.alert.state = AlertState::Resolved;
         active.alert.resolved_at = Some(now);
         self.notify(ctx, series, NotificationKind::Resolved, now, None, out);
-        if let Some(active) = series.alert.take()
-            && self.history_limit > 0
-        {
-            if self.history.len() >= self.history_limit {
-                self.history.pop_front();
-            }
-            self.history.push_back(active.alert);
+        if let Some(active) = series.alert.take() {
+            self.remember(active.alert);
         }
     }
 
@@ -1124,7 +1254,11 @@ impl Core {
                     if let Some(every) = rule.repeat_interval
                         && active.alert.acknowledgement.is_none()
                     {
-                        consider(active.last_notified.checked_add(every));
+                        consider(next_repeat(
+                            active.last_notified,
+                            every,
+                            self.horizon.max(now),
+                        ));
                     }
                 }
             }

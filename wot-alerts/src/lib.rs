@@ -41,6 +41,7 @@
 //! See `docs/alerts.md` in the repository for the rule format and semantics.
 
 mod engine;
+mod limits;
 mod load;
 mod manager;
 mod rule;
@@ -53,6 +54,7 @@ pub use engine::{
     AckError, Acknowledgement, Alert, AlertState, Engine, Notification, PropertyUpdate, Silence,
     SilenceId,
 };
+pub use limits::{Limits, escape_controls};
 pub use load::{Format, LoadError, RuleSet};
 pub use manager::{
     ActionFailure, AlertManager, AlertManagerBuilder, BoxError, ConfigError, ManagerEvent,

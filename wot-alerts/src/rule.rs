@@ -13,6 +13,7 @@ use regex::{Regex, RegexBuilder};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::limits::is_control;
 use crate::template::Template;
 
 /// Longest accepted regular expression source, in bytes.
@@ -577,8 +578,10 @@ impl Rule {
         }
     }
 
-    /// Checks what types cannot: non-empty names, a valid pointer and template, `changed: true`,
-    /// durations within 100 years, a non-zero `repeat_interval`.
+    /// Checks what types cannot: non-empty names without control characters, labels and
+    /// action names without control characters, a valid pointer and template (only tab and
+    /// newline as control characters), `changed: true`, durations within 100 years, a
+    /// `repeat_interval` of at least 1 s.
     ///
     /// # Errors
     /// Returns the first problem found, naming the field.
@@ -600,6 +603,47 @@ impl Rule {
             if value.trim().is_empty() {
                 return Err(err(field, "must not be empty".into()));
             }
+        }
+        // Names and labels end up in terminals, logs and webhook receivers: no control
+        // characters (escape sequences, carriage returns) in them.
+        let names = [
+            ("id", &self.id),
+            ("thing", &self.thing),
+            ("property", &self.property),
+        ];
+        let pointer = self.pointer.iter().map(|p| ("pointer", p));
+        let labels = self
+            .labels
+            .iter()
+            .flat_map(|(k, v)| [("labels", k), ("labels", v)]);
+        let actions = self.actions.iter().map(|a| ("actions", a));
+        for (field, value) in names
+            .into_iter()
+            .chain(pointer)
+            .chain(labels)
+            .chain(actions)
+        {
+            if let Some(c) = value.chars().find(|c| is_control(*c)) {
+                return Err(err(
+                    field,
+                    format!(
+                        "contains the control character {}; names and labels must be printable",
+                        c.escape_default()
+                    ),
+                ));
+            }
+        }
+        if let Some(c) = self.summary.as_deref().and_then(|s| {
+            s.chars()
+                .find(|c| is_control(*c) && !matches!(c, '\n' | '\t'))
+        }) {
+            return Err(err(
+                "summary",
+                format!(
+                    "contains the control character {}; only tab and newline are allowed",
+                    c.escape_default()
+                ),
+            ));
         }
         if let Some(p) = &self.pointer
             && !p.is_empty()

@@ -31,6 +31,34 @@ pub(crate) struct Template(Vec<Part>);
 
 /// Longest accepted template source, in bytes.
 const MAX_TEMPLATE_LEN: usize = 4096;
+/// Longest rendered summary, in bytes; longer ones are cut at a character boundary and end
+/// with `…`. Values and labels come from Things and files, so the output needs its own bound.
+pub(crate) const MAX_RENDERED_LEN: usize = 16 << 10;
+
+/// Appends `text` to `out` without letting `out` pass [`MAX_RENDERED_LEN`] bytes; returns
+/// false once the output is full (and marked with `…`).
+fn push_bounded(out: &mut String, text: &str) -> bool {
+    let room = MAX_RENDERED_LEN.saturating_sub(out.len());
+    if text.len() <= room {
+        out.push_str(text);
+        return true;
+    }
+    out.push_str(truncate(text, room.saturating_sub('…'.len_utf8())));
+    out.push('…');
+    false
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+pub(crate) fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
 impl Template {
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
@@ -80,29 +108,64 @@ impl Template {
     }
 
     /// Renders the template; a missing value or unit renders as nothing, and trailing
-    /// whitespace left by that is trimmed.
+    /// whitespace left by that is trimmed. The result is at most [`MAX_RENDERED_LEN`] bytes.
     pub(crate) fn render(&self, vars: &Vars<'_>) -> String {
         let mut out = String::new();
         for part in &self.0 {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                Part::Rule => out.push_str(vars.rule),
-                Part::Thing => out.push_str(vars.thing),
-                Part::Property => out.push_str(vars.property),
+            let more = match part {
+                Part::Text(t) => push_bounded(&mut out, t),
+                Part::Rule => push_bounded(&mut out, vars.rule),
+                Part::Thing => push_bounded(&mut out, vars.thing),
+                Part::Property => push_bounded(&mut out, vars.property),
                 Part::Value => match vars.value {
-                    Some(serde_json::Value::String(s)) => out.push_str(s),
-                    Some(v) => out.push_str(&v.to_string()),
-                    None => {}
+                    Some(serde_json::Value::String(s)) => push_bounded(&mut out, s),
+                    Some(v) => push_bounded(&mut out, &bounded_json(v)),
+                    None => true,
                 },
-                Part::Unit => out.push_str(vars.unit.unwrap_or("")),
-                Part::Severity => out.push_str(vars.severity),
-                Part::Label(name) => {
-                    out.push_str(vars.labels.get(name).map(String::as_str).unwrap_or(""))
-                }
+                Part::Unit => push_bounded(&mut out, vars.unit.unwrap_or("")),
+                Part::Severity => push_bounded(&mut out, vars.severity),
+                Part::Label(name) => push_bounded(
+                    &mut out,
+                    vars.labels.get(name).map(String::as_str).unwrap_or(""),
+                ),
+            };
+            if !more {
+                return out;
             }
         }
         out.truncate(out.trim_end().len());
         out
+    }
+}
+
+/// `value` as JSON text, written only up to just past [`MAX_RENDERED_LEN`] bytes: a huge object
+/// or array from a Thing is not serialized in full to be cut afterwards.
+pub(crate) fn bounded_json(value: &serde_json::Value) -> String {
+    struct Bounded(Vec<u8>);
+    impl std::io::Write for Bounded {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = (MAX_RENDERED_LEN + 4).saturating_sub(self.0.len());
+            if room == 0 {
+                return Err(std::io::Error::other("full"));
+            }
+            let n = buf.len().min(room);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Bounded(Vec::new());
+    let _ = serde_json::to_writer(&mut w, value);
+    match String::from_utf8(w.0) {
+        Ok(s) => s,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let mut bytes = e.into_bytes();
+            bytes.truncate(valid);
+            String::from_utf8(bytes).unwrap_or_default()
+        }
     }
 }
 
@@ -135,5 +198,30 @@ mod tests {
                 .unwrap_err()
                 .contains("unclosed")
         );
+    }
+
+    #[test]
+    fn rendering_is_bounded() {
+        let t = Template::parse("{{value}} {{value}}").unwrap();
+        let labels = BTreeMap::new();
+        let big = serde_json::json!("é".repeat(MAX_RENDERED_LEN));
+        let vars = Vars {
+            rule: "r",
+            thing: "t",
+            property: "p",
+            value: Some(&big),
+            unit: None,
+            severity: "warning",
+            labels: &labels,
+        };
+        let out = t.render(&vars);
+        assert!(out.len() <= MAX_RENDERED_LEN, "{}", out.len());
+        assert!(out.ends_with('…'));
+        let array = serde_json::Value::Array(vec![serde_json::json!(123456); 100_000]);
+        let out = t.render(&Vars {
+            value: Some(&array),
+            ..vars
+        });
+        assert!(out.len() <= MAX_RENDERED_LEN, "{}", out.len());
     }
 }

@@ -30,11 +30,12 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 
 use crate::engine::{Alert, AlertState, Engine, Notification, PropertyUpdate, Silence};
-use crate::load::{Format, LoadError, RuleSet, parse_document, read_file};
+use crate::limits::{Limits, escape_controls};
+use crate::load::{
+    Format, ListCap, LoadError, RuleSet, check_string, de_capped_list, find_line, parse_document,
+    prefix, read_file,
+};
 use crate::rule::{NotificationKind, Severity, de_duration};
-
-/// Most intervals one `values` series may span.
-const MAX_SLOTS: usize = 1_000_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +45,7 @@ struct TestFile {
     interval: Duration,
     #[serde(default)]
     units: BTreeMap<String, String>,
+    #[serde(deserialize_with = "de_capped_list")]
     tests: Vec<TestCase>,
 }
 
@@ -187,16 +189,22 @@ impl FileReport {
     }
 }
 
+/// One line per test (`PASS FILE: NAME` or `FAIL FILE: NAME` and the indented failures), with
+/// control characters escaped (see [`crate::escape_controls`]).
 impl fmt::Display for FileReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names and failure texts come from files: control characters are shown escaped.
+        let file = self.file.display().to_string();
+        let file = escape_controls(&file);
         for t in &self.tests {
+            let name = escape_controls(&t.name);
             if t.passed() {
-                writeln!(f, "PASS {}: {}", self.file.display(), t.name)?;
+                writeln!(f, "PASS {file}: {name}")?;
             } else {
-                writeln!(f, "FAIL {}: {}", self.file.display(), t.name)?;
+                writeln!(f, "FAIL {file}: {name}")?;
                 for failure in &t.failures {
                     for line in failure.lines() {
-                        writeln!(f, "    {line}")?;
+                        writeln!(f, "    {}", escape_controls(line))?;
                     }
                 }
             }
@@ -205,59 +213,139 @@ impl fmt::Display for FileReport {
     }
 }
 
-/// Runs every test of a rule-test file.
+/// Runs every test of a rule-test file, with the default [`Limits`].
 ///
 /// # Errors
-/// [`LoadError`] (with the file and field path) when the test file or a rule file it names
-/// cannot be read, parsed or validated, or a `values` string is malformed. Failing tests are not
-/// errors: they are reported in the [`FileReport`].
+/// [`LoadError`] (with the file, the field path and, where it can be found, the line) when the
+/// test file or a rule file it names cannot be read, parsed or validated, a `values` string is
+/// malformed, or a budget of [`Limits`] is exceeded. Failing tests are not errors: they are
+/// reported in the [`FileReport`].
 pub fn run_file(path: impl AsRef<Path>) -> Result<FileReport, LoadError> {
+    run_file_with(path, &Limits::default())
+}
+
+/// [`run_file`] with other budgets than the default ones.
+///
+/// # Errors
+/// As [`run_file`].
+pub fn run_file_with(path: impl AsRef<Path>, limits: &Limits) -> Result<FileReport, LoadError> {
     let path = path.as_ref();
-    let name = path.display().to_string();
-    let text = read_file(path)?;
+    let text = read_file(path, limits)?;
     let format = Format::from_path(path).unwrap_or(Format::Yaml);
-    let file: TestFile = parse_document(&text, format, &name)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    run_source(&text, format, path, base, limits)
+}
+
+/// Runs the tests of a rule-test file given as text; `origin` names it in errors and in the
+/// report, and its `rule_files` are found relative to `rule_dir`.
+///
+/// # Errors
+/// As [`run_file`], without the errors of reading the test file itself.
+pub fn run_str(
+    text: &str,
+    format: Format,
+    origin: &str,
+    rule_dir: &Path,
+    limits: &Limits,
+) -> Result<FileReport, LoadError> {
+    run_source(text, format, Path::new(origin), rule_dir, limits)
+}
+
+fn run_source(
+    text: &str,
+    format: Format,
+    path: &Path,
+    base: &Path,
+    limits: &Limits,
+) -> Result<FileReport, LoadError> {
+    let name = path.display().to_string();
+    let file: TestFile = {
+        let _cap = ListCap::set(limits.max_tests, "Limits::max_tests");
+        parse_document(text, format, &name, limits)?
+    };
     if file.interval.is_zero() {
         return Err(LoadError::new(
             &name,
             None,
             Some("interval".into()),
             "must be longer than 0s",
-        ));
+        )
+        .at_line(find_line(text, 1, "interval")));
     }
-    let base = path.parent().unwrap_or(Path::new("."));
     let mut rules = RuleSet::new();
     for (i, rule_file) in file.rule_files.iter().enumerate() {
-        let loaded = RuleSet::from_file(base.join(rule_file))?;
-        rules.merge(loaded).map_err(|e| {
-            LoadError::new(
+        let field = || Some(format!("rule_files[{i}]"));
+        let line = || find_line(text, 1, prefix(rule_file));
+        check_string(rule_file, limits.max_string_bytes)
+            .map_err(|m| LoadError::new(&name, None, field(), m).at_line(line()))?;
+        let loaded = RuleSet::from_file_with(base.join(rule_file), limits)?;
+        if rules.rules().len().saturating_add(loaded.rules().len()) > limits.max_rules {
+            return Err(LoadError::new(
                 &name,
-                Some(e.rule),
-                Some(format!("rule_files[{i}]")),
-                e.message,
+                None,
+                field(),
+                format!(
+                    "the rule files hold more than {} rules together (Limits::max_rules)",
+                    limits.max_rules
+                ),
             )
-        })?;
+            .at_line(line()));
+        }
+        rules
+            .merge(loaded)
+            .map_err(|e| LoadError::new(&name, Some(e.rule), field(), e.message).at_line(line()))?;
     }
     rules
         .check_action_names()
         .map_err(|e| LoadError::new(&name, Some(e.rule), Some(e.field), e.message))?;
+    let starts = file.tests.len().saturating_mul(rules.rules().len());
+    if starts > limits.max_rule_starts_per_file {
+        return Err(LoadError::new(
+            &name,
+            None,
+            Some("tests".into()),
+            format!(
+                "{} tests of {} rules each start {starts} rules; at most {} are run per file \
+                 (Limits::max_rule_starts_per_file)",
+                file.tests.len(),
+                rules.rules().len(),
+                limits.max_rule_starts_per_file
+            ),
+        )
+        .at_line(find_line(text, 1, "tests")));
+    }
     let mut units = Vec::new();
     for (key, unit) in &file.units {
+        let field = || Some(format!("units.{}", prefix(key)));
+        let line = || find_line(text, 1, prefix(key));
+        check_string(key, limits.max_string_bytes)
+            .and_then(|()| check_string(unit, limits.max_string_bytes))
+            .map_err(|m| LoadError::new(&name, None, field(), m).at_line(line()))?;
         let (thing, property) = key.split_once('/').ok_or_else(|| {
-            LoadError::new(
-                &name,
-                None,
-                Some(format!("units.{key}")),
-                "key must be THING/PROPERTY",
-            )
+            LoadError::new(&name, None, field(), "key must be THING/PROPERTY").at_line(line())
         })?;
         units.push((thing.to_owned(), property.to_owned(), unit.clone()));
     }
+    let mut file_samples = 0usize;
     let mut tests = Vec::new();
     for (i, case) in file.tests.iter().enumerate() {
-        let failures = run_case(case, &file, &rules, &units).map_err(|(field, message)| {
-            LoadError::new(&name, None, Some(format!("tests[{i}].{field}")), message)
-        })?;
+        let failures =
+            run_case(case, &file, &rules, &units, limits, &mut file_samples).map_err(|e| {
+                // The test's line, then the offending text after it.
+                let case_line = find_line(text, 1, prefix(&case.name));
+                let line = e
+                    .token
+                    .as_deref()
+                    .and_then(|t| find_line(text, case_line.unwrap_or(1), t))
+                    .or(case_line);
+                LoadError::new(
+                    &name,
+                    None,
+                    Some(format!("tests[{i}].{}", e.field)),
+                    format!("test `{}`: {}", shown(&case.name), e.message),
+                )
+                .at_line(line)
+            })?;
         tests.push(TestOutcome {
             name: case.name.clone(),
             failures,
@@ -269,8 +357,38 @@ pub fn run_file(path: impl AsRef<Path>) -> Result<FileReport, LoadError> {
     })
 }
 
+/// Why a test could not be run: the field, what is wrong, and text to find its line by.
+struct CaseError {
+    field: String,
+    message: String,
+    token: Option<String>,
+}
+
+impl CaseError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        CaseError {
+            field: field.into(),
+            message: message.into(),
+            token: None,
+        }
+    }
+}
+
+/// At most 64 bytes of `text`, followed by `…` when cut, for messages.
+fn shown(text: &str) -> String {
+    let p = prefix(text);
+    if p.len() < text.len() {
+        format!("{p}…")
+    } else {
+        p.to_owned()
+    }
+}
+
 fn at(offset: Duration) -> SystemTime {
-    SystemTime::UNIX_EPOCH + offset
+    // Offsets are checked against the largest time before they get here.
+    SystemTime::UNIX_EPOCH
+        .checked_add(offset)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 fn offset(time: SystemTime) -> Duration {
@@ -283,17 +401,38 @@ fn show(d: Duration) -> String {
 }
 
 enum Step<'a> {
-    Sample(PropertyUpdate),
+    /// A value of the input series with this index.
+    Sample(usize, serde_json::Value),
     Ack(&'a AckStep),
     Expect(&'a ExpectStep),
 }
+
+/// Most failures reported per test, and most entries listed per alert or notification list.
+const MAX_FAILURES: usize = 20;
+const MAX_LISTED: usize = 100;
 
 fn run_case(
     case: &TestCase,
     file: &TestFile,
     rules: &RuleSet,
     units: &[(String, String, String)],
-) -> Result<Vec<String>, (String, String)> {
+    limits: &Limits,
+    file_samples: &mut usize,
+) -> Result<Vec<String>, CaseError> {
+    let max = limits.max_string_bytes;
+    check_string(&case.name, max).map_err(|m| CaseError::new("name", m))?;
+    for (i, series) in case.input.iter().enumerate() {
+        let fields = [("thing", &series.thing), ("property", &series.property)];
+        for (what, text) in fields
+            .into_iter()
+            .chain(series.field.iter().map(|f| ("field", f)))
+        {
+            check_string(text, max).map_err(|m| CaseError {
+                token: Some(prefix(text).to_owned()),
+                ..CaseError::new(format!("input[{i}].{what}"), m)
+            })?;
+        }
+    }
     let mut engine = Engine::new();
     for (thing, property, unit) in units {
         engine.set_unit(thing, property, unit);
@@ -301,7 +440,7 @@ fn run_case(
     for rule in rules.rules() {
         engine
             .add_rule(rule.clone(), at(Duration::ZERO))
-            .map_err(|e| ("rules".to_owned(), e.to_string()))?;
+            .map_err(|e| CaseError::new("rules", e.to_string()))?;
     }
     for s in &case.silences {
         let mut silence = Silence::new(at(s.from), at(s.until));
@@ -315,30 +454,42 @@ fn run_case(
     // (time, order within the same time, step): samples, then acknowledgements, then checks.
     let mut steps: Vec<(Duration, u8, Step<'_>)> = Vec::new();
     let mut end = Duration::ZERO;
+    let mut budget = Budget {
+        limits,
+        samples: 0,
+        bytes: 0,
+        file_samples,
+    };
     for (i, series) in case.input.iter().enumerate() {
-        let values = parse_values(&series.values).map_err(|m| (format!("input[{i}].values"), m))?;
-        for (slot, value) in values.into_iter().enumerate() {
-            let t = file
-                .interval
-                .checked_mul(u32::try_from(slot).unwrap_or(u32::MAX))
-                .ok_or_else(|| {
-                    (
-                        format!("input[{i}].values"),
-                        "series is too long".to_owned(),
-                    )
-                })?;
+        let mut emit = |slot: usize, value: serde_json::Value| -> Result<(), String> {
+            let t = u32::try_from(slot)
+                .ok()
+                .and_then(|slot| file.interval.checked_mul(slot))
+                .filter(|t| SystemTime::UNIX_EPOCH.checked_add(*t).is_some())
+                .ok_or("the series reaches past the largest representable time")?;
             end = end.max(t);
-            if let Some(mut value) = value {
-                if let Some(field) = &series.field {
-                    value = serde_json::json!({ field.as_str(): value });
+            steps.push((t, 0, Step::Sample(i, value)));
+            Ok(())
+        };
+        let slots =
+            parse_values(&series.values, &mut budget, &mut emit).map_err(|(token, message)| {
+                CaseError {
+                    token: Some(token),
+                    ..CaseError::new(format!("input[{i}].values"), message)
                 }
-                steps.push((
-                    t,
-                    0,
-                    Step::Sample(PropertyUpdate::new(&series.thing, &series.property, value)),
-                ));
-            }
-        }
+            })?;
+        // The series lasts to its last interval, `_` included.
+        let last = u32::try_from(slots.saturating_sub(1))
+            .ok()
+            .and_then(|slot| file.interval.checked_mul(slot))
+            .filter(|t| SystemTime::UNIX_EPOCH.checked_add(*t).is_some())
+            .ok_or_else(|| {
+                CaseError::new(
+                    format!("input[{i}].values"),
+                    "the series reaches past the largest representable time",
+                )
+            })?;
+        end = end.max(last);
     }
     for ack in &case.acknowledge {
         end = end.max(ack.at);
@@ -350,14 +501,27 @@ fn run_case(
     }
     steps.sort_by_key(|(t, order, _)| (*t, *order));
 
-    let mut failures = Vec::new();
-    let mut notifications = Vec::new();
-    let mut ticks = 0usize;
+    let mut failures = Failures::default();
+    let mut notifications = NotificationLog::new(case.notifications.as_deref());
+    let mut ticks = Ticks {
+        done: 0,
+        max: limits.max_ticks_per_test,
+    };
     for (t, _, step) in steps {
         let now = at(t);
-        advance(&mut engine, now, &mut ticks, &mut notifications)?;
+        ticks.advance(&mut engine, now, &mut notifications)?;
         match step {
-            Step::Sample(update) => notifications.extend(engine.update(now, &update)),
+            Step::Sample(i, value) => {
+                let Some(series) = case.input.get(i) else {
+                    continue;
+                };
+                let value = match &series.field {
+                    Some(field) => serde_json::json!({ field.as_str(): value }),
+                    None => value,
+                };
+                let update = PropertyUpdate::new(&series.thing, &series.property, value);
+                notifications.extend(engine.update(now, &update));
+            }
             Step::Ack(ack) => {
                 match engine.acknowledge(now, &ack.rule, &ack.thing, &ack.by, ack.comment.clone()) {
                     Ok(n) => notifications.extend(n),
@@ -372,39 +536,203 @@ fn run_case(
             }
         }
     }
-    advance(&mut engine, at(end), &mut ticks, &mut notifications)?;
-    if let Some(expected) = &case.notifications
-        && let Some(f) = compare_notifications(expected, &notifications)
-    {
+    ticks.advance(&mut engine, at(end), &mut notifications)?;
+    if let Some(f) = notifications.compare() {
         failures.push(f);
     }
-    Ok(failures)
+    Ok(failures.finish())
 }
 
-/// Most deadline ticks one test may take (a 1 s repeat over years would never end otherwise).
-const MAX_TICKS: usize = 100_000;
+/// The failures of one test, at most [`MAX_FAILURES`] kept.
+#[derive(Default)]
+struct Failures {
+    kept: Vec<String>,
+    more: usize,
+}
 
-/// Runs the engine's deadlines up to `to` one instant at a time, bounded by [`MAX_TICKS`].
-fn advance(
-    engine: &mut Engine,
-    to: SystemTime,
-    ticks: &mut usize,
-    notifications: &mut Vec<Notification>,
-) -> Result<(), (String, String)> {
-    while let Some(deadline) = engine.next_deadline().filter(|d| *d <= to) {
-        *ticks += 1;
-        if *ticks > MAX_TICKS {
-            return Err((
-                "expect".into(),
+impl Failures {
+    fn push(&mut self, failure: String) {
+        if self.kept.len() < MAX_FAILURES {
+            self.kept.push(failure);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.kept
+                .push(format!("... and {} more failures", self.more));
+        }
+        self.kept
+    }
+}
+
+/// What one test may still expand to.
+struct Budget<'a> {
+    limits: &'a Limits,
+    samples: usize,
+    bytes: usize,
+    file_samples: &'a mut usize,
+}
+
+/// Bytes counted per sample besides the length of a string value.
+const SAMPLE_BYTES: usize = 64;
+
+impl Budget<'_> {
+    /// Takes `n` samples of `extra` bytes each from the budget, or says which budget they pass.
+    fn take(&mut self, n: usize, extra: usize) -> Result<(), String> {
+        let l = self.limits;
+        let samples = self
+            .samples
+            .checked_add(n)
+            .filter(|s| *s <= l.max_samples_per_test)
+            .ok_or_else(|| {
                 format!(
-                    "the test needs more than {MAX_TICKS} timer ticks; shorten it or lengthen \
-                     repeat intervals"
-                ),
+                    "the test's series expand to more than {} samples \
+                     (Limits::max_samples_per_test)",
+                    l.max_samples_per_test
+                )
+            })?;
+        let file = self
+            .file_samples
+            .checked_add(n)
+            .filter(|s| *s <= l.max_samples_per_file)
+            .ok_or_else(|| {
+                format!(
+                    "the file's series expand to more than {} samples \
+                     (Limits::max_samples_per_file)",
+                    l.max_samples_per_file
+                )
+            })?;
+        let bytes = extra
+            .checked_add(SAMPLE_BYTES)
+            .and_then(|each| each.checked_mul(n))
+            .and_then(|b| b.checked_add(self.bytes))
+            .filter(|b| *b <= l.max_sample_bytes_per_test)
+            .ok_or_else(|| {
+                format!(
+                    "the test's series expand to more than {} bytes \
+                     (Limits::max_sample_bytes_per_test)",
+                    l.max_sample_bytes_per_test
+                )
+            })?;
+        self.samples = samples;
+        *self.file_samples = file;
+        self.bytes = bytes;
+        Ok(())
+    }
+}
+
+/// Runs the engine's deadlines one instant at a time, bounded by a number of ticks.
+struct Ticks {
+    done: usize,
+    max: usize,
+}
+
+impl Ticks {
+    fn advance(
+        &mut self,
+        engine: &mut Engine,
+        to: SystemTime,
+        notifications: &mut NotificationLog<'_>,
+    ) -> Result<(), CaseError> {
+        while let Some(deadline) = engine.next_deadline().filter(|d| *d <= to) {
+            self.done += 1;
+            if self.done > self.max {
+                return Err(CaseError::new(
+                    "expect",
+                    format!(
+                        "the test needs more than {} timer ticks (Limits::max_ticks_per_test); \
+                         shorten it or lengthen repeat intervals",
+                        self.max
+                    ),
+                ));
+            }
+            notifications.extend(engine.tick(deadline));
+        }
+        Ok(())
+    }
+}
+
+/// Compares notifications with the expected ones as they arrive, keeping descriptions of the
+/// first [`MAX_LISTED`] only.
+struct NotificationLog<'a> {
+    expected: Option<&'a [ExpectedNotification]>,
+    seen: usize,
+    first_bad: Option<usize>,
+    kept: Vec<String>,
+}
+
+impl<'a> NotificationLog<'a> {
+    fn new(expected: Option<&'a [ExpectedNotification]>) -> Self {
+        NotificationLog {
+            expected,
+            seen: 0,
+            first_bad: None,
+            kept: Vec::new(),
+        }
+    }
+
+    fn extend(&mut self, notifications: impl IntoIterator<Item = Notification>) {
+        let Some(expected) = self.expected else {
+            return;
+        };
+        for n in notifications {
+            let i = self.seen;
+            if !expected.get(i).is_some_and(|e| notification_matches(e, &n)) {
+                self.first_bad.get_or_insert(i);
+            }
+            if self.kept.len() < MAX_LISTED {
+                self.kept.push(describe_notification(&n));
+            }
+            self.seen += 1;
+        }
+    }
+
+    fn compare(&self) -> Option<String> {
+        let expected = self.expected?;
+        let first_bad = match self.first_bad {
+            Some(i) => i,
+            None if self.seen == expected.len() => return None,
+            None => self.seen.min(expected.len()),
+        };
+        let mut text = format!(
+            "notifications differ (! marks the first mismatch, #{})\n  expected:",
+            first_bad + 1
+        );
+        if expected.is_empty() {
+            text.push_str(" []");
+        }
+        for (i, e) in expected.iter().enumerate().take(MAX_LISTED) {
+            let mark = if i == first_bad { "!" } else { "-" };
+            text.push_str(&format!(
+                "\n    {mark} {}",
+                describe_expected_notification(e)
             ));
         }
-        notifications.extend(engine.tick(deadline));
+        if expected.len() > MAX_LISTED {
+            text.push_str(&format!(
+                "\n    ... and {} more",
+                expected.len() - MAX_LISTED
+            ));
+        }
+        text.push_str("\n  actual:");
+        if self.seen == 0 {
+            text.push_str(" []");
+        }
+        for (i, n) in self.kept.iter().enumerate() {
+            let mark = if i == first_bad { "!" } else { "-" };
+            text.push_str(&format!("\n    {mark} {n}"));
+        }
+        if self.seen > self.kept.len() {
+            text.push_str(&format!(
+                "\n    ... and {} more",
+                self.seen - self.kept.len()
+            ));
+        }
+        Some(text)
     }
-    Ok(())
 }
 
 fn alert_matches(e: &ExpectedAlert, a: &Alert) -> bool {
@@ -545,69 +873,128 @@ fn describe_expected_notification(e: &ExpectedNotification) -> String {
     s
 }
 
-fn compare_notifications(
-    expected: &[ExpectedNotification],
-    actual: &[Notification],
-) -> Option<String> {
-    if expected.len() == actual.len()
-        && expected
-            .iter()
-            .zip(actual)
-            .all(|(e, n)| notification_matches(e, n))
-    {
-        return None;
+/// Parses the `values` notation, taking each token's samples from `budget` before creating
+/// them, and hands each sample with its interval index to `emit` (`_` only advances the
+/// index). Returns the number of intervals the series spans. Errors carry the offending token (its first 64 bytes) and a message naming it.
+fn parse_values(
+    text: &str,
+    budget: &mut Budget<'_>,
+    emit: &mut dyn FnMut(usize, serde_json::Value) -> Result<(), String>,
+) -> Result<usize, (String, String)> {
+    let max_len = budget.limits.max_series_len;
+    let mut slot = 0usize;
+    for (n, token) in Tokens(text).enumerate() {
+        let position = n + 1;
+        let token = token.map_err(|(rest, m)| (prefix(rest).to_owned(), m))?;
+        let err = |m: String| {
+            (
+                prefix(token).to_owned(),
+                format!("token {position} `{}`: {m}", shown(token)),
+            )
+        };
+        let parsed = parse_token(token, budget.limits).map_err(err)?;
+        let count = parsed.count();
+        let next = slot
+            .checked_add(count)
+            .filter(|s| *s <= max_len)
+            .ok_or_else(|| {
+                err(format!(
+                    "the series spans more than {max_len} intervals (Limits::max_series_len)"
+                ))
+            })?;
+        if !matches!(parsed, Token::Gap(_)) {
+            budget.take(count, parsed.extra_bytes()).map_err(err)?;
+        }
+        parsed.emit(slot, emit).map_err(|m| err(m.to_string()))?;
+        slot = next;
     }
-    let mut text = String::from("notifications differ (! marks the first mismatch)\n  expected:");
-    let first_bad = expected
-        .iter()
-        .zip(actual)
-        .position(|(e, n)| !notification_matches(e, n))
-        .unwrap_or(expected.len().min(actual.len()));
-    if expected.is_empty() {
-        text.push_str(" []");
-    }
-    for (i, e) in expected.iter().enumerate() {
-        let mark = if i == first_bad { "!" } else { "-" };
-        text.push_str(&format!(
-            "\n    {mark} {}",
-            describe_expected_notification(e)
-        ));
-    }
-    text.push_str("\n  actual:");
-    if actual.is_empty() {
-        text.push_str(" []");
-    }
-    for (i, n) in actual.iter().enumerate() {
-        let mark = if i == first_bad { "!" } else { "-" };
-        text.push_str(&format!("\n    {mark} {}", describe_notification(n)));
-    }
-    Some(text)
+    Ok(slot)
 }
 
-/// Parses the `values` notation into one entry per interval (`None` for `_`).
-fn parse_values(text: &str) -> Result<Vec<Option<serde_json::Value>>, String> {
-    let mut out = Vec::new();
-    for (n, token) in tokens(text)?.into_iter().enumerate() {
-        let position = n + 1;
-        let err = |m: String| format!("token {position} `{token}`: {m}");
-        expand(token, &mut out).map_err(err)?;
-        if out.len() > MAX_SLOTS {
-            return Err(err(format!(
-                "the series spans more than {MAX_SLOTS} intervals"
-            )));
+/// One token of the `values` notation.
+enum Token {
+    /// `_xN`: N intervals without a sample.
+    Gap(usize),
+    /// `VxN`: the same value N times.
+    Repeat(serde_json::Value, usize),
+    /// `A+BxN` or `A-BxN` over integers.
+    Ints { a: i64, step: i64, n: usize },
+    /// `A+BxN` or `A-BxN` over floating-point numbers.
+    Floats { a: f64, step: f64, n: usize },
+}
+
+impl Token {
+    fn count(&self) -> usize {
+        match self {
+            Token::Gap(n)
+            | Token::Repeat(_, n)
+            | Token::Ints { n, .. }
+            | Token::Floats { n, .. } => *n,
         }
     }
-    Ok(out)
+
+    /// Bytes per sample beyond [`SAMPLE_BYTES`]: the length of a string value.
+    fn extra_bytes(&self) -> usize {
+        match self {
+            Token::Repeat(serde_json::Value::String(s), _) => s.len(),
+            _ => 0,
+        }
+    }
+
+    fn emit(
+        self,
+        first: usize,
+        emit: &mut dyn FnMut(usize, serde_json::Value) -> Result<(), String>,
+    ) -> Result<(), String> {
+        match self {
+            Token::Gap(_) => Ok(()),
+            Token::Repeat(value, n) => {
+                for (k, v) in std::iter::repeat_n(value, n).enumerate() {
+                    emit(first.saturating_add(k), v)?;
+                }
+                Ok(())
+            }
+            Token::Ints { a, step, n } => {
+                for k in 0..n {
+                    let v = i64::try_from(k)
+                        .ok()
+                        .and_then(|k| step.checked_mul(k))
+                        .and_then(|s| a.checked_add(s))
+                        .ok_or("the series overflows 64-bit integers")?;
+                    emit(first.saturating_add(k), v.into())?;
+                }
+                Ok(())
+            }
+            Token::Floats { a, step, n } => {
+                for k in 0..n {
+                    let v = serde_json::Number::from_f64(a + step * k as f64)
+                        .ok_or("the series leaves the finite numbers")?;
+                    emit(first.saturating_add(k), serde_json::Value::Number(v))?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
-/// Splits on whitespace, keeping double-quoted strings (with `\"` escapes) whole.
-fn tokens(text: &str) -> Result<Vec<&str>, String> {
-    let mut out = Vec::new();
-    let mut rest = text.trim_start();
-    while !rest.is_empty() {
+/// Splits on whitespace, keeping double-quoted strings (with `\"` escapes) whole. An unclosed
+/// string is an error carrying the rest of the text.
+struct Tokens<'a>(&'a str);
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Result<&'a str, (&'a str, String)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.0.trim_start();
+        if rest.is_empty() {
+            self.0 = rest;
+            return None;
+        }
         let end = if rest.starts_with('"') {
-            let close =
-                closing_quote(rest).ok_or_else(|| format!("unclosed string in `{rest}`"))?;
+            let Some(close) = closing_quote(rest) else {
+                self.0 = "";
+                return Some(Err((rest, format!("unclosed string in `{}`", shown(rest)))));
+            };
             close
                 + rest[close..]
                     .find(char::is_whitespace)
@@ -615,10 +1002,9 @@ fn tokens(text: &str) -> Result<Vec<&str>, String> {
         } else {
             rest.find(char::is_whitespace).unwrap_or(rest.len())
         };
-        out.push(&rest[..end]);
-        rest = rest[end..].trim_start();
+        self.0 = &rest[end..];
+        Some(Ok(&rest[..end]))
     }
-    Ok(out)
 }
 
 /// Byte index just past the closing quote of a string starting at index 0.
@@ -635,12 +1021,15 @@ fn closing_quote(s: &str) -> Option<usize> {
     None
 }
 
-fn count(text: &str) -> Result<usize, String> {
+fn count(text: &str, limits: &Limits) -> Result<usize, String> {
+    let max = limits.max_series_len;
     let n: usize = text
         .parse()
-        .map_err(|_| format!("`{text}` is not a repeat count"))?;
-    if n > MAX_SLOTS {
-        return Err(format!("repeat count {n} is above {MAX_SLOTS}"));
+        .map_err(|_| format!("`{}` is not a repeat count", shown(text)))?;
+    if n > max {
+        return Err(format!(
+            "repeat count {n} is above {max} (Limits::max_series_len)"
+        ));
     }
     Ok(n)
 }
@@ -653,77 +1042,76 @@ fn number(text: &str) -> Option<serde_json::Value> {
     serde_json::Number::from_f64(f).map(serde_json::Value::Number)
 }
 
-fn expand(token: &str, out: &mut Vec<Option<serde_json::Value>>) -> Result<(), String> {
+fn parse_token(token: &str, limits: &Limits) -> Result<Token, String> {
     if token.starts_with('"') {
         let close = closing_quote(token).ok_or("unclosed string")?;
-        let value: String =
-            serde_json::from_str(&token[..close]).map_err(|e| format!("bad string: {e}"))?;
         let n = match &token[close..] {
             "" => 1,
             rest => count(
                 rest.strip_prefix('x')
                     .ok_or("expected `xN` after the string")?,
+                limits,
             )?,
         };
-        out.extend(std::iter::repeat_n(
-            Some(serde_json::Value::String(value)),
-            n,
-        ));
-        return Ok(());
+        // The decoded string is never longer than its source.
+        if close - 2 > limits.max_string_bytes {
+            return Err(format!(
+                "the string is {} bytes long; at most {} are accepted \
+                 (Limits::max_string_bytes)",
+                close - 2,
+                limits.max_string_bytes
+            ));
+        }
+        let value: String =
+            serde_json::from_str(&token[..close]).map_err(|e| format!("bad string: {e}"))?;
+        return Ok(Token::Repeat(serde_json::Value::String(value), n));
     }
     let (head, n) = match token.rsplit_once('x') {
-        Some((head, n)) => (head, Some(count(n)?)),
+        Some((head, n)) => (head, Some(count(n, limits)?)),
         None => (token, None),
     };
-    let single = |v: Option<serde_json::Value>| std::iter::repeat_n(v, n.unwrap_or(1));
+    let repeat = |v: serde_json::Value| Token::Repeat(v, n.unwrap_or(1));
     match head {
-        "_" => out.extend(single(None)),
-        "true" => out.extend(single(Some(true.into()))),
-        "false" => out.extend(single(Some(false.into()))),
+        "_" => return Ok(Token::Gap(n.unwrap_or(1))),
+        "true" => return Ok(repeat(true.into())),
+        "false" => return Ok(repeat(false.into())),
+        _ => {}
+    }
+    if let Some(v) = number(head) {
+        return Ok(repeat(v));
+    }
+    // A+B or A-B: the operator is a sign that is not the first character and does not follow
+    // an exponent marker.
+    let bytes = head.as_bytes();
+    let op = (1..bytes.len()).find(|&i| {
+        matches!(bytes.get(i), Some(b'+' | b'-')) && !matches!(bytes.get(i - 1), Some(b'e' | b'E'))
+    });
+    let Some(op) = op else {
+        return Err("expected a number, true, false, a \"string\", `_`, VxN or A+BxN".into());
+    };
+    let n = n.ok_or("A+B needs a count: write A+BxN")?;
+    let (a, b) = (&head[..op], &head[op + 1..]);
+    let negative = bytes.get(op) == Some(&b'-');
+    match (a.parse::<i64>(), b.parse::<i64>()) {
+        (Ok(a), Ok(b)) => {
+            let step = if negative { b.checked_neg() } else { Some(b) }
+                .ok_or("the series overflows 64-bit integers")?;
+            Ok(Token::Ints { a, step, n })
+        }
         _ => {
-            if let Some(v) = number(head) {
-                out.extend(single(Some(v)));
-                return Ok(());
-            }
-            // A+B or A-B: the operator is a sign that is not the first character and does not
-            // follow an exponent marker.
-            let bytes = head.as_bytes();
-            let op = (1..bytes.len()).find(|&i| {
-                matches!(bytes.get(i), Some(b'+' | b'-'))
-                    && !matches!(bytes.get(i - 1), Some(b'e' | b'E'))
-            });
-            let Some(op) = op else {
-                return Err(
-                    "expected a number, true, false, a \"string\", `_`, VxN or A+BxN".into(),
-                );
-            };
-            let n = n.ok_or("A+B needs a count: write A+BxN")?;
-            let (a, b) = (&head[..op], &head[op + 1..]);
-            let sign = if bytes.get(op) == Some(&b'-') { -1 } else { 1 };
-            match (a.parse::<i64>(), b.parse::<i64>()) {
-                (Ok(a), Ok(b)) => {
-                    for k in 0..n as i64 {
-                        let v = b
-                            .checked_mul(k)
-                            .and_then(|step| a.checked_add(sign * step))
-                            .ok_or("the series overflows 64-bit integers")?;
-                        out.push(Some(v.into()));
-                    }
-                }
-                _ => {
-                    let a: f64 = a.parse().map_err(|_| format!("`{a}` is not a number"))?;
-                    let b: f64 = b.parse().map_err(|_| format!("`{b}` is not a number"))?;
-                    for k in 0..n {
-                        let v = a + sign as f64 * b * k as f64;
-                        let v = serde_json::Number::from_f64(v)
-                            .ok_or("the series leaves the finite numbers")?;
-                        out.push(Some(serde_json::Value::Number(v)));
-                    }
-                }
-            }
+            let a: f64 = a
+                .parse()
+                .map_err(|_| format!("`{}` is not a number", shown(a)))?;
+            let b: f64 = b
+                .parse()
+                .map_err(|_| format!("`{}` is not a number", shown(b)))?;
+            Ok(Token::Floats {
+                a,
+                step: if negative { -b } else { b },
+                n,
+            })
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -731,9 +1119,32 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Expands `text` with `limits`, one entry per interval (`None` for `_`).
+    fn expand_with(text: &str, limits: &Limits) -> Result<Vec<Option<serde_json::Value>>, String> {
+        let mut file_samples = 0;
+        let mut budget = Budget {
+            limits,
+            samples: 0,
+            bytes: 0,
+            file_samples: &mut file_samples,
+        };
+        let mut out: Vec<Option<serde_json::Value>> = Vec::new();
+        parse_values(text, &mut budget, &mut |slot, v| {
+            out.resize(slot, None);
+            out.push(Some(v));
+            Ok(())
+        })
+        .map_err(|(_, m)| m)?;
+        Ok(out)
+    }
+
+    fn expand(text: &str) -> Result<Vec<Option<serde_json::Value>>, String> {
+        expand_with(text, &Limits::default())
+    }
+
     #[test]
     fn values_notation() {
-        let v = parse_values(r#"5 12x2 _ _x2 1+2x3 10-2.5x2 true "a b"x2 -3 1e2"#).unwrap();
+        let v = expand(r#"5 12x2 _ _x2 1+2x3 10-2.5x2 true "a b"x2 -3 1e2"#).unwrap();
         let expect = vec![
             Some(json!(5)),
             Some(json!(12)),
@@ -757,15 +1168,52 @@ mod tests {
 
     #[test]
     fn values_errors_name_the_token() {
-        let e = parse_values("1 2 abc").unwrap_err();
+        let e = expand("1 2 abc").unwrap_err();
         assert!(e.starts_with("token 3 `abc`"), "{e}");
-        assert!(parse_values("1+2").unwrap_err().contains("needs a count"));
-        assert!(parse_values("\"open").unwrap_err().contains("unclosed"));
-        assert!(parse_values("_x99999999999").unwrap_err().contains("above"));
+        assert!(expand("1+2").unwrap_err().contains("needs a count"));
+        assert!(expand("\"open").unwrap_err().contains("unclosed"));
+        assert!(expand("_x99999999999").unwrap_err().contains("above"));
         assert!(
-            parse_values("1x900000 1x900000")
+            expand("_x900000 _x900000")
                 .unwrap_err()
-                .contains("more than")
+                .contains("Limits::max_series_len")
         );
+        assert!(
+            expand("1x90000 1x90000")
+                .unwrap_err()
+                .contains("Limits::max_samples_per_test")
+        );
+        assert!(
+            expand("0+9223372036854775807x3")
+                .unwrap_err()
+                .contains("overflows")
+        );
+        assert!(
+            expand("0-9223372036854775807x3")
+                .unwrap_err()
+                .contains("overflows")
+        );
+    }
+
+    #[test]
+    fn strings_are_budgeted_before_they_are_copied() {
+        let big = format!("\"{}\"x10000", "a".repeat(10_000));
+        let e = expand(&big).unwrap_err();
+        assert!(e.contains("Limits::max_sample_bytes_per_test"), "{e}");
+        let row7 = format!("\"{}\"x1000000", "a".repeat(10_000));
+        let e = expand(&row7).unwrap_err();
+        assert!(e.contains("Limits::max_samples_per_test"), "{e}");
+        let huge = format!("\"{}\"", "a".repeat(70_000));
+        assert!(
+            expand(&huge)
+                .unwrap_err()
+                .contains("Limits::max_string_bytes")
+        );
+        let small = Limits {
+            max_sample_bytes_per_test: 1000,
+            ..Limits::default()
+        };
+        assert!(expand_with("\"abc\"x10", &small).is_ok());
+        assert!(expand_with("\"abc\"x20", &small).is_err());
     }
 }

@@ -58,7 +58,7 @@ impl<'a> WebhookPayload<'a> {
             ("notification", n.kind.to_string()),
         ]);
         if let Some(v) = &a.value {
-            annotations.insert("value", v.to_string());
+            annotations.insert("value", crate::template::bounded_json(v));
         }
         if let Some(u) = &n.unit {
             annotations.insert("unit", u.clone());

@@ -150,3 +150,102 @@ fn ten_thousand_rules_load_in_bounded_time() {
     });
     assert_eq!(set.rules().len(), 10_000);
 }
+
+#[test]
+fn control_characters_in_names_and_labels_are_refused() {
+    for (field, rule) in [
+        (
+            "id",
+            "{ id: \"r\\e[2J\", thing: t, property: p, condition: { gt: 1 } }",
+        ),
+        (
+            "thing",
+            "{ id: r, thing: \"t\\r\", property: p, condition: { gt: 1 } }",
+        ),
+        (
+            "property",
+            "{ id: r, thing: t, property: \"p\\u009b\", condition: { gt: 1 } }",
+        ),
+        (
+            "labels",
+            "{ id: r, thing: t, property: p, condition: { gt: 1 }, labels: { team: \"a\\a\" } }",
+        ),
+        (
+            "summary",
+            "{ id: r, thing: t, property: p, condition: { gt: 1 }, summary: \"x\\e]0;owned\\a\" }",
+        ),
+    ] {
+        let text = format!("rules:\n  - {rule}\n");
+        let error = RuleSet::from_str(&text, Format::Yaml, "ctl.yaml").unwrap_err();
+        assert_eq!(
+            error.field(),
+            Some(format!("rules[0].{field}").as_str()),
+            "{error}"
+        );
+        assert!(error.message().contains("control character"), "{error}");
+        assert_eq!(error.line(), Some(2), "{error}");
+    }
+    // Tab and newline stay allowed in summaries.
+    let ok = "rules:\n  - { id: r, thing: t, property: p, condition: { gt: 1 }, summary: \"a\\tb\\nc\" }\n";
+    assert!(RuleSet::from_str(ok, Format::Yaml, "ok.yaml").is_ok());
+}
+
+#[test]
+fn test_reports_escape_control_characters_in_names() {
+    let dir = scratch("ctl-report");
+    fs::write(dir.join("rules.yaml"), RULE).unwrap();
+    let file = dir.join("ctl.test.yaml");
+    fs::write(
+        &file,
+        "rule_files: [rules.yaml]\ntests:\n  - name: \"evil \\e[31mred\\e]0;title\\a\\u009b\"\n    expect: [{ at: 0s, alerts: [{ rule: nope }] }]\n",
+    )
+    .unwrap();
+    let report = run_file(&file).unwrap();
+    let text = report.to_string();
+    assert!(text.contains("FAIL"), "{text}");
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(text.contains("evil \\u{1b}[31mred"), "{text}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn durations_near_the_end_of_time_do_not_panic() {
+    use std::time::SystemTime;
+    use wot_alerts::{Engine, PropertyUpdate};
+    let text = "rules:\n  - { id: a, thing: t, property: p, condition: { gt: 1 }, for: 99years, repeat_interval: 99years }\n  - { id: b, thing: t, property: p, condition: { no_data: 99years } }\n  - { id: c, thing: t, property: p, condition: { rate: { gt: 1, per: 99years } }, keep_firing_for: 99years }\n";
+    let rules = RuleSet::from_str(text, Format::Yaml, "far.yaml").unwrap();
+    assert!(
+        RuleSet::from_str(
+            "rules: [{ id: a, thing: t, property: p, condition: { gt: 1 }, for: 101years }]",
+            Format::Yaml,
+            "far.yaml"
+        )
+        .unwrap_err()
+        .message()
+        .contains("100 years")
+    );
+    // The engine's clock at the largest representable times: every deadline overflows.
+    let mut end = SystemTime::UNIX_EPOCH;
+    for step in [1u64 << 62, 1 << 60, 1 << 50, 1 << 40, 1 << 30, 1 << 20, 1] {
+        while let Some(t) = end.checked_add(Duration::from_secs(step)) {
+            end = t;
+        }
+    }
+    for start in [SystemTime::UNIX_EPOCH, end - Duration::from_secs(3600), end] {
+        let mut engine = Engine::new();
+        for rule in rules.rules() {
+            engine.add_rule(rule.clone(), start).unwrap();
+        }
+        for (i, v) in [5, 0, 9].into_iter().enumerate() {
+            let at = start
+                .checked_add(Duration::from_secs(i as u64))
+                .unwrap_or(end);
+            let _ = engine.update(at, &PropertyUpdate::new("t", "p", v.into()));
+        }
+        let _ = engine.tick(end);
+        let _ = engine.next_deadline();
+    }
+}
