@@ -1167,10 +1167,11 @@ mod tests {
 
     #[test]
     fn the_gzip_member_has_the_deflate_shape() {
-        let member = gzip_of_zeros(10_000);
+        let member = gzip_of_zeros(1 << 20);
         assert_eq!(&member[..3], &[0x1f, 0x8b, 8]);
-        // About 13 bits per 258 bytes.
-        assert!(member.len() < 120, "{}", member.len());
+        // 13 bits per 258 bytes, the remainder (63 bytes here) as literals, 18 bytes of
+        // header and trailer.
+        assert!(member.len() < 6_700, "{}", member.len());
         assert_eq!(crc32_of_zeros(0), 0);
         assert_eq!(crc32_of_zeros(1), 0xD202_EF8D);
     }
