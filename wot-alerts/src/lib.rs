@@ -58,9 +58,10 @@ pub use limits::{Limits, escape_controls};
 pub use load::{Format, LoadError, RuleSet};
 pub use manager::{
     ActionFailure, AlertManager, AlertManagerBuilder, BoxError, ConfigError, ManagerEvent,
+    same_origin_redirects,
 };
 pub use rule::{
     ActionSpec, Compare, Condition, Escalation, NotificationKind, Pattern, RateCondition, Rule,
-    RuleError, Scalar, Severity, WebhookUrl,
+    RuleError, Scalar, Severity, WebhookHeaders, WebhookUrl,
 };
 pub use td::{TdFinding, check_rules_against_tds};

@@ -84,7 +84,45 @@ pub enum ConfigError {
     /// A rule file could not be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The default HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
 }
+
+/// Most redirects the default client follows for one action request.
+const MAX_REDIRECTS: usize = 10;
+
+/// The redirect policy of the default action client: follow at most 10 redirects, and only
+/// within the origin (scheme, host and port) of the first request. A redirect to another
+/// origin fails the request (fail closed): webhook URLs and headers carry credentials, and
+/// they must not reach a server they were not configured for.
+///
+/// Use it when you pass your own client to [`AlertManagerBuilder::http_client`]:
+///
+/// ```
+/// let client = reqwest::Client::builder()
+///     .redirect(wot_alerts::same_origin_redirects())
+///     .build()?;
+/// # Ok::<(), reqwest::Error>(())
+/// ```
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(reqwest::Url::origin);
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else if first.is_some_and(|o| o != attempt.url().origin()) {
+            let to = crate::td::redact(attempt.url());
+            attempt.error(format!(
+                "redirect to another origin ({to}) refused: credentials stay with their origin"
+            ))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// How long the default client waits for a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds an [`AlertManager`]. Every setting has a default, given in its doc.
 #[must_use]
@@ -94,6 +132,8 @@ pub struct AlertManagerBuilder {
     things: HashMap<String, wot_td::Thing>,
     client: Option<reqwest::Client>,
     history_limit: usize,
+    history_bytes: usize,
+    series_limit: usize,
     queue_capacity: usize,
     events_capacity: usize,
     action_timeout: Duration,
@@ -123,7 +163,10 @@ impl AlertManagerBuilder {
         self
     }
 
-    /// The HTTP client for `webhook` and `invoke_action`. Default: `reqwest::Client::new()`.
+    /// The HTTP client for `webhook` and `invoke_action`. Default: a client that follows
+    /// redirects within the request's origin only ([`same_origin_redirects`]) and connects
+    /// within 5 s. A client given here keeps its own redirect policy: build it with
+    /// [`same_origin_redirects`] so that credentials cannot follow a redirect elsewhere.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -132,6 +175,20 @@ impl AlertManagerBuilder {
     /// Resolved alerts kept in [`AlertManager::history`]. Default 1000.
     pub fn history_limit(mut self, limit: usize) -> Self {
         self.history_limit = limit;
+        self
+    }
+
+    /// Bytes of resolved alerts kept in [`AlertManager::history`], estimated from their
+    /// strings, labels and values; the oldest go first. Default 4 MiB.
+    pub fn history_bytes(mut self, bytes: usize) -> Self {
+        self.history_bytes = bytes;
+        self
+    }
+
+    /// (rule, thing) series tracked; past it, updates that would start a new series are
+    /// ignored and logged (see [`Engine::with_series_limit`]). Default 100,000.
+    pub fn series_limit(mut self, limit: usize) -> Self {
+        self.series_limit = limit;
         self
     }
 
@@ -147,7 +204,8 @@ impl AlertManagerBuilder {
         self
     }
 
-    /// Time limit of one action attempt. Default 10 s.
+    /// Time limit of one action attempt, from sending the request to its response head
+    /// (response bodies are not read). Default 10 s.
     pub fn action_timeout(mut self, timeout: Duration) -> Self {
         self.action_timeout = timeout;
         self
@@ -189,7 +247,10 @@ impl AlertManagerBuilder {
             mono: Instant::now(),
         };
         let now = clock.now();
-        let mut engine = Engine::new().with_history_limit(self.history_limit);
+        let mut engine = Engine::new()
+            .with_history_limit(self.history_limit)
+            .with_history_bytes(self.history_bytes)
+            .with_series_limit(self.series_limit);
         for thing in self.things.values() {
             crate::td::set_units(&mut engine, thing);
         }
@@ -198,7 +259,14 @@ impl AlertManagerBuilder {
             engine.add_rule(rule, now)?;
         }
         let (events, _) = broadcast::channel(self.events_capacity);
-        let client = self.client.unwrap_or_default();
+        let client = match self.client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .redirect(same_origin_redirects())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build()
+                .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
+        };
         let mut tasks = Vec::new();
         let mut actions = HashMap::new();
         let mut specs: Vec<(String, ActionSpec)> = action_specs.into_iter().collect();
@@ -215,10 +283,14 @@ impl AlertManagerBuilder {
                         .ok_or_else(|| ConfigError::MissingCallback(name.clone()))?,
                 ),
                 ActionSpec::Webhook {
-                    url, external_url, ..
+                    url,
+                    external_url,
+                    headers,
+                    ..
                 } => Runner::Webhook {
                     client: client.clone(),
                     url: url.clone(),
+                    headers: headers.clone(),
                     external_url: external_url.clone().unwrap_or_default(),
                 },
                 ActionSpec::InvokeAction {
@@ -276,9 +348,12 @@ impl Clock {
 
     fn instant_at(&self, t: SystemTime) -> Instant {
         let offset = t.duration_since(self.wall).unwrap_or(Duration::ZERO);
-        self.mono
-            .checked_add(offset)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
+        // Past what `Instant` can hold: a year from now is as good as never, and is rechecked.
+        self.mono.checked_add(offset).unwrap_or_else(|| {
+            let now = Instant::now();
+            now.checked_add(Duration::from_secs(86_400 * 365))
+                .unwrap_or(now)
+        })
     }
 }
 
@@ -364,6 +439,7 @@ enum Runner {
     Webhook {
         client: reqwest::Client,
         url: crate::WebhookUrl,
+        headers: crate::WebhookHeaders,
         external_url: String,
     },
     Invoke {
@@ -371,6 +447,21 @@ enum Runner {
         url: reqwest::Url,
         input: Option<serde_json::Value>,
     },
+}
+
+/// An error and its sources, `: `-separated (reqwest puts the redirect refusal in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 struct Worker {
@@ -399,7 +490,7 @@ impl Worker {
                     break Some(error);
                 }
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(60));
+                wait = wait.saturating_mul(2).min(Duration::from_secs(60));
             };
             if let Some(error) = error {
                 tracing::warn!(action = %self.name, rule = %n.alert.rule, thing = %n.alert.thing, attempts, %error, "action failed");
@@ -433,15 +524,18 @@ impl Worker {
             Runner::Webhook {
                 client,
                 url,
+                headers,
                 external_url,
             } => {
                 let payload = WebhookPayload::new(n, &self.name, external_url);
-                let response = client
-                    .post(url.as_url().clone())
-                    .json(&payload)
+                let mut request = client.post(url.as_url().clone()).json(&payload);
+                for (name, value) in headers.iter() {
+                    request = request.header(name, value);
+                }
+                let response = request
                     .send()
                     .await
-                    .map_err(|e| format!("POST {url}: {}", e.without_url()))?;
+                    .map_err(|e| format!("POST {url}: {}", error_chain(&e.without_url())))?;
                 let status = response.status();
                 if status.is_success() {
                     Ok(())
@@ -458,7 +552,7 @@ impl Worker {
                 let response = request
                     .send()
                     .await
-                    .map_err(|e| format!("POST {shown}: {}", e.without_url()))?;
+                    .map_err(|e| format!("POST {shown}: {}", error_chain(&e.without_url())))?;
                 let status = response.status();
                 if status.is_success() {
                     Ok(())
@@ -526,6 +620,8 @@ impl AlertManager {
             things: HashMap::new(),
             client: None,
             history_limit: 1000,
+            history_bytes: 4 << 20,
+            series_limit: 100_000,
             queue_capacity: 64,
             events_capacity: 1024,
             action_timeout: Duration::from_secs(10),

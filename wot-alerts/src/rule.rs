@@ -784,6 +784,62 @@ impl<'de> Deserialize<'de> for WebhookUrl {
     }
 }
 
+/// Request headers for a webhook, checked when loaded. `Debug` shows the names only: the
+/// values are usually credentials.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct WebhookHeaders(Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>);
+
+impl WebhookHeaders {
+    /// No headers.
+    pub fn new() -> Self {
+        WebhookHeaders::default()
+    }
+
+    /// Adds a header (replacing an earlier one of the same name).
+    ///
+    /// # Errors
+    /// Returns a message (without the value) when the name or value is not valid in HTTP.
+    pub fn insert(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("{name:?} is not a valid header name"))?;
+        let mut value = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| format!("the value of header `{name}` is not valid in HTTP"))?;
+        value.set_sensitive(true);
+        self.0.retain(|(n, _)| *n != name);
+        self.0.push((name, value));
+        Ok(())
+    }
+
+    /// The header names, in the order given.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// The headers, to put on a request.
+    pub(crate) fn iter(
+        &self,
+    ) -> impl Iterator<Item = &(reqwest::header::HeaderName, reqwest::header::HeaderValue)> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Debug for WebhookHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for WebhookHeaders {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
+        let mut headers = WebhookHeaders::new();
+        for (name, value) in &map {
+            headers.insert(name, value).map_err(de::Error::custom)?;
+        }
+        Ok(headers)
+    }
+}
+
 /// An action defined beside the rules, referred to by name from [`Rule::actions`].
 ///
 /// Each kind takes an optional `on` list of notification kinds it runs on; the default is every
@@ -804,9 +860,17 @@ pub enum ActionSpec {
         on: Option<Vec<NotificationKind>>,
     },
     /// POST a Prometheus Alertmanager webhook (version 4) payload.
+    ///
+    /// The request, its credentials included (the URL's user info and query, `headers`), goes
+    /// to the URL's origin only: a redirect to another scheme, host or port is refused and
+    /// the attempt fails (see [`crate::same_origin_redirects`]). The response body is not read.
     Webhook {
         /// Where to POST.
         url: WebhookUrl,
+        /// Extra request headers, e.g. `Authorization: Bearer ...` (default none). Their
+        /// values are treated as secrets: not shown by `Debug`, in logs or in errors.
+        #[serde(default)]
+        headers: WebhookHeaders,
         /// `externalURL` in the payload (default empty).
         #[serde(default)]
         external_url: Option<String>,
