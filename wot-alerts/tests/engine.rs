@@ -182,3 +182,73 @@ fn values_that_do_not_fit_the_condition_do_not_hold() {
     );
     assert_eq!(n[0].value(), Some(&json!(2)));
 }
+
+#[test]
+fn a_wildcard_rule_tracks_at_most_the_series_limit() {
+    let mut engine = Engine::new().with_series_limit(1000);
+    let rule = Rule::new("hot", "*", "temperature", Condition::Gt(8.0));
+    engine.add_rule(rule, t(0)).unwrap();
+    for i in 0..5000 {
+        let thing = format!("thing-{i}");
+        let _ = engine.update(t(1), &PropertyUpdate::new(thing, "temperature", json!(9)));
+    }
+    assert_eq!(engine.series_count(), 1000);
+    assert_eq!(engine.series_dropped(), 4000);
+    assert_eq!(engine.active_alerts().len(), 1000);
+    // Known things go on being evaluated.
+    let n = engine.update(
+        t(2),
+        &PropertyUpdate::new("thing-7", "temperature", json!(1)),
+    );
+    assert_eq!(n[0].kind, NotificationKind::Resolved);
+}
+
+#[test]
+fn the_history_is_bounded_by_bytes_as_well_as_count() {
+    let mut engine = Engine::new()
+        .with_history_limit(1000)
+        .with_history_bytes(1 << 20);
+    let rule = Rule::new("big", "*", "temperature", Condition::Gt(8.0));
+    engine.add_rule(rule, t(0)).unwrap();
+    // Things with 100 KiB ids: each resolved alert holds the id several times.
+    let long = "x".repeat(100 << 10);
+    for i in 0..100 {
+        let thing = format!("{i}-{long}");
+        let _ = engine.update(t(1), &PropertyUpdate::new(&thing, "temperature", json!(9)));
+        let _ = engine.update(t(2), &PropertyUpdate::new(&thing, "temperature", json!(1)));
+    }
+    let history = engine.history();
+    assert!(history.len() < 10, "{} alerts kept", history.len());
+    assert!(!history.is_empty());
+    assert!(history.back().unwrap().thing.starts_with("99-"));
+    // An alert larger than the whole budget is not kept.
+    let mut tiny = Engine::new().with_history_bytes(1024);
+    tiny.add_rule(
+        Rule::new("big", "*", "temperature", Condition::Gt(8.0)),
+        t(0),
+    )
+    .unwrap();
+    let _ = tiny.update(t(1), &PropertyUpdate::new(&long, "temperature", json!(9)));
+    let _ = tiny.update(t(2), &PropertyUpdate::new(&long, "temperature", json!(1)));
+    assert!(tiny.history().is_empty());
+}
+
+#[test]
+fn a_tick_across_years_of_repeats_notifies_twice_not_once_per_interval() {
+    let mut rule = Rule::new("hot", "fridge-1", "temperature", Condition::Gt(8.0));
+    rule.repeat_interval = Some(Duration::from_secs(1));
+    let mut engine = Engine::new();
+    engine.add_rule(rule, t(0)).unwrap();
+    let fired = engine.update(
+        t(0),
+        &PropertyUpdate::new("fridge-1", "temperature", json!(9)),
+    );
+    assert_eq!(fired.len(), 1);
+    let year = 365 * 86_400;
+    let n = engine.tick(t(90 * year));
+    assert_eq!(n.len(), 2, "{n:?}");
+    assert_eq!(n[0].repeat, 1);
+    assert_eq!(n[1].repeat, (90 * year) as u32);
+    assert_eq!(n[1].at, t(90 * year));
+    assert_eq!(engine.next_deadline(), Some(t(90 * year + 1)));
+}
