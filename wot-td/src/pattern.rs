@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use regex_automata::MatchKind;
 use regex_automata::meta;
@@ -117,9 +118,9 @@ impl fmt::Display for PatternError {
     }
 }
 
-/// One compiled pattern (cheap to clone).
+/// One compiled pattern (cheap to clone: clones share the program and its match caches).
 #[derive(Clone, Debug)]
-pub(crate) struct Pattern(meta::Regex);
+pub(crate) struct Pattern(Arc<meta::Regex>);
 
 impl Pattern {
     pub(crate) fn is_match(&self, text: &str) -> bool {
@@ -212,6 +213,19 @@ impl<'s> PatternCompiler<'s> {
             return Err(over_budget);
         }
         self.charge(class_cost);
+        let left = limits.regex_budget.saturating_sub(self.spent);
+        let key = SharedKey {
+            source: source.into(),
+            regex_size: limits.regex_size,
+            regex_cache: limits.regex_cache,
+        };
+        // The full size limit applies, so the result depends only on the key: another
+        // schema's compilation can stand in (charged as if compiled here).
+        let shareable = left >= limits.regex_size;
+        if shareable && let Some(regex) = shared_get(&key) {
+            self.charge(regex.memory_usage());
+            return Ok(Pattern(regex));
+        }
         let hir = regex_syntax::hir::translate::TranslatorBuilder::new()
             .utf8(true)
             .build()
@@ -220,7 +234,6 @@ impl<'s> PatternCompiler<'s> {
             Ok(hir) => hir,
             Err(e) => return Err(PatternErrorKind::Invalid(e.to_string())),
         };
-        let left = limits.regex_budget.saturating_sub(self.spent);
         let size_limit = limits.regex_size.min(left);
         let config = meta::Config::new()
             .match_kind(MatchKind::LeftmostFirst)
@@ -233,6 +246,10 @@ impl<'s> PatternCompiler<'s> {
         match meta::Builder::new().configure(config).build_from_hir(&hir) {
             Ok(regex) => {
                 self.charge(regex.memory_usage());
+                let regex = Arc::new(regex);
+                if shareable {
+                    shared_put(key, &regex);
+                }
                 Ok(Pattern(regex))
             }
             Err(e) if e.size_limit().is_some() => {
@@ -247,6 +264,42 @@ impl<'s> PatternCompiler<'s> {
             }
             Err(e) => Err(PatternErrorKind::Invalid(e.to_string())),
         }
+    }
+}
+
+/// What a compiled pattern depends on when the full per-pattern size limit applies.
+#[derive(PartialEq, Eq, Hash)]
+struct SharedKey {
+    source: Box<str>,
+    regex_size: usize,
+    regex_cache: usize,
+}
+
+/// Patterns compiled anywhere in the process and still in use. Every property and event of
+/// a Thing gets its own [`CompiledSchema`](crate::CompiledSchema); a TD that repeats one
+/// pattern in thousands of affordances (validation counts it once) must not make each of
+/// them compile and keep its own copy. Entries hold no pattern alive: a pattern is freed
+/// with the last schema that uses it.
+static SHARED: LazyLock<Mutex<SharedPatterns>> = LazyLock::new(Mutex::default);
+
+#[derive(Default)]
+struct SharedPatterns {
+    map: HashMap<SharedKey, Weak<meta::Regex>>,
+    /// Entries after the last sweep of dead ones; the next sweep runs at twice as many.
+    swept: usize,
+}
+
+fn shared_get(key: &SharedKey) -> Option<Arc<meta::Regex>> {
+    let shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    shared.map.get(key).and_then(Weak::upgrade)
+}
+
+fn shared_put(key: SharedKey, regex: &Arc<meta::Regex>) {
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    shared.map.insert(key, Arc::downgrade(regex));
+    if shared.map.len() > 2 * shared.swept.max(64) {
+        shared.map.retain(|_, weak| weak.strong_count() > 0);
+        shared.swept = shared.map.len();
     }
 }
 
