@@ -59,13 +59,12 @@ impl LoadError {
         field: Option<String>,
         message: impl Into<String>,
     ) -> Self {
-        let message = message.into();
         LoadError {
             file: file.into(),
-            line: line_in_message(&message),
+            line: None,
             rule,
             field,
-            message,
+            message: message.into(),
         }
     }
 
@@ -122,9 +121,10 @@ impl fmt::Display for LoadError {
     }
 }
 
-/// The line number a parser message gives (`... at line 5 column 20`, `... at line 1, column 5`).
+/// The line number a parser message ends with (`... at line 5 column 20`, `... at line 1,
+/// column 5`): the last `line N` in it, as quoted file text may come before.
 fn line_in_message(message: &str) -> Option<usize> {
-    let rest = &message[message.find("line ")? + 5..];
+    let rest = &message[message.rfind("line ")? + 5..];
     let end = rest
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len());
@@ -274,8 +274,10 @@ pub(crate) fn parse_document<T: DeserializeOwned>(
 ) -> Result<T, LoadError> {
     check_text_len(text, origin, limits)?;
     if format == Format::Yaml {
-        check_yaml_nesting(text, limits.max_nesting)
-            .map_err(|m| LoadError::new(origin, None, None, m))?;
+        check_yaml_nesting(text, limits.max_nesting).map_err(|m| {
+            let line = line_in_message(&m);
+            LoadError::new(origin, None, None, m).at_line(line)
+        })?;
     }
     let result: Result<T, (String, String)> = match format {
         Format::Yaml => {
@@ -306,7 +308,8 @@ pub(crate) fn parse_document<T: DeserializeOwned>(
         };
         let field = (path != ".").then_some(path);
         let rule = field.as_deref().and_then(|p| rule_id_at(text, format, p));
-        LoadError::new(origin, rule, field, message)
+        let line = line_in_message(&message);
+        LoadError::new(origin, rule, field, message).at_line(line)
     })
 }
 
