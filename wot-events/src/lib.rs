@@ -29,6 +29,21 @@
 //!
 //! See `docs/events.md` in the repository for a guide.
 
+// Input from the network or a file must never panic this crate: the panicking forms are
+// denied outside tests (see "Panics" in docs/reliability.md).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unchecked_time_subtraction
+    )
+)]
+
 mod error;
 mod events;
 mod filter;
