@@ -228,8 +228,9 @@ impl ReconnectPolicy {
         let cap = self.max_delay.max(base);
         let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
         let grown = base.as_secs_f64() * self.factor.powi(exponent);
-        let delay = if grown.is_finite() && grown < cap.as_secs_f64() {
-            Duration::from_secs_f64(grown)
+        let delay = if grown < cap.as_secs_f64() {
+            // Cannot fail below the cap; the fallback keeps it panic-free regardless.
+            Duration::try_from_secs_f64(grown).unwrap_or(cap)
         } else {
             cap
         };
@@ -239,7 +240,9 @@ impl ReconnectPolicy {
                 Some(seed) => SmallRng::seed_from_u64(seed.wrapping_add(u64::from(attempt))),
                 None => rand::make_rng::<SmallRng>(),
             };
-            delay.mul_f64(1.0 - rng.random_range(0.0..=self.jitter))
+            let kept = 1.0 - rng.random_range(0.0..=self.jitter);
+            // Not `mul_f64`: near `Duration::MAX` the float rounds past it and that panics.
+            Duration::try_from_secs_f64(delay.as_secs_f64() * kept).unwrap_or(delay)
         } else {
             delay
         };
@@ -310,6 +313,26 @@ mod tests {
             user.delay(Some(Duration::ZERO), 1, None),
             DEFAULT_MIN_SERVER_RETRY
         );
+    }
+
+    #[test]
+    fn no_setting_makes_the_schedule_panic() {
+        for jitter in [0.0, 0.5, 1.0] {
+            for seed in 0..50 {
+                let policy = ReconnectPolicy::new()
+                    .initial_delay(Duration::MAX)
+                    .max_delay(Duration::MAX)
+                    .max_retry_after(Duration::MAX)
+                    .factor(f64::MAX)
+                    .jitter(jitter)
+                    .seed(seed);
+                for attempt in [1, 2, u32::MAX] {
+                    let delay = policy.delay(Some(Duration::MAX), attempt, Some(Duration::MAX));
+                    assert!(delay <= Duration::MAX);
+                    let _ = policy.delay(None, attempt, None);
+                }
+            }
+        }
     }
 
     #[test]
