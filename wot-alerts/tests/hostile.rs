@@ -249,3 +249,25 @@ fn durations_near_the_end_of_time_do_not_panic() {
         let _ = engine.next_deadline();
     }
 }
+
+#[test]
+fn errors_in_a_named_rule_file_name_that_file() {
+    // Found by the alert_test_parse fuzz target: a test file given as text whose rule file is
+    // missing or broken reports the rule file, not the test file.
+    use wot_alerts::Limits;
+    use wot_alerts::testing::run_str;
+    let dir = scratch("named");
+    fs::write(dir.join("broken.yaml"), "rules: [{ id: r }]\n").unwrap();
+    let limits = Limits::default();
+    for (rule_file, expect) in [
+        ("seman#ics.yaml", "seman#ics.yaml"),
+        ("broken.yaml", "broken.yaml"),
+    ] {
+        let text = format!(
+            "rule_files: [\"{rule_file}\"]\ntests:\n  - name: t\n    input: [{{ thing: a, property: p, values: \"1\" }}]\n"
+        );
+        let error = run_str(&text, Format::Yaml, "inline.test.yaml", &dir, &limits).unwrap_err();
+        assert!(error.file().ends_with(expect), "{error}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
