@@ -195,6 +195,10 @@ impl SseClient {
     ///
     /// If the TLS backend cannot be initialised, as `reqwest::Client::new` does. Use
     /// [`SseClient::builder`] to get an error instead.
+    #[expect(
+        clippy::panic,
+        reason = "documented, as reqwest::Client::new; the builder returns the error instead"
+    )]
     pub fn new() -> Self {
         match Self::builder().build() {
             Ok(client) => client,

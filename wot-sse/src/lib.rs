@@ -31,6 +31,21 @@
 //! See `docs/sse.md` in the repository for every option, its default, and the conformance
 //! rules with the tests that prove them.
 
+// Input from the network must never panic this crate: the panicking forms are denied outside
+// tests (the one deliberate panic, `SseClient::new` on a broken TLS backend, is documented).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unchecked_time_subtraction
+    )
+)]
+
 #[cfg(feature = "client")]
 mod backoff;
 #[cfg(feature = "client")]
