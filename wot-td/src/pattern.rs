@@ -162,15 +162,30 @@ impl<'s> PatternCompiler<'s> {
 
     /// The compiled form of `source`, compiling it on first use.
     pub(crate) fn get(&mut self, source: &'s str) -> &Compiled {
-        if !self.compiled.contains_key(source) {
-            let result = self.compile(source);
-            self.compiled.insert(source, result);
-        }
-        self.compiled
-            .get(source)
-            .unwrap_or_else(|| unreachable!("inserted above"))
+        let PatternCompiler {
+            limits,
+            spent,
+            compiled,
+        } = self;
+        compiled.entry(source).or_insert_with(|| {
+            let mut budget = Budget {
+                limits: *limits,
+                spent: *spent,
+            };
+            let result = budget.compile(source);
+            *spent = budget.spent;
+            result
+        })
     }
+}
 
+/// The limits and the budget spent, while compiling one pattern.
+struct Budget {
+    limits: ValidationLimits,
+    spent: usize,
+}
+
+impl Budget {
     fn charge(&mut self, cost: usize) {
         self.spent = self.spent.saturating_add(cost);
     }
