@@ -56,6 +56,21 @@
 //! [`Form::operations`], [`PropertyAffordance::is_observable`] and
 //! [`SecurityScheme::location`], never written into the document.
 
+// Input from the network or a file must never panic this crate: the panicking forms are
+// denied outside tests (see "No panics in library code" in docs/reliability.md).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unchecked_time_subtraction
+    )
+)]
+
 mod builder;
 mod forms;
 #[cfg(feature = "json-schema")]

@@ -630,10 +630,10 @@ pub(crate) fn parse_strict_value(input: &[u8]) -> Result<Value, ParseError> {
 
 /// `serde_json` appends " at line L column C"; we report position separately.
 fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
+    message
+        .rsplit_once(" at line ")
+        .map_or(message, |(head, _)| head)
+        .to_owned()
 }
 
 const DUPLICATE_PREFIX: &str = "duplicate key";

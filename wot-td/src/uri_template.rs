@@ -77,19 +77,22 @@ pub(crate) fn parse_template(template: &str) -> Result<Vec<Part<'_>>, UriTemplat
                 return Err(syntax(offset + i, "`}` without `{`"));
             }
             Some(i) => {
-                if i > 0 {
-                    parts.push(Part::Literal(&rest[..i]));
+                // `i` is the position of an ASCII `{`, so both splits are on boundaries.
+                let (literal, open) = rest.split_at_checked(i).unwrap_or((rest, ""));
+                if !literal.is_empty() {
+                    parts.push(Part::Literal(literal));
                 }
-                let after = &rest[i + 1..];
-                let end = after
-                    .find('}')
+                let after = open.strip_prefix('{').unwrap_or(open);
+                let (body, tail) = after
+                    .split_once('}')
                     .ok_or_else(|| syntax(offset + i, "`{` is never closed"))?;
-                let body = &after[..end];
                 if body.contains('{') {
                     return Err(syntax(offset + i, "nested `{`"));
                 }
                 let (op, list) = match body.chars().next() {
-                    Some(c @ ('+' | '#' | '.' | '/' | ';' | '?' | '&')) => (Some(c), &body[1..]),
+                    Some(c @ ('+' | '#' | '.' | '/' | ';' | '?' | '&')) => {
+                        (Some(c), body.strip_prefix(c).unwrap_or(body))
+                    }
                     Some('=' | ',' | '!' | '@' | '|') => {
                         return Err(syntax(offset + i + 1, "reserved operator"));
                     }
@@ -123,9 +126,8 @@ pub(crate) fn parse_template(template: &str) -> Result<Vec<Part<'_>>, UriTemplat
                     });
                 }
                 parts.push(Part::Expr { op, vars });
-                let consumed = i + 1 + end + 1;
-                offset += consumed;
-                rest = &rest[consumed..];
+                offset += rest.len() - tail.len();
+                rest = tail;
             }
         }
     }

@@ -864,6 +864,7 @@ impl<'t> Validator<'t> {
 }
 
 /// Only used to check that relative references are well formed; parsed once.
+#[expect(clippy::unreachable, reason = "a constant URL that always parses")]
 fn placeholder_base() -> &'static url::Url {
     static BASE: LazyLock<url::Url> = LazyLock::new(|| {
         url::Url::parse("http://base.invalid/").unwrap_or_else(|_| unreachable!("static URL"))
@@ -996,12 +997,11 @@ impl ThingModel {
 
 /// True when `s` contains a well-formed `{{NAME}}` placeholder.
 pub(crate) fn is_placeholder(s: &str) -> bool {
-    let Some(start) = s.find("{{") else {
+    let Some((_, rest)) = s.split_once("{{") else {
         return false;
     };
-    let rest = &s[start + 2..];
-    match rest.find("}}") {
-        Some(end) => end > 0 && rest[..end].chars().all(|c| (' '..='~').contains(&c)),
+    match rest.split_once("}}") {
+        Some((name, _)) => !name.is_empty() && name.chars().all(|c| (' '..='~').contains(&c)),
         None => false,
     }
 }
