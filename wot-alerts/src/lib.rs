@@ -40,6 +40,21 @@
 //!
 //! See `docs/alerts.md` in the repository for the rule format and semantics.
 
+// Input from the network or a file must never panic this crate: the panicking forms are
+// denied outside tests (see "No panics in library code" in docs/reliability.md).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unchecked_time_subtraction
+    )
+)]
+
 mod engine;
 mod limits;
 mod load;

@@ -124,11 +124,9 @@ impl fmt::Display for LoadError {
 /// The line number a parser message ends with (`... at line 5 column 20`, `... at line 1,
 /// column 5`): the last `line N` in it, as quoted file text may come before.
 fn line_in_message(message: &str) -> Option<usize> {
-    let rest = &message[message.rfind("line ")? + 5..];
-    let end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
+    let (_, rest) = message.rsplit_once("line ")?;
+    let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
 }
 
 /// The 1-based line holding byte `offset` of `text`.
@@ -405,7 +403,7 @@ fn find_rule_line(text: &str, id: &str) -> Option<usize> {
         text.lines()
             .position(|line| {
                 line.match_indices("id")
-                    .any(|(at, _)| line[at + 2..].contains(needle))
+                    .any(|(at, _)| line.get(at + 2..).is_some_and(|rest| rest.contains(needle)))
             })
             .map(|i| i + 1)
     };
@@ -416,11 +414,7 @@ fn find_rule_line(text: &str, id: &str) -> Option<usize> {
 
 /// At most the first 64 bytes of `text` (cut at a character boundary), to look for in a file.
 pub(crate) fn prefix(text: &str) -> &str {
-    let mut end = text.len().min(64);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    text.get(..text.floor_char_boundary(64)).unwrap_or_default()
 }
 
 /// Checks one string from a file against the length budget.

@@ -53,11 +53,8 @@ pub(crate) fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    text.get(..text.floor_char_boundary(max))
+        .unwrap_or_default()
 }
 
 impl Template {
@@ -70,18 +67,17 @@ impl Template {
         }
         let mut parts = Vec::new();
         let mut rest = text;
-        while let Some(start) = rest.find("{{") {
-            if start > 0 {
-                parts.push(Part::Text(rest[..start].to_owned()));
+        while let Some((before, after)) = rest.split_once("{{") {
+            if !before.is_empty() {
+                parts.push(Part::Text(before.to_owned()));
             }
-            let after = &rest[start + 2..];
-            let end = after.find("}}").ok_or_else(|| {
+            let (name, tail) = after.split_once("}}").ok_or_else(|| {
                 format!(
                     "unclosed `{{{{` at byte {}",
-                    text.len() - rest.len() + start
+                    text.len() - rest.len() + before.len()
                 )
             })?;
-            let name = after[..end].trim();
+            let name = name.trim();
             parts.push(match name {
                 "rule" => Part::Rule,
                 "thing" => Part::Thing,
@@ -99,7 +95,7 @@ impl Template {
                     }
                 },
             });
-            rest = &after[end + 2..];
+            rest = tail;
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_owned()));
@@ -149,7 +145,7 @@ pub(crate) fn bounded_json(value: &serde_json::Value) -> String {
                 return Err(std::io::Error::other("full"));
             }
             let n = buf.len().min(room);
-            self.0.extend_from_slice(&buf[..n]);
+            self.0.extend_from_slice(buf.get(..n).unwrap_or(buf));
             Ok(n)
         }
         fn flush(&mut self) -> std::io::Result<()> {

@@ -995,15 +995,14 @@ impl<'a> Iterator for Tokens<'a> {
                 self.0 = "";
                 return Some(Err((rest, format!("unclosed string in `{}`", shown(rest)))));
             };
-            close
-                + rest[close..]
-                    .find(char::is_whitespace)
-                    .unwrap_or(rest.len() - close)
+            let after = rest.get(close..).unwrap_or_default();
+            close + after.find(char::is_whitespace).unwrap_or(after.len())
         } else {
             rest.find(char::is_whitespace).unwrap_or(rest.len())
         };
-        self.0 = &rest[end..];
-        Some(Ok(&rest[..end]))
+        let (token, tail) = rest.split_at_checked(end).unwrap_or((rest, ""));
+        self.0 = tail;
+        Some(Ok(token))
     }
 }
 
@@ -1045,7 +1044,8 @@ fn number(text: &str) -> Option<serde_json::Value> {
 fn parse_token(token: &str, limits: &Limits) -> Result<Token, String> {
     if token.starts_with('"') {
         let close = closing_quote(token).ok_or("unclosed string")?;
-        let n = match &token[close..] {
+        let (quoted, after) = token.split_at_checked(close).ok_or("unclosed string")?;
+        let n = match after {
             "" => 1,
             rest => count(
                 rest.strip_prefix('x')
@@ -1062,8 +1062,7 @@ fn parse_token(token: &str, limits: &Limits) -> Result<Token, String> {
                 limits.max_string_bytes
             ));
         }
-        let value: String =
-            serde_json::from_str(&token[..close]).map_err(|e| format!("bad string: {e}"))?;
+        let value: String = serde_json::from_str(quoted).map_err(|e| format!("bad string: {e}"))?;
         return Ok(Token::Repeat(serde_json::Value::String(value), n));
     }
     let (head, n) = match token.rsplit_once('x') {
@@ -1090,7 +1089,9 @@ fn parse_token(token: &str, limits: &Limits) -> Result<Token, String> {
         return Err("expected a number, true, false, a \"string\", `_`, VxN or A+BxN".into());
     };
     let n = n.ok_or("A+B needs a count: write A+BxN")?;
-    let (a, b) = (&head[..op], &head[op + 1..]);
+    // `op` is the position of an ASCII sign, so both sides are on character boundaries.
+    let (a, signed) = head.split_at_checked(op).unwrap_or((head, ""));
+    let b = signed.get(1..).unwrap_or_default();
     let negative = bytes.get(op) == Some(&b'-');
     match (a.parse::<i64>(), b.parse::<i64>()) {
         (Ok(a), Ok(b)) => {
