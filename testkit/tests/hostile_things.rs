@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde_json::Value;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tokio::time::Instant;
@@ -121,40 +121,38 @@ async fn events_with(
     enough: usize,
 ) -> Seen {
     let consumed = fetch(thing, subscriber).await;
-    let mut stream = subscriber
+    let stream = subscriber
         .subscribe(&consumed, "alarm", SubscribeOptions::new())
-        .unwrap();
-    let mut seen = Seen::default();
-    let deadline = Instant::now() + window;
-    while seen.values.len() < enough {
-        match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => break,
-            Ok(None) => {
-                seen.ended = true;
-                break;
-            }
-            Ok(Some(Ok(record))) => seen
-                .values
-                .push((record.data, record.event_id.as_deref().map(str::to_owned))),
-            Ok(Some(Err(error))) => seen.note_error(&error),
-        }
-    }
-    seen
+        .unwrap()
+        .map(|item| {
+            item.map(|record| (record.data, record.event_id.as_deref().map(str::to_owned)))
+        });
+    collect(stream, window, enough).await
 }
 
 /// Observes the `temp` property (or every property) and collects as [`events_for`] does.
 async fn updates_for(thing: &HostileThing, all: bool, window: Duration, enough: usize) -> Seen {
     let subscriber = EventSubscriber::new();
     let consumed = fetch(thing, &subscriber).await;
-    let mut stream = if all {
-        subscriber
-            .observe_all_properties(&consumed, ObserveOptions::new())
-            .unwrap()
+    let observer = if all {
+        subscriber.observe_all_properties(&consumed, ObserveOptions::new())
     } else {
-        subscriber
-            .observe_property(&consumed, "temp", ObserveOptions::new())
-            .unwrap()
+        subscriber.observe_property(&consumed, "temp", ObserveOptions::new())
     };
+    let stream = observer.unwrap().map(|item| {
+        item.map(|update| (update.value, update.event_id.as_deref().map(str::to_owned)))
+    });
+    collect(stream, window, enough).await
+}
+
+/// Takes values and errors from `stream` for `window` of paused time, or until `enough`
+/// values arrived, or the stream ended.
+async fn collect(
+    stream: impl Stream<Item = Result<(Value, Option<String>), Error>>,
+    window: Duration,
+    enough: usize,
+) -> Seen {
+    let mut stream = std::pin::pin!(stream);
     let mut seen = Seen::default();
     let deadline = Instant::now() + window;
     while seen.values.len() < enough {
@@ -164,9 +162,7 @@ async fn updates_for(thing: &HostileThing, all: bool, window: Duration, enough: 
                 seen.ended = true;
                 break;
             }
-            Ok(Some(Ok(update))) => seen
-                .values
-                .push((update.value, update.event_id.as_deref().map(str::to_owned))),
+            Ok(Some(Ok(value))) => seen.values.push(value),
             Ok(Some(Err(error))) => seen.note_error(&error),
         }
     }

@@ -455,7 +455,7 @@ async fn send_unbounded(
             .then(|| {
                 resp.headers()
                     .get(header::RETRY_AFTER)
-                    .and_then(parse_retry_after)
+                    .and_then(wot_sse::parse_retry_after)
             })
             .flatten();
         if resp
@@ -495,42 +495,6 @@ async fn send_unbounded(
     }
 }
 
-/// `Retry-After` as delta-seconds (saturating: any number of digits) or an HTTP date.
-fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
-    let text = value.to_str().ok()?.trim();
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        let seconds = text.bytes().fold(0u64, |acc, digit| {
-            acc.saturating_mul(10)
-                .saturating_add(u64::from(digit - b'0'))
-        });
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(text).ok()?;
-    Some(
-        at.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
-}
-
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<String> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_saturates_and_reads_dates() {
-        let v = |s: &'static str| parse_retry_after(&HeaderValue::from_static(s));
-        assert_eq!(v("120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            v("9999999999999999999999"),
-            Some(Duration::from_secs(u64::MAX))
-        );
-        assert_eq!(v("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
-        assert!(v("Fri, 31 Dec 9999 23:59:59 GMT").is_some());
-        assert_eq!(v("-1"), None);
-        assert_eq!(v("soon"), None);
-    }
 }

@@ -156,12 +156,24 @@ fn is_event_stream(value: &HeaderValue) -> bool {
         .eq_ignore_ascii_case(b"text/event-stream")
 }
 
-/// `Retry-After` as delta-seconds or an HTTP date.
+/// Reads a `Retry-After` header value: delta-seconds or an HTTP date (a date in the past is
+/// zero). `None` for anything else.
 ///
 /// Seconds saturate: any number of digits is read, and one past `u64::MAX` is `u64::MAX`
-/// seconds. The reconnect policy caps the result (`max_retry_after`); nothing here adds it to
-/// a clock.
-fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
+/// seconds. Nothing here adds the result to a clock; [`ReconnectPolicy`](crate::ReconnectPolicy)
+/// caps it at `max_retry_after` before waiting.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use wot_sse::{HeaderValue, parse_retry_after};
+///
+/// let huge = HeaderValue::from_static("99999999999999999999999999");
+/// assert_eq!(parse_retry_after(&huge), Some(Duration::from_secs(u64::MAX)));
+/// assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
+/// ```
+pub fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
     let text = value.to_str().ok()?.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         let seconds = text.bytes().fold(0u64, |acc, digit| {

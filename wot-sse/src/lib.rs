@@ -69,6 +69,8 @@ pub use client::{
     SseClient, SseClientBuilder,
 };
 #[cfg(feature = "client")]
+pub use connect::parse_retry_after;
+#[cfg(feature = "client")]
 pub use error::Error;
 pub use event::{Event, EventId};
 #[cfg(feature = "client")]
