@@ -74,9 +74,23 @@ fn message(e: &ParseError) -> String {
     }
 }
 
+/// `text` with control characters escaped (`\u{1b}`), so that names and quotes from a document
+/// cannot drive the terminal.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn print_human(file: &str, outcome: &Outcome) {
     match outcome {
-        Outcome::Unreadable(why) => println!("{file}: ERROR {why}"),
+        Outcome::Unreadable(why) => println!("{}: ERROR {}", shown(file), shown(why)),
         Outcome::Checked { kind, diagnostics } => {
             let kind = if *kind == "tm" {
                 "Thing Model"
@@ -84,10 +98,10 @@ fn print_human(file: &str, outcome: &Outcome) {
                 "Thing Description"
             };
             let verdict = if outcome.valid() { "valid" } else { "INVALID" };
-            println!("{file}: {kind}, {verdict}");
+            println!("{}: {kind}, {verdict}", shown(file));
             for (severity, path, message) in diagnostics {
                 let path = if path.is_empty() { "(root)" } else { path };
-                println!("  {severity} at {path}: {message}");
+                println!("  {severity} at {}: {}", shown(path), shown(message));
             }
         }
     }
