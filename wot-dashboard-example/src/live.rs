@@ -218,9 +218,17 @@ pub(crate) fn start(
 ) -> Result<Live, SetupError> {
     // A dashboard watches for as long as it runs: never give up reconnecting (wot-sse stops
     // after 5 failed attempts by default), and keep the wait between attempts short.
-    let policy = ReconnectPolicy::new()
+    let mut policy = ReconnectPolicy::new()
         .max_attempts(None)
         .max_delay(Duration::from_secs(10));
+    if options.simulated() {
+        // The embedded simulator is this process's own server, trusted: take its `retry:` as
+        // sent and do not treat the cuts `--chaos` makes on purpose (often within
+        // milliseconds) as a reconnect storm. Real Things get wot-sse's floor and backoff.
+        policy = policy
+            .min_server_retry(Duration::ZERO)
+            .stable_after(Duration::ZERO);
+    }
     let sse = SseClient::builder().reconnect(policy).build()?;
     let subscriber = EventSubscriber::builder()
         .sse_client(sse)

@@ -52,8 +52,12 @@ pub const DEFAULT_MIN_SERVER_RETRY: Duration = Duration::from_secs(1);
 /// The default cap on a delay the server asks for (`Retry-After` or `retry:`): 5 minutes.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
 
-/// The default time a connection must stay open to reset the backoff: 10 s.
-pub const DEFAULT_STABLE_AFTER: Duration = Duration::from_secs(10);
+/// The default time a connection must stay open to reset the backoff: 1 s.
+///
+/// A server that answers and closes at once (the storm this guards against) never resets it;
+/// one whose connections are cut now and then after seconds of data keeps reconnecting
+/// promptly, and resumes.
+pub const DEFAULT_STABLE_AFTER: Duration = Duration::from_secs(1);
 
 impl Default for ReconnectPolicy {
     fn default() -> Self {
@@ -65,7 +69,7 @@ impl ReconnectPolicy {
     /// The default policy: 1 s initial delay, factor 1.5, 30 s cap, jitter 0.5, at most 5
     /// consecutive failed attempts, fresh random jitter for every delay, a server's `retry:`
     /// taken as at least 1 s, a server-requested delay capped at 5 minutes, and the backoff
-    /// reset by a connection that stayed open for 10 s.
+    /// reset by a connection that stayed open for 1 s.
     pub fn new() -> Self {
         Self {
             initial_delay: Duration::from_secs(1),
@@ -105,7 +109,7 @@ impl ReconnectPolicy {
     }
 
     /// How long a connection must stay open for the backoff to start again at the base delay.
-    /// Default 10 s ([`DEFAULT_STABLE_AFTER`]).
+    /// Default 1 s ([`DEFAULT_STABLE_AFTER`]).
     ///
     /// A connection that ends sooner, whether or not it delivered events, counts as a quick
     /// failure for the backoff: the next delay is one step longer. Zero makes every connection
