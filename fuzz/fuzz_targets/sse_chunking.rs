@@ -110,7 +110,10 @@ fuzz_target!(|input: Input| {
 
     for item in &whole.0 {
         if let Ok(Item::Comment(comment)) = item {
-            assert!(comment.len() <= limits.comment, "comment longer than its limit");
+            assert!(
+                comment.len() <= limits.comment,
+                "comment longer than its limit"
+            );
         }
         if let Ok(Item::Event(event)) = item {
             assert!(event.data().len() <= limit, "event larger than the limit");
