@@ -163,8 +163,9 @@ impl EventSubscriberBuilder {
         self
     }
 
-    /// Most redirects followed for one request (default [`DEFAULT_MAX_REDIRECTS`], 10). Past
-    /// it: [`Error::TooManyRedirects`].
+    /// Most redirects followed for one request (default [`DEFAULT_MAX_REDIRECTS`], 10), the
+    /// default SSE client's included. Past it: [`Error::TooManyRedirects`] (over SSE, a
+    /// terminal [`Error::Sse`]).
     pub fn max_redirects(mut self, n: usize) -> Self {
         self.max_redirects = Some(n);
         self
@@ -200,6 +201,7 @@ impl EventSubscriberBuilder {
         let checked = SseClient::builder()
             .http_client(http.clone())
             .reconnect(reconnect.clone())
+            .max_redirects(self.max_redirects.unwrap_or(DEFAULT_MAX_REDIRECTS))
             .build()
             .map_err(|e| Error::Config {
                 reason: e.to_string(),

@@ -361,6 +361,34 @@ async fn a_redirect_loop_ends_with_a_typed_error() {
     );
 }
 
+/// `max_redirects` holds for the default SSE client too: with 0, an SSE form that redirects
+/// ends the subscription with a terminal error after one request.
+#[tokio::test]
+async fn the_redirect_limit_holds_over_sse() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let base = serve(Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { (StatusCode::FOUND, [(header::LOCATION, "/again")]) }
+    }))
+    .await;
+    let t = thing(json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1",
+        "id": "urn:dev:moving", "title": "Moving",
+        "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+        "events": {"e": {"forms": [{"href": format!("{base}/e"), "subprotocol": "sse"}]}}
+    }));
+    let mut events = EventSubscriber::builder()
+        .max_redirects(0)
+        .build()
+        .subscribe(&t, "e", SubscribeOptions::new())
+        .unwrap();
+    let err = events.next().await.unwrap().unwrap_err();
+    assert!(err.is_terminal(), "{err}");
+    assert!(events.next().await.is_none());
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
 #[test]
 fn an_invalid_reconnect_policy_is_a_config_error() {
     let err = EventSubscriber::builder()

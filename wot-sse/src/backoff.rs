@@ -232,7 +232,10 @@ impl ReconnectPolicy {
         let cap = self.max_delay.max(base);
         let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
         let grown = base.as_secs_f64() * self.factor.powi(exponent);
-        let delay = if grown < cap.as_secs_f64() {
+        // A zero base stays zero however far the step goes (0 × inf would be NaN).
+        let delay = if base.is_zero() {
+            Duration::ZERO
+        } else if grown < cap.as_secs_f64() {
             // Cannot fail below the cap; the fallback keeps it panic-free regardless.
             Duration::try_from_secs_f64(grown).unwrap_or(cap)
         } else {
@@ -313,6 +316,9 @@ mod tests {
         let user = exact().initial_delay(Duration::ZERO);
         assert_eq!(user.delay(None, 1, None), Duration::ZERO);
         assert_eq!(user.delay(None, 9, None), Duration::ZERO);
+        // Far enough that factor^n overflows to infinity.
+        assert_eq!(user.delay(None, 5_000, None), Duration::ZERO);
+        assert_eq!(user.delay(None, u32::MAX, None), Duration::ZERO);
         assert_eq!(
             user.delay(Some(Duration::ZERO), 1, None),
             DEFAULT_MIN_SERVER_RETRY

@@ -649,8 +649,10 @@ fn deadline_after(delay: Duration) -> Instant {
 /// An id that is a valid header value is sent as it is. An id with a byte that a header value
 /// cannot hold (a control character other than tab: U+0001 to U+0008, U+000B to U+001F,
 /// U+007F; ids never hold CR, LF or NUL) is sent percent-encoded: each such byte and each `%`
-/// becomes `%XX` (upper-case hex), so a server that knows the rule can decode it exactly. The
-/// id is never silently left out, so a replaying server sees where the client stands.
+/// becomes `%XX` (upper-case hex). The encoding is a fallback, not a lossless one: a valid id
+/// that happens to read `%01` is sent as it is, so a server cannot always tell the two apart;
+/// one that decodes `%XX` finds the id it sent whenever its ids hold no `%`. The id is never
+/// silently left out, so a replaying server sees where the client stands.
 pub(crate) fn last_event_id_header(id: &str) -> (HeaderValue, bool) {
     if let Ok(value) = HeaderValue::from_bytes(id.as_bytes()) {
         return (value, false);
