@@ -598,6 +598,10 @@ impl Parser {
                 self.line_dropped = true;
                 block.type_too_long()
             })
+        } else if "event:".starts_with(tail) || "id:".starts_with(tail) {
+            // Still too short to tell whether it becomes an `event` or `id` line, which have
+            // limits of their own: wait for more, as a body fed in one piece would.
+            None
         } else {
             (block.data.len() + tail.len() > block.max_event_size as usize).then(|| {
                 self.line_dropped = true;

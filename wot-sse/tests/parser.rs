@@ -596,3 +596,17 @@ fn huge_retry_saturates() {
     );
     assert_eq!(run(&[b"retry: 4294967295\n\n"]).retry, Some(MAX_RETRY));
 }
+
+/// A line that will be an `event` field, cut before its colon: the part already received is no
+/// reason to report the event limit, since a body fed in one piece would apply the type's own
+/// limit (found by `small_limit_gives_the_same_result_for_any_split`).
+#[test]
+fn a_field_name_cut_before_its_colon_waits_for_the_rest() {
+    let body: &[u8] = b"event: alarm\ndata: 1\n\n";
+    for cut in 1..body.len() {
+        let (a, b) = body.split_at(cut);
+        let split = run_with(Parser::with_max_event_size(4), &[a, b]);
+        let whole = run_with(Parser::with_max_event_size(4), &[body]);
+        assert_eq!(split, whole, "cut at {cut}");
+    }
+}
