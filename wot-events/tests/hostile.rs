@@ -49,6 +49,16 @@ async fn silent_server() -> (String, Arc<AtomicUsize>) {
     (format!("http://{addr}"), accepted)
 }
 
+/// A Thing with one event `e`, an SSE form at `{base}/e`, and no security.
+fn sse_event_thing(base: &str, id: &str) -> ConsumedThing {
+    thing(json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1",
+        "id": id, "title": id,
+        "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+        "events": {"e": {"forms": [{"href": format!("{base}/e"), "subprotocol": "sse"}]}}
+    }))
+}
+
 fn thing(td: Value) -> ConsumedThing {
     ConsumedThing::new(
         wot_events::wot_td::Document::from_value(td)
@@ -372,12 +382,7 @@ async fn the_redirect_limit_holds_over_sse() {
         async { (StatusCode::FOUND, [(header::LOCATION, "/again")]) }
     }))
     .await;
-    let t = thing(json!({
-        "@context": "https://www.w3.org/2022/wot/td/v1.1",
-        "id": "urn:dev:moving", "title": "Moving",
-        "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
-        "events": {"e": {"forms": [{"href": format!("{base}/e"), "subprotocol": "sse"}]}}
-    }));
+    let t = sse_event_thing(&base, "urn:dev:moving");
     let mut events = EventSubscriber::builder()
         .max_redirects(0)
         .build()
@@ -407,12 +412,7 @@ async fn a_long_id_is_shared_by_every_record_not_copied() {
         async move { ([(header::CONTENT_TYPE, "text/event-stream")], body) }
     }))
     .await;
-    let t = thing(json!({
-        "@context": "https://www.w3.org/2022/wot/td/v1.1",
-        "id": "urn:dev:chatty", "title": "Chatty",
-        "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
-        "events": {"e": {"forms": [{"href": format!("{base}/e"), "subprotocol": "sse"}]}}
-    }));
+    let t = sse_event_thing(&base, "urn:dev:chatty");
     let mut events = EventSubscriber::new()
         .subscribe(&t, "e", SubscribeOptions::new().buffer(None))
         .unwrap();
