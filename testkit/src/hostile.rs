@@ -251,7 +251,7 @@ impl Scenario {
     pub fn td(self, base: &str) -> Vec<u8> {
         match self {
             Scenario::TdHugeBody => {
-                let mut td = plain_td(base, self, "");
+                let mut td = plain_td(base, self);
                 let pad = "x".repeat(20 * 1024 * 1024);
                 splice_field(&mut td, &format!(r#""description":"{pad}","#));
                 return td.into_bytes();
@@ -266,12 +266,12 @@ impl Scenario {
                 for _ in 0..depth {
                     schema.push('}');
                 }
-                let mut td = plain_td(base, self, "");
+                let mut td = plain_td(base, self);
                 splice_property(&mut td, "deep", &schema);
                 return td.into_bytes();
             }
             Scenario::TdRegexBomb => {
-                let mut td = plain_td(base, self, "");
+                let mut td = plain_td(base, self);
                 splice_property(
                     &mut td,
                     "bomb1",
@@ -298,7 +298,7 @@ impl Scenario {
                         n = 20 + i % 50
                     );
                 }
-                let mut td = plain_td(base, self, "");
+                let mut td = plain_td(base, self);
                 splice_properties(&mut td, &props);
                 return td.into_bytes();
             }
@@ -310,12 +310,12 @@ impl Scenario {
                         r#""p{i}":{{"type":"number","forms":[{{"href":"/properties/p{i}"}}]}},"#
                     );
                 }
-                let mut td = plain_td(base, self, "");
+                let mut td = plain_td(base, self);
                 splice_properties(&mut td, &props);
                 return td.into_bytes();
             }
             Scenario::TdInvalidUtf8 => {
-                let mut td = plain_td(base, self, "").into_bytes();
+                let mut td = plain_td(base, self).into_bytes();
                 if let Some(at) = td.windows(7).position(|w| w == b"Hostile") {
                     td.splice(at..at, [0xC3, 0x28, 0xFF, 0xFE]);
                 }
@@ -323,12 +323,12 @@ impl Scenario {
             }
             _ => {}
         }
-        plain_td(base, self, "").into_bytes()
+        plain_td(base, self).into_bytes()
     }
 }
 
 /// The TD every scenario starts from.
-fn plain_td(base: &str, scenario: Scenario, _extra: &str) -> String {
+fn plain_td(base: &str, scenario: Scenario) -> String {
     let (title, description) = if scenario == Scenario::TdControlChars {
         (
             r"Hostile \u001b[2J\u001b[31mTHING\u0007\u001b]0;pwned\u0007",
