@@ -35,10 +35,21 @@ impl Affordance<'_> {
     }
 }
 
-/// Preferences for choosing among the forms of an affordance.
+/// Which forms the caller can use, and preferences for choosing among them.
 ///
-/// Preferences are ordered lists: an earlier entry ranks higher. Subprotocol preferences
-/// rank first, then content types, then URI schemes, then document order.
+/// **Served schemes** filter: a form is offered only when the URI scheme of its resolved
+/// URL is one the caller serves. The default is [`FormQuery::DEFAULT_SCHEMES`] (`http` and
+/// `https`); [`schemes`](Self::schemes) replaces that list and
+/// [`any_scheme`](Self::any_scheme) accepts every scheme but the
+/// [`LOCAL_SCHEMES`](Self::LOCAL_SCHEMES). A `file:`, `javascript:` or `data:` form (or
+/// one whose relative `href` resolves to such a URL) is therefore never offered unless
+/// [`schemes`](Self::schemes) names that scheme. When forms for the operation exist but
+/// none has a served scheme, [`Thing::forms_for`] says so with
+/// [`FormError::UnservableScheme`].
+///
+/// **Preferences** rank: they are ordered lists, an earlier entry ranks higher.
+/// Subprotocol preferences rank first, then content types, then URI schemes (among the
+/// served ones), then document order.
 ///
 /// ```
 /// use wot_td::FormQuery;
@@ -48,22 +59,93 @@ impl Affordance<'_> {
 ///     .uri_scheme("https")
 ///     .uri_scheme("http")
 ///     .only_matching(true);
-/// # let _ = query;
+/// assert!(query.serves("https") && !query.serves("file"));
+/// let coap = FormQuery::new().schemes(["coap", "coaps"]);
+/// assert!(coap.serves("coap") && !coap.serves("http"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub struct FormQuery {
     subprotocols: Vec<String>,
     content_types: Vec<String>,
     uri_schemes: Vec<String>,
+    served: Served,
     only_matching: bool,
     fetched_from: Option<Url>,
 }
 
+/// The URI schemes a query accepts.
+#[derive(Debug, Clone, PartialEq)]
+enum Served {
+    /// Exactly these (lowercase).
+    Only(Vec<String>),
+    /// Every scheme but [`FormQuery::LOCAL_SCHEMES`].
+    AnyRemote,
+}
+
+impl Default for FormQuery {
+    fn default() -> Self {
+        FormQuery {
+            subprotocols: Vec::new(),
+            content_types: Vec::new(),
+            uri_schemes: Vec::new(),
+            served: Served::Only(Self::DEFAULT_SCHEMES.map(str::to_owned).to_vec()),
+            only_matching: false,
+            fetched_from: None,
+        }
+    }
+}
+
 impl FormQuery {
-    /// No preferences: every form that supports the operation, in document order.
+    /// The URI schemes a new query serves: `http` and `https`.
+    pub const DEFAULT_SCHEMES: [&'static str; 2] = ["http", "https"];
+
+    /// Schemes that name local resources or script rather than a device: `file`,
+    /// `javascript`, `vbscript`, `data`, `blob` and `about`. A query offers forms with
+    /// them only when [`schemes`](Self::schemes) names them; [`any_scheme`](Self::any_scheme)
+    /// leaves them out.
+    pub const LOCAL_SCHEMES: [&'static str; 6] =
+        ["file", "javascript", "vbscript", "data", "blob", "about"];
+
+    /// No preferences: every form that supports the operation over `http` or `https`
+    /// ([`DEFAULT_SCHEMES`](Self::DEFAULT_SCHEMES)), in document order.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Serves exactly these URI schemes (compared case-insensitively), replacing the
+    /// default `http` and `https`: forms whose resolved URL has another scheme are not
+    /// offered. Naming a [local scheme](Self::LOCAL_SCHEMES) here is the only way to get
+    /// forms with it. An empty list serves nothing.
+    pub fn schemes<I, S>(mut self, schemes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.served = Served::Only(
+            schemes
+                .into_iter()
+                .map(|s| s.as_ref().to_ascii_lowercase())
+                .collect(),
+        );
+        self
+    }
+
+    /// Serves every URI scheme except the [local ones](Self::LOCAL_SCHEMES), for callers
+    /// that list forms rather than use them (a TD browser, a checker).
+    pub fn any_scheme(mut self) -> Self {
+        self.served = Served::AnyRemote;
+        self
+    }
+
+    /// Whether forms with this URI scheme are offered (compared case-insensitively).
+    pub fn serves(&self, scheme: &str) -> bool {
+        match &self.served {
+            Served::Only(list) => list.iter().any(|s| s.eq_ignore_ascii_case(scheme)),
+            Served::AnyRemote => !Self::LOCAL_SCHEMES
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(scheme)),
+        }
     }
 
     /// Adds a wanted subprotocol (`"sse"`, `"longpoll"`, `"websub"`, ...). A form speaks
@@ -82,14 +164,16 @@ impl FormQuery {
         self
     }
 
-    /// Adds a wanted URI scheme (`"https"`, `"http"`, `"coap"`, ...). Default: none.
+    /// Adds a preferred URI scheme (`"https"`, `"http"`, ...), to rank the served ones.
+    /// This does not make a scheme served: see [`schemes`](Self::schemes). Default: none.
     pub fn uri_scheme(mut self, scheme: impl Into<String>) -> Self {
         self.uri_schemes.push(scheme.into().to_ascii_lowercase());
         self
     }
 
     /// When `true`, forms that miss any given preference list (subprotocols, content
-    /// types, URI schemes) are dropped instead of ranked last. Default: `false`.
+    /// types, URI schemes) are dropped instead of ranked last. Default: `false`. (Forms
+    /// with an unserved scheme are dropped either way.)
     pub fn only_matching(mut self, only: bool) -> Self {
         self.only_matching = only;
         self
@@ -150,20 +234,79 @@ pub enum FormError {
         /// What failed.
         reason: String,
     },
+    /// Forms for the operation exist, but none has a URI scheme the query serves (see
+    /// [`FormQuery::schemes`]), e.g. only a `file:` or `coap:` form where `http`/`https`
+    /// is served.
+    #[error(
+        "{path}: {count} form{} for `{op}`, but none over a URI scheme this client serves \
+         (found {}; {})",
+        if *.count == 1 { "" } else { "s" },
+        quoted_list(.found),
+        served_text(.served)
+    )]
+    UnservableScheme {
+        /// JSON path of the `forms` array (`properties.temp.forms`, or `forms` for the
+        /// Thing's own).
+        path: String,
+        /// The operation asked for.
+        op: Operation,
+        /// How many forms support the operation.
+        count: usize,
+        /// The schemes of those forms, lowercase, each once, in document order.
+        found: Vec<String>,
+        /// The schemes the query serves; `None` when it serves every scheme but the
+        /// [local ones](FormQuery::LOCAL_SCHEMES).
+        served: Option<Vec<String>>,
+    },
+}
+
+/// `a`, `b` as text.
+fn quoted_list(list: &[String]) -> String {
+    list.iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn served_text(served: &Option<Vec<String>>) -> String {
+    match served {
+        None => format!("served: any but {}", FormQuery::LOCAL_SCHEMES.join(", ")),
+        Some(list) if list.is_empty() => "no scheme is served".to_owned(),
+        Some(list) => format!("served: {}", list.join(", ")),
+    }
 }
 
 impl FormCandidate<'_> {
     /// The form's URL with its URI template filled in from `variables`, each checked
     /// against its schema in `uriVariables` first.
     ///
+    /// The result keeps the scheme of [`url`](Self::url): a value cannot turn an `http`
+    /// form into a `file:` or `javascript:` URL.
+    ///
     /// # Errors
     /// [`UriTemplateError::InvalidValue`] when a value does not fit its schema;
-    /// [`UriTemplateError::Unresolvable`] when the result is not a valid URL.
+    /// [`UriTemplateError::Unresolvable`] when the result is not a valid URL or its scheme
+    /// differs from that of [`url`](Self::url).
     pub fn url_with(&self, variables: &Map<String, Value>) -> Result<Url, UriTemplateError> {
         let reference =
             expand_uri_template_checked(&self.form.href, variables, &self.uri_variables)?;
-        resolve_href(&reference, self.base.as_ref())
-            .map_err(|reason| UriTemplateError::Unresolvable { reference, reason })
+        let url = resolve_href(&reference, self.base.as_ref()).map_err(|reason| {
+            UriTemplateError::Unresolvable {
+                reference: reference.clone(),
+                reason,
+            }
+        })?;
+        if url.scheme() != self.url.scheme() {
+            return Err(UriTemplateError::Unresolvable {
+                reason: format!(
+                    "the URI variables change the scheme from `{}` to `{}`",
+                    self.url.scheme(),
+                    url.scheme()
+                ),
+                reference,
+            });
+        }
+        Ok(url)
     }
 }
 
@@ -171,12 +314,17 @@ impl Thing {
     /// The forms of `affordance` that support `op`, best first (see [`FormQuery`] for
     /// the ranking), each with its absolute URL and effective security.
     ///
+    /// Only forms whose resolved URL has a scheme the query serves are offered (by default
+    /// `http` and `https`; see [`FormQuery::schemes`]).
+    ///
     /// An empty list means no form supports `op` (or, with
     /// [`FormQuery::only_matching`], none meets the preferences).
     ///
     /// # Errors
-    /// [`FormError::NoSuchAffordance`] for an unknown name; [`FormError::Unresolvable`]
-    /// when no candidate's URL can be resolved (the first such problem is reported).
+    /// [`FormError::NoSuchAffordance`] for an unknown name. When forms support `op` but
+    /// none can be offered: [`FormError::Unresolvable`] if the first form that failed has
+    /// a URL that cannot be resolved, [`FormError::UnservableScheme`] if its scheme is not
+    /// served.
     ///
     /// # Examples
     /// ```
@@ -258,10 +406,13 @@ impl Thing {
         let kind = affordance.kind();
         let mut ranked = Vec::new();
         let mut first_error = None;
+        let mut supporting = 0usize;
+        let mut unserved: Vec<String> = Vec::new();
         for (index, form) in forms.iter().enumerate() {
             if !form.operations(kind, read_only, write_only).contains(&op) {
                 continue;
             }
+            supporting += 1;
             let subprotocol = form.effective_subprotocol();
             let media = form.media_type();
             let sub_rank = rank(&query.subprotocols, |want| subprotocol == Some(want));
@@ -280,12 +431,25 @@ impl Thing {
                 Err(reason) => {
                     first_error.get_or_insert(FormError::Unresolvable {
                         href: form.href.clone(),
-                        path: form_path(&prefix, index),
+                        path: form_path(&prefix, Some(index)),
                         reason,
                     });
                     continue;
                 }
             };
+            if !query.serves(url.scheme()) {
+                if !unserved.iter().any(|s| s == url.scheme()) {
+                    unserved.push(url.scheme().to_owned());
+                }
+                first_error.get_or_insert(FormError::UnservableScheme {
+                    path: form_path(&prefix, None),
+                    op,
+                    count: 0,
+                    found: Vec::new(),
+                    served: None,
+                });
+                continue;
+            }
             let scheme_rank = rank(&query.uri_schemes, |want| url.scheme() == want);
             let matches = sub_rank.is_some() && ct_rank.is_some() && scheme_rank.is_some();
             if query.only_matching && !matches {
@@ -312,8 +476,22 @@ impl Thing {
             ));
         }
         if ranked.is_empty()
-            && let Some(err) = first_error
+            && let Some(mut err) = first_error
         {
+            if let FormError::UnservableScheme {
+                count,
+                found,
+                served,
+                ..
+            } = &mut err
+            {
+                *count = supporting;
+                *found = unserved;
+                *served = match &query.served {
+                    Served::Only(list) => Some(list.clone()),
+                    Served::AnyRemote => None,
+                };
+            }
             return Err(err);
         }
         ranked.sort_by_key(|(key, _)| *key);
@@ -353,12 +531,14 @@ fn path_of(section: &str, name: &str) -> String {
     s
 }
 
-/// The JSON path of form `index` of the element at `prefix`.
-fn form_path(prefix: &str, index: usize) -> String {
+/// The JSON path of form `index` of the element at `prefix` (of its `forms` array when
+/// `index` is `None`).
+fn form_path(prefix: &str, index: Option<usize>) -> String {
+    let index = index.map(|i| format!("[{i}]")).unwrap_or_default();
     if prefix.is_empty() {
-        format!("forms[{index}]")
+        format!("forms{index}")
     } else {
-        format!("{prefix}.forms[{index}]")
+        format!("{prefix}.forms{index}")
     }
 }
 

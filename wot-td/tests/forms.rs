@@ -119,12 +119,12 @@ fn relative_hrefs_resolve_against_base_or_the_fetch_url() {
         matches!(err, FormError::Unresolvable { ref path, .. } if path == "properties.temp.forms[0]"),
         "{err}"
     );
-    // Absolute hrefs still work then.
+    // Absolute hrefs still work then (with a query that serves their scheme).
     let c = t
         .forms_for(
             Affordance::Event("alarm"),
             Operation::SubscribeEvent,
-            &FormQuery::new(),
+            &FormQuery::new().schemes(["coap"]),
         )
         .unwrap();
     assert_eq!(c.len(), 1);
@@ -220,4 +220,181 @@ fn a_relative_base_without_a_fetch_url_is_named_in_the_error() {
         .unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].url.as_str(), "http://dev/temp/old-sse");
+}
+
+/// A Thing with property `p` whose forms are `hrefs`, and a good property `ok`.
+fn with_hrefs(hrefs: &[&str]) -> Thing {
+    let forms: Vec<_> = hrefs.iter().map(|h| json!({"href": h})).collect();
+    Document::from_value(json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1",
+        "title": "T",
+        "base": "http://dev.local/",
+        "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
+        "security": "nosec_sc",
+        "properties": {
+            "p": {"type": "number", "forms": forms},
+            "ok": {"type": "number", "forms": [{"href": "ok"}]}
+        }
+    }))
+    .unwrap()
+    .into_thing()
+    .unwrap()
+}
+
+fn read_p(t: &Thing, q: &FormQuery) -> Result<Vec<String>, FormError> {
+    t.forms_for(Affordance::Property("p"), Operation::ReadProperty, q)
+        .map(|c| c.iter().map(|c| c.url.to_string()).collect())
+}
+
+#[test]
+fn local_scheme_forms_are_never_offered_by_default() {
+    // A file: form first, a good one second: only the good one is offered.
+    let t = with_hrefs(&["file:///etc/passwd", "http://127.0.0.1:9/p"]);
+    assert_eq!(
+        read_p(&t, &FormQuery::new()).unwrap(),
+        ["http://127.0.0.1:9/p"]
+    );
+    // Not even ranked last when preferences miss, nor with `any_scheme`.
+    let q = FormQuery::new().content_type("text/plain");
+    assert_eq!(read_p(&t, &q).unwrap(), ["http://127.0.0.1:9/p"]);
+    let q = FormQuery::new().any_scheme();
+    assert_eq!(read_p(&t, &q).unwrap(), ["http://127.0.0.1:9/p"]);
+    // A preference for the scheme does not make it served.
+    let q = FormQuery::new().uri_scheme("file");
+    assert_eq!(read_p(&t, &q).unwrap(), ["http://127.0.0.1:9/p"]);
+    // Only naming it in `schemes` does.
+    let q = FormQuery::new().schemes(["FILE"]);
+    assert_eq!(read_p(&t, &q).unwrap(), ["file:///etc/passwd"]);
+}
+
+#[test]
+fn an_affordance_with_only_unservable_forms_names_the_schemes() {
+    for (hrefs, found) in [
+        (&["file:///etc/passwd"][..], vec!["file"]),
+        (&["javascript:alert(1)"][..], vec!["javascript"]),
+        (&["data:application/json,42"][..], vec!["data"]),
+        (
+            &["JavaScript:alert(1)", "coap://dev/p", "file:///x"][..],
+            vec!["javascript", "coap", "file"],
+        ),
+        (&["coap://dev/p", "coap://dev/q"][..], vec!["coap"]),
+    ] {
+        let t = with_hrefs(hrefs);
+        let err = read_p(&t, &FormQuery::new()).unwrap_err();
+        assert_eq!(
+            err,
+            FormError::UnservableScheme {
+                path: "properties.p.forms".into(),
+                op: Operation::ReadProperty,
+                count: hrefs.len(),
+                found: found.iter().map(|s| s.to_string()).collect(),
+                served: Some(vec!["http".into(), "https".into()]),
+            }
+        );
+        let text = err.to_string();
+        assert!(text.contains(&format!("`{}`", found[0])), "{text}");
+        assert!(text.contains("served: http, https"), "{text}");
+        assert!(
+            !text.contains("/etc/passwd") && !text.contains("alert"),
+            "{text}"
+        );
+        // The other affordances are unaffected.
+        assert_eq!(
+            t.forms_for(
+                Affordance::Property("ok"),
+                Operation::ReadProperty,
+                &FormQuery::new()
+            )
+            .unwrap()[0]
+                .url
+                .as_str(),
+            "http://dev.local/ok"
+        );
+    }
+    let t = with_hrefs(&["file:///etc/passwd"]);
+    let err = read_p(&t, &FormQuery::new().any_scheme()).unwrap_err();
+    assert!(
+        matches!(err, FormError::UnservableScheme { served: None, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("any but file, javascript"),
+        "{err}"
+    );
+    let err = read_p(&t, &FormQuery::new().schemes(Vec::<String>::new())).unwrap_err();
+    assert!(err.to_string().contains("no scheme is served"), "{err}");
+    // An operation no form supports is still an empty list, not an error.
+    assert!(
+        t.forms_for(
+            Affordance::Property("p"),
+            Operation::InvokeAction,
+            &FormQuery::new()
+        )
+        .unwrap()
+        .is_empty()
+    );
+}
+
+#[test]
+fn a_relative_href_against_a_file_base_is_not_offered() {
+    let t = thing(json!({"base": "file:///etc/"}));
+    let err = t
+        .forms_for(
+            Affordance::Thing,
+            Operation::ReadAllProperties,
+            &FormQuery::new(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, FormError::UnservableScheme { path, found, .. }
+            if path == "forms" && found == &["file"]),
+        "{err}"
+    );
+    // Nor against a fetch URL with such a scheme.
+    let t = thing(json!({}));
+    let q = FormQuery::new().fetched_from("file:///srv/td.json".parse().unwrap());
+    assert!(matches!(
+        t.forms_for(Affordance::Thing, Operation::ReadAllProperties, &q),
+        Err(FormError::UnservableScheme { .. })
+    ));
+}
+
+#[test]
+fn uri_variables_cannot_change_the_scheme() {
+    let t = Document::from_value(json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1",
+        "title": "T",
+        "base": "http://dev.local/",
+        "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
+        "security": "nosec_sc",
+        "properties": {"p": {
+            "type": "number",
+            "uriVariables": {"to": {"type": "string"}},
+            "forms": [{"href": "{+to}"}]
+        }}
+    }))
+    .unwrap()
+    .into_thing()
+    .unwrap();
+    let c = t
+        .forms_for(
+            Affordance::Property("p"),
+            Operation::ReadProperty,
+            &FormQuery::new(),
+        )
+        .unwrap();
+    assert_eq!(c[0].url.as_str(), "http://dev.local/");
+    let ok = json!({"to": "p/value"});
+    assert_eq!(
+        c[0].url_with(ok.as_object().unwrap()).unwrap().as_str(),
+        "http://dev.local/p/value"
+    );
+    for hostile in ["file:///etc/passwd", "javascript:alert(1)", "data:,1"] {
+        let vars = json!({ "to": hostile });
+        let err = c[0].url_with(vars.as_object().unwrap()).unwrap_err();
+        assert!(
+            matches!(&err, UriTemplateError::Unresolvable { reason, .. } if reason.contains("change the scheme")),
+            "{hostile}: {err}"
+        );
+    }
 }
