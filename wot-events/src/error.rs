@@ -140,7 +140,10 @@ pub enum Error {
         #[source]
         source: FormError,
     },
-    /// No form of the affordance offers the operation over a protocol we speak.
+    /// No form of the affordance offers the operation over a protocol we speak: its forms
+    /// are only over URI schemes other than `http` and `https` (`file:`, `javascript:`,
+    /// `data:`, `coap:`..., named in `reason`), or lack a subprotocol or content type we
+    /// speak.
     #[error("Thing `{thing}`: {affordance} has no usable form for `{op}` ({reason})")]
     NoUsableForm {
         /// The Thing's id.
@@ -222,6 +225,27 @@ impl Error {
         match self {
             Error::Status { retry_after, .. } => *retry_after,
             _ => None,
+        }
+    }
+
+    /// Whether this error says that an affordance's forms cannot be used by this client:
+    /// [`Error::NoUsableForm`] (forms only over schemes it does not serve, such as `file:`,
+    /// `javascript:`, `data:` or `coap:`, or no HTTP(S) form with a subprotocol and content
+    /// type this crate speaks), or an [`Error::Form`] for `href`s that do not resolve
+    /// ([`wot_td::FormError::Unresolvable`]).
+    ///
+    /// [`EventSubscriber::subscribe_all`](crate::EventSubscriber::subscribe_all) and
+    /// [`EventSubscriber::observe_all_properties`](crate::EventSubscriber::observe_all_properties)
+    /// skip such affordances (see [`SkippedAffordance`](crate::SkippedAffordance)) instead
+    /// of failing.
+    pub fn is_unusable_form(&self) -> bool {
+        match self {
+            Error::NoUsableForm { .. } => true,
+            Error::Form { source, .. } => matches!(
+                source,
+                FormError::UnservableScheme { .. } | FormError::Unresolvable { .. }
+            ),
+            _ => false,
         }
     }
 

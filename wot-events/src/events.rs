@@ -15,6 +15,7 @@ use wot_td::CompiledSchema;
 use crate::error::Error;
 use crate::filter::Filter;
 use crate::record::{EventRecord, RingBuffer, SharedStr};
+use crate::skipped::SkippedAffordance;
 use crate::thing::ConsumedThing;
 use crate::transport::{RawItem, RawStream};
 
@@ -383,19 +384,30 @@ impl Stream for Subscription {
 /// [`EventSubscriber::subscribe_all`](crate::EventSubscriber::subscribe_all)).
 pub struct MergedSubscription {
     inner: SelectAll<Subscription>,
+    skipped: Vec<SkippedAffordance>,
 }
 
 impl std::fmt::Debug for MergedSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.inner.iter()).finish()
+        f.debug_struct("MergedSubscription")
+            .field("subscriptions", &self.inner.iter().collect::<Vec<_>>())
+            .field("skipped", &self.skipped)
+            .finish()
     }
 }
 
 impl MergedSubscription {
-    pub(crate) fn new(subs: Vec<Subscription>) -> Self {
+    pub(crate) fn new(subs: Vec<Subscription>, skipped: Vec<SkippedAffordance>) -> Self {
         MergedSubscription {
             inner: futures::stream::select_all(subs),
+            skipped,
         }
+    }
+
+    /// The events left out because this client cannot use any of their forms (a `file:`
+    /// href, no HTTP form...), with the reason; the other events are subscribed.
+    pub fn skipped(&self) -> &[SkippedAffordance] {
+        &self.skipped
     }
 
     /// The subscriptions inside (one per shared Thing connection or per event).

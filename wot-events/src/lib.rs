@@ -52,6 +52,7 @@ mod problem;
 mod properties;
 mod record;
 mod security;
+mod skipped;
 mod subscriber;
 mod thing;
 mod transport;
@@ -75,6 +76,7 @@ pub use properties::{
 };
 pub use record::{ByteSize, EventRecord, PropertyHistory, PropertyUpdate, RingBuffer, SharedStr};
 pub use security::{Credential, Credentials};
+pub use skipped::SkippedAffordance;
 pub use subscriber::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_MAX_BODY,
     DEFAULT_MAX_DIRECTORY_ENTRIES, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BODY,

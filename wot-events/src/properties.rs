@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::events::truncate;
 use crate::filter::json_eq;
 use crate::record::{PropertyHistory, PropertyUpdate, SharedStr};
+use crate::skipped::SkippedAffordance;
 use crate::thing::ConsumedThing;
 use crate::transport::{RawItem, RawStream};
 
@@ -108,6 +109,8 @@ pub struct PropertyObserver {
     history_bytes: usize,
     history: HashMap<SharedStr, PropertyHistory>,
     states: Vec<(String, ObserveMode, watch::Receiver<ConnectionState>)>,
+    /// Properties left out: no usable form.
+    skipped: Vec<SkippedAffordance>,
     /// The waker of the last poll, woken by `stop` so that a combinator polls again.
     waker: Option<std::task::Waker>,
 }
@@ -124,6 +127,7 @@ impl std::fmt::Debug for PropertyObserver {
                     .map(|(n, m, _)| (n, m))
                     .collect::<Vec<_>>(),
             )
+            .field("skipped", &self.skipped)
             .finish_non_exhaustive()
     }
 }
@@ -164,8 +168,23 @@ impl PropertyObserver {
             history_bytes: opts.history_bytes,
             history: HashMap::new(),
             states,
+            skipped: Vec::new(),
             waker: None,
         }
+    }
+
+    /// Records the properties left out of an all-properties observer.
+    pub(crate) fn with_skipped(mut self, skipped: Vec<SkippedAffordance>) -> Self {
+        self.skipped = skipped;
+        self
+    }
+
+    /// The properties left out because this client cannot use any of their forms (only a
+    /// `file:` href, no HTTP form...), with the reason; the other properties are observed.
+    /// Always empty for [`EventSubscriber::observe_property`](crate::EventSubscriber::observe_property),
+    /// which fails instead.
+    pub fn skipped(&self) -> &[SkippedAffordance] {
+        &self.skipped
     }
 
     /// The history of one property (absent until its first value).

@@ -9,13 +9,14 @@ use serde_json::Value;
 use tokio::sync::watch;
 use url::Url;
 use wot_sse::{ConnectionState, ReconnectPolicy, SseClient};
-use wot_td::{Affordance, Operation};
+use wot_td::{Affordance, AffordanceKind, Operation};
 
 use crate::error::{Error, display_url};
 use crate::events::{EventDecoder, MergedSubscription, SubscribeOptions, Subscription};
 use crate::properties::{ObserveMode, ObserveOptions, PropertyObserver};
 use crate::record::SharedStr;
 use crate::security::{Auth, Credentials};
+use crate::skipped::SkippedAffordance;
 use crate::thing::ConsumedThing;
 use crate::transport::{
     HttpConfig, Kind, Limits, RawStream, Target, pick, poll_stream, require, send, sse_stream,
@@ -312,8 +313,8 @@ impl EventSubscriber {
     ///
     /// # Errors
     ///
-    /// [`Error::BadUrl`], [`Error::Unreachable`], [`Error::Status`], [`Error::Parse`] (not
-    /// JSON / not a TD),
+    /// [`Error::BadUrl`] (also for a scheme other than `http` and `https`),
+    /// [`Error::Unreachable`], [`Error::Status`], [`Error::Parse`] (not JSON / not a TD),
     /// [`Error::NotAThing`], [`Error::Invalid`] (with the diagnostics).
     pub async fn fetch_thing(&self, url: impl AsRef<str>) -> Result<ConsumedThing, Error> {
         let url = parse_url(url.as_ref())?;
@@ -421,9 +422,16 @@ impl EventSubscriber {
     /// subscription, except [`SubscribeOptions::last_event_id`], which names a position in
     /// one stream and is ignored here.
     ///
+    /// An event none of whose forms this client can use (only `file:`, `javascript:`,
+    /// `data:` or other non-HTTP hrefs, no subprotocol it speaks: see
+    /// [`Error::is_unusable_form`]) is skipped, logged, and listed in
+    /// [`MergedSubscription::skipped`]; the other events are subscribed. A Thing-level
+    /// `subscribeallevents` form that cannot be used falls back to per-event forms.
+    ///
     /// # Errors
     ///
-    /// The first event that cannot be subscribed (no usable form, security).
+    /// The first event that cannot be subscribed for another reason (security: a missing
+    /// credential or an unsupported scheme).
     pub fn subscribe_all<'a>(
         &self,
         things: impl IntoIterator<Item = &'a ConsumedThing>,
@@ -434,15 +442,11 @@ impl EventSubscriber {
             ..opts
         };
         let mut subs = Vec::new();
+        let mut skipped = Vec::new();
         for thing in things {
-            let shared = pick(
-                thing,
-                Affordance::Thing,
-                Operation::SubscribeAllEvents,
-                true,
-                &self.credentials,
-            )?
-            .filter(|t| t.kind == Some(Kind::Sse));
+            let shared = self
+                .pick_thing_level(thing, Operation::SubscribeAllEvents)?
+                .filter(|t| t.kind == Some(Kind::Sse));
             if let Some(target) = shared {
                 tracing::debug!(url = %display_url(&target.url), thing = thing.id(), "one connection for all events");
                 let (s, rx) = sse_stream(&self.sse, &target, None)?;
@@ -452,10 +456,43 @@ impl EventSubscriber {
                 continue;
             }
             for (name, _) in thing.thing().events() {
-                subs.push(self.subscribe(thing, name, opts.clone())?);
+                match self.subscribe(thing, name, opts.clone()) {
+                    Ok(sub) => subs.push(sub),
+                    Err(e) if e.is_unusable_form() => {
+                        skipped.push(SkippedAffordance::new(
+                            thing,
+                            AffordanceKind::Event,
+                            name,
+                            e,
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
-        Ok(MergedSubscription::new(subs))
+        Ok(MergedSubscription::new(subs, skipped))
+    }
+
+    /// The Thing-level form for `op` (`subscribeallevents`, `observeallproperties`), or
+    /// `None` when there is none or none this client can use (then each affordance is
+    /// opened on its own).
+    fn pick_thing_level(
+        &self,
+        thing: &ConsumedThing,
+        op: Operation,
+    ) -> Result<Option<Target>, Error> {
+        match pick(thing, Affordance::Thing, op, true, &self.credentials) {
+            Err(e) if e.is_unusable_form() => {
+                tracing::debug!(
+                    thing = %crate::skipped::escape_controls(thing.id()),
+                    op = op.as_str(),
+                    error = %crate::skipped::escape_controls(&e.to_string()),
+                    "the Thing-level form cannot be used; using the forms of each affordance"
+                );
+                Ok(None)
+            }
+            other => other,
+        }
     }
 
     fn property_source(
@@ -476,13 +513,17 @@ impl EventSubscriber {
             })?
             .is_observable();
         let observe = if observable {
-            pick(
+            match pick(
                 thing,
                 Affordance::Property(name),
                 Operation::ObserveProperty,
                 true,
                 &self.credentials,
-            )?
+            ) {
+                // Only `file:`... observe forms: polling a usable read form still works.
+                Err(e) if e.is_unusable_form() => None,
+                other => other?,
+            }
         } else {
             None
         };
@@ -540,11 +581,17 @@ impl EventSubscriber {
     /// Observes every property of a Thing. With a Thing-level `observeallproperties` SSE
     /// form, one connection carries all of them (demultiplexed by the SSE `event` field);
     /// otherwise each property is observed as [`observe_property`](Self::observe_property)
-    /// would, and write-only properties are skipped.
+    /// would, and write-only properties are left out.
+    ///
+    /// A property none of whose forms this client can use (only `file:`, `javascript:`,
+    /// `data:` or other non-HTTP hrefs: see [`Error::is_unusable_form`]) is skipped, logged,
+    /// and listed in [`PropertyObserver::skipped`]; the others are observed. A Thing-level
+    /// `observeallproperties` form that cannot be used falls back to per-property forms.
     ///
     /// # Errors
     ///
-    /// As [`observe_property`](Self::observe_property), for the first property that fails.
+    /// As [`observe_property`](Self::observe_property), for the first property that fails
+    /// for another reason (security: a missing credential or an unsupported scheme).
     pub fn observe_all_properties(
         &self,
         thing: &ConsumedThing,
@@ -556,14 +603,9 @@ impl EventSubscriber {
             .filter(|(_, p)| !p.schema.is_write_only())
             .map(|(n, _)| n.to_owned())
             .collect();
-        let shared = pick(
-            thing,
-            Affordance::Thing,
-            Operation::ObserveAllProperties,
-            true,
-            &self.credentials,
-        )?
-        .filter(|t| t.kind == Some(Kind::Sse));
+        let shared = self
+            .pick_thing_level(thing, Operation::ObserveAllProperties)?
+            .filter(|t| t.kind == Some(Kind::Sse));
         if let Some(target) = shared {
             let (s, rx) = sse_stream(&self.sse, &target, None)?;
             return Ok(PropertyObserver::new(
@@ -577,15 +619,29 @@ impl EventSubscriber {
         }
         let mut sources = Vec::new();
         let mut states = Vec::new();
+        let mut skipped = Vec::new();
         for name in &names {
-            let (s, mode, rx) = self.property_source(thing, name, &opts)?;
-            sources.push(s);
-            states.push((name.clone(), mode, rx));
+            match self.property_source(thing, name, &opts) {
+                Ok((s, mode, rx)) => {
+                    sources.push(s);
+                    states.push((name.clone(), mode, rx));
+                }
+                Err(e) if e.is_unusable_form() => {
+                    skipped.push(SkippedAffordance::new(
+                        thing,
+                        AffordanceKind::Property,
+                        name,
+                        e,
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
         }
         let merged = futures::stream::select_all(sources).boxed();
-        Ok(PropertyObserver::new(
-            thing, &names, false, merged, states, &opts,
-        ))
+        Ok(
+            PropertyObserver::new(thing, &names, false, merged, states, &opts)
+                .with_skipped(skipped),
+        )
     }
 
     /// Reads a property once (HTTP GET unless the form says otherwise).
@@ -691,11 +747,21 @@ fn own_items(source: RawStream, property: &str) -> RawStream {
         .boxed()
 }
 
+/// A URL to fetch a TD or listing from: HTTP(S) only.
 fn parse_url(s: &str) -> Result<Url, Error> {
-    Url::parse(s).map_err(|e| Error::BadUrl {
+    let bad = |reason: String| Error::BadUrl {
         url: s.split('?').next().unwrap_or_default().to_owned(),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    let url = Url::parse(s).map_err(|e| bad(e.to_string()))?;
+    if !crate::transport::SCHEMES.contains(&url.scheme()) {
+        return Err(bad(format!(
+            "only http and https URLs are fetched, not `{}:` (read a local TD with \
+             ConsumedThing::from_file)",
+            url.scheme()
+        )));
+    }
+    Ok(url)
 }
 
 fn check_input(

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use url::Url;
 use wot_sse::{CloseReason, ConnectionState, ReconnectPolicy, SseClient};
-use wot_td::{Affordance, Form, FormQuery, Operation};
+use wot_td::{Affordance, Form, FormError, FormQuery, Operation};
 
 use crate::error::{Error, display_url};
 use crate::problem::ProblemDetails;
@@ -80,10 +80,17 @@ fn describe(a: Affordance<'_>) -> String {
     }
 }
 
+/// The URI schemes this crate's transports serve.
+pub(crate) const SCHEMES: [&str; 2] = ["http", "https"];
+
 /// Picks the best usable form: HTTP(S), JSON (or SSE), and for streaming operations a
-/// subprotocol we speak, preferring SSE over long polling.
+/// subprotocol we speak, preferring SSE over long polling. Forms over any other scheme
+/// (`file:`, `javascript:`, `data:`, `coap:`...) are never candidates, however their `href`
+/// is written or resolved.
 ///
-/// Returns `Ok(None)` when the affordance exists but offers no usable form for `op`.
+/// Returns `Ok(None)` when the affordance exists but offers no usable HTTP(S) form for
+/// `op`; [`Error::NoUsableForm`] naming the schemes when its forms for `op` are all over
+/// other schemes.
 pub(crate) fn pick(
     thing: &ConsumedThing,
     affordance: Affordance<'_>,
@@ -92,6 +99,7 @@ pub(crate) fn pick(
     creds: &Credentials,
 ) -> Result<Option<Target>, Error> {
     let mut query = FormQuery::new()
+        .schemes(SCHEMES)
         .uri_scheme("http")
         .uri_scheme("https")
         .content_type("application/json");
@@ -101,18 +109,32 @@ pub(crate) fn pick(
     if let Some(src) = thing.source() {
         query = query.fetched_from(src.clone());
     }
-    let candidates = thing
-        .thing()
-        .forms_for(affordance, op, &query)
-        .map_err(|source| Error::Form {
-            thing: thing.id().to_owned(),
-            source,
-        })?;
+    let candidates =
+        thing
+            .thing()
+            .forms_for(affordance, op, &query)
+            .map_err(|source| match source {
+                FormError::UnservableScheme { found, .. } => Error::NoUsableForm {
+                    thing: thing.id().to_owned(),
+                    affordance: describe(affordance),
+                    op: op.as_str().to_owned(),
+                    reason: format!(
+                        "its forms are only over {}; this client serves {}",
+                        found
+                            .iter()
+                            .map(|s| format!("`{s}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        SCHEMES.join(" and ")
+                    ),
+                },
+                source => Error::Form {
+                    thing: thing.id().to_owned(),
+                    source,
+                },
+            })?;
     let mut security_error = None;
     for c in candidates {
-        if !matches!(c.url.scheme(), "http" | "https") {
-            continue;
-        }
         let media = c.form.media_type();
         let kind = match (streaming, c.subprotocol) {
             (true, Some("sse")) if is_json(&media) || media == "text/event-stream" => {
