@@ -3,13 +3,13 @@
 use indexmap::IndexMap;
 use serde_json::{Number, Value};
 
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::{
     ActionAffordance, ContextEntry, DataSchema, DataType, EventAffordance, Form, Operation,
     PropertyAffordance, TD_CONTEXT_1_1, Thing,
 };
 use crate::one_or_many::OneOrMany;
 use crate::security::SecurityScheme;
-use crate::validate::{Diagnostic, Severity};
 
 /// Builds a [`Thing`]; [`ThingBuilder::build`] returns it only if it passes
 /// [`Thing::validate`] without errors.

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::validate::Diagnostic;
+use crate::diagnostic::{Diagnostic, Rule};
 
 /// The official TD 1.1 JSON Schema (draft-07, version "1.1-12-March-2025"), as published
 /// by the W3C under the W3C Software and Document License (see `schema/LICENSE-W3C.md`
@@ -26,7 +26,7 @@ fn validator() -> Option<&'static jsonschema::Validator> {
 pub fn validate_td_json(td: &Value) -> Vec<Diagnostic> {
     let Some(validator) = validator() else {
         return vec![Diagnostic::error(
-            "json-schema",
+            Rule::JsonSchema,
             "",
             "the embedded TD JSON Schema could not be compiled",
         )];
@@ -36,7 +36,7 @@ pub fn validate_td_json(td: &Value) -> Vec<Diagnostic> {
         .map(|e| {
             let pointer = e.instance_path().to_string();
             Diagnostic::error(
-                "json-schema",
+                Rule::JsonSchema,
                 pointer_to_path(&pointer),
                 format!("JSON Schema: {e}"),
             )

@@ -48,6 +48,10 @@
 //! - Limits: [`ValidationLimits`] bounds the work of checking schemas (pattern size,
 //!   compiled regex size, the total compile budget of one document, check steps);
 //!   [`Document::validate_with_limits`] takes them.
+//! - Thing Models: [`ThingModel::instantiate`] makes a TD from a Thing Model as TD 1.1
+//!   §10 describes (`tm:extends`, `tm:ref`, `{{PLACEHOLDER}}`s, `tm:optional`), with the
+//!   models it refers to supplied by a [`ModelLoader`] and the work bounded by
+//!   [`InstantiateLimits`].
 //! - Writing: [`ThingBuilder`] builds a TD that passes validation; [`Document::to_value`]
 //!   writes a parsed TD back with its terms, unknown ones included, in their original order.
 //!
@@ -72,6 +76,8 @@
 )]
 
 mod builder;
+mod check;
+mod diagnostic;
 mod forms;
 #[cfg(feature = "json-schema")]
 mod json_schema;
@@ -81,6 +87,8 @@ mod one_or_many;
 mod parse;
 mod pattern;
 mod security;
+mod source;
+mod thing_model;
 mod uri_template;
 mod validate;
 mod value_check;
@@ -88,6 +96,8 @@ mod value_check;
 pub use builder::{
     ActionBuilder, BuildError, EventBuilder, FormBuilder, PropertyBuilder, ThingBuilder,
 };
+pub use check::{MAX_STRUCTURE_PROBLEMS, Report};
+pub use diagnostic::{Diagnostic, Position, Rule, Severity, UnknownRule};
 pub use forms::{Affordance, FormCandidate, FormError, FormQuery};
 #[cfg(feature = "json-schema")]
 pub use json_schema::{TD_JSON_SCHEMA, validate_td_json};
@@ -107,10 +117,13 @@ pub use security::{
     BearerScheme, ComboScheme, DigestScheme, LocatedScheme, OAuth2Scheme, PlainScheme, PskScheme,
     SchemeCommon, SecurityIn, SecurityScheme,
 };
+pub use thing_model::{
+    InstantiateError, InstantiateErrorKind, InstantiateLimits, Instantiation, LoadError,
+    MissingPlaceholder, ModelLoader,
+};
 pub use uri_template::{
     UriTemplateError, expand_uri_template, expand_uri_template_checked, uri_template_variables,
 };
-pub use validate::{Diagnostic, Severity};
 pub use value_check::{CompiledSchema, ValueError};
 
 pub use indexmap::IndexMap;

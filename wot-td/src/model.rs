@@ -415,9 +415,9 @@ pub enum AffordanceKind {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExpectedResponse {
-    /// `contentType` of the response.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<String>,
+    /// `contentType` of the response. Required: TD 1.1 (§5.3.4.3) gives it no default,
+    /// unlike an additional response's.
+    pub content_type: String,
     /// Terms the model does not know, in document order.
     #[serde(flatten)]
     pub extensions: Extensions,

@@ -8,9 +8,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
+use crate::diagnostic::{Diagnostic, Rule};
 use crate::model::Thing;
 use crate::parse::{Document, ThingModel};
-use crate::validate::Diagnostic;
 
 /// How many `tm:extends` levels are followed before giving up.
 const MAX_EXTENDS_DEPTH: usize = 16;
@@ -39,14 +39,15 @@ impl Document {
         let mut out = self.validate();
         match self {
             Document::Td(thing, _) => {
-                out.retain(|d| d.rule != "tm-unchecked");
+                out.retain(|d| d.rule != Rule::TmUnchecked);
                 out.extend(thing.check_against_models(resolver));
             }
             Document::Tm(model) => {
-                out.retain(|d| d.rule != "tm-extends-unchecked");
+                out.retain(|d| d.rule != Rule::TmExtendsUnchecked);
                 model.check_parents(resolver, &mut ParentWalk::default(), 0, &mut out);
             }
         }
+        self.locate(&mut out);
         out
     }
 }
@@ -92,7 +93,7 @@ impl ThingModel {
             let path = format!("links[{i}]");
             if depth >= MAX_EXTENDS_DEPTH {
                 out.push(Diagnostic::error(
-                    "tm-extends",
+                    Rule::TmExtends,
                     path,
                     format!("`tm:extends` chain is deeper than {MAX_EXTENDS_DEPTH} models"),
                 ));
@@ -100,7 +101,7 @@ impl ThingModel {
             }
             if walk.on_path.contains(href) {
                 out.push(Diagnostic::error(
-                    "tm-extends",
+                    Rule::TmExtends,
                     path,
                     format!("`tm:extends` cycle: `{href}` extends itself"),
                 ));
@@ -112,18 +113,18 @@ impl ThingModel {
                     // type the target may be something else, so its absence is only a
                     // warning.
                     None if declared_tm => vec![Diagnostic::error(
-                        "tm-extends",
+                        Rule::TmExtends,
                         "",
                         format!("the parent Thing Model `{href}` is not available"),
                     )],
                     None => vec![Diagnostic::warning(
-                        "tm-extends",
+                        Rule::TmExtends,
                         "",
                         format!("the parent `{href}` is not available, so it is not checked"),
                     )],
                     Some(parent) => {
                         let mut inner = parent.validate();
-                        inner.retain(|d| d.rule != "tm-extends-unchecked");
+                        inner.retain(|d| d.rule != Rule::TmExtendsUnchecked);
                         walk.on_path.insert(href.to_owned());
                         parent.check_parents(resolver, walk, depth + 1, &mut inner);
                         walk.on_path.remove(href);
@@ -140,7 +141,7 @@ impl ThingModel {
                             .first()
                             .map(|d| {
                                 Diagnostic::error(
-                                    "tm-extends",
+                                    Rule::TmExtends,
                                     "",
                                     format!("the parent Thing Model `{href}` has {count}: {d}"),
                                 )
@@ -154,6 +155,7 @@ impl ThingModel {
             for d in walk.done.get(href).into_iter().flatten() {
                 out.push(Diagnostic {
                     path: path.clone(),
+                    position: None,
                     ..d.clone()
                 });
             }
@@ -172,7 +174,7 @@ impl Thing {
             let path = format!("links[{i}]");
             let Some(model) = resolver.resolve(&link.href) else {
                 out.push(Diagnostic::warning(
-                    "tm-unavailable",
+                    Rule::TmUnavailable,
                     path,
                     format!(
                         "the Thing Model `{}` is not available, so conformance is not checked",
@@ -182,11 +184,11 @@ impl Thing {
                 continue;
             };
             let mut model_diags = model.validate();
-            model_diags.retain(|d| d.rule != "tm-extends-unchecked");
+            model_diags.retain(|d| d.rule != Rule::TmExtendsUnchecked);
             model.check_parents(resolver, &mut ParentWalk::default(), 0, &mut model_diags);
             for d in model_diags.into_iter().filter(Diagnostic::is_error) {
                 out.push(Diagnostic::warning(
-                    "tm-unavailable",
+                    Rule::TmUnavailable,
                     &path,
                     format!("the Thing Model `{}` is not usable: {d}", link.href),
                 ));
@@ -217,7 +219,7 @@ impl Thing {
                 let Some(td_aff) = td.get(kind).and_then(|m| m.get(name)) else {
                     if !optional.contains(format!("/{kind}/{name}").as_str()) {
                         out.push(Diagnostic::error(
-                            "tm-conformance",
+                            Rule::TmConformance,
                             path,
                             "the Thing Model requires this affordance, the TD lacks it",
                         ));
@@ -247,7 +249,7 @@ impl Thing {
                         }
                         crate::parse::push_key(&mut p, "type");
                         out.push(Diagnostic::error(
-                            "tm-conformance",
+                            Rule::TmConformance,
                             p,
                             format!(
                                 "the Thing Model says `type: {want}`, the TD says {}",

@@ -8,19 +8,21 @@
 //!
 //! Anything else (invalid JSON, a repeated key, a type error, a Thing Model) takes the
 //! careful path, which decides the result and produces every error: the text is first read
-//! into a `serde_json::Value` that rejects repeated keys, then the model is deserialized
-//! from that value while tracking the JSON path; the line and column of a type error are
-//! found by walking the source text along that path. Tracking paths costs about as much as
-//! parsing, so the one-pass reading skips it and errors pay for it instead.
+//! into a `serde_json::Value` and scanned for repeated keys (see [`crate::source`]), then
+//! the model is deserialized from that value while tracking the JSON path; the line and
+//! column of a problem are found by walking the source text along that path. Tracking
+//! paths costs about as much as parsing, so the one-pass reading skips it and errors pay
+//! for it instead.
 
 use std::fmt;
 use std::io::Read;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::Deserialize;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::model::Thing;
+use crate::diagnostic::{Diagnostic, Rule};
+use crate::model::{AffordanceKind, Operation, Thing};
 
 /// Largest document [`Document::from_reader`] accepts: 16 MiB.
 pub const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
@@ -44,6 +46,8 @@ pub enum ParseErrorKind {
 #[error("{}", self.render())]
 pub struct ParseError {
     kind: ParseErrorKind,
+    /// The rule of a structure error.
+    rule: Option<Rule>,
     path: String,
     line: usize,
     column: usize,
@@ -93,6 +97,21 @@ impl ParseError {
     /// The message without path and position.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The error as a [`Diagnostic`] (with its position when known).
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let rule = match self.kind {
+            ParseErrorKind::Io => Rule::Read,
+            ParseErrorKind::Syntax => Rule::JsonSyntax,
+            ParseErrorKind::DuplicateKey => Rule::DuplicateKey,
+            ParseErrorKind::Structure => self.rule.unwrap_or(Rule::TermType),
+        };
+        let position = (self.line > 0).then_some(crate::Position {
+            line: self.line,
+            column: self.column,
+        });
+        Diagnostic::error(rule, self.path.clone(), self.message.clone()).at(position)
     }
 }
 
@@ -166,20 +185,53 @@ pub enum Document {
     Tm(ThingModel),
 }
 
-/// The key order of the source document, used to write a parsed TD back in its own order.
-/// Always compares equal, so it never makes two models differ.
+/// What a parsed TD keeps of its source: the key order, used to write the TD back in its
+/// own order, the text, used to give diagnostics a line and column, and the warnings of
+/// reading it (a byte-order mark, a repeated identical term), which
+/// [`Document::validate`] reports. Always compares equal, so it never makes two models
+/// differ.
 #[derive(Clone, Default)]
-pub struct KeyOrder(Option<Box<OrderSource>>);
+pub struct KeyOrder(Option<Box<Source>>);
+
+#[derive(Clone)]
+struct Source {
+    order: OrderSource,
+    notes: Vec<Diagnostic>,
+}
 
 /// Where [`KeyOrder`] finds the source order.
 #[derive(Clone)]
 enum OrderSource {
-    /// The source text (valid JSON without repeated keys), read again only when the
-    /// document is written back.
+    /// The source text (valid JSON), read again only when the document is written back
+    /// or a diagnostic needs a position.
     Text(Box<[u8]>),
-    /// The source value, for documents built with [`Document::from_value`] or parsed on
-    /// the careful path.
+    /// The source value, for documents built with [`Document::from_value`].
     Value(Value),
+}
+
+impl KeyOrder {
+    pub(crate) fn text(text: &[u8], notes: Vec<Diagnostic>) -> Self {
+        KeyOrder(Some(Box::new(Source {
+            order: OrderSource::Text(text.into()),
+            notes,
+        })))
+    }
+
+    /// The source text, when the document was parsed from text.
+    pub(crate) fn source_text(&self) -> Option<&[u8]> {
+        match self.0.as_deref() {
+            Some(Source {
+                order: OrderSource::Text(text),
+                ..
+            }) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The warnings of reading the source.
+    pub(crate) fn notes(&self) -> &[Diagnostic] {
+        self.0.as_deref().map_or(&[], |s| &s.notes)
+    }
 }
 
 impl PartialEq for KeyOrder {
@@ -194,50 +246,92 @@ impl fmt::Debug for KeyOrder {
     }
 }
 
+/// The UTF-8 byte-order mark. RFC 8259 forbids sending it and allows parsers to ignore
+/// it; producers on Windows still do.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The text without a leading byte-order mark, and the warning when there was one.
+pub(crate) fn strip_bom(input: &[u8]) -> (&[u8], Option<Diagnostic>) {
+    match input.strip_prefix(BOM) {
+        Some(rest) => (
+            rest,
+            Some(
+                Diagnostic::warning(
+                    Rule::ByteOrderMark,
+                    "",
+                    "the document starts with a UTF-8 byte-order mark; it was skipped, but JSON text should not have one (RFC 8259 §8.1)",
+                )
+                .at(Some(crate::Position { line: 1, column: 1 })),
+            ),
+        ),
+        None => (input, None),
+    }
+}
+
 impl Document {
     /// Parses a TD or TM from a string.
     ///
     /// # Errors
-    /// [`ParseError`] for invalid JSON, duplicate keys, or a TD whose terms have the
-    /// wrong types or that lacks `@context`, `title`, `security`, `securityDefinitions`,
-    /// an affordance's `forms` or a form's `href`.
+    /// [`ParseError`] for invalid JSON, keys repeated with different values or names
+    /// defined twice, or a TD whose terms have the wrong types or that lacks `@context`,
+    /// `title`, `security`, `securityDefinitions`, an affordance's `forms`, a form's
+    /// `href` or a `response`'s `contentType`. Only the first problem is returned: use
+    /// [`Document::check`] to see them all.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(input: &str) -> Result<Self, ParseError> {
         Self::from_slice(input.as_bytes())
     }
 
-    /// Parses a TD or TM from bytes (UTF-8 JSON).
+    /// Parses a TD or TM from bytes (UTF-8 JSON; a leading byte-order mark is skipped
+    /// with a warning).
     ///
     /// # Errors
     /// As [`Document::from_str`].
     pub fn from_slice(input: &[u8]) -> Result<Self, ParseError> {
-        if let Some(doc) = Self::from_slice_fast(input) {
+        let (text, bom) = strip_bom(input);
+        if let Some(doc) = Self::from_slice_fast(text, bom.clone()) {
             return Ok(doc);
         }
-        let value = parse_strict_value(input)?;
-        Self::from_value_with_source(value, Some(input))
+        let value = parse_value(text)?;
+        let mut notes: Vec<Diagnostic> = bom.into_iter().collect();
+        if has_duplicate_keys(text) {
+            for d in crate::source::duplicates(text) {
+                if d.is_error() {
+                    return Err(ParseError::from_diagnostic(ParseErrorKind::DuplicateKey, d));
+                }
+                notes.push(d);
+            }
+        }
+        let Value::Object(map) = value else {
+            return Err(not_an_object());
+        };
+        if is_thing_model(&map) {
+            return Ok(Document::Tm(ThingModel { json: map }));
+        }
+        let thing = read_thing(&Value::Object(map)).map_err(|p| p.into_error(Some(text)))?;
+        Ok(Document::Td(Box::new(thing), KeyOrder::text(text, notes)))
     }
 
     /// The common case in one pass: a well-formed TD without repeated keys, read
     /// straight from the text into the model. `None` sends the input down the careful
-    /// path (strict value, then the model with path tracking), which decides about Thing
-    /// Models and produces every error with its path, line and column. A document this
-    /// accepts gives the same model as the careful path: both read the same JSON with the
-    /// same `Deserialize` impls, only without the intermediate `Value`.
-    fn from_slice_fast(input: &[u8]) -> Option<Self> {
-        let mut de = serde_json::Deserializer::from_slice(input);
+    /// path (value, repeated keys, then the model with path tracking), which decides
+    /// about Thing Models and produces every error with its path, line and column. A
+    /// document this accepts gives the same model as the careful path: both read the
+    /// same JSON with the same `Deserialize` impls, only without the intermediate `Value`.
+    fn from_slice_fast(text: &[u8], bom: Option<Diagnostic>) -> Option<Self> {
+        let mut de = serde_json::Deserializer::from_slice(text);
         let thing = Thing::deserialize(&mut de).ok()?;
         de.end().ok()?;
         let is_tm = thing
             .ld_type
             .as_ref()
             .is_some_and(|t| t.iter().any(|s| s == "tm:ThingModel"));
-        if is_tm || has_duplicate_keys(input) {
+        if is_tm || has_duplicate_keys(text) {
             return None;
         }
         Some(Document::Td(
             Box::new(thing),
-            KeyOrder(Some(Box::new(OrderSource::Text(input.into())))),
+            KeyOrder::text(text, bom.into_iter().collect()),
         ))
     }
 
@@ -247,24 +341,7 @@ impl Document {
     /// As [`Document::from_str`], plus [`ParseErrorKind::Io`] when reading fails or the
     /// input is too large.
     pub fn from_reader(reader: impl Read) -> Result<Self, ParseError> {
-        let mut buf = Vec::new();
-        let io_err = |message: String| ParseError {
-            kind: ParseErrorKind::Io,
-            path: String::new(),
-            line: 0,
-            column: 0,
-            message,
-        };
-        reader
-            .take(MAX_DOCUMENT_BYTES + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| io_err(format!("cannot read the document: {e}")))?;
-        if buf.len() as u64 > MAX_DOCUMENT_BYTES {
-            return Err(io_err(format!(
-                "the document is larger than {MAX_DOCUMENT_BYTES} bytes"
-            )));
-        }
-        Self::from_slice(&buf)
+        Self::from_slice(&read_limited(reader)?)
     }
 
     /// Builds a document from an already parsed JSON value (no duplicate-key check is
@@ -274,35 +351,26 @@ impl Document {
     /// As [`Document::from_str`].
     pub fn from_value(value: Value) -> Result<Self, ParseError> {
         if nesting_depth(&value) > MAX_JSON_NESTING {
-            return Err(ParseError {
-                kind: ParseErrorKind::Syntax,
-                path: String::new(),
-                line: 0,
-                column: 0,
-                message: format!("the document nests deeper than {MAX_JSON_NESTING} levels"),
-            });
+            return Err(ParseError::new(
+                ParseErrorKind::Syntax,
+                "",
+                format!("the document nests deeper than {MAX_JSON_NESTING} levels"),
+            ));
         }
-        Self::from_value_with_source(value, None)
-    }
-
-    fn from_value_with_source(value: Value, source: Option<&[u8]>) -> Result<Self, ParseError> {
         let Value::Object(map) = value else {
-            return Err(ParseError {
-                kind: ParseErrorKind::Structure,
-                path: String::new(),
-                line: 1,
-                column: 1,
-                message: "a Thing Description must be a JSON object".into(),
-            });
+            return Err(not_an_object());
         };
         if is_thing_model(&map) {
             return Ok(Document::Tm(ThingModel { json: map }));
         }
         let value = Value::Object(map);
-        let thing = deserialize_tracked::<Thing>(&value, source)?;
+        let thing = read_thing(&value).map_err(|p| p.into_error(None))?;
         Ok(Document::Td(
             Box::new(thing),
-            KeyOrder(Some(Box::new(OrderSource::Value(value)))),
+            KeyOrder(Some(Box::new(Source {
+                order: OrderSource::Value(value),
+                notes: Vec::new(),
+            }))),
         ))
     }
 
@@ -362,7 +430,7 @@ impl Document {
         match self {
             Document::Td(thing, order) => {
                 let mut v = serde_json::to_value(thing)?;
-                match order.0.as_deref() {
+                match order.0.as_deref().map(|s| &s.order) {
                     Some(OrderSource::Value(source)) => reorder_like(&mut v, source, 0),
                     Some(OrderSource::Text(text)) => {
                         // The text parsed before, so this cannot fail; if it somehow
@@ -474,7 +542,7 @@ fn reorder_like(value: &mut Value, source: &Value, depth: usize) {
 /// escapes, as `serde_json` would. A string is a key when `:` follows it. When an object
 /// closes its keys are compared pairwise if there are at most 16, else sorted, so a
 /// hostile object with many keys costs `n log n`, not `n²`.
-fn has_duplicate_keys(src: &[u8]) -> bool {
+pub(crate) fn has_duplicate_keys(src: &[u8]) -> bool {
     use std::borrow::Cow;
     // Key bytes of the open objects, innermost last. Arrays need no tracking: the keys of
     // an object inside an array belong to that object.
@@ -589,68 +657,84 @@ fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
         .map(|i| at + i)
 }
 
-/// Parses JSON text into a value, rejecting duplicate object keys.
-pub(crate) fn parse_strict_value(input: &[u8]) -> Result<Value, ParseError> {
-    let mut de = serde_json::Deserializer::from_slice(input);
-    let result = serde_path_to_error::deserialize::<_, StrictValue>(&mut de);
-    match result {
-        Ok(StrictValue(v)) => match de.end() {
-            Ok(()) => Ok(v),
-            Err(e) => Err(ParseError {
-                kind: ParseErrorKind::Syntax,
-                path: String::new(),
-                line: e.line(),
-                column: e.column(),
-                message: strip_position(&e.to_string()),
-            }),
-        },
-        Err(e) => {
-            let mut path = render_path(e.path());
-            let inner = e.into_inner();
-            let message = strip_position(&inner.to_string());
-            let kind = if let Some(rest) = message.strip_prefix(DUPLICATE_PREFIX) {
-                // The error is raised at the object; name the repeated key in the path.
-                if let Some(key) = rest.split('`').nth(1) {
-                    push_key(&mut path, key);
-                }
-                ParseErrorKind::DuplicateKey
-            } else {
-                ParseErrorKind::Syntax
-            };
-            Err(ParseError {
-                kind,
-                path,
-                line: inner.line(),
-                column: inner.column(),
-                message: crate::validate::clip(message),
-            })
+/// Parses JSON text into a value (repeated keys keep the last value; they are found by
+/// [`crate::source::duplicates`]).
+pub(crate) fn parse_value(text: &[u8]) -> Result<Value, ParseError> {
+    serde_json::from_slice(text).map_err(|e| ParseError {
+        kind: ParseErrorKind::Syntax,
+        rule: None,
+        path: String::new(),
+        line: e.line(),
+        column: e.column(),
+        message: crate::diagnostic::clip(strip_position(&e.to_string())),
+    })
+}
+
+/// Reads at most [`MAX_DOCUMENT_BYTES`] from `reader`.
+pub(crate) fn read_limited(reader: impl Read) -> Result<Vec<u8>, ParseError> {
+    let mut buf = Vec::new();
+    reader
+        .take(MAX_DOCUMENT_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| {
+            ParseError::new(
+                ParseErrorKind::Io,
+                "",
+                format!("cannot read the document: {e}"),
+            )
+        })?;
+    if buf.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(ParseError::new(
+            ParseErrorKind::Io,
+            "",
+            format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"),
+        ));
+    }
+    Ok(buf)
+}
+
+pub(crate) fn not_an_object() -> ParseError {
+    ParseError {
+        kind: ParseErrorKind::Structure,
+        rule: Some(Rule::TermType),
+        path: String::new(),
+        line: 1,
+        column: 1,
+        message: "a Thing Description must be a JSON object".into(),
+    }
+}
+
+impl ParseError {
+    fn new(kind: ParseErrorKind, path: &str, message: String) -> Self {
+        ParseError {
+            kind,
+            rule: None,
+            path: path.to_owned(),
+            line: 0,
+            column: 0,
+            message,
+        }
+    }
+
+    fn from_diagnostic(kind: ParseErrorKind, d: Diagnostic) -> Self {
+        let (line, column) = d.position.map_or((0, 0), |p| (p.line, p.column));
+        ParseError {
+            kind,
+            rule: Some(d.rule),
+            path: d.path,
+            line,
+            column,
+            message: d.message,
         }
     }
 }
 
 /// `serde_json` appends " at line L column C"; we report position separately.
-fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     message
         .rsplit_once(" at line ")
         .map_or(message, |(head, _)| head)
         .to_owned()
-}
-
-const DUPLICATE_PREFIX: &str = "duplicate key";
-
-/// Renders a `serde_path_to_error` path as `a.b[0].c` (empty for the root).
-pub(crate) fn render_path(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for seg in path.iter() {
-        match seg {
-            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } => push_key(&mut out, key),
-            Segment::Enum { variant } => push_key(&mut out, variant),
-            Segment::Unknown => {}
-        }
-    }
-    out
 }
 
 /// Appends `key` to a JSON path, quoting keys that are not plain names.
@@ -671,24 +755,49 @@ pub(crate) fn push_key(out: &mut String, key: &str) {
     }
 }
 
-/// Deserializes `T` from `value`, reporting the JSON path (and position in `source`).
-fn deserialize_tracked<T: de::DeserializeOwned>(
-    value: &Value,
-    source: Option<&[u8]>,
-) -> Result<T, ParseError> {
-    let err = match serde_path_to_error::deserialize::<_, T>(value) {
+/// Why a JSON value is not a [`Thing`]: the first problem `serde` met, where it is, and
+/// what kind it is.
+#[derive(Debug)]
+pub(crate) struct Problem {
+    /// Where: the offending value, or for a missing term the object that lacks it.
+    pub(crate) segments: Vec<PathSeg>,
+    /// The name of a missing required term.
+    pub(crate) missing: Option<String>,
+    pub(crate) rule: Rule,
+    pub(crate) message: String,
+}
+
+impl Problem {
+    pub(crate) fn path(&self) -> String {
+        segments_to_string(&self.segments)
+    }
+
+    pub(crate) fn to_diagnostic(&self) -> Diagnostic {
+        Diagnostic::error(self.rule, self.path(), self.message.clone())
+    }
+
+    fn into_error(self, source: Option<&[u8]>) -> ParseError {
+        let path = self.path();
+        let position = source.and_then(|s| crate::source::locate(s, &path));
+        ParseError {
+            kind: ParseErrorKind::Structure,
+            rule: Some(self.rule),
+            line: position.map_or(0, |p| p.line),
+            column: position.map_or(0, |p| p.column),
+            path,
+            message: crate::diagnostic::clip(self.message),
+        }
+    }
+}
+
+/// Deserializes a [`Thing`] from `value`, with the exact path and a clear message for
+/// the first problem.
+pub(crate) fn read_thing(value: &Value) -> Result<Thing, Problem> {
+    let err = match serde_path_to_error::deserialize::<_, Thing>(value) {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
-    let mut segments: Vec<PathSeg> = err
-        .path()
-        .iter()
-        .filter_map(|s| match s {
-            serde_path_to_error::Segment::Seq { index } => Some(PathSeg::Index(*index)),
-            serde_path_to_error::Segment::Map { key } => Some(PathSeg::Key(key.clone())),
-            _ => None,
-        })
-        .collect();
+    let mut segments = segments_of(err.path());
     let mut message = err.into_inner().to_string();
     // A property's data schema terms are read through `#[serde(flatten)]`, which hides
     // their path; re-read the property's schema alone to find the exact term.
@@ -703,28 +812,138 @@ fn deserialize_tracked<T: de::DeserializeOwned>(
         if let Err(inner) =
             serde_path_to_error::deserialize::<_, crate::DataSchema>(&Value::Object(schema))
         {
-            for s in inner.path().iter() {
-                match s {
-                    serde_path_to_error::Segment::Seq { index } => {
-                        segments.push(PathSeg::Index(*index))
-                    }
-                    serde_path_to_error::Segment::Map { key } => {
-                        segments.push(PathSeg::Key(key.clone()))
-                    }
-                    _ => {}
-                }
-            }
+            segments.extend(segments_of(inner.path()));
             message = inner.into_inner().to_string();
         }
     }
-    let (line, column) = source.and_then(|s| locate(s, &segments)).unwrap_or((0, 0));
-    Err(ParseError {
-        kind: ParseErrorKind::Structure,
-        path: segments_to_string(&segments),
-        line,
-        column,
-        message: crate::validate::clip(message),
+    Err(explain(segments, &strip_position(&message)))
+}
+
+fn segments_of(path: &serde_path_to_error::Path) -> Vec<PathSeg> {
+    path.iter()
+        .filter_map(|s| match s {
+            serde_path_to_error::Segment::Seq { index } => Some(PathSeg::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => Some(PathSeg::Key(key.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Turns a `serde` message into a [`Problem`] with a rule and a message that says what
+/// TD 1.1 expects.
+fn explain(segments: Vec<PathSeg>, message: &str) -> Problem {
+    let quoted = |rest: &str| rest.split('`').nth(1).map(str::to_owned);
+    if let Some(field) = message.strip_prefix("missing field ").and_then(quoted) {
+        let in_response = matches!(segments.last(), Some(PathSeg::Key(k)) if k == "response");
+        let (rule, message) = if in_response && field == "contentType" {
+            (
+                Rule::ResponseContentType,
+                "a form's `response` must have `contentType` (TD 1.1 §5.3.4.3: it has no default)"
+                    .to_owned(),
+            )
+        } else {
+            (
+                Rule::TermMissing,
+                format!("`{field}` is required but missing"),
+            )
+        };
+        return Problem {
+            segments,
+            missing: Some(field),
+            rule,
+            message,
+        };
+    }
+    if let Some(found) = message.strip_prefix("unknown variant ").and_then(quoted) {
+        if let Some(kind) = op_kind(&segments) {
+            return Problem {
+                message: unknown_op(&found, kind),
+                segments,
+                missing: None,
+                rule: Rule::TermValue,
+            };
+        }
+        return Problem {
+            segments,
+            missing: None,
+            rule: Rule::TermValue,
+            message: message.to_owned(),
+        };
+    }
+    Problem {
+        segments,
+        missing: None,
+        rule: Rule::TermType,
+        message: message.to_owned(),
+    }
+}
+
+/// For a path inside a form's `op`, the kind of affordance the form belongs to.
+fn op_kind(segments: &[PathSeg]) -> Option<AffordanceKind> {
+    let is_key = |s: Option<&PathSeg>, k: &str| matches!(s, Some(PathSeg::Key(x)) if x == k);
+    let op_at = segments.iter().rposition(|s| is_key(Some(s), "op"))?;
+    let forms_at = op_at.checked_sub(2)?;
+    if !is_key(segments.get(forms_at), "forms") {
+        return None;
+    }
+    Some(match segments.first() {
+        _ if forms_at == 0 => AffordanceKind::Thing,
+        Some(PathSeg::Key(k)) if k == "properties" => AffordanceKind::Property,
+        Some(PathSeg::Key(k)) if k == "actions" => AffordanceKind::Action,
+        Some(PathSeg::Key(k)) if k == "events" => AffordanceKind::Event,
+        _ => return None,
     })
+}
+
+/// "unknown operation `readaction`: an action form allows `invokeaction`, ...".
+fn unknown_op(found: &str, kind: AffordanceKind) -> String {
+    let allowed: Vec<Operation> = Operation::ALL
+        .into_iter()
+        .filter(|o| o.affordance_kind() == kind)
+        .collect();
+    let names: Vec<String> = allowed.iter().map(|o| format!("`{o}`")).collect();
+    let place = match kind {
+        AffordanceKind::Property => "a property form",
+        AffordanceKind::Action => "an action form",
+        AffordanceKind::Event => "an event form",
+        AffordanceKind::Thing => "a Thing-level form",
+    };
+    let nearest = allowed
+        .iter()
+        .map(|o| (edit_distance(found, &o.to_string()), o))
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, _)| *d <= found.chars().count().div_ceil(2))
+        .map(|(_, o)| format!(" (did you mean `{o}`?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown operation `{found}`: {place} allows {}{nearest}",
+        names.join(", ")
+    )
+}
+
+/// Levenshtein distance, for suggestions (inputs are short: `found` is cut at 64 chars).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().take(64).collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row.first().copied().unwrap_or(0);
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let above = row.get(j + 1).copied().unwrap_or(0);
+            let left = row.get(j).copied().unwrap_or(0);
+            let value = (diagonal + usize::from(ca != cb))
+                .min(above + 1)
+                .min(left + 1);
+            diagonal = above;
+            if let Some(cell) = row.get_mut(j + 1) {
+                *cell = value;
+            }
+        }
+    }
+    row.last().copied().unwrap_or(0)
 }
 
 /// One step of a JSON path.
@@ -745,241 +964,33 @@ pub(crate) fn segments_to_string(segments: &[PathSeg]) -> String {
     out
 }
 
-fn lookup<'a>(value: &'a Value, segments: &[PathSeg]) -> Option<&'a Value> {
+pub(crate) fn lookup<'a>(value: &'a Value, segments: &[PathSeg]) -> Option<&'a Value> {
     segments.iter().try_fold(value, |v, s| match s {
         PathSeg::Key(k) => v.get(k),
         PathSeg::Index(i) => v.get(i),
     })
 }
 
-/// Finds the 1-based line and column of the value at `segments` in JSON `source` text.
-/// Returns the deepest position reached when the path does not fully exist (e.g. a
-/// missing key reports its object).
-pub(crate) fn locate(source: &[u8], segments: &[PathSeg]) -> Option<(usize, usize)> {
-    let mut sc = Scanner {
-        src: source,
-        pos: 0,
-    };
-    sc.skip_ws();
-    for seg in segments {
-        let start = sc.pos;
-        let found = match seg {
-            PathSeg::Key(key) => sc.enter_key(key),
-            PathSeg::Index(index) => sc.enter_index(*index),
-        };
-        if found.is_none() {
-            sc.pos = start;
-            break;
-        }
-    }
-    Some(line_col(source, sc.pos))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn line_col(source: &[u8], pos: usize) -> (usize, usize) {
-    let before = source.get(..pos).unwrap_or(source);
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(before.get(line_start..).unwrap_or_default())
-        .chars()
-        .count()
-        + 1;
-    (line, column)
-}
-
-/// A minimal JSON scanner used only to find positions in text that already parsed.
-struct Scanner<'a> {
-    src: &'a [u8],
-    pos: usize,
-}
-
-impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.src.get(self.pos).copied()
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("readaction", "readaction"), 0);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
-    fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.pos += 1;
-        }
-    }
-
-    /// Reads a string token; returns its decoded text.
-    fn string(&mut self) -> Option<String> {
-        let start = self.pos;
-        if self.peek()? != b'"' {
-            return None;
-        }
-        self.pos += 1;
-        loop {
-            match self.peek()? {
-                b'\\' => self.pos += 2,
-                b'"' => {
-                    self.pos += 1;
-                    break;
-                }
-                _ => self.pos += 1,
-            }
-        }
-        serde_json::from_slice(self.src.get(start..self.pos)?).ok()
-    }
-
-    /// Skips one value (iteratively, so depth does not matter).
-    fn skip_value(&mut self) -> Option<()> {
-        let mut depth = 0usize;
-        loop {
-            self.skip_ws();
-            match self.peek()? {
-                b'"' => {
-                    self.string()?;
-                }
-                b'{' | b'[' => {
-                    depth += 1;
-                    self.pos += 1;
-                    continue;
-                }
-                b'}' | b']' => {
-                    depth = depth.checked_sub(1)?;
-                    self.pos += 1;
-                }
-                b',' | b':' => {
-                    self.pos += 1;
-                    continue;
-                }
-                _ => {
-                    while !matches!(
-                        self.peek(),
-                        None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-                    ) {
-                        self.pos += 1;
-                    }
-                }
-            }
-            if depth == 0 {
-                return Some(());
-            }
-        }
-    }
-
-    /// At an object, moves to the value of `key` (the last one if repeated).
-    fn enter_key(&mut self, key: &str) -> Option<()> {
-        self.skip_ws();
-        if self.peek()? != b'{' {
-            return None;
-        }
-        self.pos += 1;
-        let mut found = None;
-        loop {
-            self.skip_ws();
-            match self.peek()? {
-                b'}' => break,
-                b',' => {
-                    self.pos += 1;
-                    continue;
-                }
-                _ => {}
-            }
-            let k = self.string()?;
-            self.skip_ws();
-            if self.peek()? != b':' {
-                return None;
-            }
-            self.pos += 1;
-            self.skip_ws();
-            if k == key {
-                found = Some(self.pos);
-            }
-            self.skip_value()?;
-        }
-        self.pos = found?;
-        Some(())
-    }
-
-    /// At an array, moves to element `index`.
-    fn enter_index(&mut self, index: usize) -> Option<()> {
-        self.skip_ws();
-        if self.peek()? != b'[' {
-            return None;
-        }
-        self.pos += 1;
-        for _ in 0..index {
-            self.skip_ws();
-            self.skip_value()?;
-            self.skip_ws();
-            if self.peek()? != b',' {
-                return None;
-            }
-            self.pos += 1;
-        }
-        self.skip_ws();
-        Some(())
-    }
-}
-
-/// A `serde_json::Value` whose deserialization rejects duplicate object keys.
-struct StrictValue(Value);
-
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = StrictValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<StrictValue, E> {
-        Ok(StrictValue(Value::Bool(v)))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<StrictValue, E> {
-        Ok(StrictValue(Value::from(v)))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<StrictValue, E> {
-        Ok(StrictValue(Value::from(v)))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<StrictValue, E> {
-        Ok(StrictValue(Value::from(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<StrictValue, E> {
-        Ok(StrictValue(Value::String(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<StrictValue, E> {
-        Ok(StrictValue(Value::String(v)))
-    }
-    fn visit_unit<E>(self) -> Result<StrictValue, E> {
-        Ok(StrictValue(Value::Null))
-    }
-    fn visit_none<E>(self) -> Result<StrictValue, E> {
-        Ok(StrictValue(Value::Null))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
-        let mut out = Vec::new();
-        while let Some(StrictValue(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(StrictValue(Value::Array(out)))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format!(
-                    "{DUPLICATE_PREFIX} `{key}`: each name may appear only once in an object"
-                )));
-            }
-            let StrictValue(v) = map.next_value()?;
-            out.insert(key, v);
-        }
-        Ok(StrictValue(Value::Object(out)))
+    #[test]
+    fn unknown_ops_name_the_allowed_ones_and_the_nearest() {
+        let m = unknown_op("invokeactoin", AffordanceKind::Action);
+        assert!(
+            m.contains("`invokeaction`, `queryaction`, `cancelaction`"),
+            "{m}"
+        );
+        assert!(m.ends_with("(did you mean `invokeaction`?)"), "{m}");
+        let m = unknown_op("zzzzzzzzzzzzzz", AffordanceKind::Action);
+        assert!(!m.contains("did you mean"), "{m}");
     }
 }

@@ -112,10 +112,13 @@ pub(crate) fn parse_template(template: &str) -> Result<Vec<Part<'_>>, UriTemplat
                     } else {
                         (spec, false, None)
                     };
+                    // `-` is outside RFC 6570's variable names, but producers use it
+                    // (Eclipse Ditto's `response-required`): accepted and matched
+                    // literally; validation warns (`nonstandard_names`).
                     let valid_name = !name.is_empty()
-                        && name
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '%'));
+                        && name.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '%' | '-')
+                        });
                     if !valid_name {
                         return Err(syntax(offset + i, &format!("bad variable name `{name}`")));
                     }
@@ -373,5 +376,54 @@ fn encode(out: &mut String, text: &str, reserved: bool) {
             let _ = write!(out, "%{b:02X}");
         }
         i += 1;
+    }
+}
+
+/// The variables of `template` whose names RFC 6570 does not allow but this crate
+/// accepts (those with `-`), each with the character offset of its name in `template`.
+pub(crate) fn nonstandard_names(template: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut in_expression = false;
+    let mut name_start = None;
+    for (chars, (i, c)) in template.char_indices().enumerate() {
+        match c {
+            '{' => {
+                in_expression = true;
+                name_start = Some((i + 1, chars + 1));
+            }
+            _ if !in_expression => {}
+            '+' | '#' | '.' | '/' | ';' | '?' | '&' if name_start == Some((i, chars)) => {
+                name_start = Some((i + 1, chars + 1));
+            }
+            ',' | '}' | '*' | ':' => {
+                if let Some((start, at)) = name_start.take()
+                    && let Some(name) = template.get(start..i)
+                    && name.contains('-')
+                {
+                    out.push((at, name));
+                }
+                in_expression = c != '}';
+                if c == ',' {
+                    name_start = Some((i + 1, chars + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_a_dash_are_found_with_their_offset() {
+        let t = "http://d/things{?channel,timeout,response-required}{/a-b*}";
+        assert_eq!(
+            nonstandard_names(t),
+            [(33, "response-required"), (53, "a-b")]
+        );
+        assert!(nonstandard_names("http://d/a-b/{x}").is_empty());
     }
 }

@@ -3,13 +3,12 @@
 //! Each check has a rule id (`Diagnostic::rule`) listed in `docs/td.md`.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::sync::LazyLock;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::MAX_DEPTH;
+use crate::diagnostic::{Diagnostic, Rule};
 use crate::model::{
     AffordanceKind, DataSchema, DataType, Form, Operation, TD_CONTEXT_1_0, TD_CONTEXT_1_1, Thing,
 };
@@ -18,105 +17,6 @@ use crate::parse::{Document, ThingModel, push_key};
 use crate::pattern::{PatternErrorKind, ValidationLimits};
 use crate::security::SecurityScheme;
 use crate::value_check::{Checker, short};
-
-/// How serious a [`Diagnostic`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// The document breaks a rule of TD 1.1: it is invalid.
-    Error,
-    /// Allowed, but likely a mistake or not supported by every consumer.
-    Warning,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        })
-    }
-}
-
-/// One finding of a validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Diagnostic {
-    /// Error or warning.
-    pub severity: Severity,
-    /// JSON path of the problem, e.g. `properties.temp.forms[0].op` (empty: the root).
-    pub path: String,
-    /// What is wrong, in words.
-    pub message: String,
-    /// A short, stable rule id such as `security-undefined`.
-    #[serde(skip)]
-    pub rule: &'static str,
-}
-
-impl Diagnostic {
-    /// True for [`Severity::Error`].
-    pub fn is_error(&self) -> bool {
-        self.severity == Severity::Error
-    }
-
-    pub(crate) fn error(
-        rule: &'static str,
-        path: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            path: path.into(),
-            message: clip(message.into()),
-            rule,
-        }
-    }
-
-    pub(crate) fn warning(
-        rule: &'static str,
-        path: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            path: path.into(),
-            message: clip(message.into()),
-            rule,
-        }
-    }
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() {
-            "(root)"
-        } else {
-            &self.path
-        };
-        write!(
-            f,
-            "{} at {}: {} [{}]",
-            self.severity, path, self.message, self.rule
-        )
-    }
-}
-
-/// Longest message kept, in characters: a message quotes parts of the document, and
-/// those can be megabytes long in a hostile one.
-const MAX_MESSAGE_CHARS: usize = 500;
-
-/// Cuts the middle out of a `message` longer than [`MAX_MESSAGE_CHARS`], marking the cut
-/// with `…`. Head and tail are kept: the tail often holds the cause (for example at the
-/// end of a chain of `tm:extends` parents).
-pub(crate) fn clip(message: String) -> String {
-    let count = message.chars().count();
-    if count <= MAX_MESSAGE_CHARS {
-        return message;
-    }
-    let keep = (MAX_MESSAGE_CHARS - 3) / 2;
-    let head: String = message.chars().take(keep).collect();
-    let tail: String = message.chars().skip(count - keep).collect();
-    format!("{head} … {tail}")
-}
 
 fn join(path: &str, key: &str) -> String {
     let mut p = path.to_owned();
@@ -187,7 +87,12 @@ const KNOWN_SCHEMES: [&str; 9] = [
 impl Document {
     /// Validates the document: a TD with [`Thing::validate`], a TM with
     /// [`ThingModel::validate`]. With the `json-schema` feature a TD is also checked
-    /// against the official TD 1.1 JSON Schema (rule `json-schema`).
+    /// against the official TD 1.1 JSON Schema (rule `json-schema`). A TD parsed from
+    /// text also reports the warnings of reading it (a byte-order mark, a term repeated
+    /// with the same value), and every diagnostic carries its line and column.
+    ///
+    /// To check text that may not even parse, and see every problem at once, use
+    /// [`Document::check`].
     pub fn validate(&self) -> Vec<Diagnostic> {
         self.validate_with_limits(&ValidationLimits::DEFAULT)
     }
@@ -196,16 +101,27 @@ impl Document {
     /// (pattern sizes, the compile budget, check steps).
     pub fn validate_with_limits(&self, limits: &ValidationLimits) -> Vec<Diagnostic> {
         match self {
-            Document::Td(thing, _) => {
-                #[allow(unused_mut)]
-                let mut out = thing.validate_with_limits(limits);
+            Document::Td(thing, source) => {
+                let mut out = source.notes().to_vec();
+                out.extend(thing.validate_with_limits(limits));
                 #[cfg(feature = "json-schema")]
                 if let Ok(json) = self.to_value() {
                     out.extend(crate::json_schema::validate_td_json(&json));
                 }
+                self.locate(&mut out);
                 out
             }
             Document::Tm(model) => model.validate(),
+        }
+    }
+
+    /// Gives each diagnostic without a position the line and column of its path, when
+    /// the document was parsed from text.
+    pub(crate) fn locate(&self, diagnostics: &mut [Diagnostic]) {
+        if let Document::Td(_, source) = self
+            && let Some(text) = source.source_text()
+        {
+            crate::source::locate_all(text, diagnostics);
         }
     }
 }
@@ -249,7 +165,7 @@ impl Thing {
         v.thing(self);
         if v.checker.exhausted() {
             v.warn(
-                "check-budget",
+                Rule::CheckBudget,
                 &At::Root,
                 format!(
                     "the data schemas are too large to check every `enum`, `const` and `default` value against them (more than {} steps); the rest was skipped",
@@ -263,7 +179,7 @@ impl Thing {
                 n => format!(", nor {} later ones", n - 1),
             };
             v.out.push(Diagnostic::error(
-                "pattern-budget",
+                Rule::PatternBudget,
                 path,
                 format!(
                     "the `pattern`s before this one used up the compile budget of {} bytes, so it was not compiled{later}",
@@ -288,11 +204,11 @@ struct Validator<'t> {
 }
 
 impl<'t> Validator<'t> {
-    fn err(&mut self, rule: &'static str, at: &At<'_>, msg: impl Into<String>) {
+    fn err(&mut self, rule: Rule, at: &At<'_>, msg: impl Into<String>) {
         self.out.push(Diagnostic::error(rule, at.render(), msg));
     }
 
-    fn warn(&mut self, rule: &'static str, at: &At<'_>, msg: impl Into<String>) {
+    fn warn(&mut self, rule: Rule, at: &At<'_>, msg: impl Into<String>) {
         self.out.push(Diagnostic::warning(rule, at.render(), msg));
     }
 
@@ -301,7 +217,7 @@ impl<'t> Validator<'t> {
         &mut self,
         s: &'t DataSchema,
         value: &Value,
-        rule: &'static str,
+        rule: Rule,
         at: &At<'_>,
         what: &str,
     ) {
@@ -320,16 +236,16 @@ impl<'t> Validator<'t> {
         });
         if !has_td_context {
             self.err(
-                "context",
+                Rule::Context,
                 &At::top("@context"),
-                format!("`@context` must contain the TD context URI `{TD_CONTEXT_1_1}`"),
+                format!("`@context` must contain a TD context URI: `{TD_CONTEXT_1_1}` (TD 1.1) or `{TD_CONTEXT_1_0}` (TD 1.0)"),
             );
         }
         if let Some(id) = &t.id
             && url::Url::parse(id).is_err()
         {
             self.warn(
-                "id-uri",
+                Rule::IdUri,
                 &At::top("id"),
                 format!("`id` should be an absolute URI, found `{id}`"),
             );
@@ -338,7 +254,7 @@ impl<'t> Validator<'t> {
             && url::Url::parse(base).is_err()
         {
             self.warn(
-                "base-uri",
+                Rule::BaseUri,
                 &At::top("base"),
                 format!("`base` is not an absolute URI (`{base}`), so it is resolved against the URL the TD was fetched from"),
             );
@@ -347,7 +263,7 @@ impl<'t> Validator<'t> {
             && version.instance.is_none()
         {
             self.err(
-                "version-instance",
+                Rule::VersionInstance,
                 &At::top("version"),
                 "`version` must have an `instance` string",
             );
@@ -358,7 +274,7 @@ impl<'t> Validator<'t> {
         if let Some(defs) = &t.schema_definitions {
             if defs.is_empty() {
                 self.err(
-                    "schema-definitions-empty",
+                    Rule::SchemaDefinitionsEmpty,
                     &At::top("schemaDefinitions"),
                     "`schemaDefinitions` must not be empty when present",
                 );
@@ -375,7 +291,7 @@ impl<'t> Validator<'t> {
             self.schema(&p.schema, &path, 0);
             if p.schema.is_read_only() && p.schema.is_write_only() {
                 self.err(
-                    "read-write-only",
+                    Rule::ReadWriteOnly,
                     &path,
                     "a property cannot be both `readOnly` and `writeOnly`",
                 );
@@ -387,7 +303,7 @@ impl<'t> Validator<'t> {
                     let ops = p.form_operations(f);
                     if ops.contains(&Operation::ObserveProperty) {
                         self.warn(
-                            "observe-not-observable",
+                            Rule::ObserveNotObservable,
                             &path.key("forms").index(i),
                             "the form offers `observeproperty` but the property is not `observable: true`",
                         );
@@ -426,7 +342,7 @@ impl<'t> Validator<'t> {
         if let Some(forms) = &t.forms {
             if forms.is_empty() {
                 self.err(
-                    "forms-empty",
+                    Rule::FormsEmpty,
                     &At::top("forms"),
                     "`forms` must not be empty when present",
                 );
@@ -434,7 +350,7 @@ impl<'t> Validator<'t> {
             for (i, f) in forms.iter().enumerate() {
                 if f.op.is_none() {
                     self.err(
-                        "op-required",
+                        Rule::OpRequired,
                         &At::top("forms").index(i),
                         "a Thing-level form must have `op`",
                     );
@@ -447,14 +363,14 @@ impl<'t> Validator<'t> {
     fn security(&mut self, t: &Thing) {
         if t.security_definitions.is_empty() {
             self.err(
-                "security-definitions-empty",
+                Rule::SecurityDefinitionsEmpty,
                 &At::top("securityDefinitions"),
                 "`securityDefinitions` must define at least one security scheme",
             );
         }
         if t.security.is_empty() {
             self.err(
-                "security-empty",
+                Rule::SecurityEmpty,
                 &At::top("security"),
                 "`security` must name at least one security scheme",
             );
@@ -466,7 +382,7 @@ impl<'t> Validator<'t> {
             match scheme {
                 SecurityScheme::Other { scheme, .. } if !scheme.contains(':') => {
                     self.err(
-                        "scheme-unknown",
+                        Rule::SchemeUnknown,
                         &path.key("scheme"),
                         format!(
                             "unknown security scheme `{scheme}`: use one of {} or a prefixed extension scheme such as `ace:ACESecurityScheme`",
@@ -476,7 +392,7 @@ impl<'t> Validator<'t> {
                 }
                 SecurityScheme::Combo(c) => match (&c.one_of, &c.all_of) {
                     (Some(_), Some(_)) | (None, None) => self.err(
-                        "combo",
+                        Rule::Combo,
                         &path,
                         "a `combo` scheme must have exactly one of `oneOf` and `allOf`",
                     ),
@@ -484,7 +400,7 @@ impl<'t> Validator<'t> {
                         let key = if c.one_of.is_some() { "oneOf" } else { "allOf" };
                         if list.len() < 2 {
                             self.err(
-                                "combo",
+                                Rule::Combo,
                                 &path.key(key),
                                 format!("`{key}` must name at least two schemes"),
                             );
@@ -492,13 +408,13 @@ impl<'t> Validator<'t> {
                         for (i, n) in list.iter().enumerate() {
                             if !t.security_definitions.contains_key(n) {
                                 self.err(
-                                    "security-undefined",
+                                    Rule::SecurityUndefined,
                                     &path.key(key).index(i),
                                     format!("`{n}` is not defined in `securityDefinitions`"),
                                 );
                             } else if n == name {
                                 self.err(
-                                    "combo",
+                                    Rule::Combo,
                                     &path.key(key).index(i),
                                     "a `combo` scheme cannot contain itself",
                                 );
@@ -512,7 +428,7 @@ impl<'t> Validator<'t> {
                         && flow != "client"
                     {
                         self.warn(
-                            "oauth2-flow",
+                            Rule::Oauth2Flow,
                             &path.key("flow"),
                             format!("OAuth 2.0 flow `{flow}` is not one of TD 1.1's (`code`, `client`); many clients do not support it"),
                         );
@@ -531,7 +447,7 @@ impl<'t> Validator<'t> {
                     OneOrMany::Many(_) => path.index(i),
                 };
                 self.err(
-                    "security-undefined",
+                    Rule::SecurityUndefined,
                     &p,
                     format!("security scheme `{n}` is not defined in `securityDefinitions`"),
                 );
@@ -550,13 +466,13 @@ impl<'t> Validator<'t> {
                     type_links += 1;
                     if type_links > 1 {
                         self.err(
-                            "link-rel-type",
+                            Rule::LinkRelType,
                             &path.key("rel"),
                             "a TD may have at most one link with `rel: \"type\"`",
                         );
                     } else {
                         self.warn(
-                            "tm-unchecked",
+                            Rule::TmUnchecked,
                             &path,
                             format!(
                                 "unchecked: conformance to the Thing Model `{}` needs the Thing Model (give one to `Document::validate_with`)",
@@ -570,7 +486,7 @@ impl<'t> Validator<'t> {
                         && !sizes.split_whitespace().all(valid_size)
                     {
                         self.err(
-                            "link-sizes",
+                            Rule::LinkSizes,
                             &path.key("sizes"),
                             format!("`sizes` must look like `16x16`, found `{sizes}`"),
                         );
@@ -578,7 +494,7 @@ impl<'t> Validator<'t> {
                 }
                 Some("tm:extends") => {
                     self.err(
-                        "link-tm-extends",
+                        Rule::LinkTmExtends,
                         &path.key("rel"),
                         "`tm:extends` links belong in Thing Models, not in TDs",
                     );
@@ -586,7 +502,7 @@ impl<'t> Validator<'t> {
                 _ => {
                     if l.sizes.is_some() {
                         self.err(
-                            "link-sizes",
+                            Rule::LinkSizes,
                             &path.key("sizes"),
                             "only `rel: \"icon\"` links may have `sizes`",
                         );
@@ -606,7 +522,7 @@ impl<'t> Validator<'t> {
             self.schema(s, &p, 0);
             if matches!(s.data_type, Some(DataType::Object | DataType::Array)) {
                 self.warn(
-                    "uri-variable-type",
+                    Rule::UriVariableType,
                     &p,
                     "URI variables should be simple values, not objects or arrays",
                 );
@@ -618,7 +534,7 @@ impl<'t> Validator<'t> {
         let forms_path = path.key("forms");
         if forms.is_empty() && kind != AffordanceKind::Thing {
             self.err(
-                "forms-empty",
+                Rule::FormsEmpty,
                 &forms_path,
                 "an interaction affordance needs at least one form",
             );
@@ -627,7 +543,11 @@ impl<'t> Validator<'t> {
             let fp = forms_path.index(i);
             if let Some(op) = &f.op {
                 if op.is_empty() {
-                    self.err("op-empty", &fp.key("op"), "`op` must not be an empty array");
+                    self.err(
+                        Rule::OpEmpty,
+                        &fp.key("op"),
+                        "`op` must not be an empty array",
+                    );
                 }
                 for (j, o) in op.iter().enumerate() {
                     if o.affordance_kind() != kind {
@@ -637,7 +557,7 @@ impl<'t> Validator<'t> {
                             OneOrMany::Many(_) => op_at.index(j),
                         };
                         self.err(
-                            "op-kind",
+                            Rule::OpKind,
                             &p,
                             format!("operation `{o}` is not allowed in {}", kind_name(kind)),
                         );
@@ -645,13 +565,17 @@ impl<'t> Validator<'t> {
                 }
             }
             if f.href.is_empty() && t.base.is_none() {
-                self.warn("href-empty", &fp.key("href"), "empty `href` and no `base`");
+                self.warn(
+                    Rule::HrefEmpty,
+                    &fp.key("href"),
+                    "empty `href` and no `base`",
+                );
             }
             if self.good_hrefs.contains(f.href.as_str()) {
                 // Checked at an earlier form.
             } else if let Err(e) = crate::uri_template::parse_template(&f.href) {
                 self.err(
-                    "href-template",
+                    Rule::HrefTemplate,
                     &fp.key("href"),
                     format!("`href` is not a valid URI template: {e}"),
                 );
@@ -659,12 +583,28 @@ impl<'t> Validator<'t> {
                 && crate::forms::resolve_href(&f.href, Some(placeholder_base())).is_err()
             {
                 self.err(
-                    "href-uri",
+                    Rule::HrefUri,
                     &fp.key("href"),
                     format!("`href` `{}` is not a valid URI reference", f.href),
                 );
             } else {
                 self.good_hrefs.insert(&f.href);
+            }
+            if f.href.contains('{') {
+                for (offset, name) in crate::uri_template::nonstandard_names(&f.href) {
+                    self.warn(
+                        Rule::HrefTemplateName,
+                        &fp.key("href"),
+                        format!("URI template variable `{name}` (at character {offset} of `href`) has `-`, which RFC 6570 does not allow in names; it is accepted and matched literally"),
+                    );
+                }
+            }
+            if let Some(scheme) = unsafe_scheme(&f.href) {
+                self.warn(
+                    Rule::HrefScheme,
+                    &fp.key("href"),
+                    format!("`href` uses the `{scheme}:` scheme, which a network client must refuse; consumers skip this form"),
+                );
             }
             if let Some(sec) = &f.security {
                 self.security_names(t, sec, &fp.key("security"));
@@ -676,8 +616,13 @@ impl<'t> Validator<'t> {
                         OneOrMany::One(_) => responses_at,
                         OneOrMany::Many(_) => responses_at.index(j),
                     };
-                    if r.success.is_none() && r.content_type.is_none() && r.schema.is_none() {
-                        self.warn("additional-response-empty", &rp, "an additional response without `success`, `contentType` or `schema` says nothing");
+                    // Terms such as `htv:statusCodeValue` tell responses apart too.
+                    if r.success.is_none()
+                        && r.content_type.is_none()
+                        && r.schema.is_none()
+                        && r.extensions.is_empty()
+                    {
+                        self.warn(Rule::AdditionalResponseEmpty, &rp, "an additional response without `success`, `contentType`, `schema` or a protocol term such as `htv:statusCodeValue` says nothing");
                     }
                     if let Some(name) = &r.schema
                         && !t
@@ -686,7 +631,7 @@ impl<'t> Validator<'t> {
                             .is_some_and(|d| d.contains_key(name))
                     {
                         self.err(
-                            "schema-undefined",
+                            Rule::SchemaUndefined,
                             &rp.key("schema"),
                             format!("`{name}` is not defined in `schemaDefinitions`"),
                         );
@@ -700,7 +645,7 @@ impl<'t> Validator<'t> {
     fn schema(&mut self, s: &'t DataSchema, path: &At<'_>, depth: usize) {
         if depth > MAX_DEPTH {
             self.err(
-                "schema-depth",
+                Rule::SchemaDepth,
                 path,
                 format!("data schema nested deeper than {MAX_DEPTH} levels"),
             );
@@ -709,7 +654,7 @@ impl<'t> Validator<'t> {
         if let Some(values) = &s.enumeration {
             if values.is_empty() {
                 self.err(
-                    "enum-empty",
+                    Rule::EnumEmpty,
                     &path.key("enum"),
                     "`enum` must list at least one value",
                 );
@@ -718,24 +663,24 @@ impl<'t> Validator<'t> {
             for (i, v) in values.iter().enumerate() {
                 if !seen.insert(crate::value_check::canonical(v)) {
                     self.err(
-                        "enum-duplicate",
+                        Rule::EnumDuplicate,
                         &path.key("enum").index(i),
                         format!("`enum` lists {} more than once", short(v)),
                     );
                 }
             }
             for (i, v) in values.iter().enumerate() {
-                self.literal_fits(s, v, "enum-type", &path.key("enum").index(i), "`enum`");
+                self.literal_fits(s, v, Rule::EnumType, &path.key("enum").index(i), "`enum`");
             }
         }
         if let Some(c) = &s.constant {
-            self.literal_fits(s, c, "const-type", &path.key("const"), "`const`");
+            self.literal_fits(s, c, Rule::ConstType, &path.key("const"), "`const`");
         }
         if let Some(d) = &s.default {
             let found = self.checker.check(s, d, true);
             if let Some(e) = found.first() {
                 self.warn(
-                    "default-type",
+                    Rule::DefaultType,
                     &path.key("default"),
                     format!(
                         "`default` value {} does not fit the schema: {}",
@@ -752,7 +697,7 @@ impl<'t> Validator<'t> {
         ) && lo > hi
         {
             self.err(
-                "range",
+                Rule::Range,
                 path,
                 format!("the minimum ({lo}) is greater than the maximum ({hi})"),
             );
@@ -761,7 +706,7 @@ impl<'t> Validator<'t> {
             && m <= 0.0
         {
             self.err(
-                "multiple-of",
+                Rule::MultipleOf,
                 &path.key("multipleOf"),
                 "`multipleOf` must be greater than 0",
             );
@@ -770,7 +715,7 @@ impl<'t> Validator<'t> {
             && lo > hi
         {
             self.err(
-                "length-range",
+                Rule::LengthRange,
                 path,
                 format!("`minLength` ({lo}) is greater than `maxLength` ({hi})"),
             );
@@ -779,7 +724,7 @@ impl<'t> Validator<'t> {
             && lo > hi
         {
             self.err(
-                "items-range",
+                Rule::ItemsRange,
                 path,
                 format!("`minItems` ({lo}) is greater than `maxItems` ({hi})"),
             );
@@ -793,21 +738,21 @@ impl<'t> Validator<'t> {
                 },
                 Err(e) => {
                     let message = format!("`pattern` is not a usable regular expression: {e}");
-                    self.err("pattern", &path.key("pattern"), message);
+                    self.err(Rule::Pattern, &path.key("pattern"), message);
                 }
             }
         }
         match s.data_type {
             Some(DataType::Array) if s.items.is_none() => {
                 self.warn(
-                    "array-no-items",
+                    Rule::ArrayNoItems,
                     path,
                     "an array schema without `items` says nothing about its elements",
                 );
             }
             Some(DataType::Object) if s.properties.is_none() => {
                 self.warn(
-                    "object-no-properties",
+                    Rule::ObjectNoProperties,
                     path,
                     "an object schema without `properties` says nothing about its members",
                 );
@@ -819,7 +764,7 @@ impl<'t> Validator<'t> {
             for (i, r) in req.iter().enumerate() {
                 if !seen.insert(r) {
                     self.err(
-                        "required-duplicate",
+                        Rule::RequiredDuplicate,
                         &path.key("required").index(i),
                         format!("`required` lists `{r}` more than once"),
                     );
@@ -828,7 +773,7 @@ impl<'t> Validator<'t> {
                     && !props.contains_key(r)
                 {
                     self.warn(
-                        "required-unknown",
+                        Rule::RequiredUnknown,
                         &path.key("required").index(i),
                         format!("`{r}` is required but not among `properties`"),
                     );
@@ -838,7 +783,7 @@ impl<'t> Validator<'t> {
         if let Some(one_of) = &s.one_of {
             if one_of.is_empty() {
                 self.err(
-                    "one-of-empty",
+                    Rule::OneOfEmpty,
                     &path.key("oneOf"),
                     "`oneOf` must list at least one schema",
                 );
@@ -870,6 +815,16 @@ fn placeholder_base() -> &'static url::Url {
         url::Url::parse("http://base.invalid/").unwrap_or_else(|_| unreachable!("static URL"))
     });
     &BASE
+}
+
+/// The scheme of `href` when it is one no network binding serves and following it would
+/// be harmful: local files, script, inline data.
+fn unsafe_scheme(href: &str) -> Option<&str> {
+    let (scheme, _) = href.split_once(':')?;
+    ["file", "javascript", "data"]
+        .into_iter()
+        .find(|s| scheme.trim().eq_ignore_ascii_case(s))
+        .map(|_| scheme)
 }
 
 fn valid_size(s: &str) -> bool {
@@ -906,14 +861,14 @@ impl ThingModel {
         };
         if !has_context {
             out.push(Diagnostic::error(
-                "context",
+                Rule::Context,
                 "@context",
-                format!("a Thing Model needs `@context` with `{TD_CONTEXT_1_1}`"),
+                format!("a Thing Model needs `@context` with a TD context URI: `{TD_CONTEXT_1_1}` (TD 1.1) or `{TD_CONTEXT_1_0}` (TD 1.0)"),
             ));
         }
         if !crate::parse::is_thing_model(j) {
             out.push(Diagnostic::error(
-                "tm-type",
+                Rule::TmType,
                 "@type",
                 "a Thing Model needs `@type` with `tm:ThingModel`",
             ));
@@ -925,7 +880,7 @@ impl ThingModel {
                     let p = index("tm:optional", i);
                     let Some(ptr) = item.as_str() else {
                         out.push(Diagnostic::error(
-                            "tm-optional",
+                            Rule::TmOptional,
                             p,
                             "`tm:optional` entries must be strings",
                         ));
@@ -935,7 +890,7 @@ impl ThingModel {
                     let ok = matches!(parts.as_slice(), ["", kind, name] if matches!(*kind, "properties" | "actions" | "events") && !name.is_empty());
                     if !ok {
                         out.push(Diagnostic::error(
-                            "tm-optional",
+                            Rule::TmOptional,
                             p,
                             format!("`{ptr}` must point to an interaction affordance, like `/properties/status`"),
                         ));
@@ -943,7 +898,7 @@ impl ThingModel {
                         && j.get(*kind).and_then(|m| m.get(*name)).is_none()
                     {
                         out.push(Diagnostic::warning(
-                            "tm-optional",
+                            Rule::TmOptional,
                             p,
                             format!("`{ptr}` names no affordance of this model"),
                         ));
@@ -951,7 +906,7 @@ impl ThingModel {
                 }
             }
             Some(_) => out.push(Diagnostic::error(
-                "tm-optional",
+                Rule::TmOptional,
                 "tm:optional",
                 "`tm:optional` must be an array of JSON pointers",
             )),
@@ -960,10 +915,10 @@ impl ThingModel {
             for (name, def) in defs {
                 let p = join(&join("securityDefinitions", name), "scheme");
                 match def.get("scheme").and_then(Value::as_str) {
-                    None => out.push(Diagnostic::error("scheme-unknown", p, "a security scheme needs a `scheme` string")),
+                    None => out.push(Diagnostic::error(Rule::SchemeUnknown, p, "a security scheme needs a `scheme` string")),
                     Some(s) if KNOWN_SCHEMES.contains(&s) || s.contains(':') || is_placeholder(s) => {}
                     Some(s) => out.push(Diagnostic::error(
-                        "scheme-unknown",
+                        Rule::SchemeUnknown,
                         p,
                         format!("unknown security scheme `{s}`: use a TD 1.1 scheme, a prefixed extension scheme, or a `{{{{PLACEHOLDER}}}}`"),
                     )),
@@ -974,7 +929,7 @@ impl ThingModel {
             && v.contains_key("instance")
         {
             out.push(Diagnostic::error(
-                "tm-version-instance",
+                Rule::TmVersionInstance,
                 "version.instance",
                 "a Thing Model must not have `version.instance`",
             ));
@@ -984,7 +939,7 @@ impl ThingModel {
                 if l.get("rel").and_then(Value::as_str) == Some("tm:extends") {
                     let href = l.get("href").and_then(Value::as_str).unwrap_or("");
                     out.push(Diagnostic::warning(
-                        "tm-extends-unchecked",
+                        Rule::TmExtendsUnchecked,
                         index("links", i),
                         format!("unchecked: the parent model `{href}` is not available here (give it to `Document::validate_with`)"),
                     ));

@@ -106,7 +106,7 @@ fn built_things_are_usable() {
 #[test]
 fn builder_reports_what_does_not_validate() {
     let err = ThingBuilder::new("No security").build().unwrap_err();
-    let rules: Vec<_> = err.errors.iter().map(|d| d.rule).collect();
+    let rules: Vec<_> = err.errors.iter().map(|d| d.rule.as_str()).collect();
     assert!(
         rules.contains(&"security-definitions-empty") && rules.contains(&"security-empty"),
         "{err}"

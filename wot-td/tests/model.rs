@@ -284,7 +284,7 @@ fn form_terms() {
     assert_eq!(f.security, Some(OneOrMany::One("basic_sc".into())));
     assert_eq!(f.scopes, Some(OneOrMany::One("read".into())));
     assert_eq!(
-        f.response.as_ref().unwrap().content_type.as_deref(),
+        Some(f.response.as_ref().unwrap().content_type.as_str()),
         Some("application/json")
     );
     let extra = f.additional_responses.as_ref().unwrap();
