@@ -208,14 +208,14 @@ pub struct MissingPlaceholder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InstantiateErrorKind {
-    /// The loader could not supply the model at `href` (the cause is the error's
-    /// `source`).
+    /// The loader could not supply the model at `href` (its error is
+    /// [`InstantiateError::cause`]).
     Load {
         /// The resolved href.
         href: String,
     },
     /// The model at `href` is not a Thing Model (not JSON, a repeated key, or no
-    /// `tm:ThingModel` type); the cause is the error's `source` where there is one.
+    /// `tm:ThingModel` type); a parse error is [`InstantiateError::cause`].
     NotAModel {
         /// The resolved href.
         href: String,
@@ -272,9 +272,9 @@ pub enum InstantiateErrorKind {
         /// The pointer as written.
         pointer: String,
     },
-    /// The result is not a Thing Description (the cause is the error's `source`); often
-    /// a model without `securityDefinitions`/`security`, which
-    /// [`Instantiation::patch`] can add.
+    /// The result is not a Thing Description (the [`ParseError`] is
+    /// [`InstantiateError::parse_error`]); often a model without
+    /// `securityDefinitions`/`security`, which [`Instantiation::patch`] can add.
     NotATd,
 }
 
@@ -306,8 +306,9 @@ pub struct InstantiateError {
     kind: InstantiateErrorKind,
     model: Option<String>,
     pointer: String,
-    #[source]
-    source: Option<LoadError>,
+    /// The cause (a loader error or a [`ParseError`]); part of the message, so not
+    /// also returned by `Error::source`.
+    cause: Option<LoadError>,
 }
 
 impl InstantiateError {
@@ -331,7 +332,13 @@ impl InstantiateError {
 
     /// The parse error, when the result is not a Thing Description.
     pub fn parse_error(&self) -> Option<&ParseError> {
-        self.source.as_ref()?.downcast_ref::<ParseError>()
+        self.cause.as_ref()?.downcast_ref::<ParseError>()
+    }
+
+    /// The cause, if any: the loader's error, or the [`ParseError`] of a model or of
+    /// the result. Its text ends the message.
+    pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.cause.as_deref()
     }
 
     fn new(kind: InstantiateErrorKind, at: &At) -> Self {
@@ -339,12 +346,12 @@ impl InstantiateError {
             kind,
             model: at.model.clone(),
             pointer: at.pointer.clone(),
-            source: None,
+            cause: None,
         }
     }
 
     fn with_source(mut self, source: LoadError) -> Self {
-        self.source = Some(source);
+        self.cause = Some(source);
         self
     }
 }
@@ -410,7 +417,7 @@ impl fmt::Display for InstantiateError {
             }
             InstantiateErrorKind::NotATd => f.write_str("the result is not a Thing Description")?,
         }
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.cause {
             write!(f, ": {source}")?;
         }
         Ok(())
@@ -548,11 +555,15 @@ impl ThingModel {
             loaded_bytes: 0,
             built: 0,
         };
-        r.raw.insert(root_key.clone(), Rc::new(self.json.clone()));
         let at_root = At {
             model: root.clone(),
             pointer: String::new(),
         };
+        // A model built in code may nest deeper than a parsed one can.
+        if measure_map_depth(&self.json) > MAX_NESTING {
+            return Err(limit("nesting", MAX_NESTING as u64, &at_root));
+        }
+        r.raw.insert(root_key.clone(), Rc::new(self.json.clone()));
         let resolved = r.resolve_pointer(&root_key, "", &at_root, true)?;
         let mut value = resolved.value.clone();
         drop(r);
@@ -1055,7 +1066,7 @@ fn normalize_href(base: Option<&str>, href: &str) -> String {
     for segment in joined.split('/') {
         match segment {
             "." => {}
-            ".." if out.last().is_some_and(|s| *s != "..") => {
+            ".." if out.last().is_some_and(|s| *s != ".." && !s.is_empty()) => {
                 out.pop();
             }
             s => out.push(s),
@@ -1116,6 +1127,13 @@ fn measure_at(value: &Value, level: usize) -> Size {
             size
         }
     }
+}
+
+fn measure_map_depth(map: &Map<String, Value>) -> usize {
+    map.values()
+        .map(|v| measure_at(v, 1).depth + 1)
+        .max()
+        .unwrap_or(1)
 }
 
 fn measure_map(map: &Map<String, Value>) -> usize {
@@ -1585,6 +1603,8 @@ mod tests {
         assert_eq!(r(Some("models/a.json"), "b.json"), "models/b.json");
         assert_eq!(r(Some("models/a.json"), "./sub/../b.json"), "models/b.json");
         assert_eq!(r(Some("a.json"), "../b.json"), "../b.json");
+        assert_eq!(r(Some("/m/a.json"), "../../b.json"), "/../b.json");
+        assert_eq!(r(Some("/m/a.json"), "../b.json"), "/b.json");
         assert_eq!(r(None, "http://x.example/m"), "http://x.example/m");
         assert_eq!(r(Some("a.json"), "urn:x:y"), "urn:x:y");
     }

@@ -1012,3 +1012,46 @@ fn the_file_loader_refuses_hrefs_outside_its_directory() {
         "{err}"
     );
 }
+
+#[test]
+fn errors_carry_the_loader_cause_in_their_message() {
+    let m = model(tm(
+        json!({"links": [{"rel": "tm:extends", "href": "gone.tm.json"}]}),
+    ));
+    let err = m
+        .instantiate_value(
+            &Instantiation::new().location("models/root.tm.json"),
+            &no_loader(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "models/root.tm.json#/links/0: cannot load the model `models/gone.tm.json`: \
+         nothing is loaded here (`models/gone.tm.json`)"
+    );
+    assert!(err.cause().is_some());
+    assert!(std::error::Error::source(&err).is_none());
+}
+
+#[test]
+fn a_model_built_in_code_that_nests_too_deep_is_refused() {
+    let mut deep = json!("leaf");
+    for _ in 0..300 {
+        deep = json!({"d": deep});
+    }
+    let mut m = model(tm(json!({})));
+    m.json.insert("deep".into(), deep);
+    let err = m
+        .instantiate_value(&Instantiation::new(), &no_loader())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            InstantiateErrorKind::LimitExceeded {
+                limit: "nesting",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
