@@ -1,5 +1,6 @@
 //! `--headless`: one JSON object per line on stdout for every property update, event, alert
-//! notification and connection state change. Problems go to stderr.
+//! notification and connection state change, and for each property or event left unwatched
+//! (`skipped`). Problems go to stderr.
 
 use std::io::Write;
 use std::time::SystemTime;
@@ -48,6 +49,13 @@ pub(crate) fn to_json(item: &Feed) -> Option<Value> {
             "unit": n.unit,
             "summary": n.summary(),
             "time": time(n.at),
+        }),
+        Feed::Skipped(s) => json!({
+            "type": "skipped",
+            "thing": s.thing,
+            "kind": s.kind,
+            "name": s.name,
+            "reason": s.reason,
         }),
         Feed::Problem(_) => return None,
     })

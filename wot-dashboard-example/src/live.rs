@@ -19,9 +19,10 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt, stream};
 use tokio::sync::watch;
 use wot_alerts::{AlertManager, Format, ManagerEvent, Notification, RuleSet};
+use wot_events::wot_td::AffordanceKind;
 use wot_events::{
     ConnectionState, ConsumedThing, Credential, Credentials, EventRecord, EventSubscriber,
-    ObserveOptions, PropertyUpdate, SubscribeOptions,
+    ObserveOptions, PropertyUpdate, SkippedAffordance, SubscribeOptions,
 };
 use wot_sse::{ReconnectPolicy, SseClient};
 
@@ -45,6 +46,45 @@ pub(crate) enum Feed {
     Alert(Arc<Notification>),
     /// A recoverable problem worth showing (a bad value, a failed action, a stream error).
     Problem(String),
+    /// A property or event left unwatched: none of its forms can be used (only `file:`,
+    /// `javascript:`, `data:` or other non-HTTP hrefs...). Sent once, at start.
+    Skipped(Skipped),
+}
+
+/// A property or event of a Thing that is not watched, and why; the rest of the Thing is.
+#[derive(Debug, Clone)]
+pub(crate) struct Skipped {
+    /// The Thing's id.
+    pub(crate) thing: String,
+    /// `property` or `event`.
+    pub(crate) kind: &'static str,
+    /// The affordance's name.
+    pub(crate) name: String,
+    /// Why (names the schemes of its forms).
+    pub(crate) reason: String,
+}
+
+impl Skipped {
+    fn from_sdk(skipped: &SkippedAffordance) -> Self {
+        Skipped {
+            thing: skipped.thing_id.clone(),
+            kind: match skipped.kind {
+                AffordanceKind::Property => "property",
+                AffordanceKind::Event => "event",
+                AffordanceKind::Action => "action",
+                AffordanceKind::Thing => "Thing",
+            },
+            name: skipped.name.clone(),
+            reason: skipped.error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The reason names the Thing and the affordance.
+        write!(f, "not watching: {}", self.reason)
+    }
 }
 
 /// Why the dashboard could not start watching.
@@ -76,6 +116,12 @@ pub enum SetupError {
     /// Nothing to watch.
     #[error("no Things to watch")]
     NoThings,
+    /// No property or event of any Thing can be watched: each one's forms are unusable.
+    #[error("nothing to watch: {}", .skipped.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    NothingUsable {
+        /// Every affordance left out, with its reason.
+        skipped: Vec<String>,
+    },
 }
 
 /// `url` as it may be shown: without user name, password or query (which may hold
@@ -209,8 +255,14 @@ pub(crate) struct Live {
 /// Opens one property observer and one event subscription per Thing and starts the alert
 /// manager on the property updates.
 ///
+/// A property or event none of whose forms can be used (a `file:`, `javascript:` or
+/// `data:` href, no HTTP form...) is left out and reported as a [`Feed::Skipped`] item at
+/// the start of the feed; the rest of its Thing is watched. A Thing with nothing usable at
+/// all is left out the same way, as long as another Thing can be watched.
+///
 /// # Errors
-/// A Thing offers no usable form, a credential is missing, or the rules are invalid.
+/// No property or event of any Thing is usable, a credential is missing, or the rules are
+/// invalid.
 pub(crate) fn start(
     options: &Options,
     things: &[ConsumedThing],
@@ -237,11 +289,15 @@ pub(crate) fn start(
     let mut sources: Vec<Pin<Box<dyn Stream<Item = Feed> + Send>>> = Vec::new();
     let mut links = Vec::new();
     let mut manager = AlertManager::builder(rules);
+    let mut skipped = Vec::new();
+    let mut watched = 0usize;
     for thing in things {
         manager = manager.thing(thing.thing().clone());
         let observer = subscriber.observe_all_properties(thing, ObserveOptions::new())?;
+        skipped.extend(observer.skipped().iter().map(Skipped::from_sdk));
         for (label, _mode, state) in observer.connections() {
             links.push((thing.id().to_owned(), label.clone(), state.clone()));
+            watched += 1;
         }
         sources.push(Box::pin(observer.map(|item| match item {
             Ok(update) => Feed::Property(update),
@@ -249,12 +305,14 @@ pub(crate) fn start(
         })));
         if thing.thing().events().next().is_some() {
             let events = subscriber.subscribe_all([thing], SubscribeOptions::new().buffer(None))?;
+            skipped.extend(events.skipped().iter().map(Skipped::from_sdk));
             for subscription in events.subscriptions() {
                 links.push((
                     thing.id().to_owned(),
                     EVENTS.to_owned(),
                     subscription.state(),
                 ));
+                watched += 1;
             }
             sources.push(Box::pin(events.map(|item| match item {
                 Ok(record) => Feed::Event(record),
@@ -262,6 +320,12 @@ pub(crate) fn start(
             })));
         }
     }
+    if watched == 0 && !skipped.is_empty() {
+        return Err(SetupError::NothingUsable {
+            skipped: skipped.iter().map(ToString::to_string).collect(),
+        });
+    }
+
     // The alert manager reads its own copy of the property updates through a bounded queue;
     // `tee_updates` below fills it.
     let (to_alerts, updates) = mpsc::channel(ALERT_QUEUE);
@@ -283,7 +347,9 @@ pub(crate) fn start(
             }
         },
     )));
-    let feed = tee_updates(stream::select_all(sources), to_alerts);
+    // The skipped affordances come first, so that the screen or log says what is missing.
+    let skipped = stream::iter(skipped.into_iter().map(Feed::Skipped));
+    let feed = tee_updates(skipped.chain(stream::select_all(sources)), to_alerts);
     Ok(Live {
         feed: Box::pin(feed),
         links,
@@ -376,7 +442,7 @@ mod tests {
                     .or_default()
                     .1
                     .push((r.event.to_string(), r.data)),
-                Feed::Alert(_) | Feed::Problem(_) => {}
+                Feed::Alert(_) | Feed::Problem(_) | Feed::Skipped(_) => {}
             }
         }
         drop(live);

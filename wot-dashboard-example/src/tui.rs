@@ -24,6 +24,7 @@ fn message(item: Feed) -> Message {
         Feed::Event(record) => Message::Event(record),
         Feed::Alert(n) => Message::Notice(n.summary().to_owned()),
         Feed::Problem(text) => Message::Notice(text),
+        Feed::Skipped(skipped) => Message::Notice(skipped.to_string()),
     }
 }
 

@@ -120,22 +120,15 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        T::deserialize(MapAccessDeserializer::new(map))
-            .map(OneOrMany::One)
-            .map_err(or_many)
-            .map_err(or_many)
+        T::deserialize(MapAccessDeserializer::new(map)).map(OneOrMany::One)
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        T::deserialize(StrDeserializer::<E>::new(v))
-            .map(OneOrMany::One)
-            .map_err(or_many)
+        T::deserialize(StrDeserializer::<E>::new(v)).map(OneOrMany::One)
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        T::deserialize(BoolDeserializer::<E>::new(v))
-            .map(OneOrMany::One)
-            .map_err(or_many)
+        T::deserialize(BoolDeserializer::<E>::new(v)).map(OneOrMany::One)
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
@@ -151,21 +144,6 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        T::deserialize(UnitDeserializer::<E>::new())
-            .map(OneOrMany::One)
-            .map_err(or_many)
-    }
-}
-
-/// A single value failed: say that an array was also possible ("expected a string"
-/// becomes "expected a string or an array of strings").
-fn or_many<E: de::Error>(e: E) -> E {
-    let message = crate::parse::strip_position(&e.to_string());
-    if !message.starts_with("invalid type") || message.contains("or an array of") {
-        return e;
-    }
-    match message.strip_suffix("expected a string") {
-        Some(head) => E::custom(format!("{head}expected a string or an array of strings")),
-        None => E::custom(format!("{message}, or an array of them")),
+        T::deserialize(UnitDeserializer::<E>::new()).map(OneOrMany::One)
     }
 }
