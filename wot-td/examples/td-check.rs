@@ -1,81 +1,140 @@
-//! `td-check [--json] FILE...`: says for each file whether it is a Thing Description or a
-//! Thing Model, valid or invalid, with every diagnostic and its JSON path.
+//! `td-check [--json] FILE...` says for each file whether it is a Thing Description or a
+//! Thing Model, valid or invalid, with every problem at once (errors first), each with its
+//! rule code, JSON path, line and column.
+//!
+//! `td-check [--json] --tm FILE [--set NAME=VALUE]... [--keep-optional POINTER | --keep-all-optional]`
+//! makes a TD from the Thing Model in FILE (models it extends or refers to are read from
+//! files relative to it) and prints the TD and what checking it found.
 //!
 //! Exit status: 0 when every file is valid, 1 when any is invalid, 2 when a file cannot
-//! be read or is not JSON (or the command line is wrong).
+//! be read or is not JSON, a Thing Model cannot be instantiated, or the command line is
+//! wrong.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use serde_json::json;
-use wot_td::{Document, ParseError, Severity};
+use serde_json::{Value, json};
+use wot_td::{
+    Diagnostic, Document, DocumentKind, Instantiation, LoadError, MAX_DOCUMENT_BYTES, Report, Rule,
+    Severity, Url,
+};
 
-const USAGE: &str = "usage: td-check [--json] FILE...";
+const USAGE: &str = "usage: td-check [--json] FILE...
+       td-check [--json] --tm FILE [--set NAME=VALUE]... [--keep-optional POINTER]... [--keep-all-optional]";
 
 /// What checking one file found.
-enum Outcome {
-    /// The file could not be read or is not JSON.
-    Unreadable(String),
-    /// The file is JSON: a TD or TM (a document that is not a TM counts as a TD) and
-    /// its diagnostics as (severity, path, message).
-    Checked {
-        kind: &'static str,
-        diagnostics: Vec<(Severity, String, String)>,
-    },
+struct Outcome {
+    /// TD or TM; `None` when the file could not be read or is not a JSON object.
+    kind: Option<DocumentKind>,
+    diagnostics: Vec<Diagnostic>,
 }
 
 impl Outcome {
     fn valid(&self) -> bool {
-        match self {
-            Outcome::Unreadable(_) => false,
-            Outcome::Checked { diagnostics, .. } => {
-                diagnostics.iter().all(|(s, ..)| *s != Severity::Error)
-            }
-        }
+        !self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
+    /// 2 for a file that is not JSON (or unreadable), 1 for an invalid one, 0 otherwise.
     fn exit_code(&self) -> u8 {
-        match self {
-            Outcome::Unreadable(_) => 2,
-            _ if !self.valid() => 1,
-            _ => 0,
+        let unreadable = self
+            .diagnostics
+            .iter()
+            .any(|d| matches!(d.rule, Rule::Read | Rule::JsonSyntax));
+        if unreadable {
+            2
+        } else if self.valid() {
+            0
+        } else {
+            1
         }
     }
+}
+
+impl From<Report> for Outcome {
+    fn from(report: Report) -> Self {
+        Outcome {
+            kind: report.kind,
+            diagnostics: report.diagnostics,
+        }
+    }
+}
+
+/// Reads at most the document limit of `path`.
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DOCUMENT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(format!(
+            "the file is larger than {MAX_DOCUMENT_BYTES} bytes"
+        ));
+    }
+    Ok(bytes)
 }
 
 fn check(file: &str) -> Outcome {
-    let bytes = match std::fs::read(file) {
-        Ok(b) => b,
-        Err(e) => return Outcome::Unreadable(format!("cannot read the file: {e}")),
-    };
-    match Document::from_slice(&bytes) {
-        Ok(doc) => Outcome::Checked {
-            kind: doc.kind().as_str(),
-            diagnostics: doc
-                .validate()
-                .into_iter()
-                .map(|d| (d.severity, d.path, format!("{} [{}]", d.message, d.rule)))
-                .collect(),
-        },
-        Err(e) if e.is_syntax() => Outcome::Unreadable(format!("not JSON: {}", message(&e))),
-        // JSON, but not a well-formed TD: a TM never fails here, so it is a TD.
-        Err(e) => Outcome::Checked {
-            kind: "td",
-            diagnostics: vec![(Severity::Error, e.path().to_owned(), message(&e))],
+    match read(Path::new(file)) {
+        Ok(bytes) => Document::check(&bytes).into(),
+        Err(why) => Outcome {
+            kind: None,
+            diagnostics: vec![unreadable(why)],
         },
     }
 }
 
-/// The parse error without its path (printed separately), with its position.
-fn message(e: &ParseError) -> String {
-    if e.line() > 0 {
-        format!("{} (line {}, column {})", e.message(), e.line(), e.column())
-    } else {
-        e.message().to_owned()
+fn unreadable(why: String) -> Diagnostic {
+    Diagnostic::new(Severity::Error, Rule::Read, "", why)
+}
+
+/// Models for `--tm`: files below the directory of the model given, and nothing else
+/// (no absolute paths, no `..`, no URLs but `file:` ones inside that directory).
+fn file_loader(root: PathBuf) -> impl Fn(&str, u64) -> Result<Vec<u8>, LoadError> {
+    move |href: &str, max_bytes: u64| {
+        let root_url = Url::from_directory_path(&root)
+            .map_err(|()| format!("`{}` is not a directory", root.display()))?;
+        let url = root_url.join(href)?;
+        let path = url
+            .to_file_path()
+            .map_err(|()| format!("`{href}` is not a file"))?;
+        if url.scheme() != "file" || !path.starts_with(&root) || href.contains("..") {
+            return Err(format!("`{href}` is outside `{}`", root.display()).into());
+        }
+        let bytes = read(&path)?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(format!("`{href}` is larger than {max_bytes} bytes").into());
+        }
+        Ok(bytes)
     }
 }
 
-/// `text` with control characters escaped (`\u{1b}`), so that names and quotes from a document
-/// cannot drive the terminal.
+/// `--tm`: instantiate, then check the TD as text (so its diagnostics have positions in
+/// what is printed).
+fn instantiate(file: &str, how: Instantiation) -> Result<(String, Outcome), String> {
+    let path = std::fs::canonicalize(file).map_err(|e| format!("cannot read the file: {e}"))?;
+    let bytes = read(&path)?;
+    let doc = Document::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let model = doc
+        .as_thing_model()
+        .ok_or("not a Thing Model (`@type` has no `tm:ThingModel`)")?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let how = how.location(name);
+    let json = model
+        .instantiate_value(&how, &file_loader(dir))
+        .map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+    let outcome = Document::check(text.as_bytes()).into();
+    Ok((text, outcome))
+}
+
+/// `text` with control characters escaped (`\u{1b}`), so that names and quotes from a
+/// document cannot drive the terminal.
 fn shown(text: &str) -> String {
     text.chars()
         .map(|c| {
@@ -89,69 +148,100 @@ fn shown(text: &str) -> String {
 }
 
 fn print_human(file: &str, outcome: &Outcome) {
-    match outcome {
-        Outcome::Unreadable(why) => println!("{}: ERROR {}", shown(file), shown(why)),
-        Outcome::Checked { kind, diagnostics } => {
-            let kind = if *kind == "tm" {
-                "Thing Model"
-            } else {
-                "Thing Description"
-            };
-            let verdict = if outcome.valid() { "valid" } else { "INVALID" };
-            println!("{}: {kind}, {verdict}", shown(file));
-            for (severity, path, message) in diagnostics {
-                let path = if path.is_empty() { "(root)" } else { path };
-                println!("  {severity} at {}: {}", shown(path), shown(message));
-            }
-        }
+    let kind = match outcome.kind {
+        Some(DocumentKind::Tm) => "Thing Model",
+        Some(DocumentKind::Td) => "Thing Description",
+        None => "",
+    };
+    let verdict = if outcome.valid() { "valid" } else { "INVALID" };
+    match kind {
+        "" => println!("{}: {verdict}", shown(file)),
+        _ => println!("{}: {kind}, {verdict}", shown(file)),
+    }
+    for d in &outcome.diagnostics {
+        println!("  {}", shown(&d.to_string()));
     }
 }
 
-/// `{"file", "kind": "td"|"tm"|null, "valid", "diagnostics": [{"severity", "path", "message"}]}`
-/// (`kind` is null when the file could not be read or is not JSON).
+/// `{"file", "kind": "td"|"tm"|null, "valid", "diagnostics": [{"severity", "rule",
+/// "path", "line", "column", "message"}]}`.
 fn print_json(file: &str, outcome: &Outcome) {
-    let (kind, diagnostics) = match outcome {
-        Outcome::Unreadable(why) => (
-            None,
-            vec![json!({"severity": "error", "path": "", "message": why})],
-        ),
-        Outcome::Checked { kind, diagnostics } => (
-            Some(*kind),
-            diagnostics
-                .iter()
-                .map(|(s, p, m)| json!({"severity": s, "path": p, "message": m}))
-                .collect(),
-        ),
-    };
     let line = json!({
         "file": file,
-        "kind": kind,
+        "kind": outcome.kind.map(DocumentKind::as_str),
         "valid": outcome.valid(),
-        "diagnostics": diagnostics,
+        "diagnostics": outcome.diagnostics,
     });
     println!("{line}");
+}
+
+/// `NAME=VALUE`: the value as JSON when it is JSON (`21`, `true`, `"x"`), else as text.
+fn placeholder(arg: &str) -> Option<(String, Value)> {
+    let (name, value) = arg.split_once('=')?;
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+    Some((name.to_owned(), value))
 }
 
 fn main() -> ExitCode {
     let mut json_output = false;
     let mut files = Vec::new();
-    for arg in std::env::args().skip(1) {
+    let mut tm = None;
+    let mut how = Instantiation::new();
+    let mut args = std::env::args().skip(1);
+    let usage = |problem: &str| {
+        eprintln!("td-check: {problem}\n{USAGE}");
+        ExitCode::from(2)
+    };
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--json" => json_output = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            s if s.starts_with("--") => {
-                eprintln!("td-check: unknown option `{s}`\n{USAGE}");
-                return ExitCode::from(2);
-            }
+            "--tm" => match args.next() {
+                Some(file) => tm = Some(file),
+                None => return usage("`--tm` needs a file"),
+            },
+            "--set" => match args.next().as_deref().and_then(placeholder) {
+                Some((name, value)) => how = how.set(name, value),
+                None => return usage("`--set` needs NAME=VALUE"),
+            },
+            "--keep-optional" => match args.next() {
+                Some(pointer) => how = how.keep_optional(pointer),
+                None => return usage("`--keep-optional` needs a pointer such as /properties/x"),
+            },
+            "--keep-all-optional" => how = how.keep_all_optional(),
+            s if s.starts_with("--") => return usage(&format!("unknown option `{s}`")),
             _ => files.push(arg),
         }
     }
+    if let Some(file) = tm {
+        if !files.is_empty() {
+            return usage("`--tm` takes one model and no other files");
+        }
+        return match instantiate(&file, how) {
+            Ok((text, outcome)) => {
+                if json_output {
+                    let td: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    println!(
+                        "{}",
+                        json!({"file": file, "td": td, "valid": outcome.valid(), "diagnostics": outcome.diagnostics})
+                    );
+                } else {
+                    println!("{text}");
+                    print_human(&format!("{file} (as a TD)"), &outcome);
+                }
+                ExitCode::from(outcome.exit_code())
+            }
+            Err(why) => {
+                eprintln!("td-check: {}: {}", shown(&file), shown(&why));
+                ExitCode::from(2)
+            }
+        };
+    }
     if files.is_empty() {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
+        return usage("no file given");
     }
     let mut status = 0u8;
     for file in &files {

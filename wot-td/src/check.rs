@@ -166,9 +166,7 @@ fn read_leniently(map: Map<String, Value>) -> Lenient {
         }
         let repaired = match &problem.missing {
             Some(term) => {
-                let mut at = problem.segments.clone();
-                at.push(PathSeg::Key(term.clone()));
-                let path = segments_to_string(&at);
+                let path = problem.path();
                 if !out.repaired.iter().any(|r| is_within(&path, r)) {
                     out.problems.push(problem.to_diagnostic());
                 }

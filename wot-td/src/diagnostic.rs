@@ -281,7 +281,15 @@ impl Diagnostic {
         Self::new(Severity::Warning, rule, path, message)
     }
 
-    pub(crate) fn new(
+    /// A diagnostic without a position, for tools that report problems of their own
+    /// beside the crate's (the message is cut to 500 characters).
+    ///
+    /// ```
+    /// use wot_td::{Diagnostic, Rule, Severity};
+    /// let d = Diagnostic::new(Severity::Error, Rule::Read, "", "cannot read the file");
+    /// assert_eq!(d.to_string(), "error at (root): cannot read the file [read]");
+    /// ```
+    pub fn new(
         severity: Severity,
         rule: Rule,
         path: impl Into<String>,

@@ -322,9 +322,10 @@ impl Thing {
     ///
     /// # Errors
     /// [`FormError::NoSuchAffordance`] for an unknown name. When forms support `op` but
-    /// none can be offered: [`FormError::Unresolvable`] if the first form that failed has
-    /// a URL that cannot be resolved, [`FormError::UnservableScheme`] if its scheme is not
-    /// served.
+    /// none can be offered: [`FormError::UnservableScheme`] if none has a served scheme and
+    /// the first that failed was left out for its scheme, else [`FormError::Unresolvable`]
+    /// if one has a URL that cannot be resolved (the first is reported). Forms dropped only
+    /// by [`FormQuery::only_matching`] give an empty list.
     ///
     /// # Examples
     /// ```
@@ -405,9 +406,14 @@ impl Thing {
         let base = self.base_url(query.fetched_from.as_ref());
         let kind = affordance.kind();
         let mut ranked = Vec::new();
-        let mut first_error = None;
+        let mut unresolvable = None;
         let mut supporting = 0usize;
+        // The schemes of the forms left out for their scheme, and whether one of them came
+        // before the first unresolvable form.
         let mut unserved: Vec<String> = Vec::new();
+        let mut unserved_first = false;
+        // Whether a form had a served scheme (and was ranked, or dropped by `only_matching`).
+        let mut served_seen = false;
         for (index, form) in forms.iter().enumerate() {
             if !form.operations(kind, read_only, write_only).contains(&op) {
                 continue;
@@ -429,7 +435,7 @@ impl Thing {
             let url = match resolved {
                 Ok(url) => url,
                 Err(reason) => {
-                    first_error.get_or_insert(FormError::Unresolvable {
+                    unresolvable.get_or_insert(FormError::Unresolvable {
                         href: form.href.clone(),
                         path: form_path(&prefix, Some(index)),
                         reason,
@@ -441,15 +447,10 @@ impl Thing {
                 if !unserved.iter().any(|s| s == url.scheme()) {
                     unserved.push(url.scheme().to_owned());
                 }
-                first_error.get_or_insert(FormError::UnservableScheme {
-                    path: form_path(&prefix, None),
-                    op,
-                    count: 0,
-                    found: Vec::new(),
-                    served: None,
-                });
+                unserved_first |= unresolvable.is_none();
                 continue;
             }
+            served_seen = true;
             let scheme_rank = rank(&query.uri_schemes, |want| url.scheme() == want);
             let matches = sub_rank.is_some() && ct_rank.is_some() && scheme_rank.is_some();
             if query.only_matching && !matches {
@@ -475,24 +476,22 @@ impl Thing {
                 },
             ));
         }
-        if ranked.is_empty()
-            && let Some(mut err) = first_error
-        {
-            if let FormError::UnservableScheme {
-                count,
-                found,
-                served,
-                ..
-            } = &mut err
-            {
-                *count = supporting;
-                *found = unserved;
-                *served = match &query.served {
-                    Served::Only(list) => Some(list.clone()),
-                    Served::AnyRemote => None,
-                };
+        if ranked.is_empty() {
+            if !served_seen && unserved_first {
+                return Err(FormError::UnservableScheme {
+                    path: form_path(&prefix, None),
+                    op,
+                    count: supporting,
+                    found: unserved,
+                    served: match &query.served {
+                        Served::Only(list) => Some(list.clone()),
+                        Served::AnyRemote => None,
+                    },
+                });
             }
-            return Err(err);
+            if let Some(err) = unresolvable {
+                return Err(err);
+            }
         }
         ranked.sort_by_key(|(key, _)| *key);
         Ok(ranked.into_iter().map(|(_, c)| c).collect())

@@ -666,7 +666,7 @@ pub(crate) fn parse_value(text: &[u8]) -> Result<Value, ParseError> {
         path: String::new(),
         line: e.line(),
         column: e.column(),
-        message: crate::diagnostic::clip(strip_position(&e.to_string())),
+        message: crate::diagnostic::clip(format!("not JSON: {}", strip_position(&e.to_string()))),
     })
 }
 
@@ -768,8 +768,13 @@ pub(crate) struct Problem {
 }
 
 impl Problem {
+    /// The path of the offending value, or of the missing term.
     pub(crate) fn path(&self) -> String {
-        segments_to_string(&self.segments)
+        let mut path = segments_to_string(&self.segments);
+        if let Some(term) = &self.missing {
+            push_key(&mut path, term);
+        }
+        path
     }
 
     pub(crate) fn to_diagnostic(&self) -> Diagnostic {
@@ -870,11 +875,22 @@ fn explain(segments: Vec<PathSeg>, message: &str) -> Problem {
             message: message.to_owned(),
         };
     }
+    // Terms that take "a string or an array of strings": serde names only the first.
+    let one_or_many = matches!(
+        segments.last(),
+        Some(PathSeg::Key(k)) if ["@type", "security", "scopes", "hreflang", "profile"].contains(&k.as_str())
+    );
+    let message = match message.strip_suffix("expected a string") {
+        Some(head) if one_or_many && message.starts_with("invalid type") => {
+            format!("{head}expected a string or an array of strings")
+        }
+        _ => message.to_owned(),
+    };
     Problem {
         segments,
         missing: None,
         rule: Rule::TermType,
-        message: message.to_owned(),
+        message,
     }
 }
 

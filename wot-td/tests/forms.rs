@@ -323,6 +323,34 @@ fn an_affordance_with_only_unservable_forms_names_the_schemes() {
     );
     let err = read_p(&t, &FormQuery::new().schemes(Vec::<String>::new())).unwrap_err();
     assert!(err.to_string().contains("no scheme is served"), "{err}");
+    // A served form dropped only by `only_matching` gives an empty list, not a scheme error.
+    let t = with_hrefs(&["file:///etc/passwd", "http://127.0.0.1:9/p"]);
+    let q = FormQuery::new().subprotocol("sse").only_matching(true);
+    assert_eq!(read_p(&t, &q).unwrap(), Vec::<String>::new());
+    // The first failing form decides between an unresolvable href and an unserved scheme.
+    let t = Document::from_value(json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1", "title": "T",
+        "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc",
+        "properties": {
+            "p": {"forms": [{"href": "relative"}, {"href": "file:///x"}]},
+            "q": {"forms": [{"href": "file:///x"}, {"href": "relative"}]}
+        }
+    }))
+    .unwrap()
+    .into_thing()
+    .unwrap();
+    let read = |name| {
+        t.forms_for(
+            Affordance::Property(name),
+            Operation::ReadProperty,
+            &FormQuery::new(),
+        )
+    };
+    assert!(matches!(read("p"), Err(FormError::Unresolvable { .. })));
+    assert!(matches!(
+        read("q"),
+        Err(FormError::UnservableScheme { count: 2, .. })
+    ));
     // An operation no form supports is still an empty list, not an error.
     assert!(
         t.forms_for(

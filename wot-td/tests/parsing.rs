@@ -35,18 +35,26 @@ fn property_schema_terms_get_exact_paths() {
 }
 
 #[test]
-fn missing_required_terms_are_reported_at_their_object() {
-    let err = Document::from_str(&td(
-        r#", "events": {"e": {"forms": [{"op": "subscribeevent"}]}}"#,
-    ))
-    .unwrap_err();
-    assert_eq!(err.path(), "events.e.forms[0]");
+fn missing_required_terms_are_named_and_placed_at_their_object() {
+    let text = td(r#", "events": {"e": {"forms": [{"op": "subscribeevent"}]}}"#);
+    let err = Document::from_str(&text).unwrap_err();
+    assert_eq!(err.path(), "events.e.forms[0].href");
     assert!(err.message().contains("href"), "{err}");
+    let line = text
+        .lines()
+        .position(|l| l.contains("subscribeevent"))
+        .unwrap();
+    assert_eq!(err.line(), line + 1);
+    let column = text.lines().nth(line).unwrap().find("{\"op\"").unwrap() + 1;
+    assert_eq!(err.column(), column, "the form object: {err}");
     let err =
         Document::from_str(r#"{"@context": "https://www.w3.org/2022/wot/td/v1.1", "title": "x"}"#)
             .unwrap_err();
-    assert_eq!(err.path(), "");
-    assert!(err.message().contains("security"), "{err}");
+    assert_eq!((err.line(), err.column()), (1, 1));
+    assert!(
+        ["security", "securityDefinitions"].contains(&err.path()),
+        "{err}"
+    );
 }
 
 #[test]
