@@ -193,3 +193,42 @@ fn unavailable_models_are_warnings_for_tds_and_errors_for_parents() {
         Document::from_slice(&fs::read(root.join("tm/valid/extend.json")).unwrap()).unwrap();
     assert!(extend.validate_with(&corpus_resolver).is_empty());
 }
+
+/// `Document::check` on every corpus file: the folder's verdict, every diagnostic with a
+/// line and column, and a document exactly when `from_slice` gives one.
+#[test]
+fn check_gives_the_folder_verdict_with_a_position_on_every_diagnostic() {
+    // Needs the parent model, which `check` does not fetch (see `validate_with` above).
+    let needs_a_resolver = ["unavailableParent.json"];
+    for (dir, valid) in [
+        ("valid", true),
+        ("edge", true),
+        ("invalid", false),
+        ("tm/valid", true),
+        ("tm/invalid", false),
+    ] {
+        for file in corpus(dir) {
+            let bytes = fs::read(&file).unwrap();
+            let report = Document::check(&bytes);
+            let name = file.file_name().unwrap().to_str().unwrap();
+            if !needs_a_resolver.contains(&name) {
+                assert_eq!(
+                    report.is_valid(),
+                    valid,
+                    "{dir}/{name}: {:#?}",
+                    report.diagnostics
+                );
+            }
+            assert!(
+                report.diagnostics.iter().all(|d| d.position.is_some()),
+                "{dir}/{name}: {:#?}",
+                report.diagnostics
+            );
+            assert_eq!(
+                report.document.is_some(),
+                Document::from_slice(&bytes).is_ok(),
+                "{dir}/{name}"
+            );
+        }
+    }
+}

@@ -188,3 +188,74 @@ fn unreadable_or_non_json_files_exit_two() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--tm` instantiates a Thing Model (and the models it extends, read from beside it) and
+/// checks the TD it makes.
+#[test]
+fn a_thing_model_becomes_a_checked_td() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/lamp.tm.json");
+    let out = Command::new(td_check())
+        .arg("--tm")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("{{ROOM}}") && stderr.contains("{{MAX_DIM}}"),
+        "{stderr}"
+    );
+
+    let out = Command::new(td_check())
+        .args(["--json", "--tm"])
+        .arg(&model)
+        .args([
+            "--set",
+            "NUMBER=3",
+            "--set",
+            "ROOM=hall",
+            "--set",
+            "DEVICE_ID=lamp3",
+        ])
+        .args([
+            "--set",
+            "HOST=http://127.0.0.1:8080/",
+            "--set",
+            "OBSERVABLE=true",
+        ])
+        .args(["--set", "MAX_DIM=100"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["valid"], true);
+    let td = &line["td"];
+    assert_eq!(td["id"], "urn:example:device:lamp3");
+    assert_eq!(td["properties"]["dim"]["maximum"], 100);
+    assert_eq!(td["properties"]["onOff"]["observable"], true);
+    assert!(!td.to_string().contains("tm:"), "{td}");
+
+    // Models outside the directory of the one given are not read.
+    let dir = std::env::temp_dir().join(format!("td-check-tm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let escaping = dir.join("escape.tm.json");
+    std::fs::write(
+        &escaping,
+        r#"{"@context": "https://www.w3.org/2022/wot/td/v1.1", "@type": "tm:ThingModel",
+            "title": "x", "links": [{"rel": "tm:extends", "href": "../../etc/passwd", "type": "application/tm+json"}]}"#,
+    )
+    .unwrap();
+    let out = Command::new(td_check())
+        .arg("--tm")
+        .arg(&escaping)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("root:"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
