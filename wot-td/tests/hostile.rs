@@ -541,3 +541,93 @@ fn a_pattern_repeated_in_every_affordance_is_compiled_once() {
     eprintln!("repeated: {} MiB allocated", allocated / MIB);
     assert!(allocated < 64 * MIB, "{} MiB", allocated / MIB);
 }
+
+/// `Document::check` reads on past structural problems: ten thousand of them give the
+/// first `MAX_STRUCTURE_PROBLEMS` and a note that the rest was not checked, in bounded
+/// memory.
+#[test]
+fn ten_thousand_structural_problems_stop_at_the_report_limit() {
+    let properties: Vec<String> = (0..10_000)
+        .map(|i| format!(r#""p{i}": {{"readOnly": "no", "forms": [{{"href": "http://t/{i}"}}]}}"#))
+        .collect();
+    let text = format!(
+        r#"{{"@context": "{CTX}", "title": "T", "securityDefinitions": {{"n": {{"scheme": "nosec"}}}},
+  "security": "n", "properties": {{{}}}}}"#,
+        properties.join(",\n")
+    );
+    let (report, bytes) = within(Duration::from_secs(120), move || {
+        counting(|| Document::check(text.as_bytes()))
+    });
+    let structural = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.rule == "term-type")
+        .count();
+    assert_eq!(structural, wot_td::MAX_STRUCTURE_PROBLEMS);
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.rule == "too-many-problems")
+    );
+    assert!(report.diagnostics.iter().all(|d| d.position.is_some()));
+    assert!(report.document.is_none());
+    // Each round reads the value again up to the next problem and frees what it built;
+    // about 80 MiB are allocated over all rounds for this 0.6 MB document.
+    assert!(bytes < 256 * MIB, "{} MiB allocated", bytes / MIB);
+}
+
+/// A megabyte of repeated members is reported up to a limit, each with a position.
+#[test]
+fn a_hundred_thousand_repeated_members_are_reported_up_to_a_limit() {
+    let repeats = r#""x:a": 1, "#.repeat(100_000);
+    let text = format!(
+        r#"{{{repeats}"@context": "{CTX}", "title": "T", "securityDefinitions": {{"n": {{"scheme": "nosec"}}}}, "security": "n"}}"#
+    );
+    let report = within(Duration::from_secs(60), move || {
+        Document::check(text.as_bytes())
+    });
+    let repeated: Vec<_> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.rule == "duplicate-identical")
+        .collect();
+    assert_eq!(repeated.len(), 100);
+    assert!(
+        repeated
+            .iter()
+            .all(|d| d.position.is_some() && !d.is_error())
+    );
+    assert!(report.is_valid());
+}
+
+/// Positions are found in the deepest document `serde_json` accepts, on a test thread's
+/// small stack, and so are repeated keys at the bottom of it.
+#[test]
+fn the_deepest_document_gets_positions_and_repeated_keys_found() {
+    let depth = 120;
+    let mut text = td_with_property(r#""type": "array", "items": "#);
+    text.truncate(text.len() - 3);
+    for _ in 0..depth {
+        text.push_str(r#"{"type": "array", "items": "#);
+    }
+    text.push_str(r#"{"type": "number", "minimum": 5, "maximum": 1, "x:k": 1, "x:k": 2}"#);
+    for _ in 0..depth {
+        text.push('}');
+    }
+    text.push_str("}}}");
+    let report = Document::check(text.as_bytes());
+    let range = report
+        .diagnostics
+        .iter()
+        .find(|d| d.rule == "range")
+        .unwrap();
+    assert!(range.position.is_some(), "{range}");
+    let repeated = report
+        .diagnostics
+        .iter()
+        .find(|d| d.rule == "duplicate-key")
+        .unwrap();
+    assert!(repeated.path.ends_with(".x:k"), "{repeated}");
+    assert!(repeated.position.is_some(), "{repeated}");
+}
