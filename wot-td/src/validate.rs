@@ -610,6 +610,13 @@ impl<'t> Validator<'t> {
                 self.security_names(t, sec, &fp.key("security"));
             }
             if let Some(resp) = &f.additional_responses {
+                if let OneOrMany::One(_) = resp {
+                    self.err(
+                        Rule::TermType,
+                        &fp.key("additionalResponses"),
+                        "`additionalResponses` must be an array (TD 1.1 §6.3.9.4 and its JSON Schema), even of one response",
+                    );
+                }
                 for (j, r) in resp.iter().enumerate() {
                     let responses_at = fp.key("additionalResponses");
                     let rp = match resp {

@@ -264,6 +264,16 @@ fn form_rules() {
         Error,
     );
     expect(
+        form(json!({"href": "http://t/p", "additionalResponses": {"success": false}})),
+        "term-type",
+        "properties.p.forms[0].additionalResponses",
+        Error,
+    );
+    // A protocol term such as `htv:statusCodeValue` tells a response apart.
+    let told_apart =
+        form(json!({"href": "http://t/p", "additionalResponses": [{"htv:statusCodeValue": 404}]}));
+    assert_eq!(Document::from_value(told_apart).unwrap().validate(), []);
+    expect(
         with(json!({"actions": {"a": {"forms": [{"href": "http://t/a", "op": "readproperty"}]}}})),
         "op-kind",
         "actions.a.forms[0].op",
