@@ -49,7 +49,7 @@
 //!   compiled regex size, the total compile budget of one document, check steps);
 //!   [`Document::validate_with_limits`] takes them.
 //! - Thing Models: [`ThingModel::instantiate`] makes a TD from a Thing Model as TD 1.1
-//!   §10 describes (`tm:extends`, `tm:ref`, `{{PLACEHOLDER}}`s, `tm:optional`), with the
+//!   §9 describes (`tm:extends`, `tm:ref`, `{{PLACEHOLDER}}`s, `tm:optional`), with the
 //!   models it refers to supplied by a [`ModelLoader`] and the work bounded by
 //!   [`InstantiateLimits`].
 //! - Writing: [`ThingBuilder`] builds a TD that passes validation; [`Document::to_value`]

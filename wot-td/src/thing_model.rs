@@ -1,4 +1,4 @@
-//! Thing Models made into Thing Descriptions (TD 1.1 §10): `tm:extends` and `tm:ref`
+//! Thing Models made into Thing Descriptions (TD 1.1 §9): `tm:extends` and `tm:ref`
 //! resolved through a caller-supplied [`ModelLoader`], `{{PLACEHOLDER}}`s substituted,
 //! `tm:optional` affordances kept or dropped, `tm:required` checked, the Thing Model
 //! terms removed and a `rel: "type"` link to the model added.
@@ -425,7 +425,7 @@ impl fmt::Display for InstantiateError {
 }
 
 impl ThingModel {
-    /// Instantiates this model into a Thing Description (TD 1.1 §10.4).
+    /// Instantiates this model into a Thing Description (TD 1.1 §9.4).
     ///
     /// In order: the `tm:extends` parents are merged in (recursively; several parents
     /// in link order, each later one and then the model itself overriding the earlier

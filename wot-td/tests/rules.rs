@@ -588,3 +588,20 @@ fn patterns_past_the_compile_budget_are_one_error() {
         diagnostics[0].message
     );
 }
+
+/// docs/td.md lists every rule code (the `--json` output's `rule` values), and every code
+/// parses back into its rule.
+#[test]
+fn the_guide_lists_every_rule_code() {
+    let guide = include_str!("../../docs/td.md");
+    let table = &guide[guide.find("## Rules").unwrap()..];
+    for rule in wot_td::Rule::ALL {
+        let code = rule.as_str();
+        assert!(
+            table.contains(&format!("`{code}`")),
+            "docs/td.md does not list `{code}`"
+        );
+        assert_eq!(code.parse::<wot_td::Rule>(), Ok(*rule));
+        assert_eq!(serde_json::to_value(rule).unwrap(), code);
+    }
+}

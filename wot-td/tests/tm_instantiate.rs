@@ -271,7 +271,7 @@ fn optional_affordances_are_dropped_unless_kept() {
     );
 }
 
-/// TD 1.1 §10.3.3: a child that defines an optional affordance of its parent again
+/// TD 1.1 §9.3.4: a child that defines an optional affordance of its parent again
 /// makes it mandatory.
 #[test]
 fn a_child_that_redefines_an_optional_affordance_makes_it_mandatory() {
