@@ -14,7 +14,7 @@ use std::rc::Rc;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use crate::parse::{Document, ParseError, ThingModel};
+use crate::parse::{Document, ParseError, ThingModel, push_key};
 
 /// The error a [`ModelLoader`] returns: any error type, boxed.
 pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
@@ -1540,24 +1540,6 @@ fn substitute_in(
         _ => {}
     }
     Ok(())
-}
-
-/// Appends `key` to a JSON path in the crate's style (`a.b`, `a["x y"]`, `a[0]`).
-fn push_key(out: &mut String, key: &str) {
-    let plain = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '@' | ':' | '$'));
-    if plain {
-        if !out.is_empty() {
-            out.push('.');
-        }
-        out.push_str(key);
-    } else {
-        out.push('[');
-        out.push_str(&Value::String(key.to_owned()).to_string());
-        out.push(']');
-    }
 }
 
 /// A TD needs `version.instance`; a model has only `version.model`, which it takes.
