@@ -31,6 +31,36 @@ pub fn validate_td_json(td: &Value) -> Vec<Diagnostic> {
             "the embedded TD JSON Schema could not be compiled",
         )];
     };
+    // The validator recurses once per level; a deeply nested TD (up to the 128 levels a
+    // parsed document may have) would overflow a small thread stack (tokio's workers and
+    // test threads have 2 MiB), so deep documents are checked on a thread of their own.
+    if crate::parse::nesting_depth(td) > SHALLOW {
+        let deep = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("wot-td json-schema".into())
+                .stack_size(DEEP_STACK)
+                .spawn_scoped(scope, || diagnostics(validator, td))
+                .ok()
+                .and_then(|worker| worker.join().ok())
+        });
+        return deep.unwrap_or_else(|| {
+            vec![Diagnostic::error(
+                Rule::JsonSchema,
+                "",
+                "the document is too deeply nested to check against the JSON Schema here",
+            )]
+        });
+    }
+    diagnostics(validator, td)
+}
+
+/// Documents nested deeper than this are checked on a thread with [`DEEP_STACK`].
+const SHALLOW: usize = 32;
+
+/// Enough for 128 levels in a debug build, with room to spare.
+const DEEP_STACK: usize = 64 << 20;
+
+fn diagnostics(validator: &jsonschema::Validator, td: &Value) -> Vec<Diagnostic> {
     validator
         .iter_errors(td)
         .map(|e| {
