@@ -1,8 +1,9 @@
 //! Group 10: the validation rate over a batch of about 300 Thing Descriptions.
 //!
 //! The batch: every TD of `td-corpus/valid` and `td-corpus/edge` and every
-//! `wot-td/tests/producers/*.td.json` that `Document::from_slice` reads as a TD (Thing
-//! Models and documents it refuses are left out; documents with validation errors stay in),
+//! `wot-td/tests/producers/*.td.json` that `Document::from_slice` reads as a TD and
+//! `serde_json` reads as JSON (Thing Models, documents `wot-td` refuses and the one behind a
+//! byte-order mark are left out; documents with validation errors would stay in),
 //! repeated until there are at least [`BATCH`] documents. All of them are read into memory
 //! first. Each iteration handles the whole batch:
 //!
@@ -54,7 +55,11 @@ fn distinct_tds() -> Vec<(String, Vec<u8>)> {
         files.sort();
         for path in files {
             let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            if let Ok(Document::Td(..)) = Document::from_slice(&bytes) {
+            // Like for like: the peer must read every document of the batch too, which
+            // leaves out a TD behind a byte-order mark (`wot-td` skips it, `serde_json`
+            // does not).
+            let td = matches!(Document::from_slice(&bytes), Ok(Document::Td(..)));
+            if td && serde_json::from_slice::<Value>(&bytes).is_ok() {
                 tds.push((short(&path), bytes));
             }
         }
@@ -83,21 +88,16 @@ fn td_batch(c: &mut Criterion) {
         batch.extend(distinct.iter().map(|(_, bytes)| bytes.as_slice()));
     }
     let bytes: usize = batch.iter().map(|b| b.len()).sum();
-    let with_errors = distinct
+    let with_errors: Vec<&str> = distinct
         .iter()
         .filter(|(_, b)| !Document::check(b).is_valid())
-        .count();
+        .map(|(path, _)| path.as_str())
+        .collect();
     eprintln!(
-        "td_batch: {} distinct TDs ({with_errors} with errors), batch of {} documents, {bytes} bytes",
+        "td_batch: {} distinct TDs (with errors: {with_errors:?}), batch of {} documents, {bytes} bytes",
         distinct.len(),
         batch.len(),
     );
-    for (path, b) in &distinct {
-        assert!(
-            serde_json::from_slice::<Value>(b).is_ok(),
-            "{path} is JSON for serde_json too"
-        );
-    }
 
     let mut group = c.benchmark_group(format!("td_batch/{}-tds", batch.len()));
     group.throughput(Throughput::ElementsAndBytes {
