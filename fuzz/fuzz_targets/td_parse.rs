@@ -1,12 +1,20 @@
 //! TD parse + validate + serialize never panics, and what parses survives a round trip:
-//! serialize → parse → serialize gives the same JSON.
+//! serialize → parse → serialize gives the same JSON. The lenient `Document::check` never
+//! panics either, agrees with `from_slice` on whether there is a document, and gives every
+//! diagnostic a position.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use wot_td::{Affordance, Document, FormQuery, Operation};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(doc) = Document::from_slice(data) else {
+    let report = Document::check(data);
+    let parsed = Document::from_slice(data);
+    assert_eq!(report.document.is_some(), parsed.is_ok(), "check and from_slice disagree");
+    if report.kind.is_some() {
+        assert!(report.diagnostics.iter().all(|d| d.position.is_some()), "{:?}", report.diagnostics);
+    }
+    let Ok(doc) = parsed else {
         return;
     };
     let _ = doc.validate();
