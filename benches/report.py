@@ -4,7 +4,8 @@
 Usage: python3 benches/report.py [criterion dir]   (default: $CARGO_TARGET_DIR/criterion,
 or target/criterion). For each benchmark group it lists the median time, events (elements)
 per second, MB/s, and each row's time relative to the group's reference row: `wot-sse` for the
-SSE groups, the floor for td_parse and events_filter, `10-rules` for alerts_update.
+SSE groups, the floor for td_parse, td_batch and events_filter, `10-rules` for alerts_update,
+the parse + validate of the resulting TD for td_instantiate.
 """
 
 import json
@@ -12,7 +13,8 @@ import os
 import sys
 from collections import defaultdict
 
-REFERENCES = ["wot-sse", "floor-serde_json-Value", "floor-closure", "10-rules"]
+REFERENCES = ["wot-sse", "floor-serde_json-Value", "floor-closure", "10-rules",
+              "reference-td-from_value+validate"]
 
 
 def load(root):

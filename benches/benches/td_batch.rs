@@ -39,9 +39,11 @@ const SOURCES: [(&str, &str); 3] = [
     ),
 ];
 
-/// The distinct TDs of [`SOURCES`] that parse, sorted by path, with their bytes.
-fn distinct_tds() -> Vec<(String, Vec<u8>)> {
+/// The distinct TDs of [`SOURCES`] that parse, sorted by path, with their bytes; and the
+/// files left out.
+fn distinct_tds() -> (Vec<(String, Vec<u8>)>, Vec<String>) {
     let mut tds = Vec::new();
+    let mut left_out = Vec::new();
     for (dir, suffix) in SOURCES {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .unwrap_or_else(|e| panic!("{dir}: {e}"))
@@ -61,10 +63,12 @@ fn distinct_tds() -> Vec<(String, Vec<u8>)> {
             let td = matches!(Document::from_slice(&bytes), Ok(Document::Td(..)));
             if td && serde_json::from_slice::<Value>(&bytes).is_ok() {
                 tds.push((short(&path), bytes));
+            } else {
+                left_out.push(short(&path));
             }
         }
     }
-    tds
+    (tds, left_out)
 }
 
 fn short(path: &Path) -> String {
@@ -81,7 +85,7 @@ fn short(path: &Path) -> String {
 }
 
 fn td_batch(c: &mut Criterion) {
-    let distinct = distinct_tds();
+    let (distinct, left_out) = distinct_tds();
     assert!(!distinct.is_empty(), "no TD parses");
     let mut batch: Vec<&[u8]> = Vec::with_capacity(BATCH + distinct.len());
     while batch.len() < BATCH {
@@ -94,7 +98,8 @@ fn td_batch(c: &mut Criterion) {
         .map(|(path, _)| path.as_str())
         .collect();
     eprintln!(
-        "td_batch: {} distinct TDs (with errors: {with_errors:?}), batch of {} documents, {bytes} bytes",
+        "td_batch: {} distinct TDs (with errors: {with_errors:?}; left out: {left_out:?}), \
+         batch of {} documents, {bytes} bytes",
         distinct.len(),
         batch.len(),
     );
