@@ -78,6 +78,17 @@ impl Document {
     /// [`Document::check`] with other limits on checking data schemas.
     pub fn check_with_limits(input: &[u8], limits: &ValidationLimits) -> Report {
         let (text, bom) = strip_bom(input);
+        // The common case, a well-formed TD, reads in one pass; the rest takes the
+        // lenient path below.
+        if let Some(doc) = Document::from_slice_fast(text, bom.clone()) {
+            let mut diagnostics = doc.validate_with_limits(limits);
+            sort(&mut diagnostics);
+            return Report {
+                kind: Some(DocumentKind::Td),
+                document: Some(doc),
+                diagnostics,
+            };
+        }
         let mut report = Report {
             kind: None,
             document: None,

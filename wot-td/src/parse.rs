@@ -318,7 +318,7 @@ impl Document {
     /// about Thing Models and produces every error with its path, line and column. A
     /// document this accepts gives the same model as the careful path: both read the
     /// same JSON with the same `Deserialize` impls, only without the intermediate `Value`.
-    fn from_slice_fast(text: &[u8], bom: Option<Diagnostic>) -> Option<Self> {
+    pub(crate) fn from_slice_fast(text: &[u8], bom: Option<Diagnostic>) -> Option<Self> {
         let mut de = serde_json::Deserializer::from_slice(text);
         let thing = Thing::deserialize(&mut de).ok()?;
         de.end().ok()?;
