@@ -149,7 +149,7 @@ impl Spec {
 
     /// The URL without query and user info, for logs and errors.
     pub(crate) fn url_for_logs(&self) -> String {
-        self.url().map(|url| redact(&url)).unwrap_or_default()
+        self.url().map(|url| redact_url(&url)).unwrap_or_default()
     }
 }
 
@@ -391,7 +391,7 @@ impl fmt::Debug for RequestBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestBuilder")
             .field("method", &self.settings.method)
-            .field("url", &self.url.as_ref().map(redact))
+            .field("url", &self.url.as_ref().map(redact_url))
             .field("headers", &self.settings.headers.keys().collect::<Vec<_>>())
             .field("auth", &self.settings.auth)
             .field("settings", &self.settings.reconnect)
@@ -607,7 +607,7 @@ impl RequestBuilder {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::builder(format!(
                 "URL {} is not http or https",
-                redact(&url)
+                redact_url(&url)
             )));
         }
         self.settings.reconnect.validate().map_err(Error::builder)?;
@@ -661,8 +661,14 @@ fn mark_sensitive(name: &HeaderName, value: &mut HeaderValue) {
     }
 }
 
-/// The URL without user info, query or fragment: safe for logs and errors.
-pub(crate) fn redact(url: &Url) -> String {
+/// The URL without user info, query or fragment: what our crates show of a URL in errors
+/// and logs, since those parts may carry credentials.
+///
+/// ```
+/// let url = "https://user:secret@thing.example/events?token=abc#x".parse().unwrap();
+/// assert_eq!(wot_sse::redact_url(&url), "https://thing.example/events");
+/// ```
+pub fn redact_url(url: &Url) -> String {
     let mut url = url.clone();
     let _ = url.set_username("");
     let _ = url.set_password(None);

@@ -8,7 +8,7 @@ use http::header::{
 };
 use http::{Method, StatusCode};
 
-use crate::client::{Auth, Secret, Spec, is_credential_header, redact};
+use crate::client::{Auth, Secret, Spec, is_credential_header, redact_url};
 use crate::error::{Error, Kind};
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
@@ -26,7 +26,7 @@ pub(crate) async fn open(spec: Spec, last_event_id: Option<HeaderValue>) -> Resu
     let settings = &spec.settings;
     let http = spec.http()?;
     let first_url = spec.url()?;
-    let mut url_for_logs = redact(&first_url);
+    let mut url_for_logs = redact_url(&first_url);
     let token = match &settings.auth {
         Auth::None => None,
         Auth::Bearer(token) => Some(token.clone()),
@@ -111,7 +111,7 @@ pub(crate) async fn open(spec: Spec, last_event_id: Option<HeaderValue>) -> Resu
                 method = Method::GET;
                 body = None;
             }
-            url_for_logs = redact(&next);
+            url_for_logs = redact_url(&next);
             tracing::debug!(%status, to = %url_for_logs, "following redirect");
             url = next;
             continue;

@@ -239,8 +239,15 @@ impl Error {
     }
 }
 
-/// 5xx, 408 and 429 are worth retrying; other statuses are not.
-pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
+/// Whether an HTTP status is worth retrying: 5xx, 408 and 429 are; other statuses are
+/// not. The rule our crates use for reconnecting, polling and webhooks alike.
+///
+/// ```
+/// use wot_sse::{StatusCode, is_retryable_status};
+/// assert!(is_retryable_status(StatusCode::SERVICE_UNAVAILABLE));
+/// assert!(!is_retryable_status(StatusCode::NOT_FOUND));
+/// ```
+pub fn is_retryable_status(status: StatusCode) -> bool {
     status.is_server_error()
         || status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS

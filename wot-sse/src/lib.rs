@@ -66,12 +66,12 @@ pub use backoff::{
 #[cfg(feature = "client")]
 pub use client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REDIRECTS, RequestBuilder,
-    SseClient, SseClientBuilder,
+    SseClient, SseClientBuilder, redact_url,
 };
 #[cfg(feature = "client")]
 pub use connect::parse_retry_after;
 #[cfg(feature = "client")]
-pub use error::Error;
+pub use error::{Error, is_retryable_status};
 pub use event::{Event, EventId};
 #[cfg(feature = "client")]
 pub use stream::{CloseReason, ConnectionState, EventStream, Message, Messages, StreamHandle};
