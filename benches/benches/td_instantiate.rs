@@ -65,10 +65,10 @@ fn td_instantiate(c: &mut Criterion) {
             .cloned()
             .ok_or_else(|| format!("no model at `{href}`").into())
     };
-    let lamp: ThingModel = match Document::from_slice(&models["lamp.tm.json"]) {
-        Ok(Document::Tm(tm)) => tm,
-        other => panic!("lamp.tm.json is not a Thing Model: {other:?}"),
-    };
+    let lamp: ThingModel = Document::from_slice(&models["lamp.tm.json"])
+        .ok()
+        .and_then(Document::into_thing_model)
+        .expect("lamp.tm.json is a Thing Model");
     let how = lamp_values();
 
     // The workload is what the test suite checks: a TD without errors.

@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 use crate::diagnostic::{Diagnostic, Rule, sort};
 use crate::model::{TD_CONTEXT_1_1, Thing};
 use crate::parse::{
-    Document, DocumentKind, KeyOrder, PathSeg, ThingModel, has_duplicate_keys, is_thing_model,
-    not_an_object, parse_value, read_thing, segments_to_string, strip_bom,
+    Document, DocumentKind, Inner, KeyOrder, PathSeg, ThingModel, has_duplicate_keys,
+    is_thing_model, not_an_object, parse_value, read_thing, segments_to_string, strip_bom,
 };
 use crate::pattern::ValidationLimits;
 
@@ -114,7 +114,7 @@ impl Document {
             let model = ThingModel { json: map };
             report.diagnostics.extend(model.validate());
             if !broken {
-                report.document = Some(Document::Tm(model));
+                report.document = Some(Document(Inner::Tm(model)));
             }
         } else {
             report.kind = Some(DocumentKind::Td);
@@ -133,8 +133,10 @@ impl Document {
                 found.retain(|d| !lenient.repaired.iter().any(|r| is_within(&d.path, r)));
                 report.diagnostics.extend(found);
                 if !broken {
-                    report.document =
-                        Some(Document::Td(Box::new(thing), KeyOrder::text(text, notes)));
+                    report.document = Some(Document(Inner::Td(
+                        Box::new(thing),
+                        KeyOrder::text(text, notes),
+                    )));
                 }
             }
         }

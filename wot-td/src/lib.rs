@@ -110,7 +110,7 @@ pub use model::{
 pub use model_links::ModelResolver;
 pub use one_or_many::OneOrMany;
 pub use parse::{
-    Document, DocumentKind, KeyOrder, MAX_DOCUMENT_BYTES, ParseError, ParseErrorKind, ThingModel,
+    Document, DocumentKind, MAX_DOCUMENT_BYTES, ParseError, ParseErrorKind, ThingModel,
 };
 pub use pattern::{PATTERN_SIZE_LIMIT, PatternError, PatternErrorKind, ValidationLimits};
 pub use security::{

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Rule};
 use crate::model::Thing;
-use crate::parse::{Document, ThingModel};
+use crate::parse::{Document, Inner, ThingModel};
 
 /// How many `tm:extends` levels are followed before giving up.
 const MAX_EXTENDS_DEPTH: usize = 16;
@@ -38,11 +38,11 @@ impl Document {
     pub fn validate_with(&self, resolver: &dyn ModelResolver) -> Vec<Diagnostic> {
         let mut out = self.validate();
         match self {
-            Document::Td(thing, _) => {
+            Document(Inner::Td(thing, _)) => {
                 out.retain(|d| d.rule != Rule::TmUnchecked);
                 out.extend(thing.check_against_models(resolver));
             }
-            Document::Tm(model) => {
+            Document(Inner::Tm(model)) => {
                 out.retain(|d| d.rule != Rule::TmExtendsUnchecked);
                 model.check_parents(resolver, &mut ParentWalk::default(), 0, &mut out);
             }

@@ -176,10 +176,18 @@ impl ThingModel {
 /// assert_eq!(thing.title, "Lamp");
 /// assert!(doc.validate().iter().all(|d| !d.is_error()));
 /// ```
+///
+/// [`Document::kind`] says which; [`Document::as_thing`] and [`Document::as_thing_model`]
+/// give it. A `Document` is made by parsing, or from a [`Thing`] or [`ThingModel`] with
+/// `Document::from`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Document {
-    /// A Thing Description, with the key order of its source text (empty for a Thing
-    /// built in code: use `Document::from(thing)`).
+pub struct Document(pub(crate) Inner);
+
+/// What a [`Document`] holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Inner {
+    /// A Thing Description, with what it keeps of its source text (nothing for a Thing
+    /// built in code).
     Td(Box<Thing>, KeyOrder),
     /// A Thing Model.
     Tm(ThingModel),
@@ -191,7 +199,7 @@ pub enum Document {
 /// [`Document::validate`] reports. Always compares equal, so it never makes two models
 /// differ.
 #[derive(Clone, Default)]
-pub struct KeyOrder(Option<Box<Source>>);
+pub(crate) struct KeyOrder(Option<Box<Source>>);
 
 #[derive(Clone)]
 struct Source {
@@ -306,10 +314,13 @@ impl Document {
             return Err(not_an_object());
         };
         if is_thing_model(&map) {
-            return Ok(Document::Tm(ThingModel { json: map }));
+            return Ok(Document(Inner::Tm(ThingModel { json: map })));
         }
         let thing = read_thing(&Value::Object(map)).map_err(|p| p.into_error(Some(text)))?;
-        Ok(Document::Td(Box::new(thing), KeyOrder::text(text, notes)))
+        Ok(Document(Inner::Td(
+            Box::new(thing),
+            KeyOrder::text(text, notes),
+        )))
     }
 
     /// The common case in one pass: a well-formed TD without repeated keys, read
@@ -329,10 +340,10 @@ impl Document {
         if is_tm || has_duplicate_keys(text) {
             return None;
         }
-        Some(Document::Td(
+        Some(Document(Inner::Td(
             Box::new(thing),
             KeyOrder::text(text, bom.into_iter().collect()),
-        ))
+        )))
     }
 
     /// Parses a TD or TM from a reader, reading at most [`MAX_DOCUMENT_BYTES`].
@@ -361,24 +372,24 @@ impl Document {
             return Err(not_an_object());
         };
         if is_thing_model(&map) {
-            return Ok(Document::Tm(ThingModel { json: map }));
+            return Ok(Document(Inner::Tm(ThingModel { json: map })));
         }
         let value = Value::Object(map);
         let thing = read_thing(&value).map_err(|p| p.into_error(None))?;
-        Ok(Document::Td(
+        Ok(Document(Inner::Td(
             Box::new(thing),
             KeyOrder(Some(Box::new(Source {
                 order: OrderSource::Value(value),
                 notes: Vec::new(),
             }))),
-        ))
+        )))
     }
 
     /// Whether this is a TD or a TM.
     pub fn kind(&self) -> DocumentKind {
         match self {
-            Document::Td(..) => DocumentKind::Td,
-            Document::Tm(_) => DocumentKind::Tm,
+            Document(Inner::Td(..)) => DocumentKind::Td,
+            Document(Inner::Tm(_)) => DocumentKind::Tm,
         }
     }
 
@@ -392,32 +403,40 @@ impl Document {
     /// ```
     pub fn title(&self) -> Option<&str> {
         match self {
-            Document::Td(t, _) => Some(&t.title),
-            Document::Tm(m) => m.title(),
+            Document(Inner::Td(t, _)) => Some(&t.title),
+            Document(Inner::Tm(m)) => m.title(),
         }
     }
 
     /// The Thing Description, if this is one.
     pub fn as_thing(&self) -> Option<&Thing> {
         match self {
-            Document::Td(t, _) => Some(t),
-            Document::Tm(_) => None,
+            Document(Inner::Td(t, _)) => Some(t),
+            Document(Inner::Tm(_)) => None,
         }
     }
 
     /// The Thing Description, if this is one.
     pub fn into_thing(self) -> Option<Thing> {
         match self {
-            Document::Td(t, _) => Some(*t),
-            Document::Tm(_) => None,
+            Document(Inner::Td(t, _)) => Some(*t),
+            Document(Inner::Tm(_)) => None,
+        }
+    }
+
+    /// The Thing Model, if this is one.
+    pub fn into_thing_model(self) -> Option<ThingModel> {
+        match self {
+            Document(Inner::Tm(m)) => Some(m),
+            Document(Inner::Td(..)) => None,
         }
     }
 
     /// The Thing Model, if this is one.
     pub fn as_thing_model(&self) -> Option<&ThingModel> {
         match self {
-            Document::Tm(m) => Some(m),
-            Document::Td(..) => None,
+            Document(Inner::Tm(m)) => Some(m),
+            Document(Inner::Td(..)) => None,
         }
     }
 
@@ -428,7 +447,7 @@ impl Document {
     /// Only if a value cannot be represented in JSON (never for parsed documents).
     pub fn to_value(&self) -> Result<Value, serde_json::Error> {
         match self {
-            Document::Td(thing, order) => {
+            Document(Inner::Td(thing, order)) => {
                 let mut v = serde_json::to_value(thing)?;
                 match order.0.as_deref().map(|s| &s.order) {
                     Some(OrderSource::Value(source)) => reorder_like(&mut v, source, 0),
@@ -443,7 +462,7 @@ impl Document {
                 }
                 Ok(v)
             }
-            Document::Tm(m) => Ok(Value::Object(m.json.clone())),
+            Document(Inner::Tm(m)) => Ok(Value::Object(m.json.clone())),
         }
     }
 
@@ -472,9 +491,15 @@ impl std::str::FromStr for Document {
     }
 }
 
+impl From<ThingModel> for Document {
+    fn from(model: ThingModel) -> Self {
+        Document(Inner::Tm(model))
+    }
+}
+
 impl From<Thing> for Document {
     fn from(thing: Thing) -> Self {
-        Document::Td(Box::new(thing), KeyOrder::default())
+        Document(Inner::Td(Box::new(thing), KeyOrder::default()))
     }
 }
 

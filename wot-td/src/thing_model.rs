@@ -14,7 +14,7 @@ use std::rc::Rc;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use crate::parse::{Document, ParseError, ThingModel, push_key};
+use crate::parse::{Document, Inner, ParseError, ThingModel, push_key};
 
 /// The error a [`ModelLoader`] returns: any error type, boxed.
 pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
@@ -499,8 +499,8 @@ impl ThingModel {
     ) -> Result<Document, InstantiateError> {
         let value = self.instantiate_value(how, loader)?;
         match Document::from_value(value) {
-            Ok(doc @ Document::Td(..)) => Ok(doc),
-            Ok(Document::Tm(_)) => Err(InstantiateError::new(
+            Ok(doc @ Document(Inner::Td(..))) => Ok(doc),
+            Ok(Document(Inner::Tm(_))) => Err(InstantiateError::new(
                 InstantiateErrorKind::NotATd,
                 &At::result("@type"),
             )),
@@ -748,8 +748,8 @@ impl Resolver<'_> {
             )
         };
         let model = match Document::from_slice(&bytes) {
-            Ok(Document::Tm(model)) => model,
-            Ok(Document::Td(..)) => return Err(not_a_model()),
+            Ok(Document(Inner::Tm(model))) => model,
+            Ok(Document(Inner::Td(..))) => return Err(not_a_model()),
             Err(e) => return Err(not_a_model().with_source(Box::new(e))),
         };
         let model = Rc::new(model.json);

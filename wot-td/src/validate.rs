@@ -13,7 +13,7 @@ use crate::model::{
     AffordanceKind, DataSchema, DataType, Form, Operation, TD_CONTEXT_1_0, TD_CONTEXT_1_1, Thing,
 };
 use crate::one_or_many::OneOrMany;
-use crate::parse::{Document, ThingModel, push_key};
+use crate::parse::{Document, Inner, ThingModel, push_key};
 use crate::pattern::{PatternErrorKind, ValidationLimits};
 use crate::security::SecurityScheme;
 use crate::value_check::{Checker, short};
@@ -101,7 +101,7 @@ impl Document {
     /// (pattern sizes, the compile budget, check steps).
     pub fn validate_with_limits(&self, limits: &ValidationLimits) -> Vec<Diagnostic> {
         match self {
-            Document::Td(thing, source) => {
+            Document(Inner::Td(thing, source)) => {
                 let mut out = source.notes().to_vec();
                 out.extend(thing.validate_with_limits(limits));
                 #[cfg(feature = "json-schema")]
@@ -111,14 +111,14 @@ impl Document {
                 self.locate(&mut out);
                 out
             }
-            Document::Tm(model) => model.validate(),
+            Document(Inner::Tm(model)) => model.validate(),
         }
     }
 
     /// Gives each diagnostic without a position the line and column of its path, when
     /// the document was parsed from text.
     pub(crate) fn locate(&self, diagnostics: &mut [Diagnostic]) {
-        if let Document::Td(_, source) = self
+        if let Document(Inner::Td(_, source)) = self
             && let Some(text) = source.source_text()
         {
             crate::source::locate_all(text, diagnostics);

@@ -215,7 +215,7 @@ fn a_long_tm_extends_chain_stops_at_the_depth_limit() {
         let n: usize = href.strip_prefix("http://m/")?.parse().ok()?;
         Some(model_extending(&[format!("http://m/{}", n + 1)]))
     };
-    let doc = Document::Tm(model_extending(&["http://m/0".to_owned()]));
+    let doc = Document::from(model_extending(&["http://m/0".to_owned()]));
     let diagnostics = within(Duration::from_secs(10), move || {
         doc.validate_with(&resolver)
     });
@@ -249,7 +249,7 @@ fn a_diamond_tm_extends_graph_is_checked_in_bounded_time() {
             .ok()?;
         Some(model_extending(&level(k + 1)))
     };
-    let doc = Document::Tm(model_extending(&level(0)));
+    let doc = Document::from(model_extending(&level(0)));
     let diagnostics = within(Duration::from_secs(10), move || {
         doc.validate_with(&resolver)
     });

@@ -519,7 +519,7 @@ fn resolver_detects_extends_cycles() {
         "http://m/b" => Some(model("http://m/a")),
         _ => None,
     };
-    let doc = Document::Tm(model("http://m/a"));
+    let doc = Document::from(model("http://m/a"));
     let diags = doc.validate_with(&resolver);
     assert!(
         diags

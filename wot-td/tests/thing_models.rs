@@ -49,7 +49,7 @@ fn a_model_reached_by_many_paths_is_checked_once() {
         *calls.borrow_mut().entry(h.to_owned()).or_default() += 1;
         models.get(h).cloned()
     };
-    let root = Document::Tm(models[&href(0)].clone());
+    let root = Document::from(models[&href(0)].clone());
     let diags = root.validate_with(&resolver);
     assert!(calls.borrow().values().all(|&n| n == 1), "{calls:?}");
     assert_eq!(calls.borrow().len(), levels - 1);
@@ -68,7 +68,7 @@ fn cycles_are_errors() {
         (a.clone(), model("a", std::slice::from_ref(&b))),
         (b.clone(), model("b", std::slice::from_ref(&a))),
     ]);
-    let root = Document::Tm(models[&a].clone());
+    let root = Document::from(models[&a].clone());
     let diags = root.validate_with(&|h: &str| models.get(h).cloned());
     assert!(
         diags

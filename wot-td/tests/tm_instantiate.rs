@@ -76,17 +76,17 @@ impl ModelLoader for MemoryLoader {
 
 fn read_model(path: impl AsRef<Path>) -> ThingModel {
     let bytes = std::fs::read(path.as_ref()).unwrap();
-    match Document::from_slice(&bytes).unwrap() {
-        Document::Tm(tm) => tm,
-        Document::Td(..) => panic!("{} is not a Thing Model", path.as_ref().display()),
-    }
+    Document::from_slice(&bytes)
+        .unwrap()
+        .into_thing_model()
+        .unwrap_or_else(|| panic!("{} is not a Thing Model", path.as_ref().display()))
 }
 
 fn model(value: Value) -> ThingModel {
-    match Document::from_value(value).unwrap() {
-        Document::Tm(tm) => tm,
-        Document::Td(..) => panic!("not a Thing Model"),
-    }
+    Document::from_value(value)
+        .unwrap()
+        .into_thing_model()
+        .expect("a Thing Model")
 }
 
 fn tm(extra: Value) -> Value {
