@@ -332,6 +332,8 @@ struct Series {
     changed: bool,
     /// Time of the latest update, or when watching started (for `no_data`).
     last_update: SystemTime,
+    /// `last_update` before the latest update: the start of the gap it ended.
+    previous_update: SystemTime,
     samples: VecDeque<(SystemTime, f64)>,
     alert: Option<Active>,
     scheduled: Option<SystemTime>,
@@ -585,10 +587,23 @@ impl Engine {
     /// property) at time `now`, after running the deadlines due by then. Costs time for those
     /// rules only.
     pub fn update(&mut self, now: SystemTime, update: &PropertyUpdate) -> Vec<Notification> {
-        let mut out = self.tick(now);
-        let now = self.core.now;
+        let mut out = Vec::new();
+        let now = now.max(self.core.now);
+        // A sample at `t` comes before the deadlines at `t` (as in Prometheus, whose
+        // evaluation at `t` sees the sample at `t`): a pending alert whose hold time ends
+        // just as its condition stops holding never fires.
+        self.run_deadlines(now, false, &mut out);
+        self.core.now = now;
+        self.apply(now, update, &mut out);
+        self.run_deadlines(now, true, &mut out);
+        self.core.compact_timers(&self.slots);
+        out
+    }
+
+    /// Records `update` in the series it concerns and evaluates them at `now`.
+    fn apply(&mut self, now: SystemTime, update: &PropertyUpdate, out: &mut Vec<Notification>) {
         let Some(entry) = self.index.get(&update.property) else {
-            return out;
+            return;
         };
         let named = entry
             .by_thing
@@ -638,15 +653,18 @@ impl Engine {
                 }
             };
             series.record(value, now, compiled.rate_window);
+            // Evaluating at `now` does the work of a deadline at `now`: that entry is stale.
+            if series.scheduled.is_some_and(|s| s <= now) {
+                series.scheduled = None;
+            }
             let ctx = RuleCtx {
                 rule: &compiled.rule,
                 summary: &compiled.summary,
                 slot,
                 generation: *generation,
             };
-            self.core.evaluate(&ctx, series, now, &mut out);
+            self.core.evaluate(&ctx, series, now, out);
         }
-        out
     }
 
     /// Runs every deadline due at or before `now`, each at its own time, in time order.
@@ -658,9 +676,17 @@ impl Engine {
     pub fn tick(&mut self, now: SystemTime) -> Vec<Notification> {
         let mut out = Vec::new();
         let now = now.max(self.core.now);
+        self.run_deadlines(now, true, &mut out);
+        self.core.now = now;
+        self.core.compact_timers(&self.slots);
+        out
+    }
+
+    /// Runs the deadlines before `now` (and at `now` when `inclusive`), each at its own time.
+    fn run_deadlines(&mut self, now: SystemTime, inclusive: bool, out: &mut Vec<Notification>) {
         self.core.horizon = now;
         while let Some(Reverse(top)) = self.core.timers.peek() {
-            if top.at > now {
+            if top.at > now || (top.at == now && !inclusive) {
                 break;
             }
             let Some(Reverse(timer)) = self.core.timers.pop() else {
@@ -690,11 +716,8 @@ impl Engine {
                 slot: timer.slot,
                 generation: *generation,
             };
-            self.core.evaluate(&ctx, series, timer.at, &mut out);
+            self.core.evaluate(&ctx, series, timer.at, out);
         }
-        self.core.now = now;
-        self.core.compact_timers(&self.slots);
-        out
     }
 
     /// The earliest time at which [`Engine::tick`] has work, if any.
@@ -818,6 +841,7 @@ impl Series {
             value: None,
             changed: false,
             last_update: now,
+            previous_update: now,
             samples: VecDeque::new(),
             alert: None,
             scheduled: None,
@@ -829,6 +853,7 @@ impl Series {
         if self.value.as_ref() != Some(value) {
             self.value = Some(value.clone());
         }
+        self.previous_update = self.last_update;
         self.last_update = now;
         if let Some(window) = window {
             if let Some(x) = value.as_f64() {
@@ -839,6 +864,17 @@ impl Series {
             }
             self.prune(now, window);
         }
+    }
+
+    /// The latest gap between updates as of `now`: since the latest update, or, when that
+    /// update is at `now`, the gap it ended.
+    fn no_data_for(&self, now: SystemTime) -> Duration {
+        let since = if self.last_update >= now {
+            self.previous_update
+        } else {
+            self.last_update
+        };
+        now.duration_since(since).unwrap_or(Duration::ZERO)
     }
 
     /// Drops samples that left the window `(now - window, now]`.
@@ -1116,7 +1152,7 @@ impl Core {
             last_notified: now,
             repeats: 0,
         });
-        let summary = self.render(ctx, series);
+        let summary = self.render(ctx, series, now);
         if let Some(active) = series.alert.as_mut() {
             active.alert.summary = summary;
         }
@@ -1161,7 +1197,7 @@ impl Core {
         }
     }
 
-    fn render(&self, ctx: &RuleCtx<'_>, series: &Series) -> String {
+    fn render(&self, ctx: &RuleCtx<'_>, series: &Series, now: SystemTime) -> String {
         let Some(active) = series.alert.as_ref() else {
             return String::new();
         };
@@ -1175,6 +1211,7 @@ impl Core {
             unit: unit.map(String::as_str),
             severity: a.severity.as_str(),
             labels: &ctx.rule.labels,
+            no_data_for: series.no_data_for(now),
         })
     }
 
@@ -1188,7 +1225,7 @@ impl Core {
         previous_severity: Option<Severity>,
         out: &mut Vec<Notification>,
     ) {
-        let summary = self.render(ctx, series);
+        let summary = self.render(ctx, series, now);
         let Some(active) = series.alert.as_mut() else {
             return;
         };

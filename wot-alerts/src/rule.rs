@@ -22,6 +22,9 @@ pub(crate) const MAX_REGEX_LEN: usize = 4096;
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// The summary of rules that give none.
 const DEFAULT_SUMMARY: &str = "{{rule}}: {{thing}} {{property}} is {{value}} {{unit}}";
+/// The summary of `no_data` rules that give none: there is no value to show.
+const DEFAULT_NO_DATA_SUMMARY: &str =
+    "{{rule}}: no data from {{thing}} {{property}} for {{no_data_for}}";
 /// Longest accepted duration: 100 years.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -526,7 +529,10 @@ pub struct Rule {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Summary template with `{{thing}}`, `{{property}}`, `{{rule}}`, `{{value}}`, `{{unit}}`,
-    /// `{{severity}}` and `{{labels.NAME}}` (default: a generated sentence).
+    /// `{{severity}}`, `{{no_data_for}}` (the latest gap between updates, e.g. `5m`) and
+    /// `{{labels.NAME}}`. Default: `{{rule}}: {{thing}} {{property}} is {{value}} {{unit}}`,
+    /// or for a `no_data` condition `{{rule}}: no data from {{thing}} {{property}} for
+    /// {{no_data_for}}`.
     #[serde(default)]
     pub summary: Option<String>,
     /// Repeat the notification of a firing, unacknowledged alert this often, at least 1 s
@@ -679,7 +685,11 @@ impl Rule {
                 "must be at least 1s and at most 100 years".into(),
             ));
         }
-        let text = self.summary.as_deref().unwrap_or(DEFAULT_SUMMARY);
+        let default = match self.condition {
+            Condition::NoData(_) => DEFAULT_NO_DATA_SUMMARY,
+            _ => DEFAULT_SUMMARY,
+        };
+        let text = self.summary.as_deref().unwrap_or(default);
         Template::parse(text).map_err(|m| err("summary", m))
     }
 

@@ -11,6 +11,9 @@ pub(crate) struct Vars<'a> {
     pub(crate) unit: Option<&'a str>,
     pub(crate) severity: &'a str,
     pub(crate) labels: &'a BTreeMap<String, String>,
+    /// The latest gap between updates: from the latest update (or the start of watching) to
+    /// now, or, at the instant an update arrives, the gap that it ended.
+    pub(crate) no_data_for: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +25,7 @@ enum Part {
     Value,
     Unit,
     Severity,
+    NoDataFor,
     Label(String),
 }
 
@@ -85,12 +89,13 @@ impl Template {
                 "value" => Part::Value,
                 "unit" => Part::Unit,
                 "severity" => Part::Severity,
+                "no_data_for" => Part::NoDataFor,
                 _ => match name.strip_prefix("labels.") {
                     Some(label) if !label.is_empty() => Part::Label(label.to_owned()),
                     _ => {
                         return Err(format!(
                             "unknown placeholder `{{{{{name}}}}}`; use rule, thing, property, \
-                             value, unit, severity or labels.NAME"
+                             value, unit, severity, no_data_for or labels.NAME"
                         ));
                     }
                 },
@@ -120,6 +125,11 @@ impl Template {
                 },
                 Part::Unit => push_bounded(&mut out, vars.unit.unwrap_or("")),
                 Part::Severity => push_bounded(&mut out, vars.severity),
+                Part::NoDataFor => {
+                    // Whole seconds: `5m`, `1m 30s`, not nanoseconds.
+                    let secs = std::time::Duration::from_secs(vars.no_data_for.as_secs());
+                    push_bounded(&mut out, &humantime::format_duration(secs).to_string())
+                }
                 Part::Label(name) => push_bounded(
                     &mut out,
                     vars.labels.get(name).map(String::as_str).unwrap_or(""),
@@ -182,6 +192,7 @@ mod tests {
             unit: Some("°C"),
             severity: "warning",
             labels: &labels,
+            no_data_for: std::time::Duration::ZERO,
         };
         assert_eq!(t.render(&vars), "fridge-1 12.5 °C (cold)");
         assert!(
@@ -209,6 +220,7 @@ mod tests {
             unit: None,
             severity: "warning",
             labels: &labels,
+            no_data_for: std::time::Duration::ZERO,
         };
         let out = t.render(&vars);
         assert!(out.len() <= MAX_RENDERED_LEN, "{}", out.len());

@@ -509,7 +509,9 @@ fn run_case(
     };
     for (t, _, step) in steps {
         let now = at(t);
-        ticks.advance(&mut engine, now, &mut notifications)?;
+        // A sample at `t` comes before the deadlines at `t`; acknowledgements and checks after.
+        let inclusive = !matches!(step, Step::Sample(..));
+        ticks.advance(&mut engine, now, inclusive, &mut notifications)?;
         match step {
             Step::Sample(i, value) => {
                 let Some(series) = case.input.get(i) else {
@@ -536,7 +538,7 @@ fn run_case(
             }
         }
     }
-    ticks.advance(&mut engine, at(end), &mut notifications)?;
+    ticks.advance(&mut engine, at(end), true, &mut notifications)?;
     if let Some(f) = notifications.compare() {
         failures.push(f);
     }
@@ -624,7 +626,8 @@ impl Budget<'_> {
     }
 }
 
-/// Runs the engine's deadlines one instant at a time, bounded by a number of ticks.
+/// Runs the engine's deadlines one instant at a time, up to `to` (included or not), bounded by
+/// a number of ticks.
 struct Ticks {
     done: usize,
     max: usize,
@@ -635,9 +638,13 @@ impl Ticks {
         &mut self,
         engine: &mut Engine,
         to: SystemTime,
+        inclusive: bool,
         notifications: &mut NotificationLog<'_>,
     ) -> Result<(), CaseError> {
-        while let Some(deadline) = engine.next_deadline().filter(|d| *d <= to) {
+        while let Some(deadline) = engine
+            .next_deadline()
+            .filter(|d| *d < to || (inclusive && *d == to))
+        {
             self.done += 1;
             if self.done > self.max {
                 return Err(CaseError::new(

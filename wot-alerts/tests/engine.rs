@@ -252,3 +252,72 @@ fn a_tick_across_years_of_repeats_notifies_twice_not_once_per_interval() {
     assert_eq!(n[1].at, t(90 * year));
     assert_eq!(engine.next_deadline(), Some(t(90 * year + 1)));
 }
+
+/// Prometheus semantics: the evaluation at `t` sees the sample at `t`. A pending alert whose
+/// hold time ends at the very instant its condition stops holding never fires.
+#[test]
+fn a_sample_at_the_end_of_a_hold_time_comes_before_the_deadline() {
+    let mut engine = Engine::new();
+    let mut rule = Rule::new("hot", "fridge-1", "temperature", Condition::Gt(8.0));
+    rule.hold_for = Duration::from_secs(20);
+    engine.add_rule(rule, t(0)).unwrap();
+    let sample = |v: i64| PropertyUpdate::new("fridge-1", "temperature", json!(v));
+    assert!(engine.update(t(0), &sample(9)).is_empty());
+    assert!(engine.update(t(10), &sample(9)).is_empty());
+    assert_eq!(engine.next_deadline(), Some(t(20)));
+    let n = engine.update(t(20), &sample(5));
+    assert!(n.is_empty(), "no fired/resolved pair: {n:?}");
+    assert!(engine.active_alerts().is_empty());
+    assert!(engine.tick(t(30)).is_empty());
+    assert!(engine.history().is_empty());
+
+    // Still holding at the deadline: it fires at that instant, from the update.
+    assert!(engine.update(t(40), &sample(9)).is_empty());
+    let n = engine.update(t(60), &sample(10));
+    assert_eq!(n.len(), 1);
+    assert_eq!((n[0].kind, n[0].at), (NotificationKind::Fired, t(60)));
+    assert!(
+        engine.tick(t(60)).is_empty(),
+        "the deadline does not fire twice"
+    );
+
+    // A deadline of another series at the same instant still runs, after the sample.
+    let mut other = Rule::new("cold", "freezer-1", "temperature", Condition::Gt(-10.0));
+    other.hold_for = Duration::from_secs(20);
+    engine.add_rule(other, t(60)).unwrap();
+    let freezer = |v: i64| PropertyUpdate::new("freezer-1", "temperature", json!(v));
+    assert!(engine.update(t(70), &freezer(-5)).is_empty());
+    let n = engine.update(t(90), &sample(5));
+    let kinds: Vec<_> = n.iter().map(|n| (n.alert.rule.as_str(), n.kind)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("hot", NotificationKind::Resolved),
+            ("cold", NotificationKind::Fired)
+        ]
+    );
+}
+
+#[test]
+fn a_no_data_summary_says_how_long_there_has_been_no_data() {
+    let mut engine = Engine::new();
+    let rule = Rule::new(
+        "co2-silent",
+        "room-1",
+        "co2",
+        Condition::NoData(Duration::from_secs(300)),
+    );
+    engine.add_rule(rule, t(0)).unwrap();
+    let fired = engine.tick(t(300));
+    assert_eq!(fired[0].kind, NotificationKind::Fired);
+    assert_eq!(
+        fired[0].summary(),
+        "co2-silent: no data from room-1 co2 for 5m"
+    );
+    let n = engine.update(t(450), &PropertyUpdate::new("room-1", "co2", json!(400)));
+    assert_eq!(n[0].kind, NotificationKind::Resolved);
+    assert_eq!(
+        n[0].summary(),
+        "co2-silent: no data from room-1 co2 for 7m 30s"
+    );
+}
