@@ -5,6 +5,8 @@
 //! `Last-Event-ID`. Recoverable errors are yielded and the stream goes on; terminal ones end it.
 //!
 //! ```no_run
+//! # #[cfg(feature = "client")]
+//! # mod quickstart {
 //! use futures::StreamExt;
 //! use wot_sse::SseClient;
 //!
@@ -22,6 +24,7 @@
 //!     }
 //! }
 //! # Ok(())
+//! # }
 //! # }
 //! ```
 //!

@@ -1,5 +1,8 @@
 //! The client against wiremock on 127.0.0.1: statuses, content types, redirects, resuming.
 
+// The HTTP client is the `client` feature; without it only the parser tests run.
+#![cfg(feature = "client")]
+
 use std::time::Duration;
 
 use futures::StreamExt;

@@ -1,6 +1,9 @@
 //! The client against a scripted raw-TCP SSE server on 127.0.0.1, on tokio's paused clock:
 //! chunk timing, idle timeout, heartbeats, the backoff schedule, control and cleanup.
 
+// The HTTP client is the `client` feature; without it only the parser tests run.
+#![cfg(feature = "client")]
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -11,6 +11,9 @@
 //! With resume the consumer must see every event exactly once and in order; without replay
 //! the lost events must show as a gap next to the error for the broken connection.
 
+// The HTTP client is the `client` feature; without it only the parser tests run.
+#![cfg(feature = "client")]
+
 use std::time::Duration;
 
 use futures::StreamExt;

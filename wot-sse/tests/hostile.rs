@@ -2,6 +2,9 @@
 //! and checks that the client gives a clear error or a bounded result, never a panic, a hang or
 //! unbounded memory. Time-dependent cases run on tokio's paused clock.
 
+// The HTTP client is the `client` feature; without it only the parser tests run.
+#![cfg(feature = "client")]
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! The state shared with handles is made on first use: a handle or state watcher created late
 //! must see the current state, and a handle made after the stream parked must still wake it.
 
+// The HTTP client is the `client` feature; without it only the parser tests run.
+#![cfg(feature = "client")]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -3,6 +3,9 @@
 //! the default settings (idle timeout 45 s, at most 5 failed attempts in a row) the stream must
 //! keep going, because a connection the server accepted is not a failed attempt.
 
+// The HTTP client is the `client` feature; without it only the parser tests run.
+#![cfg(feature = "client")]
+
 use std::time::Duration;
 
 use futures::StreamExt;

@@ -1,5 +1,8 @@
 //! Tokens never show up in log lines (all crates, TRACE level), `Debug` output or error text.
 
+// The HTTP client is the `client` feature; without it only the parser tests run.
+#![cfg(feature = "client")]
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -9,6 +9,9 @@
 //! The TLS server is tokio-rustls on 127.0.0.1 with a self-signed test certificate for
 //! `127.0.0.1` (generated once for these tests; its key protects nothing).
 
+// The HTTP client is the `client` feature; without it only the parser tests run.
+#![cfg(feature = "client")]
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -3,6 +3,9 @@
 //! runs a raw TCP server on 127.0.0.1 and checks a bounded, documented outcome; time-dependent
 //! ones run on tokio's paused clock.
 
+// The HTTP client is the `client` feature; without it only the parser tests run.
+#![cfg(feature = "client")]
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
