@@ -292,6 +292,7 @@ pub(crate) fn title_in<'a>(
 /// A form operation type (`op`): the 18 names of TD 1.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Operation {
     /// `readproperty`
     ReadProperty,

@@ -10,6 +10,7 @@ use crate::one_or_many::OneOrMany;
 /// Where a credential goes (`in`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum SecurityIn {
     /// An HTTP header.
     Header,
@@ -150,6 +151,7 @@ pub struct OAuth2Scheme {
 /// A scheme this crate does not know (an extension such as `ace:ACESecurityScheme`) is
 /// kept as [`SecurityScheme::Other`] with all its terms.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum SecurityScheme {
     /// `nosec`: no authentication.
     NoSec(PlainScheme),
