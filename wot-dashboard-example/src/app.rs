@@ -136,6 +136,8 @@ impl From<&ConnectionState> for Link {
                 }
                 _ => "closed".to_owned(),
             }),
+            // `ConnectionState` is non-exhaustive: a state this UI does not know yet.
+            _ => Link::Connecting,
         }
     }
 }

@@ -89,6 +89,8 @@ pub(crate) fn connection_json(
                 _ => "closed".to_owned(),
             }),
         ),
+        // `ConnectionState` is non-exhaustive: a state this page does not know yet.
+        _ => ("unknown", None, None, None),
     };
     json!({
         "type": "connection",

@@ -87,6 +87,7 @@ const VALIDATE_PIECE: usize = 4 * 1024;
 
 /// What the parser yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Item {
     /// A dispatched event.
     Event(Event),
@@ -283,6 +284,7 @@ impl Parser {
     /// assert_eq!(parser.next_item(), Some(Err(ParseError::IdTooLong { limit: 4 })));
     /// assert!(matches!(parser.next_item(), Some(Ok(Item::Event(e))) if e.id() == "1"));
     /// ```
+    #[must_use]
     pub fn with_max_id_len(mut self, bytes: usize) -> Self {
         self.block.max_id_len = limit_u32(bytes);
         self
@@ -291,6 +293,7 @@ impl Parser {
     /// Sets the limit on an event type: an `event` field whose value is longer than `bytes`
     /// yields one [`ParseError::EventTypeTooLong`], and its event is skipped up to the next
     /// blank line. Default [`DEFAULT_MAX_EVENT_TYPE_LEN`].
+    #[must_use]
     pub fn with_max_event_type_len(mut self, bytes: usize) -> Self {
         self.block.max_type_len = limit_u32(bytes);
         self
@@ -299,6 +302,7 @@ impl Parser {
     /// Sets the limit on a comment line (its leading `:` included): a longer one yields one
     /// [`ParseError::CommentTooLong`] and only that line is skipped. Default
     /// [`DEFAULT_MAX_COMMENT_LEN`].
+    #[must_use]
     pub fn with_max_comment_len(mut self, bytes: usize) -> Self {
         self.block.max_comment_len = limit_u32(bytes);
         self

@@ -39,6 +39,7 @@ use crate::parser::{Item, ParseError, Parser};
 
 /// The connection state of a stream, for display; watch it with [`EventStream::state`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ConnectionState {
     /// Connecting (or reconnecting now): waiting for the response.
     Connecting,
@@ -87,6 +88,7 @@ impl PartialEq for CloseReason {
 
 /// An event or a comment, from [`EventStream::messages`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Message {
     /// A dispatched event.
     Event(Event),
@@ -184,6 +186,7 @@ enum Phase {
 ///
 /// Use [`messages`](Self::messages) to receive comments too, [`state`](Self::state) to watch
 /// the connection, and [`handle`](Self::handle) to control it from elsewhere.
+#[must_use = "streams do nothing unless polled"]
 pub struct EventStream {
     spec: Spec,
     /// Made by the first [`state`](Self::state), [`handle`](Self::handle), [`close`](Self::close)
@@ -701,6 +704,7 @@ impl Stream for EventStream {
 /// A view of an [`EventStream`] that yields comments as well as events, from
 /// [`EventStream::messages`]. It shares the stream's connection and state.
 #[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
 pub struct Messages<'a> {
     stream: &'a mut EventStream,
 }

@@ -99,6 +99,7 @@ impl Outcome {
             }
             Ok(Item::Comment(c)) => self.comments.push(c),
             Ok(Item::Retry(r)) => self.retry = Some(r),
+            Ok(other) => panic!("an item this test does not know: {other:?}"),
             // Over-large events, and ids, event types and comments over their own limits.
             Err(_) => self.errors += 1,
         }

@@ -628,6 +628,7 @@ async fn an_over_long_event_type_skips_its_event_and_the_limits_are_settings() {
                 format!("{} {} {}", event.event_type(), event.data(), event.id())
             }
             Ok(wot_sse::Message::Comment(text)) => format!("comment {text}"),
+            Ok(other) => panic!("unexpected message {other:?}"),
             Err(error) => {
                 assert!(error.is_field_too_long(), "{error}");
                 format!("{:?}", error.field_error().unwrap())
