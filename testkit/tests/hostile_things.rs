@@ -17,7 +17,7 @@ use serde_json::Value;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tokio::time::Instant;
 use wot_events::{
-    Credential, Credentials, Error, EventSubscriber, ObserveOptions, SubscribeOptions,
+    Credential, Credentials, Error, ErrorKind, EventSubscriber, ObserveOptions, SubscribeOptions,
 };
 use wot_testkit::hostile::{HostileThing, Origin, SECRET, Scenario};
 
@@ -716,7 +716,7 @@ fn td_fetch_times_out(scenario: Scenario) {
     run(scenario, budget(16, 600), |thing| async move {
         let started = Instant::now();
         let error = fetch_err(&thing).await;
-        assert!(matches!(error, Error::Timeout { .. }), "{error}");
+        assert!(error.is_timeout(), "{error}");
         assert_eq!(started.elapsed().as_secs(), 30);
     });
 }
@@ -735,7 +735,7 @@ fn td_slowloris_times_out() {
 fn td_huge_body_is_refused_at_the_limit() {
     run(Scenario::TdHugeBody, budget(96, 600), |thing| async move {
         let error = fetch_err(&thing).await;
-        assert!(matches!(error, Error::TooLarge { .. }), "{error}");
+        assert_eq!(error.kind(), ErrorKind::TooLarge, "{error}");
     });
 }
 
@@ -849,7 +849,7 @@ fn directory_huge_is_bounded() {
                 .await;
             // Past the entry limit (1,000 by default) the listing is refused as a whole.
             match result {
-                Err(error) => assert!(matches!(error, Error::TooManyThings { .. }), "{error}"),
+                Err(error) => assert_eq!(error.kind(), ErrorKind::TooManyThings, "{error}"),
                 Ok(list) => panic!("{} entries accepted", list.len()),
             }
         },

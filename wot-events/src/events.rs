@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use wot_sse::{CloseReason, ConnectionState};
 use wot_td::CompiledSchema;
 
-use crate::error::Error;
+use crate::error::{Error, Repr};
 use crate::filter::Filter;
 use crate::record::{EventRecord, RingBuffer, SharedStr};
 use crate::skipped::SkippedAffordance;
@@ -23,13 +23,13 @@ use crate::transport::{RawItem, RawStream};
 pub const DEFAULT_BUFFER: usize = 100;
 /// Default byte budget of a subscription's buffer (estimated by [`ByteSize`](crate::ByteSize)): 4 MiB.
 pub const DEFAULT_BUFFER_BYTES: usize = 4 * 1024 * 1024;
-/// How much of invalid data an [`Error::InvalidData`] keeps.
+/// How much of invalid data an [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) keeps.
 const RAW_KEEP: usize = 4096;
 
 /// What a subscription does with data that is not JSON or does not fit the TD's schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InvalidData {
-    /// Yield an [`Error::InvalidData`] item and go on (the default).
+    /// Yield an [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) item and go on (the default).
     #[default]
     Error,
     /// Skip it silently (a `tracing` debug line is written).
@@ -170,12 +170,12 @@ impl EventDecoder {
                 tracing::debug!(thing = %self.thing_id, event = name, %reason, "dropping invalid event data");
                 None
             }
-            _ => Some(Err(Error::InvalidData {
+            _ => Some(Err(Error::from(Repr::InvalidData {
                 thing: self.thing_id.to_string(),
                 what: format!("event `{name}`"),
                 reason,
                 raw: truncate(raw),
-            })),
+            }))),
         }
     }
 
@@ -502,7 +502,7 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("`t`"), "{e}");
         let e = d.decode(raw(None, "not json"), now).unwrap().unwrap_err();
-        assert!(matches!(&e, Error::InvalidData { raw, .. } if raw == "not json"));
+        assert_eq!(e.raw_data(), Some("not json"));
         assert!(!e.is_terminal());
     }
 

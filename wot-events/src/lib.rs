@@ -57,7 +57,7 @@ mod subscriber;
 mod thing;
 mod transport;
 
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use events::{
     DEFAULT_BUFFER, DEFAULT_BUFFER_BYTES, InvalidData, MergedSubscription, SubscribeOptions,
     Subscription,

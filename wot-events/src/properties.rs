@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use wot_sse::ConnectionState;
 use wot_td::CompiledSchema;
 
-use crate::error::Error;
+use crate::error::{Error, Repr};
 use crate::events::truncate;
 use crate::filter::json_eq;
 use crate::record::{PropertyHistory, PropertyUpdate, SharedStr};
@@ -225,12 +225,12 @@ impl PropertyObserver {
         let value: Value = match serde_json::from_str(&raw.data) {
             Ok(v) => v,
             Err(e) => {
-                return Some(Err(Error::InvalidData {
+                return Some(Err(Error::from(Repr::InvalidData {
                     thing: self.thing_id.to_string(),
                     what: format!("property `{name}`"),
                     reason: format!("not JSON: {e}"),
                     raw: truncate(&raw.data),
-                }));
+                })));
             }
         };
         if raw.polled && !self.every_read {

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use wot_td::{SecurityIn, SecurityScheme, Thing};
 
-use crate::error::Error;
+use crate::error::{Error, Repr};
 
 /// One credential. Its `Debug` output never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -179,11 +179,13 @@ fn add_scheme(
     auth: &mut Auth,
     depth: usize,
 ) -> Result<(), Error> {
-    let fail = |reason: String| Error::Security {
-        thing: thing_id.to_owned(),
-        name: name.to_owned(),
-        scheme: scheme.scheme().to_owned(),
-        reason,
+    let fail = |reason: String| {
+        Error::from(Repr::Security {
+            thing: thing_id.to_owned(),
+            name: name.to_owned(),
+            scheme: scheme.scheme().to_owned(),
+            reason,
+        })
     };
     let need = |kind: &str| {
         creds.find(thing_id, name, kind).ok_or_else(|| {
@@ -417,7 +419,7 @@ mod tests {
         );
         let err = run(&t, &Credentials::new()).unwrap_err();
         assert!(
-            matches!(&err, Error::Security { name, scheme, .. } if name == "o" && scheme == "oauth2")
+            err.kind() == crate::ErrorKind::Security && err.to_string().contains("`o` (oauth2)")
         );
         let t = thing(
             serde_json::json!({

@@ -11,7 +11,7 @@ use url::Url;
 use wot_sse::{ConnectionState, ReconnectPolicy, SseClient};
 use wot_td::{Affordance, AffordanceKind, Operation};
 
-use crate::error::{Error, display_url};
+use crate::error::{Error, Repr};
 use crate::events::{EventDecoder, MergedSubscription, SubscribeOptions, Subscription};
 use crate::properties::{ObserveMode, ObserveOptions, PropertyObserver};
 use crate::record::SharedStr;
@@ -21,6 +21,7 @@ use crate::thing::ConsumedThing;
 use crate::transport::{
     HttpConfig, Kind, Limits, RawStream, Target, pick, poll_stream, require, send, sse_stream,
 };
+use wot_sse::redact_url;
 
 /// A raw stream, its state, and the state's sender when this crate drives it.
 type Opened = (
@@ -128,21 +129,21 @@ impl EventSubscriberBuilder {
     }
 
     /// Largest Thing Description or directory listing body accepted, in bytes (default
-    /// [`DEFAULT_MAX_BODY`], 16 MiB). Past it: [`Error::TooLarge`].
+    /// [`DEFAULT_MAX_BODY`], 16 MiB). Past it: [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge).
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = Some(bytes);
         self
     }
 
     /// Largest one-shot, polling or long-poll response body accepted, in bytes (default
-    /// [`DEFAULT_MAX_RESPONSE_BODY`], 1 MiB). Past it: [`Error::TooLarge`].
+    /// [`DEFAULT_MAX_RESPONSE_BODY`], 1 MiB). Past it: [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge).
     pub fn max_response_body(mut self, bytes: usize) -> Self {
         self.max_response_body = Some(bytes);
         self
     }
 
     /// Most TDs taken from one directory listing (default
-    /// [`DEFAULT_MAX_DIRECTORY_ENTRIES`], 1000). Past it: [`Error::TooManyThings`].
+    /// [`DEFAULT_MAX_DIRECTORY_ENTRIES`], 1000). Past it: [`ErrorKind::TooManyThings`](crate::ErrorKind::TooManyThings).
     pub fn max_directory_entries(mut self, n: usize) -> Self {
         self.max_directory_entries = Some(n);
         self
@@ -150,7 +151,7 @@ impl EventSubscriberBuilder {
 
     /// Time limit of a whole request, from connecting to the end of the body, redirects
     /// included: TD fetch, directory, one-shots and polling reads (default
-    /// [`DEFAULT_REQUEST_TIMEOUT`], 30 s). Past it: [`Error::Timeout`]. At least 1 ms is used.
+    /// [`DEFAULT_REQUEST_TIMEOUT`], 30 s). Past it: [`ErrorKind::Timeout`](crate::ErrorKind::Timeout). At least 1 ms is used.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
         self
@@ -165,8 +166,7 @@ impl EventSubscriberBuilder {
     }
 
     /// Most redirects followed for one request (default [`DEFAULT_MAX_REDIRECTS`], 10), the
-    /// default SSE client's included. Past it: [`Error::TooManyRedirects`] (over SSE, a
-    /// terminal [`Error::Sse`]).
+    /// default SSE client's included. Past it: [`ErrorKind::Redirect`](crate::ErrorKind::Redirect), terminal (over SSE too).
     pub fn max_redirects(mut self, n: usize) -> Self {
         self.max_redirects = Some(n);
         self
@@ -184,7 +184,7 @@ impl EventSubscriberBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for an invalid reconnect policy (factor below 1, jitter outside 0 to
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for an invalid reconnect policy (factor below 1, jitter outside 0 to
     /// 1, `max_attempts(Some(0))`...), or a default HTTP client that cannot be built.
     pub fn try_build(self) -> Result<EventSubscriber, Error> {
         let http = match self.http {
@@ -193,8 +193,8 @@ impl EventSubscriberBuilder {
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
                 .build()
-                .map_err(|e| Error::Config {
-                    reason: format!("cannot build the HTTP client: {e}"),
+                .map_err(|e| {
+                    Error::from(Repr::Config(format!("cannot build the HTTP client: {e}")))
                 })?,
         };
         let reconnect = self.reconnect.unwrap_or_default();
@@ -204,9 +204,7 @@ impl EventSubscriberBuilder {
             .reconnect(reconnect.clone())
             .max_redirects(self.max_redirects.unwrap_or(DEFAULT_MAX_REDIRECTS))
             .build()
-            .map_err(|e| Error::Config {
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| Error::from(Repr::Config(e.to_string())))?;
         let sse = self.sse.unwrap_or(checked);
         let millis = Duration::from_millis(1);
         Ok(EventSubscriber {
@@ -313,9 +311,9 @@ impl EventSubscriber {
     ///
     /// # Errors
     ///
-    /// [`Error::BadUrl`] (also for a scheme other than `http` and `https`),
-    /// [`Error::Unreachable`], [`Error::Status`], [`Error::Parse`] (not JSON / not a TD),
-    /// [`Error::NotAThing`], [`Error::Invalid`] (with the diagnostics).
+    /// [`ErrorKind::BadUrl`](crate::ErrorKind::BadUrl) (also for a scheme other than `http` and `https`),
+    /// [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable), [`ErrorKind::Status`](crate::ErrorKind::Status), [`ErrorKind::Parse`](crate::ErrorKind::Parse) (not JSON / not a TD),
+    /// [`ErrorKind::NotAThing`](crate::ErrorKind::NotAThing), [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) (with the diagnostics).
     pub async fn fetch_thing(&self, url: impl AsRef<str>) -> Result<ConsumedThing, Error> {
         let url = parse_url(url.as_ref())?;
         let body = self.get_json(&url).await?;
@@ -338,29 +336,35 @@ impl EventSubscriber {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let url = base.join("things").map_err(|e| Error::Directory {
-            url: display_url(&base),
-            reason: e.to_string(),
+        let url = base.join("things").map_err(|e| {
+            Error::from(Repr::Directory {
+                url: redact_url(&base),
+                reason: e.to_string(),
+            })
         })?;
-        let shown = display_url(&url);
+        let shown = redact_url(&url);
         let body = self.get_json(&url).await?;
         let limit = self.config.max_directory_entries;
         let list = parse_listing(&body, limit).map_err(|e| match e {
-            Listing::TooMany => Error::TooManyThings {
+            Listing::TooMany => Error::from(Repr::TooManyThings {
                 url: shown.clone(),
                 limit,
-            },
-            Listing::Json(e) => Error::Directory {
+            }),
+            Listing::Json(e) => Error::from(Repr::Directory {
                 url: shown.clone(),
                 reason: format!("not a JSON array of Thing Descriptions: {e}"),
-            },
+            }),
         })?;
         Ok(list
             .into_iter()
             .enumerate()
             .map(|(i, td)| {
                 let bytes = serde_json::to_vec(&td).unwrap_or_default();
-                ConsumedThing::parse(&bytes, format!("{shown} [{i}]"), Some(url.clone()))
+                let origin = crate::error::Origin {
+                    name: format!("{shown} [{i}]"),
+                    url: Some(shown.clone()),
+                };
+                ConsumedThing::parse(&bytes, origin, Some(url.clone()))
             })
             .collect())
     }
@@ -400,7 +404,7 @@ impl EventSubscriber {
         name: &str,
         last_event_id: Option<&str>,
     ) -> Result<Opened, Error> {
-        tracing::debug!(url = %display_url(&target.url), kind = ?target.kind, name, "opening");
+        tracing::debug!(url = %redact_url(&target.url), kind = ?target.kind, name, "opening");
         match target.kind {
             Some(Kind::Sse) => {
                 let (s, rx) = sse_stream(&self.sse, target, last_event_id)?;
@@ -448,7 +452,7 @@ impl EventSubscriber {
                 .pick_thing_level(thing, Operation::SubscribeAllEvents)?
                 .filter(|t| t.kind == Some(Kind::Sse));
             if let Some(target) = shared {
-                tracing::debug!(url = %display_url(&target.url), thing = thing.id(), "one connection for all events");
+                tracing::debug!(url = %redact_url(&target.url), thing = thing.id(), "one connection for all events");
                 let (s, rx) = sse_stream(&self.sse, &target, None)?;
                 let decoder = EventDecoder::all(thing, opts.invalid);
                 let label = format!("{} all events", thing.id());
@@ -504,12 +508,14 @@ impl EventSubscriber {
         let observable = thing
             .thing()
             .property(name)
-            .ok_or_else(|| Error::Form {
-                thing: thing.id().to_owned(),
-                source: wot_td::FormError::NoSuchAffordance {
-                    kind: "property",
-                    name: name.to_owned(),
-                },
+            .ok_or_else(|| {
+                Error::from(Repr::Form {
+                    thing: thing.id().to_owned(),
+                    source: wot_td::FormError::NoSuchAffordance {
+                        kind: "property",
+                        name: name.to_owned(),
+                    },
+                })
             })?
             .is_observable();
         let observe = if observable {
@@ -648,8 +654,8 @@ impl EventSubscriber {
     ///
     /// # Errors
     ///
-    /// Form or security errors, [`Error::Unreachable`], [`Error::Status`] (with RFC 7807
-    /// problem details when the server sent them), [`Error::InvalidData`] for a body that
+    /// Form or security errors, [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable), [`ErrorKind::Status`](crate::ErrorKind::Status) (with RFC 7807
+    /// problem details when the server sent them), [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) for a body that
     /// is not JSON.
     pub async fn read_property(&self, thing: &ConsumedThing, name: &str) -> Result<Value, Error> {
         let target = require(
@@ -668,7 +674,7 @@ impl EventSubscriber {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a value outside the schema, and those of
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for a value outside the schema, and those of
     /// [`read_property`](Self::read_property).
     pub async fn write_property(
         &self,
@@ -749,9 +755,11 @@ fn own_items(source: RawStream, property: &str) -> RawStream {
 
 /// A URL to fetch a TD or listing from: HTTP(S) only.
 fn parse_url(s: &str) -> Result<Url, Error> {
-    let bad = |reason: String| Error::BadUrl {
-        url: s.split('?').next().unwrap_or_default().to_owned(),
-        reason,
+    let bad = |reason: String| {
+        Error::from(Repr::BadUrl {
+            url: crate::error::redact_text(s),
+            reason,
+        })
     };
     let url = Url::parse(s).map_err(|e| bad(e.to_string()))?;
     if !crate::transport::SCHEMES.contains(&url.scheme()) {
@@ -776,11 +784,11 @@ fn check_input(
         } else {
             format!("{}: ", first.path)
         };
-        return Err(Error::InvalidInput {
+        return Err(Error::from(Repr::InvalidInput {
             thing: thing.id().to_owned(),
             what: what.to_owned(),
             reason: format!("{at}{}", first.message),
-        });
+        }));
     }
     Ok(())
 }
@@ -789,11 +797,13 @@ fn parse_body(thing: &ConsumedThing, what: &str, body: &[u8]) -> Result<Value, E
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(body).map_err(|e| Error::InvalidData {
-        thing: thing.id().to_owned(),
-        what: what.to_owned(),
-        reason: format!("not JSON: {e}"),
-        raw: crate::events::truncate(&String::from_utf8_lossy(body)),
+    serde_json::from_slice(body).map_err(|e| {
+        Error::from(Repr::InvalidData {
+            thing: thing.id().to_owned(),
+            what: what.to_owned(),
+            reason: format!("not JSON: {e}"),
+            raw: crate::events::truncate(&String::from_utf8_lossy(body)),
+        })
     })
 }
 

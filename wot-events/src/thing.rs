@@ -6,7 +6,7 @@ use std::sync::Arc;
 use url::Url;
 use wot_td::{Document, Thing};
 
-use crate::error::Error;
+use crate::error::{Error, Origin, Repr};
 use crate::record::SharedStr;
 
 /// A Thing Description ready to use: parsed, validated, with the URL it was fetched from
@@ -30,22 +30,25 @@ impl ConsumedThing {
     ///
     /// # Errors
     ///
-    /// [`Error::Invalid`] with every error diagnostic of [`Thing::validate`].
+    /// [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) with every error diagnostic of [`Thing::validate`].
     pub fn new(thing: Thing, fetched_from: Option<Url>) -> Result<Self, Error> {
-        let origin = fetched_from
-            .as_ref()
-            .map(crate::error::display_url)
-            .unwrap_or_else(|| format!("value `{}`", thing.title));
-        let errors: Vec<_> = thing
+        let origin = Origin::of(fetched_from.as_ref(), || format!("value `{}`", thing.title));
+        Self::checked(thing, fetched_from, origin)
+    }
+
+    /// Validates `thing`; `origin` names it in the error.
+    fn checked(thing: Thing, fetched_from: Option<Url>, origin: Origin) -> Result<Self, Error> {
+        let diagnostics: Vec<_> = thing
             .validate()
             .into_iter()
             .filter(|d| d.is_error())
             .collect();
-        if !errors.is_empty() {
-            return Err(Error::Invalid {
+        if !diagnostics.is_empty() {
+            return Err(Repr::Invalid {
                 origin,
-                diagnostics: errors,
-            });
+                diagnostics,
+            }
+            .into());
         }
         let id = SharedStr::from(thing.id.as_deref().unwrap_or(&thing.title));
         let title = SharedStr::from(thing.title.as_str());
@@ -63,8 +66,8 @@ impl ConsumedThing {
     ///
     /// # Errors
     ///
-    /// [`Error::Parse`] (not JSON, or not a TD, with line, column and JSON path),
-    /// [`Error::NotAThing`] for a Thing Model, [`Error::Invalid`] with the diagnostics.
+    /// [`ErrorKind::Parse`](crate::ErrorKind::Parse) (not JSON, or not a TD, with line, column and JSON path),
+    /// [`ErrorKind::NotAThing`](crate::ErrorKind::NotAThing) for a Thing Model, [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) with the diagnostics.
     ///
     /// # Examples
     ///
@@ -79,32 +82,23 @@ impl ConsumedThing {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_slice(json: &[u8], fetched_from: Option<Url>) -> Result<Self, Error> {
-        let origin = fetched_from
-            .as_ref()
-            .map(crate::error::display_url)
-            .unwrap_or_else(|| "bytes".to_owned());
+        let origin = Origin::of(fetched_from.as_ref(), || "bytes".to_owned());
         Self::parse(json, origin, fetched_from)
     }
 
     pub(crate) fn parse(
         json: &[u8],
-        origin: String,
+        origin: Origin,
         fetched_from: Option<Url>,
     ) -> Result<Self, Error> {
-        let doc = Document::from_slice(json).map_err(|source| Error::Parse {
-            origin: origin.clone(),
-            source,
-        })?;
-        let Some(thing) = doc.into_thing() else {
-            return Err(Error::NotAThing { origin });
+        let doc = match Document::from_slice(json) {
+            Ok(doc) => doc,
+            Err(source) => return Err(Repr::Parse { origin, source }.into()),
         };
-        Self::new(thing, fetched_from).map_err(|e| match e {
-            Error::Invalid { diagnostics, .. } => Error::Invalid {
-                origin,
-                diagnostics,
-            },
-            other => other,
-        })
+        let Some(thing) = doc.into_thing() else {
+            return Err(Repr::NotAThing { origin }.into());
+        };
+        Self::checked(thing, fetched_from, origin)
     }
 
     /// Reads, parses and validates a TD file. Relative hrefs resolve against the TD's
@@ -112,14 +106,25 @@ impl ConsumedThing {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`], and those of [`ConsumedThing::from_slice`].
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io), and those of [`ConsumedThing::from_slice`].
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&bytes, path.display().to_string(), None)
+        let shown = path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(source) => {
+                return Err(Repr::Io {
+                    path: shown,
+                    source,
+                }
+                .into());
+            }
+        };
+        let origin = Origin {
+            name: shown,
+            url: None,
+        };
+        Self::parse(&bytes, origin, None)
     }
 
     /// The TD.

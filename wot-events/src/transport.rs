@@ -15,11 +15,12 @@ use url::Url;
 use wot_sse::{CloseReason, ConnectionState, ReconnectPolicy, SseClient};
 use wot_td::{Affordance, Form, FormError, FormQuery, Operation};
 
-use crate::error::{Error, display_url};
+use crate::error::{Error, Repr};
 use crate::problem::ProblemDetails;
 use crate::record::SharedStr;
 use crate::security::{Auth, Credentials, authorize};
 use crate::thing::ConsumedThing;
+use wot_sse::redact_url;
 
 /// One item before decoding: an SSE event or one HTTP response body.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +90,7 @@ pub(crate) const SCHEMES: [&str; 2] = ["http", "https"];
 /// is written or resolved.
 ///
 /// Returns `Ok(None)` when the affordance exists but offers no usable HTTP(S) form for
-/// `op`; [`Error::NoUsableForm`] naming the schemes when its forms for `op` are all over
+/// `op`; [`ErrorKind::NoUsableForm`](crate::ErrorKind::NoUsableForm) naming the schemes when its forms for `op` are all over
 /// other schemes.
 pub(crate) fn pick(
     thing: &ConsumedThing,
@@ -114,7 +115,7 @@ pub(crate) fn pick(
             .thing()
             .forms_for(affordance, op, &query)
             .map_err(|source| match source {
-                FormError::UnservableScheme { found, .. } => Error::NoUsableForm {
+                FormError::UnservableScheme { found, .. } => Error::from(Repr::NoUsableForm {
                     thing: thing.id().to_owned(),
                     affordance: describe(affordance),
                     op: op.as_str().to_owned(),
@@ -127,11 +128,11 @@ pub(crate) fn pick(
                             .join(", "),
                         SCHEMES.join(" and ")
                     ),
-                },
-                source => Error::Form {
+                }),
+                source => Error::from(Repr::Form {
                     thing: thing.id().to_owned(),
                     source,
-                },
+                }),
             })?;
     let mut security_error = None;
     for c in candidates {
@@ -173,15 +174,17 @@ pub(crate) fn require(
     streaming: bool,
     creds: &Credentials,
 ) -> Result<Target, Error> {
-    pick(thing, affordance, op, streaming, creds)?.ok_or_else(|| Error::NoUsableForm {
-        thing: thing.id().to_owned(),
-        affordance: describe(affordance),
-        op: op.as_str().to_owned(),
-        reason: if streaming {
-            "need HTTP with subprotocol `sse` or `longpoll` and JSON data".to_owned()
-        } else {
-            "need HTTP with JSON".to_owned()
-        },
+    pick(thing, affordance, op, streaming, creds)?.ok_or_else(|| {
+        Error::from(Repr::NoUsableForm {
+            thing: thing.id().to_owned(),
+            affordance: describe(affordance),
+            op: op.as_str().to_owned(),
+            reason: if streaming {
+                "need HTTP with subprotocol `sse` or `longpoll` and JSON data".to_owned()
+            } else {
+                "need HTTP with JSON".to_owned()
+            },
+        })
     })
 }
 
@@ -276,7 +279,7 @@ struct PollState {
 /// Network errors, time-outs, 5xx, 408 and 429 are yielded and retried on the schedule of
 /// the configured [`ReconnectPolicy`] (at least `interval` apart, and at least as long as a
 /// `Retry-After` asks, up to the policy's cap); after the policy's number of failures in a
-/// row, [`Error::GaveUp`] ends the stream. Other errors end it at once. A long-poll request
+/// row, [`ErrorKind::GaveUp`](crate::ErrorKind::GaveUp) ends the stream. Other errors end it at once. A long-poll request
 /// that times out without an answer is a quiet period, not a failure: the next one is sent
 /// at once.
 pub(crate) fn poll_stream(
@@ -330,8 +333,8 @@ pub(crate) fn poll_stream(
                     };
                     return Some((Ok(item), st));
                 }
-                Err(Error::Timeout { .. }) if st.interval.is_none() => {
-                    tracing::debug!(url = %display_url(&st.target.url), "long poll timed out without an event; polling again");
+                Err(e) if e.is_timeout() && st.interval.is_none() => {
+                    tracing::debug!(url = %redact_url(&st.target.url), "long poll timed out without an event; polling again");
                     continue;
                 }
                 Err(e) if e.is_terminal() => {
@@ -355,11 +358,11 @@ pub(crate) fn poll_stream(
                         st.state.send_replace(ConnectionState::Closed {
                             reason: CloseReason::Requested,
                         });
-                        let e = Error::GaveUp {
-                            url: display_url(&st.target.url),
+                        let e = Error::from(Repr::GaveUp {
+                            url: redact_url(&st.target.url),
                             attempts: st.failures,
-                            source: Box::new(e),
-                        };
+                            last: e,
+                        });
                         return Some((Err(e), st));
                     }
                     let delay = st
@@ -395,10 +398,10 @@ pub(crate) async fn send(
 ) -> Result<(Option<String>, Vec<u8>), Error> {
     match tokio::time::timeout(limits.timeout, send_unbounded(http, target, body, limits)).await {
         Ok(result) => result,
-        Err(_) => Err(Error::Timeout {
-            url: display_url(&target.url),
+        Err(_) => Err(Error::from(Repr::Timeout {
+            url: redact_url(&target.url),
             after: limits.timeout,
-        }),
+        })),
     }
 }
 
@@ -415,7 +418,7 @@ async fn send_unbounded(
     let mut credentials = true;
     let mut redirects = 0usize;
     loop {
-        let shown = display_url(&url);
+        let shown = redact_url(&url);
         let request_url = if credentials {
             target.auth.apply(&url)
         } else {
@@ -435,9 +438,11 @@ async fn send_unbounded(
                 )
                 .body(bytes.clone());
         }
-        let mut resp = req.send().await.map_err(|source| Error::Unreachable {
-            url: shown.clone(),
-            source: source.without_url(),
+        let mut resp = req.send().await.map_err(|source| {
+            Error::from(Repr::Unreachable {
+                url: shown.clone(),
+                source: source.without_url(),
+            })
         })?;
         let status = resp.status();
         if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
@@ -448,18 +453,18 @@ async fn send_unbounded(
                 .filter(|l| !l.is_empty())
                 .and_then(|l| url.join(l).ok())
                 .filter(|n| matches!(n.scheme(), "http" | "https"))
-                .ok_or_else(|| Error::BadRedirect { url: shown.clone() })?;
+                .ok_or_else(|| Error::from(Repr::BadRedirect { url: shown.clone() }))?;
             redirects += 1;
             if redirects > limits.max_redirects {
-                return Err(Error::TooManyRedirects {
-                    url: display_url(&target.url),
+                return Err(Error::from(Repr::TooManyRedirects {
+                    url: redact_url(&target.url),
                     limit: limits.max_redirects,
-                });
+                }));
             }
             if credentials && next.origin() != origin {
                 credentials = false;
                 if !target.auth.is_empty() {
-                    tracing::debug!(from = %shown, to = %display_url(&next), "redirect to another origin: credentials left off");
+                    tracing::debug!(from = %shown, to = %redact_url(&next), "redirect to another origin: credentials left off");
                 }
             }
             // As fetch does: 303, and 301/302 after POST, continue as GET without a body.
@@ -484,31 +489,33 @@ async fn send_unbounded(
             .content_length()
             .is_some_and(|n| n > u64::try_from(limits.max_body).unwrap_or(u64::MAX))
         {
-            return Err(Error::TooLarge {
+            return Err(Error::from(Repr::TooLarge {
                 url: shown,
                 limit: limits.max_body,
-            });
+            }));
         }
         let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|source| Error::Unreachable {
-            url: shown.clone(),
-            source: source.without_url(),
+        while let Some(chunk) = resp.chunk().await.map_err(|source| {
+            Error::from(Repr::Interrupted {
+                url: shown.clone(),
+                source: source.without_url(),
+            })
         })? {
             if buf.len().saturating_add(chunk.len()) > limits.max_body {
-                return Err(Error::TooLarge {
+                return Err(Error::from(Repr::TooLarge {
                     url: shown,
                     limit: limits.max_body,
-                });
+                }));
             }
             buf.extend_from_slice(&chunk);
         }
         if !status.is_success() {
-            return Err(Error::Status {
+            return Err(Error::from(Repr::Status {
                 url: shown,
                 status,
                 problem: ProblemDetails::parse(content_type.as_deref(), &buf).map(Box::new),
                 retry_after,
-            });
+            }));
         }
         if status == StatusCode::NO_CONTENT {
             buf.clear();

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use wot_events::{
-    ConsumedThing, Credential, Credentials, Error, EventSubscriber, ObserveMode, ObserveOptions,
-    SubscribeOptions,
+    ConsumedThing, Credential, Credentials, ErrorKind, EventSubscriber, ObserveMode,
+    ObserveOptions, SubscribeOptions,
 };
 
 fn corpus(dir: &str) -> PathBuf {
@@ -41,11 +41,12 @@ async fn every_valid_and_edge_td_loads_and_every_event_gets_a_form_or_a_clear_er
             for (name, _) in thing.thing().events() {
                 match subscriber.subscribe(&thing, name, SubscribeOptions::new()) {
                     Ok(_) => subscribed += 1,
-                    Err(
-                        e @ (Error::NoUsableForm { .. }
-                        | Error::Security { .. }
-                        | Error::Form { .. }),
-                    ) => {
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::NoUsableForm | ErrorKind::Security | ErrorKind::Form
+                        ) =>
+                    {
                         assert!(
                             e.to_string().contains(thing.id()),
                             "{}: {e}",
@@ -80,7 +81,7 @@ async fn longpoll_is_used_when_no_sse_form_exists_and_credentials_are_needed() {
     let with_creds = EventSubscriber::builder().credentials(creds).build();
     match sub {
         Ok(s) => assert!(s.label().contains(name)),
-        Err(Error::Security { .. }) => {
+        Err(e) if e.kind() == ErrorKind::Security => {
             with_creds
                 .subscribe(&thing, name, SubscribeOptions::new())
                 .unwrap();
@@ -94,7 +95,7 @@ async fn longpoll_is_used_when_no_sse_form_exists_and_credentials_are_needed() {
         .subscribe(&simple, "overheating", SubscribeOptions::new())
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Security { name, scheme, .. } if name == "basic_sc" && scheme == "basic"),
+        err.kind() == ErrorKind::Security && err.to_string().contains("`basic_sc` (basic)"),
         "{err}"
     );
     with_creds
@@ -115,7 +116,7 @@ async fn unusable_protocols_and_schemes_are_named() {
     let err = EventSubscriber::new()
         .subscribe(&mqtt, name, SubscribeOptions::new())
         .unwrap_err();
-    assert!(matches!(err, Error::NoUsableForm { .. }), "{err}");
+    assert_eq!(err.kind(), ErrorKind::NoUsableForm, "{err}");
     assert!(err.to_string().contains("subscribeevent"), "{err}");
 
     // apikey in the URI template is not supported: the scheme is named.
@@ -128,7 +129,7 @@ async fn unusable_protocols_and_schemes_are_named() {
         .unwrap_err();
     let text = err.to_string();
     assert!(
-        matches!(err, Error::Security { .. }) && text.contains("apikey"),
+        err.kind() == ErrorKind::Security && text.contains("apikey"),
         "{text}"
     );
 

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use wot_events::wot_td::AffordanceKind;
 use wot_events::{
-    ConsumedThing, Error, EventSubscriber, ObserveOptions, PropertyObserver, SubscribeOptions,
+    ConsumedThing, Error, ErrorKind, EventSubscriber, ObserveOptions, PropertyObserver,
+    SubscribeOptions,
 };
 
 const SECRET: &str = "root:x:0:0";
@@ -166,7 +167,7 @@ async fn next_value(observer: &mut PropertyObserver, property: &str) -> Value {
 /// over `scheme`, without quoting the hrefs.
 fn assert_unservable(error: &Error, scheme: &str) {
     assert!(
-        matches!(error, Error::NoUsableForm { .. }) && error.is_unusable_form(),
+        error.kind() == ErrorKind::NoUsableForm && error.is_unusable_form(),
         "{error}"
     );
     let text = error.to_string();
@@ -307,14 +308,14 @@ async fn redirects_to_unservable_urls_are_never_followed() {
     let sub = EventSubscriber::new();
     for name in ["moved", "script", "data"] {
         let err = sub.read_property(&thing, name).await.unwrap_err();
-        assert!(matches!(err, Error::BadRedirect { .. }), "{name}: {err}");
+        assert!(err.kind() == ErrorKind::Redirect, "{name}: {err}");
         assert!(!err.to_string().contains(SECRET));
     }
     // Polled: one terminal error, then the stream ends.
     let mut observer = sub.observe_property(&thing, "moved", fast()).unwrap();
     let err = observer.next().await.unwrap().unwrap_err();
     assert!(
-        err.is_terminal() && matches!(err, Error::BadRedirect { .. }),
+        err.is_terminal() && err.kind() == ErrorKind::Redirect,
         "{err}"
     );
     assert!(observer.next().await.is_none());
@@ -327,7 +328,7 @@ async fn redirects_to_unservable_urls_are_never_followed() {
     assert!(events.next().await.is_none());
     // A TD behind such a redirect is not read either.
     let err = sub.fetch_thing(format!("{base}/moved")).await.unwrap_err();
-    assert!(matches!(err, Error::BadRedirect { .. }), "{err}");
+    assert!(err.kind() == ErrorKind::Redirect, "{err}");
 }
 
 #[tokio::test]
@@ -339,8 +340,8 @@ async fn only_http_urls_are_fetched_as_tds() {
         "data:application/json,{}",
     ] {
         let err = sub.fetch_thing(url).await.unwrap_err();
-        assert!(matches!(err, Error::BadUrl { .. }), "{url}: {err}");
+        assert!(err.kind() == ErrorKind::BadUrl, "{url}: {err}");
         let err = sub.fetch_directory(url).await.unwrap_err();
-        assert!(matches!(err, Error::BadUrl { .. }), "{url}: {err}");
+        assert!(err.kind() == ErrorKind::BadUrl, "{url}: {err}");
     }
 }

@@ -1,0 +1,251 @@
+//! Property notifications without I/O: an SSE event in, a schema-checked update out.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use serde_json::Value;
+use wot_td::CompiledSchema;
+
+use crate::error::{Error, Repr};
+use crate::events::truncate;
+use crate::record::{PropertyUpdate, SharedStr};
+use crate::thing::ConsumedThing;
+
+/// Turns the events of a property observation into [`PropertyUpdate`]s, without I/O: the
+/// decoding step of a [`PropertyObserver`](crate::PropertyObserver), for events that arrive
+/// some other way (a recorded stream, your own transport, a benchmark).
+///
+/// For each event it finds the property (the SSE `event` field names it; `message` or an
+/// unnamed event is the property of a single-property decoder), parses the data as JSON and
+/// checks it against the property's schema, compiled once when the decoder is built. A value
+/// outside the schema is delivered with [`PropertyUpdate::schema_violation`] set.
+///
+/// The Thing id, the property name and the event id of an update are shared
+/// ([`SharedStr`]), not copied per event: the name is the decoder's own, and an event id
+/// equal to the previous event's is the same text.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::SystemTime;
+/// use wot_events::{ConsumedThing, PropertyDecoder};
+///
+/// let td = br#"{
+///     "@context": "https://www.w3.org/2022/wot/td/v1.1",
+///     "id": "urn:dev:fridge", "title": "Fridge",
+///     "securityDefinitions": {"none": {"scheme": "nosec"}}, "security": "none",
+///     "properties": {"temperature": {"type": "number", "maximum": 30,
+///                                    "forms": [{"href": "http://192.0.2.1/t"}]}}
+/// }"#;
+/// let fridge = ConsumedThing::from_slice(td, None)?;
+/// let mut decoder = PropertyDecoder::all_properties(&fridge);
+/// let mut parser = wot_sse::parser::Parser::new();
+/// parser.feed("event: temperature\ndata: 41\nid: 7\n\n");
+/// while let Some(Ok(wot_sse::parser::Item::Event(event))) = parser.next_item() {
+///     let update = decoder.decode(&event, SystemTime::now()).expect("a property")?;
+///     assert_eq!(update.property, "temperature");
+///     assert!(update.schema_violation.is_some()); // above the maximum, flagged
+/// }
+/// # Ok::<(), wot_events::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PropertyDecoder {
+    thing_id: SharedStr,
+    /// The schema of each property, its patterns compiled once.
+    schemas: HashMap<SharedStr, Option<CompiledSchema>>,
+    /// The property of unnamed and `message` events, for a single-property decoder.
+    single: Option<SharedStr>,
+    /// The id of the previous event, shared with the next one when equal.
+    last_id: Option<SharedStr>,
+}
+
+impl PropertyDecoder {
+    /// A decoder for one property of `thing`, as for an `observeproperty` form: events named
+    /// after the property, `message` events and unnamed ones carry its values. `None` when the
+    /// Thing has no such property.
+    pub fn property(thing: &ConsumedThing, name: &str) -> Option<Self> {
+        thing.thing().property(name)?;
+        Some(Self::for_names(thing, &[name.to_owned()], true))
+    }
+
+    /// A decoder for every property of `thing`, as for an `observeallproperties` form: the
+    /// SSE `event` field names the property; events for other names are ignored.
+    pub fn all_properties(thing: &ConsumedThing) -> Self {
+        let names: Vec<String> = thing
+            .thing()
+            .properties()
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        Self::for_names(thing, &names, false)
+    }
+
+    /// A decoder for `names`; with `single`, unnamed and `message` events are the first one.
+    pub(crate) fn for_names(thing: &ConsumedThing, names: &[String], single: bool) -> Self {
+        let schemas = names
+            .iter()
+            .map(|n| {
+                (
+                    SharedStr::from(n.as_str()),
+                    thing
+                        .thing()
+                        .property(n)
+                        .map(|p| CompiledSchema::new(&p.schema)),
+                )
+            })
+            .collect::<HashMap<_, _>>();
+        let single = single
+            .then(|| names.first())
+            .flatten()
+            .and_then(|n| schemas.get_key_value(n.as_str()))
+            .map(|(shared, _)| shared.clone());
+        PropertyDecoder {
+            thing_id: thing.shared_id().clone(),
+            schemas,
+            single,
+            last_id: None,
+        }
+    }
+
+    /// The Thing's id, as every update carries it.
+    pub fn thing_id(&self) -> &SharedStr {
+        &self.thing_id
+    }
+
+    /// Decodes one event received at `now`: `None` when it is not about a property of this
+    /// decoder (another name), else the update or the reason its data was refused.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) when the data is not JSON
+    /// (with at most 4 KiB of it). A value that does not fit the schema is not an error: it
+    /// is flagged on the update.
+    pub fn decode(
+        &mut self,
+        event: &wot_sse::Event,
+        now: SystemTime,
+    ) -> Option<Result<PropertyUpdate, Error>> {
+        let property = self.property_of(Some(event.event_type()))?;
+        let value = match self.parse(&property, event.data()) {
+            Ok(value) => value,
+            Err(e) => return Some(Err(e)),
+        };
+        let schema_violation = self.check(&property, &value);
+        let event_id = (!event.id().is_empty()).then(|| self.shared_id(event.id()));
+        Some(Ok(PropertyUpdate {
+            thing_id: self.thing_id.clone(),
+            property,
+            value,
+            timestamp: now,
+            event_id,
+            schema_violation,
+        }))
+    }
+
+    /// The property an event named `name` is about, as the decoder's shared name.
+    pub(crate) fn property_of(&self, name: Option<&str>) -> Option<SharedStr> {
+        match (&self.single, name) {
+            (Some(single), None | Some("message")) => Some(single.clone()),
+            (_, Some(n)) => self.schemas.get_key_value(n).map(|(shared, _)| shared.clone()),
+            _ => None,
+        }
+    }
+
+    /// `data` as JSON, or an invalid-data error naming the property.
+    pub(crate) fn parse(&self, property: &str, data: &str) -> Result<Value, Error> {
+        serde_json::from_str(data).map_err(|e| {
+            Error::from(Repr::InvalidData {
+                thing: self.thing_id.to_string(),
+                what: format!("property `{property}`"),
+                reason: format!("not JSON: {e}"),
+                raw: truncate(data),
+            })
+        })
+    }
+
+    /// The first problem of `value` against the property's schema, if any.
+    pub(crate) fn check(&self, property: &str, value: &Value) -> Option<String> {
+        let schema = self.schemas.get(property)?.as_ref()?;
+        schema.validate(value).into_iter().next().map(|e| {
+            if e.path.is_empty() {
+                e.message
+            } else {
+                format!("{}: {}", e.path, e.message)
+            }
+        })
+    }
+
+    /// `id` as shared text: the previous event's when equal, else a new one kept for the next.
+    fn shared_id(&mut self, id: &str) -> SharedStr {
+        match &self.last_id {
+            Some(shared) if shared.as_str() == id => shared.clone(),
+            _ => {
+                let shared = SharedStr::from(id);
+                self.last_id = Some(shared.clone());
+                shared
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use wot_sse::Event;
+
+    fn thing() -> ConsumedThing {
+        let td = json!({
+            "@context": "https://www.w3.org/2022/wot/td/v1.1",
+            "id": "urn:t", "title": "T",
+            "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+            "properties": {
+                "temp": {"type": "number", "minimum": -40, "maximum": 125,
+                         "forms": [{"href": "http://h/temp"}]},
+                "mode": {"type": "string", "enum": ["eco", "boost"],
+                         "forms": [{"href": "http://h/mode"}]}
+            }
+        });
+        ConsumedThing::new(
+            wot_td::Document::from_value(td)
+                .unwrap()
+                .into_thing()
+                .unwrap(),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn all_properties_demultiplexes_by_event_type_and_shares_names_and_ids() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut d = PropertyDecoder::all_properties(&thing());
+        let a = d.decode(&Event::new("temp", "21", "1"), t0).unwrap().unwrap();
+        let b = d.decode(&Event::new("temp", "22", "1"), t0).unwrap().unwrap();
+        assert_eq!((a.property.as_str(), &a.value), ("temp", &json!(21)));
+        assert!(a.property.ptr_eq(&b.property));
+        assert!(a.thing_id.ptr_eq(&b.thing_id) && a.thing_id == "urn:t");
+        let (ida, idb) = (a.event_id.unwrap(), b.event_id.unwrap());
+        assert!(ida.ptr_eq(&idb));
+        let c = d.decode(&Event::new("mode", "\"eco\"", ""), t0).unwrap().unwrap();
+        assert_eq!(c.property, "mode");
+        assert_eq!(c.event_id, None);
+        assert!(d.decode(&Event::new("other", "1", ""), t0).is_none());
+        assert!(d.decode(&Event::new("message", "1", ""), t0).is_none());
+    }
+
+    #[test]
+    fn single_property_takes_message_events_flags_schema_and_refuses_non_json() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        assert!(PropertyDecoder::property(&thing(), "nope").is_none());
+        let mut d = PropertyDecoder::property(&thing(), "temp").unwrap();
+        let u = d.decode(&Event::new("", "300", ""), t0).unwrap().unwrap();
+        assert_eq!(u.property, "temp");
+        assert!(u.schema_violation.as_deref().is_some_and(|m| m.contains("125")), "{u:?}");
+        let ok = d.decode(&Event::new("temp", "20.5", ""), t0).unwrap().unwrap();
+        assert!(ok.schema_violation.is_none());
+        assert!(d.decode(&Event::new("mode", "\"eco\"", ""), t0).is_none());
+        let e = d.decode(&Event::new("temp", "{", ""), t0).unwrap().unwrap_err();
+        assert!(e.to_string().contains("property `temp`"), "{e}");
+        assert!(!e.is_terminal());
+    }
+}
