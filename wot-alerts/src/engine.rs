@@ -26,7 +26,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::rule::{Condition, NotificationKind, Rule, RuleError, Severity};
+use crate::error::{Error, ErrorKind};
+use crate::rule::{Condition, NotificationKind, Rule, Severity};
 use crate::template::{Template, Vars};
 
 /// Most samples a series keeps for `rate` conditions; older ones are dropped first.
@@ -251,27 +252,6 @@ impl Silence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SilenceId(u64);
 
-/// Why an acknowledgement was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AckError {
-    /// No pending or firing alert for that rule and thing.
-    #[error("no active alert for rule `{rule}` and thing `{thing}`")]
-    NotFound {
-        /// The rule id given.
-        rule: String,
-        /// The thing id given.
-        thing: String,
-    },
-    /// The alert is pending; only firing alerts can be acknowledged.
-    #[error("the alert of rule `{rule}` for thing `{thing}` is pending, not firing")]
-    NotFiring {
-        /// The rule id given.
-        rule: String,
-        /// The thing id given.
-        thing: String,
-    },
-}
-
 /// The alert engine. Feed it updates and ticks with the current time; it returns notifications.
 ///
 /// Time never goes backwards inside the engine: a time earlier than one already seen is taken as
@@ -293,7 +273,7 @@ pub enum AckError {
 /// assert_eq!(engine.next_deadline(), Some(t0 + Duration::from_secs(30)));
 /// let fired = engine.tick(t0 + Duration::from_secs(30)); // no new update needed
 /// assert_eq!(fired[0].kind, NotificationKind::Fired);
-/// # Ok::<(), wot_alerts::RuleError>(())
+/// # Ok::<(), wot_alerts::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Engine {
@@ -467,15 +447,15 @@ impl Engine {
     /// Adds a rule. A `no_data` rule for a named thing starts watching at `now`.
     ///
     /// # Errors
-    /// [`RuleError`] when the rule is invalid or its id is taken.
-    pub fn add_rule(&mut self, rule: Rule, now: SystemTime) -> Result<(), RuleError> {
+    /// An [`ErrorKind::Rule`] error when the rule is invalid or its id is taken.
+    pub fn add_rule(&mut self, rule: Rule, now: SystemTime) -> Result<(), Error> {
         let summary = rule.compile_summary()?;
         if self.by_id.contains_key(&rule.id) {
-            return Err(RuleError {
-                rule: rule.id.clone(),
-                field: "id".into(),
-                message: "another rule has the same id".into(),
-            });
+            return Err(Error::rule_field(
+                &rule.id,
+                "id",
+                "another rule has the same id",
+            ));
         }
         let now = self.core.advance(now);
         self.core.generation += 1;
@@ -735,7 +715,8 @@ impl Engine {
     /// Returns the `acknowledged` notification unless silenced.
     ///
     /// # Errors
-    /// [`AckError`] when there is no such alert or it is only pending.
+    /// An [`ErrorKind::NoActiveAlert`] error when there is no such alert, and
+    /// [`ErrorKind::NotFiring`] when it is only pending.
     pub fn acknowledge(
         &mut self,
         now: SystemTime,
@@ -743,13 +724,10 @@ impl Engine {
         thing: &str,
         by: impl Into<String>,
         comment: Option<String>,
-    ) -> Result<Vec<Notification>, AckError> {
+    ) -> Result<Vec<Notification>, Error> {
         let mut out = self.tick(now);
         let now = self.core.now;
-        let not_found = || AckError::NotFound {
-            rule: rule.to_owned(),
-            thing: thing.to_owned(),
-        };
+        let not_found = || Error::alert(ErrorKind::NoActiveAlert, rule, thing);
         let slot = *self.by_id.get(rule).ok_or_else(not_found)?;
         let Some(Slot {
             generation,
@@ -761,10 +739,7 @@ impl Engine {
         let series = compiled.series.get_mut(thing).ok_or_else(not_found)?;
         let active = series.alert.as_mut().ok_or_else(not_found)?;
         if active.alert.state != AlertState::Firing {
-            return Err(AckError::NotFiring {
-                rule: rule.to_owned(),
-                thing: thing.to_owned(),
-            });
+            return Err(Error::alert(ErrorKind::NotFiring, rule, thing));
         }
         active.alert.acknowledgement = Some(Acknowledgement {
             by: by.into(),

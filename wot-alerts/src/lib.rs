@@ -7,6 +7,15 @@
 //! `AlertManager` runs it on tokio, drives its timer and runs actions (log, callback, webhook,
 //! invoking a Thing's action).
 //!
+//! # Features
+//!
+//! - `manager` (default): the async `AlertManager` (tokio, futures).
+//! - `http-actions` (default, implies `manager`): the `webhook` and `invoke_action` actions
+//!   (reqwest).
+//!
+//! With `default-features = false` the crate is the pure engine: rules, rule files,
+//! conditions, hold times, silences and the `testing` runner, without tokio or an HTTP client.
+//!
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use wot_alerts::{Engine, Format, NotificationKind, PropertyUpdate, RuleSet};
@@ -56,27 +65,42 @@
 )]
 
 mod engine;
+mod error;
+#[cfg(feature = "http-actions")]
+mod http_action;
 mod limits;
 mod load;
+#[cfg(feature = "manager")]
 mod manager;
 mod rule;
 mod td;
 mod template;
 pub mod testing;
+#[cfg(feature = "http-actions")]
 mod webhook;
 
 pub use engine::{
-    AckError, Acknowledgement, Alert, AlertState, Engine, Notification, PropertyUpdate, Silence,
-    SilenceId,
+    Acknowledgement, Alert, AlertState, Engine, Notification, PropertyUpdate, Silence, SilenceId,
 };
+pub use error::{Error, ErrorKind};
+#[cfg(feature = "http-actions")]
+pub use http_action::same_origin_redirects;
 pub use limits::{Limits, escape_controls};
 pub use load::{Format, LoadError, RuleSet};
+#[cfg(feature = "manager")]
 pub use manager::{
-    ActionFailure, AlertManager, AlertManagerBuilder, BoxError, ConfigError, ManagerEvent,
-    same_origin_redirects,
+    ActionFailure, AlertManager, AlertManagerBuilder, BoxError, DEFAULT_ACTION_TIMEOUT,
+    DEFAULT_EVENTS_CAPACITY, DEFAULT_QUEUE_CAPACITY, MAX_EVENTS_CAPACITY, MAX_QUEUE_CAPACITY,
+    ManagerEvent,
 };
 pub use rule::{
     ActionSpec, Compare, Condition, Escalation, NotificationKind, Pattern, RateCondition, Rule,
-    RuleError, Scalar, Severity, WebhookHeaders, WebhookUrl,
+    Scalar, Severity, WebhookHeaders, WebhookUrl,
 };
 pub use td::{TdFinding, check_rules_against_tds};
+
+/// Dependency types that appear in this crate's signatures.
+pub use http::{HeaderName, HeaderValue, StatusCode};
+#[cfg(feature = "http-actions")]
+pub use reqwest;
+pub use url::Url;

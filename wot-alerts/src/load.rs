@@ -68,6 +68,16 @@ impl LoadError {
         }
     }
 
+    /// A rule error of a rule set loaded from `file`.
+    pub(crate) fn from_rule_error(file: impl Into<String>, e: &crate::Error) -> Self {
+        LoadError::new(
+            file,
+            e.rule().map(str::to_owned),
+            e.field().map(str::to_owned),
+            e.message(),
+        )
+    }
+
     /// The same error, at `line` (1-based) when it had no line yet.
     pub(crate) fn at_line(mut self, line: Option<usize>) -> Self {
         if self.line.is_none() {
@@ -579,26 +589,32 @@ impl RuleSet {
             };
             check_rule_strings(&rule, limits.max_string_bytes)
                 .map_err(|(field, m)| located(field, m, &rule.id))?;
-            set.add_rule(rule)
-                .map_err(|e| located(e.field, e.message, &e.rule))?;
+            set.add_rule(rule).map_err(|e| {
+                located(
+                    e.field().unwrap_or_default().to_owned(),
+                    e.message().to_owned(),
+                    e.rule().unwrap_or_default(),
+                )
+            })?;
         }
         set.check_action_names()
-            .map_err(|e| LoadError::new(origin, Some(e.rule), Some(e.field), e.message))?;
+            .map_err(|e| LoadError::from_rule_error(origin, &e))?;
         Ok(set)
     }
 
     /// Adds a rule after [`Rule::validate`] and a check that its id is new.
     ///
     /// # Errors
-    /// [`crate::RuleError`] naming the field at fault (`id` for a duplicate).
-    pub fn add_rule(&mut self, rule: Rule) -> Result<(), crate::RuleError> {
+    /// An [`ErrorKind::Rule`](crate::ErrorKind::Rule) error naming the field at fault (`id`
+    /// for a duplicate).
+    pub fn add_rule(&mut self, rule: Rule) -> Result<(), crate::Error> {
         rule.validate()?;
         if !self.ids.insert(rule.id.clone()) {
-            return Err(crate::RuleError {
-                rule: rule.id.clone(),
-                field: "id".into(),
-                message: "another rule has the same id".into(),
-            });
+            return Err(crate::Error::rule_field(
+                &rule.id,
+                "id",
+                "another rule has the same id",
+            ));
         }
         self.rules.push(rule);
         Ok(())
@@ -612,8 +628,8 @@ impl RuleSet {
     /// Adds all rules and actions of `other`.
     ///
     /// # Errors
-    /// [`crate::RuleError`] when a rule id is already present.
-    pub fn merge(&mut self, other: RuleSet) -> Result<(), crate::RuleError> {
+    /// An [`ErrorKind::Rule`](crate::ErrorKind::Rule) error when a rule id is already present.
+    pub fn merge(&mut self, other: RuleSet) -> Result<(), crate::Error> {
         self.actions.extend(other.actions);
         for rule in other.rules {
             self.add_rule(rule)?;
@@ -642,17 +658,17 @@ impl RuleSet {
     /// Checks that every action a rule names is defined.
     ///
     /// # Errors
-    /// [`crate::RuleError`] for the first undefined name.
-    pub fn check_action_names(&self) -> Result<(), crate::RuleError> {
+    /// An [`ErrorKind::Rule`](crate::ErrorKind::Rule) error for the first undefined name.
+    pub fn check_action_names(&self) -> Result<(), crate::Error> {
         let defined: HashSet<&str> = self.actions.keys().map(String::as_str).collect();
         for (i, rule) in self.rules.iter().enumerate() {
             for (j, name) in rule.actions.iter().enumerate() {
                 if name != "log" && !defined.contains(name.as_str()) {
-                    return Err(crate::RuleError {
-                        rule: rule.id.clone(),
-                        field: format!("rules[{i}].actions[{j}]"),
-                        message: format!("action `{name}` is not defined under `actions`"),
-                    });
+                    return Err(crate::Error::rule_field(
+                        &rule.id,
+                        format!("rules[{i}].actions[{j}]"),
+                        format!("action `{name}` is not defined under `actions`"),
+                    ));
                 }
             }
         }

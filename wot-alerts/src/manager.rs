@@ -3,24 +3,28 @@
 //! One driver task owns the update stream and sleeps until the engine's next deadline. Each
 //! action has its own worker task behind a bounded queue, so a slow or failing action delays
 //! neither evaluation nor other actions; a full queue drops the job and reports it.
+//!
+//! Shutting down: the driver stops (no more updates or deadlines), each worker closes its
+//! queue, delivers what is queued until the deadline, and hands back what it could not deliver.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use futures_util::{Stream, StreamExt};
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::engine::{AckError, Alert, Engine, Notification, PropertyUpdate, Silence, SilenceId};
-use crate::rule::{ActionSpec, NotificationKind, Rule, RuleError};
-use crate::webhook::WebhookPayload;
-use crate::{LoadError, RuleSet};
+use crate::RuleSet;
+use crate::engine::{Alert, Engine, Notification, PropertyUpdate, Silence, SilenceId};
+use crate::error::{Error, ErrorKind};
+use crate::rule::{ActionSpec, NotificationKind, Rule};
 
 /// The error type user callbacks return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -48,6 +52,7 @@ pub enum ManagerEvent {
 
 /// An action that did not complete for a notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ActionFailure {
     /// The action's name.
     pub action: String,
@@ -57,79 +62,50 @@ pub struct ActionFailure {
     pub thing: String,
     /// The notification kind.
     pub kind: NotificationKind,
-    /// Attempts made (0 when the job was dropped because the queue was full).
+    /// Attempts made (0 when the job was dropped because the queue was full, or was still
+    /// queued at the shutdown deadline).
     pub attempts: u32,
-    /// The last error (secrets such as URL queries are not included).
-    pub error: String,
+    /// The last error: [`ErrorKind::Request`], [`ErrorKind::Status`], [`ErrorKind::Timeout`]
+    /// or [`ErrorKind::Callback`] for a failed attempt, [`ErrorKind::QueueFull`] or
+    /// [`ErrorKind::Shutdown`] for a job that was not attempted to the end. It shows no
+    /// secrets (URLs lose their user info and query).
+    pub error: Error,
 }
 
-/// Why an [`AlertManager`] could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A rule is invalid or names an undefined action.
-    #[error(transparent)]
-    Rule(#[from] RuleError),
-    /// A `callback` action has no callback registered under its name.
-    #[error("action `{0}` is a callback, but no callback was registered under that name")]
-    MissingCallback(String),
-    /// An `invoke_action` action's Thing or action cannot be found or has no usable form.
-    #[error("action `{action}`: {reason}")]
-    InvokeTarget {
-        /// The action's name.
-        action: String,
-        /// What is missing.
-        reason: String,
-    },
-    /// A rule file could not be loaded.
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    /// The default HTTP client could not be built.
-    #[error("cannot build the HTTP client: {0}")]
-    HttpClient(String),
-}
-
-/// Most redirects the default client follows for one action request.
-const MAX_REDIRECTS: usize = 10;
-
-/// The redirect policy of the default action client: follow at most 10 redirects, and only
-/// within the origin (scheme, host and port) of the first request. A redirect to another
-/// origin fails the request (fail closed): webhook URLs and headers carry credentials, and
-/// they must not reach a server they were not configured for.
-///
-/// Use it when you pass your own client to [`AlertManagerBuilder::http_client`]:
-///
-/// ```
-/// let client = reqwest::Client::builder()
-///     .redirect(wot_alerts::same_origin_redirects())
-///     .build()?;
-/// # Ok::<(), reqwest::Error>(())
-/// ```
-pub fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let first = attempt.previous().first().map(reqwest::Url::origin);
-        if attempt.previous().len() > MAX_REDIRECTS {
-            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-        } else if first.is_some_and(|o| o != attempt.url().origin()) {
-            let to = crate::td::redact(attempt.url());
-            attempt.error(format!(
-                "redirect to another origin ({to}) refused: credentials stay with their origin"
-            ))
-        } else {
-            attempt.follow()
+impl ActionFailure {
+    fn new(action: &str, n: &Notification, attempts: u32, error: Error) -> Self {
+        ActionFailure {
+            action: action.to_owned(),
+            rule: n.alert.rule.clone(),
+            thing: n.alert.thing.clone(),
+            kind: n.kind,
+            attempts,
+            error,
         }
-    })
+    }
 }
 
-/// How long the default client waits for a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default of [`AlertManagerBuilder::queue_capacity`].
+pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
+/// Largest [`AlertManagerBuilder::queue_capacity`].
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 20;
+/// Default of [`AlertManagerBuilder::events_capacity`].
+pub const DEFAULT_EVENTS_CAPACITY: usize = 1024;
+/// Largest [`AlertManagerBuilder::events_capacity`] (the buffer is allocated up front).
+pub const MAX_EVENTS_CAPACITY: usize = 1 << 16;
+/// Default of [`AlertManagerBuilder::action_timeout`].
+pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between two attempts of an action.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Builds an [`AlertManager`]. Every setting has a default, given in its doc.
+/// Builds an [`AlertManager`]. Every setting has a default, given in its doc; a setting out
+/// of range is reported by [`start`](Self::start), naming it.
 #[must_use]
 pub struct AlertManagerBuilder {
     rules: RuleSet,
     callbacks: HashMap<String, CallbackFn>,
     things: HashMap<String, wot_td::Thing>,
+    #[cfg(feature = "http-actions")]
     client: Option<reqwest::Client>,
     history_limit: usize,
     history_bytes: usize,
@@ -167,6 +143,9 @@ impl AlertManagerBuilder {
     /// redirects within the request's origin only ([`same_origin_redirects`]) and connects
     /// within 5 s. A client given here keeps its own redirect policy: build it with
     /// [`same_origin_redirects`] so that credentials cannot follow a redirect elsewhere.
+    ///
+    /// [`same_origin_redirects`]: crate::same_origin_redirects
+    #[cfg(feature = "http-actions")]
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -192,33 +171,36 @@ impl AlertManagerBuilder {
         self
     }
 
-    /// Jobs each action may have waiting; more are dropped and reported. Default 64.
+    /// Jobs each action may have waiting; more are dropped and reported. Default 64, from 1
+    /// to [`MAX_QUEUE_CAPACITY`].
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
+        self.queue_capacity = capacity;
         self
     }
 
-    /// Events buffered for slow subscribers before they lag. Default 1024.
+    /// Events buffered for slow subscribers before they lag. Default 1024, from 1 to
+    /// [`MAX_EVENTS_CAPACITY`].
     pub fn events_capacity(mut self, capacity: usize) -> Self {
-        self.events_capacity = capacity.max(1);
+        self.events_capacity = capacity;
         self
     }
 
     /// Time limit of one action attempt, from sending the request to its response head
-    /// (response bodies are not read). Default 10 s.
+    /// (response bodies are not read). Default 10 s; must be longer than 0.
     pub fn action_timeout(mut self, timeout: Duration) -> Self {
         self.action_timeout = timeout;
         self
     }
 
-    /// Retries after a failed attempt. Default 3.
+    /// Retries after a failed attempt, unless its error [is terminal](Error::is_terminal).
+    /// Default 3.
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self
     }
 
     /// Wait before the first retry; doubled before each further one, at most 1 minute.
-    /// Default 500 ms.
+    /// Default 500 ms; at most 1 minute.
     pub fn backoff(mut self, backoff: Duration) -> Self {
         self.backoff = backoff;
         self
@@ -231,16 +213,48 @@ impl AlertManagerBuilder {
         self
     }
 
+    fn check_settings(&self) -> Result<(), Error> {
+        let range = |setting, value: usize, max: usize| {
+            if (1..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::bad_setting(
+                    setting,
+                    format!("{value} is not between 1 and {max}"),
+                ))
+            }
+        };
+        range("queue_capacity", self.queue_capacity, MAX_QUEUE_CAPACITY)?;
+        range("events_capacity", self.events_capacity, MAX_EVENTS_CAPACITY)?;
+        if self.action_timeout.is_zero() {
+            return Err(Error::bad_setting(
+                "action_timeout",
+                "must be longer than 0",
+            ));
+        }
+        if self.backoff > MAX_BACKOFF {
+            return Err(Error::bad_setting(
+                "backoff",
+                format!("{:?} is longer than {MAX_BACKOFF:?}", self.backoff),
+            ));
+        }
+        Ok(())
+    }
+
     /// Starts the manager on the current tokio runtime, consuming `updates`. Evaluation and
-    /// timers go on after the stream ends, until the manager is dropped.
+    /// timers go on after the stream ends, until the manager is shut down or dropped.
     ///
     /// # Errors
-    /// [`ConfigError`] when a rule is invalid, a callback is missing or an `invoke_action`
-    /// target cannot be resolved.
-    pub fn start<S>(self, updates: S) -> Result<AlertManager, ConfigError>
+    /// An [`Error`] of kind [`ErrorKind::Setting`] for a setting out of range (naming it),
+    /// [`ErrorKind::Rule`] for an invalid rule, [`ErrorKind::MissingCallback`],
+    /// [`ErrorKind::ActionTarget`] when an `invoke_action` target cannot be resolved,
+    /// [`ErrorKind::Unsupported`] for an HTTP action without the `http-actions` feature, and
+    /// [`ErrorKind::HttpClient`] when the default HTTP client cannot be built.
+    pub fn start<S>(self, updates: S) -> Result<AlertManager, Error>
     where
         S: Stream<Item = PropertyUpdate> + Send + 'static,
     {
+        self.check_settings()?;
         self.rules.check_action_names()?;
         let clock = Clock {
             wall: self.start_time.unwrap_or_else(SystemTime::now),
@@ -254,60 +268,61 @@ impl AlertManagerBuilder {
         for thing in self.things.values() {
             crate::td::set_units(&mut engine, thing);
         }
-        let (rules, action_specs) = (self.rules.rules().to_vec(), self.rules.actions().clone());
-        for rule in rules {
-            engine.add_rule(rule, now)?;
+        for rule in self.rules.rules() {
+            engine.add_rule(rule.clone(), now)?;
         }
         let (events, _) = broadcast::channel(self.events_capacity);
-        let client = match self.client {
-            Some(client) => client,
-            None => reqwest::Client::builder()
-                .redirect(same_origin_redirects())
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build()
-                .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
-        };
-        let mut tasks = Vec::new();
-        let mut actions = HashMap::new();
-        let mut specs: Vec<(String, ActionSpec)> = action_specs.into_iter().collect();
+        #[cfg(feature = "http-actions")]
+        let mut client = self.client.clone();
+        let mut specs: Vec<(String, ActionSpec)> = self
+            .rules
+            .actions()
+            .iter()
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect();
         if !specs.iter().any(|(n, _)| n == "log") {
             specs.push(("log".into(), ActionSpec::Log { on: None }));
         }
+        let (stop, _) = watch::channel(None);
+        let mut workers = Vec::new();
+        let mut actions = HashMap::new();
         for (name, spec) in specs {
             let runner = match &spec {
                 ActionSpec::Log { .. } => Runner::Log,
-                ActionSpec::Callback { .. } => Runner::Callback(
-                    self.callbacks
-                        .get(&name)
-                        .cloned()
-                        .ok_or_else(|| ConfigError::MissingCallback(name.clone()))?,
-                ),
-                ActionSpec::Webhook {
-                    url,
-                    external_url,
-                    headers,
-                    ..
-                } => Runner::Webhook {
-                    client: client.clone(),
-                    url: url.clone(),
-                    headers: headers.clone(),
-                    external_url: external_url.clone().unwrap_or_default(),
-                },
-                ActionSpec::InvokeAction {
-                    thing,
-                    action,
-                    input,
-                    ..
-                } => Runner::Invoke {
-                    client: client.clone(),
-                    url: crate::td::action_url(&self.things, thing, action).map_err(|reason| {
-                        ConfigError::InvokeTarget {
-                            action: name.clone(),
-                            reason,
-                        }
-                    })?,
-                    input: input.clone(),
-                },
+                ActionSpec::Callback { .. } => {
+                    Runner::Callback(self.callbacks.get(&name).cloned().ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::MissingCallback,
+                            format!(
+                                "action `{name}` is a callback, but no callback was registered \
+                                 under that name"
+                            ),
+                        )
+                    })?)
+                }
+                #[cfg(feature = "http-actions")]
+                ActionSpec::Webhook { .. } | ActionSpec::InvokeAction { .. } => {
+                    let client = match &client {
+                        Some(c) => c.clone(),
+                        None => client.insert(crate::http_action::default_client()?).clone(),
+                    };
+                    Runner::Http(crate::http_action::HttpAction::new(
+                        &name,
+                        &spec,
+                        client,
+                        &self.things,
+                    )?)
+                }
+                #[cfg(not(feature = "http-actions"))]
+                ActionSpec::Webhook { .. } | ActionSpec::InvokeAction { .. } => {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "action `{name}` sends HTTP requests, which needs the \
+                             `http-actions` feature of wot-alerts"
+                        ),
+                    ));
+                }
             };
             let (tx, rx) = mpsc::channel(self.queue_capacity);
             let worker = Worker {
@@ -318,7 +333,7 @@ impl AlertManagerBuilder {
                 retries: self.retries,
                 backoff: self.backoff,
             };
-            tasks.push(tokio::spawn(worker.run(rx)));
+            workers.push(tokio::spawn(worker.run(rx, stop.subscribe())));
             actions.insert(name, (spec, tx));
         }
         let shared = Arc::new(Shared {
@@ -328,8 +343,13 @@ impl AlertManagerBuilder {
             wake: Notify::new(),
             clock,
         });
-        tasks.push(tokio::spawn(drive(Arc::clone(&shared), updates)));
-        Ok(AlertManager { shared, tasks })
+        let driver = tokio::spawn(drive(Arc::clone(&shared), updates));
+        Ok(AlertManager {
+            shared,
+            driver: Some(driver),
+            workers,
+            stop,
+        })
     }
 }
 
@@ -349,12 +369,14 @@ impl Clock {
     fn instant_at(&self, t: SystemTime) -> Instant {
         let offset = t.duration_since(self.wall).unwrap_or(Duration::ZERO);
         // Past what `Instant` can hold: a year from now is as good as never, and is rechecked.
-        self.mono.checked_add(offset).unwrap_or_else(|| {
-            let now = Instant::now();
-            now.checked_add(Duration::from_secs(86_400 * 365))
-                .unwrap_or(now)
-        })
+        self.mono.checked_add(offset).unwrap_or_else(far_future)
     }
+}
+
+fn far_future() -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_secs(86_400 * 365))
+        .unwrap_or(now)
 }
 
 struct Shared {
@@ -383,14 +405,12 @@ impl Shared {
                 }
                 if let Err(mpsc::error::TrySendError::Full(n)) = tx.try_send(n.clone()) {
                     tracing::warn!(action = %name, rule = %n.alert.rule, "action queue full; notification dropped");
-                    let _ = self.events.send(ManagerEvent::ActionFailed(ActionFailure {
-                        action: name.clone(),
-                        rule: n.alert.rule.clone(),
-                        thing: n.alert.thing.clone(),
-                        kind: n.kind,
-                        attempts: 0,
-                        error: "action queue full".into(),
-                    }));
+                    let error = Error::new(
+                        ErrorKind::QueueFull,
+                        format!("action `{name}`: queue full; the notification was dropped"),
+                    );
+                    let failure = ActionFailure::new(name, &n, 0, error);
+                    let _ = self.events.send(ManagerEvent::ActionFailed(failure));
                 }
             }
             let _ = self.events.send(ManagerEvent::Notification(Arc::new(n)));
@@ -436,20 +456,12 @@ async fn sleep(until: Option<Instant>) {
 enum Runner {
     Log,
     Callback(CallbackFn),
-    Webhook {
-        client: reqwest::Client,
-        url: crate::WebhookUrl,
-        headers: crate::WebhookHeaders,
-        external_url: String,
-    },
-    Invoke {
-        client: reqwest::Client,
-        url: reqwest::Url,
-        input: Option<serde_json::Value>,
-    },
+    #[cfg(feature = "http-actions")]
+    Http(crate::http_action::HttpAction),
 }
 
-/// An error and its sources, `: `-separated (reqwest puts the redirect refusal in a source).
+/// An error and its sources, `: `-separated, for logs (reqwest puts the redirect refusal in a
+/// source).
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -464,6 +476,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Resolves once a shutdown was requested, with its deadline. Never, if the manager is gone
+/// without one (its `Drop` aborts the workers).
+async fn stop_requested(stop: &mut watch::Receiver<Option<Instant>>) -> Instant {
+    loop {
+        if let Some(at) = *stop.borrow_and_update() {
+            return at;
+        }
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 struct Worker {
     name: String,
     runner: Runner,
@@ -474,39 +499,94 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(self, mut jobs: mpsc::Receiver<Notification>) {
-        while let Some(n) = jobs.recv().await {
-            let mut attempts = 0;
-            let mut wait = self.backoff;
-            let error = loop {
-                attempts += 1;
-                let error = match tokio::time::timeout(self.timeout, self.attempt(&n)).await {
-                    Ok(Ok(())) => break None,
-                    Ok(Err(e)) => e,
-                    Err(_) => format!("timed out after {:?}", self.timeout),
-                };
-                tracing::debug!(action = %self.name, attempt = attempts, %error, "action attempt failed");
-                if attempts > self.retries {
-                    break Some(error);
-                }
-                tokio::time::sleep(wait).await;
-                wait = wait.saturating_mul(2).min(Duration::from_secs(60));
+    /// Runs jobs until the queue closes. After a shutdown request the queue is closed, the
+    /// jobs in it are delivered until the deadline, and those that were not are returned.
+    async fn run(
+        self,
+        mut jobs: mpsc::Receiver<Notification>,
+        mut stop: watch::Receiver<Option<Instant>>,
+    ) -> Vec<ActionFailure> {
+        let mut deadline: Option<Instant> = None;
+        let mut undelivered = Vec::new();
+        loop {
+            let job = match deadline {
+                // Closed: what is queued, then `None`.
+                Some(_) => jobs.recv().await,
+                None => tokio::select! {
+                    job = jobs.recv() => job,
+                    at = stop_requested(&mut stop) => {
+                        deadline = Some(at);
+                        jobs.close();
+                        continue;
+                    }
+                },
             };
-            if let Some(error) = error {
-                tracing::warn!(action = %self.name, rule = %n.alert.rule, thing = %n.alert.thing, attempts, %error, "action failed");
-                let _ = self.events.send(ManagerEvent::ActionFailed(ActionFailure {
-                    action: self.name.clone(),
-                    rule: n.alert.rule.clone(),
-                    thing: n.alert.thing.clone(),
-                    kind: n.kind,
-                    attempts,
-                    error,
-                }));
+            let Some(n) = job else { break };
+            let attempts = AtomicU32::new(0);
+            let late = deadline.is_some_and(|at| Instant::now() >= at);
+            let outcome = if late {
+                None
+            } else {
+                let delivery = self.deliver(&n, &attempts);
+                tokio::pin!(delivery);
+                loop {
+                    match deadline {
+                        None => tokio::select! {
+                            result = &mut delivery => break Some(result),
+                            at = stop_requested(&mut stop) => {
+                                deadline = Some(at);
+                                jobs.close();
+                            }
+                        },
+                        Some(at) => break tokio::time::timeout_at(at, &mut delivery).await.ok(),
+                    }
+                }
+            };
+            let attempts = attempts.load(Ordering::Relaxed);
+            match outcome {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    tracing::warn!(action = %self.name, rule = %n.alert.rule, thing = %n.alert.thing, attempts, error = %error_chain(&error), "action failed");
+                    let failure = ActionFailure::new(&self.name, &n, attempts, error);
+                    let _ = self.events.send(ManagerEvent::ActionFailed(failure));
+                }
+                None => {
+                    let error = Error::new(
+                        ErrorKind::Shutdown,
+                        format!(
+                            "action `{}`: not delivered before the shutdown deadline",
+                            self.name
+                        ),
+                    );
+                    undelivered.push(ActionFailure::new(&self.name, &n, attempts, error));
+                }
             }
+        }
+        undelivered
+    }
+
+    /// Attempts the job until it succeeds, fails with a terminal error, or runs out of
+    /// retries; counts the attempts in `attempts`.
+    async fn deliver(&self, n: &Notification, attempts: &AtomicU32) -> Result<(), Error> {
+        let mut wait = self.backoff;
+        loop {
+            let made = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            let error = match tokio::time::timeout(self.timeout, self.attempt(n)).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => e,
+                Err(_) => Error::new(ErrorKind::Timeout, format!("action `{}`", self.name))
+                    .with_timeout(self.timeout),
+            };
+            tracing::debug!(action = %self.name, attempt = made, error = %error_chain(&error), "action attempt failed");
+            if error.is_terminal() || made > self.retries {
+                return Err(error);
+            }
+            tokio::time::sleep(wait).await;
+            wait = wait.saturating_mul(2).min(MAX_BACKOFF);
         }
     }
 
-    async fn attempt(&self, n: &Notification) -> Result<(), String> {
+    async fn attempt(&self, n: &Notification) -> Result<(), Error> {
         match &self.runner {
             Runner::Log => {
                 let a = &n.alert;
@@ -520,52 +600,25 @@ impl Worker {
                 }
                 Ok(())
             }
-            Runner::Callback(f) => f(n.clone()).await.map_err(|e| e.to_string()),
-            Runner::Webhook {
-                client,
-                url,
-                headers,
-                external_url,
-            } => {
-                let payload = WebhookPayload::new(n, &self.name, external_url);
-                let mut request = client.post(url.as_url().clone()).json(&payload);
-                for (name, value) in headers.iter() {
-                    request = request.header(name, value);
-                }
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| format!("POST {url}: {}", error_chain(&e.without_url())))?;
-                let status = response.status();
-                if status.is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("POST {url}: HTTP status {status}"))
-                }
-            }
-            Runner::Invoke { client, url, input } => {
-                let mut request = client.post(url.clone());
-                if let Some(input) = input {
-                    request = request.json(input);
-                }
-                let shown = crate::td::redact(url);
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| format!("POST {shown}: {}", error_chain(&e.without_url())))?;
-                let status = response.status();
-                if status.is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("POST {shown}: HTTP status {status}"))
-                }
-            }
+            Runner::Callback(f) => f(n.clone()).await.map_err(|e| {
+                Error::new(
+                    ErrorKind::Callback,
+                    format!("callback `{}` failed", self.name),
+                )
+                .with_source(e)
+            }),
+            #[cfg(feature = "http-actions")]
+            Runner::Http(action) => action.send(n, &self.name).await,
         }
     }
 }
 
 /// Runs an [`Engine`] on tokio: consumes a stream of updates, drives the timer, runs actions,
-/// and lets you manage rules, alerts and silences while it runs. Dropping it stops its tasks.
+/// and lets you manage rules, alerts and silences while it runs.
+///
+/// [`shutdown`](Self::shutdown) stops it gracefully, delivering queued actions within a
+/// deadline. Dropping it stops its tasks at once: no task outlives the manager, and queued
+/// actions are lost.
 ///
 /// # Examples
 /// ```
@@ -590,15 +643,22 @@ impl Worker {
 /// # Ok(())
 /// # }
 /// ```
+#[must_use = "dropping the manager stops it"]
 pub struct AlertManager {
     shared: Arc<Shared>,
-    tasks: Vec<JoinHandle<()>>,
+    driver: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<Vec<ActionFailure>>>,
+    /// The shutdown deadline, once asked for.
+    stop: watch::Sender<Option<Instant>>,
 }
 
 impl Drop for AlertManager {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
+        if let Some(driver) = &self.driver {
+            driver.abort();
+        }
+        for worker in &self.workers {
+            worker.abort();
         }
     }
 }
@@ -618,13 +678,14 @@ impl AlertManager {
             rules,
             callbacks: HashMap::new(),
             things: HashMap::new(),
+            #[cfg(feature = "http-actions")]
             client: None,
             history_limit: 1000,
             history_bytes: 4 << 20,
             series_limit: 100_000,
-            queue_capacity: 64,
-            events_capacity: 1024,
-            action_timeout: Duration::from_secs(10),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            events_capacity: DEFAULT_EVENTS_CAPACITY,
+            action_timeout: DEFAULT_ACTION_TIMEOUT,
             retries: 3,
             backoff: Duration::from_millis(500),
             start_time: None,
@@ -636,8 +697,45 @@ impl AlertManager {
         self.shared.clock.now()
     }
 
+    /// Stops the manager gracefully: it stops reading updates and running deadlines at once,
+    /// then each action delivers the jobs already queued (retries included) until `deadline`
+    /// has passed. Returns the jobs not delivered by then, each with an
+    /// [`ErrorKind::Shutdown`] error and the attempts made. Failures before the deadline are
+    /// reported to subscribers as usual.
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::time::Duration;
+    /// # use wot_alerts::{AlertManager, RuleSet};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), wot_alerts::Error> {
+    /// let manager = AlertManager::builder(RuleSet::new()).start(futures_util::stream::empty())?;
+    /// let undelivered = manager.shutdown(Duration::from_secs(5)).await;
+    /// assert!(undelivered.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn shutdown(mut self, deadline: Duration) -> Vec<ActionFailure> {
+        if let Some(driver) = self.driver.take() {
+            driver.abort();
+            let _ = driver.await;
+        }
+        let at = Instant::now()
+            .checked_add(deadline)
+            .unwrap_or_else(far_future);
+        let _ = self.stop.send(Some(at));
+        let mut undelivered = Vec::new();
+        for worker in std::mem::take(&mut self.workers) {
+            if let Ok(mut left) = worker.await {
+                undelivered.append(&mut left);
+            }
+        }
+        undelivered
+    }
+
     /// A stream of notifications, action failures and lag reports from now on. Each
     /// subscriber has its own buffer (see [`AlertManagerBuilder::events_capacity`]).
+    #[must_use = "streams do nothing unless polled"]
     pub fn subscribe(&self) -> impl Stream<Item = ManagerEvent> + Send + 'static + use<> {
         BroadcastStream::new(self.shared.events.subscribe()).map(|item| match item {
             Ok(event) => event,
@@ -648,18 +746,19 @@ impl AlertManager {
     /// Adds a rule at run time.
     ///
     /// # Errors
-    /// [`RuleError`] when it is invalid, its id is taken, or it names an unknown action.
-    pub fn add_rule(&self, rule: Rule) -> Result<(), RuleError> {
+    /// An [`ErrorKind::Rule`] error when it is invalid, its id is taken, or it names an
+    /// unknown action.
+    pub fn add_rule(&self, rule: Rule) -> Result<(), Error> {
         if let Some(name) = rule
             .actions
             .iter()
             .find(|a| !self.shared.actions.contains_key(*a))
         {
-            return Err(RuleError {
-                rule: rule.id.clone(),
-                field: "actions".into(),
-                message: format!("action `{name}` is not defined"),
-            });
+            return Err(Error::rule_field(
+                &rule.id,
+                "actions",
+                format!("action `{name}` is not defined"),
+            ));
         }
         let now = self.now();
         self.shared.engine().add_rule(rule, now)?;
@@ -697,14 +796,14 @@ impl AlertManager {
     /// Acknowledges a firing alert (see [`Engine::acknowledge`]).
     ///
     /// # Errors
-    /// [`AckError`] when there is no firing alert for `rule` and `thing`.
+    /// As [`Engine::acknowledge`]: [`ErrorKind::NoActiveAlert`] or [`ErrorKind::NotFiring`].
     pub fn acknowledge(
         &self,
         rule: &str,
         thing: &str,
         by: impl Into<String>,
         comment: Option<String>,
-    ) -> Result<(), AckError> {
+    ) -> Result<(), Error> {
         let now = self.now();
         let n = self
             .shared

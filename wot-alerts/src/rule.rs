@@ -13,6 +13,7 @@ use regex::{Regex, RegexBuilder};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::limits::is_control;
 use crate::template::Template;
 
@@ -192,13 +193,15 @@ impl Pattern {
     /// Compiles `pattern` with the limits above.
     ///
     /// # Errors
-    /// Returns a message when the pattern is too long, invalid or too large once compiled.
-    pub fn new(pattern: &str) -> Result<Self, String> {
+    /// An [`ErrorKind::Rule`](crate::ErrorKind::Rule) error for the field `matches` when the
+    /// pattern is too long, invalid or too large once compiled.
+    pub fn new(pattern: &str) -> Result<Self, Error> {
+        let err = |m: String| Error::value("matches", m);
         if pattern.len() > MAX_REGEX_LEN {
-            return Err(format!(
+            return Err(err(format!(
                 "regular expression is {} bytes long; at most {MAX_REGEX_LEN} are allowed",
                 pattern.len()
-            ));
+            )));
         }
         // Generated rule sets repeat the same few patterns many times; compiling each once per
         // thread keeps loading them linear. A `Regex` clone shares the compiled program.
@@ -213,7 +216,7 @@ impl Pattern {
             .size_limit(REGEX_SIZE_LIMIT)
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build()
-            .map_err(|e| format!("invalid regular expression: {e}"))?;
+            .map_err(|e| err(format!("invalid regular expression: {e}")))?;
         COMPILED.with(|c| {
             let mut cache = c.borrow_mut();
             if cache.len() >= 256 {
@@ -243,7 +246,7 @@ impl fmt::Debug for Pattern {
 impl<'de> Deserialize<'de> for Pattern {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Pattern::new(&text).map_err(de::Error::custom)
+        Pattern::new(&text).map_err(|e| de::Error::custom(e.message()))
     }
 }
 
@@ -544,18 +547,6 @@ pub struct Rule {
     pub actions: Vec<String>,
 }
 
-/// Why a rule is invalid: the field and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("rule `{rule}`, field `{field}`: {message}")]
-pub struct RuleError {
-    /// The rule's id.
-    pub rule: String,
-    /// The field, e.g. `summary` or `escalate[1].condition`.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
 impl Rule {
     /// A rule with the given identity and condition, and every other field at its default
     /// (`for` 0s, no `clear`, `keep_firing_for` 0s, severity `warning`, no escalation, labels,
@@ -590,17 +581,14 @@ impl Rule {
     /// `repeat_interval` of at least 1 s.
     ///
     /// # Errors
-    /// Returns the first problem found, naming the field.
-    pub fn validate(&self) -> Result<(), RuleError> {
+    /// An [`ErrorKind::Rule`](crate::ErrorKind::Rule) error for the first problem found,
+    /// naming the rule and the field.
+    pub fn validate(&self) -> Result<(), Error> {
         self.compile_summary().map(|_| ())
     }
 
-    pub(crate) fn compile_summary(&self) -> Result<Template, RuleError> {
-        let err = |field: &str, message: String| RuleError {
-            rule: self.id.clone(),
-            field: field.to_owned(),
-            message,
-        };
+    pub(crate) fn compile_summary(&self) -> Result<Template, Error> {
+        let err = |field: &str, message: String| Error::rule_field(&self.id, field, message);
         for (field, value) in [
             ("id", &self.id),
             ("thing", &self.thing),
@@ -746,26 +734,31 @@ impl fmt::Display for NotificationKind {
 /// A webhook URL. Its `Debug` and `Display` show only scheme, host, port and path, so that tokens
 /// in the query or user info never reach logs or error text.
 #[derive(Clone, PartialEq, Eq)]
-pub struct WebhookUrl(reqwest::Url);
+pub struct WebhookUrl(url::Url);
 
 impl WebhookUrl {
     /// Parses an `http` or `https` URL.
     ///
     /// # Errors
-    /// Returns a message when the text is not an absolute http(s) URL.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let url = reqwest::Url::parse(text).map_err(|e| format!("invalid URL: {e}"))?;
+    /// An [`ErrorKind::Rule`](crate::ErrorKind::Rule) error for the field `url` when the
+    /// text is not an absolute http(s) URL.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let url =
+            url::Url::parse(text).map_err(|e| Error::value("url", format!("invalid URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "webhook URL scheme must be http or https, not {:?}",
-                url.scheme()
+            return Err(Error::value(
+                "url",
+                format!(
+                    "webhook URL scheme must be http or https, not {:?}",
+                    url.scheme()
+                ),
             ));
         }
         Ok(WebhookUrl(url))
     }
 
     /// The full URL, secrets included.
-    pub fn as_url(&self) -> &reqwest::Url {
+    pub fn as_url(&self) -> &url::Url {
         &self.0
     }
 }
@@ -790,14 +783,14 @@ impl fmt::Debug for WebhookUrl {
 impl<'de> Deserialize<'de> for WebhookUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        WebhookUrl::parse(&text).map_err(de::Error::custom)
+        WebhookUrl::parse(&text).map_err(|e| de::Error::custom(e.message()))
     }
 }
 
 /// Request headers for a webhook, checked when loaded. `Debug` shows the names only: the
 /// values are usually credentials.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct WebhookHeaders(Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>);
+pub struct WebhookHeaders(Vec<(http::HeaderName, http::HeaderValue)>);
 
 impl WebhookHeaders {
     /// No headers.
@@ -808,12 +801,17 @@ impl WebhookHeaders {
     /// Adds a header (replacing an earlier one of the same name).
     ///
     /// # Errors
-    /// Returns a message (without the value) when the name or value is not valid in HTTP.
-    pub fn insert(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("{name:?} is not a valid header name"))?;
-        let mut value = reqwest::header::HeaderValue::from_str(value)
-            .map_err(|_| format!("the value of header `{name}` is not valid in HTTP"))?;
+    /// An [`ErrorKind::Rule`](crate::ErrorKind::Rule) error for the field `headers` (without
+    /// the value) when the name or value is not valid in HTTP.
+    pub fn insert(&mut self, name: &str, value: &str) -> Result<(), Error> {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::value("headers", format!("{name:?} is not a valid header name")))?;
+        let mut value = http::HeaderValue::from_str(value).map_err(|_| {
+            Error::value(
+                "headers",
+                format!("the value of header `{name}` is not valid in HTTP"),
+            )
+        })?;
         value.set_sensitive(true);
         self.0.retain(|(n, _)| *n != name);
         self.0.push((name, value));
@@ -826,9 +824,8 @@ impl WebhookHeaders {
     }
 
     /// The headers, to put on a request.
-    pub(crate) fn iter(
-        &self,
-    ) -> impl Iterator<Item = &(reqwest::header::HeaderName, reqwest::header::HeaderValue)> {
+    #[cfg(feature = "http-actions")]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(http::HeaderName, http::HeaderValue)> {
         self.0.iter()
     }
 }
@@ -844,7 +841,9 @@ impl<'de> Deserialize<'de> for WebhookHeaders {
         let map = BTreeMap::<String, String>::deserialize(deserializer)?;
         let mut headers = WebhookHeaders::new();
         for (name, value) in &map {
-            headers.insert(name, value).map_err(de::Error::custom)?;
+            headers
+                .insert(name, value)
+                .map_err(|e| de::Error::custom(e.message()))?;
         }
         Ok(headers)
     }

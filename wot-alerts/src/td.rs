@@ -1,10 +1,7 @@
 //! Using Thing Descriptions: checking rules against them, units, and `invoke_action` targets.
 
-use std::collections::HashMap;
+use wot_td::{DataSchema, DataType, Thing};
 
-use wot_td::{Affordance, DataSchema, DataType, FormQuery, Operation, Thing};
-
-use crate::engine::Engine;
 use crate::rule::Rule;
 
 /// A problem found by [`check_rules_against_tds`].
@@ -150,7 +147,8 @@ fn follow_pointer<'a>(schema: &'a DataSchema, pointer: Option<&str>) -> Option<&
 }
 
 /// Sets the engine's units from a TD's property schemas.
-pub(crate) fn set_units(engine: &mut Engine, thing: &Thing) {
+#[cfg(feature = "manager")]
+pub(crate) fn set_units(engine: &mut crate::Engine, thing: &Thing) {
     let Some(id) = &thing.id else { return };
     for (name, property) in thing.properties() {
         if let Some(unit) = property.schema.unit() {
@@ -160,11 +158,13 @@ pub(crate) fn set_units(engine: &mut Engine, thing: &Thing) {
 }
 
 /// The URL of the best `invokeaction` form of `action` on the thing with id `thing`.
+#[cfg(feature = "http-actions")]
 pub(crate) fn action_url(
-    things: &HashMap<String, Thing>,
+    things: &std::collections::HashMap<String, Thing>,
     thing: &str,
     action: &str,
-) -> Result<reqwest::Url, String> {
+) -> Result<wot_td::Url, String> {
+    use wot_td::{Affordance, FormQuery, Operation};
     let td = things
         .get(thing)
         .ok_or_else(|| format!("no TD was given for thing `{thing}`"))?;
@@ -178,15 +178,5 @@ pub(crate) fn action_url(
     let best = forms
         .first()
         .ok_or_else(|| format!("action `{action}` of `{thing}` has no invokeaction form"))?;
-    reqwest::Url::parse(best.url.as_str()).map_err(|e| format!("form URL: {e}"))
-}
-
-/// Scheme, host, port and path only: no user info or query, which may hold secrets.
-pub(crate) fn redact(url: &reqwest::Url) -> String {
-    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
-    if let Some(port) = url.port() {
-        shown.push_str(&format!(":{port}"));
-    }
-    shown.push_str(url.path());
-    shown
+    wot_td::Url::parse(best.url.as_str()).map_err(|e| format!("form URL: {e}"))
 }

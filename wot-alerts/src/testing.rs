@@ -291,13 +291,13 @@ fn run_source(
             )
             .at_line(line()));
         }
-        rules
-            .merge(loaded)
-            .map_err(|e| LoadError::new(&name, Some(e.rule), field(), e.message).at_line(line()))?;
+        rules.merge(loaded).map_err(|e| {
+            LoadError::new(&name, e.rule().map(str::to_owned), field(), e.message()).at_line(line())
+        })?;
     }
     rules
         .check_action_names()
-        .map_err(|e| LoadError::new(&name, Some(e.rule), Some(e.field), e.message))?;
+        .map_err(|e| LoadError::from_rule_error(&name, &e))?;
     let starts = file.tests.len().saturating_mul(rules.rules().len());
     if starts > limits.max_rule_starts_per_file {
         return Err(LoadError::new(

@@ -12,8 +12,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use wot_alerts::{
-    AlertManager, AlertState, Condition, Format, ManagerEvent, NotificationKind, PropertyUpdate,
-    Rule, RuleSet, Silence,
+    AlertManager, AlertState, Condition, ErrorKind, Format, ManagerEvent, NotificationKind,
+    PropertyUpdate, Rule, RuleSet, Silence, StatusCode,
 };
 
 const START: Duration = Duration::from_secs(1_800_000_000);
@@ -328,8 +328,16 @@ actions:
     assert_eq!(failure.action, "ops");
     assert_eq!(failure.rule, "hot");
     assert_eq!(failure.attempts, 3);
-    assert!(failure.error.contains("503"), "{}", failure.error);
-    assert!(!failure.error.contains("s3cret"), "{}", failure.error);
+    assert_eq!(failure.error.kind(), ErrorKind::Status);
+    assert_eq!(
+        failure.error.status(),
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert!(!failure.error.is_terminal(), "503 is worth retrying");
+    let text = failure.error.to_string();
+    assert!(text.contains("503"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(!failure.error.url().unwrap().contains("s3cret"));
     let mut attempts = 0;
     while bodies.try_recv().is_ok() {
         attempts += 1;
@@ -379,8 +387,8 @@ actions:
     }
     let dropped = dropped.unwrap();
     assert_eq!(
-        (dropped.attempts, dropped.error.as_str()),
-        (0, "action queue full")
+        (dropped.attempts, dropped.error.kind()),
+        (0, ErrorKind::QueueFull)
     );
 
     // Evaluation is not held up by the stuck action.
@@ -395,7 +403,8 @@ actions:
 
     let timed_out = next_failure(&mut events).await;
     assert_eq!(timed_out.action, "slow");
-    assert!(timed_out.error.contains("timed out"), "{}", timed_out.error);
+    assert!(timed_out.error.is_timeout(), "{}", timed_out.error);
+    assert!(timed_out.error.to_string().contains("timed out"));
 }
 
 #[tokio::test]

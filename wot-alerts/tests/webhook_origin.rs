@@ -32,12 +32,24 @@ actions:
     .unwrap()
 }
 
+/// The error and its sources, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// The next action outcome: `Err(error)` for a failure, `Ok(())` once a notification was
 /// sent and no failure followed within a second.
 async fn next_failure(events: &mut (impl Stream<Item = ManagerEvent> + Unpin)) -> Option<String> {
     loop {
         match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
-            Ok(Some(ManagerEvent::ActionFailed(f))) => return Some(f.error),
+            Ok(Some(ManagerEvent::ActionFailed(f))) => return Some(chain(&f.error)),
             Ok(Some(_)) => continue,
             Ok(None) | Err(_) => return None,
         }

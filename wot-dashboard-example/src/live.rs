@@ -98,7 +98,7 @@ pub enum SetupError {
     Rules(#[from] wot_alerts::LoadError),
     /// The alert manager refused the rules.
     #[error(transparent)]
-    Alerts(#[from] wot_alerts::ConfigError),
+    Alerts(#[from] wot_alerts::Error),
     /// The SSE client could not be built.
     #[error(transparent)]
     Sse(#[from] wot_sse::Error),
