@@ -111,12 +111,12 @@ impl Default for Settings {
 
 /// Everything a stream needs to (re)connect, fixed when the stream is created.
 ///
-/// Kept small because every open stream holds one (inline: each connection attempt gets a
-/// clone): the URL is kept as its already validated text, 72 bytes less than a parsed `Url`,
-/// and parsed again per attempt; everything else is in the shared settings.
+/// Every open stream holds one, and each connection attempt gets a clone: the URL is boxed
+/// (one word here) and everything else is in the shared settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
-    url: Box<str>,
+    /// The request URL, checked to be `http` or `https`.
+    url: Box<Url>,
     pub(crate) settings: Arc<Settings>,
 }
 
@@ -139,17 +139,13 @@ impl Spec {
     }
 
     /// The request URL.
-    ///
-    /// # Errors
-    ///
-    /// None in practice: the text came from a parsed `Url`.
-    pub(crate) fn url(&self) -> Result<Url, Error> {
-        Url::parse(&self.url).map_err(|error| Error::builder(format!("invalid URL: {error}")))
+    pub(crate) fn url(&self) -> &Url {
+        &self.url
     }
 
     /// The URL without query and user info, for logs and errors.
     pub(crate) fn url_for_logs(&self) -> String {
-        self.url().map(|url| redact_url(&url)).unwrap_or_default()
+        redact_url(&self.url)
     }
 }
 
@@ -244,12 +240,161 @@ impl SseClient {
             .map_err(|error| Error::builder(format!("invalid URL: {error}")));
         RequestBuilder {
             url,
-            settings: self.settings.clone(),
+            draft: Draft {
+                settings: self.settings.clone(),
+                error: None,
+            },
             last_event_id: String::new(),
-            error: None,
         }
         .method(method)
     }
+}
+
+/// What both builders hold: the settings so far, and the first bad one.
+///
+/// A request's settings are its client's until a setter changes one (then a copy).
+#[derive(Debug, Default)]
+struct Draft {
+    settings: Arc<Settings>,
+    error: Option<Error>,
+}
+
+impl Draft {
+    fn settings_mut(&mut self) -> &mut Settings {
+        Arc::make_mut(&mut self.settings)
+    }
+
+    fn header<K, V>(&mut self, name: K, value: V, credential: bool)
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        if let Err(error) = insert_header(&mut self.settings_mut().headers, name, value, credential)
+        {
+            self.error.get_or_insert(error);
+        }
+    }
+
+    /// The settings, or the first bad one.
+    fn finish(self) -> Result<Arc<Settings>, Error> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        self.settings.reconnect.validate().map_err(Error::builder)?;
+        Ok(self.settings)
+    }
+}
+
+/// The setters [`SseClientBuilder`] and [`RequestBuilder`] share, written once for both: on a
+/// client they set the default of its requests, on a request they override that default.
+macro_rules! shared_setters {
+    () => {
+        /// Adds a header (replacing one of the same name). Default: none besides
+        /// `Accept: text/event-stream` and `Cache-Control: no-cache`.
+        ///
+        /// A header is a *credential* when its name is `Authorization`, `Cookie` or
+        /// `Proxy-Authorization`, or when its value is marked
+        /// [sensitive](HeaderValue::set_sensitive) (pass a `HeaderValue` you marked, or use
+        /// [`credential_header`](Self::credential_header)). A credential is never logged and is
+        /// sent only to the origin of the request URL: on a redirect to another origin (scheme,
+        /// host or port differ) it is dropped and the redirect is followed without it. Put an
+        /// API key in a custom header such as `X-Token` only through one of these two ways: a
+        /// plain value is an ordinary header and follows redirects anywhere.
+        pub fn header<K, V>(mut self, name: K, value: V) -> Self
+        where
+            K: TryInto<HeaderName>,
+            V: TryInto<HeaderValue>,
+        {
+            self.draft.header(name, value, false);
+            self
+        }
+
+        /// Adds a header that carries a credential (replacing one of the same name), such as an
+        /// API key in `X-Token`: the value is marked sensitive, so it is never logged and is
+        /// dropped on a redirect to another origin (see [`header`](Self::header)).
+        ///
+        /// ```no_run
+        /// # let client = wot_sse::SseClient::new();
+        /// let stream = client
+        ///     .get("https://thing.example/events")
+        ///     .credential_header("x-api-key", "k-123")
+        ///     .connect();
+        /// ```
+        pub fn credential_header<K, V>(mut self, name: K, value: V) -> Self
+        where
+            K: TryInto<HeaderName>,
+            V: TryInto<HeaderValue>,
+        {
+            self.draft.header(name, value, true);
+            self
+        }
+
+        /// The reconnect policy. Default: [`ReconnectPolicy::new`].
+        pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+            self.draft.settings_mut().reconnect = policy;
+            self
+        }
+
+        /// How long the stream may wait for the server without receiving a byte (comments
+        /// count) before the connection is taken for dead and replaced. The clock starts when
+        /// the stream has handed out everything received and waits for more, so time spent by
+        /// your code between polls does not count. It also bounds the wait for response
+        /// headers. `None` disables it. Default: 45 s ([`DEFAULT_IDLE_TIMEOUT`]).
+        pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+            self.draft.settings_mut().idle_timeout = timeout.into();
+            self
+        }
+
+        /// How long one connection attempt may take up to the response head: asking the token
+        /// provider, DNS, TCP, TLS, every redirect and the response head together. The shorter
+        /// of this and the idle timeout applies. Past it the attempt fails with an
+        /// [`is_timeout`](Error::is_timeout) error and the stream reconnects. `None` leaves only
+        /// the idle timeout. Default: 30 s ([`DEFAULT_CONNECT_TIMEOUT`]).
+        pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+            self.draft.settings_mut().connect_timeout = timeout.into();
+            self
+        }
+
+        /// The maximum event size in bytes; a larger event is skipped with an error. Default:
+        /// 32 MiB (see
+        /// [`parser::Parser::with_max_event_size`](crate::parser::Parser::with_max_event_size)).
+        pub fn max_event_size(mut self, bytes: usize) -> Self {
+            self.draft.settings_mut().max_event_size = bytes;
+            self
+        }
+
+        /// The limit on an event id in bytes. An `id` field with a longer value yields an
+        /// [`is_field_too_long`](Error::is_field_too_long) error and is ignored: the last event
+        /// id stays and the event is still delivered. Default: 4 KiB (see
+        /// [`parser::Parser::with_max_id_len`](crate::parser::Parser::with_max_id_len)).
+        pub fn max_id_len(mut self, bytes: usize) -> Self {
+            self.draft.settings_mut().max_id_len = bytes;
+            self
+        }
+
+        /// The limit on an event type in bytes. An `event` field with a longer value yields an
+        /// [`is_field_too_long`](Error::is_field_too_long) error and its event is skipped.
+        /// Default: 1 KiB.
+        pub fn max_event_type_len(mut self, bytes: usize) -> Self {
+            self.draft.settings_mut().max_event_type_len = bytes;
+            self
+        }
+
+        /// The limit on a comment line in bytes (its `:` included). A longer one yields an
+        /// [`is_field_too_long`](Error::is_field_too_long) error and is skipped. Default:
+        /// 64 KiB.
+        pub fn max_comment_len(mut self, bytes: usize) -> Self {
+            self.draft.settings_mut().max_comment_len = bytes;
+            self
+        }
+
+        /// How many redirects one connection follows. Default: 10
+        /// ([`DEFAULT_MAX_REDIRECTS`]).
+        pub fn max_redirects(mut self, redirects: usize) -> Self {
+            self.draft.settings_mut().max_redirects = redirects;
+            self
+        }
+    };
 }
 
 /// Builds an [`SseClient`] with default settings for its streams.
@@ -258,119 +403,36 @@ impl SseClient {
 #[derive(Debug, Default)]
 #[must_use]
 pub struct SseClientBuilder {
-    settings: Settings,
-    error: Option<Error>,
+    draft: Draft,
 }
 
 impl SseClientBuilder {
     /// Use this `reqwest::Client` (see [`SseClient::with_http_client`] for how to build it).
     /// Default: a new client with rustls and redirects turned off.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.settings.http = Some(http);
+        self.draft.settings_mut().http = Some(http);
         self
     }
 
-    /// A header sent on every request. Default: none besides `Accept: text/event-stream`
-    /// and `Cache-Control: no-cache`.
-    ///
-    /// A credential (see [`RequestBuilder::header`]: `Authorization`, `Cookie`,
-    /// `Proxy-Authorization`, or any value marked [sensitive](HeaderValue::set_sensitive)) is
-    /// never logged and not sent to another origin after a redirect.
-    pub fn header<K, V>(mut self, name: K, value: V) -> Self
-    where
-        K: TryInto<HeaderName>,
-        V: TryInto<HeaderValue>,
-    {
-        if let Err(error) = insert_header(&mut self.settings.headers, name, value, false) {
-            self.error.get_or_insert(error);
-        }
-        self
-    }
-
-    /// A header that carries a credential, sent on every request: its value is marked
-    /// sensitive, so it is never logged and is dropped on a redirect to another origin. See
-    /// [`RequestBuilder::credential_header`].
-    pub fn credential_header<K, V>(mut self, name: K, value: V) -> Self
-    where
-        K: TryInto<HeaderName>,
-        V: TryInto<HeaderValue>,
-    {
-        if let Err(error) = insert_header(&mut self.settings.headers, name, value, true) {
-            self.error.get_or_insert(error);
-        }
-        self
-    }
-
-    /// See [`RequestBuilder::reconnect`]. Default: [`ReconnectPolicy::new`].
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.settings.reconnect = policy;
-        self
-    }
-
-    /// See [`RequestBuilder::idle_timeout`]. Default: 45 s.
-    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.settings.idle_timeout = timeout.into();
-        self
-    }
-
-    /// See [`RequestBuilder::connect_timeout`]. Default: 30 s.
-    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.settings.connect_timeout = timeout.into();
-        self
-    }
-
-    /// See [`RequestBuilder::max_event_size`]. Default: 32 MiB.
-    pub fn max_event_size(mut self, bytes: usize) -> Self {
-        self.settings.max_event_size = bytes;
-        self
-    }
-
-    /// See [`RequestBuilder::max_id_len`]. Default: 4 KiB.
-    pub fn max_id_len(mut self, bytes: usize) -> Self {
-        self.settings.max_id_len = bytes;
-        self
-    }
-
-    /// See [`RequestBuilder::max_event_type_len`]. Default: 1 KiB.
-    pub fn max_event_type_len(mut self, bytes: usize) -> Self {
-        self.settings.max_event_type_len = bytes;
-        self
-    }
-
-    /// See [`RequestBuilder::max_comment_len`]. Default: 64 KiB.
-    pub fn max_comment_len(mut self, bytes: usize) -> Self {
-        self.settings.max_comment_len = bytes;
-        self
-    }
-
-    /// See [`RequestBuilder::max_redirects`]. Default: 10.
-    pub fn max_redirects(mut self, redirects: usize) -> Self {
-        self.settings.max_redirects = redirects;
-        self
-    }
+    shared_setters!();
 
     /// Builds the client.
     ///
     /// # Errors
     ///
     /// A bad header or reconnect setting, or a TLS backend that cannot be initialised.
-    pub fn build(mut self) -> Result<SseClient, Error> {
-        if let Some(error) = self.error {
-            return Err(error);
-        }
-        self.settings.reconnect.validate().map_err(Error::builder)?;
-        if self.settings.http.is_none() {
+    pub fn build(self) -> Result<SseClient, Error> {
+        let mut settings = self.draft.finish()?;
+        if settings.http.is_none() {
             let http = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|error| {
                     Error::builder(format!("cannot build the HTTP client: {error}"))
                 })?;
-            self.settings.http = Some(http);
+            Arc::make_mut(&mut settings).http = Some(http);
         }
-        Ok(SseClient {
-            settings: Arc::new(self.settings),
-        })
+        Ok(SseClient { settings })
     }
 }
 
@@ -381,79 +443,34 @@ impl SseClientBuilder {
 #[must_use]
 pub struct RequestBuilder {
     url: Result<Url, Error>,
-    /// The client's settings until a setter changes one (then a copy).
-    settings: Arc<Settings>,
+    draft: Draft,
     last_event_id: String,
-    error: Option<Error>,
 }
 
 impl fmt::Debug for RequestBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.draft.settings;
         f.debug_struct("RequestBuilder")
-            .field("method", &self.settings.method)
+            .field("method", &settings.method)
             .field("url", &self.url.as_ref().map(redact_url))
-            .field("headers", &self.settings.headers.keys().collect::<Vec<_>>())
-            .field("auth", &self.settings.auth)
-            .field("settings", &self.settings.reconnect)
+            .field("headers", &settings.headers.keys().collect::<Vec<_>>())
+            .field("auth", &settings.auth)
+            .field("settings", &settings.reconnect)
             .finish_non_exhaustive()
     }
 }
 
 impl RequestBuilder {
-    fn settings_mut(&mut self) -> &mut Settings {
-        Arc::make_mut(&mut self.settings)
-    }
-
     /// Sets the method. Default: the one the request was started with.
     pub fn method(mut self, method: Method) -> Self {
-        if self.settings.method != method {
-            self.settings_mut().method = method;
+        // A request that keeps its client's settings shares them rather than copying them.
+        if self.draft.settings.method != method {
+            self.draft.settings_mut().method = method;
         }
         self
     }
 
-    /// Adds a header (replacing one of the same name).
-    ///
-    /// A header is a *credential* when its name is `Authorization`, `Cookie` or
-    /// `Proxy-Authorization`, or when its value is marked
-    /// [sensitive](HeaderValue::set_sensitive) (pass a `HeaderValue` you marked, or use
-    /// [`credential_header`](Self::credential_header)). A credential is never logged and is
-    /// sent only to the origin of the request URL: on a redirect to another origin (scheme,
-    /// host or port differ) it is dropped and the redirect is followed without it. Put an API
-    /// key in a custom header such as `X-Token` only through one of these two ways: a plain
-    /// value is an ordinary header and follows redirects anywhere.
-    pub fn header<K, V>(mut self, name: K, value: V) -> Self
-    where
-        K: TryInto<HeaderName>,
-        V: TryInto<HeaderValue>,
-    {
-        if let Err(error) = insert_header(&mut self.settings_mut().headers, name, value, false) {
-            self.error.get_or_insert(error);
-        }
-        self
-    }
-
-    /// Adds a header that carries a credential (replacing one of the same name), such as an
-    /// API key in `X-Token`: the value is marked sensitive, so it is never logged and is
-    /// dropped on a redirect to another origin (see [`header`](Self::header)).
-    ///
-    /// ```no_run
-    /// # let client = wot_sse::SseClient::new();
-    /// let stream = client
-    ///     .get("https://thing.example/events")
-    ///     .credential_header("x-api-key", "k-123")
-    ///     .connect();
-    /// ```
-    pub fn credential_header<K, V>(mut self, name: K, value: V) -> Self
-    where
-        K: TryInto<HeaderName>,
-        V: TryInto<HeaderValue>,
-    {
-        if let Err(error) = insert_header(&mut self.settings_mut().headers, name, value, true) {
-            self.error.get_or_insert(error);
-        }
-        self
-    }
+    shared_setters!();
 
     /// Adds all these headers (replacing those of the same names). Values marked sensitive,
     /// and those of the credential headers named at [`header`](Self::header), are credentials.
@@ -461,7 +478,7 @@ impl RequestBuilder {
         for (name, mut value) in headers {
             if let Some(name) = name {
                 mark_sensitive(&name, &mut value);
-                self.settings_mut().headers.insert(name, value);
+                self.draft.settings_mut().headers.insert(name, value);
             }
         }
         self
@@ -469,7 +486,7 @@ impl RequestBuilder {
 
     /// The request body, sent again on every reconnect (for `POST`, `REPORT`). Default: none.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
-        self.settings_mut().body = Some(body.into());
+        self.draft.settings_mut().body = Some(body.into());
         self
     }
 
@@ -482,7 +499,7 @@ impl RequestBuilder {
 
     /// Sends `Authorization: Bearer <token>` on every connection. Default: no auth.
     pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.settings_mut().auth = Auth::Bearer(Secret(token.into()));
+        self.draft.settings_mut().auth = Auth::Bearer(Secret(token.into()));
         self
     }
 
@@ -514,7 +531,7 @@ impl RequestBuilder {
                     .map_err(Into::into)
             })
         });
-        self.settings_mut().auth = Auth::Provider(provider);
+        self.draft.settings_mut().auth = Auth::Provider(provider);
         self
     }
 
@@ -525,70 +542,7 @@ impl RequestBuilder {
     /// and errors, and adds the parameter only to requests to the origin of the request URL:
     /// after a redirect to another origin the request goes without it. Default: off.
     pub fn token_in_query(mut self, param: impl Into<String>) -> Self {
-        self.settings_mut().token_query_param = Some(param.into());
-        self
-    }
-
-    /// The reconnect policy. Default: the client's ([`ReconnectPolicy::new`] unless set).
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.settings_mut().reconnect = policy;
-        self
-    }
-
-    /// How long the stream may wait for the server without receiving a byte (comments count)
-    /// before the connection is taken for dead and replaced. The clock starts when the stream
-    /// has handed out everything received and waits for more, so time spent by your code
-    /// between polls does not count. It also bounds the wait for response headers. `None`
-    /// disables it. Default: 45 s.
-    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.settings_mut().idle_timeout = timeout.into();
-        self
-    }
-
-    /// How long one connection attempt may take up to the response head: asking the token
-    /// provider, DNS, TCP, TLS, every redirect and the response head together. The shorter of
-    /// this and the idle timeout applies. Past it the attempt fails with an
-    /// [`is_timeout`](Error::is_timeout) error and the stream reconnects. `None` leaves only
-    /// the idle timeout. Default: 30 s ([`DEFAULT_CONNECT_TIMEOUT`]).
-    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.settings_mut().connect_timeout = timeout.into();
-        self
-    }
-
-    /// The maximum event size in bytes; a larger event is skipped with an error. Default:
-    /// 32 MiB (see [`parser::Parser::with_max_event_size`](crate::parser::Parser::with_max_event_size)).
-    pub fn max_event_size(mut self, bytes: usize) -> Self {
-        self.settings_mut().max_event_size = bytes;
-        self
-    }
-
-    /// The limit on an event id in bytes. An `id` field with a longer value yields an
-    /// [`is_field_too_long`](Error::is_field_too_long) error and is ignored: the last event id
-    /// stays and the event is still delivered. Default: 4 KiB (see
-    /// [`parser::Parser::with_max_id_len`](crate::parser::Parser::with_max_id_len)).
-    pub fn max_id_len(mut self, bytes: usize) -> Self {
-        self.settings_mut().max_id_len = bytes;
-        self
-    }
-
-    /// The limit on an event type in bytes. An `event` field with a longer value yields an
-    /// [`is_field_too_long`](Error::is_field_too_long) error and its event is skipped.
-    /// Default: 1 KiB.
-    pub fn max_event_type_len(mut self, bytes: usize) -> Self {
-        self.settings_mut().max_event_type_len = bytes;
-        self
-    }
-
-    /// The limit on a comment line in bytes (its `:` included). A longer one yields an
-    /// [`is_field_too_long`](Error::is_field_too_long) error and is skipped. Default: 64 KiB.
-    pub fn max_comment_len(mut self, bytes: usize) -> Self {
-        self.settings_mut().max_comment_len = bytes;
-        self
-    }
-
-    /// How many redirects one connection follows. Default: 10.
-    pub fn max_redirects(mut self, redirects: usize) -> Self {
-        self.settings_mut().max_redirects = redirects;
+        self.draft.settings_mut().token_query_param = Some(param.into());
         self
     }
 
@@ -600,9 +554,7 @@ impl RequestBuilder {
     /// A bad setting: invalid URL, header, or reconnect policy, or a `Last-Event-ID` that
     /// contains U+0000.
     pub fn connect(self) -> Result<EventStream, Error> {
-        if let Some(error) = self.error {
-            return Err(error);
-        }
+        let settings = self.draft.finish()?;
         let url = self.url?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::builder(format!(
@@ -610,16 +562,15 @@ impl RequestBuilder {
                 redact_url(&url)
             )));
         }
-        self.settings.reconnect.validate().map_err(Error::builder)?;
         if self.last_event_id.contains('\0') {
             return Err(Error::builder("the last event id contains U+0000"));
         }
-        if matches!(self.settings.token_query_param.as_deref(), Some("")) {
+        if matches!(settings.token_query_param.as_deref(), Some("")) {
             return Err(Error::builder("the token query parameter name is empty"));
         }
         let spec = Spec {
-            url: String::from(url).into_boxed_str(),
-            settings: self.settings,
+            url: Box::new(url),
+            settings,
         };
         Ok(EventStream::new(spec, &self.last_event_id))
     }

@@ -25,8 +25,8 @@ pub(crate) enum Opened {
 pub(crate) async fn open(spec: Spec, last_event_id: Option<HeaderValue>) -> Result<Opened, Error> {
     let settings = &spec.settings;
     let http = spec.http()?;
-    let first_url = spec.url()?;
-    let mut url_for_logs = redact_url(&first_url);
+    let first_url = spec.url();
+    let mut url_for_logs = redact_url(first_url);
     let token = match &settings.auth {
         Auth::None => None,
         Auth::Bearer(token) => Some(token.clone()),

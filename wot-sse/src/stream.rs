@@ -326,6 +326,7 @@ impl EventStream {
     ///     match item? {
     ///         Message::Event(event) => println!("event {}", event.data()),
     ///         Message::Comment(text) => println!("comment {text}"),
+    ///         _ => {} // `Message` is non-exhaustive
     ///     }
     /// }
     /// # Ok(())
