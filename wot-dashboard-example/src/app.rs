@@ -1,7 +1,7 @@
 //! The dashboard's state: plain data, changed only by [`App::update`] with a [`Message`].
 //!
 //! Messages come from the SDK streams (property updates and event records from `wot-events`,
-//! alert snapshots from `wot-alerts`, connection states from `wot-sse`), from the clock and from
+//! alert snapshots from `wot-alerts`, connection states from `wot-events`), from the clock and from
 //! keys. `update` does no I/O; when a key asks for some (acknowledging an alert, quitting) it
 //! returns a [`Command`] for the event loop to carry out.
 
@@ -130,7 +130,7 @@ impl From<&ConnectionState> for Link {
             }
             ConnectionState::Closed { reason } => Link::Closed(match reason {
                 CloseReason::Requested => "closed".to_owned(),
-                CloseReason::NoContent => "ended by server".to_owned(),
+                CloseReason::EndedByServer => "ended by server".to_owned(),
                 CloseReason::Failed(error) => {
                     sanitize::clip(&error.to_string(), Limits::DEFAULT.text_chars)
                 }

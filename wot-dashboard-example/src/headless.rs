@@ -84,7 +84,7 @@ pub(crate) fn connection_json(
             None,
             None,
             Some(match reason {
-                CloseReason::NoContent => "ended by the server (204)".to_owned(),
+                CloseReason::EndedByServer => "ended by the server (204)".to_owned(),
                 CloseReason::Failed(error) => sanitize::clip(&error.to_string(), 512),
                 _ => "closed".to_owned(),
             }),
@@ -200,7 +200,7 @@ mod tests {
             "urn:x",
             "events",
             &ConnectionState::Closed {
-                reason: CloseReason::NoContent,
+                reason: CloseReason::EndedByServer,
             },
             at,
         );

@@ -22,9 +22,8 @@ use wot_alerts::{AlertManager, Format, ManagerEvent, Notification, RuleSet};
 use wot_events::wot_td::AffordanceKind;
 use wot_events::{
     ConnectionState, ConsumedThing, Credential, Credentials, EventRecord, EventSubscriber,
-    ObserveOptions, PropertyUpdate, SkippedAffordance, SubscribeOptions,
+    ObserveOptions, PropertyUpdate, ReconnectPolicy, SkippedAffordance, SubscribeOptions,
 };
-use wot_sse::{ReconnectPolicy, SseClient};
 
 use crate::app::EVENTS;
 use crate::cli::Options;
@@ -99,9 +98,6 @@ pub enum SetupError {
     /// The alert manager refused the rules.
     #[error(transparent)]
     Alerts(#[from] wot_alerts::Error),
-    /// The SSE client could not be built.
-    #[error(transparent)]
-    Sse(#[from] wot_sse::Error),
     /// `--basic-auth` is not `USER:PASSWORD`.
     #[error("--basic-auth must be USER:PASSWORD")]
     BasicAuth,
@@ -268,24 +264,23 @@ pub(crate) fn start(
     things: &[ConsumedThing],
     rules: RuleSet,
 ) -> Result<Live, SetupError> {
-    // A dashboard watches for as long as it runs: never give up reconnecting (wot-sse stops
-    // after 5 failed attempts by default), and keep the wait between attempts short.
+    // A dashboard watches for as long as it runs: never give up reconnecting or polling (the
+    // default policy stops after 5 failed attempts), and keep the wait between attempts short.
     let mut policy = ReconnectPolicy::new()
         .max_attempts(None)
         .max_delay(Duration::from_secs(10));
     if options.simulated() {
         // The embedded simulator is this process's own server, trusted: take its `retry:` as
         // sent and do not treat the cuts `--chaos` makes on purpose (often within
-        // milliseconds) as a reconnect storm. Real Things get wot-sse's floor and backoff.
+        // milliseconds) as a reconnect storm. Real Things get the default floor and backoff.
         policy = policy
             .min_server_retry(Duration::ZERO)
             .stable_after(Duration::ZERO);
     }
-    let sse = SseClient::builder().reconnect(policy).build()?;
     let subscriber = EventSubscriber::builder()
-        .sse_client(sse)
+        .reconnect(policy)
         .credentials(credentials(options, things)?)
-        .build();
+        .try_build()?;
     let mut sources: Vec<Pin<Box<dyn Stream<Item = Feed> + Send>>> = Vec::new();
     let mut links = Vec::new();
     let mut manager = AlertManager::builder(rules);

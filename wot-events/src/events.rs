@@ -9,13 +9,13 @@ use futures::Stream;
 use futures::stream::{SelectAll, StreamExt};
 use serde_json::Value;
 use tokio::sync::watch;
-use wot_sse::{CloseReason, ConnectionState};
 use wot_td::CompiledSchema;
 
 use crate::error::{Error, Repr};
 use crate::filter::Filter;
 use crate::record::{EventRecord, RingBuffer, SharedStr};
 use crate::skipped::SkippedAffordance;
+use crate::state::ConnectionState;
 use crate::thing::ConsumedThing;
 use crate::transport::{RawItem, RawStream};
 
@@ -256,8 +256,6 @@ pub struct Subscription {
     filter: Option<Filter>,
     buffer: Option<RingBuffer<EventRecord>>,
     state: watch::Receiver<ConnectionState>,
-    /// For transports whose state we drive ourselves (not SSE).
-    own_state: Option<std::sync::Arc<watch::Sender<ConnectionState>>>,
     label: String,
     /// The waker of the last poll, woken by `unsubscribe` so that a combinator holding this
     /// stream (such as `select_all`) polls it again and sees its end.
@@ -278,7 +276,6 @@ impl Subscription {
     pub(crate) fn new(
         source: RawStream,
         state: watch::Receiver<ConnectionState>,
-        own_state: Option<std::sync::Arc<watch::Sender<ConnectionState>>>,
         decoder: EventDecoder,
         opts: &SubscribeOptions,
         label: String,
@@ -291,7 +288,6 @@ impl Subscription {
                 .buffer
                 .map(|n| RingBuffer::new(n).with_max_bytes(opts.buffer_bytes)),
             state,
-            own_state,
             label,
             waker: None,
         }
@@ -327,11 +323,6 @@ impl Subscription {
         self.source = None;
         if let Some(w) = self.waker.take() {
             w.wake();
-        }
-        if let Some(tx) = &self.own_state {
-            tx.send_replace(ConnectionState::Closed {
-                reason: CloseReason::Requested,
-            });
         }
     }
 

@@ -53,6 +53,7 @@ mod properties;
 mod record;
 mod security;
 mod skipped;
+mod state;
 mod subscriber;
 mod thing;
 mod transport;
@@ -77,6 +78,7 @@ pub use properties::{
 pub use record::{ByteSize, EventRecord, PropertyHistory, PropertyUpdate, RingBuffer, SharedStr};
 pub use security::{Credential, Credentials};
 pub use skipped::SkippedAffordance;
+pub use state::{CloseReason, ConnectionState};
 pub use subscriber::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_MAX_BODY,
     DEFAULT_MAX_DIRECTORY_ENTRIES, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BODY,
@@ -90,5 +92,5 @@ pub use thing::ConsumedThing;
 pub struct GuideExamples;
 
 /// Dependency types that appear in this crate's signatures.
-pub use wot_sse::{CloseReason, ConnectionState, ReconnectPolicy, SseClient};
+pub use wot_sse::{ReconnectPolicy, SseClient};
 pub use wot_td;

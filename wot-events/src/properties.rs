@@ -9,7 +9,6 @@ use futures::Stream;
 use futures::stream::StreamExt;
 use serde_json::Value;
 use tokio::sync::watch;
-use wot_sse::ConnectionState;
 use wot_td::CompiledSchema;
 
 use crate::error::{Error, Repr};
@@ -17,6 +16,7 @@ use crate::events::truncate;
 use crate::filter::json_eq;
 use crate::record::{PropertyHistory, PropertyUpdate, SharedStr};
 use crate::skipped::SkippedAffordance;
+use crate::state::ConnectionState;
 use crate::thing::ConsumedThing;
 use crate::transport::{RawItem, RawStream};
 

@@ -8,7 +8,7 @@ use http::Method;
 use serde_json::Value;
 use tokio::sync::watch;
 use url::Url;
-use wot_sse::{ConnectionState, ReconnectPolicy, SseClient};
+use wot_sse::{ReconnectPolicy, SseClient, redact_url};
 use wot_td::{Affordance, AffordanceKind, Operation};
 
 use crate::error::{Error, Repr};
@@ -17,18 +17,14 @@ use crate::properties::{ObserveMode, ObserveOptions, PropertyObserver};
 use crate::record::SharedStr;
 use crate::security::{Auth, Credentials};
 use crate::skipped::SkippedAffordance;
+use crate::state::ConnectionState;
 use crate::thing::ConsumedThing;
 use crate::transport::{
     HttpConfig, Kind, Limits, RawStream, Target, pick, poll_stream, require, send, sse_stream,
 };
-use wot_sse::redact_url;
 
-/// A raw stream, its state, and the state's sender when this crate drives it.
-type Opened = (
-    RawStream,
-    watch::Receiver<ConnectionState>,
-    Option<Arc<watch::Sender<ConnectionState>>>,
-);
+/// A raw stream and its state.
+type Opened = (RawStream, watch::Receiver<ConnectionState>);
 
 /// Default limit on a Thing Description or directory listing body: 16 MiB.
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
@@ -394,8 +390,8 @@ impl EventSubscriber {
         )?;
         let decoder = EventDecoder::single(thing, event, opts.invalid);
         let label = format!("{} event {event}", thing.id());
-        let (source, state, own) = self.open(&target, event, opts.last_event_id.as_deref())?;
-        Ok(Subscription::new(source, state, own, decoder, &opts, label))
+        let (source, state) = self.open(&target, event, opts.last_event_id.as_deref())?;
+        Ok(Subscription::new(source, state, decoder, &opts, label))
     }
 
     fn open(
@@ -406,15 +402,13 @@ impl EventSubscriber {
     ) -> Result<Opened, Error> {
         tracing::debug!(url = %redact_url(&target.url), kind = ?target.kind, name, "opening");
         match target.kind {
-            Some(Kind::Sse) => {
-                let (s, rx) = sse_stream(&self.sse, target, last_event_id)?;
-                Ok((s, rx, None))
-            }
-            _ => {
-                let (s, rx, tx) =
-                    poll_stream(self.config.clone(), target.clone(), name.into(), None);
-                Ok((s, rx, Some(tx)))
-            }
+            Some(Kind::Sse) => sse_stream(&self.sse, target, last_event_id),
+            _ => Ok(poll_stream(
+                self.config.clone(),
+                target.clone(),
+                name.into(),
+                None,
+            )),
         }
     }
 
@@ -456,7 +450,7 @@ impl EventSubscriber {
                 let (s, rx) = sse_stream(&self.sse, &target, None)?;
                 let decoder = EventDecoder::all(thing, opts.invalid);
                 let label = format!("{} all events", thing.id());
-                subs.push(Subscription::new(s, rx, None, decoder, &opts, label));
+                subs.push(Subscription::new(s, rx, decoder, &opts, label));
                 continue;
             }
             for (name, _) in thing.thing().events() {
@@ -539,7 +533,7 @@ impl EventSubscriber {
             } else {
                 ObserveMode::LongPoll
             };
-            let (s, rx, _) = self.open(&target, name, None)?;
+            let (s, rx) = self.open(&target, name, None)?;
             return Ok((own_items(s, name), mode, rx));
         }
         let target = require(
@@ -549,7 +543,7 @@ impl EventSubscriber {
             false,
             &self.credentials,
         )?;
-        let (s, rx, _) = poll_stream(
+        let (s, rx) = poll_stream(
             self.config.clone(),
             target,
             name.into(),

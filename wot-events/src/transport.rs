@@ -12,13 +12,14 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::Value;
 use tokio::sync::watch;
 use url::Url;
-use wot_sse::{CloseReason, ConnectionState, ReconnectPolicy, SseClient};
+use wot_sse::{ReconnectPolicy, SseClient};
 use wot_td::{Affordance, Form, FormError, FormQuery, Operation};
 
 use crate::error::{Error, Repr};
 use crate::problem::ProblemDetails;
 use crate::record::SharedStr;
 use crate::security::{Auth, Credentials, authorize};
+use crate::state::{ConnectionState, SseStateSync, StatePublisher};
 use crate::thing::ConsumedThing;
 use wot_sse::redact_url;
 
@@ -204,7 +205,8 @@ pub(crate) fn sse_stream(
         req = req.last_event_id(id);
     }
     let events = req.connect()?;
-    let state = events.state();
+    let sse_state = events.state();
+    let (publisher, state) = StatePublisher::new();
     // The id and type of one event are usually those of the one before: those are shared,
     // not copied per event.
     let mut last_id: Option<SharedStr> = None;
@@ -218,7 +220,12 @@ pub(crate) fn sse_stream(
         })
         .map_err(Error::from)
     });
-    Ok((raw.boxed(), state))
+    let synced = SseStateSync {
+        inner: raw,
+        sse: sse_state,
+        publisher,
+    };
+    Ok((synced.boxed(), state))
 }
 
 /// `text` as shared text: the one in `last` when equal, else a new one that becomes `last`.
@@ -265,7 +272,7 @@ struct PollState {
     config: Arc<HttpConfig>,
     target: Target,
     name: SharedStr,
-    state: Arc<watch::Sender<ConnectionState>>,
+    state: StatePublisher,
     failures: u32,
     interval: Option<Duration>,
     /// The wait before the next request.
@@ -287,18 +294,13 @@ pub(crate) fn poll_stream(
     target: Target,
     name: SharedStr,
     interval: Option<Duration>,
-) -> (
-    RawStream,
-    watch::Receiver<ConnectionState>,
-    Arc<watch::Sender<ConnectionState>>,
-) {
-    let (tx, rx) = watch::channel(ConnectionState::Connecting);
-    let tx = Arc::new(tx);
+) -> (RawStream, watch::Receiver<ConnectionState>) {
+    let (publisher, rx) = StatePublisher::new();
     let st = PollState {
         config,
         target,
         name,
-        state: tx.clone(),
+        state: publisher,
         failures: 0,
         interval,
         wait: None,
@@ -324,7 +326,7 @@ pub(crate) fn poll_stream(
                 Ok((_, body)) => {
                     st.failures = 0;
                     st.wait = st.interval;
-                    st.state.send_replace(ConnectionState::Open);
+                    st.state.set(ConnectionState::Open);
                     let item = RawItem {
                         name: Some(st.name.clone()),
                         data: String::from_utf8_lossy(&body).into_owned(),
@@ -339,11 +341,7 @@ pub(crate) fn poll_stream(
                 }
                 Err(e) if e.is_terminal() => {
                     st.done = true;
-                    // `CloseReason::Failed` needs a `wot_sse::Error`, which only wot-sse can
-                    // build; the error itself is the stream's last item.
-                    st.state.send_replace(ConnectionState::Closed {
-                        reason: CloseReason::Requested,
-                    });
+                    st.state.fail(&e);
                     return Some((Err(e), st));
                 }
                 Err(e) => {
@@ -355,14 +353,12 @@ pub(crate) fn poll_stream(
                         .is_some_and(|limit| st.failures >= limit)
                     {
                         st.done = true;
-                        st.state.send_replace(ConnectionState::Closed {
-                            reason: CloseReason::Requested,
-                        });
                         let e = Error::from(Repr::GaveUp {
                             url: redact_url(&st.target.url),
                             attempts: st.failures,
                             last: e,
                         });
+                        st.state.fail(&e);
                         return Some((Err(e), st));
                     }
                     let delay = st
@@ -371,7 +367,7 @@ pub(crate) fn poll_stream(
                         .retry_delay(st.failures, e.retry_after())
                         .max(st.interval.unwrap_or_default());
                     st.wait = Some(delay);
-                    st.state.send_replace(ConnectionState::Reconnecting {
+                    st.state.set(ConnectionState::Reconnecting {
                         attempt: st.failures,
                         delay,
                     });
@@ -381,7 +377,7 @@ pub(crate) fn poll_stream(
             }
         }
     });
-    (s.boxed(), rx, tx)
+    (s.boxed(), rx)
 }
 
 /// Sends one request and reads the whole body, within `limits`: at most `max_body` bytes,

@@ -33,9 +33,9 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, timeout, timeout_at};
 use wot_events::{
     ConnectionState, ConsumedThing, Error, ErrorKind, EventRecord, EventSubscriber, ObserveMode,
-    ObserveOptions, PropertyUpdate, SubscribeOptions,
+    ObserveOptions, PropertyUpdate, ReconnectPolicy, SseClient, SubscribeOptions,
 };
-use wot_sse::{ReconnectPolicy, SseClient};
+
 use wot_testkit::{Fault, Feed, Origin, Proxy, Replay, assert_gap_next_to_error};
 
 const EVENT: &str = "overheat";

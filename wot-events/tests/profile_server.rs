@@ -8,10 +8,10 @@ use common::{Server, TOKEN};
 use futures::StreamExt;
 use serde_json::json;
 use wot_events::{
-    ConsumedThing, Credential, Credentials, Error, ErrorKind, EventLog, EventSubscriber,
-    FilterExpr, InvalidData, LogQuery, ObserveMode, ObserveOptions, SubscribeOptions,
+    ConnectionState, ConsumedThing, Credential, Credentials, Error, ErrorKind, EventLog,
+    EventSubscriber, FilterExpr, InvalidData, LogQuery, ObserveMode, ObserveOptions,
+    ReconnectPolicy, SseClient, SubscribeOptions,
 };
-use wot_sse::{ReconnectPolicy, SseClient};
 
 fn subscriber(credentials: Credentials) -> EventSubscriber {
     let sse = SseClient::builder()
@@ -70,7 +70,7 @@ async fn drop_mid_stream_resumes_with_last_event_id_without_loss_or_duplicates()
     );
     // Nothing more is pending, and the buffer holds the 10 records.
     assert_eq!(events.buffered_records().len(), 10);
-    assert_eq!(events.connection_state(), wot_sse::ConnectionState::Open);
+    assert_eq!(events.connection_state(), ConnectionState::Open);
     drop(events);
     server.wait_all_closed().await;
 }
@@ -311,7 +311,7 @@ async fn polling_retries_server_errors_with_backoff_and_ends_on_client_errors() 
     assert!(!e2.is_terminal(), "{e2}");
     assert_eq!(
         *state.borrow(),
-        wot_sse::ConnectionState::Reconnecting {
+        ConnectionState::Reconnecting {
             attempt: 2,
             delay: Duration::from_millis(1500)
         }
@@ -325,7 +325,7 @@ async fn polling_retries_server_errors_with_backoff_and_ends_on_client_errors() 
         "{:?}",
         start.elapsed()
     );
-    assert_eq!(*state.borrow(), wot_sse::ConnectionState::Open);
+    assert_eq!(*state.borrow(), ConnectionState::Open);
     // 404 is terminal: the error is the last item.
     let e3 = obs.next().await.unwrap().unwrap_err();
     assert!(
