@@ -68,6 +68,7 @@ impl PropertyUpdate {
 /// Where an alert is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AlertState {
     /// The condition holds but not yet for `for`.
     Pending,
@@ -508,6 +509,7 @@ impl Engine {
 
     /// Removes a rule; its pending alerts end silently and its firing ones resolve (the returned
     /// notifications). `None` if no rule has that id.
+    #[must_use = "the notifications of resolved alerts are lost unless used"]
     pub fn remove_rule(
         &mut self,
         id: &str,
@@ -566,6 +568,7 @@ impl Engine {
     /// Evaluates the rules on `update.property` for `update.thing` (and the `*` rules on that
     /// property) at time `now`, after running the deadlines due by then. Costs time for those
     /// rules only.
+    #[must_use = "the notifications are lost unless used"]
     pub fn update(&mut self, now: SystemTime, update: &PropertyUpdate) -> Vec<Notification> {
         let mut out = Vec::new();
         let now = now.max(self.core.now);
@@ -653,6 +656,7 @@ impl Engine {
     /// and then once at the latest repeat time it passes (with [`Notification::repeat`]
     /// counting the skipped ones), not once per interval: a jump over years costs no more than
     /// a jump over minutes.
+    #[must_use = "the notifications are lost unless used"]
     pub fn tick(&mut self, now: SystemTime) -> Vec<Notification> {
         let mut out = Vec::new();
         let now = now.max(self.core.now);

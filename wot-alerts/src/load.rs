@@ -15,6 +15,7 @@ use crate::rule::{ActionSpec, Condition, Rule, Scalar};
 
 /// The syntax of a rule or test file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     /// YAML (`.yaml`, `.yml`).
     Yaml,

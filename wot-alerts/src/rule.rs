@@ -34,6 +34,7 @@ pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Severity {
     /// For information only.
     Info,
@@ -339,6 +340,7 @@ impl TryFrom<RawRate> for RateCondition {
 
 /// What a rule tests. In files it is written as a map with one key, e.g. `{ gt: 8 }`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Condition {
     /// `gt`: the value is a number greater than this.
     Gt(f64),
@@ -702,6 +704,7 @@ impl Rule {
 /// Which notifications an action runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum NotificationKind {
     /// The alert started firing (or a repeat of that, see `Notification::repeat`).
     Fired,
@@ -855,6 +858,7 @@ impl<'de> Deserialize<'de> for WebhookHeaders {
 /// kind, except for `invoke_action`, which runs on `fired` only.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum ActionSpec {
     /// Write the notification to the `tracing` log. The name `log` is always defined.
     Log {

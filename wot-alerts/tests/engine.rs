@@ -97,9 +97,9 @@ fn time_never_goes_backwards() {
     let mut rule = Rule::new("hot", "f", "temperature", Condition::Gt(8.0));
     rule.hold_for = Duration::from_secs(10);
     engine.add_rule(rule, t(100)).unwrap();
-    engine.update(t(100), &PropertyUpdate::new("f", "temperature", json!(9)));
+    let _ = engine.update(t(100), &PropertyUpdate::new("f", "temperature", json!(9)));
     // An update stamped earlier is taken at the latest time seen.
-    engine.update(t(50), &PropertyUpdate::new("f", "temperature", json!(9)));
+    let _ = engine.update(t(50), &PropertyUpdate::new("f", "temperature", json!(9)));
     assert_eq!(engine.now(), t(100));
     assert_eq!(engine.active_alerts()[0].active_since, t(100));
     assert_eq!(engine.tick(t(110))[0].at, t(110));
@@ -111,7 +111,7 @@ fn a_removed_rule_leaves_no_timers_for_its_successor() {
     let mut rule = Rule::new("hot", "f", "temperature", Condition::Gt(8.0));
     rule.hold_for = Duration::from_secs(10);
     engine.add_rule(rule.clone(), t(0)).unwrap();
-    engine.update(t(0), &PropertyUpdate::new("f", "temperature", json!(9)));
+    let _ = engine.update(t(0), &PropertyUpdate::new("f", "temperature", json!(9)));
     let (removed, resolved) = engine.remove_rule("hot", t(5)).unwrap();
     assert_eq!(removed.id, "hot");
     assert!(resolved.is_empty(), "a pending alert ends silently");
@@ -133,8 +133,8 @@ fn history_is_bounded() {
         )
         .unwrap();
     for i in 0..10 {
-        engine.update(t(2 * i), &PropertyUpdate::new("f", "temperature", json!(9)));
-        engine.update(
+        let _ = engine.update(t(2 * i), &PropertyUpdate::new("f", "temperature", json!(9)));
+        let _ = engine.update(
             t(2 * i + 1),
             &PropertyUpdate::new("f", "temperature", json!(1)),
         );

@@ -787,14 +787,14 @@ mod tests {
         let feed = |engine: &mut Engine, secs: u64, thing: &str, property: &str, value: Value| {
             let thing = format!("urn:wot-live:sim:{thing}");
             let at = start + Duration::from_secs(secs);
-            engine.update(at, &AlertUpdate::new(thing, property, value));
+            let _ = engine.update(at, &AlertUpdate::new(thing, property, value));
         };
         feed(&mut engine, 0, "solar-1", "batteryLevel", json!(15.0));
         feed(&mut engine, 10, "solar-1", "batteryLevel", json!(40.0));
         feed(&mut engine, 30, "pump-1", "pressure", json!(9.1));
         feed(&mut engine, 45, "fridge-1", "doorOpen", json!(true));
         feed(&mut engine, 58, "pump-1", "pressure", json!(9.3));
-        engine.tick(now);
+        let _ = engine.tick(now);
         (
             engine.active_alerts(),
             engine.history().iter().cloned().collect(),
