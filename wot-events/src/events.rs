@@ -28,6 +28,7 @@ const RAW_KEEP: usize = 4096;
 
 /// What a subscription does with data that is not JSON or does not fit the TD's schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum InvalidData {
     /// Yield an [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) item and go on (the default).
     #[default]
@@ -250,6 +251,7 @@ pub(crate) fn truncate(s: &str) -> String {
 /// A live subscription: a [`Stream`] of records (and recoverable errors).
 ///
 /// Dropping it, or calling [`Subscription::unsubscribe`], closes its connection.
+#[must_use = "a subscription does nothing unless polled; dropping it closes its connection"]
 pub struct Subscription {
     source: Option<RawStream>,
     decoder: EventDecoder,
@@ -373,6 +375,7 @@ impl Stream for Subscription {
 
 /// Every event of many Things in one stream (see
 /// [`EventSubscriber::subscribe_all`](crate::EventSubscriber::subscribe_all)).
+#[must_use = "a subscription does nothing unless polled; dropping it closes its connections"]
 pub struct MergedSubscription {
     inner: SelectAll<Subscription>,
     skipped: Vec<SkippedAffordance>,

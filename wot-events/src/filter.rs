@@ -54,6 +54,7 @@ pub const MAX_FILTER_DEPTH: usize = 64;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FilterExpr {
     /// Every inner filter matches (an empty list matches everything).
     All(Vec<FilterExpr>),
@@ -120,6 +121,7 @@ fn default_true() -> bool {
 
 /// Why a [`FilterExpr`] could not be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FilterError {
     /// A pointer is neither empty nor starts with `/`.
     #[error("filter at {path}: JSON pointer {pointer:?} must be empty or start with '/'")]

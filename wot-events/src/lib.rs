@@ -91,6 +91,12 @@ pub use thing::ConsumedThing;
 #[doc = include_str!("../../docs/events.md")]
 pub struct GuideExamples;
 
-/// Dependency types that appear in this crate's signatures.
-pub use wot_sse::{ReconnectPolicy, SseClient};
+// Dependency types and crates that appear in this crate's signatures, so that users need
+// not depend on them (and on matching versions) themselves.
+pub use http::StatusCode;
+pub use reqwest;
+pub use serde_json;
+pub use tokio::sync::watch;
+pub use url::Url;
+pub use wot_sse::{ReconnectPolicy, SseClient, SseClientBuilder};
 pub use wot_td;

@@ -85,6 +85,7 @@ impl ObserveOptions {
 
 /// How an observer gets its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ObserveMode {
     /// An `observeproperty`/`observeallproperties` form with the SSE subprotocol.
     Sse,
@@ -98,6 +99,7 @@ pub enum ObserveMode {
 /// [`PropertyUpdate`]s (and recoverable errors), with a history per property.
 ///
 /// Dropping it closes its connections.
+#[must_use = "an observer does nothing unless polled; dropping it closes its connections"]
 pub struct PropertyObserver {
     source: Option<RawStream>,
     thing_id: SharedStr,

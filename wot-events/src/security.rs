@@ -12,6 +12,7 @@ use crate::error::{Error, Repr};
 
 /// One credential. Its `Debug` output never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Credential {
     /// For `bearer`: the token, sent as `Authorization: Bearer <token>`.
     Bearer(String),

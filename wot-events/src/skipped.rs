@@ -82,6 +82,9 @@ fn kind_name(kind: AffordanceKind) -> &'static str {
 /// `text` with control characters (C0, DEL, C1) and Unicode bidirectional formatting
 /// characters replaced by visible escapes (`\n`, `\x1b`, `\u{202e}`), for log lines that
 /// quote text a Thing controls. Borrows when there is nothing to replace.
+// NOTE (issue 16): `wot_alerts::escape_controls` repeats this rule with another escape format
+// (`\u{1b}`) and without the bidirectional characters. It should have one home that both
+// crates use (wot-td is the dependency they share); left as is until then.
 pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
     let unsafe_char = |c: char| {
         c.is_control()

@@ -82,7 +82,7 @@ async fn longpoll_is_used_when_no_sse_form_exists_and_credentials_are_needed() {
     match sub {
         Ok(s) => assert!(s.label().contains(name)),
         Err(e) if e.kind() == ErrorKind::Security => {
-            with_creds
+            let _subscription = with_creds
                 .subscribe(&thing, name, SubscribeOptions::new())
                 .unwrap();
         }
@@ -98,7 +98,7 @@ async fn longpoll_is_used_when_no_sse_form_exists_and_credentials_are_needed() {
         err.kind() == ErrorKind::Security && err.to_string().contains("`basic_sc` (basic)"),
         "{err}"
     );
-    with_creds
+    let _subscription = with_creds
         .subscribe(&simple, "overheating", SubscribeOptions::new())
         .unwrap();
     // Its `status` property is not observable: polling.
