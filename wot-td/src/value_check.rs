@@ -416,15 +416,7 @@ impl<'s> Checker<'s> {
         literals: bool,
     ) -> Vec<ValueError> {
         let mut out = Vec::new();
-        self.at(
-            schema,
-            node,
-            value,
-            literals,
-            &mut String::new(),
-            0,
-            &mut out,
-        );
+        self.at(schema, node, value, literals, &Path::Root, 0, &mut out);
         if self.exhausted() {
             // Cut short, the findings may be wrong (a `oneOf` choice that was not
             // checked looks like a match), so report none.
@@ -440,7 +432,7 @@ impl<'s> Checker<'s> {
         node: Option<&Node>,
         v: &Value,
         literals: bool,
-        path: &mut String,
+        path: &Path<'_>,
         depth: usize,
         out: &mut Vec<ValueError>,
     ) {
@@ -506,11 +498,9 @@ impl<'s> Checker<'s> {
                 }
                 for (i, (name, sub)) in s.properties.iter().flatten().enumerate() {
                     if let Some(member) = map.get(name) {
-                        let len = path.len();
-                        push_key(path, name);
                         let child = node.and_then(|n| n.properties.get(i));
-                        self.at(sub, child, member, true, path, depth + 1, out);
-                        path.truncate(len);
+                        let path = Path::Key(path, name);
+                        self.at(sub, child, member, true, &path, depth + 1, out);
                     }
                 }
             }
@@ -521,15 +511,7 @@ impl<'s> Checker<'s> {
             for (i, choice) in choices.iter().enumerate() {
                 let mut scratch = Vec::new();
                 let child = node.and_then(|n| n.one_of.get(i));
-                self.at(
-                    choice,
-                    child,
-                    v,
-                    true,
-                    &mut path.clone(),
-                    depth + 1,
-                    &mut scratch,
-                );
+                self.at(choice, child, v, true, path, depth + 1, &mut scratch);
                 matching += usize::from(scratch.is_empty());
             }
             if matching != 1 {
@@ -549,11 +531,13 @@ impl<'s> Checker<'s> {
         s: &'s DataSchema,
         node: Option<&Node>,
         text: &str,
-        path: &str,
+        path: &Path<'_>,
         out: &mut Vec<ValueError>,
     ) {
-        let len = text.chars().count() as u64;
+        // Counting characters walks the whole string: only when a length is checked.
+        let len = || text.chars().count() as u64;
         if let Some(min) = s.min_length
+            && let len = len()
             && len < min
         {
             fail(
@@ -563,6 +547,7 @@ impl<'s> Checker<'s> {
             );
         }
         if let Some(max) = s.max_length
+            && let len = len()
             && len > max
         {
             fail(
@@ -603,7 +588,7 @@ impl<'s> Checker<'s> {
         s: &'s DataSchema,
         node: Option<&Node>,
         items: &[Value],
-        path: &mut String,
+        path: &Path<'_>,
         depth: usize,
         out: &mut Vec<ValueError>,
     ) {
@@ -635,10 +620,8 @@ impl<'s> Checker<'s> {
                 }
             };
             if let Some(sub) = sub {
-                let len = path.len();
-                push_index(path, i);
-                self.at(sub, child, item, true, path, depth + 1, out);
-                path.truncate(len);
+                let path = Path::Index(path, i);
+                self.at(sub, child, item, true, &path, depth + 1, out);
             }
         }
     }
@@ -653,14 +636,46 @@ fn clip_pattern(p: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn fail(out: &mut Vec<ValueError>, path: &str, message: String) {
+/// Where a checked value sits: the steps from the root, written out as text only when a
+/// violation is reported, so a value that fits costs no path building.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    /// The path as [`ValueError::path`] spells it (`readings[2].celsius`).
+    fn render(&self) -> String {
+        let mut text = String::new();
+        self.write(&mut text);
+        text
+    }
+
+    fn write(&self, text: &mut String) {
+        match *self {
+            Path::Root => {}
+            Path::Key(parent, key) => {
+                parent.write(text);
+                push_key(text, key);
+            }
+            Path::Index(parent, i) => {
+                parent.write(text);
+                push_index(text, i);
+            }
+        }
+    }
+}
+
+fn fail(out: &mut Vec<ValueError>, path: &Path<'_>, message: String) {
     out.push(ValueError {
-        path: path.to_owned(),
+        path: path.render(),
         message,
     });
 }
 
-fn check_number(s: &DataSchema, n: &Number, path: &str, out: &mut Vec<ValueError>) {
+fn check_number(s: &DataSchema, n: &Number, path: &Path<'_>, out: &mut Vec<ValueError>) {
     let Some(x) = n.as_f64() else { return };
     let bound = |b: &Option<Number>| b.as_ref().and_then(Number::as_f64);
     if let Some(min) = bound(&s.minimum)
