@@ -21,7 +21,7 @@ pub enum ErrorKind {
     NoActiveAlert,
     /// The alert is pending; only firing alerts can be acknowledged.
     NotFiring,
-    /// A setting of [`AlertManagerBuilder`](crate::AlertManagerBuilder) is out of range;
+    /// A setting of `AlertManagerBuilder` is out of range;
     /// [`Error::setting`] names it.
     Setting,
     /// A `callback` action has no callback registered under its name.
@@ -175,7 +175,7 @@ impl Error {
         self.inner.field.as_deref()
     }
 
-    /// The [`AlertManagerBuilder`](crate::AlertManagerBuilder) setting at fault, e.g.
+    /// The `AlertManagerBuilder` setting at fault, e.g.
     /// `queue_capacity`.
     pub fn setting(&self) -> Option<&'static str> {
         self.inner.setting

@@ -876,7 +876,7 @@ pub enum ActionSpec {
     ///
     /// The request, its credentials included (the URL's user info and query, `headers`), goes
     /// to the URL's origin only: a redirect to another scheme, host or port is refused and
-    /// the attempt fails (see [`crate::same_origin_redirects`]). The response body is not read.
+    /// the attempt fails (see `same_origin_redirects`). The response body is not read.
     Webhook {
         /// Where to POST.
         url: WebhookUrl,
