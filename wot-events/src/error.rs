@@ -522,6 +522,12 @@ mod tests {
     }
 
     #[test]
+    fn errors_cross_threads() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<Error>();
+    }
+
+    #[test]
     fn text_that_is_not_a_url_loses_user_info_and_query() {
         assert_eq!(
             redact_text("http://user:secret@host:99999/td?key=k#f"),

@@ -30,7 +30,8 @@ const RAW_KEEP: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum InvalidData {
-    /// Yield an [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) item and go on (the default).
+    /// Yield an [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) item and go on (the
+    /// default).
     #[default]
     Error,
     /// Skip it silently (a `tracing` debug line is written).

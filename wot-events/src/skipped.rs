@@ -27,8 +27,9 @@ pub struct SkippedAffordance {
     pub kind: AffordanceKind,
     /// The affordance's name, as in the TD.
     pub name: String,
-    /// Why it was skipped: [`ErrorKind::NoUsableForm`](crate::ErrorKind::NoUsableForm) (naming the schemes of its forms when
-    /// none is served) or an [`ErrorKind::Form`](crate::ErrorKind::Form) naming an unresolvable `href`.
+    /// Why it was skipped: [`ErrorKind::NoUsableForm`](crate::ErrorKind::NoUsableForm) (naming the
+    /// schemes of its forms when none is served) or an [`ErrorKind::Form`](crate::ErrorKind::Form)
+    /// naming an unresolvable `href`.
     pub error: Error,
 }
 

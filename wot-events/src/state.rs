@@ -1,11 +1,10 @@
 //! The connection state of a subscription or observer, the same for every transport.
 //!
 //! ```text
-//!            first request            answer / data
-//! Connecting ─────────────▶ (attempt) ──────────────▶ Open
-//!     ▲                        │ failure                │ lost / failed request
-//!     │   after `delay`        ▼                        ▼
-//!     └────────────── Reconnecting { attempt, delay } ◀─┘
+//! Connecting ──answer / data──▶ Open
+//!     │                          │ connection lost, request failed
+//!     │ failed                   ▼
+//!     └─────────▶ Reconnecting { attempt, delay } ──after delay──▶ (next attempt)
 //!
 //! any state ──▶ Closed { Requested | EndedByServer | Failed(error) }
 //! ```

@@ -132,22 +132,23 @@ impl EventSubscriberBuilder {
     }
 
     /// Largest one-shot, polling or long-poll response body accepted, in bytes (default
-    /// [`DEFAULT_MAX_RESPONSE_BODY`], 1 MiB). Past it: [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge).
+    /// [`DEFAULT_MAX_RESPONSE_BODY`], 1 MiB). Past it:
+    /// [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge).
     pub fn max_response_body(mut self, bytes: usize) -> Self {
         self.max_response_body = Some(bytes);
         self
     }
 
-    /// Most TDs taken from one directory listing (default
-    /// [`DEFAULT_MAX_DIRECTORY_ENTRIES`], 1000). Past it: [`ErrorKind::TooManyThings`](crate::ErrorKind::TooManyThings).
+    /// Most TDs taken from one directory listing (default [`DEFAULT_MAX_DIRECTORY_ENTRIES`], 1000).
+    /// Past it: [`ErrorKind::TooManyThings`](crate::ErrorKind::TooManyThings).
     pub fn max_directory_entries(mut self, n: usize) -> Self {
         self.max_directory_entries = Some(n);
         self
     }
 
-    /// Time limit of a whole request, from connecting to the end of the body, redirects
-    /// included: TD fetch, directory, one-shots and polling reads (default
-    /// [`DEFAULT_REQUEST_TIMEOUT`], 30 s). Past it: [`ErrorKind::Timeout`](crate::ErrorKind::Timeout). At least 1 ms is used.
+    /// Time limit of a whole request, from connecting to the end of the body, redirects included:
+    /// TD fetch, directory, one-shots and polling reads (default [`DEFAULT_REQUEST_TIMEOUT`],
+    /// 30 s). Past it: [`ErrorKind::Timeout`](crate::ErrorKind::Timeout). At least 1 ms is used.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
         self
@@ -161,8 +162,9 @@ impl EventSubscriberBuilder {
         self
     }
 
-    /// Most redirects followed for one request (default [`DEFAULT_MAX_REDIRECTS`], 10), the
-    /// default SSE client's included. Past it: [`ErrorKind::Redirect`](crate::ErrorKind::Redirect), terminal (over SSE too).
+    /// Most redirects followed for one request (default [`DEFAULT_MAX_REDIRECTS`], 10), the default
+    /// SSE client's included. Past it: [`ErrorKind::Redirect`](crate::ErrorKind::Redirect),
+    /// terminal (over SSE too).
     pub fn max_redirects(mut self, n: usize) -> Self {
         self.max_redirects = Some(n);
         self
@@ -180,8 +182,9 @@ impl EventSubscriberBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for an invalid reconnect policy (factor below 1, jitter outside 0 to
-    /// 1, `max_attempts(Some(0))`...), or a default HTTP client that cannot be built.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for an invalid reconnect policy (factor
+    /// below 1, jitter outside 0 to 1, `max_attempts(Some(0))`...), or a default HTTP client that
+    /// cannot be built.
     pub fn try_build(self) -> Result<EventSubscriber, Error> {
         let http = match self.http {
             Some(http) => http,
@@ -307,9 +310,12 @@ impl EventSubscriber {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::BadUrl`](crate::ErrorKind::BadUrl) (also for a scheme other than `http` and `https`),
-    /// [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable), [`ErrorKind::Status`](crate::ErrorKind::Status), [`ErrorKind::Parse`](crate::ErrorKind::Parse) (not JSON / not a TD),
-    /// [`ErrorKind::NotAThing`](crate::ErrorKind::NotAThing), [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) (with the diagnostics).
+    /// [`ErrorKind::BadUrl`](crate::ErrorKind::BadUrl) (also for a scheme other than `http` and
+    /// `https`), [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable),
+    /// [`ErrorKind::Status`](crate::ErrorKind::Status),
+    /// [`ErrorKind::Parse`](crate::ErrorKind::Parse) (not JSON / not a TD),
+    /// [`ErrorKind::NotAThing`](crate::ErrorKind::NotAThing),
+    /// [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) (with the diagnostics).
     pub async fn fetch_thing(&self, url: impl AsRef<str>) -> Result<ConsumedThing, Error> {
         let url = parse_url(url.as_ref())?;
         let body = self.get_json(&url).await?;
@@ -648,8 +654,9 @@ impl EventSubscriber {
     ///
     /// # Errors
     ///
-    /// Form or security errors, [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable), [`ErrorKind::Status`](crate::ErrorKind::Status) (with RFC 7807
-    /// problem details when the server sent them), [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) for a body that
+    /// Form or security errors, [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable),
+    /// [`ErrorKind::Status`](crate::ErrorKind::Status) (with RFC 7807 problem details when the
+    /// server sent them), [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) for a body that
     /// is not JSON.
     pub async fn read_property(&self, thing: &ConsumedThing, name: &str) -> Result<Value, Error> {
         let target = require(
@@ -668,8 +675,8 @@ impl EventSubscriber {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for a value outside the schema, and those of
-    /// [`read_property`](Self::read_property).
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for a value outside the schema,
+    /// and those of [`read_property`](Self::read_property).
     pub async fn write_property(
         &self,
         thing: &ConsumedThing,

@@ -30,7 +30,8 @@ impl ConsumedThing {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) with every error diagnostic of [`Thing::validate`].
+    /// [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) with every error diagnostic of
+    /// [`Thing::validate`].
     pub fn new(thing: Thing, fetched_from: Option<Url>) -> Result<Self, Error> {
         let origin = Origin::of(fetched_from.as_ref(), || format!("value `{}`", thing.title));
         Self::checked(thing, fetched_from, origin)
@@ -66,8 +67,9 @@ impl ConsumedThing {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Parse`](crate::ErrorKind::Parse) (not JSON, or not a TD, with line, column and JSON path),
-    /// [`ErrorKind::NotAThing`](crate::ErrorKind::NotAThing) for a Thing Model, [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) with the diagnostics.
+    /// [`ErrorKind::Parse`](crate::ErrorKind::Parse) (not JSON, or not a TD, with line, column and
+    /// JSON path), [`ErrorKind::NotAThing`](crate::ErrorKind::NotAThing) for a Thing Model,
+    /// [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) with the diagnostics.
     ///
     /// # Examples
     ///

@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::Value;
 use tokio::sync::watch;
 use url::Url;
-use wot_sse::{ReconnectPolicy, SseClient};
+use wot_sse::{ReconnectPolicy, SseClient, redact_url};
 use wot_td::{Affordance, Form, FormError, FormQuery, Operation};
 
 use crate::error::{Error, Repr};
@@ -21,7 +21,6 @@ use crate::record::SharedStr;
 use crate::security::{Auth, Credentials, authorize};
 use crate::state::{ConnectionState, SseStateSync, StatePublisher};
 use crate::thing::ConsumedThing;
-use wot_sse::redact_url;
 
 /// One item before decoding: an SSE event or one HTTP response body.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,9 +89,9 @@ pub(crate) const SCHEMES: [&str; 2] = ["http", "https"];
 /// (`file:`, `javascript:`, `data:`, `coap:`...) are never candidates, however their `href`
 /// is written or resolved.
 ///
-/// Returns `Ok(None)` when the affordance exists but offers no usable HTTP(S) form for
-/// `op`; [`ErrorKind::NoUsableForm`](crate::ErrorKind::NoUsableForm) naming the schemes when its forms for `op` are all over
-/// other schemes.
+/// Returns `Ok(None)` when the affordance exists but offers no usable HTTP(S) form for `op`;
+/// [`ErrorKind::NoUsableForm`](crate::ErrorKind::NoUsableForm) naming the schemes when its forms
+/// for `op` are all over other schemes.
 pub(crate) fn pick(
     thing: &ConsumedThing,
     affordance: Affordance<'_>,
@@ -283,12 +282,12 @@ struct PollState {
 /// Long polling (each GET answers the next value) when `interval` is `None`, else polling
 /// every `interval` (the first read at once).
 ///
-/// Network errors, time-outs, 5xx, 408 and 429 are yielded and retried on the schedule of
-/// the configured [`ReconnectPolicy`] (at least `interval` apart, and at least as long as a
-/// `Retry-After` asks, up to the policy's cap); after the policy's number of failures in a
-/// row, [`ErrorKind::GaveUp`](crate::ErrorKind::GaveUp) ends the stream. Other errors end it at once. A long-poll request
-/// that times out without an answer is a quiet period, not a failure: the next one is sent
-/// at once.
+/// Network errors, time-outs, 5xx, 408 and 429 are yielded and retried on the schedule of the
+/// configured [`ReconnectPolicy`] (at least `interval` apart, and at least as long as a
+/// `Retry-After` asks, up to the policy's cap); after the policy's number of failures in a row,
+/// [`ErrorKind::GaveUp`](crate::ErrorKind::GaveUp) ends the stream. Other errors end it at once. A
+/// long-poll request that times out without an answer is a quiet period, not a failure: the next
+/// one is sent at once.
 pub(crate) fn poll_stream(
     config: Arc<HttpConfig>,
     target: Target,
