@@ -215,13 +215,13 @@ impl From<Repr> for Error {
     }
 }
 
-impl From<wot_sse::Error> for Error {
-    fn from(error: wot_sse::Error) -> Self {
+impl Error {
+    /// An error of the SSE transport. (Not a `From` impl: wot-sse's types stay out of this
+    /// crate's public API.)
+    pub(crate) fn from_sse(error: wot_sse::Error) -> Self {
         Repr::Sse(error).into()
     }
-}
 
-impl Error {
     pub(crate) fn repr(&self) -> &Repr {
         &self.inner
     }

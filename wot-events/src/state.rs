@@ -87,7 +87,7 @@ impl ConnectionState {
                 reason: match reason {
                     wot_sse::CloseReason::NoContent => CloseReason::EndedByServer,
                     wot_sse::CloseReason::Failed(error) => {
-                        CloseReason::Failed(Error::from(error.clone()))
+                        CloseReason::Failed(Error::from_sse(error.clone()))
                     }
                     // `Requested`, and reasons wot-sse may add.
                     _ => CloseReason::Requested,

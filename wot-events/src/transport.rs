@@ -203,7 +203,7 @@ pub(crate) fn sse_stream(
     if let Some(id) = last_event_id {
         req = req.last_event_id(id);
     }
-    let events = req.connect()?;
+    let events = req.connect().map_err(Error::from_sse)?;
     let sse_state = events.state();
     let (publisher, state) = StatePublisher::new();
     // The id and type of one event are usually those of the one before: those are shared,
@@ -217,7 +217,7 @@ pub(crate) fn sse_stream(
             data: ev.into_data(),
             polled: false,
         })
-        .map_err(Error::from)
+        .map_err(Error::from_sse)
     });
     let synced = SseStateSync {
         inner: raw,
