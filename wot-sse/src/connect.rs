@@ -146,14 +146,16 @@ pub(crate) async fn open(spec: Spec, last_event_id: Option<HeaderValue>) -> Resu
 
 /// `text/event-stream`, any case, parameters allowed.
 fn is_event_stream(value: &HeaderValue) -> bool {
-    let essence = value
+    // The text before the first `;` (`split` yields it even when there is none).
+    value
         .as_bytes()
         .split(|&b| b == b';')
         .next()
-        .unwrap_or_default();
-    essence
-        .trim_ascii()
-        .eq_ignore_ascii_case(b"text/event-stream")
+        .is_some_and(|essence| {
+            essence
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"text/event-stream")
+        })
 }
 
 /// Reads a `Retry-After` header value: delta-seconds or an HTTP date (a date in the past is

@@ -15,6 +15,7 @@
 //! one unfinished block, which `end_of_body` discards: no partial event crosses a reconnect.
 
 use std::future::Future;
+use std::io::Write as _;
 use std::mem;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -394,10 +395,9 @@ impl EventStream {
                     }
                     Poll::Ready(Err(error)) => return Poll::Ready(self.fail(Some(error)).map(Err)),
                     Poll::Pending => {
-                        let limit = self.response_limit();
-                        if self.idle_expired(cx, limit) {
+                        if let Some(limit) = self.idle_expired(cx, self.response_limit()) {
                             let error = Error::new(
-                                Kind::ResponseTimeout(limit.unwrap_or_default()),
+                                Kind::ResponseTimeout(limit),
                                 Some(self.spec.url_for_logs()),
                             );
                             return Poll::Ready(self.fail(Some(error)).map(Err));
@@ -440,12 +440,13 @@ impl EventStream {
                     }
                     Poll::Pending => {
                         let since = *since;
-                        if self.idle_expired(cx, self.spec.settings.idle_timeout) {
+                        if let Some(limit) = self.idle_expired(cx, self.spec.settings.idle_timeout)
+                        {
                             self.connection_ended(since);
                             // The server answered and then went quiet: that is not a failed
                             // attempt, or a quiet Thing without heartbeats would use them up.
                             self.failures = 0;
-                            let error = self.idle_error();
+                            let error = self.idle_error(limit);
                             return Poll::Ready(self.fail(Some(error)).map(Err));
                         }
                         if self.park(cx) {
@@ -534,11 +535,8 @@ impl EventStream {
         error
     }
 
-    fn idle_error(&self) -> Error {
-        Error::new(
-            Kind::IdleTimeout(self.spec.settings.idle_timeout.unwrap_or_default()),
-            Some(self.spec.url_for_logs()),
-        )
+    fn idle_error(&self, limit: Duration) -> Error {
+        Error::new(Kind::IdleTimeout(limit), Some(self.spec.url_for_logs()))
     }
 
     /// How long an attempt may take up to the response head: the shorter of the connect
@@ -551,19 +549,16 @@ impl EventStream {
         }
     }
 
-    /// Whether the stream has waited `limit` without a byte (or, while connecting, without
-    /// the response); otherwise arms the timer to wake us. Called whenever the stream is about
-    /// to wait for the server.
-    fn idle_expired(&mut self, cx: &mut Context<'_>, limit: Option<Duration>) -> bool {
-        let Some(idle) = limit else {
-            return false;
-        };
+    /// `limit`, if the stream has waited that long without a byte (or, while connecting,
+    /// without the response); otherwise arms the timer to wake us and returns `None`. Called
+    /// whenever the stream is about to wait for the server.
+    fn idle_expired(&mut self, cx: &mut Context<'_>, limit: Option<Duration>) -> Option<Duration> {
+        let idle = limit?;
         if mem::take(&mut self.active) || self.timer.is_none() {
             self.arm_timer(deadline_after(idle));
         }
-        self.timer
-            .as_mut()
-            .is_some_and(|timer| timer.as_mut().poll(cx).is_ready())
+        let timer = self.timer.as_mut()?;
+        timer.as_mut().poll(cx).is_ready().then_some(idle)
     }
 
     fn arm_timer(&mut self, deadline: Instant) {
@@ -664,11 +659,8 @@ pub(crate) fn last_event_id_header(id: &str) -> (HeaderValue, bool) {
     let mut encoded = Vec::with_capacity(id.len() + 8);
     for &byte in id.as_bytes() {
         if byte == b'%' || (byte < 0x20 && byte != b'\t') || byte == 0x7F {
-            let hex = |nibble: u8| char::from_digit(u32::from(nibble), 16).unwrap_or('0');
-            encoded.push(b'%');
-            for nibble in [byte >> 4, byte & 0xF] {
-                encoded.push(hex(nibble).to_ascii_uppercase() as u8);
-            }
+            // Writing to a `Vec` cannot fail.
+            let _ = write!(encoded, "%{byte:02X}");
         } else {
             encoded.push(byte);
         }

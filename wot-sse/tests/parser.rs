@@ -526,6 +526,27 @@ fn characters_across_validation_pieces_decode_as_a_whole() {
     }
 }
 
+/// A character split at a chunk's end is finished from the next chunk's first bytes: valid
+/// characters of every width, invalid and cut-off sequences, split into three chunks at every
+/// pair of offsets (so also a character over three chunks), decode as in one piece.
+#[test]
+fn characters_split_over_chunks_decode_as_in_one_piece() {
+    let data: &[u8] = b"a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xE0\x80\xED\xA0\x80\xF4\x90\x80\x80\
+                        \xC0\xAF\x80\xE2\x82 \xF0\x9F\x98z\xF0\x9F\x98\x80\xFF";
+    let expected = String::from_utf8_lossy(data).into_owned();
+    let mut body = b"data: ".to_vec();
+    body.extend_from_slice(data);
+    body.extend_from_slice(b"\n\n");
+    for first in 0..=body.len() {
+        for second in first..=body.len() {
+            let chunks = [&body[..first], &body[first..second], &body[second..]];
+            let got = run(&chunks);
+            assert_eq!(got.events.len(), 1, "split at {first} and {second}");
+            assert_eq!(got.events[0].1, expected, "split at {first} and {second}");
+        }
+    }
+}
+
 #[test]
 fn chunked_8_mib_line_parses_in_linear_time() {
     // 8 MiB in 256-byte chunks: a parser that rescans or copies the pending line for every
