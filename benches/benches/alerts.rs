@@ -77,7 +77,11 @@ fn alerts_update(c: &mut Criterion) {
                 out
             });
         });
-        assert!(notifications > 0, "the matching rule fired and resolved");
+        // `step` stays 0 when a filter on the command line skipped this benchmark.
+        assert!(
+            step == 0 || notifications > 0,
+            "the matching rule fired and resolved"
+        );
     }
     group.finish();
 }

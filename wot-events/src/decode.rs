@@ -145,7 +145,10 @@ impl PropertyDecoder {
     pub(crate) fn property_of(&self, name: Option<&str>) -> Option<SharedStr> {
         match (&self.single, name) {
             (Some(single), None | Some("message")) => Some(single.clone()),
-            (_, Some(n)) => self.schemas.get_key_value(n).map(|(shared, _)| shared.clone()),
+            (_, Some(n)) => self
+                .schemas
+                .get_key_value(n)
+                .map(|(shared, _)| shared.clone()),
             _ => None,
         }
     }
@@ -219,14 +222,23 @@ mod tests {
     fn all_properties_demultiplexes_by_event_type_and_shares_names_and_ids() {
         let t0 = SystemTime::UNIX_EPOCH;
         let mut d = PropertyDecoder::all_properties(&thing());
-        let a = d.decode(&Event::new("temp", "21", "1"), t0).unwrap().unwrap();
-        let b = d.decode(&Event::new("temp", "22", "1"), t0).unwrap().unwrap();
+        let a = d
+            .decode(&Event::new("temp", "21", "1"), t0)
+            .unwrap()
+            .unwrap();
+        let b = d
+            .decode(&Event::new("temp", "22", "1"), t0)
+            .unwrap()
+            .unwrap();
         assert_eq!((a.property.as_str(), &a.value), ("temp", &json!(21)));
         assert!(a.property.ptr_eq(&b.property));
         assert!(a.thing_id.ptr_eq(&b.thing_id) && a.thing_id == "urn:t");
         let (ida, idb) = (a.event_id.unwrap(), b.event_id.unwrap());
         assert!(ida.ptr_eq(&idb));
-        let c = d.decode(&Event::new("mode", "\"eco\"", ""), t0).unwrap().unwrap();
+        let c = d
+            .decode(&Event::new("mode", "\"eco\"", ""), t0)
+            .unwrap()
+            .unwrap();
         assert_eq!(c.property, "mode");
         assert_eq!(c.event_id, None);
         assert!(d.decode(&Event::new("other", "1", ""), t0).is_none());
@@ -240,11 +252,22 @@ mod tests {
         let mut d = PropertyDecoder::property(&thing(), "temp").unwrap();
         let u = d.decode(&Event::new("", "300", ""), t0).unwrap().unwrap();
         assert_eq!(u.property, "temp");
-        assert!(u.schema_violation.as_deref().is_some_and(|m| m.contains("125")), "{u:?}");
-        let ok = d.decode(&Event::new("temp", "20.5", ""), t0).unwrap().unwrap();
+        assert!(
+            u.schema_violation
+                .as_deref()
+                .is_some_and(|m| m.contains("125")),
+            "{u:?}"
+        );
+        let ok = d
+            .decode(&Event::new("temp", "20.5", ""), t0)
+            .unwrap()
+            .unwrap();
         assert!(ok.schema_violation.is_none());
         assert!(d.decode(&Event::new("mode", "\"eco\"", ""), t0).is_none());
-        let e = d.decode(&Event::new("temp", "{", ""), t0).unwrap().unwrap_err();
+        let e = d
+            .decode(&Event::new("temp", "{", ""), t0)
+            .unwrap()
+            .unwrap_err();
         assert!(e.to_string().contains("property `temp`"), "{e}");
         assert!(!e.is_terminal());
     }

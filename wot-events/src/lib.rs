@@ -44,6 +44,7 @@
     )
 )]
 
+mod decode;
 mod error;
 mod events;
 mod filter;
@@ -58,6 +59,7 @@ mod subscriber;
 mod thing;
 mod transport;
 
+pub use decode::PropertyDecoder;
 pub use error::{Error, ErrorKind};
 pub use events::{
     DEFAULT_BUFFER, DEFAULT_BUFFER_BYTES, InvalidData, MergedSubscription, SubscribeOptions,

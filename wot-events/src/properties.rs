@@ -9,10 +9,9 @@ use futures::Stream;
 use futures::stream::StreamExt;
 use serde_json::Value;
 use tokio::sync::watch;
-use wot_td::CompiledSchema;
 
-use crate::error::{Error, Repr};
-use crate::events::truncate;
+use crate::decode::PropertyDecoder;
+use crate::error::Error;
 use crate::filter::json_eq;
 use crate::record::{PropertyHistory, PropertyUpdate, SharedStr};
 use crate::skipped::SkippedAffordance;
@@ -102,10 +101,9 @@ pub enum ObserveMode {
 #[must_use = "an observer does nothing unless polled; dropping it closes its connections"]
 pub struct PropertyObserver {
     source: Option<RawStream>,
-    thing_id: SharedStr,
-    /// The schema of each property, its patterns compiled once.
-    schemas: HashMap<SharedStr, Option<CompiledSchema>>,
-    single: Option<SharedStr>,
+    /// Finds the property, parses and checks each value: the same code as a user's
+    /// [`PropertyDecoder`].
+    decoder: PropertyDecoder,
     every_read: bool,
     capacity: usize,
     history_bytes: usize,
@@ -120,7 +118,7 @@ pub struct PropertyObserver {
 impl std::fmt::Debug for PropertyObserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PropertyObserver")
-            .field("thing_id", &self.thing_id)
+            .field("thing_id", self.decoder.thing_id())
             .field(
                 "modes",
                 &self
@@ -143,28 +141,9 @@ impl PropertyObserver {
         states: Vec<(String, ObserveMode, watch::Receiver<ConnectionState>)>,
         opts: &ObserveOptions,
     ) -> Self {
-        let schemas = names
-            .iter()
-            .map(|n| {
-                (
-                    SharedStr::from(n.as_str()),
-                    thing
-                        .thing()
-                        .property(n)
-                        .map(|p| CompiledSchema::new(&p.schema)),
-                )
-            })
-            .collect::<HashMap<_, _>>();
-        let single = single
-            .then(|| names.first())
-            .flatten()
-            .and_then(|n| schemas.get_key_value(n.as_str()))
-            .map(|(shared, _)| shared.clone());
         PropertyObserver {
             source: Some(source),
-            thing_id: thing.shared_id().clone(),
-            schemas,
-            single,
+            decoder: PropertyDecoder::for_names(thing, names, single),
             every_read: opts.every_read,
             capacity: opts.history,
             history_bytes: opts.history_bytes,
@@ -216,24 +195,10 @@ impl PropertyObserver {
     /// Turns one raw item into an update (no I/O): `None` when ignored (unknown property,
     /// unchanged polled value).
     fn decode(&mut self, raw: RawItem, now: SystemTime) -> Option<Result<PropertyUpdate, Error>> {
-        let name = match (&self.single, raw.name.as_deref()) {
-            (Some(single), None | Some("message")) => single.clone(),
-            (_, Some(n)) => match self.schemas.get_key_value(n) {
-                Some((shared, _)) => shared.clone(),
-                None => return None,
-            },
-            _ => return None,
-        };
-        let value: Value = match serde_json::from_str(&raw.data) {
-            Ok(v) => v,
-            Err(e) => {
-                return Some(Err(Error::from(Repr::InvalidData {
-                    thing: self.thing_id.to_string(),
-                    what: format!("property `{name}`"),
-                    reason: format!("not JSON: {e}"),
-                    raw: truncate(&raw.data),
-                })));
-            }
+        let name = self.decoder.property_of(raw.name.as_deref())?;
+        let value = match self.decoder.parse(&name, &raw.data) {
+            Ok(value) => value,
+            Err(e) => return Some(Err(e)),
         };
         if raw.polled && !self.every_read {
             let unchanged = self
@@ -243,24 +208,13 @@ impl PropertyObserver {
                 return None;
             }
         }
-        let schema_violation = self
-            .schemas
-            .get(&name)
-            .and_then(Option::as_ref)
-            .and_then(|s| s.validate(&value).into_iter().next())
-            .map(|e| {
-                if e.path.is_empty() {
-                    e.message
-                } else {
-                    format!("{}: {}", e.path, e.message)
-                }
-            });
+        let schema_violation = self.decoder.check(&name, &value);
         self.history
             .entry(name.clone())
             .or_insert_with(|| PropertyHistory::bounded(self.capacity, self.history_bytes))
             .push(now, value.clone());
         Some(Ok(PropertyUpdate {
-            thing_id: self.thing_id.clone(),
+            thing_id: self.decoder.thing_id().clone(),
             property: name,
             value,
             timestamp: now,

@@ -1,0 +1,240 @@
+//! Group 11: the whole pipeline on one core, against parsing the same bytes alone.
+//!
+//! The body of case (a) (100,000 `event: temperature` notifications with a 70-byte JSON object
+//! and an `id`, in 64 KiB chunks) goes through the sans-I/O parts a property observer and an
+//! alert manager run, one after the other, on one thread:
+//!
+//! 1. `wot_sse::parser::Parser` turns the bytes into events;
+//! 2. `wot_events::PropertyDecoder` turns each event into a `PropertyUpdate` (JSON parse, and the
+//!    check against the property's object schema, compiled once);
+//! 3. a `wot_alerts::Engine` with 1,000 rules evaluates it (one rule watches this property of
+//!    this Thing: `/value > 24.5`, which fires and resolves once every 700 updates);
+//! 4. the update goes into an `EventLog` (default capacity, full after the first 1,000).
+//!
+//! Rows: `parse` (step 1 alone: the floor), `decode` (1–2), `alerts` (1–3) and `pipeline`
+//! (1–4). The clock is passed in, 1 ms per update.
+//!
+//! `cargo bench -p benches --bench pipeline` (criterion). With `PIPELINE_INTERLEAVED=1`, the
+//! `parse` and `pipeline` rows run instead in turn, round after round (`SSE_ROUNDS`, default
+//! 21), and the median of the per-round ratios is printed (see `benches::interleave`).
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use benches::{Workload, drivers, interleave, workload};
+use criterion::{Criterion, SamplingMode, Throughput};
+use serde_json::json;
+use wot_alerts::{Condition, Engine, Rule};
+use wot_events::{ConsumedThing, EventLog, EventRecord, PropertyDecoder, SharedStr};
+use wot_sse::parser::{Item, Parser};
+
+const THING: &str = "urn:dev:fridge-1";
+const RULES: usize = 1_000;
+
+/// How far the pipeline goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Decode,
+    Alerts,
+    Log,
+}
+
+/// The state that lives across runs, as it would in a process that observes a Thing.
+struct Pipeline {
+    decoder: PropertyDecoder,
+    title: SharedStr,
+    engine: Engine,
+    log: EventLog,
+    clock: SystemTime,
+    notifications: usize,
+}
+
+fn t0() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+fn fridge() -> ConsumedThing {
+    let td = json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1",
+        "id": THING,
+        "title": "Fridge 1",
+        "securityDefinitions": {"none": {"scheme": "nosec"}},
+        "security": "none",
+        "properties": {
+            "temperature": {
+                "type": "object",
+                "properties": {
+                    "value": {"type": "number", "minimum": -50, "maximum": 100},
+                    "unit": {"type": "string", "enum": ["cel", "fah"]},
+                    "ts": {"type": "string"},
+                    "ok": {"type": "boolean"}
+                },
+                "required": ["value", "unit"],
+                "forms": [{"href": "http://192.0.2.1/fridge-1/temperature"}]
+            },
+            "door": {"type": "boolean", "forms": [{"href": "http://192.0.2.1/fridge-1/door"}]}
+        },
+        "forms": [{
+            "op": "observeallproperties",
+            "href": "http://192.0.2.1/fridge-1/properties",
+            "subprotocol": "sse"
+        }]
+    });
+    let doc = wot_td::Document::from_value(td).expect("a TD");
+    ConsumedThing::new(doc.into_thing().expect("a Thing"), None).expect("a valid TD")
+}
+
+/// 1,000 rules: one on this Thing's `temperature`; the others on properties or Things no
+/// update of the workload touches.
+fn engine(t0: SystemTime) -> Engine {
+    let mut engine = Engine::new();
+    for i in 0..RULES {
+        let rule = if i == 0 {
+            let mut rule = Rule::new("fridge-warm", THING, "temperature", Condition::Gt(24.5));
+            rule.pointer = Some("/value".to_owned());
+            rule
+        } else if i % 2 == 0 {
+            let thing = format!("urn:dev:fridge-{}", i + 1);
+            let mut rule = Rule::new(
+                format!("rule-{i}"),
+                thing,
+                "temperature",
+                Condition::Gt(9.0),
+            );
+            rule.pointer = Some("/value".to_owned());
+            rule
+        } else {
+            Rule::new(
+                format!("rule-{i}"),
+                THING,
+                format!("p{i}"),
+                Condition::Gt(9.0),
+            )
+        };
+        engine.add_rule(rule, t0).expect("a valid rule");
+    }
+    engine
+}
+
+impl Pipeline {
+    fn new() -> Self {
+        let fridge = fridge();
+        let t0 = t0();
+        Pipeline {
+            decoder: PropertyDecoder::all_properties(&fridge),
+            title: SharedStr::from(fridge.title()),
+            engine: engine(t0),
+            log: EventLog::new(),
+            clock: t0,
+            notifications: 0,
+        }
+    }
+
+    /// Runs `workload` through the pipeline up to `stage`; returns the updates delivered.
+    fn run(&mut self, workload: &Workload, stage: Stage) -> u64 {
+        let mut parser = Parser::new();
+        let mut updates = 0;
+        for chunk in workload.chunks() {
+            parser.feed(chunk);
+            updates += self.drain(&mut parser, stage);
+        }
+        parser.end_of_body();
+        updates + self.drain(&mut parser, stage)
+    }
+
+    fn drain(&mut self, parser: &mut Parser, stage: Stage) -> u64 {
+        let mut updates = 0;
+        while let Some(item) = parser.next_item() {
+            let Ok(Item::Event(event)) = item else {
+                continue;
+            };
+            self.clock += Duration::from_millis(1);
+            let now = self.clock;
+            let Some(Ok(update)) = self.decoder.decode(&event, now) else {
+                continue;
+            };
+            assert!(update.schema_violation.is_none(), "{update:?}");
+            updates += 1;
+            if stage == Stage::Decode {
+                black_box(update);
+                continue;
+            }
+            let for_alerts = wot_alerts::PropertyUpdate::new(
+                update.thing_id.clone(),
+                update.property.clone(),
+                update.value,
+            );
+            self.notifications += self.engine.update(now, &for_alerts).len();
+            if stage == Stage::Alerts {
+                black_box(for_alerts);
+                continue;
+            }
+            self.log.push(EventRecord {
+                thing_id: update.thing_id,
+                thing_title: self.title.clone(),
+                event: update.property,
+                data: for_alerts.value,
+                event_id: update.event_id,
+                received_at: now,
+            });
+        }
+        updates
+    }
+}
+
+fn criterion_rows(case: &Workload) {
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let mut group = c.benchmark_group(format!("pipeline/{}", case.name));
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(case.events));
+    group.bench_function("parse", |b| {
+        b.iter(|| assert_eq!(drivers::parse_wot_sse(case), case.events));
+    });
+    for (name, stage) in [
+        ("decode", Stage::Decode),
+        ("alerts", Stage::Alerts),
+        ("pipeline", Stage::Log),
+    ] {
+        let mut pipeline = Pipeline::new();
+        group.bench_function(name, |b| {
+            b.iter(|| assert_eq!(pipeline.run(case, stage), case.events));
+        });
+        // Nothing ran when a filter on the command line skipped this row.
+        if stage >= Stage::Alerts && pipeline.clock > t0() {
+            assert!(pipeline.notifications > 0, "the matching rule fired");
+        }
+        if stage == Stage::Log && !pipeline.log.is_empty() {
+            assert_eq!(pipeline.log.len(), 1000, "the log is full");
+        }
+    }
+    group.finish();
+    c.final_summary();
+}
+
+fn interleaved(case: &Workload) {
+    let mut pipeline = Pipeline::new();
+    let mut parse = interleave::timed(case.events, || drivers::parse_wot_sse(case));
+    let mut full = interleave::timed(case.events, || pipeline.run(case, Stage::Log));
+    let mut contenders: [(&str, &mut dyn FnMut() -> Duration); 2] =
+        [("parse", &mut parse), ("pipeline", &mut full)];
+    interleave::run_and_report(
+        &format!("pipeline_interleaved/{}", case.name),
+        21,
+        &mut contenders,
+        &[("pipeline", "parse")],
+    );
+}
+
+fn main() {
+    let case = workload::case_a();
+    if std::env::var_os("PIPELINE_INTERLEAVED").is_some() {
+        interleaved(&case);
+    } else {
+        criterion_rows(&case);
+    }
+}
