@@ -29,7 +29,9 @@ fn td_parse(c: &mut Criterion) {
     let corpus = corpus();
     let bytes: usize = corpus.iter().map(|(_, text)| text.len()).sum();
     for (path, text) in &corpus {
-        let doc = Document::from_str(text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let doc = text
+            .parse::<Document>()
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         let errors = doc.validate().into_iter().filter(|d| d.is_error()).count();
         assert_eq!(errors, 0, "{path} validates");
     }
@@ -52,14 +54,14 @@ fn td_parse(c: &mut Criterion) {
     group.bench_function("wot-td-parse", |b| {
         b.iter(|| {
             for (_, text) in &corpus {
-                std::hint::black_box(Document::from_str(text).expect("a TD"));
+                std::hint::black_box(text.parse::<Document>().expect("a TD"));
             }
         });
     });
     group.bench_function("wot-td-parse+validate", |b| {
         b.iter(|| {
             for (_, text) in &corpus {
-                let doc = Document::from_str(text).expect("a TD");
+                let doc = text.parse::<Document>().expect("a TD");
                 std::hint::black_box(doc.validate());
             }
         });

@@ -38,12 +38,12 @@ impl std::fmt::Display for TdFinding {
 /// # Examples
 /// ```
 /// use wot_alerts::{check_rules_against_tds, Condition, Rule};
-/// let td = wot_td::Document::from_str(r#"{
+/// let td = r#"{
 ///   "@context": "https://www.w3.org/2022/wot/td/v1.1", "id": "urn:fridge-1", "title": "Fridge",
 ///   "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc",
 ///   "properties": {"temperature": {"type": "number", "minimum": -30, "maximum": 10,
 ///     "forms": [{"href": "http://fridge/temperature"}]}}
-/// }"#).unwrap();
+/// }"#.parse::<wot_td::Document>().unwrap();
 /// let thing = td.as_thing().unwrap().clone();
 /// let rule = Rule::new("hot", "urn:fridge-1", "temperature", Condition::Gt(40.0));
 /// let findings = check_rules_against_tds(&[rule], &[thing]);

@@ -21,7 +21,7 @@ fn corpus(name: &str) -> String {
 }
 
 fn thing(text: &str) -> Thing {
-    Document::from_str(text).unwrap().into_thing().unwrap()
+    text.parse::<Document>().unwrap().into_thing().unwrap()
 }
 
 #[test]

@@ -44,7 +44,7 @@ impl SkippedAffordance {
         tracing::warn!(
             thing = %escape_controls(thing.id()),
             affordance = %escape_controls(name),
-            kind = kind_name(kind),
+            kind = kind.as_str(),
             error = %escape_controls(&error.to_string()),
             "skipping an affordance that has no usable form; the rest of the Thing is watched"
         );
@@ -61,22 +61,7 @@ impl std::fmt::Display for SkippedAffordance {
     /// `property `name` skipped: reason`; the text is as the Thing sent it (escape it before
     /// it reaches a terminal).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} `{}` skipped: {}",
-            kind_name(self.kind),
-            self.name,
-            self.error
-        )
-    }
-}
-
-fn kind_name(kind: AffordanceKind) -> &'static str {
-    match kind {
-        AffordanceKind::Property => "property",
-        AffordanceKind::Event => "event",
-        AffordanceKind::Action => "action",
-        AffordanceKind::Thing => "Thing",
+        write!(f, "{} `{}` skipped: {}", self.kind, self.name, self.error)
     }
 }
 

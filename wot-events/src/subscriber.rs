@@ -512,7 +512,7 @@ impl EventSubscriber {
                 Error::from(Repr::Form {
                     thing: thing.id().to_owned(),
                     source: wot_td::FormError::NoSuchAffordance {
-                        kind: "property",
+                        kind: AffordanceKind::Property,
                         name: name.to_owned(),
                     },
                 })

@@ -4,7 +4,7 @@
 //! noisy.
 //!
 //! Modes: `floor` (only `serde_json::from_str::<serde_json::Value>`, the floor of benchmark
-//! group 4), `parse` (`Document::from_str`), `validate` (`Document::from_str` then
+//! group 4), `parse` (`str::parse::<Document>`), `validate` (`str::parse::<Document>` then
 //! `Document::validate`), `none` (read the files only, to subtract the setup).
 
 use std::hint::black_box;
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
                         errors += 1;
                     }
                 },
-                "parse" | "validate" => match Document::from_str(text) {
+                "parse" | "validate" => match text.parse::<Document>() {
                     Ok(doc) => {
                         if mode == "validate" {
                             black_box(doc.validate());

@@ -218,8 +218,8 @@ pub enum FormError {
     /// The Thing has no such property, action or event.
     #[error("the Thing has no {kind} named `{name}`")]
     NoSuchAffordance {
-        /// `property`, `action` or `event`.
-        kind: &'static str,
+        /// A property, action or event.
+        kind: AffordanceKind,
         /// The name asked for.
         name: String,
     },
@@ -330,7 +330,7 @@ impl Thing {
     /// # Examples
     /// ```
     /// use wot_td::{Affordance, Document, FormQuery, Operation};
-    /// let doc = Document::from_str(r#"{
+    /// let doc = r#"{
     ///   "@context": "https://www.w3.org/2022/wot/td/v1.1", "title": "T",
     ///   "base": "http://dev.local/api/",
     ///   "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc",
@@ -338,7 +338,7 @@ impl Thing {
     ///     {"href": "temp"},
     ///     {"href": "temp/sse", "op": "observeproperty", "subprotocol": "sse"}
     ///   ]}}
-    /// }"#).unwrap();
+    /// }"#.parse::<Document>().unwrap();
     /// let thing = doc.as_thing().unwrap();
     /// let query = FormQuery::new().subprotocol("sse");
     /// let forms = thing
@@ -352,7 +352,7 @@ impl Thing {
         op: Operation,
         query: &FormQuery,
     ) -> Result<Vec<FormCandidate<'a>>, FormError> {
-        let missing = |kind: &'static str, name: &str| FormError::NoSuchAffordance {
+        let missing = |kind: AffordanceKind, name: &str| FormError::NoSuchAffordance {
             kind,
             name: name.to_owned(),
         };
@@ -362,7 +362,7 @@ impl Thing {
                 Affordance::Property(name) => {
                     let p = self
                         .property(name)
-                        .ok_or_else(|| missing("property", name))?;
+                        .ok_or_else(|| missing(AffordanceKind::Property, name))?;
                     (
                         &p.forms,
                         p.schema.is_read_only(),
@@ -372,7 +372,9 @@ impl Thing {
                     )
                 }
                 Affordance::Action(name) => {
-                    let a = self.action(name).ok_or_else(|| missing("action", name))?;
+                    let a = self
+                        .action(name)
+                        .ok_or_else(|| missing(AffordanceKind::Action, name))?;
                     (
                         &a.forms,
                         false,
@@ -382,7 +384,9 @@ impl Thing {
                     )
                 }
                 Affordance::Event(name) => {
-                    let e = self.event(name).ok_or_else(|| missing("event", name))?;
+                    let e = self
+                        .event(name)
+                        .ok_or_else(|| missing(AffordanceKind::Event, name))?;
                     (
                         &e.forms,
                         false,

@@ -6,7 +6,7 @@
 //! ```
 //! use wot_td::{Affordance, Document, FormQuery, Operation};
 //!
-//! let doc = Document::from_str(r#"{
+//! let doc = r#"{
 //!   "@context": "https://www.w3.org/2022/wot/td/v1.1",
 //!   "title": "Thermometer",
 //!   "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
@@ -15,7 +15,7 @@
 //!     "type": "number", "unit": "°C", "minimum": -40, "maximum": 125, "observable": true,
 //!     "forms": [{"href": "temp"}, {"href": "temp/events", "op": "observeproperty", "subprotocol": "sse"}]
 //!   }}
-//! }"#)?;
+//! }"#.parse::<Document>()?;
 //! assert!(doc.validate().iter().all(|d| !d.is_error()));
 //!
 //! let thing = doc.as_thing().expect("a TD, not a Thing Model");
@@ -33,7 +33,7 @@
 //!
 //! Where to look next:
 //!
-//! - Reading: [`Document::from_slice`] (also `from_str`, `from_reader`, `from_value`)
+//! - Reading: [`Document::from_slice`] (also `str::parse`, `from_reader`, `from_value`)
 //!   gives a [`Document`], a TD ([`Thing`]) or a Thing Model ([`ThingModel`]). Parsing
 //!   rejects duplicate object keys and reports the JSON path, line and column of a problem
 //!   ([`ParseError`]).

@@ -412,6 +412,24 @@ pub enum AffordanceKind {
     Thing,
 }
 
+impl AffordanceKind {
+    /// `property`, `action`, `event` or `Thing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AffordanceKind::Property => "property",
+            AffordanceKind::Action => "action",
+            AffordanceKind::Event => "event",
+            AffordanceKind::Thing => "Thing",
+        }
+    }
+}
+
+impl std::fmt::Display for AffordanceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The expected response of a form (`response`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -165,13 +165,13 @@ impl ThingModel {
 ///
 /// ```
 /// use wot_td::Document;
-/// let doc = Document::from_str(r#"{
+/// let doc = r#"{
 ///     "@context": "https://www.w3.org/2022/wot/td/v1.1",
 ///     "title": "Lamp",
 ///     "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
 ///     "security": "nosec_sc",
 ///     "properties": {"on": {"type": "boolean", "forms": [{"href": "http://lamp/on"}]}}
-/// }"#).unwrap();
+/// }"#.parse::<Document>().unwrap();
 /// let thing = doc.as_thing().unwrap();
 /// assert_eq!(thing.title, "Lamp");
 /// assert!(doc.validate().iter().all(|d| !d.is_error()));
@@ -277,7 +277,8 @@ pub(crate) fn strip_bom(input: &[u8]) -> (&[u8], Option<Diagnostic>) {
 }
 
 impl Document {
-    /// Parses a TD or TM from a string.
+    /// Parses a TD or TM from bytes (UTF-8 JSON; a leading byte-order mark is skipped
+    /// with a warning). `text.parse::<Document>()` does the same for a string.
     ///
     /// # Errors
     /// [`ParseError`] for invalid JSON, keys repeated with different values or names
@@ -285,16 +286,6 @@ impl Document {
     /// `title`, `security`, `securityDefinitions`, an affordance's `forms`, a form's
     /// `href` or a `response`'s `contentType`. Only the first problem is returned: use
     /// [`Document::check`] to see them all.
-    #[allow(clippy::should_implement_trait)]
-    pub fn from_str(input: &str) -> Result<Self, ParseError> {
-        Self::from_slice(input.as_bytes())
-    }
-
-    /// Parses a TD or TM from bytes (UTF-8 JSON; a leading byte-order mark is skipped
-    /// with a warning).
-    ///
-    /// # Errors
-    /// As [`Document::from_str`].
     pub fn from_slice(input: &[u8]) -> Result<Self, ParseError> {
         let (text, bom) = strip_bom(input);
         if let Some(doc) = Self::from_slice_fast(text, bom.clone()) {
@@ -349,7 +340,7 @@ impl Document {
     /// Parses a TD or TM from a reader, reading at most [`MAX_DOCUMENT_BYTES`].
     ///
     /// # Errors
-    /// As [`Document::from_str`], plus [`ParseErrorKind::Io`] when reading fails or the
+    /// As [`Document::from_slice`], plus [`ParseErrorKind::Io`] when reading fails or the
     /// input is too large.
     pub fn from_reader(reader: impl Read) -> Result<Self, ParseError> {
         Self::from_slice(&read_limited(reader)?)
@@ -359,7 +350,7 @@ impl Document {
     /// possible here, and errors carry no line numbers).
     ///
     /// # Errors
-    /// As [`Document::from_str`].
+    /// As [`Document::from_slice`].
     pub fn from_value(value: Value) -> Result<Self, ParseError> {
         if nesting_depth(&value) > MAX_JSON_NESTING {
             return Err(ParseError::new(
@@ -397,7 +388,7 @@ impl Document {
     ///
     /// ```
     /// use wot_td::Document;
-    /// let tm = Document::from_str(r#"{"@type": "tm:ThingModel", "title": "Lamp model"}"#)?;
+    /// let tm = r#"{"@type": "tm:ThingModel", "title": "Lamp model"}"#.parse::<Document>()?;
     /// assert_eq!(tm.title(), Some("Lamp model"));
     /// # Ok::<(), wot_td::ParseError>(())
     /// ```
@@ -484,6 +475,14 @@ impl Serialize for Document {
     }
 }
 
+/// Parses a TD or TM from a string: `text.parse::<Document>()`.
+///
+/// # Errors
+/// [`ParseError`] for invalid JSON, keys repeated with different values or names defined
+/// twice, or a TD whose terms have the wrong types or that lacks `@context`, `title`,
+/// `security`, `securityDefinitions`, an affordance's `forms`, a form's `href` or a
+/// `response`'s `contentType`. Only the first problem is returned: use
+/// [`Document::check`] to see them all.
 impl std::str::FromStr for Document {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {

@@ -284,12 +284,12 @@ pub enum InstantiateErrorKind {
 /// ```
 /// use wot_td::{Document, Instantiation, InstantiateErrorKind, LoadError};
 ///
-/// let doc = Document::from_str(r#"{
+/// let doc = r#"{
 ///     "@context": "https://www.w3.org/2022/wot/td/v1.1",
 ///     "@type": "tm:ThingModel",
 ///     "title": "Lamp {{NUMBER}}",
 ///     "properties": {"on": {"tm:ref": "base.tm.json#/properties/onOff"}}
-/// }"#)?;
+/// }"#.parse::<Document>()?;
 /// let no_files = |href: &str, _: u64| -> Result<Vec<u8>, LoadError> {
 ///     Err(format!("`{href}` is not available").into())
 /// };
@@ -454,14 +454,14 @@ impl ThingModel {
     ///         _ => Err(format!("unknown model `{href}`").into()),
     ///     }
     /// };
-    /// let tm = Document::from_str(r#"{
+    /// let tm = r#"{
     ///     "@context": "https://www.w3.org/2022/wot/td/v1.1",
     ///     "@type": "tm:ThingModel",
     ///     "title": "Lamp {{NUMBER}}",
     ///     "version": {"model": "1.0.0"},
     ///     "links": [{"rel": "tm:extends", "href": "onoff.tm.json", "type": "application/tm+json"}],
     ///     "properties": {"dim": {"type": "integer", "minimum": 0, "maximum": "{{MAX_DIM}}"}}
-    /// }"#)?;
+    /// }"#.parse::<Document>()?;
     /// let how = Instantiation::new()
     ///     .location("https://models.example/lamp.tm.json")
     ///     .set("NUMBER", 7)
@@ -517,7 +517,7 @@ impl ThingModel {
     /// ```
     /// use wot_td::{Document, Instantiation, LoadError};
     ///
-    /// let tm = Document::from_str(r#"{
+    /// let tm = r#"{
     ///     "@context": "https://www.w3.org/2022/wot/td/v1.1",
     ///     "@type": ["tm:ThingModel", "saref:LightSwitch"],
     ///     "title": "Switch",
@@ -526,7 +526,7 @@ impl ThingModel {
     ///         "on": {"type": "boolean"},
     ///         "power": {"type": "number", "unit": "W"}
     ///     }
-    /// }"#)?;
+    /// }"#.parse::<Document>()?;
     /// let none = |href: &str, _: u64| -> Result<Vec<u8>, LoadError> { Err(href.into()) };
     /// let json = tm.as_thing_model().unwrap().instantiate_value(&Instantiation::new(), &none)?;
     /// assert_eq!(json["@type"], "saref:LightSwitch");

@@ -137,11 +137,11 @@ impl Thing {
     ///
     /// ```
     /// use wot_td::Document;
-    /// let doc = Document::from_str(r#"{
+    /// let doc = r#"{
     ///   "@context": "https://www.w3.org/2022/wot/td/v1.1", "title": "T",
     ///   "securityDefinitions": {"basic_sc": {"scheme": "basic"}}, "security": "basic_sc",
     ///   "actions": {"toggle": {"forms": [{"href": "http://t/toggle", "security": "nope"}]}}
-    /// }"#).unwrap();
+    /// }"#.parse::<Document>().unwrap();
     /// let diags = doc.validate();
     /// assert_eq!(diags[0].path, "actions.toggle.forms[0].security");
     /// ```

@@ -70,7 +70,7 @@ fn built_things_validate_and_round_trip() {
         assert_eq!(thing.validate(), []);
         let doc = Document::from(thing.clone());
         let text = doc.to_json_string_pretty().unwrap();
-        let again = Document::from_str(&text).unwrap();
+        let again = text.parse::<Document>().unwrap();
         assert_eq!(again.as_thing(), Some(&thing));
         assert_eq!(again.validate(), []);
     }

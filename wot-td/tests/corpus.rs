@@ -81,7 +81,7 @@ fn assert_lossless(path: &Path, bytes: &[u8]) {
         name(path)
     );
     let text = serde_json::to_string(&doc).unwrap();
-    let again = Document::from_str(&text).unwrap();
+    let again = text.parse::<Document>().unwrap();
     assert_eq!(again, doc, "{}: re-parsed model differs", name(path));
 }
 

@@ -160,7 +160,7 @@ fn unknown_affordances_and_unsupported_ops() {
     assert_eq!(
         err,
         FormError::NoSuchAffordance {
-            kind: "action",
+            kind: wot_td::AffordanceKind::Action,
             name: "nope".into()
         }
     );

@@ -103,7 +103,7 @@ fn numbers_out_of_range_are_errors_that_name_the_term() {
             "properties.p.maxLength",
         ),
     ] {
-        let error = Document::from_str(&td_with_property(schema)).unwrap_err();
+        let error = td_with_property(schema).parse::<Document>().unwrap_err();
         assert!(
             matches!(
                 error.kind(),
@@ -118,9 +118,9 @@ fn numbers_out_of_range_are_errors_that_name_the_term() {
 
 #[test]
 fn extreme_but_valid_numbers_do_not_break_validation_or_value_checks() {
-    let doc = Document::from_str(&td_with_property(
+    let doc = td_with_property(
         r#""type": "number", "minimum": -1.7976931348623157e308, "maximum": 1.7976931348623157e308, "multipleOf": 5e-324"#,
-    ))
+    ).parse::<Document>()
     .unwrap();
     let _ = doc.validate();
     let thing = doc.as_thing().unwrap();
@@ -134,8 +134,9 @@ fn extreme_but_valid_numbers_do_not_break_validation_or_value_checks() {
         // Whatever the verdict, it is a verdict.
         let _ = property.schema.validate_value(&value);
     }
-    let doc =
-        Document::from_str(&td_with_property(r#""type": "integer", "multipleOf": 0"#)).unwrap();
+    let doc = td_with_property(r#""type": "integer", "multipleOf": 0"#)
+        .parse::<Document>()
+        .unwrap();
     assert!(
         doc.validate().iter().any(|d| d.is_error()),
         "multipleOf 0 must be reported"
@@ -159,7 +160,7 @@ fn a_wide_document_of_five_thousand_properties_parses_and_validates_quickly() {
     .unwrap();
     assert!(text.len() > 700_000);
     let count = within(Duration::from_secs(30), move || {
-        let doc = Document::from_str(&text).unwrap();
+        let doc = text.parse::<Document>().unwrap();
         assert!(doc.validate().iter().all(|d| !d.is_error()));
         doc.as_thing().unwrap().properties().count()
     });
@@ -171,7 +172,7 @@ fn a_ten_mebibyte_string_is_kept_whole() {
     let title = "t".repeat(10 * 1024 * 1024);
     let text = td_with_property(r#""type": "string""#)
         .replace(r#""title": "T""#, &format!(r#""title": "{title}""#));
-    let doc = Document::from_str(&text).unwrap();
+    let doc = text.parse::<Document>().unwrap();
     assert_eq!(doc.title().map(str::len), Some(title.len()));
 }
 
@@ -188,7 +189,7 @@ fn self_referencing_tm_refs_are_reported_not_followed() {
     })
     .to_string();
     let diagnostics = within(Duration::from_secs(10), move || {
-        Document::from_str(&text).unwrap().validate()
+        text.parse::<Document>().unwrap().validate()
     });
     assert!(
         diagnostics.iter().all(|d| !d.is_error()),
@@ -293,7 +294,7 @@ fn two_thousand_regex_bombs_stop_at_the_compile_budget() {
     let text = td_with_patterns((0..2_000).map(|i| format!(r"\w{{{}}}", 50 + i)));
     assert!(text.len() > 100_000, "{}", text.len());
     let (diagnostics, allocated) = within(Duration::from_secs(60), move || {
-        counting(|| Document::from_str(&text).unwrap().validate())
+        counting(|| text.parse::<Document>().unwrap().validate())
     });
     let too_big = rules(&diagnostics, "pattern");
     let budget = rules(&diagnostics, "pattern-budget");
@@ -336,7 +337,7 @@ fn two_thousand_regex_bombs_stop_at_the_compile_budget() {
 fn two_thousand_ordinary_patterns_are_valid() {
     let text = td_with_patterns((0..2_000).map(|i| format!(r"^id{i}-[0-9a-f]{{8}}$")));
     let (diagnostics, allocated) = within(Duration::from_secs(60), move || {
-        counting(|| Document::from_str(&text).unwrap().validate())
+        counting(|| text.parse::<Document>().unwrap().validate())
     });
     assert!(diagnostics.is_empty(), "{:?}", &diagnostics[..1]);
     eprintln!("ordinary: {} MiB allocated", allocated / MIB);
@@ -358,7 +359,7 @@ fn a_sixteen_mebibyte_td_of_long_patterns_is_rejected_within_the_budget() {
     }));
     assert!(text.len() > 15 * MIB, "{}", text.len());
     let (diagnostics, allocated) = within(Duration::from_secs(120), move || {
-        counting(|| Document::from_str(&text).unwrap().validate())
+        counting(|| text.parse::<Document>().unwrap().validate())
     });
     let unusable =
         rules(&diagnostics, "pattern").len() + rules(&diagnostics, "pattern-budget").len();
@@ -449,7 +450,7 @@ fn parse_and_validate_affordances(n: usize) -> (usize, usize) {
     let bytes = text.len();
     let ((count, diagnostics), allocated) = within(Duration::from_secs(120), move || {
         counting(|| {
-            let doc = Document::from_str(&text).unwrap();
+            let doc = text.parse::<Document>().unwrap();
             let diagnostics = doc.validate();
             (doc.as_thing().unwrap().properties().count(), diagnostics)
         })
@@ -526,7 +527,7 @@ fn a_pattern_repeated_in_every_affordance_is_compiled_once() {
     // affordance (as wot-events does). Without sharing, each would compile and keep its
     // own copy of `\w` (about 60 KB, and 0.5 MB of work): 1 GB for this TD.
     let text = td_with_patterns((0..2_000).map(|_| r"^\w+$".to_owned()));
-    let doc = Document::from_str(&text).unwrap();
+    let doc = text.parse::<Document>().unwrap();
     assert!(doc.validate().is_empty());
     let thing = doc.as_thing().unwrap();
     let (compiled, allocated) = counting(|| {

@@ -140,7 +140,7 @@ fn every_term() -> Value {
 
 fn parse(v: &Value) -> Thing {
     let text = serde_json::to_string_pretty(v).unwrap();
-    Document::from_str(&text).unwrap().into_thing().unwrap()
+    text.parse::<Document>().unwrap().into_thing().unwrap()
 }
 
 fn unknown_terms(t: &Thing) -> Vec<String> {

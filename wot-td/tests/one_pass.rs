@@ -105,7 +105,7 @@ fn repeated_keys_are_found_at_every_level_and_after_unescaping() {
         ),
     ];
     for (extra, path) in cases {
-        let err = Document::from_str(&td(extra)).unwrap_err();
+        let err = td(extra).parse::<Document>().unwrap_err();
         assert_eq!(err.kind(), ParseErrorKind::DuplicateKey, "{extra}: {err}");
         assert_eq!(err.path(), path, "{extra}");
         assert!(err.line() > 0, "{extra}");
@@ -115,7 +115,7 @@ fn repeated_keys_are_found_at_every_level_and_after_unescaping() {
 #[test]
 fn a_term_repeated_with_the_same_value_is_a_warning_with_a_position() {
     let text = td(r#", "x:o": {"z": [1, {"a": 2}], "z": [1, {"a":2}]}"#);
-    let doc = Document::from_str(&text).unwrap();
+    let doc = text.parse::<Document>().unwrap();
     let warning = doc
         .validate()
         .into_iter()
@@ -227,7 +227,7 @@ proptest! {
         let mut ext = String::new();
         t.text(&mut ext);
         let text = td(&format!(",\n  \"x:ext\": {ext}"));
-        match Document::from_str(&text) {
+        match text.parse::<Document>() {
             Err(e) => {
                 prop_assert!(t.has_conflict(), "{text}: {e}");
                 prop_assert_eq!(e.kind(), ParseErrorKind::DuplicateKey);

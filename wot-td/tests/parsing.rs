@@ -15,7 +15,7 @@ use common::td;
 fn type_error_names_path_line_and_column() {
     let text = td(r#",
   "properties": {"temp": {"forms": [{"href": "/t", "op": "readPropertee"}]}}"#);
-    let err = Document::from_str(&text).unwrap_err();
+    let err = text.parse::<Document>().unwrap_err();
     assert_eq!(err.kind(), ParseErrorKind::Structure);
     assert_eq!(err.path(), "properties.temp.forms[0].op");
     assert_eq!(err.line(), 6);
@@ -29,7 +29,7 @@ fn type_error_names_path_line_and_column() {
 fn property_schema_terms_get_exact_paths() {
     let text = td(r#",
   "properties": {"temp": {"type": "float", "forms": [{"href": "/t"}]}}"#);
-    let err = Document::from_str(&text).unwrap_err();
+    let err = text.parse::<Document>().unwrap_err();
     assert_eq!(err.path(), "properties.temp.type");
     assert_eq!(err.line(), 6);
 }
@@ -37,7 +37,7 @@ fn property_schema_terms_get_exact_paths() {
 #[test]
 fn missing_required_terms_are_named_and_placed_at_their_object() {
     let text = td(r#", "events": {"e": {"forms": [{"op": "subscribeevent"}]}}"#);
-    let err = Document::from_str(&text).unwrap_err();
+    let err = text.parse::<Document>().unwrap_err();
     assert_eq!(err.path(), "events.e.forms[0].href");
     assert!(err.message().contains("href"), "{err}");
     let line = text
@@ -47,9 +47,9 @@ fn missing_required_terms_are_named_and_placed_at_their_object() {
     assert_eq!(err.line(), line + 1);
     let column = text.lines().nth(line).unwrap().find("{\"op\"").unwrap() + 1;
     assert_eq!(err.column(), column, "the form object: {err}");
-    let err =
-        Document::from_str(r#"{"@context": "https://www.w3.org/2022/wot/td/v1.1", "title": "x"}"#)
-            .unwrap_err();
+    let err = r#"{"@context": "https://www.w3.org/2022/wot/td/v1.1", "title": "x"}"#
+        .parse::<Document>()
+        .unwrap_err();
     assert_eq!((err.line(), err.column()), (1, 1));
     assert!(
         ["security", "securityDefinitions"].contains(&err.path()),
@@ -62,30 +62,31 @@ fn duplicate_keys_are_rejected_anywhere() {
     let text = td(r#",
   "properties": {"p": {"forms": [{"href": "/a",
      "href": "/b"}]}}"#);
-    let err = Document::from_str(&text).unwrap_err();
+    let err = text.parse::<Document>().unwrap_err();
     assert_eq!(err.kind(), ParseErrorKind::DuplicateKey);
     assert_eq!(err.path(), "properties.p.forms[0].href");
     assert_eq!(err.line(), 7);
     // Also in extension terms and in Thing Models.
     let tm = r#"{"@type": "tm:ThingModel", "x:y": {"a": 1, "a": 2}}"#;
     assert_eq!(
-        Document::from_str(tm).unwrap_err().kind(),
+        tm.parse::<Document>().unwrap_err().kind(),
         ParseErrorKind::DuplicateKey
     );
 }
 
 #[test]
 fn syntax_errors_are_syntax() {
-    let err = Document::from_str("{\n  \"title\": }").unwrap_err();
+    let err = ("{\n  \"title\": }").parse::<Document>().unwrap_err();
     assert!(err.is_syntax());
     assert_eq!((err.line(), err.column()), (2, 12));
     assert!(
-        Document::from_str(&format!("{} trailing", td("")))
+        format!("{} trailing", td(""))
+            .parse::<Document>()
             .unwrap_err()
             .is_syntax()
     );
     assert!(Document::from_slice(b"\xff\xfe").unwrap_err().is_syntax());
-    let err = Document::from_str("[1, 2]").unwrap_err();
+    let err = ("[1, 2]").parse::<Document>().unwrap_err();
     assert_eq!(err.kind(), ParseErrorKind::Structure);
 }
 
@@ -103,12 +104,12 @@ fn hundred_thousand_nested_items_give_an_error_not_a_stack_overflow() {
         text.push('}');
     }
     text.push_str("}}}");
-    let err = Document::from_str(&text).unwrap_err();
+    let err = text.parse::<Document>().unwrap_err();
     assert!(err.is_syntax());
     assert!(err.message().contains("recursion limit"), "{err}");
 
     let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-    assert!(Document::from_str(&arrays).unwrap_err().is_syntax());
+    assert!(arrays.parse::<Document>().unwrap_err().is_syntax());
 }
 
 #[test]
@@ -133,7 +134,7 @@ fn reader_input_and_its_limit() {
 
 #[test]
 fn thing_models_are_recognised_by_type() {
-    let doc = Document::from_str(r#"{"@type": ["Thing", "tm:ThingModel"], "title": "M", "properties": {"p": {"maximum": "{{MAX}}"}}}"#).unwrap();
+    let doc = r#"{"@type": ["Thing", "tm:ThingModel"], "title": "M", "properties": {"p": {"maximum": "{{MAX}}"}}}"#.parse::<Document>().unwrap();
     assert_eq!(doc.kind(), DocumentKind::Tm);
     let tm = doc.as_thing_model().unwrap();
     assert_eq!(tm.title(), Some("M"));
@@ -157,7 +158,7 @@ fn unknown_terms_are_kept_per_object_and_written_back_in_order() {
   "security": "nosec_sc","#,
         "",
     );
-    let doc = Document::from_str(&text).unwrap();
+    let doc = text.parse::<Document>().unwrap();
     let thing = doc.as_thing().unwrap();
     assert_eq!(thing.extensions["saref:hasState"], json!({"x": 1}));
     let p = thing.property("p").unwrap();
@@ -183,10 +184,14 @@ fn unknown_terms_are_kept_per_object_and_written_back_in_order() {
 
 #[test]
 fn models_built_in_code_convert_to_documents() {
-    let thing = Document::from_str(&td("")).unwrap().into_thing().unwrap();
+    let thing = td("").parse::<Document>().unwrap().into_thing().unwrap();
     let doc = Document::from(thing.clone());
     assert_eq!(doc.as_thing(), Some(&thing));
-    let again = Document::from_str(&doc.to_json_string_pretty().unwrap()).unwrap();
+    let again = doc
+        .to_json_string_pretty()
+        .unwrap()
+        .parse::<Document>()
+        .unwrap();
     assert_eq!(again, doc);
 }
 
@@ -246,7 +251,9 @@ fn deepest_accepted_schema_works() {
             text.push('}');
         }
         text.push_str("}}}");
-        let doc = Document::from_str(&text).unwrap_or_else(|e| panic!("depth {depth}: {e}"));
+        let doc = text
+            .parse::<Document>()
+            .unwrap_or_else(|e| panic!("depth {depth}: {e}"));
         assert!(doc.validate().iter().all(|d| !d.is_error()));
         assert_eq!(
             doc.to_value().unwrap(),
@@ -259,9 +266,10 @@ fn deepest_accepted_schema_works() {
 #[test]
 fn messages_quoting_huge_values_are_clipped() {
     let huge = "x".repeat(1_000_000);
-    let err = Document::from_str(&td(&format!(
+    let err = td(&format!(
         r#", "properties": {{"p": {{"forms": [{{"href": "/p", "op": "{huge}"}}]}}}}"#
-    )))
+    ))
+    .parse::<Document>()
     .unwrap_err();
     assert_eq!(err.path(), "properties.p.forms[0].op");
     assert!(
@@ -271,9 +279,10 @@ fn messages_quoting_huge_values_are_clipped() {
     );
     assert!(err.message().contains(" … "), "{}", err.message());
 
-    let doc = Document::from_str(&td(&format!(
+    let doc = td(&format!(
         r#", "properties": {{"p": {{"forms": [{{"href": "http://[{huge}"}}]}}}}"#
-    )))
+    ))
+    .parse::<Document>()
     .unwrap();
     let diags = doc.validate();
     let href = diags.iter().find(|d| d.rule == "href-uri").unwrap();

@@ -124,7 +124,7 @@ mod tests {
             let thing = thing_description(spec, base).expect("builds");
             // Parse what the server sends, as a client would, and validate that.
             let json = serde_json::to_string(&thing).expect("serializes");
-            let doc = Document::from_str(&json).expect("parses");
+            let doc = json.parse::<Document>().expect("parses");
             let problems: Vec<String> = doc.validate().iter().map(ToString::to_string).collect();
             assert!(problems.is_empty(), "{}: {problems:?}", spec.slug);
         }
