@@ -40,12 +40,15 @@ const DEFAULT_HISTORY_BYTES: usize = 4 << 20;
 const DEFAULT_SERIES_LIMIT: usize = 100_000;
 
 /// One new value of one property of one thing: the engine's only input besides time.
+///
+/// The thing id and the property name are shared text (`Arc<str>`): an observer that
+/// shares them among its updates (as `wot-events` does) hands them over without a copy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PropertyUpdate {
     /// The thing's id (as in its TD).
-    pub thing: String,
+    pub thing: Arc<str>,
     /// The property name.
-    pub property: String,
+    pub property: Arc<str>,
     /// The new value.
     pub value: serde_json::Value,
 }
@@ -53,8 +56,8 @@ pub struct PropertyUpdate {
 impl PropertyUpdate {
     /// An update of `thing`'s `property` to `value`.
     pub fn new(
-        thing: impl Into<String>,
-        property: impl Into<String>,
+        thing: impl Into<Arc<str>>,
+        property: impl Into<Arc<str>>,
         value: serde_json::Value,
     ) -> Self {
         PropertyUpdate {
@@ -300,9 +303,12 @@ struct Slot {
 #[derive(Debug)]
 struct CompiledRule {
     rule: Arc<Rule>,
+    /// The rule's JSON pointer split into unescaped tokens (`None`: the whole value).
+    pointer: Option<Vec<String>>,
     summary: Template,
     rate_window: Option<Duration>,
-    series: HashMap<String, Series>,
+    /// Keyed by thing id, sharing the text of the series' own `thing`.
+    series: HashMap<Arc<str>, Series>,
 }
 
 /// What the engine knows about one (rule, thing).
@@ -474,6 +480,7 @@ impl Engine {
         self.by_id.insert(rule.id.clone(), slot);
         let mut compiled = CompiledRule {
             rate_window: rule.rate_window(),
+            pointer: rule.pointer.as_deref().and_then(pointer_tokens),
             rule: Arc::new(rule),
             summary,
             series: HashMap::new(),
@@ -490,7 +497,7 @@ impl Engine {
             self.core.live_series += 1;
             let series = compiled
                 .series
-                .entry(compiled.rule.thing.clone())
+                .entry(Arc::clone(&thing))
                 .or_insert_with(|| Series::new(thing, now));
             let ctx = RuleCtx {
                 rule: &compiled.rule,
@@ -585,12 +592,12 @@ impl Engine {
 
     /// Records `update` in the series it concerns and evaluates them at `now`.
     fn apply(&mut self, now: SystemTime, update: &PropertyUpdate, out: &mut Vec<Notification>) {
-        let Some(entry) = self.index.get(&update.property) else {
+        let Some(entry) = self.index.get(&*update.property) else {
             return;
         };
         let named = entry
             .by_thing
-            .get(&update.thing)
+            .get(&*update.thing)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         for &slot in named.iter().chain(&entry.any) {
@@ -601,9 +608,9 @@ impl Engine {
             else {
                 continue;
             };
-            let value = match compiled.rule.pointer.as_deref() {
-                None | Some("") => Some(&update.value),
-                Some(p) => update.value.pointer(p),
+            let value = match &compiled.pointer {
+                None => Some(&update.value),
+                Some(tokens) => lookup(&update.value, tokens),
             };
             let Some(value) = value else {
                 tracing::debug!(
@@ -613,7 +620,7 @@ impl Engine {
                 );
                 continue;
             };
-            let series = match compiled.series.get_mut(update.thing.as_str()) {
+            let series = match compiled.series.get_mut(&*update.thing) {
                 Some(s) => s,
                 None if self.core.live_series >= self.core.series_limit => {
                     self.core.series_dropped += 1;
@@ -631,8 +638,8 @@ impl Engine {
                     self.core.live_series += 1;
                     compiled
                         .series
-                        .entry(update.thing.clone())
-                        .or_insert_with(|| Series::new(Arc::from(update.thing.as_str()), now))
+                        .entry(Arc::clone(&update.thing))
+                        .or_insert_with(|| Series::new(Arc::clone(&update.thing), now))
                 }
             };
             series.record(value, now, compiled.rate_window);
@@ -934,6 +941,35 @@ fn next_repeat(last: SystemTime, every: Duration, horizon: SystemTime) -> Option
     let secs = u64::try_from(offset / 1_000_000_000).ok()?;
     let nanos = u32::try_from(offset % 1_000_000_000).ok()?;
     last.checked_add(Duration::new(secs, nanos))
+}
+
+/// A JSON pointer's reference tokens, unescaped (`~1` is `/`, `~0` is `~`); `None` for the
+/// empty pointer, which is the whole value. The rule's checks ensure any other starts with `/`.
+fn pointer_tokens(pointer: &str) -> Option<Vec<String>> {
+    let rest = pointer.strip_prefix('/')?;
+    Some(
+        rest.split('/')
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+    )
+}
+
+/// What `tokens` point to in `value`, as `serde_json::Value::pointer` finds it, without
+/// building a string per token on every update.
+fn lookup<'v>(value: &'v serde_json::Value, tokens: &[String]) -> Option<&'v serde_json::Value> {
+    tokens.iter().try_fold(value, |target, token| match target {
+        serde_json::Value::Object(map) => map.get(token.as_str()),
+        serde_json::Value::Array(items) => array_index(token).and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// An array index token: decimal digits without a sign or a leading zero.
+fn array_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 /// An estimate of the heap and inline bytes an alert takes.
@@ -1315,5 +1351,37 @@ impl Core {
             }
         }
         self.timers = fresh;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lookup_finds_what_value_pointer_finds() {
+        let v = json!({"a/b": {"m~n": [10, {"x": 1}]}, "list": [1, 2], "": 7, "0": "zero"});
+        for p in [
+            "",
+            "/a~1b",
+            "/a~1b/m~0n",
+            "/a~1b/m~0n/1/x",
+            "/list/1",
+            "/list/01",
+            "/list/+1",
+            "/list/2",
+            "/list/x",
+            "/",
+            "/0",
+            "/missing/deeper",
+            "/list/1/x",
+        ] {
+            let found = match pointer_tokens(p) {
+                None => Some(&v),
+                Some(tokens) => lookup(&v, &tokens),
+            };
+            assert_eq!(found, v.pointer(p), "{p:?}");
+        }
     }
 }

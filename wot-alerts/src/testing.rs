@@ -521,7 +521,8 @@ fn run_case(
                     Some(field) => serde_json::json!({ field.as_str(): value }),
                     None => value,
                 };
-                let update = PropertyUpdate::new(&series.thing, &series.property, value);
+                let update =
+                    PropertyUpdate::new(series.thing.as_str(), series.property.as_str(), value);
                 notifications.extend(engine.update(now, &update));
             }
             Step::Ack(ack) => {

@@ -214,8 +214,14 @@ fn the_history_is_bounded_by_bytes_as_well_as_count() {
     let long = "x".repeat(100 << 10);
     for i in 0..100 {
         let thing = format!("{i}-{long}");
-        let _ = engine.update(t(1), &PropertyUpdate::new(&thing, "temperature", json!(9)));
-        let _ = engine.update(t(2), &PropertyUpdate::new(&thing, "temperature", json!(1)));
+        let _ = engine.update(
+            t(1),
+            &PropertyUpdate::new(thing.as_str(), "temperature", json!(9)),
+        );
+        let _ = engine.update(
+            t(2),
+            &PropertyUpdate::new(thing.as_str(), "temperature", json!(1)),
+        );
     }
     let history = engine.history();
     assert!(history.len() < 10, "{} alerts kept", history.len());
@@ -228,8 +234,14 @@ fn the_history_is_bounded_by_bytes_as_well_as_count() {
         t(0),
     )
     .unwrap();
-    let _ = tiny.update(t(1), &PropertyUpdate::new(&long, "temperature", json!(9)));
-    let _ = tiny.update(t(2), &PropertyUpdate::new(&long, "temperature", json!(1)));
+    let _ = tiny.update(
+        t(1),
+        &PropertyUpdate::new(long.as_str(), "temperature", json!(9)),
+    );
+    let _ = tiny.update(
+        t(2),
+        &PropertyUpdate::new(long.as_str(), "temperature", json!(1)),
+    );
     assert!(tiny.history().is_empty());
 }
 
