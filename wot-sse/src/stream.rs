@@ -780,6 +780,6 @@ mod size_tests {
     #[cfg(target_pointer_width = "64")]
     fn an_event_stream_stays_small() {
         let size = std::mem::size_of::<super::EventStream>();
-        assert!(size <= 288, "EventStream grew to {size} bytes");
+        assert!(size <= 280, "EventStream grew to {size} bytes");
     }
 }
