@@ -47,7 +47,8 @@ pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(300);
 /// ```
 #[derive(Debug, Clone)]
 pub struct EventLog {
-    records: VecDeque<EventRecord>,
+    /// Newest first, each with its estimated bytes (measured once, when pushed).
+    records: VecDeque<(EventRecord, usize)>,
     capacity: usize,
     max_bytes: usize,
     bytes: usize,
@@ -122,8 +123,8 @@ impl EventLog {
     /// Drops the oldest records while over the byte budget, keeping one.
     fn evict(&mut self) {
         while self.bytes > self.max_bytes && self.records.len() > 1 {
-            if let Some(old) = self.records.pop_back() {
-                self.bytes = self.bytes.saturating_sub(old.byte_size());
+            if let Some((_, old_bytes)) = self.records.pop_back() {
+                self.bytes = self.bytes.saturating_sub(old_bytes);
             }
         }
     }
@@ -163,18 +164,19 @@ impl EventLog {
             return;
         }
         if self.records.len() >= self.capacity
-            && let Some(old) = self.records.pop_back()
+            && let Some((_, old_bytes)) = self.records.pop_back()
         {
-            self.bytes = self.bytes.saturating_sub(old.byte_size());
+            self.bytes = self.bytes.saturating_sub(old_bytes);
         }
-        self.bytes = self.bytes.saturating_add(record.byte_size());
+        let bytes = record.byte_size();
+        self.bytes = self.bytes.saturating_add(bytes);
         // Newest first: insert at the front, or further back if it is older than the front.
         let pos = self
             .records
             .iter()
-            .position(|r| r.received_at <= record.received_at)
+            .position(|(r, _)| r.received_at <= record.received_at)
             .unwrap_or(self.records.len());
-        self.records.insert(pos, record);
+        self.records.insert(pos, (record, bytes));
         self.evict();
     }
 
@@ -188,7 +190,7 @@ impl EventLog {
 
     /// The records held, newest first.
     pub fn iter(&self) -> impl Iterator<Item = &EventRecord> {
-        self.records.iter()
+        self.records.iter().map(|(r, _)| r)
     }
 
     /// How many records are held.
@@ -203,7 +205,7 @@ impl EventLog {
 
     /// The records matching `query`, newest first.
     pub fn query(&self, query: &LogQuery) -> Vec<&EventRecord> {
-        self.records.iter().filter(|r| query.matches(r)).collect()
+        self.iter().filter(|r| query.matches(r)).collect()
     }
 
     /// Statistics at time `now`.
