@@ -491,13 +491,22 @@ impl<'s> Checker<'s> {
             Value::String(text) => self.string(s, node, text, path, out),
             Value::Array(items) => self.array(s, node, items, path, depth, out),
             Value::Object(map) => {
+                // A property update is usually a small object: comparing a few keys costs
+                // less than hashing the name.
+                let member = |name: &str| {
+                    if map.len() <= SCAN_MEMBERS {
+                        map.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+                    } else {
+                        map.get(name)
+                    }
+                };
                 for r in s.required.iter().flatten() {
-                    if !map.contains_key(r) {
+                    if member(r).is_none() {
                         fail(out, path, format!("the required member `{r}` is missing"));
                     }
                 }
                 for (i, (name, sub)) in s.properties.iter().flatten().enumerate() {
-                    if let Some(member) = map.get(name) {
+                    if let Some(member) = member(name) {
                         let child = node.and_then(|n| n.properties.get(i));
                         let path = Path::Key(path, name);
                         self.at(sub, child, member, true, &path, depth + 1, out);
@@ -635,6 +644,9 @@ fn clip_pattern(p: &str) -> std::borrow::Cow<'_, str> {
         None => p.into(),
     }
 }
+
+/// Objects with at most this many members are searched by comparing keys, not hashing.
+const SCAN_MEMBERS: usize = 8;
 
 /// Where a checked value sits: the steps from the root, written out as text only when a
 /// violation is reported, so a value that fits costs no path building.
