@@ -1044,8 +1044,10 @@ impl Core {
         let holds = series.holds(&rule.condition, now);
         match series.alert.as_ref().map(|a| a.alert.state) {
             None if holds => {
-                self.start(ctx, series, now);
-                if rule.hold_for.is_zero() {
+                let at_once = rule.hold_for.is_zero();
+                // Firing renders the summary: starting need not render it first.
+                self.start(ctx, series, now, !at_once);
+                if at_once {
                     self.fire(ctx, series, now, out);
                 }
             }
@@ -1138,7 +1140,8 @@ impl Core {
             .fold(rule.severity, Severity::max)
     }
 
-    fn start(&mut self, ctx: &RuleCtx<'_>, series: &mut Series, now: SystemTime) {
+    /// Starts a pending alert; with `render`, renders its summary.
+    fn start(&mut self, ctx: &RuleCtx<'_>, series: &mut Series, now: SystemTime, render: bool) {
         let rule = &**ctx.rule;
         let mut labels = rule.labels.clone();
         labels.insert("alertname".into(), rule.id.clone());
@@ -1167,9 +1170,11 @@ impl Core {
             last_notified: now,
             repeats: 0,
         });
-        let summary = self.render(ctx, series, now);
-        if let Some(active) = series.alert.as_mut() {
-            active.alert.summary = summary;
+        if render {
+            let summary = self.render(ctx, series, now);
+            if let Some(active) = series.alert.as_mut() {
+                active.alert.summary = summary;
+            }
         }
     }
 
@@ -1187,10 +1192,12 @@ impl Core {
         active.alert.state = AlertState::Firing;
         active.alert.fired_at = Some(now);
         active.alert.severity = severity;
-        active
-            .alert
-            .labels
-            .insert("severity".into(), severity.to_string());
+        if active.alert.labels.get("severity").map(String::as_str) != Some(severity.as_str()) {
+            active
+                .alert
+                .labels
+                .insert("severity".into(), severity.to_string());
+        }
         self.notify(ctx, series, NotificationKind::Fired, now, None, out);
     }
 
