@@ -5,7 +5,8 @@ Usage: python3 benches/report.py [criterion dir]   (default: $CARGO_TARGET_DIR/c
 or target/criterion). For each benchmark group it lists the median time, events (elements)
 per second, MB/s, and each row's time relative to the group's reference row: `wot-sse` for the
 SSE groups, the floor for td_parse, td_batch and events_filter, `10-rules` for alerts_update,
-the parse + validate of the resulting TD for td_instantiate.
+the parse + validate of the resulting TD for td_instantiate, `parse` (the SSE parser alone)
+for pipeline.
 """
 
 import json
@@ -14,7 +15,7 @@ import sys
 from collections import defaultdict
 
 REFERENCES = ["wot-sse", "floor-serde_json-Value", "floor-closure", "10-rules",
-              "reference-td-from_value+validate"]
+              "reference-td-from_value+validate", "parse"]
 
 
 def load(root):
