@@ -77,6 +77,8 @@ fn payload(item: Result<Message, Error>) -> Value {
             "event": { "type": event.event_type(), "data": event.data(), "id": event.id() },
         }),
         Ok(Message::Comment(comment)) => json!({ "kind": "comment", "comment": comment }),
+        // `Message` is non-exhaustive: report a kind this service does not know as such.
+        Ok(other) => json!({ "kind": "unknown", "message": format!("{other:?}") }),
         Err(error) => json!({ "kind": "error", "error": describe(&error) }),
     }
 }
