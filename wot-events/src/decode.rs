@@ -124,12 +124,12 @@ impl PropertyDecoder {
         event: &wot_sse::Event,
         now: SystemTime,
     ) -> Option<Result<PropertyUpdate, Error>> {
-        let property = self.property_of(Some(event.event_type()))?;
+        let (property, schema) = self.lookup(Some(event.event_type()))?;
         let value = match self.parse(&property, event.data()) {
             Ok(value) => value,
             Err(e) => return Some(Err(e)),
         };
-        let schema_violation = self.check(&property, &value);
+        let schema_violation = schema.and_then(|s| first_violation(s, &value));
         let event_id = (!event.id().is_empty()).then(|| self.shared_id(event.id()));
         Some(Ok(PropertyUpdate {
             thing_id: self.thing_id.clone(),
@@ -143,14 +143,18 @@ impl PropertyDecoder {
 
     /// The property an event named `name` is about, as the decoder's shared name.
     pub(crate) fn property_of(&self, name: Option<&str>) -> Option<SharedStr> {
-        match (&self.single, name) {
-            (Some(single), None | Some("message")) => Some(single.clone()),
-            (_, Some(n)) => self
-                .schemas
-                .get_key_value(n)
-                .map(|(shared, _)| shared.clone()),
-            _ => None,
-        }
+        self.lookup(name).map(|(property, _)| property)
+    }
+
+    /// The property an event named `name` is about, with its schema, in one lookup.
+    fn lookup(&self, name: Option<&str>) -> Option<(SharedStr, Option<&CompiledSchema>)> {
+        let name = match (&self.single, name) {
+            (Some(single), None | Some("message")) => single.as_str(),
+            (_, Some(n)) => n,
+            _ => return None,
+        };
+        let (property, schema) = self.schemas.get_key_value(name)?;
+        Some((property.clone(), schema.as_ref()))
     }
 
     /// `data` as JSON, or an invalid-data error naming the property.
@@ -167,14 +171,7 @@ impl PropertyDecoder {
 
     /// The first problem of `value` against the property's schema, if any.
     pub(crate) fn check(&self, property: &str, value: &Value) -> Option<String> {
-        let schema = self.schemas.get(property)?.as_ref()?;
-        schema.validate(value).into_iter().next().map(|e| {
-            if e.path.is_empty() {
-                e.message
-            } else {
-                format!("{}: {}", e.path, e.message)
-            }
-        })
+        first_violation(self.schemas.get(property)?.as_ref()?, value)
     }
 
     /// `id` as shared text: the previous event's when equal, else a new one kept for the next.
@@ -188,6 +185,17 @@ impl PropertyDecoder {
             }
         }
     }
+}
+
+/// The first problem of `value` against `schema`, with its path.
+fn first_violation(schema: &CompiledSchema, value: &Value) -> Option<String> {
+    schema.validate(value).into_iter().next().map(|e| {
+        if e.path.is_empty() {
+            e.message
+        } else {
+            format!("{}: {}", e.path, e.message)
+        }
+    })
 }
 
 #[cfg(test)]
