@@ -89,7 +89,7 @@ pub use subscriber::{
 pub use thing::ConsumedThing;
 
 /// The examples of `docs/events.md`, compiled and run as doc tests.
-#[cfg(doctest)]
+#[cfg(all(doctest, wot_events_guide))]
 #[doc = include_str!("../../docs/events.md")]
 pub struct GuideExamples;
 
