@@ -138,13 +138,13 @@ pub(crate) fn duplicates(source: &[u8]) -> Vec<Diagnostic> {
 }
 
 /// A minimal JSON scanner over text that already parsed.
-pub(crate) struct Scanner<'a> {
+struct Scanner<'a> {
     src: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Scanner<'a> {
-    pub(crate) fn new(src: &'a [u8]) -> Self {
+    fn new(src: &'a [u8]) -> Self {
         Scanner { src, pos: 0 }
     }
 
