@@ -43,6 +43,12 @@ pub struct Options {
     #[arg(long, value_name = "FILE", value_parser = non_empty_path)]
     pub rules: Option<PathBuf>,
 
+    /// Refuse to start when a rule does not fit the loaded Thing Descriptions (an unknown
+    /// Thing id or property, a numeric condition on a non-numeric property) instead of
+    /// warning about it.
+    #[arg(long)]
+    pub strict_rules: bool,
+
     /// Bearer token for Things whose TD asks for `bearer` security.
     #[arg(
         long,
@@ -281,6 +287,7 @@ mod tests {
         assert_eq!(options.log_bytes, 4 << 20);
         assert_eq!(options.history_bytes, 16 << 20);
         assert!(!options.headless && !options.chaos && !options.serve_only);
+        assert!(!options.strict_rules);
         assert!((options.chaos_rate - 0.04).abs() < f64::EPSILON);
         assert_eq!(options.validate(), Ok(()));
         assert_eq!(options.limits().log_bytes, 4 << 20);
