@@ -4,6 +4,7 @@
 //! status 2); [`Options::validate`] checks what depends on several options and the secrets
 //! (whose values must never be echoed in an error).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -117,6 +118,28 @@ pub struct Options {
     /// Time between two simulator steps (from 1 ms to 365 days).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = period)]
     pub sim_tick: Duration,
+
+    /// Serve the dashboard as a web page at ADDR (default 127.0.0.1:8765; port 0 picks a
+    /// free one) instead of drawing in the terminal. Prints `web: URL`.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:8765",
+        conflicts_with_all = ["headless", "serve_only"]
+    )]
+    pub web: Option<SocketAddr>,
+
+    /// Token that the web page's state-changing requests must carry
+    /// (`Authorization: Bearer TOKEN`). Without it, one is generated when `--web` listens on
+    /// a non-loopback address. Printable ASCII without spaces.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "WOT_DASHBOARD_WEB_TOKEN",
+        hide_env_values = true
+    )]
+    pub web_token: Option<String>,
 }
 
 /// An option combination or secret that cannot work.
@@ -245,6 +268,11 @@ impl Options {
         {
             return Err(OptionsError::BadSecret("--bearer-token"));
         }
+        if let Some(token) = &self.web_token
+            && (token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(OptionsError::BadSecret("--web-token"));
+        }
         if let Some(pair) = &self.basic_auth {
             if !secret_ok(pair) {
                 return Err(OptionsError::BadSecret("--basic-auth"));
@@ -291,6 +319,20 @@ mod tests {
         assert!((options.chaos_rate - 0.04).abs() < f64::EPSILON);
         assert_eq!(options.validate(), Ok(()));
         assert_eq!(options.limits().log_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn web_takes_an_optional_address_and_excludes_the_other_modes() {
+        assert_eq!(parse(&[]).expect("parses").web, None);
+        let default = parse(&["--web"]).expect("parses").web;
+        assert_eq!(default, Some("127.0.0.1:8765".parse().expect("address")));
+        let any = parse(&["--web", "0.0.0.0:0"]).expect("parses").web;
+        assert_eq!(any, Some("0.0.0.0:0".parse().expect("address")));
+        let v6 = parse(&["--web=[::1]:9000"]).expect("parses").web;
+        assert_eq!(v6, Some("[::1]:9000".parse().expect("address")));
+        assert!(parse(&["--web", "localhost"]).is_err());
+        assert!(parse(&["--web", "--headless"]).is_err());
+        assert!(parse(&["--web", "--serve-only"]).is_err());
     }
 
     #[test]
@@ -428,6 +470,13 @@ mod tests {
             assert_eq!(check(&["--basic-auth", bad]), Err(OptionsError::BasicAuth));
         }
         assert_eq!(check(&["--basic-auth", "user:"]), Ok(()));
+        for bad in ["", "two words", "tab\there", "é"] {
+            assert_eq!(
+                check(&["--web", "--web-token", bad]),
+                Err(OptionsError::BadSecret("--web-token"))
+            );
+        }
+        assert_eq!(check(&["--web", "--web-token", "a1-B2_c3.~+/="]), Ok(()));
         assert_eq!(check(&["--bearer-token", "abc.def"]), Ok(()));
     }
 }
