@@ -30,7 +30,8 @@ impl std::fmt::Display for TdFinding {
     }
 }
 
-/// Checks rules against the TDs of the things they watch: the property exists (an error), a
+/// Checks rules against the TDs of the things they watch: the property exists (an error that
+/// names the closest property name when one is near, "did you mean `pressure`?"), a
 /// numeric condition is on a `number` or `integer` schema (an error), and a threshold outside the
 /// schema's minimum/maximum (a warning: it can never or will always hold). Rules on things with
 /// no TD given are not checked. A `pointer` is followed through object schemas' `properties`.
@@ -72,7 +73,11 @@ pub fn check_rules_against_tds(rules: &[Rule], things: &[Thing]) -> Vec<TdFindin
                     findings.push(finding(
                         "property",
                         true,
-                        format!("the TD has no property `{}`", rule.property),
+                        format!(
+                            "the TD has no property `{}`{}",
+                            rule.property,
+                            did_you_mean(&rule.property, thing.properties().map(|(n, _)| n))
+                        ),
                     ));
                 }
                 continue;
@@ -127,11 +132,52 @@ pub fn check_rules_against_tds(rules: &[Rule], things: &[Thing]) -> Vec<TdFindin
                 thing: "*".into(),
                 field: "property".into(),
                 is_error: true,
-                message: format!("no TD given has a property `{}`", rule.property),
+                message: format!(
+                    "no TD given has a property `{}`{}",
+                    rule.property,
+                    did_you_mean(
+                        &rule.property,
+                        targets.iter().flat_map(|t| t.properties().map(|(n, _)| n))
+                    )
+                ),
             });
         }
     }
     findings
+}
+
+/// ` (did you mean `NAME`?)` for the candidate closest to `wanted`, when it is close: at most
+/// a third of the name's characters (and at least one) differ, by edit distance or case.
+fn did_you_mean<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    let most = (wanted.chars().count() / 3).max(1);
+    candidates
+        .map(|c| (edit_distance(&wanted.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= most)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
+/// The Levenshtein distance between `a` and `b`, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // One row of the table at a time: `row[j]` is the distance between the part of `a` seen
+    // so far and the first `j` characters of `b`.
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut next = Vec::with_capacity(row.len());
+        next.push(i + 1);
+        for ((cb, diagonal), above) in b.iter().zip(&row).zip(row.iter().skip(1)) {
+            let left = next.last().copied().unwrap_or(0);
+            next.push(
+                (diagonal + usize::from(ca != *cb))
+                    .min(above + 1)
+                    .min(left + 1),
+            );
+        }
+        row = next;
+    }
+    row.last().copied().unwrap_or(0)
 }
 
 fn follow_pointer<'a>(schema: &'a DataSchema, pointer: Option<&str>) -> Option<&'a DataSchema> {
@@ -179,4 +225,43 @@ pub(crate) fn action_url(
         .first()
         .ok_or_else(|| format!("action `{action}` of `{thing}` has no invokeaction form"))?;
     wot_td::Url::parse(best.url.as_str()).map_err(|e| format!("form URL: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pump() -> Thing {
+        r#"{"@context": "https://www.w3.org/2022/wot/td/v1.1", "id": "urn:pump", "title": "Pump",
+            "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc",
+            "properties": {
+              "pressure": {"type": "number", "forms": [{"href": "http://pump/pressure"}]},
+              "flow": {"type": "number", "forms": [{"href": "http://pump/flow"}]}}}"#
+            .parse::<wot_td::Document>()
+            .expect("TD")
+            .into_thing()
+            .expect("a Thing")
+    }
+
+    #[test]
+    fn a_misspelt_property_gets_the_closest_name() {
+        use crate::Condition;
+        let rules = [
+            Rule::new("typo", "urn:pump", "presure", Condition::Gt(1.0)),
+            Rule::new("case", "*", "Flow", Condition::Gt(1.0)),
+            Rule::new("far", "urn:pump", "temperature", Condition::Gt(1.0)),
+        ];
+        let findings = check_rules_against_tds(&rules, &[pump()]);
+        let messages: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "the TD has no property `presure` (did you mean `pressure`?)",
+                "no TD given has a property `Flow` (did you mean `flow`?)",
+                "the TD has no property `temperature`",
+            ]
+        );
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 }
