@@ -9,7 +9,7 @@ use http::header::{
 use http::{Method, StatusCode};
 
 use crate::client::{Auth, Secret, Spec, is_credential_header, redact_url};
-use crate::error::{Error, Kind};
+use crate::error::{ConnectFailure, Error, Kind};
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
@@ -74,8 +74,9 @@ pub(crate) async fn open(spec: Spec, last_event_id: Option<HeaderValue>) -> Resu
         }
         let response = request.send().await.map_err(|source| {
             // reqwest's text would include the URL, and with it a token in the query.
+            let failure = ConnectFailure::of(&source);
             Error::with_source(
-                Kind::Connect,
+                Kind::Connect(failure),
                 Some(url_for_logs.clone()),
                 source.without_url(),
             )

@@ -38,7 +38,7 @@ struct Inner {
 pub(crate) enum Kind {
     Builder(String),
     Token,
-    Connect,
+    Connect(ConnectFailure),
     Body,
     IdleTimeout(Duration),
     /// No response head within this time (the connect timeout or the shorter idle timeout).
@@ -129,7 +129,7 @@ impl Error {
             | Kind::RetriesExhausted { .. } => true,
             Kind::Status(status) => !is_retryable_status(*status),
             Kind::Token
-            | Kind::Connect
+            | Kind::Connect(_)
             | Kind::Body
             | Kind::IdleTimeout(_)
             | Kind::ResponseTimeout(_)
@@ -171,7 +171,35 @@ impl Error {
 
     /// Whether sending the request failed: DNS, TCP, TLS, or the server hung up early.
     pub fn is_connect(&self) -> bool {
-        matches!(self.inner.kind, Kind::Connect)
+        matches!(self.inner.kind, Kind::Connect(_))
+    }
+
+    /// Why sending the request failed, for [`is_connect`](Self::is_connect) errors: the
+    /// host name did not resolve, the connection was refused, timed out, closed early, or
+    /// TLS failed.
+    ///
+    /// For [`is_retries_exhausted`](Self::is_retries_exhausted) errors it is that of the last
+    /// attempt, if that attempt failed to connect.
+    ///
+    /// ```no_run
+    /// # async fn run() {
+    /// use futures_util::StreamExt;
+    /// use wot_sse::{ConnectFailure, SseClient};
+    ///
+    /// let mut stream = SseClient::new().get("http://127.0.0.1:1/events").connect().unwrap();
+    /// if let Some(Err(error)) = stream.next().await {
+    ///     if error.connect_failure() == Some(ConnectFailure::Refused) {
+    ///         eprintln!("nothing listens there: {error}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn connect_failure(&self) -> Option<ConnectFailure> {
+        match &self.inner.kind {
+            Kind::Connect(failure) => Some(*failure),
+            Kind::RetriesExhausted { last, .. } => last.as_ref().and_then(Error::connect_failure),
+            _ => None,
+        }
     }
 
     /// Whether reading the response body failed after the stream had opened.
@@ -253,12 +281,94 @@ pub fn is_retryable_status(status: StatusCode) -> bool {
         || status == StatusCode::TOO_MANY_REQUESTS
 }
 
+/// Why a connection attempt failed before any response: see [`Error::connect_failure`].
+///
+/// Found from the causes of the failure (the I/O error kind, the resolver, TLS). New
+/// variants may be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// The host name could not be resolved (DNS).
+    Dns,
+    /// The server refused the connection: nothing listens on that port.
+    Refused,
+    /// Connecting timed out (the operating system's TCP time-out).
+    TimedOut,
+    /// The TLS handshake failed, or the server's certificate was not accepted.
+    Tls,
+    /// The server closed or reset the connection before it answered.
+    Closed,
+    /// Another cause; the error's [`source`](std::error::Error::source) chain tells more.
+    Other,
+}
+
+impl ConnectFailure {
+    /// The failure behind `error`, from its chain of causes (a `reqwest::Error` from sending
+    /// a request, or any error that holds an `std::io::Error`).
+    pub(crate) fn of(error: &(dyn StdError + 'static)) -> Self {
+        let mut cause = Some(error);
+        let mut dns = false;
+        while let Some(error) = cause {
+            if let Some(failure) = Self::of_one(error) {
+                return failure;
+            }
+            dns |= error
+                .downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_dns);
+            // An I/O error's `source` skips the error it wraps: go into that one instead.
+            cause = match error.downcast_ref::<std::io::Error>() {
+                Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+                None => error.source(),
+            };
+        }
+        if dns { Self::Dns } else { Self::Other }
+    }
+
+    /// What one error in a chain says by itself, if anything.
+    fn of_one(error: &(dyn StdError + 'static)) -> Option<Self> {
+        if error.is::<rustls::Error>() {
+            return Some(Self::Tls);
+        }
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() || hyper.is_canceled() {
+                return Some(Self::Closed);
+            }
+            if hyper.is_timeout() {
+                return Some(Self::TimedOut);
+            }
+        }
+        let io = error.downcast_ref::<std::io::Error>()?;
+        use std::io::ErrorKind as Io;
+        match io.kind() {
+            Io::ConnectionRefused => Some(Self::Refused),
+            Io::TimedOut => Some(Self::TimedOut),
+            Io::ConnectionReset | Io::ConnectionAborted | Io::UnexpectedEof | Io::BrokenPipe => {
+                Some(Self::Closed)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Dns => "could not resolve host",
+            Self::Refused => "connection refused",
+            Self::TimedOut => "timed out",
+            Self::Tls => "TLS handshake failed",
+            Self::Closed => "the server closed the connection before answering",
+            Self::Other => "the request could not be sent",
+        })
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
             Kind::Builder(message) => write!(f, "invalid SSE request setting: {message}")?,
             Kind::Token => f.write_str("the token provider failed")?,
-            Kind::Connect => f.write_str("connecting failed")?,
+            Kind::Connect(failure) => write!(f, "connecting failed: {failure}")?,
             Kind::Body => f.write_str("reading the event stream failed")?,
             Kind::IdleTimeout(after) => write!(f, "no data for {after:?} (idle timeout)")?,
             Kind::ResponseTimeout(after) => write!(f, "no response within {after:?}")?,
@@ -329,6 +439,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn connect_failures_come_from_io_error_kinds_however_deep() {
+        use std::io;
+        let of = |e: io::Error| ConnectFailure::of(&e);
+        assert_eq!(
+            of(io::Error::from(io::ErrorKind::TimedOut)),
+            ConnectFailure::TimedOut
+        );
+        assert_eq!(
+            of(io::Error::other(io::Error::from(
+                io::ErrorKind::ConnectionReset
+            ))),
+            ConnectFailure::Closed
+        );
+        assert_eq!(
+            of(io::Error::other("something else")),
+            ConnectFailure::Other
+        );
+        let error = Error::new(
+            Kind::Connect(ConnectFailure::TimedOut),
+            Some("http://h/".into()),
+        );
+        assert_eq!(
+            error.to_string(),
+            "connecting failed: timed out (http://h/)"
+        );
+    }
+
+    #[test]
     fn classes() {
         let url = Some("http://h/p".to_owned());
         assert!(Error::new(Kind::Status(StatusCode::NOT_FOUND), url.clone()).is_terminal());
@@ -341,7 +479,7 @@ mod tests {
             unauthorized.to_string(),
             "server answered 401 Unauthorized (http://h/p)"
         );
-        let last = Error::new(Kind::Connect, None);
+        let last = Error::new(Kind::Connect(ConnectFailure::Refused), None);
         let exhausted = Error::new(
             Kind::RetriesExhausted {
                 attempts: 5,

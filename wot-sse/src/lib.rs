@@ -74,7 +74,7 @@ pub use client::{
 #[cfg(feature = "client")]
 pub use connect::parse_retry_after;
 #[cfg(feature = "client")]
-pub use error::{Error, is_retryable_status};
+pub use error::{ConnectFailure, Error, is_retryable_status};
 pub use event::{Event, EventId};
 #[cfg(feature = "client")]
 pub use stream::{CloseReason, ConnectionState, EventStream, Message, Messages, StreamHandle};
