@@ -8,8 +8,10 @@
 //!
 //! Exit status: 0 when every file is valid, 1 when any is invalid, 2 when a file cannot
 //! be read or is not JSON, a Thing Model cannot be instantiated, or the command line is
-//! wrong.
+//! wrong. When its output is closed early (`td-check --json FILE... | head -1`) it stops
+//! at once, quietly, with status 0.
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,6 +23,21 @@ use wot_td::{
 
 const USAGE: &str = "usage: td-check [--json] FILE...
        td-check [--json] --tm FILE [--set NAME=VALUE]... [--keep-optional POINTER]... [--keep-all-optional]";
+
+const HELP: &str = "Checks Thing Descriptions and Thing Models: each file is a TD or a TM, valid or
+invalid, with every problem found (errors first), each with its rule, JSON path, line and
+column.
+
+Options:
+  --json                    one JSON object per file instead of text
+  --tm FILE                 make a TD from the Thing Model in FILE and check it
+  --set NAME=VALUE          a placeholder value for --tm (JSON, or else text); repeatable
+  --keep-optional POINTER   keep this optional affordance (e.g. /properties/x); repeatable
+  --keep-all-optional       keep every optional affordance
+  -h, --help                print this help
+  -V, --version             print the version
+
+Exit status: 0 all valid, 1 any invalid, 2 unreadable or not JSON, or a bad command line.";
 
 /// What checking one file found.
 struct Outcome {
@@ -147,7 +164,7 @@ fn shown(text: &str) -> String {
         .collect()
 }
 
-fn print_human(file: &str, outcome: &Outcome) {
+fn print_human(out: &mut impl Write, file: &str, outcome: &Outcome) -> io::Result<()> {
     let kind = match outcome.kind {
         Some(DocumentKind::Tm) => "Thing Model",
         Some(DocumentKind::Td) => "Thing Description",
@@ -155,24 +172,25 @@ fn print_human(file: &str, outcome: &Outcome) {
     };
     let verdict = if outcome.valid() { "valid" } else { "INVALID" };
     match kind {
-        "" => println!("{}: {verdict}", shown(file)),
-        _ => println!("{}: {kind}, {verdict}", shown(file)),
+        "" => writeln!(out, "{}: {verdict}", shown(file))?,
+        _ => writeln!(out, "{}: {kind}, {verdict}", shown(file))?,
     }
     for d in &outcome.diagnostics {
-        println!("  {}", shown(&d.to_string()));
+        writeln!(out, "  {}", shown(&d.to_string()))?;
     }
+    Ok(())
 }
 
 /// `{"file", "kind": "td"|"tm"|null, "valid", "diagnostics": [{"severity", "rule",
 /// "path", "line", "column", "message"}]}`.
-fn print_json(file: &str, outcome: &Outcome) {
+fn print_json(out: &mut impl Write, file: &str, outcome: &Outcome) -> io::Result<()> {
     let line = json!({
         "file": file,
         "kind": outcome.kind.map(DocumentKind::as_str),
         "valid": outcome.valid(),
         "diagnostics": outcome.diagnostics,
     });
-    println!("{line}");
+    writeln!(out, "{line}")
 }
 
 /// `NAME=VALUE`: the value as JSON when it is JSON (`21`, `true`, `"x"`), else as text.
@@ -183,75 +201,101 @@ fn placeholder(arg: &str) -> Option<(String, Value)> {
 }
 
 fn main() -> ExitCode {
+    match run() {
+        Ok(status) => status,
+        // The reader went away (`| head`): stop, without a word.
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(io::stderr(), "td-check: writing the output failed: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Checks what the command line asks for; an error only when writing the output failed.
+fn run() -> io::Result<ExitCode> {
+    let mut out = io::stdout().lock();
     let mut json_output = false;
     let mut files = Vec::new();
     let mut tm = None;
     let mut how = Instantiation::new();
     let mut args = std::env::args().skip(1);
     let usage = |problem: &str| {
-        eprintln!("td-check: {problem}\n{USAGE}");
+        let _ = writeln!(io::stderr(), "td-check: {problem}\n{USAGE}");
         ExitCode::from(2)
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--json" => json_output = true,
             "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
+                writeln!(out, "{USAGE}\n\n{HELP}")?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            "-V" | "--version" => {
+                writeln!(out, "td-check {}", env!("CARGO_PKG_VERSION"))?;
+                return Ok(ExitCode::SUCCESS);
             }
             "--tm" => match args.next() {
                 Some(file) => tm = Some(file),
-                None => return usage("`--tm` needs a file"),
+                None => return Ok(usage("`--tm` needs a file")),
             },
             "--set" => match args.next().as_deref().and_then(placeholder) {
                 Some((name, value)) => how = how.set(name, value),
-                None => return usage("`--set` needs NAME=VALUE"),
+                None => return Ok(usage("`--set` needs NAME=VALUE")),
             },
             "--keep-optional" => match args.next() {
                 Some(pointer) => how = how.keep_optional(pointer),
-                None => return usage("`--keep-optional` needs a pointer such as /properties/x"),
+                None => {
+                    return Ok(usage(
+                        "`--keep-optional` needs a pointer such as /properties/x",
+                    ));
+                }
             },
             "--keep-all-optional" => how = how.keep_all_optional(),
-            s if s.starts_with("--") => return usage(&format!("unknown option `{s}`")),
+            s if s.starts_with('-') && s != "-" => {
+                return Ok(usage(&format!("unknown option `{s}`")));
+            }
             _ => files.push(arg),
         }
     }
     if let Some(file) = tm {
         if !files.is_empty() {
-            return usage("`--tm` takes one model and no other files");
+            return Ok(usage("`--tm` takes one model and no other files"));
         }
         return match instantiate(&file, how) {
             Ok((text, outcome)) => {
                 if json_output {
                     let td: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    println!(
+                    writeln!(
+                        out,
                         "{}",
                         json!({"file": file, "td": td, "valid": outcome.valid(), "diagnostics": outcome.diagnostics})
-                    );
+                    )?;
                 } else {
-                    println!("{text}");
-                    print_human(&format!("{file} (as a TD)"), &outcome);
+                    writeln!(out, "{text}")?;
+                    print_human(&mut out, &format!("{file} (as a TD)"), &outcome)?;
                 }
-                ExitCode::from(outcome.exit_code())
+                Ok(ExitCode::from(outcome.exit_code()))
             }
             Err(why) => {
-                eprintln!("td-check: {}: {}", shown(&file), shown(&why));
-                ExitCode::from(2)
+                let _ = writeln!(io::stderr(), "td-check: {}: {}", shown(&file), shown(&why));
+                Ok(ExitCode::from(2))
             }
         };
     }
     if files.is_empty() {
-        return usage("no file given");
+        return Ok(usage("no file given"));
     }
     let mut status = 0u8;
     for file in &files {
         let outcome = check(file);
         if json_output {
-            print_json(file, &outcome);
+            print_json(&mut out, file, &outcome)?;
         } else {
-            print_human(file, &outcome);
+            print_human(&mut out, file, &outcome)?;
         }
         status = status.max(outcome.exit_code());
     }
-    ExitCode::from(status)
+    out.flush()?;
+    Ok(ExitCode::from(status))
 }

@@ -259,3 +259,55 @@ fn a_thing_model_becomes_a_checked_td() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("root:"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn help_and_version_print_and_exit_zero() {
+    for flag in ["--help", "-h"] {
+        let out = Command::new(td_check()).arg(flag).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.starts_with("usage: td-check"), "{text}");
+        assert!(text.contains("--keep-all-optional"), "{text}");
+    }
+    let out = Command::new(td_check()).arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("td-check {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = Command::new(td_check()).arg("-x").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option `-x`"));
+}
+
+/// `td-check --json FILE... | head -1`: the reader closes the pipe after one line; td-check
+/// stops without a panic or a message. (More output than a pipe holds, so the write after the
+/// close really fails.)
+#[test]
+fn a_closed_stdout_ends_it_quietly() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let file = corpus("invalid/multipleRelType.json");
+    let mut child = Command::new(td_check())
+        .arg("--json")
+        .args(std::iter::repeat_n(&file, 2000))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(serde_json::from_str::<Value>(&first).is_ok(), "{first}");
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stderr, "");
+}
