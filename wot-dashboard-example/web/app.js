@@ -807,7 +807,7 @@
   function createChart(prop) {
     const host = prop.dom.chartHost;
     const width = Math.max(200, Math.floor(host.clientWidth || 400));
-    const chart = new uPlot(chartOptions(width, 130, prop.unit), [[], []], host);
+    const chart = new uPlot(chartOptions(width, 150, prop.unit), [[], []], host);
     host.wotChart = chart;
     resizer.observe(host);
     prop.chart = chart;
@@ -890,8 +890,8 @@
     const row = el('button', 'row');
     row.type = 'button';
     const sev = severityOf(item);
-    const sevCell = el('span');
-    sevCell.append(chip(sev === 'none' ? '—' : sev, 'sev-' + sev));
+    const sevCell = el('span', 'muted', sev === 'none' ? '—' : null);
+    if (sev !== 'none') sevCell.append(chip(sev, 'sev-' + sev));
     row.append(
       el('span', 'seq', '#' + seq),
       el('span', 'when', clockTime(item.at)),
