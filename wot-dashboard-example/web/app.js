@@ -24,6 +24,8 @@
   const SHOWN_RESOLVED = 10;
   /** Shortest time between two chart redraws (at most 10 per second). */
   const CHART_INTERVAL_MS = 100;
+  /** Shortest time between two timeline redraws caused by arriving events. */
+  const TIMELINE_INTERVAL_MS = 250;
   /** Longest text shown for one value or event preview (the detail view shows it all). */
   const MAX_TEXT = 200;
   const TOKEN_KEY = 'wot-dashboard-token';
@@ -262,6 +264,7 @@
     state.rules = Array.isArray(snap.rules) ? snap.rules : [];
     state.ruleWarnings = Array.isArray(snap.rule_warnings) ? snap.rule_warnings : [];
     state.notices = Array.isArray(snap.notices) ? snap.notices.slice(-MAX_NOTICES) : [];
+    if (Array.isArray(snap.windows_s)) windowChoices(snap.windows_s);
     probe.snapshots += 1;
     markAll();
   }
@@ -506,6 +509,9 @@
   };
   let frameRequested = false;
   let lastChartDraw = -Infinity;
+  let lastTimelineDraw = -Infinity;
+  /** The user changed a filter or opened an event: redraw the timeline in the next frame. */
+  let clicked = false;
 
   function markAll() {
     dirty.things = dirty.events = dirty.stats = dirty.alerts = dirty.rules = dirty.notices = true;
@@ -532,9 +538,15 @@
     for (const prop of dirty.values) renderValue(prop);
     dirty.values.clear();
     if (dirty.events) {
-      dirty.events = false;
-      renderFilterChoices();
-      renderTimeline();
+      if (now - lastTimelineDraw >= TIMELINE_INTERVAL_MS || clicked) {
+        dirty.events = false;
+        clicked = false;
+        lastTimelineDraw = now;
+        renderFilterChoices();
+        renderTimeline();
+      } else {
+        schedule();
+      }
     }
     if (dirty.stats) {
       dirty.stats = false;
@@ -908,6 +920,7 @@
       if (state.expanded.has(seq)) state.expanded.delete(seq);
       else state.expanded.add(seq);
       dirty.events = true;
+      clicked = true;
       schedule();
     });
     return li;
@@ -1094,6 +1107,17 @@
   // ---------------------------------------------------------------------------------------
   // Controls and timers
 
+  /** The chart windows the server keeps history for (1, 5 and 15 min by default). */
+  function windowChoices(seconds) {
+    const usable = seconds.filter((s) => Number.isInteger(s) && s > 0 && s <= HISTORY_S);
+    if (usable.length === 0) return;
+    if (!usable.includes(state.windowS)) state.windowS = usable.includes(300) ? 300 : usable[0];
+    const label = (s) => (s % 60 === 0 ? `${s / 60} min` : `${s} s`);
+    const select = $('window');
+    select.replaceChildren(...usable.map((s) => new Option(label(s), String(s))));
+    select.value = String(state.windowS);
+  }
+
   function bindControls() {
     $('window').addEventListener('change', (e) => {
       state.windowS = Number(e.target.value) || 300;
@@ -1108,6 +1132,7 @@
         text: $('f-text').value.trim(),
       };
       dirty.events = true;
+      clicked = true;
       schedule();
     };
     for (const id of ['f-thing', 'f-event', 'f-severity']) $(id).addEventListener('change', filterChanged);
