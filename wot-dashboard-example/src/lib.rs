@@ -3,9 +3,9 @@
 //! simulator so that `cargo run -p wot-dashboard-example` shows live data with no setup.
 //!
 //! [`run`] validates the options, starts the simulator if needed, loads the Things and opens
-//! the live streams (`live`), and hands them to the terminal shell (`tui`) or the JSON printer
-//! (`headless`). The state is [`app::App`]; drawing is [`ui::draw`], a pure function of it
-//! (public so that it can be fuzzed). Remote text goes through [`sanitize`] before it reaches
+//! the live streams (`live`), and hands them to the terminal shell (`tui`), the JSON printer
+//! (`headless`) or the web server ([`web`], `--web`). The terminal state is [`app::App`];
+//! drawing is [`ui::draw`], a pure function of it (public so that it can be fuzzed). Remote text goes through [`sanitize`] before it reaches
 //! a terminal. See `docs/dashboard.md`.
 
 pub mod app;
@@ -17,6 +17,7 @@ pub mod sanitize;
 mod sim;
 mod tui;
 pub mod ui;
+pub mod web;
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -49,6 +50,9 @@ pub enum RunError {
     /// The terminal failed.
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    /// The web server could not start.
+    #[error(transparent)]
+    Web(#[from] web::WebError),
 }
 
 fn waiting_for(url: &Option<String>) -> String {
@@ -109,7 +113,7 @@ async fn halt(duration: Option<Duration>, simulator: Option<&mut Simulator>) -> 
 }
 
 /// Runs the dashboard with these options until `q`, Ctrl-C, `--duration` or the end of
-/// every stream.
+/// every stream. With `--web` it serves the dashboard as a web page instead (see [`web`]).
 ///
 /// `--duration` and Ctrl-C work from the start: while the Thing Descriptions load they end
 /// the run with [`RunError::StoppedWhileLoading`]; after that they end it normally. Each TD
@@ -117,7 +121,8 @@ async fn halt(duration: Option<Duration>, simulator: Option<&mut Simulator>) -> 
 ///
 /// # Errors
 /// Invalid options, a simulator that cannot start or whose task fails, Things that cannot be
-/// loaded or watched, invalid rules, a terminal error, or a stop before the TDs loaded.
+/// loaded or watched, invalid rules, a terminal error, a web address that cannot be listened
+/// on, or a stop before the TDs loaded.
 pub async fn run(options: Options) -> Result<(), RunError> {
     options.validate()?;
     let mut simulator = if options.simulated() {
@@ -162,6 +167,13 @@ pub async fn run(options: Options) -> Result<(), RunError> {
         }
     };
     let rules = live::rules(&options)?;
+    if options.web.is_some() {
+        let live = live::start(&options, &things, rules.clone())?;
+        return match web::run(live, &things, &rules, &options, &mut halt).await? {
+            Some(stop) => stop.into_result(),
+            None => Ok(()),
+        };
+    }
     let live = live::start(&options, &things, rules)?;
     if options.headless {
         return match headless::run(live, &mut halt).await {
