@@ -17,6 +17,9 @@
 //! `cargo bench -p benches --bench pipeline` (criterion). With `PIPELINE_INTERLEAVED=1`, the
 //! `parse` and `pipeline` rows run instead in turn, round after round (`SSE_ROUNDS`, default
 //! 21), and the median of the per-round ratios is printed (see `benches::interleave`).
+//! With `PIPELINE_PROFILE=<row>` (`parse`, `decode`, `alerts` or `pipeline`), that row runs
+//! three times and nothing is timed: a run for a profiler such as
+//! `valgrind --tool=callgrind`, whose instruction counts do not depend on the machine's load.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
@@ -230,9 +233,30 @@ fn interleaved(case: &Workload) {
     );
 }
 
+/// Runs one row three times, untimed, for a profiler.
+fn profile(case: &Workload, row: &str) {
+    let stage = match row {
+        "parse" => None,
+        "decode" => Some(Stage::Decode),
+        "alerts" => Some(Stage::Alerts),
+        "pipeline" => Some(Stage::Log),
+        other => panic!("PIPELINE_PROFILE={other}: expected parse, decode, alerts or pipeline"),
+    };
+    let mut pipeline = Pipeline::new();
+    for _ in 0..3 {
+        let events = match stage {
+            None => drivers::parse_wot_sse(case),
+            Some(stage) => pipeline.run(case, stage),
+        };
+        assert_eq!(events, case.events);
+    }
+}
+
 fn main() {
     let case = workload::case_a();
-    if std::env::var_os("PIPELINE_INTERLEAVED").is_some() {
+    if let Ok(row) = std::env::var("PIPELINE_PROFILE") {
+        profile(&case, &row);
+    } else if std::env::var_os("PIPELINE_INTERLEAVED").is_some() {
         interleaved(&case);
     } else {
         criterion_rows(&case);

@@ -8,6 +8,7 @@ use wot_td::CompiledSchema;
 
 use crate::error::{Error, Repr};
 use crate::events::truncate;
+use crate::json;
 use crate::record::{PropertyUpdate, SharedStr};
 use crate::thing::ConsumedThing;
 
@@ -51,13 +52,30 @@ use crate::thing::ConsumedThing;
 #[derive(Debug, Clone)]
 pub struct PropertyDecoder {
     thing_id: SharedStr,
-    /// The schema of each property, its patterns compiled once.
-    schemas: HashMap<SharedStr, Option<CompiledSchema>>,
+    /// Each property with its schema (its patterns compiled once), in TD order.
+    properties: Vec<Property>,
+    /// Where each property is in `properties`, for decoders of many properties.
+    index: HashMap<SharedStr, usize>,
+    /// The property of the previous event: consecutive events are often about one property,
+    /// and comparing a name is cheaper than hashing it.
+    last: usize,
     /// The property of unnamed and `message` events, for a single-property decoder.
-    single: Option<SharedStr>,
+    single: Option<usize>,
     /// The id of the previous event, shared with the next one when equal.
     last_id: Option<SharedStr>,
 }
+
+/// One property of a [`PropertyDecoder`].
+#[derive(Debug, Clone)]
+struct Property {
+    name: SharedStr,
+    schema: Option<CompiledSchema>,
+    /// Members of the previous object value, reserved for the next one.
+    members: usize,
+}
+
+/// The most members reserved ahead for an object value (more are added as they come).
+const MAX_RESERVED_MEMBERS: usize = 32;
 
 impl PropertyDecoder {
     /// A decoder for one property of `thing`, as for an `observeproperty` form: events named
@@ -81,27 +99,29 @@ impl PropertyDecoder {
 
     /// A decoder for `names`; with `single`, unnamed and `message` events are the first one.
     pub(crate) fn for_names(thing: &ConsumedThing, names: &[String], single: bool) -> Self {
-        let schemas = names
-            .iter()
-            .map(|n| {
-                (
-                    SharedStr::from(n.as_str()),
-                    thing
-                        .thing()
-                        .property(n)
-                        .map(|p| CompiledSchema::new(&p.schema)),
-                )
-            })
-            .collect::<HashMap<_, _>>();
-        let single = single
-            .then(|| names.first())
-            .flatten()
-            .and_then(|n| schemas.get_key_value(n.as_str()))
-            .map(|(shared, _)| shared.clone());
+        let mut properties: Vec<Property> = Vec::with_capacity(names.len());
+        let mut index = HashMap::with_capacity(names.len());
+        for n in names {
+            if index.contains_key(n.as_str()) {
+                continue;
+            }
+            let name = SharedStr::from(n.as_str());
+            index.insert(name.clone(), properties.len());
+            properties.push(Property {
+                name,
+                schema: thing
+                    .thing()
+                    .property(n)
+                    .map(|p| CompiledSchema::new(&p.schema)),
+                members: 0,
+            });
+        }
         PropertyDecoder {
             thing_id: thing.shared_id().clone(),
-            schemas,
-            single,
+            single: (single && !properties.is_empty()).then_some(0),
+            properties,
+            index,
+            last: 0,
             last_id: None,
         }
     }
@@ -124,12 +144,17 @@ impl PropertyDecoder {
         event: &wot_sse::Event,
         now: SystemTime,
     ) -> Option<Result<PropertyUpdate, Error>> {
-        let (property, schema) = self.lookup(Some(event.event_type()))?;
-        let value = match self.parse(&property, event.data()) {
+        let at = self.find(Some(event.event_type()))?;
+        let value = match self.parse_at(at, event.data()) {
             Ok(value) => value,
             Err(e) => return Some(Err(e)),
         };
-        let schema_violation = schema.and_then(|s| first_violation(s, &value));
+        let property = self.properties.get(at)?;
+        let schema_violation = property
+            .schema
+            .as_ref()
+            .and_then(|s| first_violation(s, &value));
+        let property = property.name.clone();
         let event_id = (!event.id().is_empty()).then(|| self.shared_id(event.id()));
         Some(Ok(PropertyUpdate {
             thing_id: self.thing_id.clone(),
@@ -142,36 +167,57 @@ impl PropertyDecoder {
     }
 
     /// The property an event named `name` is about, as the decoder's shared name.
-    pub(crate) fn property_of(&self, name: Option<&str>) -> Option<SharedStr> {
-        self.lookup(name).map(|(property, _)| property)
+    pub(crate) fn property_of(&mut self, name: Option<&str>) -> Option<SharedStr> {
+        let at = self.find(name)?;
+        Some(self.properties.get(at)?.name.clone())
     }
 
-    /// The property an event named `name` is about, with its schema, in one lookup.
-    fn lookup(&self, name: Option<&str>) -> Option<(SharedStr, Option<&CompiledSchema>)> {
-        let name = match (&self.single, name) {
-            (Some(single), None | Some("message")) => single.as_str(),
+    /// Where the property an event named `name` is about is in `properties`; remembered for
+    /// the next event.
+    fn find(&mut self, name: Option<&str>) -> Option<usize> {
+        let name = match (self.single, name) {
+            (Some(single), None | Some("message")) => return Some(single),
             (_, Some(n)) => n,
             _ => return None,
         };
-        let (property, schema) = self.schemas.get_key_value(name)?;
-        Some((property.clone(), schema.as_ref()))
+        if self
+            .properties
+            .get(self.last)
+            .is_some_and(|p| p.name.as_str() == name)
+        {
+            return Some(self.last);
+        }
+        let at = *self.index.get(name)?;
+        self.last = at;
+        Some(at)
     }
 
     /// `data` as JSON, or an invalid-data error naming the property.
-    pub(crate) fn parse(&self, property: &str, data: &str) -> Result<Value, Error> {
-        serde_json::from_str(data).map_err(|e| {
-            Error::from(Repr::InvalidData {
-                thing: self.thing_id.to_string(),
-                what: format!("property `{property}`"),
-                reason: format!("not JSON: {e}"),
-                raw: truncate(data),
-            })
-        })
+    pub(crate) fn parse(&mut self, property: &str, data: &str) -> Result<Value, Error> {
+        match self.find(Some(property)) {
+            Some(at) => self.parse_at(at, data),
+            None => json::parse(data, 0).map_err(|e| invalid(&self.thing_id, property, data, &e)),
+        }
+    }
+
+    /// `data` as the JSON value of the property at `at`, an object sized like the previous
+    /// one (whose size it then remembers).
+    fn parse_at(&mut self, at: usize, data: &str) -> Result<Value, Error> {
+        let Some(property) = self.properties.get_mut(at) else {
+            return json::parse(data, 0).map_err(|e| invalid(&self.thing_id, "", data, &e));
+        };
+        let value = json::parse(data, property.members)
+            .map_err(|e| invalid(&self.thing_id, &property.name, data, &e))?;
+        if let Value::Object(map) = &value {
+            property.members = map.len().min(MAX_RESERVED_MEMBERS);
+        }
+        Ok(value)
     }
 
     /// The first problem of `value` against the property's schema, if any.
     pub(crate) fn check(&self, property: &str, value: &Value) -> Option<String> {
-        first_violation(self.schemas.get(property)?.as_ref()?, value)
+        let at = *self.index.get(property)?;
+        first_violation(self.properties.get(at)?.schema.as_ref()?, value)
     }
 
     /// `id` as shared text: the previous event's when equal, else a new one kept for the next.
@@ -185,6 +231,16 @@ impl PropertyDecoder {
             }
         }
     }
+}
+
+/// The error for `data` of `property` that is not JSON.
+fn invalid(thing: &SharedStr, property: &str, data: &str, e: &serde_json::Error) -> Error {
+    Error::from(Repr::InvalidData {
+        thing: thing.to_string(),
+        what: format!("property `{property}`"),
+        reason: format!("not JSON: {e}"),
+        raw: truncate(data),
+    })
 }
 
 /// The first problem of `value` against `schema`, with its path.

@@ -48,6 +48,7 @@ mod decode;
 mod error;
 mod events;
 mod filter;
+mod json;
 mod log;
 mod problem;
 mod properties;

@@ -1,10 +1,10 @@
 //! `EventLog`: a capped timeline of event records from many subscriptions, with statistics.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use crate::filter::Filter;
-use crate::record::{ByteSize, EventRecord};
+use crate::record::{ByteSize, EventRecord, SharedStr};
 
 /// Default number of records an [`EventLog`] keeps.
 pub const DEFAULT_LOG_CAPACITY: usize = 1000;
@@ -53,9 +53,10 @@ pub struct EventLog {
     max_bytes: usize,
     bytes: usize,
     rate_window: Duration,
-    per_thing: BTreeMap<String, u64>,
-    per_event: BTreeMap<String, u64>,
-    last_seen: BTreeMap<String, SystemTime>,
+    /// Records and the newest `received_at` per Thing id.
+    per_thing: Tally<SystemTime>,
+    /// Records per event name.
+    per_event: Tally<()>,
     /// Records per whole second of `received_at`, oldest first, pruned to the rate window.
     buckets: VecDeque<(u64, u64)>,
     total: u64,
@@ -98,9 +99,8 @@ impl EventLog {
             max_bytes: DEFAULT_LOG_BYTES,
             bytes: 0,
             rate_window: DEFAULT_RATE_WINDOW,
-            per_thing: BTreeMap::new(),
-            per_event: BTreeMap::new(),
-            last_seen: BTreeMap::new(),
+            per_thing: Tally::default(),
+            per_event: Tally::default(),
             buckets: VecDeque::new(),
             total: 0,
         }
@@ -138,18 +138,19 @@ impl EventLog {
     }
 
     /// Adds a record. When full, the oldest record is dropped.
+    ///
+    /// Its Thing id and event name are counted under the shared text the record carries
+    /// (no copy for names seen before), and its size is estimated once, here.
     pub fn push(&mut self, record: EventRecord) {
         self.total += 1;
-        count(&mut self.per_thing, &record.thing_id);
-        count(&mut self.per_event, &record.event);
-        match self.last_seen.get_mut(record.thing_id.as_str()) {
-            Some(seen) if record.received_at > *seen => *seen = record.received_at,
-            Some(_) => {}
-            None => {
-                self.last_seen
-                    .insert(record.thing_id.to_string(), record.received_at);
-            }
+        if let Some(seen) = self
+            .per_thing
+            .count(&record.thing_id, || record.received_at)
+            && record.received_at > *seen
+        {
+            *seen = record.received_at;
         }
+        self.per_event.count(&record.event, || ());
         let sec = secs(record.received_at);
         // Records arrive roughly in time order; one out of order goes into its bucket.
         match self.buckets.iter_mut().rev().find(|(s, _)| *s <= sec) {
@@ -170,13 +171,18 @@ impl EventLog {
         }
         let bytes = record.byte_size();
         self.bytes = self.bytes.saturating_add(bytes);
-        // Newest first: insert at the front, or further back if it is older than the front.
-        let pos = self
-            .records
-            .iter()
-            .position(|(r, _)| r.received_at <= record.received_at)
-            .unwrap_or(self.records.len());
-        self.records.insert(pos, (record, bytes));
+        // Newest first: at the front, or further back if it is older than the front.
+        match self.records.front() {
+            Some((newest, _)) if newest.received_at > record.received_at => {
+                let pos = self
+                    .records
+                    .iter()
+                    .position(|(r, _)| r.received_at <= record.received_at)
+                    .unwrap_or(self.records.len());
+                self.records.insert(pos, (record, bytes));
+            }
+            _ => self.records.push_front((record, bytes)),
+        }
         self.evict();
     }
 
@@ -221,21 +227,70 @@ impl EventLog {
             .sum();
         LogStats {
             total: self.total,
-            per_thing: self.per_thing.clone(),
-            per_event: self.per_event.clone(),
+            per_thing: self.per_thing.counts(),
+            per_event: self.per_event.counts(),
             events_per_minute: in_window as f64 * 60.0 / window as f64,
-            last_seen: self.last_seen.clone(),
+            last_seen: self
+                .per_thing
+                .iter()
+                .map(|(k, _, seen)| (k, *seen))
+                .collect(),
         }
     }
 }
 
-/// Adds one to `key`'s count, copying the key only the first time.
-fn count(map: &mut BTreeMap<String, u64>, key: &str) {
-    match map.get_mut(key) {
-        Some(n) => *n += 1,
-        None => {
-            map.insert(key.to_owned(), 1);
+/// Counts per name (with something more per name, `T`), keyed by the records' shared text.
+///
+/// The name of the previous record is compared first (a pointer, then the text): records of
+/// one subscription carry the same `SharedStr`, so most counts find their entry without
+/// hashing.
+#[derive(Debug, Clone)]
+struct Tally<T> {
+    entries: Vec<(SharedStr, u64, T)>,
+    index: HashMap<SharedStr, usize>,
+    last: usize,
+}
+
+impl<T> Default for Tally<T> {
+    fn default() -> Self {
+        Tally {
+            entries: Vec::new(),
+            index: HashMap::new(),
+            last: 0,
         }
+    }
+}
+
+impl<T> Tally<T> {
+    /// Adds one to `key`'s count (a new entry starts with `first()`); returns its `T`.
+    fn count(&mut self, key: &SharedStr, first: impl FnOnce() -> T) -> Option<&mut T> {
+        let hit = self
+            .entries
+            .get(self.last)
+            .is_some_and(|(k, _, _)| k.ptr_eq(key) || k == key);
+        if !hit {
+            self.last = match self.index.get(key.as_str()) {
+                Some(&at) => at,
+                None => {
+                    self.index.insert(key.clone(), self.entries.len());
+                    self.entries.push((key.clone(), 0, first()));
+                    self.entries.len() - 1
+                }
+            };
+        }
+        let (_, n, extra) = self.entries.get_mut(self.last)?;
+        *n += 1;
+        Some(extra)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (String, u64, &T)> {
+        self.entries
+            .iter()
+            .map(|(k, n, extra)| (k.to_string(), *n, extra))
+    }
+
+    fn counts(&self) -> BTreeMap<String, u64> {
+        self.iter().map(|(k, n, _)| (k, n)).collect()
     }
 }
 
