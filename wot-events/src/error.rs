@@ -69,7 +69,9 @@ pub enum ErrorKind {
     /// A stream failed this many times in a row and stopped; the last failure is the
     /// [`source`](std::error::Error::source). Terminal.
     GaveUp,
-    /// An SSE form answered with a media type other than `text/event-stream`.
+    /// A response had the wrong media type: an SSE form answered with one other than
+    /// `text/event-stream`, or a Thing Description or directory URL answered something that
+    /// is not JSON with a media type that is not JSON either (a `text/html` page).
     ContentType,
     /// A Thing Description Directory listed more TDs than the limit.
     TooManyThings,
@@ -186,6 +188,14 @@ pub(crate) enum Repr {
     },
     #[error("{url}: response larger than {limit} bytes")]
     TooLarge { url: String, limit: usize },
+    #[error("{url}: expected {expected}, got {found}")]
+    ContentType {
+        url: String,
+        /// What was expected, in words with its media types.
+        expected: &'static str,
+        /// The media type received, without parameters (at most 100 characters).
+        found: String,
+    },
 }
 
 /// Where a Thing Description came from: a name for messages (URL, file path, list
@@ -250,6 +260,7 @@ impl Error {
             Repr::InvalidData { .. } => ErrorKind::InvalidData,
             Repr::InvalidInput { .. } => ErrorKind::InvalidInput,
             Repr::TooLarge { .. } => ErrorKind::TooLarge,
+            Repr::ContentType { .. } => ErrorKind::ContentType,
         }
     }
 
@@ -342,7 +353,8 @@ impl Error {
             | Repr::TooManyThings { url, .. }
             | Repr::BadUrl { url, .. }
             | Repr::Directory { url, .. }
-            | Repr::TooLarge { url, .. } => Some(url),
+            | Repr::TooLarge { url, .. }
+            | Repr::ContentType { url, .. } => Some(url),
             Repr::Parse { origin, .. }
             | Repr::Invalid { origin, .. }
             | Repr::NotAThing { origin } => origin.url.as_deref(),

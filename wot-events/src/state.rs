@@ -114,8 +114,16 @@ impl StatePublisher {
         (Self { tx }, rx)
     }
 
+    /// Publishes `state` if it differs from the current one: receivers hear of changes
+    /// only (a poll answered after another is not a new `Open`).
     pub(crate) fn set(&self, state: ConnectionState) {
-        self.tx.send_replace(state);
+        self.tx.send_if_modified(|current| {
+            let changed = *current != state;
+            if changed {
+                *current = state;
+            }
+            changed
+        });
     }
 
     /// Ends the state with a terminal error.
@@ -165,6 +173,23 @@ impl<S: Stream + Unpin> Stream for SseStateSync<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_state_again_is_not_a_change() {
+        let (publisher, mut rx) = StatePublisher::new();
+        publisher.set(ConnectionState::Open);
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        publisher.set(ConnectionState::Open);
+        assert!(!rx.has_changed().unwrap());
+        let reconnecting = ConnectionState::Reconnecting {
+            attempt: 1,
+            delay: Duration::from_secs(1),
+        };
+        publisher.set(reconnecting.clone());
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), reconnecting);
+    }
 
     #[test]
     fn dropping_the_publisher_closes_an_open_state_but_keeps_a_failure() {

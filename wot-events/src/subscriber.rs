@@ -20,8 +20,14 @@ use crate::skipped::SkippedAffordance;
 use crate::state::ConnectionState;
 use crate::thing::ConsumedThing;
 use crate::transport::{
-    HttpConfig, Kind, Limits, RawStream, Target, pick, poll_stream, require, send, sse_stream,
+    HttpConfig, Kind, Limits, RawStream, Target, is_json, pick, poll_stream, require, send,
+    sse_stream,
 };
+
+/// What a TD URL should answer, for [`Repr::ContentType`].
+const THING_DESCRIPTION: &str = "a Thing Description (application/td+json or application/json)";
+/// What a directory's `/things` should answer, for [`Repr::ContentType`].
+const DIRECTORY_LISTING: &str = "a JSON array of Thing Descriptions (application/json)";
 
 /// A raw stream and its state.
 type Opened = (RawStream, watch::Receiver<ConnectionState>);
@@ -292,7 +298,11 @@ impl EventSubscriber {
         }
     }
 
-    async fn get_json(&self, url: &Url) -> Result<Vec<u8>, Error> {
+    /// The body of a GET of `url` that should be JSON (`expected` says what, for the error):
+    /// a body that is not JSON, sent with a media type that is not JSON either (an HTML
+    /// page), is an [`ErrorKind::ContentType`](crate::ErrorKind::ContentType) error naming
+    /// that type. A JSON body is taken whatever its media type says.
+    async fn get_json(&self, url: &Url, expected: &'static str) -> Result<Vec<u8>, Error> {
         let target = Target {
             url: url.clone(),
             method: Method::GET,
@@ -303,7 +313,25 @@ impl EventSubscriber {
             max_body: self.config.max_body,
             ..self.one_shot()
         };
-        Ok(send(&self.config.client, &target, None, limits).await?.1)
+        let (content_type, body) = send(&self.config.client, &target, None, limits).await?;
+        let media = content_type.as_deref().map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+        if media.as_deref().is_some_and(|m| !is_json(m))
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
+        {
+            let found: String = media.unwrap_or_default().chars().take(100).collect();
+            return Err(Error::from(Repr::ContentType {
+                url: redact_url(url),
+                expected,
+                found,
+            }));
+        }
+        Ok(body)
     }
 
     /// Fetches, parses and validates a TD; `url` becomes the base for relative hrefs.
@@ -313,12 +341,14 @@ impl EventSubscriber {
     /// [`ErrorKind::BadUrl`](crate::ErrorKind::BadUrl) (also for a scheme other than `http` and
     /// `https`), [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable),
     /// [`ErrorKind::Status`](crate::ErrorKind::Status),
+    /// [`ErrorKind::ContentType`](crate::ErrorKind::ContentType) (the answer is not JSON and
+    /// its media type, such as `text/html`, is not JSON either),
     /// [`ErrorKind::Parse`](crate::ErrorKind::Parse) (not JSON / not a TD),
     /// [`ErrorKind::NotAThing`](crate::ErrorKind::NotAThing),
     /// [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) (with the diagnostics).
     pub async fn fetch_thing(&self, url: impl AsRef<str>) -> Result<ConsumedThing, Error> {
         let url = parse_url(url.as_ref())?;
-        let body = self.get_json(&url).await?;
+        let body = self.get_json(&url, THING_DESCRIPTION).await?;
         ConsumedThing::from_slice(&body, Some(url))
     }
 
@@ -327,8 +357,9 @@ impl EventSubscriber {
     ///
     /// # Errors
     ///
-    /// The outer error when the directory cannot be read or is not a JSON array; an inner
-    /// error per TD that does not parse or validate.
+    /// The outer error when the directory cannot be read or is not a JSON array
+    /// ([`ErrorKind::ContentType`](crate::ErrorKind::ContentType) for an answer such as an
+    /// HTML page); an inner error per TD that does not parse or validate.
     pub async fn fetch_directory(
         &self,
         directory: impl AsRef<str>,
@@ -345,7 +376,7 @@ impl EventSubscriber {
             })
         })?;
         let shown = redact_url(&url);
-        let body = self.get_json(&url).await?;
+        let body = self.get_json(&url, DIRECTORY_LISTING).await?;
         let limit = self.config.max_directory_entries;
         let list = parse_listing(&body, limit).map_err(|e| match e {
             Listing::TooMany => Error::from(Repr::TooManyThings {

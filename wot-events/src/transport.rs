@@ -53,7 +53,8 @@ pub(crate) struct Target {
     pub(crate) kind: Option<Kind>,
 }
 
-fn is_json(media: &str) -> bool {
+/// Whether a media type (lower case, without parameters) is JSON.
+pub(crate) fn is_json(media: &str) -> bool {
     media == "application/json" || media.ends_with("+json")
 }
 

@@ -1,6 +1,7 @@
 //! Interoperability with node-wot 0.9.2, the reference WoT runtime, as a real third-party
-//! server. `.ci/run` installs node-wot and sets `WOT_EVENTS_NODE_MODULES`; without it the
-//! test fails in CI (`CI=true`) and is skipped with a note elsewhere.
+//! server. The test is ignored by a plain `cargo test` (which reports it as ignored): `.ci/run`
+//! installs node-wot, sets `WOT_EVENTS_NODE_MODULES` and runs it with `--ignored`. Run with
+//! `--ignored` but without that variable, it fails and says how to set it up.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,20 +15,14 @@ use wot_events::{EventSubscriber, ObserveMode, ObserveOptions, SubscribeOptions}
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node-wot-servient.js");
 
 /// Starts the servient; returns the child (killed on drop) and the TD URL.
-async fn start_servient() -> Option<(Child, String)> {
+async fn start_servient() -> (Child, String) {
     let modules = match std::env::var("WOT_EVENTS_NODE_MODULES") {
         Ok(m) if !m.is_empty() => m,
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "WOT_EVENTS_NODE_MODULES is not set: .ci/run must install node-wot 0.9.2"
-            );
-            eprintln!(
-                "note: skipping the node-wot test; set WOT_EVENTS_NODE_MODULES to a node_modules \
-                 folder with @node-wot/core and @node-wot/binding-http 0.9.2 (see .ci/run)"
-            );
-            return None;
-        }
+        _ => panic!(
+            "WOT_EVENTS_NODE_MODULES is not set: point it at a node_modules folder with \
+             @node-wot/core and @node-wot/binding-http 0.9.2 (`.ci/run` installs them; see \
+             docs/events.md)"
+        ),
     };
     let mut child = Command::new("node")
         .arg(SCRIPT)
@@ -68,14 +63,13 @@ async fn start_servient() -> Option<(Child, String)> {
     }
     let info: serde_json::Value = serde_json::from_str(&line).expect("servient prints JSON");
     let td = info["td"].as_str().expect("td url").to_owned();
-    Some((child, td))
+    (child, td)
 }
 
 #[tokio::test]
+#[ignore = "needs node-wot 0.9.2: .ci/run installs it and runs this with --ignored"]
 async fn node_wot_read_write_invoke_observe_subscribe() {
-    let Some((mut child, td_url)) = start_servient().await else {
-        return;
-    };
+    let (mut child, td_url) = start_servient().await;
     let subscriber = EventSubscriber::new();
     let lamp = subscriber
         .fetch_thing(&td_url)
