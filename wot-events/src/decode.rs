@@ -70,12 +70,9 @@ pub struct PropertyDecoder {
 struct Property {
     name: SharedStr,
     schema: Option<CompiledSchema>,
-    /// Members of the previous object value, reserved for the next one.
-    members: usize,
+    /// The member names of the previous object value, for the next one.
+    shape: json::Shape,
 }
-
-/// The most members reserved ahead for an object value (more are added as they come).
-const MAX_RESERVED_MEMBERS: usize = 32;
 
 impl PropertyDecoder {
     /// A decoder for one property of `thing`, as for an `observeproperty` form: events named
@@ -113,7 +110,7 @@ impl PropertyDecoder {
                     .thing()
                     .property(n)
                     .map(|p| CompiledSchema::new(&p.schema)),
-                members: 0,
+                shape: json::Shape::default(),
             });
         }
         PropertyDecoder {
@@ -196,22 +193,20 @@ impl PropertyDecoder {
     pub(crate) fn parse(&mut self, property: &str, data: &str) -> Result<Value, Error> {
         match self.find(Some(property)) {
             Some(at) => self.parse_at(at, data),
-            None => json::parse(data, 0).map_err(|e| invalid(&self.thing_id, property, data, &e)),
+            None => json::parse(data, &mut json::Shape::default())
+                .map_err(|e| invalid(&self.thing_id, property, data, &e)),
         }
     }
 
-    /// `data` as the JSON value of the property at `at`, an object sized like the previous
-    /// one (whose size it then remembers).
+    /// `data` as the JSON value of the property at `at` (whose previous object's shape
+    /// helps build the next).
     fn parse_at(&mut self, at: usize, data: &str) -> Result<Value, Error> {
         let Some(property) = self.properties.get_mut(at) else {
-            return json::parse(data, 0).map_err(|e| invalid(&self.thing_id, "", data, &e));
+            return json::parse(data, &mut json::Shape::default())
+                .map_err(|e| invalid(&self.thing_id, "", data, &e));
         };
-        let value = json::parse(data, property.members)
-            .map_err(|e| invalid(&self.thing_id, &property.name, data, &e))?;
-        if let Value::Object(map) = &value {
-            property.members = map.len().min(MAX_RESERVED_MEMBERS);
-        }
-        Ok(value)
+        json::parse(data, &mut property.shape)
+            .map_err(|e| invalid(&self.thing_id, &property.name, data, &e))
     }
 
     /// The first problem of `value` against the property's schema, if any.

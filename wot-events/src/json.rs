@@ -4,8 +4,13 @@
 //! [`parse`] gives the same value as `serde_json::from_str::<Value>` (and the same error, which
 //! it takes from serde_json). Text in the common subset of JSON (strings without escapes,
 //! integers and decimals that convert exactly, nesting to [`MAX_FAST_DEPTH`]) is read by a
-//! direct scanner that sizes each top-level object from a hint; anything else (an escape, an
-//! exponent, a long number, an error) is handed to serde_json whole.
+//! direct scanner; anything else (an escape, an exponent, a long number, an error) is handed to
+//! serde_json whole.
+//!
+//! Notifications of one property usually repeat one object shape. A [`Shape`] remembers the
+//! member names of the previous top-level object; when the next one has the same names in the
+//! same order, its map is a copy of the remembered one (the names' hash table copied, not
+//! rebuilt) with the new values put in place.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -26,14 +31,34 @@ const POW10: [f64; 23] = [
 /// with or without its `float_roundtrip` feature.
 const MAX_EXACT_SIGNIFICAND: u64 = 1 << 53;
 
+/// The most members a [`Shape`] remembers; a larger object is built member by member.
+const MAX_SHAPE_MEMBERS: usize = 32;
+/// The most bytes of member names a [`Shape`] remembers.
+const MAX_SHAPE_NAME_BYTES: usize = 1024;
+
+/// The member names of the previous top-level object of a series of values (a property's
+/// notifications), and room to read the next one's members. Bounded: at most
+/// [`MAX_SHAPE_MEMBERS`] names of at most [`MAX_SHAPE_NAME_BYTES`] in all.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shape {
+    /// The names, each with `null`, in order.
+    names: Option<Map<String, Value>>,
+    /// The members being read: where each name is in the text, and its value.
+    members: Vec<(usize, usize, Value)>,
+}
+
 /// `text` as a JSON value, exactly as `serde_json::from_str::<Value>(text)` reads it.
-/// `object_hint` is the number of members to reserve for a top-level object (the size of the
-/// previous value of the same property, say).
-pub(crate) fn parse(text: &str, object_hint: usize) -> Result<Value, serde_json::Error> {
-    if fast_path_agrees()
-        && let Some(value) = Scanner::new(text).document(object_hint)
-    {
-        return Ok(value);
+/// `shape` is what the previous value of the same series left (see [`Shape`]).
+pub(crate) fn parse(text: &str, shape: &mut Shape) -> Result<Value, serde_json::Error> {
+    if fast_path_agrees() {
+        let value = Scanner::new(text).document(shape);
+        shape.members.clear();
+        if shape.members.capacity() > MAX_SHAPE_MEMBERS {
+            shape.members = Vec::new();
+        }
+        if let Some(value) = value {
+            return Ok(value);
+        }
     }
     serde_json::from_str(text)
 }
@@ -50,7 +75,7 @@ fn fast_path_agrees() -> bool {
             let probe = "[1.50,-0,7]";
             let agrees = serde_json::from_str::<Value>(probe)
                 .ok()
-                .zip(Scanner::new(probe).document(0))
+                .zip(Scanner::new(probe).document(&mut Shape::default()))
                 .is_some_and(|(theirs, ours)| theirs == ours);
             AGREES.store(if agrees { 1 } else { 2 }, Ordering::Relaxed);
             agrees
@@ -76,10 +101,10 @@ impl<'a> Scanner<'a> {
     }
 
     /// One value and nothing after it but whitespace.
-    fn document(mut self, object_hint: usize) -> Option<Value> {
+    fn document(mut self, shape: &mut Shape) -> Option<Value> {
         self.skip_whitespace();
         let value = match self.peek()? {
-            b'{' => self.object(object_hint, 0)?,
+            b'{' => self.top_object(shape)?,
             _ => self.value(0)?,
         };
         self.skip_whitespace();
@@ -105,7 +130,7 @@ impl<'a> Scanner<'a> {
     fn value(&mut self, depth: usize) -> Option<Value> {
         match self.peek()? {
             b'"' => self.string().map(|s| Value::String(s.to_owned())),
-            b'{' => self.object(0, depth),
+            b'{' => self.object(depth),
             b'[' => self.array(depth),
             b't' => self.keyword(b"true").map(|()| Value::Bool(true)),
             b'f' => self.keyword(b"false").map(|()| Value::Bool(false)),
@@ -131,13 +156,82 @@ impl<'a> Scanner<'a> {
         self.text.get(start..end)
     }
 
-    fn object(&mut self, capacity: usize, depth: usize) -> Option<Value> {
+    /// The top-level object: its members read into `shape.members` first, then its map made
+    /// as a copy of the remembered names when they are the same, else built.
+    fn top_object(&mut self, shape: &mut Shape) -> Option<Value> {
+        self.at += 1;
+        self.skip_whitespace();
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(Value::Object(Map::new()));
+        }
+        loop {
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let start = self.at + 1;
+            let key = self.string()?;
+            if shape.members.is_empty() && key.starts_with("$serde_json::private::") {
+                return None;
+            }
+            let end = start + key.len();
+            self.skip_whitespace();
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.at += 1;
+            self.skip_whitespace();
+            let value = self.value(1)?;
+            shape.members.push((start, end, value));
+            self.skip_whitespace();
+            match self.peek()? {
+                b',' => {
+                    self.at += 1;
+                    self.skip_whitespace();
+                }
+                b'}' => {
+                    self.at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        let text = self.text;
+        let name = |&(start, end, _): &(usize, usize, Value)| text.get(start..end);
+        if let Some(names) = &shape.names
+            && names.len() == shape.members.len()
+            && names
+                .keys()
+                .zip(&shape.members)
+                .all(|(k, m)| name(m) == Some(k.as_str()))
+        {
+            let mut map = names.clone();
+            for (slot, (_, _, value)) in map.values_mut().zip(shape.members.drain(..)) {
+                *slot = value;
+            }
+            return Some(Value::Object(map));
+        }
+        let read = shape.members.len();
+        let mut map = Map::with_capacity(read);
+        let mut name_bytes = 0;
+        for (start, end, value) in shape.members.drain(..) {
+            name_bytes += end - start;
+            map.insert(text.get(start..end)?.to_owned(), value);
+        }
+        // Remembered only without repeated names (each then appears once in the map).
+        shape.names =
+            (map.len() == read && read <= MAX_SHAPE_MEMBERS && name_bytes <= MAX_SHAPE_NAME_BYTES)
+                .then(|| map.keys().map(|k| (k.clone(), Value::Null)).collect());
+        Some(Value::Object(map))
+    }
+
+    fn object(&mut self, depth: usize) -> Option<Value> {
         if depth >= MAX_FAST_DEPTH {
             return None;
         }
         self.at += 1;
         self.skip_whitespace();
-        let mut map = Map::with_capacity(capacity);
+        let mut map = Map::new();
         if self.peek()? == b'}' {
             self.at += 1;
             return Some(Value::Object(map));
@@ -276,7 +370,7 @@ mod tests {
     /// taken for `1`, nor `-0.0` for `0`), and keys in the same order.
     fn same_as_serde(text: &str) {
         let theirs = serde_json::from_str::<Value>(text);
-        let ours = parse(text, 3);
+        let ours = parse(text, &mut Shape::default());
         match (theirs, ours) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a, b, "{text}");
@@ -386,14 +480,47 @@ mod tests {
     }
 
     #[test]
-    fn reserves_the_hinted_members_for_a_top_level_object() {
-        let Ok(Value::Object(map)) = parse(r#"{"a":1}"#, 8) else {
-            panic!("an object");
-        };
-        assert_eq!(map.len(), 1);
+    fn a_repeated_shape_gives_the_same_values_as_serde_json() {
+        let mut shape = Shape::default();
+        for text in [
+            r#"{"value":21.5,"unit":"cel","ok":true}"#,
+            r#"{"value":22,"unit":"fah","ok":false}"#,
+            r#"{"value":{"x":[1,2]},"unit":null,"ok":"yes"}"#,
+            r#"{"unit":"cel","value":21.5,"ok":true}"#,
+            r#"{"value":1,"unit":"cel"}"#,
+            r#"{"value":1,"unit":"cel","ok":true,"extra":1}"#,
+            r#"{"value":1,"value":2,"unit":"cel"}"#,
+            r#"{"value":1,"value":2,"unit":"cel"}"#,
+            r#"{"value":1,"unit":"c\u00e9l"}"#,
+            r#"{"value":1,"unit":"cel"}"#,
+            r#"{}"#,
+            "[1]",
+            r#"{"value":1,"unit":"cel"}"#,
+        ] {
+            let ours = parse(text, &mut shape).unwrap();
+            let theirs: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(ours, theirs, "{text}");
+            assert_eq!(ours.to_string(), theirs.to_string(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_shape_stays_bounded() {
+        let mut shape = Shape::default();
+        let big: Map<String, Value> = (0..1000)
+            .map(|i| (format!("k{i}"), Value::from(i)))
+            .collect();
+        let text = Value::Object(big).to_string();
         assert_eq!(
-            Scanner::new("[1]").document(8),
-            Some(serde_json::json!([1]))
+            parse(&text, &mut shape).unwrap().as_object().map(Map::len),
+            Some(1000)
         );
+        assert!(shape.names.is_none());
+        assert!(shape.members.capacity() <= MAX_SHAPE_MEMBERS);
+        let long = format!(r#"{{"{}":1}}"#, "n".repeat(2000));
+        parse(&long, &mut shape).unwrap();
+        assert!(shape.names.is_none());
+        parse(r#"{"a":1}"#, &mut shape).unwrap();
+        assert_eq!(shape.names.as_ref().map(Map::len), Some(1));
     }
 }
