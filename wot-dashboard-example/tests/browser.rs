@@ -6,8 +6,10 @@
 //! `.ci/run` installs both and runs them with
 //! `cargo test -p wot-dashboard-example --test browser -- --ignored`.
 //! `WOT_DASHBOARD_SCREENSHOT=1` makes the simulator test rewrite `docs/dashboard-web.png`.
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, mpsc};
@@ -117,18 +119,33 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// chromedriver in a process group of its own, with the Chromium it starts: the whole group
+/// is killed when the test ends, so a failed test leaves no browser behind.
+struct DriverGroup(Child);
+
+impl Drop for DriverGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Headless Chromium under chromedriver, with a profile in `dir`.
 struct Browser {
     client: Client,
-    _driver: Running,
+    _driver: DriverGroup,
 }
 
 impl Browser {
     async fn start(dir: &Path) -> Self {
         let port = free_port();
-        let driver = Running(
+        let driver = DriverGroup(
             Command::new(CHROMEDRIVER)
                 .arg(format!("--port={port}"))
+                .process_group(0)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
