@@ -13,7 +13,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use wot_dashboard_example::app::{
-    App, DisplayMode, Focus, Input, Limits, Link, Message, Panel, ThingView,
+    App, DisplayMode, Focus, Input, Limits, Link, Message, NoticeKind, Overlay, Panel, ThingView,
 };
 use wot_dashboard_example::sanitize::is_unsafe;
 use wot_dashboard_example::ui::render_rows;
@@ -135,7 +135,15 @@ enum Op {
         attempt: u32,
         reason: String,
     },
-    Notice(String),
+    Notice {
+        kind: u8,
+        text: String,
+    },
+    /// Opens the notices panel, or the detail view of the event at this index of the log.
+    Open {
+        event: Option<u16>,
+        scroll: u16,
+    },
     Tick(u32),
     Filter {
         text: String,
@@ -199,6 +207,7 @@ fuzz_target!(|case: Case| {
             alerts: 4,
             text_chars: 64,
             stats_keys: 4,
+            notices: 3,
         }
     } else {
         Limits::DEFAULT
@@ -292,8 +301,34 @@ fuzz_target!(|case: Case| {
                     link,
                 });
             }
-            Op::Notice(text) => {
-                app.update(Message::Notice(text.clone()));
+            Op::Notice { kind, text } => {
+                let kind = match kind % 7 {
+                    0 => NoticeKind::Fired,
+                    1 => NoticeKind::Escalated,
+                    2 => NoticeKind::Resolved,
+                    3 => NoticeKind::Acknowledged,
+                    4 => NoticeKind::Problem,
+                    5 => NoticeKind::Warning,
+                    _ => NoticeKind::Info,
+                };
+                app.update(Message::Notice {
+                    kind,
+                    text: text.clone(),
+                });
+            }
+            Op::Open { event, scroll } => {
+                let scroll = *scroll;
+                app.overlay = match event {
+                    None => Some(Overlay::Notices { scroll }),
+                    Some(n) => app
+                        .log
+                        .iter()
+                        .nth(usize::from(*n) % app.log.len().max(1))
+                        .map(|record| Overlay::Event {
+                            record: Box::new(record.clone()),
+                            scroll,
+                        }),
+                };
             }
             Op::Tick(at) => {
                 app.update(Message::Tick(time(*at)));
@@ -315,9 +350,11 @@ fuzz_target!(|case: Case| {
                 app.selected_thing = usize::from(*thing);
                 app.selected_panel = usize::from(*panel);
                 app.selected_alert = usize::from(*alert);
-                app.focus = match focus % 3 {
+                app.selected_event = usize::from(*alert);
+                app.focus = match focus % 4 {
                     0 => Focus::Things,
                     1 => Focus::Properties,
+                    2 => Focus::Events,
                     _ => Focus::Alerts,
                 };
             }
@@ -331,5 +368,6 @@ fuzz_target!(|case: Case| {
             assert!(panel.samples.len() <= limits.history_values);
         }
     }
+    assert!(app.notices.len() <= limits.notices);
     draw(&app, case.width, case.height);
 });

@@ -5,12 +5,13 @@
 //! keys. `update` does no I/O; when a key asks for some (acknowledging an alert, quitting) it
 //! returns a [`Command`] for the event loop to carry out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use serde_json::Value;
-use wot_alerts::Alert;
+use wot_alerts::{Alert, Notification, NotificationKind};
 use wot_events::{CloseReason, ConnectionState, EventRecord, LogQuery, PropertyUpdate};
 use wot_td::{DataType, Thing};
 
@@ -23,6 +24,9 @@ pub const CHART_WINDOW: Duration = Duration::from_secs(300);
 pub const EVENTS: &str = "events";
 /// Resolved alerts shown.
 const RESOLVED_SHOWN: usize = 5;
+/// How long a notice that answers a key (an acknowledgement) stays in the status line, and
+/// how long an alert notice outranks newer problems there.
+pub const NOTICE_HOLD: Duration = Duration::from_secs(5);
 
 /// How much the dashboard state may hold. Everything a Thing sends that the state keeps is
 /// bounded by one of these; [`Limits::DEFAULT`] gives the defaults.
@@ -51,6 +55,8 @@ pub struct Limits {
     /// Most distinct Thing ids and event names the statistics count by name (default 256;
     /// the rest are counted together).
     pub stats_keys: usize,
+    /// Most notices kept for the notices panel (default 50); the oldest go first.
+    pub notices: usize,
 }
 
 impl Limits {
@@ -65,6 +71,7 @@ impl Limits {
         alerts: 256,
         text_chars: 512,
         stats_keys: 256,
+        notices: 50,
     };
 }
 
@@ -92,14 +99,6 @@ impl DisplayMode {
             DisplayMode::Gauge => "gauge",
             DisplayMode::Chart => "chart",
             DisplayMode::Value => "value",
-        }
-    }
-
-    fn next(self) -> Self {
-        match self {
-            DisplayMode::Gauge => DisplayMode::Chart,
-            DisplayMode::Chart => DisplayMode::Value,
-            DisplayMode::Value => DisplayMode::Gauge,
         }
     }
 }
@@ -156,6 +155,9 @@ pub struct Panel {
     pub range: Option<(f64, f64)>,
     /// What the schema suggests.
     pub suggested: DisplayMode,
+    /// Whether the schema says the values are numbers (`number` or `integer`): only those
+    /// get a chart.
+    pub numeric: bool,
     /// What the user chose with the mode key, if anything.
     pub chosen: Option<DisplayMode>,
     /// The numeric values for the chart.
@@ -167,7 +169,8 @@ pub struct Panel {
 }
 
 impl Panel {
-    /// A panel with no values yet.
+    /// A panel with no values yet. It counts as [numeric](Panel::numeric) unless
+    /// `suggested` is [`DisplayMode::Value`] and there is no range.
     pub fn new(
         name: impl Into<String>,
         title: impl Into<String>,
@@ -181,6 +184,7 @@ impl Panel {
             unit,
             range,
             suggested,
+            numeric: suggested != DisplayMode::Value || range.is_some(),
             chosen: None,
             samples: Samples::new(Limits::DEFAULT.history_values),
             latest: None,
@@ -201,13 +205,33 @@ impl Panel {
             (true, None) => DisplayMode::Chart,
             (false, _) => DisplayMode::Value,
         };
-        Panel::new(
+        let mut panel = Panel::new(
             name,
             property.title_in("en").unwrap_or(name),
             property.unit().map(str::to_owned),
             range,
             suggested,
-        )
+        );
+        panel.numeric = numeric;
+        panel
+    }
+
+    /// The display modes that can show this property, in the order the mode key cycles
+    /// through them: a gauge needs numbers and a usable range, a chart needs numbers, the
+    /// value always works.
+    pub fn modes(&self) -> Vec<DisplayMode> {
+        let usable_range = self
+            .range
+            .is_some_and(|(lo, hi)| lo.is_finite() && hi.is_finite() && lo < hi);
+        let mut modes = Vec::with_capacity(3);
+        if self.numeric && usable_range {
+            modes.push(DisplayMode::Gauge);
+        }
+        if self.numeric {
+            modes.push(DisplayMode::Chart);
+        }
+        modes.push(DisplayMode::Value);
+        modes
     }
 
     /// The mode in use: the user's choice, else the schema's suggestion.
@@ -263,6 +287,8 @@ pub enum Focus {
     Things,
     /// The property panels.
     Properties,
+    /// The event timeline (Enter opens the selected event).
+    Events,
     /// The active alerts.
     Alerts,
 }
@@ -271,10 +297,86 @@ impl Focus {
     fn next(self) -> Self {
         match self {
             Focus::Things => Focus::Properties,
-            Focus::Properties => Focus::Alerts,
+            Focus::Properties => Focus::Events,
+            Focus::Events => Focus::Alerts,
             Focus::Alerts => Focus::Things,
         }
     }
+}
+
+/// What a notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NoticeKind {
+    /// An alert started firing.
+    Fired,
+    /// A firing alert's severity changed.
+    Escalated,
+    /// An alert resolved.
+    Resolved,
+    /// An alert was acknowledged.
+    Acknowledged,
+    /// Something failed: a stream error, a refused acknowledgement, a failed alert action.
+    Problem,
+    /// Something is set up in a way that cannot work as meant: a rule that does not fit the
+    /// TDs, a property or event that cannot be watched.
+    Warning,
+    /// Anything else worth a line.
+    Info,
+}
+
+impl NoticeKind {
+    /// The lower-case name shown in front of the notice.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Fired => "fired",
+            NoticeKind::Escalated => "escalated",
+            NoticeKind::Resolved => "resolved",
+            NoticeKind::Acknowledged => "acknowledged",
+            NoticeKind::Problem => "problem",
+            NoticeKind::Warning => "warning",
+            NoticeKind::Info => "info",
+        }
+    }
+
+    /// How strongly it claims the status line: a confirmation of the user's own action
+    /// first, then alert news, then warnings, then problems and the rest.
+    fn rank(self) -> u8 {
+        match self {
+            NoticeKind::Acknowledged => 3,
+            NoticeKind::Fired | NoticeKind::Escalated | NoticeKind::Resolved => 2,
+            NoticeKind::Warning => 1,
+            NoticeKind::Problem | NoticeKind::Info => 0,
+        }
+    }
+}
+
+/// A message for the user: in the status line while it is the most relevant one, and in
+/// the notices panel (`n`) until newer ones push it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// When it arrived (the dashboard's clock).
+    pub at: SystemTime,
+    /// What it is about.
+    pub kind: NoticeKind,
+    /// The text, already [sanitized](crate::sanitize) and cut to [`Limits::text_chars`].
+    pub text: String,
+}
+
+/// A view drawn over the dashboard; Esc closes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    /// The latest notices, newest first, in full.
+    Notices {
+        /// Lines scrolled past.
+        scroll: u16,
+    },
+    /// One event with all its data.
+    Event {
+        /// The event (a copy: the timeline may drop it meanwhile).
+        record: Box<EventRecord>,
+        /// Lines scrolled past.
+        scroll: u16,
+    },
 }
 
 /// Whether keys are commands or typing into the event filter box.
@@ -312,8 +414,22 @@ pub enum Message {
         /// Recently resolved, newest last.
         resolved: Vec<Alert>,
     },
-    /// Something to tell the user in the status line.
-    Notice(String),
+    /// Something to tell the user in the status line and the notices panel.
+    Notice {
+        /// What it is about.
+        kind: NoticeKind,
+        /// The text (sanitized and cut when kept).
+        text: String,
+    },
+    /// A notification from the alert manager, shown as a notice.
+    Notification(Arc<Notification>),
+    /// The alert rules in use: how many, and the warnings about them (shown as notices).
+    Rules {
+        /// How many rules are loaded.
+        count: usize,
+        /// What does not fit the Thing Descriptions, one line each.
+        warnings: Vec<String>,
+    },
     /// The clock moved.
     Tick(SystemTime),
     /// A key was pressed.
@@ -355,12 +471,19 @@ pub struct App {
     pub resolved: Vec<Alert>,
     /// Index of the selected active alert.
     pub selected_alert: usize,
+    /// Index of the selected event among those the filter shows, newest first.
+    pub selected_event: usize,
     /// Where the arrow keys move.
     pub focus: Focus,
     /// Whether keys are commands or typing.
     pub input: Input,
-    /// The latest notice, already [sanitized](crate::sanitize) and cut.
-    pub notice: Option<String>,
+    /// The view drawn over the dashboard, if any.
+    pub overlay: Option<Overlay>,
+    /// The latest notices, oldest first (at most [`Limits::notices`]).
+    pub notices: VecDeque<Notice>,
+    /// How many alert rules are loaded, when known (`Some(0)`: the alerts panel says that no
+    /// rule is loaded rather than "all clear").
+    pub rules: Option<usize>,
     /// The time the screen shows.
     pub now: SystemTime,
     /// The bounds of this state.
@@ -390,9 +513,12 @@ impl App {
             active: Vec::new(),
             resolved: Vec::new(),
             selected_alert: 0,
+            selected_event: 0,
             focus: Focus::Things,
             input: Input::Normal,
-            notice: None,
+            overlay: None,
+            notices: VecDeque::new(),
+            rules: None,
             now,
             limits,
         }
@@ -431,13 +557,84 @@ impl App {
                 self.resolved = resolved.into_iter().skip(skip).rev().map(keep).collect();
                 self.selected_alert = self.selected_alert.min(self.active.len().saturating_sub(1));
             }
-            Message::Notice(text) => {
-                self.notice = Some(sanitize::clip(&text, self.limits.text_chars));
+            Message::Notice { kind, text } => self.notice(kind, &text),
+            Message::Notification(notification) => {
+                let kind = match notification.kind {
+                    NotificationKind::Fired => NoticeKind::Fired,
+                    NotificationKind::SeverityChanged => NoticeKind::Escalated,
+                    NotificationKind::Resolved => NoticeKind::Resolved,
+                    NotificationKind::Acknowledged => NoticeKind::Acknowledged,
+                    // `NotificationKind` is non-exhaustive: a kind this UI does not know yet.
+                    _ => NoticeKind::Info,
+                };
+                let alert = &notification.alert;
+                let summary = (kind != NoticeKind::Acknowledged).then(|| notification.summary());
+                let text = self.alert_text(&alert.rule, &alert.thing, summary);
+                self.notice(kind, &text);
+            }
+            Message::Rules { count, warnings } => {
+                self.rules = Some(count);
+                for warning in warnings {
+                    self.notice(NoticeKind::Warning, &warning);
+                }
             }
             Message::Tick(now) => self.now = now,
             Message::Key(key) => return self.key(key),
         }
         None
+    }
+
+    /// Keeps a notice (sanitized and cut), dropping the oldest past [`Limits::notices`]. The
+    /// same notice again within [`NOTICE_HOLD`] (the dashboard's own acknowledgement
+    /// confirmation, then the alert manager's notification of it) is kept once.
+    fn notice(&mut self, kind: NoticeKind, text: &str) {
+        let text = sanitize::clip(text, self.limits.text_chars);
+        let repeated = self
+            .notices
+            .iter()
+            .rev()
+            .take(4)
+            .any(|n| n.kind == kind && n.text == text && within(self.now, n.at, NOTICE_HOLD));
+        if repeated || self.limits.notices == 0 {
+            return;
+        }
+        while self.notices.len() >= self.limits.notices {
+            self.notices.pop_front();
+        }
+        self.notices.push_back(Notice {
+            at: self.now,
+            kind,
+            text,
+        });
+    }
+
+    /// The text of a notice about the alert of `rule` on `thing`: the rule, the Thing's
+    /// title, and the alert's summary when there is one.
+    pub fn alert_text(&self, rule: &str, thing: &str, summary: Option<&str>) -> String {
+        let title = self.title_of(thing);
+        match summary {
+            Some(summary) if !summary.is_empty() => format!("{rule} on {title}: {summary}"),
+            _ => format!("{rule} on {title}"),
+        }
+    }
+
+    /// The notice the status line shows: among those of the last [`NOTICE_HOLD`], the most
+    /// relevant (an acknowledgement the user just made, then alert news, then warnings,
+    /// then problems; the newest of equals); when none is that recent, the newest.
+    pub fn status_notice(&self) -> Option<&Notice> {
+        let recent = self
+            .notices
+            .iter()
+            .rev()
+            .take_while(|n| within(self.now, n.at, NOTICE_HOLD));
+        // `max_by_key` keeps the last of equals; going newest first, keep the first.
+        let mut best: Option<&Notice> = None;
+        for notice in recent {
+            if best.is_none_or(|b| notice.kind.rank() > b.kind.rank()) {
+                best = Some(notice);
+            }
+        }
+        best.or_else(|| self.notices.back())
     }
 
     fn property(&mut self, update: PropertyUpdate) {
@@ -477,6 +674,24 @@ impl App {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return Some(Command::Quit);
         }
+        if let Some(overlay) = &mut self.overlay {
+            let notices = matches!(overlay, Overlay::Notices { .. });
+            let scroll = match overlay {
+                Overlay::Notices { scroll } | Overlay::Event { scroll, .. } => scroll,
+            };
+            match key.code {
+                KeyCode::Esc | KeyCode::Enter => self.overlay = None,
+                KeyCode::Char('n') if notices => self.overlay = None,
+                KeyCode::Char('q') => return Some(Command::Quit),
+                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                KeyCode::PageDown => *scroll = scroll.saturating_add(10),
+                KeyCode::Home => *scroll = 0,
+                _ => {}
+            }
+            return None;
+        }
         if self.input == Input::Filter {
             match key.code {
                 KeyCode::Enter => self.input = Input::Normal,
@@ -498,7 +713,12 @@ impl App {
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
             KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
             KeyCode::Char('m') => self.cycle_mode(),
-            KeyCode::Char('/') => self.input = Input::Filter,
+            KeyCode::Char('n') => self.overlay = Some(Overlay::Notices { scroll: 0 }),
+            KeyCode::Enter if self.focus == Focus::Events => self.open_event(),
+            KeyCode::Char('/') => {
+                self.input = Input::Filter;
+                self.selected_event = 0;
+            }
             KeyCode::Esc => self.filter.clear(),
             KeyCode::Char('a') => {
                 let alert = self.active.get(self.selected_alert)?;
@@ -519,6 +739,10 @@ impl App {
                 let len = self.thing().map_or(0, |t| t.panels.len());
                 (&mut self.selected_panel, len)
             }
+            Focus::Events => {
+                let len = self.log.query(&self.query()).len();
+                (&mut self.selected_event, len)
+            }
             Focus::Alerts => (&mut self.selected_alert, self.active.len()),
         };
         if len == 0 {
@@ -530,14 +754,42 @@ impl App {
         }
     }
 
+    /// The next display mode that can show the selected panel; a notice when there is no
+    /// other.
     fn cycle_mode(&mut self) {
         let selected = self.selected_panel;
-        if let Some(panel) = self
+        let Some(panel) = self
             .things
             .get_mut(self.selected_thing)
             .and_then(|t| t.panels.get_mut(selected))
-        {
-            panel.chosen = Some(panel.mode().next());
+        else {
+            return;
+        };
+        let modes = panel.modes();
+        if modes.len() < 2 {
+            let why = if panel.numeric {
+                "no range in the schema for a gauge"
+            } else {
+                "not a number: no gauge or chart"
+            };
+            let text = format!("{}: only the value display ({why})", panel.title);
+            self.notice(NoticeKind::Info, &text);
+            return;
+        }
+        let next = match modes.iter().position(|m| *m == panel.mode()) {
+            Some(at) => modes[(at + 1) % modes.len()],
+            None => modes[0],
+        };
+        panel.chosen = Some(next);
+    }
+
+    /// Opens the detail view of the selected event.
+    fn open_event(&mut self) {
+        let hits = self.log.query(&self.query());
+        let index = self.selected_event.min(hits.len().saturating_sub(1));
+        if let Some(record) = hits.get(index) {
+            let record = Box::new((*record).clone());
+            self.overlay = Some(Overlay::Event { record, scroll: 0 });
         }
     }
 
@@ -623,6 +875,11 @@ impl App {
         }
         out
     }
+}
+
+/// Whether `at` is at most `span` before `now` (or after it).
+fn within(now: SystemTime, at: SystemTime, span: Duration) -> bool {
+    now.duration_since(at).map_or(true, |age| age <= span)
 }
 
 #[cfg(test)]
@@ -762,5 +1019,37 @@ pub(crate) mod tests {
         app.update(press(KeyCode::Char('/')));
         let ctrl_c = Message::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
         assert_eq!(app.update(ctrl_c), Some(Command::Quit));
+    }
+
+    #[test]
+    fn notices_are_bounded_sanitized_and_kept_once() {
+        let mut app = App::with_limits(
+            t(0),
+            Limits {
+                notices: 3,
+                text_chars: 10,
+                ..Limits::DEFAULT
+            },
+        );
+        for i in 0..10 {
+            app.update(Message::Tick(t(i * 10)));
+            app.update(Message::Notice {
+                kind: NoticeKind::Problem,
+                text: format!("{i} \u{1b}[2J went wrong badly"),
+            });
+        }
+        let texts: Vec<&str> = app.notices.iter().map(|n| n.text.as_str()).collect();
+        assert_eq!(texts, ["7 \\e[2J w…", "8 \\e[2J w…", "9 \\e[2J w…"]);
+        // The same again at once is the same notice; later it is news.
+        let again = || Message::Notice {
+            kind: NoticeKind::Problem,
+            text: "9 \u{1b}[2J went wrong badly".into(),
+        };
+        app.update(again());
+        assert_eq!(app.notices.len(), 3);
+        assert_eq!(app.notices[0].text, "7 \\e[2J w…");
+        app.update(Message::Tick(t(200)));
+        app.update(again());
+        assert_eq!(app.notices[0].text, "8 \\e[2J w…");
     }
 }

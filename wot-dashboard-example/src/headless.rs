@@ -1,6 +1,7 @@
 //! `--headless`: one JSON object per line on stdout for every property update, event, alert
-//! notification and connection state change, and for each property or event left unwatched
-//! (`skipped`). Problems go to stderr.
+//! notification and connection state change, for each property or event left unwatched
+//! (`skipped`) and for each rule that does not fit the Things (`rule_warning`, at start).
+//! Problems go to stderr.
 
 use std::io::Write;
 use std::time::SystemTime;
@@ -106,22 +107,34 @@ pub(crate) fn connection_json(
 
 /// A line for the current state of every connection, then one for each change. A state that
 /// lasts only a moment can be passed over (the channels keep the latest state only), but the
-/// latest state of each connection is always printed.
+/// latest state of each connection is always printed. A state published again without a
+/// change (a polling transport saying `open` after each response) prints nothing.
 fn connection_lines(links: Vec<LinkWatch>) -> impl Stream<Item = Value> + Send + Unpin {
     stream::select_all(links.into_iter().map(|(thing, label, state)| {
         Box::pin(stream::unfold(
-            (thing, label, state, true),
-            |(thing, label, mut state, first)| async move {
-                if !first && state.changed().await.is_err() {
-                    return None; // the connection is gone
+            (thing, label, state, None),
+            |(thing, label, mut state, mut last): (_, _, _, Option<Value>)| async move {
+                loop {
+                    if last.is_some() && state.changed().await.is_err() {
+                        return None; // the connection is gone
+                    }
+                    let mut line = connection_json(
+                        &thing,
+                        &label,
+                        &state.borrow_and_update(),
+                        SystemTime::now(),
+                    );
+                    // The same state as the last line, but for the time: not a change.
+                    let time = line.as_object_mut().and_then(|l| l.remove("time"));
+                    if last.as_ref() == Some(&line) {
+                        continue;
+                    }
+                    last = Some(line.clone());
+                    if let (Some(object), Some(time)) = (line.as_object_mut(), time) {
+                        object.insert("time".to_owned(), time);
+                    }
+                    return Some((line, (thing, label, state, last)));
                 }
-                let line = connection_json(
-                    &thing,
-                    &label,
-                    &state.borrow_and_update(),
-                    SystemTime::now(),
-                );
-                Some((line, (thing, label, state, false)))
             },
         ))
     }))
@@ -135,6 +148,12 @@ pub(crate) async fn run<T>(mut live: Live, stop: impl Future<Output = T>) -> Opt
     let mut connections = connection_lines(std::mem::take(&mut live.links));
     let mut connections_open = true;
     let stdout = std::io::stdout();
+    for warning in &live.rule_warnings {
+        let line = json!({"type": "rule_warning", "text": warning}).to_string();
+        if writeln!(stdout.lock(), "{}", sanitize::json_line(&line)).is_err() {
+            return None;
+        }
+    }
     loop {
         let line = tokio::select! {
             item = live.feed.next() => match item {
@@ -206,5 +225,42 @@ mod tests {
         );
         assert_eq!(closed["state"], "closed");
         assert!(closed["reason"].as_str().is_some_and(|r| r.contains("204")));
+    }
+
+    #[tokio::test]
+    async fn a_state_published_again_prints_no_line() {
+        use futures::StreamExt;
+        let (tx, rx) = tokio::sync::watch::channel(ConnectionState::Connecting);
+        let mut lines = connection_lines(vec![("urn:x".into(), "*".into(), rx)]);
+        let mut next_state = async || {
+            let line = tokio::time::timeout(Duration::from_millis(200), lines.next()).await;
+            line.ok()
+                .flatten()
+                .map(|l| l["state"].as_str().unwrap_or_default().to_owned())
+        };
+        assert_eq!(next_state().await.as_deref(), Some("connecting"));
+        // A long-poll transport says `open` after every response.
+        for _ in 0..3 {
+            tx.send_replace(ConnectionState::Open);
+        }
+        assert_eq!(next_state().await.as_deref(), Some("open"));
+        tx.send_replace(ConnectionState::Open);
+        assert_eq!(next_state().await, None, "open again is no change");
+        let reconnecting = |attempt| ConnectionState::Reconnecting {
+            attempt,
+            delay: Duration::from_millis(500),
+        };
+        tx.send_replace(reconnecting(1));
+        assert_eq!(next_state().await.as_deref(), Some("reconnecting"));
+        tx.send_replace(reconnecting(2));
+        assert_eq!(
+            next_state().await.as_deref(),
+            Some("reconnecting"),
+            "a new attempt"
+        );
+        tx.send_replace(ConnectionState::Open);
+        assert_eq!(next_state().await.as_deref(), Some("open"));
+        drop(tx);
+        assert_eq!(next_state().await, None);
     }
 }

@@ -112,6 +112,12 @@ pub enum SetupError {
     /// Nothing to watch.
     #[error("no Things to watch")]
     NoThings,
+    /// `--strict-rules`, and some rules do not fit the loaded Thing Descriptions.
+    #[error("--strict-rules: {} rule problem(s): {}", .warnings.len(), .warnings.join("; "))]
+    RulesDoNotFit {
+        /// One line per problem, naming the rule.
+        warnings: Vec<String>,
+    },
     /// No property or event of any Thing can be watched: each one's forms are unusable.
     #[error("nothing to watch: {}", .skipped.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     NothingUsable {
@@ -176,7 +182,8 @@ pub(crate) async fn load_things(
     for url in &options.things {
         things.push(fetch_within(url, limit, waiting, fetcher.fetch_thing(url)).await?);
     }
-    for directory in options.directory.as_deref().into_iter().chain(simulator) {
+    let directory = options.directory.as_deref().map(directory_base);
+    for directory in directory.as_deref().into_iter().chain(simulator) {
         let listed = fetch_within(
             directory,
             limit,
@@ -199,6 +206,28 @@ pub(crate) async fn load_things(
         return Err(SetupError::NoThings);
     }
     Ok(things)
+}
+
+/// The base URL of a directory given as `--directory`: the URL itself, or, when it is the
+/// listing URL (its path ends in `/things`, as the simulator prints it), the URL without that
+/// segment, since the listing is requested at `{base}/things`. Query and fragment are kept
+/// off a listing URL's base.
+fn directory_base(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let path = parsed.path().trim_end_matches('/');
+            if let Some(base) = path.strip_suffix("/things") {
+                let base = format!("{base}/");
+                parsed.set_path(&base);
+                parsed.set_query(None);
+                parsed.set_fragment(None);
+                parsed.to_string()
+            } else {
+                url.to_owned()
+            }
+        }
+        Err(_) => url.to_owned(),
+    }
 }
 
 /// The credentials from `--bearer-token` and `--basic-auth`, offered to every Thing.
@@ -235,6 +264,75 @@ pub(crate) fn rules(options: &Options) -> Result<RuleSet, SetupError> {
     })
 }
 
+/// What does not fit between the rules and the loaded Things, one line per problem, each
+/// naming its rule: a rule on a Thing id that no loaded TD has (with the closest id, or the id
+/// that ends in what the rule names: a simulator slug such as `pump-1` for
+/// `urn:wot-live:sim:pump-1`), and what [`wot_alerts::check_rules_against_tds`] finds on the
+/// others (a property the TD lacks, with the closest name; a numeric condition on a
+/// non-numeric property; a threshold outside the schema's range).
+pub(crate) fn rule_warnings(rules: &RuleSet, things: &[ConsumedThing]) -> Vec<String> {
+    let tds: Vec<wot_events::wot_td::Thing> = things.iter().map(|t| t.thing().clone()).collect();
+    let mut warnings = Vec::new();
+    let mut checked = Vec::new();
+    for rule in rules.rules() {
+        if rule.thing == "*" || things.iter().any(|t| t.id() == rule.thing) {
+            checked.push(rule.clone());
+            continue;
+        }
+        let suggestion = closest_id(&rule.thing, things.iter().map(ConsumedThing::id))
+            .map(|id| format!(" (did you mean `{id}`?)"))
+            .unwrap_or_default();
+        warnings.push(format!(
+            "rule `{}`: no loaded Thing has the id `{}`{suggestion}; it cannot fire",
+            rule.id, rule.thing
+        ));
+    }
+    for finding in wot_alerts::check_rules_against_tds(&checked, &tds) {
+        warnings.push(format!(
+            "rule `{}`, field `{}`, Thing `{}`: {}",
+            finding.rule, finding.field, finding.thing, finding.message
+        ));
+    }
+    warnings
+}
+
+/// The id among `ids` that `wanted` most likely meant: one that ends in `:wanted` or
+/// `/wanted` (a slug or the last part of a URN), else the closest by edit distance when at
+/// most a third of the characters differ.
+fn closest_id<'a>(wanted: &str, ids: impl Iterator<Item = &'a str> + Clone) -> Option<&'a str> {
+    let suffix = ids.clone().find(|id| {
+        id.strip_suffix(wanted)
+            .is_some_and(|head| head.ends_with(':') || head.ends_with('/'))
+    });
+    let most = (wanted.chars().count() / 3).max(1);
+    suffix.or_else(|| {
+        ids.map(|id| (edit_distance(wanted, id), id))
+            .filter(|(d, _)| *d <= most)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, id)| id)
+    })
+}
+
+/// The Levenshtein distance between `a` and `b`, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut next = Vec::with_capacity(row.len());
+        next.push(i + 1);
+        for ((cb, diagonal), above) in b.iter().zip(&row).zip(row.iter().skip(1)) {
+            let left = next.last().copied().unwrap_or(0);
+            next.push(
+                (diagonal + usize::from(ca != *cb))
+                    .min(above + 1)
+                    .min(left + 1),
+            );
+        }
+        row = next;
+    }
+    row.last().copied().unwrap_or(0)
+}
+
 /// A connection whose state the UI shows: Thing id, label, and the state channel.
 pub(crate) type LinkWatch = (String, String, watch::Receiver<ConnectionState>);
 
@@ -246,6 +344,11 @@ pub(crate) struct Live {
     pub(crate) links: Vec<LinkWatch>,
     /// The alert manager (acknowledging, the alert lists).
     pub(crate) alerts: AlertManager,
+    /// How many alert rules are loaded.
+    pub(crate) rule_count: usize,
+    /// What does not fit between the rules and the Things ([`rule_warnings`]), checked at
+    /// start.
+    pub(crate) rule_warnings: Vec<String>,
 }
 
 /// Opens one property observer and one event subscription per Thing and starts the alert
@@ -256,9 +359,12 @@ pub(crate) struct Live {
 /// the start of the feed; the rest of its Thing is watched. A Thing with nothing usable at
 /// all is left out the same way, as long as another Thing can be watched.
 ///
+/// The rules are checked against the Things first ([`rule_warnings`]); with
+/// `--strict-rules` any problem found stops the start.
+///
 /// # Errors
-/// No property or event of any Thing is usable, a credential is missing, or the rules are
-/// invalid.
+/// No property or event of any Thing is usable, a credential is missing, the rules are
+/// invalid, or (`--strict-rules`) they do not fit the Things.
 pub(crate) fn start(
     options: &Options,
     things: &[ConsumedThing],
@@ -277,6 +383,13 @@ pub(crate) fn start(
             .min_server_retry(Duration::ZERO)
             .stable_after(Duration::ZERO);
     }
+    let rule_warnings = rule_warnings(&rules, things);
+    if options.strict_rules && !rule_warnings.is_empty() {
+        return Err(SetupError::RulesDoNotFit {
+            warnings: rule_warnings,
+        });
+    }
+    let rule_count = rules.rules().len();
     let subscriber = EventSubscriber::builder()
         .reconnect(policy)
         .credentials(credentials(options, things)?)
@@ -349,6 +462,8 @@ pub(crate) fn start(
         feed: Box::pin(feed),
         links,
         alerts,
+        rule_count,
+        rule_warnings,
     })
 }
 
@@ -475,5 +590,93 @@ mod tests {
             &[("x".into(), json!(1))],
             &expected[&thing_id(&THINGS[0])].0
         ));
+    }
+
+    #[test]
+    fn a_listing_url_given_as_the_directory_is_its_base() {
+        for (given, base) in [
+            ("http://h/things", "http://h/"),
+            ("http://h/things/", "http://h/"),
+            ("http://h:8080/tdd/things", "http://h:8080/tdd/"),
+            ("http://h/", "http://h/"),
+            ("http://h", "http://h"),
+            ("http://h/tdd", "http://h/tdd"),
+            ("http://h/mythings", "http://h/mythings"),
+        ] {
+            assert_eq!(directory_base(given), base, "{given}");
+        }
+    }
+
+    /// `--directory` given the listing URL the simulator prints: the Things load (a request
+    /// for `/things/things` would get a 404).
+    #[tokio::test]
+    async fn the_directory_listing_url_loads_the_things() {
+        let sim = Simulator::start(SimConfig::default())
+            .await
+            .expect("simulator");
+        for directory in [sim.directory_url(), sim.base_url()] {
+            let options =
+                Options::try_parse_from(["dash", "--directory", &directory]).expect("options");
+            let things = load_things(&options, None, &Mutex::new(None))
+                .await
+                .unwrap_or_else(|e| panic!("{directory}: {e}"));
+            assert_eq!(things.len(), THINGS.len(), "{directory}");
+        }
+    }
+
+    #[test]
+    fn rules_that_do_not_fit_the_things_are_warned_about_with_a_suggestion() {
+        let things: Vec<ConsumedThing> = THINGS
+            .iter()
+            .map(|spec| {
+                let td =
+                    crate::sim::tds::thing_description(spec, "http://127.0.0.1:9/").expect("TD");
+                ConsumedThing::new(td, None).expect("a valid TD")
+            })
+            .collect();
+        let rules = RuleSet::from_str(
+            "rules:
+  - { id: typo, thing: 'urn:wot-live:sim:pump-1', property: presure, condition: { gt: 7 } }
+  - { id: slug, thing: pump-1, property: pressure, condition: { gt: 7 } }
+  - { id: elsewhere, thing: 'urn:other', property: pressure, condition: { gt: 7 } }
+  - { id: fine, thing: 'urn:wot-live:sim:pump-1', property: pressure, condition: { gt: 7 } }
+",
+            Format::Yaml,
+            "test.yaml",
+        )
+        .expect("rules");
+        let warnings = rule_warnings(&rules, &things);
+        assert_eq!(warnings.len(), 3, "{warnings:#?}");
+        assert!(
+            warnings[0].contains("rule `slug`: no loaded Thing has the id `pump-1` (did you mean `urn:wot-live:sim:pump-1`?)"),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            warnings[1].starts_with("rule `elsewhere`: no loaded Thing has the id `urn:other`;"),
+            "{}",
+            warnings[1]
+        );
+        assert!(
+            warnings[2].contains("rule `typo`")
+                && warnings[2].contains("no property `presure` (did you mean `pressure`?)"),
+            "{}",
+            warnings[2]
+        );
+        // The bundled rules fit the simulator.
+        let bundled = rules_for(&["dash"]);
+        assert_eq!(rule_warnings(&bundled, &things), Vec::<String>::new());
+
+        // --strict-rules refuses to start; without it, the start goes on.
+        let strict = Options::try_parse_from(["dash", "--strict-rules"]).expect("options");
+        match start(&strict, &things, rules) {
+            Err(SetupError::RulesDoNotFit { warnings }) => assert_eq!(warnings.len(), 3),
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("started with rules that do not fit"),
+        }
+    }
+
+    fn rules_for(args: &[&str]) -> RuleSet {
+        rules(&Options::try_parse_from(args).expect("options")).expect("rules")
     }
 }

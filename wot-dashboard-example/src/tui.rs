@@ -7,7 +7,7 @@ use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
 
-use crate::app::{App, Command, Limits, Message, ThingView};
+use crate::app::{App, Command, Limits, Message, NoticeKind, ThingView};
 use crate::live::{Feed, Live};
 use crate::ui;
 
@@ -22,9 +22,15 @@ fn message(item: Feed) -> Message {
     match item {
         Feed::Property(update) => Message::Property(update),
         Feed::Event(record) => Message::Event(record),
-        Feed::Alert(n) => Message::Notice(n.summary().to_owned()),
-        Feed::Problem(text) => Message::Notice(text),
-        Feed::Skipped(skipped) => Message::Notice(skipped.to_string()),
+        Feed::Alert(n) => Message::Notification(n),
+        Feed::Problem(text) => Message::Notice {
+            kind: NoticeKind::Problem,
+            text,
+        },
+        Feed::Skipped(skipped) => Message::Notice {
+            kind: NoticeKind::Warning,
+            text: skipped.to_string(),
+        },
     }
 }
 
@@ -44,6 +50,10 @@ pub(crate) async fn run<T>(
     for view in things {
         app.update(Message::Thing(view));
     }
+    app.update(Message::Rules {
+        count: live.rule_count,
+        warnings: live.rule_warnings.clone(),
+    });
     let mut stop = std::pin::pin!(stop);
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -77,11 +87,19 @@ pub(crate) async fn run<T>(
                     match app.update(Message::Key(key)) {
                         Some(Command::Quit) => break,
                         Some(Command::Acknowledge { rule, thing }) => {
+                            // The same text as the alert manager's own notification of it, which
+                            // the state then keeps once.
                             let notice = match live.alerts.acknowledge(&rule, &thing, "dashboard", None) {
-                                Ok(()) => format!("acknowledged {rule} on {thing}"),
-                                Err(error) => error.to_string(),
+                                Ok(()) => Message::Notice {
+                                    kind: NoticeKind::Acknowledged,
+                                    text: app.alert_text(&rule, &thing, None),
+                                },
+                                Err(error) => Message::Notice {
+                                    kind: NoticeKind::Problem,
+                                    text: format!("could not acknowledge {}: {error}", app.alert_text(&rule, &thing, None)),
+                                },
                             };
-                            app.update(Message::Notice(notice));
+                            app.update(notice);
                         }
                         None => {}
                     }

@@ -7,8 +7,11 @@
 //! └────────────┘└────────────────────────────────────────────────┘
 //! ┌Events (filter)─────────────────┐┌Stats─┐┌Alerts───────────────┐
 //! └────────────────────────────────┘└──────┘└─────────────────────┘
+//!  12:00:01 FIRED  the most relevant notice                 7 notices: n
 //!  key help
 //! ```
+//!
+//! Over it, when open: the notices panel (`n`) or the detail view of an event (Enter).
 //!
 //! Whatever the state holds, drawing does not panic and writes no control character: every
 //! text that came from a Thing goes through [`sanitize`](crate::sanitize), long texts are cut
@@ -24,12 +27,14 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Axis, Block, Chart, Dataset, Gauge, GraphType, List, ListItem, ListState, Paragraph,
+    Axis, Block, Chart, Clear, Dataset, Gauge, GraphType, List, ListItem, ListState, Paragraph,
+    Wrap,
 };
 use serde_json::Value;
 use wot_alerts::{Alert, AlertState, Severity};
+use wot_events::EventRecord;
 
-use crate::app::{App, CHART_WINDOW, DisplayMode, Focus, Input, Link, Panel};
+use crate::app::{App, CHART_WINDOW, DisplayMode, Focus, Input, Link, NoticeKind, Overlay, Panel};
 use crate::history::json_preview;
 use crate::sanitize::{clip, text as safe};
 
@@ -37,12 +42,16 @@ use crate::sanitize::{clip, text as safe};
 const VALUE_CHARS: usize = 200;
 /// Most characters of a title drawn (a Thing, a property, a unit).
 const TITLE_CHARS: usize = 80;
+/// Most bytes of an event's data shown in its detail view (the pretty JSON text); the
+/// timeline keeps at most `Limits::entry_bytes` of it anyway.
+const DETAIL_BYTES: usize = 256 << 10;
 
 /// Draws the whole dashboard.
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
-    let [top, bottom, help] = Layout::vertical([
+    let [top, bottom, status, help] = Layout::vertical([
         Constraint::Percentage(58),
         Constraint::Fill(1),
+        Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(frame.area());
@@ -54,7 +63,13 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     draw_properties(frame, app, properties);
     draw_events(frame, app, events);
     draw_alerts(frame, app, alerts);
+    draw_status(frame, app, status);
     draw_help(frame, app, help);
+    match &app.overlay {
+        Some(Overlay::Notices { scroll }) => draw_notices(frame, app, *scroll),
+        Some(Overlay::Event { record, scroll }) => draw_event(frame, app, record, *scroll),
+        None => {}
+    }
 }
 
 fn block(title: impl Into<Line<'static>>, focused: bool) -> Block<'static> {
@@ -166,14 +181,20 @@ pub fn number(f: f64) -> String {
     if text == "-0" { "0" } else { text }.to_owned()
 }
 
-/// A value as text, numbers rounded for reading, with the unit; cut to [`VALUE_CHARS`],
-/// control characters escaped.
-fn show(value: &Value, unit: Option<&str>) -> String {
+/// A JSON number for reading, the same way whether it came as an integer or a float (`1536`
+/// and `1536.0` both read `1536`): integers below 10⁹ in full, everything else by [`number`].
+pub fn json_number(n: &serde_json::Number) -> String {
+    match n.as_i64() {
+        Some(i) if i.unsigned_abs() < 1_000_000_000 => i.to_string(),
+        _ => number(n.as_f64().unwrap_or(f64::NAN)),
+    }
+}
+
+/// A value as text, numbers by [`json_number`], with the unit; cut to [`VALUE_CHARS`],
+/// control characters escaped. Every value the dashboard draws goes through here.
+pub fn show(value: &Value, unit: Option<&str>) -> String {
     let text = match value {
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() => number(f),
-            _ => n.to_string(),
-        },
+        Value::Number(n) => json_number(n),
         Value::String(s) => clip(s, VALUE_CHARS),
         other => clip(&json_preview(other, VALUE_CHARS * 4), VALUE_CHARS),
     };
@@ -210,10 +231,16 @@ fn draw_panel(
 ) {
     let mode = panel.mode();
     let how = if panel.chosen.is_some() { "" } else { " auto" };
-    let title = vec![
+    let mut title = vec![
         Span::raw(format!(" {} ", clip(&panel.title, TITLE_CHARS))).bold(),
         Span::raw(format!("[{}{how}] ", mode.label())).dim(),
     ];
+    // A chart has no room for its latest value inside: it goes in the title.
+    if mode == DisplayMode::Chart
+        && let Some(latest) = panel.latest()
+    {
+        title.push(Span::raw(format!("{} ", show(latest, panel.unit.as_deref()))).cyan());
+    }
     // The bottom border: the connection state, and a schema violation if there is one.
     let mut status = vec![
         Span::raw(" "),
@@ -330,18 +357,16 @@ fn draw_chart(frame: &mut Frame<'_>, now: SystemTime, panel: &Panel, block: Bloc
     } else {
         (0.0, 1.0)
     };
-    let latest = panel
-        .latest()
-        .map(|v| show(v, panel.unit.as_deref()))
-        .unwrap_or_default();
     let window = CHART_WINDOW.as_secs_f64();
+    // No name, no legend: the latest value is in the panel's title, and a legend would
+    // cover the newest points.
     let dataset = Dataset::default()
-        .name(latest)
         .marker(Marker::Braille)
         .graph_type(GraphType::Line)
         .style(Style::new().fg(Color::Cyan))
         .data(&points);
     let chart = Chart::new(vec![dataset])
+        .legend_position(None)
         .block(block)
         .x_axis(
             Axis::default()
@@ -356,6 +381,11 @@ fn draw_chart(frame: &mut Frame<'_>, now: SystemTime, panel: &Panel, block: Bloc
                 .style(Style::new().dim()),
         );
     frame.render_widget(chart, area);
+}
+
+/// `text` followed by spaces up to `width` characters.
+fn pad(text: &str, width: usize) -> String {
+    format!("{text:<width$}")
 }
 
 fn clock(at: SystemTime) -> String {
@@ -399,30 +429,74 @@ fn draw_events(frame: &mut Frame<'_>, app: &App, area: Rect) {
         events_link(app),
     ]);
     let hits = app.log.query(&app.query());
-    let width = usize::from(timeline.width.saturating_sub(2));
-    let items: Vec<ListItem<'_>> = hits
+    let focused = app.focus == Focus::Events;
+    let selected = app.selected_event.min(hits.len().saturating_sub(1));
+    // Rows up to the selection and one screen more: the list scrolls to keep it in view.
+    let rows = usize::from(timeline.height).saturating_add(selected);
+    let shown = hits.get(..rows.min(hits.len())).unwrap_or_default();
+    // Inside the borders, and the selection mark's two columns when the list has focus.
+    let width = usize::from(timeline.width.saturating_sub(if focused { 4 } else { 2 }));
+    // The names get what their longest shown value needs, up to a share of the row; the
+    // data gets the rest.
+    let after_clock = width.saturating_sub(9);
+    let longest = |texts: &mut dyn Iterator<Item = usize>| texts.max().unwrap_or(0);
+    let thing_need = longest(
+        &mut shown
+            .iter()
+            .map(|r| safe(app.title_of(&r.thing_id)).chars().count()),
+    );
+    let event_need = longest(&mut shown.iter().map(|r| safe(&r.event).chars().count()));
+    // Together at most 60 % of the row; when they need more, each keeps its share.
+    let names = (after_clock * 3 / 5).max(1);
+    let (thing_width, event_width) = if thing_need + event_need <= names {
+        (thing_need, event_need)
+    } else {
+        let thing = (names * thing_need / (thing_need + event_need)).max(names.min(8));
+        (
+            thing.min(thing_need),
+            names.saturating_sub(thing).min(event_need),
+        )
+    };
+    let room = after_clock.saturating_sub(thing_width + event_width + 2);
+    let items: Vec<ListItem<'_>> = shown
         .iter()
-        .take(usize::from(timeline.height))
         .map(|r| {
-            let room = width.saturating_sub(36);
             // The JSON text escapes C0 controls; `clip` escapes DEL and C1 too.
             let data = json_preview(&r.data, room.saturating_mul(4).saturating_add(4));
             let line = Line::from(vec![
                 Span::raw(clock(r.received_at)).dim(),
                 Span::raw(" "),
-                Span::raw(format!("{:<15}", clip(app.title_of(&r.thing_id), 14))).cyan(),
-                Span::raw(format!("{:<12}", clip(&r.event, 11))).bold(),
+                Span::raw(pad(
+                    &clip(app.title_of(&r.thing_id), thing_width),
+                    thing_width + 1,
+                ))
+                .cyan(),
+                Span::raw(pad(&clip(&r.event, event_width), event_width + 1)).bold(),
                 Span::raw(clip(&data, room)),
             ]);
             ListItem::new(line)
         })
         .collect();
-    let list = if items.is_empty() {
+    let list = if items.is_empty() && app.log.is_empty() {
         List::new([ListItem::new("no events yet").dim()])
+    } else if items.is_empty() {
+        List::new([ListItem::new(format!(
+            "no event matches the filter ({} in the log; Esc clears it)",
+            app.log.len()
+        ))
+        .yellow()])
     } else {
         List::new(items)
-    };
-    frame.render_widget(list.block(block(title, editing)), timeline);
+    }
+    .highlight_symbol("> ")
+    .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut state =
+        ListState::default().with_selected((focused && !hits.is_empty()).then_some(selected));
+    frame.render_stateful_widget(
+        list.block(block(title, editing || focused)),
+        timeline,
+        &mut state,
+    );
 
     let log_stats = app.log.stats(app.now);
     let mut lines = vec![
@@ -486,7 +560,9 @@ fn draw_alerts(frame: &mut Frame<'_>, app: &App, area: Rect) {
         .collect();
     let title = format!("Alerts · {} active", app.active.len());
     let focused = app.focus == Focus::Alerts;
-    let list = if items.is_empty() {
+    let list = if items.is_empty() && app.rules == Some(0) {
+        List::new([ListItem::new("no rules loaded (--rules FILE)").dim()])
+    } else if items.is_empty() {
         List::new([ListItem::new("all clear").green()])
     } else {
         List::new(items)
@@ -511,23 +587,31 @@ fn draw_alerts(frame: &mut Frame<'_>, app: &App, area: Rect) {
 }
 
 fn draw_help(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let keys: &[(&str, &str)] = if app.input == Input::Filter {
-        &[
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    match (&app.overlay, app.input) {
+        (Some(_), _) => keys.extend([("Esc", "close"), ("↑↓", "scroll"), ("q", "quit")]),
+        (None, Input::Filter) => keys.extend([
             ("type", "thing:WORD event:NAME text"),
             ("Enter", "apply"),
             ("Esc", "clear"),
-        ]
-    } else {
-        &[
-            ("q", "quit"),
-            ("Tab", "focus"),
-            ("↑↓", "select"),
-            ("m", "panel mode"),
-            ("/", "filter events"),
-            ("Esc", "clear filter"),
-            ("a", "acknowledge alert"),
-        ]
-    };
+        ]),
+        (None, Input::Normal) => {
+            keys.extend([
+                ("q", "quit"),
+                ("Tab", "focus"),
+                ("↑↓", "select"),
+                ("m", "panel mode"),
+                ("/", "filter events"),
+            ]);
+            if !app.filter.is_empty() {
+                keys.push(("Esc", "clear filter"));
+            }
+            if app.focus == Focus::Events {
+                keys.push(("Enter", "event details"));
+            }
+            keys.extend([("a", "acknowledge alert"), ("n", "notices")]);
+        }
+    }
     let mut spans = Vec::new();
     for (key, what) in keys {
         spans.push(Span::styled(
@@ -536,13 +620,154 @@ fn draw_help(frame: &mut Frame<'_>, app: &App, area: Rect) {
         ));
         spans.push(Span::raw(format!(" {what}  ")));
     }
-    if let Some(notice) = &app.notice {
-        spans.push(Span::styled(
-            clip(notice, 512),
-            Style::new().fg(Color::Yellow),
-        ));
-    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn notice_kind(kind: NoticeKind) -> Span<'static> {
+    let style = match kind {
+        NoticeKind::Fired | NoticeKind::Escalated => Style::new().fg(Color::Red).bold(),
+        NoticeKind::Resolved => Style::new().fg(Color::Green),
+        NoticeKind::Acknowledged => Style::new().fg(Color::Cyan),
+        NoticeKind::Problem | NoticeKind::Warning => Style::new().fg(Color::Yellow),
+        NoticeKind::Info => Style::new(),
+    };
+    Span::styled(format!("{:<13}", kind.as_str().to_uppercase()), style)
+}
+
+/// The status line: the most relevant notice ([`App::status_notice`]) and how many there are.
+fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let count = match app.notices.len() {
+        0 => String::new(),
+        1 => " 1 notice: n ".to_owned(),
+        n => format!(" {n} notices: n "),
+    };
+    let count_width = u16::try_from(count.chars().count()).unwrap_or(u16::MAX);
+    let [text_area, count_area] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(count_width)]).areas(area);
+    frame.render_widget(Paragraph::new(count).dim().right_aligned(), count_area);
+    let Some(notice) = app.status_notice() else {
+        return;
+    };
+    // Time, kind, then as much of the text as fits; the notices panel has it all.
+    let room = usize::from(text_area.width).saturating_sub(23);
+    let line = Line::from(vec![
+        Span::raw(format!(" {} ", clock(notice.at))).dim(),
+        notice_kind(notice.kind),
+        Span::raw(clip(&notice.text, room)),
+    ]);
+    frame.render_widget(Paragraph::new(line), text_area);
+}
+
+/// A box over the middle of the screen, cleared, with a border and this title.
+fn popup(frame: &mut Frame<'_>, title: Line<'static>) -> Rect {
+    let area = frame.area();
+    let width = area
+        .width
+        .saturating_sub(area.width / 8)
+        .max(area.width.min(20));
+    let height = area
+        .height
+        .saturating_sub(area.height / 6)
+        .max(area.height.min(5));
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    let outer = Block::bordered()
+        .title(title)
+        .title_bottom(Line::from(" Esc closes · ↑↓ PgUp PgDn scroll ").dim())
+        .border_style(Style::new().fg(Color::Cyan));
+    let inner = outer.inner(popup);
+    frame.render_widget(outer, popup);
+    inner
+}
+
+/// The notices panel: every notice kept, newest first, in full (wrapped).
+fn draw_notices(frame: &mut Frame<'_>, app: &App, scroll: u16) {
+    let inner = popup(frame, Line::from(" Notices · newest first ").bold());
+    let lines: Vec<Line<'_>> = if app.notices.is_empty() {
+        vec![Line::from("no notices yet").dim()]
+    } else {
+        app.notices
+            .iter()
+            .rev()
+            .map(|n| {
+                Line::from(vec![
+                    Span::raw(format!("{} ", clock(n.at))).dim(),
+                    notice_kind(n.kind),
+                    // Kept sanitized and cut; escaped again in case the state was set by hand.
+                    Span::raw(safe(&n.text).into_owned()),
+                ])
+            })
+            .collect()
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        inner,
+    );
+}
+
+/// The detail view of one event: where it came from and its whole data as indented JSON.
+fn draw_event(frame: &mut Frame<'_>, app: &App, record: &EventRecord, scroll: u16) {
+    let title = app.title_of(&record.thing_id);
+    let inner = popup(
+        frame,
+        Line::from(format!(
+            " {} · {} ",
+            clip(&record.event, TITLE_CHARS),
+            clip(title, TITLE_CHARS)
+        ))
+        .bold(),
+    );
+    let field = |name: &'static str, value: String| {
+        Line::from(vec![
+            Span::raw(format!("{name:<10}")).dim(),
+            Span::raw(value),
+        ])
+    };
+    let mut lines = vec![
+        field(
+            "Thing",
+            format!("{} ({})", safe(title), safe(&record.thing_id)),
+        ),
+        field("Event", safe(&record.event).into_owned()),
+        field(
+            "Received",
+            humantime::format_rfc3339_millis(record.received_at).to_string(),
+        ),
+        field(
+            "Event id",
+            record
+                .event_id
+                .as_deref()
+                .map_or_else(|| "none".to_owned(), |id| safe(id).into_owned()),
+        ),
+        Line::from(""),
+    ];
+    for line in pretty_json(&record.data, DETAIL_BYTES).lines() {
+        // JSON escapes the C0 controls; DEL, C1 and bidi controls need escaping here.
+        lines.push(Line::from(safe(line).into_owned()));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        inner,
+    );
+}
+
+/// `value` as indented JSON, cut to at most `max_bytes` bytes (`…` marks a cut).
+fn pretty_json(value: &Value, max_bytes: usize) -> String {
+    if crate::history::cost(value, max_bytes) > max_bytes {
+        // Too big to indent whole: its compact start.
+        return json_preview(value, max_bytes);
+    }
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| json_preview(value, max_bytes))
 }
 
 /// Draws `app` on an off-screen `width` × `height` terminal and returns its rows as text
@@ -746,7 +971,10 @@ mod tests {
         let row = |needle| lines.iter().position(|l| l.contains(needle)).expect(needle);
         assert!(row("doorClosed") < row("fault") && row("fault") < row("doorOpened"));
         let closed = line_with(&lines, "doorClosed");
-        assert!(closed.contains("Cold-room fri…"), "{closed}");
+        // Names get the width they need: no cut at a fixed number of characters.
+        assert!(closed.contains("Cold-room fridge doorClosed {"), "{closed}");
+        let fault = line_with(&lines, "overpr");
+        assert!(fault.contains("Water pump       fault      {"), "{fault}");
         assert!(closed.contains("{\"openTicks\":12}"), "{closed}");
         assert!(closed.contains("08:09:50"), "{closed}");
         assert!(line_with(&lines, "Events · filter").contains("● 2/2 event streams"));
@@ -791,8 +1019,9 @@ mod tests {
         };
         feed(&mut engine, 0, "solar-1", "batteryLevel", json!(15.0));
         feed(&mut engine, 10, "solar-1", "batteryLevel", json!(40.0));
+        // Open for 30 s: fires at 48.
+        feed(&mut engine, 18, "fridge-1", "doorOpen", json!(true));
         feed(&mut engine, 30, "pump-1", "pressure", json!(9.1));
-        feed(&mut engine, 45, "fridge-1", "doorOpen", json!(true));
         feed(&mut engine, 58, "pump-1", "pressure", json!(9.3));
         let _ = engine.tick(now);
         (
@@ -826,8 +1055,9 @@ mod tests {
         let mut app = app_with_things();
         let (active, resolved) = alerts_at(app.now);
         app.update(Message::Alerts { active, resolved });
-        app.update(press(KeyCode::Tab));
-        app.update(press(KeyCode::Tab));
+        for _ in 0..3 {
+            app.update(press(KeyCode::Tab)); // properties, events, alerts
+        }
         let lines = render(&app, 140, 45);
         let first = line_with(&lines, "│> INFO").to_owned();
         let command = app.update(press(KeyCode::Char('a')));
@@ -959,10 +1189,10 @@ mod tests {
             label: "*".into(),
             link: Link::Closed(format!("server said \u{1b}[2J{}", "!".repeat(100_000))),
         });
-        app.update(Message::Notice(format!(
-            "\u{1b}]0;title\u{7}{}",
-            "n".repeat(1_000_000)
-        )));
+        app.update(Message::Notice {
+            kind: crate::app::NoticeKind::Problem,
+            text: format!("\u{1b}]0;title\u{7}{}", "n".repeat(1_000_000)),
+        });
         let screens = render_all_modes(&mut app);
         let first = &screens[0];
         // The gauge of the 1e308 range draws its value and range compactly.
@@ -983,9 +1213,9 @@ mod tests {
         let kept = text.latest().and_then(Value::as_str).expect("a string");
         assert!(kept.len() <= 4096, "{}", kept.len());
         assert!(
-            app.notice
-                .as_ref()
-                .is_some_and(|n| n.chars().count() <= 512)
+            app.notices
+                .back()
+                .is_some_and(|n| n.text.chars().count() <= 512)
         );
     }
 
@@ -1086,6 +1316,323 @@ mod tests {
             screens[0].contains("1 … -1 (not a usable range)"),
             "{}",
             screens[0]
+        );
+    }
+
+    fn notice(kind: crate::app::NoticeKind, text: &str) -> Message {
+        Message::Notice {
+            kind,
+            text: text.into(),
+        }
+    }
+
+    /// The status line: the row above the key help.
+    fn status_row(lines: &[String]) -> &str {
+        &lines[lines.len() - 2]
+    }
+
+    #[test]
+    fn notices_have_their_own_line_with_their_kind_and_open_in_full() {
+        use crate::app::{NoticeKind, Overlay};
+        let mut app = app_with_things();
+        let error = format!(
+            "reading the event stream failed (http://127.0.0.1:41234/things/pump-1/events): \
+             connection refused by 127.0.0.1:41234 {}; the end of the message",
+            "and a long explanation ".repeat(8)
+        );
+        app.update(notice(NoticeKind::Info, "not watching: something"));
+        app.update(notice(NoticeKind::Problem, &error));
+        let lines = render(&app, 160, 48);
+        let status = status_row(&lines);
+        assert!(status.contains("PROBLEM"), "{status}");
+        // The cause is there, not cut after the host.
+        assert!(
+            status.contains("(http://127.0.0.1:41234/things/pump-1/events): connection refused"),
+            "{status}"
+        );
+        assert!(status.trim_end().ends_with("2 notices: n"), "{status}");
+        let help = lines.last().expect("lines");
+        assert!(
+            help.contains("q  quit") && !help.contains("refused"),
+            "{help}"
+        );
+
+        app.update(press(KeyCode::Char('n')));
+        assert_eq!(app.overlay, Some(Overlay::Notices { scroll: 0 }));
+        let panel = render(&app, 160, 48).join("\n");
+        assert!(panel.contains("Notices · newest first"), "{panel}");
+        // Wrapped, but all of it: the end of the long message and the older notice too.
+        assert!(panel.contains("the end of the message"), "{panel}");
+        assert!(panel.contains("INFO") && panel.contains("not watching: something"));
+        assert!(
+            panel.find("PROBLEM") < panel.find("INFO"),
+            "newest first: {panel}"
+        );
+        app.update(press(KeyCode::Esc));
+        assert_eq!(app.overlay, None);
+        assert!(!screen(&app).contains("Notices · newest first"));
+    }
+
+    /// The notifications of a `pump-overpressure` alert that fires at `t(600)` and resolves at
+    /// `t(610)`, from the bundled rules in a `wot-alerts` engine.
+    fn pump_notifications() -> Vec<std::sync::Arc<wot_alerts::Notification>> {
+        let rules = RuleSet::from_str(
+            include_str!("../rules/default.yaml"),
+            Format::Yaml,
+            "rules/default.yaml",
+        )
+        .expect("bundled rules load");
+        let mut engine = Engine::new();
+        for rule in rules.rules() {
+            engine.add_rule(rule.clone(), t(590)).expect("valid rule");
+        }
+        let pump = "urn:wot-live:sim:pump-1";
+        let mut out = Vec::new();
+        for (at, pressure) in [(600, 8.0), (610, 5.5)] {
+            let update = AlertUpdate::new(pump, "pressure", json!(pressure));
+            out.extend(engine.update(t(at), &update));
+        }
+        out.into_iter().map(std::sync::Arc::new).collect()
+    }
+
+    #[test]
+    fn a_resolved_alert_reads_resolved_and_an_acknowledgement_stays_a_while() {
+        use crate::app::{NOTICE_HOLD, NoticeKind};
+        let mut app = app_with_things();
+        let notifications = pump_notifications();
+        let kinds: Vec<&str> = notifications.iter().map(|n| n.kind.as_str()).collect();
+        assert_eq!(kinds, ["fired", "resolved"]);
+        app.update(Message::Notification(notifications[0].clone()));
+        let lines = render(&app, 160, 48);
+        let status = status_row(&lines);
+        assert!(
+            status.contains("FIRED        pump-overpressure on Water pump: pump outlet pressure 8"),
+            "{status}"
+        );
+        app.update(Message::Tick(t(610)));
+        app.update(Message::Notification(notifications[1].clone()));
+        let lines = render(&app, 160, 48);
+        let status = status_row(&lines);
+        assert!(
+            status.contains("RESOLVED     pump-overpressure"),
+            "{status}"
+        );
+        assert!(!status.contains("FIRED"), "{status}");
+
+        // The user acknowledges; the alert manager's own notification of it and a new alert
+        // elsewhere follow at once.
+        let ack = app.alert_text("fridge-overheat", "urn:wot-live:sim:fridge-1", None);
+        app.update(notice(NoticeKind::Acknowledged, &ack));
+        app.update(notice(NoticeKind::Acknowledged, &ack));
+        app.update(notice(
+            NoticeKind::Fired,
+            "air-co2-high on Air: CO2 at 1300 ppm",
+        ));
+        app.update(notice(NoticeKind::Problem, "a stream failed"));
+        assert_eq!(
+            app.notices.len(),
+            5,
+            "the same acknowledgement is kept once"
+        );
+        let lines = render(&app, 160, 48);
+        let status = status_row(&lines);
+        assert!(
+            status.contains("ACKNOWLEDGED fridge-overheat on Cold-room fridge"),
+            "{status}"
+        );
+        // Once the hold is over, the most relevant recent notice: alerts before problems.
+        app.update(Message::Tick(t(610) + NOTICE_HOLD + Duration::from_secs(1)));
+        app.update(notice(
+            NoticeKind::Fired,
+            "air-co2-high on Air: CO2 at 1400 ppm",
+        ));
+        app.update(notice(NoticeKind::Problem, "another stream failed"));
+        let lines = render(&app, 160, 48);
+        assert!(status_row(&lines).contains("CO2 at 1400 ppm"), "{lines:?}");
+        // Long after, simply the newest.
+        app.update(Message::Tick(t(700)));
+        let lines = render(&app, 160, 48);
+        assert!(status_row(&lines).contains("another stream failed"));
+    }
+
+    #[test]
+    fn charts_carry_their_latest_value_in_the_title_and_no_legend() {
+        let app = pump_app();
+        let lines = render(&app, 160, 48);
+        let title = line_with(&lines, " Flow ");
+        assert!(title.contains("Flow [chart auto] 39 L/min"), "{title}");
+        // The value is nowhere else: no legend box over the newest points.
+        let mentions = lines.iter().filter(|l| l.contains("39 L/min")).count();
+        assert_eq!(mentions, 1, "{}", lines.join("\n"));
+        // The newest points are drawn up to the chart's right edge.
+        let (start, end) = {
+            let title = lines
+                .iter()
+                .position(|l| l.contains(" Flow "))
+                .expect("title");
+            (title + 1, title + 12)
+        };
+        let flow = title.find(" Flow ").expect("flow");
+        let right_edge = title[flow..]
+            .find('┐')
+            .map(|b| title[..flow + b].chars().count())
+            .expect("border");
+        let newest_drawn = lines[start..end].iter().any(|l| {
+            l.chars()
+                .nth(right_edge - 1)
+                .is_some_and(|c| ('\u{2801}'..='\u{28ff}').contains(&c))
+        });
+        assert!(newest_drawn, "{}", lines.join("\n"));
+    }
+
+    #[test]
+    fn enter_opens_the_selected_event_in_full_and_esc_closes_it() {
+        use crate::app::Overlay;
+        let mut app = app_with_events();
+        app.update(event(
+            "pump-1",
+            "fault",
+            json!({"code": "dry-run", "detail": {"note": "evil \u{1b}]0;x\u{7}\u{9b}2J \u{202e}"}, "list": [1, 2]}),
+            595,
+        ));
+        app.update(press(KeyCode::Tab)); // properties
+        app.update(press(KeyCode::Tab)); // events
+        let lines = render(&app, 160, 48);
+        assert!(lines.last().expect("help").contains("Enter  event details"));
+        assert!(line_with(&lines, "│> 08:").contains("dry-run"));
+        app.update(press(KeyCode::Down));
+        app.update(press(KeyCode::Down)); // the doorClosed, then the fault before it
+        let lines = render(&app, 160, 48);
+        assert!(line_with(&lines, "│> 08:").contains("overpr"), "{lines:?}");
+        app.update(press(KeyCode::Up));
+        app.update(press(KeyCode::Up));
+        app.update(press(KeyCode::Enter));
+        let Some(Overlay::Event { record, .. }) = &app.overlay else {
+            panic!("no detail view: {:?}", app.overlay);
+        };
+        assert_eq!(record.event.as_str(), "fault");
+        let lines = render(&app, 160, 48);
+        assert_clean(&lines);
+        let text = lines.join("\n");
+        assert!(text.contains("fault · Water pump"), "{text}");
+        assert!(
+            text.contains("Thing     Water pump (urn:wot-live:sim:pump-1)"),
+            "{text}"
+        );
+        assert!(text.contains(r#""code": "dry-run","#), "{text}");
+        assert!(
+            text.contains(r#"    "note": "evil \u001b]0;x\u0007\x9b2J \u{202e}""#),
+            "{text}"
+        );
+        app.update(press(KeyCode::Esc));
+        assert_eq!(app.overlay, None);
+        // Enter elsewhere opens nothing.
+        app.update(press(KeyCode::Tab));
+        app.update(press(KeyCode::Enter));
+        assert_eq!(app.overlay, None);
+    }
+
+    #[test]
+    fn an_empty_result_says_whether_the_filter_or_the_log_is_empty() {
+        let app = app_with_things();
+        assert!(screen(&app).contains("no events yet"));
+        let mut app = app_with_events();
+        app.filter = "thing:boiler".into();
+        let text = render(&app, 160, 48).join("\n");
+        assert!(
+            text.contains("no event matches the filter (3 in the log; Esc clears it)"),
+            "{text}"
+        );
+        assert!(!text.contains("no events yet"));
+    }
+
+    #[test]
+    fn the_mode_key_skips_displays_that_cannot_show_the_property() {
+        use crate::app::NoticeKind;
+        let mut app = pump_app();
+        app.update(press(KeyCode::Tab)); // the pump's properties: pressure, flow, running
+        app.update(press(KeyCode::Down)); // flow: numbers, no range
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            app.update(press(KeyCode::Char('m')));
+            seen.push(app.things[1].panels[1].mode());
+            assert!(!screen(&app).contains("no range in the schema"));
+        }
+        assert_eq!(
+            seen,
+            [
+                DisplayMode::Value,
+                DisplayMode::Chart,
+                DisplayMode::Value,
+                DisplayMode::Chart
+            ]
+        );
+        app.update(press(KeyCode::Down)); // running: a boolean
+        app.update(press(KeyCode::Char('m')));
+        assert_eq!(app.things[1].panels[2].mode(), DisplayMode::Value);
+        let last = app.notices.back().expect("a notice");
+        assert_eq!(last.kind, NoticeKind::Info);
+        assert!(
+            last.text
+                .contains("Running: only the value display (not a number"),
+            "{}",
+            last.text
+        );
+        app.update(press(KeyCode::Up)); // flow again
+        app.update(press(KeyCode::Up)); // pressure: numbers in 0..10
+        for expected in [DisplayMode::Chart, DisplayMode::Value, DisplayMode::Gauge] {
+            app.update(press(KeyCode::Char('m')));
+            assert_eq!(app.things[1].panels[0].mode(), expected);
+        }
+    }
+
+    #[test]
+    fn no_rules_loaded_is_not_all_clear_and_rule_warnings_are_notices() {
+        use crate::app::NoticeKind;
+        let mut app = app_with_things();
+        app.update(Message::Rules {
+            count: 0,
+            warnings: Vec::new(),
+        });
+        let text = screen(&app);
+        assert!(text.contains("no rules loaded") && !text.contains("all clear"));
+        app.update(Message::Rules {
+            count: 1,
+            warnings: vec![
+                "rule `x`: the TD has no property `presure` (did you mean `pressure`?)".into(),
+            ],
+        });
+        assert!(screen(&app).contains("all clear"));
+        let lines = render(&app, 160, 48);
+        assert!(status_row(&lines).contains("WARNING      rule `x`"));
+        assert_eq!(app.notices[0].kind, NoticeKind::Warning);
+    }
+
+    #[test]
+    fn numbers_read_the_same_wherever_they_are_drawn() {
+        for (value, text) in [
+            (json!(1536.0), "1536 ppm"),
+            (json!(1536), "1536 ppm"),
+            (json!(4.20), "4.2 ppm"),
+            (json!(-0.0), "0 ppm"),
+            (json!(1_000_000_000u64), "1.00e9 ppm"),
+            (json!(1e9), "1.00e9 ppm"),
+            (json!(u64::MAX), "1.84e19 ppm"),
+        ] {
+            assert_eq!(show(&value, Some("ppm")), text, "{value}");
+        }
+        // The same value as a panel value, in a chart title and in an alert line.
+        let mut app = pump_app();
+        app.update(update("pump-1", "flow", json!(41.0), t(599)));
+        app.update(press(KeyCode::Tab));
+        app.update(press(KeyCode::Down));
+        let chart = screen(&app);
+        assert!(chart.contains("[chart auto] 41 L/min"), "{chart}");
+        app.update(press(KeyCode::Char('m')));
+        let value = screen(&app);
+        assert!(
+            value.contains("  41 L/min  ") && !value.contains("41.0"),
+            "{value}"
         );
     }
 }

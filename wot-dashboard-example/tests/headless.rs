@@ -148,7 +148,64 @@ fn duration_stops_the_run_and_serve_only_prints_urls() {
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).expect("UTF-8");
     assert!(text.contains("directory: http://127.0.0.1:"), "{text}");
-    assert_eq!(text.matches("/things/").count(), 4, "{text}");
+    let urls = |kind: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(kind))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(urls("thing:").len(), 4, "{text}");
+    // The streams an SSE client such as sse-cat reads: all properties and all events of each.
+    let streams = urls("sse:");
+    assert_eq!(streams.len(), 8, "{text}");
+    assert!(
+        streams[2].ends_with("/things/pump-1/sse/properties"),
+        "{text}"
+    );
+    assert!(streams[3].ends_with("/things/pump-1/sse/events"), "{text}");
+    assert!(
+        text.contains("--example sse-cat -- http://127.0.0.1:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn serve_only_stream_urls_serve_server_sent_events() {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"))
+        .args(["--serve-only", "--duration", "30s", "--sim-tick", "50ms"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the simulator starts");
+    let out = BufReader::new(server.stdout.take().expect("stdout")).lines();
+    let _server = Running(server);
+    let streams: Vec<String> = out
+        .map_while(Result::ok)
+        .filter_map(|l| {
+            l.strip_prefix("sse:")
+                .map(|u| u.split_whitespace().next().unwrap_or_default().to_owned())
+        })
+        .take(8)
+        .collect();
+    assert_eq!(streams.len(), 8);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        for url in &streams {
+            let response = reqwest::get(url).await.expect("GET");
+            assert!(
+                response.status().is_success(),
+                "{url}: {}",
+                response.status()
+            );
+            let kind = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            assert!(kind.starts_with("text/event-stream"), "{url}: {kind}");
+        }
+    });
 }
 
 #[test]
@@ -174,13 +231,16 @@ fn real_things_mode_watches_a_directory_and_single_tds() {
         .to_owned();
     assert!(pump.ends_with("/things/pump-1"), "{pump}");
 
-    let (_child, lines) = headless(&["--directory", &base]);
-    let mut things = BTreeSet::new();
-    while things.len() < THINGS.len() {
-        let line = lines
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("only saw {things:?}"));
-        things.insert(line["thing"].as_str().unwrap_or_default().to_owned());
+    // The base URL, and the listing URL itself (no request for `/things/things`).
+    for directory in [base.clone(), format!("{base}things")] {
+        let (_child, lines) = headless(&["--directory", &directory]);
+        let mut things = BTreeSet::new();
+        while things.len() < THINGS.len() {
+            let line = lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("{directory}: only saw {things:?}"));
+            things.insert(line["thing"].as_str().unwrap_or_default().to_owned());
+        }
     }
 
     let (_child, lines) = headless(&["--thing", &pump]);
@@ -209,4 +269,62 @@ fn a_bad_rules_file_is_reported_with_its_name() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("broken.yaml"), "{stderr}");
+}
+
+#[test]
+fn rules_that_do_not_fit_are_warned_about_or_refused_with_strict_rules() {
+    let dir = std::env::temp_dir().join(format!("dash-typo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("typo.yaml");
+    std::fs::write(
+        &path,
+        "rules:
+  - { id: typo, thing: 'urn:wot-live:sim:pump-1', property: presure, condition: { gt: 7.5 } }
+  - { id: slug, thing: pump-1, property: pressure, condition: { gt: 7.5 } }
+",
+    )
+    .expect("write");
+    let path = path.to_str().expect("a UTF-8 path").to_owned();
+    let (_child, lines) = headless(&["--rules", &path, "--sim-tick", "50ms"]);
+    let mut warnings = Vec::new();
+    while warnings.len() < 2 {
+        let line = lines.recv_timeout(Duration::from_secs(20)).expect("a line");
+        if line["type"] == "rule_warning" {
+            warnings.push(line["text"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert!(
+        warnings[0].contains("`pump-1`")
+            && warnings[0].contains("did you mean `urn:wot-live:sim:pump-1`?"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("did you mean `pressure`?"),
+        "{warnings:?}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"))
+        .args([
+            "--headless",
+            "--duration",
+            "20s",
+            "--strict-rules",
+            "--rules",
+            &path,
+        ])
+        .output()
+        .expect("runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--strict-rules: 2 rule problem(s)")
+            && stderr.contains("did you mean `pressure`?"),
+        "{stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }

@@ -250,6 +250,34 @@ impl Simulator {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// What `--serve-only` prints, one URL a line: the directory, each Thing's TD, then the
+    /// Server-Sent Events streams of each Thing (all its properties, all its events) that
+    /// `sse-cat` and other SSE clients can read directly.
+    pub(crate) fn urls_text(&self) -> String {
+        let base = self.base_url();
+        let mut text = format!(
+            "directory: {base} (for --directory; GET {} lists every TD)\n",
+            self.directory_url()
+        );
+        for url in self.thing_urls() {
+            text.push_str(&format!("thing:     {url}\n"));
+        }
+        for spec in &THINGS {
+            let slug = spec.slug;
+            text.push_str(&format!(
+                "sse:       {base}things/{slug}/sse/properties (every property of {slug})\n\
+                 sse:       {base}things/{slug}/sse/events (every event of {slug})\n"
+            ));
+        }
+        if let Some(pump) = THINGS.get(1) {
+            text.push_str(&format!(
+                "e.g.       cargo run -p wot-sse --example sse-cat -- {base}things/{}/sse/events\n",
+                pump.slug
+            ));
+        }
+        text
+    }
+
     /// The URL of each simulated Thing's TD.
     pub(crate) fn thing_urls(&self) -> Vec<String> {
         THINGS
