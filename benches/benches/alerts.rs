@@ -5,11 +5,14 @@
 //! * `alerts_tick/10000-pending`: a timer tick with 10,000 pending alerts (one `*` rule with
 //!   `for: 1h`, 10,000 things), when none is due and when all 10,000 fire.
 //!
-//! `cargo bench -p benches --bench alerts`.
+//! `cargo bench -p benches --bench alerts`. With `ALERTS_PROFILE=<rules>` (10, 1000 or 100000),
+//! nothing is timed: the engine with that many rules takes 100,000 updates of the
+//! `alerts_update` row, a run for a profiler such as `valgrind --tool=callgrind`, whose
+//! instruction counts do not depend on the machine's load.
 
 use std::time::{Duration, SystemTime};
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use wot_alerts::{Condition, Engine, PropertyUpdate, Rule};
 
 const PENDING: usize = 10_000;
@@ -53,16 +56,44 @@ fn engine_with_pending() -> Engine {
     engine
 }
 
+/// The values the watched property cycles through: the rule fires at 9 and resolves at 6.
+fn cycling_updates() -> Vec<PropertyUpdate> {
+    [5.0, 7.5, 9.0, 12.0, 6.0]
+        .into_iter()
+        .map(|v| PropertyUpdate::new("fridge-1", "temperature", v.into()))
+        .collect()
+}
+
+/// One update and the drop of its notifications, as a row iteration does them: a function of
+/// its own, so that a profiler can count it alone (`--toggle-collect=alerts::profiled_step`).
+#[inline(never)]
+fn profiled_step(engine: &mut Engine, now: SystemTime, update: &PropertyUpdate) -> usize {
+    std::hint::black_box(engine.update(now, update)).len()
+}
+
+/// Runs 100,000 updates of the `alerts_update` row with `rules` rules, untimed, for a profiler.
+fn profile(rules: usize) {
+    let updates = cycling_updates();
+    let mut engine = engine_with_rules(rules);
+    let mut notifications = 0;
+    for step in 1..=100_000u64 {
+        let now = t0() + Duration::from_millis(step);
+        let update = &updates[step as usize % updates.len()];
+        notifications += profiled_step(&mut engine, now, update);
+    }
+    assert_eq!(
+        notifications, 40_000,
+        "fired and resolved once every 5 updates"
+    );
+}
+
 fn alerts_update(c: &mut Criterion) {
     let mut group = c.benchmark_group("alerts_update");
     group
         .throughput(Throughput::Elements(1))
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    let updates: Vec<PropertyUpdate> = [5.0, 7.5, 9.0, 12.0, 6.0]
-        .into_iter()
-        .map(|v| PropertyUpdate::new("fridge-1", "temperature", v.into()))
-        .collect();
+    let updates = cycling_updates();
     for n in [10, 1_000, 100_000] {
         let mut engine = engine_with_rules(n);
         let mut step = 0u64;
@@ -117,4 +148,12 @@ fn alerts_tick(c: &mut Criterion) {
 }
 
 criterion_group!(benches, alerts_update, alerts_tick);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(rules) = std::env::var("ALERTS_PROFILE") {
+        profile(rules.parse().expect("ALERTS_PROFILE: a number of rules"));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

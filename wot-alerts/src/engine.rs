@@ -39,6 +39,11 @@ const DEFAULT_HISTORY_BYTES: usize = 4 << 20;
 /// Default number of (rule, thing) series the engine tracks.
 const DEFAULT_SERIES_LIMIT: usize = 100_000;
 
+/// The engine's hash maps, looked up on every update. Their keys (thing ids, property names)
+/// come from Things, so the hasher is seeded per process: fast, and colliding keys cannot be
+/// chosen in advance.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// One new value of one property of one thing: the engine's only input besides time.
 ///
 /// The thing id and the property name are shared text (`Arc<str>`): an observer that
@@ -282,15 +287,15 @@ pub struct SilenceId(u64);
 #[derive(Debug)]
 pub struct Engine {
     slots: Vec<Slot>,
-    by_id: HashMap<String, usize>,
+    by_id: FastMap<String, usize>,
     /// property → thing → rule slots; `*` rules under `any`.
-    index: HashMap<String, PropertyIndex>,
+    index: FastMap<String, PropertyIndex>,
     core: Core,
 }
 
 #[derive(Debug, Default)]
 struct PropertyIndex {
-    by_thing: HashMap<String, Vec<usize>>,
+    by_thing: FastMap<String, Vec<usize>>,
     any: Vec<usize>,
 }
 
@@ -306,9 +311,11 @@ struct CompiledRule {
     /// The rule's JSON pointer split into unescaped tokens (`None`: the whole value).
     pointer: Option<Vec<String>>,
     summary: Template,
+    /// The labels of the rule's alerts, but for `thing` when the rule watches `*`.
+    labels: BTreeMap<String, String>,
     rate_window: Option<Duration>,
     /// Keyed by thing id, sharing the text of the series' own `thing`.
-    series: HashMap<Arc<str>, Series>,
+    series: FastMap<Arc<str>, Series>,
 }
 
 /// What the engine knows about one (rule, thing).
@@ -360,7 +367,7 @@ struct Core {
     /// Updates ignored because they would have started a series past `series_limit`.
     series_dropped: u64,
     /// thing → property → unit.
-    units: HashMap<String, HashMap<String, String>>,
+    units: FastMap<String, FastMap<String, String>>,
     next_alert: u64,
     generation: u64,
     live_series: usize,
@@ -378,8 +385,8 @@ impl Engine {
     pub fn new() -> Self {
         Engine {
             slots: Vec::new(),
-            by_id: HashMap::new(),
-            index: HashMap::new(),
+            by_id: FastMap::default(),
+            index: FastMap::default(),
             core: Core {
                 now: SystemTime::UNIX_EPOCH,
                 timers: BinaryHeap::new(),
@@ -392,7 +399,7 @@ impl Engine {
                 horizon: SystemTime::UNIX_EPOCH,
                 series_limit: DEFAULT_SERIES_LIMIT,
                 series_dropped: 0,
-                units: HashMap::new(),
+                units: FastMap::default(),
                 next_alert: 1,
                 generation: 0,
                 live_series: 0,
@@ -479,11 +486,12 @@ impl Engine {
         }
         self.by_id.insert(rule.id.clone(), slot);
         let mut compiled = CompiledRule {
+            labels: alert_labels(&rule),
             rate_window: rule.rate_window(),
             pointer: rule.pointer.as_deref().and_then(pointer_tokens),
             rule: Arc::new(rule),
             summary,
-            series: HashMap::new(),
+            series: FastMap::default(),
         };
         let watches_absence = compiled
             .rule
@@ -502,6 +510,7 @@ impl Engine {
             let ctx = RuleCtx {
                 rule: &compiled.rule,
                 summary: &compiled.summary,
+                labels: &compiled.labels,
                 slot,
                 generation: self.core.generation,
             };
@@ -541,6 +550,7 @@ impl Engine {
         let ctx = RuleCtx {
             rule: &compiled.rule,
             summary: &compiled.summary,
+            labels: &compiled.labels,
             slot,
             generation: 0,
         };
@@ -650,6 +660,7 @@ impl Engine {
             let ctx = RuleCtx {
                 rule: &compiled.rule,
                 summary: &compiled.summary,
+                labels: &compiled.labels,
                 slot,
                 generation: *generation,
             };
@@ -704,6 +715,7 @@ impl Engine {
             let ctx = RuleCtx {
                 rule: &compiled.rule,
                 summary: &compiled.summary,
+                labels: &compiled.labels,
                 slot: timer.slot,
                 generation: *generation,
             };
@@ -760,6 +772,7 @@ impl Engine {
         let ctx = RuleCtx {
             rule: &compiled.rule,
             summary: &compiled.summary,
+            labels: &compiled.labels,
             slot,
             generation: *generation,
         };
@@ -816,6 +829,8 @@ impl Engine {
 struct RuleCtx<'a> {
     rule: &'a Arc<Rule>,
     summary: &'a Template,
+    /// See [`CompiledRule::labels`].
+    labels: &'a BTreeMap<String, String>,
     slot: usize,
     generation: u64,
 }
@@ -835,9 +850,16 @@ impl Series {
     }
 
     fn record(&mut self, value: &serde_json::Value, now: SystemTime, window: Option<Duration>) {
-        self.changed = self.value.as_ref().is_some_and(|old| old != value);
-        if self.value.as_ref() != Some(value) {
-            self.value = Some(value.clone());
+        match &mut self.value {
+            Some(old) if old == value => self.changed = false,
+            Some(old) => {
+                self.changed = true;
+                old.clone_from(value);
+            }
+            None => {
+                self.changed = false;
+                self.value = Some(value.clone());
+            }
         }
         self.previous_update = self.last_update;
         self.last_update = now;
@@ -926,6 +948,19 @@ impl Series {
             _ => None,
         }
     }
+}
+
+/// The labels of `rule`'s alerts: its own, plus `alertname`, `property`, `severity` (the
+/// rule's) and, unless the rule watches `*`, `thing`.
+fn alert_labels(rule: &Rule) -> BTreeMap<String, String> {
+    let mut labels = rule.labels.clone();
+    labels.insert("alertname".into(), rule.id.clone());
+    if rule.thing != "*" {
+        labels.insert("thing".into(), rule.thing.clone());
+    }
+    labels.insert("property".into(), rule.property.clone());
+    labels.insert("severity".into(), rule.severity.as_str().to_owned());
+    labels
 }
 
 /// The next repeat after `last`: one `every` later, or, when that is not after `horizon` (a
@@ -1102,7 +1137,7 @@ impl Core {
                 active
                     .alert
                     .labels
-                    .insert("severity".into(), severity.to_string());
+                    .insert("severity".into(), severity.as_str().to_owned());
                 self.notify(
                     ctx,
                     series,
@@ -1143,18 +1178,17 @@ impl Core {
     /// Starts a pending alert; with `render`, renders its summary.
     fn start(&mut self, ctx: &RuleCtx<'_>, series: &mut Series, now: SystemTime, render: bool) {
         let rule = &**ctx.rule;
-        let mut labels = rule.labels.clone();
-        labels.insert("alertname".into(), rule.id.clone());
-        labels.insert("thing".into(), series.thing.to_string());
-        labels.insert("property".into(), rule.property.clone());
-        labels.insert("severity".into(), rule.severity.to_string());
+        let mut labels = ctx.labels.clone();
+        if rule.thing == "*" {
+            labels.insert("thing".into(), String::from(&*series.thing));
+        }
         let id = self.next_alert;
         self.next_alert += 1;
         series.alert = Some(Active {
             alert: Alert {
                 id,
                 rule: rule.id.clone(),
-                thing: series.thing.to_string(),
+                thing: String::from(&*series.thing),
                 property: rule.property.clone(),
                 state: AlertState::Pending,
                 severity: rule.severity,
@@ -1196,7 +1230,7 @@ impl Core {
             active
                 .alert
                 .labels
-                .insert("severity".into(), severity.to_string());
+                .insert("severity".into(), severity.as_str().to_owned());
         }
         self.notify(ctx, series, NotificationKind::Fired, now, None, out);
     }
@@ -1270,6 +1304,11 @@ impl Core {
         let unit = self
             .unit(&active.alert.thing, &active.alert.property)
             .cloned();
+        if out.capacity() == 0 {
+            // Most calls notify once: room for one keeps the allocation small (the default
+            // first capacity of four notifications is over a kilobyte).
+            out.reserve_exact(1);
+        }
         out.push(Notification {
             kind,
             at: now,

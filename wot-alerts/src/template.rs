@@ -29,9 +29,10 @@ enum Part {
     Label(String),
 }
 
-/// A parsed summary template.
+/// A parsed summary template, and the bytes to reserve for a rendering: its text and room
+/// for typical values.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Template(Vec<Part>);
+pub(crate) struct Template(Vec<Part>, usize);
 
 /// Longest accepted template source, in bytes.
 const MAX_TEMPLATE_LEN: usize = 4096;
@@ -105,13 +106,20 @@ impl Template {
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_owned()));
         }
-        Ok(Template(parts))
+        let text_len: usize = parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.len(),
+                _ => 24,
+            })
+            .sum();
+        Ok(Template(parts, text_len.min(MAX_RENDERED_LEN)))
     }
 
     /// Renders the template; a missing value or unit renders as nothing, and trailing
     /// whitespace left by that is trimmed. The result is at most [`MAX_RENDERED_LEN`] bytes.
     pub(crate) fn render(&self, vars: &Vars<'_>) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.1);
         for part in &self.0 {
             let more = match part {
                 Part::Text(t) => push_bounded(&mut out, t),
@@ -120,6 +128,12 @@ impl Template {
                 Part::Property => push_bounded(&mut out, vars.property),
                 Part::Value => match vars.value {
                     Some(serde_json::Value::String(s)) => push_bounded(&mut out, s),
+                    // Scalars are short: written in place, as JSON writes them.
+                    Some(serde_json::Value::Number(n)) => push_number(&mut out, n),
+                    Some(serde_json::Value::Bool(b)) => {
+                        push_bounded(&mut out, if *b { "true" } else { "false" })
+                    }
+                    Some(serde_json::Value::Null) => push_bounded(&mut out, "null"),
                     Some(v) => push_bounded(&mut out, &bounded_json(v)),
                     None => true,
                 },
@@ -141,6 +155,19 @@ impl Template {
         }
         out.truncate(out.trim_end().len());
         out
+    }
+}
+
+/// Appends `n` as JSON writes it (with the same formatters), without a temporary string.
+fn push_number(out: &mut String, n: &serde_json::Number) -> bool {
+    if let Some(u) = n.as_u64() {
+        push_bounded(out, itoa::Buffer::new().format(u))
+    } else if let Some(i) = n.as_i64() {
+        push_bounded(out, itoa::Buffer::new().format(i))
+    } else if let Some(f) = n.as_f64().filter(|f| f.is_finite()) {
+        push_bounded(out, zmij::Buffer::new().format_finite(f))
+    } else {
+        push_bounded(out, &bounded_json(&serde_json::Value::Number(n.clone())))
     }
 }
 
@@ -205,6 +232,35 @@ mod tests {
                 .unwrap_err()
                 .contains("unclosed")
         );
+    }
+
+    #[test]
+    fn numbers_render_as_json_writes_them() {
+        let t = Template::parse("{{value}}").unwrap();
+        let labels = BTreeMap::new();
+        for v in [
+            serde_json::json!(0),
+            serde_json::json!(-5),
+            serde_json::json!(12.5),
+            serde_json::json!(0.1 + 0.2),
+            serde_json::json!(1e20),
+            serde_json::json!(-1.5e-7),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MIN),
+            serde_json::json!(f64::MAX),
+        ] {
+            let vars = Vars {
+                rule: "r",
+                thing: "t",
+                property: "p",
+                value: Some(&v),
+                unit: None,
+                severity: "warning",
+                labels: &labels,
+                no_data_for: std::time::Duration::ZERO,
+            };
+            assert_eq!(t.render(&vars), v.to_string());
+        }
     }
 
     #[test]
