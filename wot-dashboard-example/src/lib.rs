@@ -141,14 +141,7 @@ pub async fn run(options: Options) -> Result<(), RunError> {
     if options.serve_only
         && let Some(simulator) = &simulator
     {
-        println!(
-            "directory: {} (for --directory; GET {} lists every TD)",
-            simulator.base_url(),
-            simulator.directory_url()
-        );
-        for url in simulator.thing_urls() {
-            println!("thing:     {url}");
-        }
+        print!("{}", simulator.urls_text());
     }
     let mut halt = std::pin::pin!(halt(options.duration, simulator.as_mut()));
     if options.serve_only {
