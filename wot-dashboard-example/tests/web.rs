@@ -35,7 +35,10 @@ impl Drop for Running {
 /// token from the printed line, if any.
 fn web(args: &[&str]) -> (Running, String, Option<String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"));
-    command.args(["--duration", "90s"]).args(args);
+    command.args(args);
+    if !args.contains(&"--duration") {
+        command.args(["--duration", "90s"]);
+    }
     if !args.contains(&"--sim-tick") && !args.contains(&"--thing") {
         command.args(["--sim-tick", "50ms"]);
     }
@@ -344,4 +347,35 @@ async fn markup_in_a_td_arrives_as_a_json_string() {
     assert_eq!(snap["things"][0]["properties"][0]["title"], "</script>");
     // Only as a JSON string value: never outside one.
     assert!(body.contains(r#""title":"<script>alert(1)</script><img src=x onerror=alert(2)>""#));
+}
+
+#[tokio::test]
+async fn duration_ends_the_web_run_even_with_streams_open() {
+    let (mut running, base, _) = web(&["--web", "127.0.0.1:0", "--duration", "3s"]);
+    let client = SseClient::new();
+    let mut stream = client
+        .get(format!("{base}/api/stream"))
+        .connect()
+        .expect("stream");
+    let _ = take(&mut stream, 1).await;
+    let raw = reqwest::get(format!("{base}/api/stream"))
+        .await
+        .expect("a second, idle stream");
+    let ended = tokio::task::spawn_blocking(move || {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = running.0.try_wait().expect("status") {
+                return Some((status, start.elapsed()));
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .expect("waiter");
+    let (status, _) = ended.expect("the run ends soon after --duration");
+    assert!(status.success(), "{status:?}");
+    drop(raw);
 }

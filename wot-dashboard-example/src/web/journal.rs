@@ -121,12 +121,19 @@ impl Journal {
         (self.dropped_through..=self.newest).contains(&after)
     }
 
-    /// Appends to `out` the frames after `after`, at most `max` of them, and returns the id
-    /// of the last one appended (`after` when there is none yet).
+    /// Appends to `out` the frames after `after`, at most `max` of them and no more once
+    /// `max_bytes` are reached (the first frame always goes), and returns the id of the last
+    /// one appended (`after` when there is none yet).
     ///
     /// # Errors
     /// [`Behind`] when `after` is not [covered](Self::covers).
-    pub fn read_after(&self, after: u64, max: usize, out: &mut Vec<Bytes>) -> Result<u64, Behind> {
+    pub fn read_after(
+        &self,
+        after: u64,
+        max: usize,
+        max_bytes: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Result<u64, Behind> {
         if !self.covers(after) {
             return Err(Behind {
                 newest: self.newest,
@@ -135,7 +142,12 @@ impl Journal {
         // Ids are consecutive: the frame after `after` is at this index.
         let start = usize::try_from(after - self.dropped_through).unwrap_or(usize::MAX);
         let mut last = after;
+        let mut bytes = 0usize;
         for (id, frame) in self.frames.iter().skip(start).take(max) {
+            if bytes > 0 && bytes >= max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(frame.len());
             out.push(frame.clone());
             last = *id;
         }
@@ -209,19 +221,26 @@ mod tests {
         assert_eq!(journal.last_id(), 99);
         assert!(journal.covers(99));
         let mut out = Vec::new();
-        assert_eq!(journal.read_after(99, 10, &mut out), Ok(99));
+        assert_eq!(journal.read_after(99, 10, usize::MAX, &mut out), Ok(99));
         assert!(out.is_empty());
         for i in 0..5 {
             assert_eq!(journal.push("n", &i), 100 + i);
         }
-        assert_eq!(journal.read_after(101, 10, &mut out), Ok(104));
+        assert_eq!(journal.read_after(101, 10, usize::MAX, &mut out), Ok(104));
         assert_eq!(ids(&out), [102, 103, 104]);
         out.clear();
         // In batches.
-        assert_eq!(journal.read_after(99, 2, &mut out), Ok(101));
-        assert_eq!(journal.read_after(101, 2, &mut out), Ok(103));
-        assert_eq!(journal.read_after(103, 2, &mut out), Ok(104));
+        assert_eq!(journal.read_after(99, 2, usize::MAX, &mut out), Ok(101));
+        assert_eq!(journal.read_after(101, 2, usize::MAX, &mut out), Ok(103));
+        assert_eq!(journal.read_after(103, 2, usize::MAX, &mut out), Ok(104));
         assert_eq!(ids(&out), [100, 101, 102, 103, 104]);
+        // By bytes: frames are 26 bytes here; the one that reaches the bound is the last.
+        out.clear();
+        assert_eq!(journal.read_after(99, 10, 30, &mut out), Ok(101));
+        assert_eq!(ids(&out), [100, 101]);
+        out.clear();
+        assert_eq!(journal.read_after(99, 10, 0, &mut out), Ok(100));
+        assert_eq!(ids(&out), [100]);
     }
 
     #[test]
@@ -233,19 +252,19 @@ mod tests {
         assert_eq!(journal.len(), 3);
         let mut out = Vec::new();
         // Frames 8, 9, 10 are held: resuming after 7 works, after 6 does not.
-        assert_eq!(journal.read_after(7, 10, &mut out), Ok(10));
+        assert_eq!(journal.read_after(7, 10, usize::MAX, &mut out), Ok(10));
         assert_eq!(ids(&out), [8, 9, 10]);
         assert_eq!(
-            journal.read_after(6, 10, &mut out),
+            journal.read_after(6, 10, usize::MAX, &mut out),
             Err(Behind { newest: 10 })
         );
         assert_eq!(
-            journal.read_after(0, 10, &mut out),
+            journal.read_after(0, 10, usize::MAX, &mut out),
             Err(Behind { newest: 10 })
         );
         // From the future (another run).
         assert_eq!(
-            journal.read_after(11, 10, &mut out),
+            journal.read_after(11, 10, usize::MAX, &mut out),
             Err(Behind { newest: 10 })
         );
     }

@@ -48,6 +48,9 @@ use super::state::clip;
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 /// Frames one live-stream write carries at most.
 const BATCH: usize = 256;
+/// Bytes one live-stream write carries at most (plus one frame): what a connection that
+/// does not drain can hold.
+const BATCH_BYTES: usize = 64 << 10;
 /// Longest silence accepted: 7 days.
 const MAX_SILENCE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Who acknowledges, as the alert manager records it.
@@ -373,16 +376,15 @@ impl Client {
             // Seen before reading: a change pushed after this marks the receiver again.
             self.changed.borrow_and_update();
             let cursor = self.cursor;
-            self.cursor =
-                self.server.with_hub(
-                    |hub| match hub.journal.read_after(cursor, BATCH, &mut out) {
-                        Ok(last) => last,
-                        Err(Behind { newest }) => {
-                            out.push(frame(Some(newest), "reset", &json!({})));
-                            newest
-                        }
-                    },
-                );
+            self.cursor = self.server.with_hub(|hub| {
+                match hub.journal.read_after(cursor, BATCH, BATCH_BYTES, &mut out) {
+                    Ok(last) => last,
+                    Err(Behind { newest }) => {
+                        out.push(frame(Some(newest), "reset", &json!({})));
+                        newest
+                    }
+                }
+            });
             if !out.is_empty() {
                 return Some(out.concat().into());
             }

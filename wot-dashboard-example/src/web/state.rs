@@ -660,7 +660,10 @@ mod tests {
                    "at": ms(at(0))})
         );
         let other = model.event(&record(json!({"severity": "loud"}), 0));
-        assert_eq!((&other["severity"], &other["seq"]), (&Value::Null, &json!(2)));
+        assert_eq!(
+            (&other["severity"], &other["seq"]),
+            (&Value::Null, &json!(2))
+        );
         for i in 0..100 {
             model.event(&record(json!("y".repeat(100_000)), i));
         }
