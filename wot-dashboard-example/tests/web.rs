@@ -379,3 +379,52 @@ async fn duration_ends_the_web_run_even_with_streams_open() {
     assert!(status.success(), "{status:?}");
     drop(raw);
 }
+
+#[tokio::test]
+async fn the_raw_stream_is_plain_whatwg_server_sent_events() {
+    let (_running, base, _) = web(&["--web", "127.0.0.1:0"]);
+    let response = reqwest::get(format!("{base}/api/stream"))
+        .await
+        .expect("answer");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    let read = async {
+        // Long enough for a statistics refresh (once a second).
+        while text.matches("event: stats\n").count() < 2 {
+            let chunk = body.next().await.expect("more").expect("bytes");
+            text.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("statistics within 30 s");
+    let text = text.rsplit_once("\n\n").expect("whole events").0;
+    let mut blocks = text.split("\n\n");
+    assert_eq!(blocks.next(), Some("retry: 2000"));
+    let mut types = std::collections::BTreeSet::new();
+    let mut last = None;
+    for block in blocks {
+        if block == ": keep-alive" {
+            continue;
+        }
+        let lines: Vec<&str> = block.split('\n').collect();
+        assert_eq!(lines.len(), 3, "id, event, data: {block:?}");
+        let id: u64 = lines[0]
+            .strip_prefix("id: ")
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("an id line: {block:?}"));
+        if let Some(last) = last {
+            assert_eq!(id, last + 1, "{block:?}");
+        }
+        last = Some(id);
+        let kind = lines[1].strip_prefix("event: ").expect("an event line");
+        types.insert(kind.to_owned());
+        let data = lines[2].strip_prefix("data: ").expect("a data line");
+        let _: Value = serde_json::from_str(data).expect("one line of JSON");
+        assert!(!data.contains('\r'));
+    }
+    for kind in ["property", "stats"] {
+        assert!(types.contains(kind), "{kind} in {types:?}");
+    }
+}
