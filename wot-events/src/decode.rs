@@ -22,8 +22,8 @@ use crate::thing::ConsumedThing;
 /// outside the schema is delivered with [`PropertyUpdate::schema_violation`] set.
 ///
 /// The Thing id, the property name and the event id of an update are shared
-/// ([`SharedStr`]), not copied per event: the name is the decoder's own, and an event id
-/// equal to the previous event's is the same text.
+/// ([`SharedStr`]), not copied per event: the name is the decoder's own, and the event id is
+/// the parser's (inline when short, shared when long).
 ///
 /// # Examples
 ///
@@ -61,8 +61,6 @@ pub struct PropertyDecoder {
     last: usize,
     /// The property of unnamed and `message` events, for a single-property decoder.
     single: Option<usize>,
-    /// The id of the previous event, shared with the next one when equal.
-    last_id: Option<SharedStr>,
 }
 
 /// One property of a [`PropertyDecoder`].
@@ -119,7 +117,6 @@ impl PropertyDecoder {
             properties,
             index,
             last: 0,
-            last_id: None,
         }
     }
 
@@ -152,7 +149,8 @@ impl PropertyDecoder {
             .as_ref()
             .and_then(|s| first_violation(s, &value));
         let property = property.name.clone();
-        let event_id = (!event.id().is_empty()).then(|| self.shared_id(event.id()));
+        // The parser's id as it is: inline when short, shared when long; no copy.
+        let event_id = (!event.id().is_empty()).then(|| SharedStr::from(event.shared_id().clone()));
         Some(Ok(PropertyUpdate {
             thing_id: self.thing_id.clone(),
             property,
@@ -213,18 +211,6 @@ impl PropertyDecoder {
     pub(crate) fn check(&self, property: &str, value: &Value) -> Option<String> {
         let at = *self.index.get(property)?;
         first_violation(self.properties.get(at)?.schema.as_ref()?, value)
-    }
-
-    /// `id` as shared text: the previous event's when equal, else a new one kept for the next.
-    fn shared_id(&mut self, id: &str) -> SharedStr {
-        match &self.last_id {
-            Some(shared) if shared.as_str() == id => shared.clone(),
-            _ => {
-                let shared = SharedStr::from(id);
-                self.last_id = Some(shared.clone());
-                shared
-            }
-        }
     }
 }
 

@@ -12,7 +12,9 @@ use serde_json::Value;
 
 /// Text that many records share: a Thing's id and title, an event or property name, an
 /// event id. Cloning it copies a pointer, not the text, so a long id or name received once
-/// costs its bytes once, however many records carry it.
+/// costs its bytes once, however many records carry it. An SSE event id made from the
+/// parser's [`wot_sse::EventId`] keeps its form: up to 24 bytes inline (a copy costs no
+/// allocation), longer ones shared.
 ///
 /// It reads as a `&str` (`Deref`), compares with `str` and `String`, prints and serializes as
 /// the text.
@@ -28,127 +30,181 @@ use serde_json::Value;
 /// assert!(id.starts_with("urn:"));
 /// assert_eq!(String::from(again), "urn:dev:boiler");
 /// ```
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SharedStr(Arc<str>);
+#[derive(Clone)]
+pub struct SharedStr(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// Text shared through one allocation.
+    Shared(Arc<str>),
+    /// An SSE event id as the parser made it: a short one inline (a copy costs no
+    /// allocation), a long one shared.
+    Id(wot_sse::EventId),
+}
 
 impl SharedStr {
     /// The text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Shared(s) => s,
+            Repr::Id(id) => id.as_str(),
+        }
     }
 
-    /// Whether both share the same text allocation (a clone of the other).
+    /// Whether one is a clone of the other: the same text allocation, or the same short
+    /// event id (kept inline, so copied rather than shared).
     pub fn ptr_eq(&self, other: &SharedStr) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        match (&self.0, &other.0) {
+            (Repr::Shared(a), Repr::Shared(b)) => Arc::ptr_eq(a, b),
+            (Repr::Id(a), Repr::Id(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
     }
 }
 
 impl Default for SharedStr {
     fn default() -> Self {
-        SharedStr(Arc::from(""))
+        SharedStr(Repr::Id(wot_sse::EventId::default()))
+    }
+}
+
+impl PartialEq for SharedStr {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SharedStr {}
+
+impl PartialOrd for SharedStr {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SharedStr {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for SharedStr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
 impl Deref for SharedStr {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<str> for SharedStr {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl Borrow<str> for SharedStr {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl fmt::Display for SharedStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&*self.0, f)
+        fmt::Display::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Debug for SharedStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl Serialize for SharedStr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
 impl From<&str> for SharedStr {
     fn from(s: &str) -> Self {
-        SharedStr(Arc::from(s))
+        SharedStr(Repr::Shared(Arc::from(s)))
     }
 }
 
 impl From<String> for SharedStr {
     fn from(s: String) -> Self {
-        SharedStr(Arc::from(s))
+        SharedStr(Repr::Shared(Arc::from(s)))
     }
 }
 
 impl From<Arc<str>> for SharedStr {
     fn from(s: Arc<str>) -> Self {
-        SharedStr(s)
+        SharedStr(Repr::Shared(s))
     }
 }
 
+/// An SSE event id, without a copy: a short id stays inline, a long one stays shared.
+impl From<wot_sse::EventId> for SharedStr {
+    fn from(id: wot_sse::EventId) -> Self {
+        SharedStr(Repr::Id(id))
+    }
+}
+
+/// The shared text, or for a short event id kept inline, a new allocation of it.
 impl From<SharedStr> for Arc<str> {
     fn from(s: SharedStr) -> Self {
-        s.0
+        match s.0 {
+            Repr::Shared(s) => s,
+            Repr::Id(id) => Arc::from(id.as_str()),
+        }
     }
 }
 
 impl From<SharedStr> for String {
     fn from(s: SharedStr) -> Self {
-        s.0.as_ref().to_owned()
+        s.as_str().to_owned()
     }
 }
 
 impl PartialEq<str> for SharedStr {
     fn eq(&self, other: &str) -> bool {
-        *self.0 == *other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for SharedStr {
     fn eq(&self, other: &&str) -> bool {
-        *self.0 == **other
+        self.as_str() == *other
     }
 }
 
 impl PartialEq<String> for SharedStr {
     fn eq(&self, other: &String) -> bool {
-        *self.0 == **other
+        self.as_str() == other.as_str()
     }
 }
 
 impl PartialEq<SharedStr> for str {
     fn eq(&self, other: &SharedStr) -> bool {
-        *self == *other.0
+        self == other.as_str()
     }
 }
 
 impl PartialEq<SharedStr> for &str {
     fn eq(&self, other: &SharedStr) -> bool {
-        **self == *other.0
+        *self == other.as_str()
     }
 }
 
 impl PartialEq<SharedStr> for String {
     fn eq(&self, other: &SharedStr) -> bool {
-        **self == *other.0
+        self.as_str() == other.as_str()
     }
 }
 
@@ -495,6 +551,24 @@ impl PropertyHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_text_is_24_bytes_and_an_event_id_stays_as_the_parser_made_it() {
+        assert_eq!(std::mem::size_of::<SharedStr>(), 24);
+        assert_eq!(std::mem::size_of::<Option<SharedStr>>(), 24);
+        let short = SharedStr::from(wot_sse::EventId::from("42"));
+        assert!(short.ptr_eq(&short.clone()) && short == "42");
+        let long_id = wot_sse::EventId::from("x".repeat(100));
+        let (a, b) = (SharedStr::from(long_id.clone()), SharedStr::from(long_id));
+        assert!(a.ptr_eq(&b) && a.len() == 100);
+        let name = SharedStr::from("42");
+        assert!(!name.ptr_eq(&short) && name == short);
+        let mut ids = std::collections::HashSet::new();
+        ids.insert(name);
+        assert!(ids.contains(&short) && ids.contains("42"));
+        assert_eq!(&*Arc::<str>::from(short), "42");
+        assert_eq!(SharedStr::default(), "");
+    }
 
     #[test]
     fn ring_buffer_drops_oldest() {
