@@ -71,7 +71,7 @@ pub enum ErrorKind {
     GaveUp,
     /// A response had the wrong media type: an SSE form answered with one other than
     /// `text/event-stream`, or a Thing Description or directory URL answered something that
-    /// is not JSON with a media type that is not JSON either (a `text/html` page).
+    /// is not JSON with a media type that says it is something else (a `text/html` page).
     ContentType,
     /// A Thing Description Directory listed more TDs than the limit.
     TooManyThings,
@@ -106,7 +106,7 @@ pub enum ErrorKind {
 /// The error's details; `Display` and `source` come from here.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Repr {
-    #[error("cannot reach {url}: {source}")]
+    #[error("cannot reach {url}: {}", unreachable_reason(.source))]
     Unreachable { url: String, source: reqwest::Error },
     #[error("{url}: the response broke off: {source}")]
     Interrupted { url: String, source: reqwest::Error },
@@ -450,6 +450,15 @@ impl fmt::Debug for Error {
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.repr().source()
+    }
+}
+
+/// Why a request could not be sent, in words: "connection refused", "could not resolve host",
+/// "timed out", "TLS handshake failed"...; reqwest's own text when the cause is none of those.
+fn unreachable_reason(source: &reqwest::Error) -> String {
+    match wot_sse::ConnectFailure::of(source) {
+        wot_sse::ConnectFailure::Other => source.to_string(),
+        failure => failure.to_string(),
     }
 }
 

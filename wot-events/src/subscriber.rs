@@ -299,9 +299,11 @@ impl EventSubscriber {
     }
 
     /// The body of a GET of `url` that should be JSON (`expected` says what, for the error):
-    /// a body that is not JSON, sent with a media type that is not JSON either (an HTML
-    /// page), is an [`ErrorKind::ContentType`](crate::ErrorKind::ContentType) error naming
-    /// that type. A JSON body is taken whatever its media type says.
+    /// a body that is not JSON, sent with a media type that says it is something else (an
+    /// HTML page), is an [`ErrorKind::ContentType`](crate::ErrorKind::ContentType) error
+    /// naming that type. A JSON body is taken whatever its media type says, and a body sent
+    /// as JSON or as `text/plain` or `application/octet-stream` (what file servers say when
+    /// they do not know) is left to the parser, whose error says where the JSON breaks.
     async fn get_json(&self, url: &Url, expected: &'static str) -> Result<Vec<u8>, Error> {
         let target = Target {
             url: url.clone(),
@@ -321,7 +323,9 @@ impl EventSubscriber {
                 .trim()
                 .to_ascii_lowercase()
         });
-        if media.as_deref().is_some_and(|m| !is_json(m))
+        let other_kind =
+            |m: &str| !is_json(m) && !matches!(m, "text/plain" | "application/octet-stream");
+        if media.as_deref().is_some_and(other_kind)
             && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
         {
             let found: String = media.unwrap_or_default().chars().take(100).collect();

@@ -43,6 +43,10 @@ async fn serve() -> String {
             get(|| async { ([(CONTENT_TYPE, "text/plain")], "not a TD") }),
         )
         .route(
+            "/xml",
+            get(|| async { ([(CONTENT_TYPE, "application/xml")], "<td/>") }),
+        )
+        .route(
             "/json-broken",
             get(|| async { ([(CONTENT_TYPE, "application/json")], "{") }),
         );
@@ -93,18 +97,43 @@ async fn a_td_loads_whatever_json_media_type_or_plain_text_it_comes_as() {
 }
 
 #[tokio::test]
-async fn broken_json_is_still_a_parse_error_and_plain_text_a_content_type_one() {
+async fn text_that_is_not_json_is_a_parse_error_unless_its_type_says_otherwise() {
     let base = serve().await;
     let sub = EventSubscriber::new();
-    let error = sub
-        .fetch_thing(format!("{base}/json-broken"))
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Parse, "{error}");
-    let error = sub
-        .fetch_thing(format!("{base}/plain-text"))
-        .await
-        .unwrap_err();
+    // Sent as JSON or as text that could be JSON: the parser says where it breaks.
+    for path in ["json-broken", "plain-text"] {
+        let error = sub.fetch_thing(format!("{base}/{path}")).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Parse, "{path}: {error}");
+        assert!(error.to_string().contains("line 1"), "{error}");
+    }
+    let error = sub.fetch_thing(format!("{base}/xml")).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::ContentType, "{error}");
-    assert!(error.to_string().ends_with("got text/plain"), "{error}");
+    assert!(
+        error.to_string().ends_with("got application/xml"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_td_says_why() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/td");
+    let error = EventSubscriber::new().fetch_thing(&url).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unreachable, "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!("cannot reach {url}: connection refused")
+    );
+    let error = EventSubscriber::new()
+        .fetch_thing("http://no-such-host.invalid/td")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cannot reach http://no-such-host.invalid/td: could not resolve host"
+    );
 }

@@ -303,9 +303,19 @@ pub enum ConnectFailure {
 }
 
 impl ConnectFailure {
-    /// The failure behind `error`, from its chain of causes (a `reqwest::Error` from sending
-    /// a request, or any error that holds an `std::io::Error`).
-    pub(crate) fn of(error: &(dyn StdError + 'static)) -> Self {
+    /// The failure behind `error`, from its chain of causes: a `reqwest::Error` from sending
+    /// a request, or any error that holds an `std::io::Error`. For crates that send their
+    /// own requests and want to say why one failed the way this crate's errors do.
+    ///
+    /// ```
+    /// use std::io;
+    /// use wot_sse::ConnectFailure;
+    ///
+    /// let error = io::Error::from(io::ErrorKind::ConnectionRefused);
+    /// assert_eq!(ConnectFailure::of(&error), ConnectFailure::Refused);
+    /// assert_eq!(ConnectFailure::Refused.to_string(), "connection refused");
+    /// ```
+    pub fn of(error: &(dyn StdError + 'static)) -> Self {
         let mut cause = Some(error);
         let mut dns = false;
         while let Some(error) = cause {
