@@ -81,10 +81,17 @@ impl Drop for TempDir {
     }
 }
 
-/// Starts the dashboard with `--web 127.0.0.1:0` and returns it with the URL it printed.
+/// Starts the dashboard with `--web 127.0.0.1:0` (unless `args` name an address) and returns
+/// it with the URL it printed.
 fn dashboard(args: &[&str], envs: &[(&str, &str)]) -> (Running, String) {
+    let any_port: &[&str] = if args.contains(&"--web") {
+        &[]
+    } else {
+        &["--web", "127.0.0.1:0"]
+    };
     let mut child = Command::new(BIN)
-        .args(["--web", "127.0.0.1:0", "--duration", "300s"])
+        .args(["--duration", "300s"])
+        .args(any_port)
         .args(args)
         .envs(envs.iter().copied())
         .stdin(Stdio::null())
@@ -125,9 +132,14 @@ struct DriverGroup(Child);
 
 impl Drop for DriverGroup {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.0.id())])
-            .status();
+        // `--` before the negative process-group id: without it, procps' kill reads the id
+        // as options and signals other processes.
+        let id = self.0.id();
+        if id > 1 {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{id}")])
+                .status();
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -706,6 +718,58 @@ fn chart_benchmark_records_frame_times() {
         assert!(rate > 2.0, "charts redrawn {rate} times a second: {result}");
         let probe = browser.js("return window.wotDashboard.cspViolations").await;
         assert_eq!(probe, json!([]));
+        browser.close().await;
+    });
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+fn the_page_recovers_when_the_server_restarts() {
+    let _one = one_browser();
+    let dir = TempDir::new("restart");
+    let address = format!("127.0.0.1:{}", free_port());
+    let args = ["--web", address.as_str(), "--sim-tick", "50ms"];
+    let (first, url) = dashboard(&args, &[]);
+    runtime().block_on(async {
+        let browser = Browser::start(&dir.0).await;
+        browser.client.goto(&url).await.expect("the page loads");
+        browser.wait_live().await;
+        assert_eq!(browser.js("return window.wotDashboard.snapshots").await, json!(1));
+
+        // The server goes away: the page says so and keeps trying.
+        drop(first);
+        browser
+            .wait_for(
+                "the page to notice the server is gone",
+                "return !window.wotDashboard.streamOpen && document.getElementById('feed').textContent !== 'live'",
+            )
+            .await;
+
+        // A new run on the same address: its ids are not the old run's, so it answers the
+        // browser's Last-Event-ID with `reset`, and the page reloads the snapshot.
+        let (_second, _) = dashboard(&args, &[]);
+        browser
+            .wait_for(
+                "the page to reload the new run's snapshot",
+                "return window.wotDashboard.snapshots === 2 && window.wotDashboard.streamOpen",
+            )
+            .await;
+        let notice = browser
+            .js("return document.getElementById('notices').textContent")
+            .await;
+        assert!(
+            notice.as_str().unwrap_or_default().contains("reloading the snapshot"),
+            "{notice}"
+        );
+        let values = "return [...document.querySelectorAll('.prop .value')].map(e => e.textContent).join('|')";
+        let before = browser.js(values).await;
+        browser
+            .wait_for(
+                "values from the new run",
+                &format!("const now = (() => {{ {values} }})(); return now !== {before} && now;"),
+            )
+            .await;
+        browser.assert_clean().await;
         browser.close().await;
     });
 }
