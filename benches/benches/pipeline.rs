@@ -12,7 +12,9 @@
 //! 4. the update goes into an `EventLog` (default capacity, full after the first 1,000).
 //!
 //! Rows: `parse` (step 1 alone: the floor), `decode` (1–2), `alerts` (1–3) and `pipeline`
-//! (1–4). The clock is passed in, 1 ms per update.
+//! (1–4). The clock is passed in, 1 ms per update. The update's Thing id, property name and
+//! value move from stage to stage (into the engine's `PropertyUpdate`, then into the log's
+//! `EventRecord`), as a process that runs these steps in turn would hand them on.
 //!
 //! `cargo bench -p benches --bench pipeline` (criterion). With `PIPELINE_INTERLEAVED=1`, the
 //! `parse` and `pipeline` rows run instead in turn, round after round (`SSE_ROUNDS`, default
@@ -162,20 +164,18 @@ impl Pipeline {
                 black_box(update);
                 continue;
             }
-            let for_alerts = wot_alerts::PropertyUpdate::new(
-                update.thing_id.clone(),
-                update.property.clone(),
-                update.value,
-            );
+            // The update's parts move on from stage to stage; none is copied.
+            let for_alerts =
+                wot_alerts::PropertyUpdate::new(update.thing_id, update.property, update.value);
             self.notifications += self.engine.update(now, &for_alerts).len();
             if stage == Stage::Alerts {
                 black_box(for_alerts);
                 continue;
             }
             self.log.push(EventRecord {
-                thing_id: update.thing_id,
+                thing_id: for_alerts.thing.into(),
                 thing_title: self.title.clone(),
-                event: update.property,
+                event: for_alerts.property.into(),
                 data: for_alerts.value,
                 event_id: update.event_id,
                 received_at: now,
