@@ -5,8 +5,8 @@
 //! [`run`] validates the options, starts the simulator if needed, loads the Things and opens
 //! the live streams (`live`), and hands them to the terminal shell (`tui`), the JSON printer
 //! (`headless`) or the web server ([`web`], `--web`). The terminal state is [`app::App`];
-//! drawing is [`ui::draw`], a pure function of it (public so that it can be fuzzed). Remote text goes through [`sanitize`] before it reaches
-//! a terminal. See `docs/dashboard.md`.
+//! drawing is [`ui::draw`], a pure function of it (public so that it can be fuzzed). Remote
+//! text goes through [`sanitize`] before it reaches a terminal. See `docs/dashboard.md`.
 
 pub mod app;
 pub mod cli;

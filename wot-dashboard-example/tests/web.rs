@@ -428,3 +428,26 @@ async fn the_raw_stream_is_plain_whatwg_server_sent_events() {
         assert!(types.contains(kind), "{kind} in {types:?}");
     }
 }
+
+#[tokio::test]
+async fn rules_that_do_not_fit_the_things_are_listed_with_a_suggestion() {
+    let path = std::env::temp_dir().join(format!("web-rules-{}.yaml", std::process::id()));
+    std::fs::write(
+        &path,
+        "rules:\n  - {id: typo, thing: 'urn:wot-live:sim:pump-1', property: presure, condition: {gt: 7}}\n",
+    )
+    .expect("rules file");
+    let rules = path.to_str().expect("UTF-8 path").to_owned();
+    let (_running, base, _) = web(&["--web", "127.0.0.1:0", "--rules", &rules]);
+    let snap = snapshot(&base).await;
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(snap["rules"][0]["id"], "typo");
+    assert_eq!(snap["rules"][0]["condition"], "value > 7");
+    let warnings = snap["rule_warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("typo") && w.contains("pressure"))),
+        "{warnings:?}"
+    );
+}

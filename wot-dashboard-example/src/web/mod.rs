@@ -270,16 +270,6 @@ fn generate_token() -> String {
     format!("{:032x}", rand::rng().random::<u128>())
 }
 
-/// The warnings about rules that do not fit the Things: each finding of
-/// [`wot_alerts::check_rules_against_tds`].
-fn rule_warnings(rules: &RuleSet, things: &[ConsumedThing]) -> Vec<String> {
-    let tds: Vec<wot_td::Thing> = things.iter().map(|t| t.thing().clone()).collect();
-    wot_alerts::check_rules_against_tds(rules.rules(), &tds)
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
-
 /// A stream of `(thing, label, state)` for every change of every connection.
 fn link_changes(
     links: Vec<LinkWatch>,
@@ -328,9 +318,10 @@ pub(crate) async fn run<T>(
         mut feed,
         links,
         alerts,
+        rule_warnings,
         ..
     } = live;
-    let mut model = Model::new(things, rules, rule_warnings(rules, things), limits);
+    let mut model = Model::new(things, rules, rule_warnings, limits);
     for (thing, label, state) in &links {
         model.link(thing, label, &state.borrow());
     }
