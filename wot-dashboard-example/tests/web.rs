@@ -451,3 +451,40 @@ async fn rules_that_do_not_fit_the_things_are_listed_with_a_suggestion() {
         "{warnings:?}"
     );
 }
+
+#[tokio::test]
+async fn a_given_token_is_required_on_loopback_too() {
+    let (_running, base, token) = web(&["--web", "127.0.0.1:0", "--web-token", "given-token"]);
+    assert_eq!(token.as_deref(), Some("given-token"));
+    let client = reqwest::Client::new();
+    let post = |auth: &'static str| {
+        client
+            .post(format!("{base}/api/silences"))
+            .header("content-type", "application/json")
+            .header("authorization", auth)
+            .body(json!({"duration_s": 5}).to_string())
+            .send()
+    };
+    assert_eq!(post("Bearer wrong").await.expect("answer").status(), 401);
+    assert_eq!(
+        post("Bearer given-token").await.expect("answer").status(),
+        200
+    );
+}
+
+#[test]
+fn an_address_in_use_is_an_error_that_names_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("address").to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"))
+        .args(["--web", &addr, "--duration", "30s"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr} (--web)")),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no web: line without a server");
+}
