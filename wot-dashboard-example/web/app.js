@@ -129,6 +129,8 @@
     rules: [],
     ruleWarnings: [],
     notices: [],
+    /** The page's own notices: they survive a snapshot reload. */
+    localNotices: [],
     windowS: 300,
     expanded: new Set(),
     filter: { thing: '', event: '', severity: '', text: '' },
@@ -344,15 +346,15 @@
     },
   };
 
-  function pushNotice(n) {
-    state.notices.push(n);
-    if (state.notices.length > MAX_NOTICES) state.notices.splice(0, state.notices.length - MAX_NOTICES);
+  function pushNotice(n, list = state.notices) {
+    list.push(n);
+    if (list.length > MAX_NOTICES) list.splice(0, list.length - MAX_NOTICES);
     dirty.notices = true;
   }
 
-  /** A notice made by the page itself (a failed POST, the stream's state). */
+  /** A notice made by the page itself (a failed POST, a reset of the stream). */
   function localNotice(kind, text) {
-    pushNotice({ at: serverNow(), kind, text });
+    pushNotice({ at: serverNow(), kind, text }, state.localNotices);
     schedule();
   }
 
@@ -1113,24 +1115,25 @@
 
   function renderNotices() {
     const list = $('notices');
-    if (state.notices.length === 0) {
+    const notices = state.notices
+      .concat(state.localNotices)
+      .sort((a, b) => (Number(b.at) || 0) - (Number(a.at) || 0))
+      .slice(0, MAX_NOTICES);
+    if (notices.length === 0) {
       list.replaceChildren(el('li', 'empty', 'nothing yet'));
       return;
     }
     const kinds = { fired: 'state-firing', resolved: 'state-resolved', problem: 'chip-closed', silenced: 'state-silenced' };
     list.replaceChildren(
-      ...state.notices
-        .slice()
-        .reverse()
-        .map((n) => {
-          const li = el('li');
-          li.append(
-            el('span', 'when muted', clockTime(n.at) + ' '),
-            chip(String(n.kind), kinds[n.kind] || ''),
-            document.createTextNode(' ' + clip(String(n.text), 1000)),
-          );
-          return li;
-        }),
+      ...notices.map((n) => {
+        const li = el('li');
+        li.append(
+          el('span', 'when muted', clockTime(n.at) + ' '),
+          chip(String(n.kind), kinds[n.kind] || ''),
+          document.createTextNode(' ' + clip(String(n.text), 1000)),
+        );
+        return li;
+      }),
     );
   }
 
