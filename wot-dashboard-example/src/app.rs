@@ -131,7 +131,7 @@ impl From<&ConnectionState> for Link {
                 CloseReason::Requested => "closed".to_owned(),
                 CloseReason::EndedByServer => "ended by server".to_owned(),
                 CloseReason::Failed(error) => {
-                    sanitize::clip(&error.to_string(), Limits::DEFAULT.text_chars)
+                    sanitize::clip(&crate::live::error_chain(error), Limits::DEFAULT.text_chars)
                 }
                 _ => "closed".to_owned(),
             }),

@@ -86,7 +86,7 @@ pub(crate) fn connection_json(
             None,
             Some(match reason {
                 CloseReason::EndedByServer => "ended by the server (204)".to_owned(),
-                CloseReason::Failed(error) => sanitize::clip(&error.to_string(), 512),
+                CloseReason::Failed(error) => sanitize::clip(&crate::live::error_chain(error), 512),
                 _ => "closed".to_owned(),
             }),
         ),

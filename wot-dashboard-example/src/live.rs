@@ -333,6 +333,34 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row.last().copied().unwrap_or(0)
 }
 
+/// Most causes named by [`error_chain`].
+const CAUSES: usize = 4;
+
+/// `error` with its causes, `: `-separated ("reading the event stream failed (URL): connection
+/// closed before message completed"), so that a notice says why and not only what. A cause
+/// whose text the previous one already holds is left out, and at most [`CAUSES`] are named.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut last = text.clone();
+    let mut source = error.source();
+    let mut named = 0;
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !cause_text.is_empty() && !last.contains(&cause_text) {
+            if named == CAUSES {
+                text.push_str(": …");
+                break;
+            }
+            text.push_str(": ");
+            text.push_str(&cause_text);
+            named += 1;
+        }
+        last = cause_text;
+        source = cause.source();
+    }
+    text
+}
+
 /// A connection whose state the UI shows: Thing id, label, and the state channel.
 pub(crate) type LinkWatch = (String, String, watch::Receiver<ConnectionState>);
 
@@ -409,7 +437,7 @@ pub(crate) fn start(
         }
         sources.push(Box::pin(observer.map(|item| match item {
             Ok(update) => Feed::Property(update),
-            Err(error) => Feed::Problem(error.to_string()),
+            Err(error) => Feed::Problem(error_chain(&error)),
         })));
         if thing.thing().events().next().is_some() {
             let events = subscriber.subscribe_all([thing], SubscribeOptions::new().buffer(None))?;
@@ -424,7 +452,7 @@ pub(crate) fn start(
             }
             sources.push(Box::pin(events.map(|item| match item {
                 Ok(record) => Feed::Event(record),
-                Err(error) => Feed::Problem(error.to_string()),
+                Err(error) => Feed::Problem(error_chain(&error)),
             })));
         }
     }
@@ -678,5 +706,47 @@ mod tests {
 
     fn rules_for(args: &[&str]) -> RuleSet {
         rules(&Options::try_parse_from(args).expect("options")).expect("rules")
+    }
+
+    #[test]
+    fn problems_name_their_causes_once() {
+        #[derive(Debug)]
+        struct Layer(&'static str, Option<Box<Layer>>);
+        impl std::fmt::Display for Layer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Layer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|l| l as _)
+            }
+        }
+        let chain = |texts: &[&'static str]| {
+            texts
+                .iter()
+                .rev()
+                .fold(None, |inner, text| Some(Box::new(Layer(text, inner))))
+                .expect("one layer")
+        };
+        let error = chain(&[
+            "reading the event stream failed (http://h/sse)",
+            "error decoding response body",
+            "error decoding response body",
+            "unexpected EOF during chunk size line",
+        ]);
+        assert_eq!(
+            error_chain(&*error),
+            "reading the event stream failed (http://h/sse): error decoding response body: \
+             unexpected EOF during chunk size line"
+        );
+        // A cause already quoted by its parent is not repeated.
+        let error = chain(&["connecting failed (http://h/): refused", "refused"]);
+        assert_eq!(
+            error_chain(&*error),
+            "connecting failed (http://h/): refused"
+        );
+        let deep = chain(&["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(error_chain(&*deep), "a: b: c: d: e: …");
     }
 }

@@ -42,16 +42,29 @@ use crate::sanitize::{clip, text as safe};
 const VALUE_CHARS: usize = 200;
 /// Most characters of a title drawn (a Thing, a property, a unit).
 const TITLE_CHARS: usize = 80;
+/// Columns in front of a notice's text in the status line: ` HH:MM:SS ` and the kind.
+const STATUS_PREFIX: usize = 23;
 /// Most bytes of an event's data shown in its detail view (the pretty JSON text); the
 /// timeline keeps at most `Limits::entry_bytes` of it anyway.
 const DETAIL_BYTES: usize = 256 << 10;
 
 /// Draws the whole dashboard.
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    // The status line gets a second row when its notice needs it (a long error with its
+    // cause), on a screen tall enough to spare it.
+    let width = usize::from(frame.area().width);
+    let long = app
+        .status_notice()
+        .is_some_and(|n| n.text.chars().count() + STATUS_PREFIX > width.saturating_sub(16));
+    let status_rows = if long && frame.area().height >= 30 {
+        2
+    } else {
+        1
+    };
     let [top, bottom, status, help] = Layout::vertical([
         Constraint::Percentage(58),
         Constraint::Fill(1),
-        Constraint::Length(1),
+        Constraint::Length(status_rows),
         Constraint::Length(1),
     ])
     .areas(frame.area());
@@ -648,14 +661,29 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let Some(notice) = app.status_notice() else {
         return;
     };
-    // Time, kind, then as much of the text as fits; the notices panel has it all.
-    let room = usize::from(text_area.width).saturating_sub(23);
-    let line = Line::from(vec![
+    // Time, kind, then as much of the text as fits in the rows given (wrapped, the next
+    // rows indented under the text); the notices panel has it all.
+    let width = usize::from(text_area.width);
+    let room = width.saturating_sub(STATUS_PREFIX);
+    let rows = usize::from(text_area.height).max(1);
+    let text = clip(&notice.text, room.saturating_mul(rows));
+    let mut chars = text.chars();
+    let mut lines = vec![Line::from(vec![
         Span::raw(format!(" {} ", clock(notice.at))).dim(),
         notice_kind(notice.kind),
-        Span::raw(clip(&notice.text, room)),
-    ]);
-    frame.render_widget(Paragraph::new(line), text_area);
+        Span::raw(chars.by_ref().take(room).collect::<String>()),
+    ])];
+    for _ in 1..rows {
+        let rest: String = chars.by_ref().take(room).collect();
+        if rest.is_empty() {
+            break;
+        }
+        lines.push(Line::from(vec![
+            Span::raw(" ".repeat(STATUS_PREFIX)),
+            Span::raw(rest),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), text_area);
 }
 
 /// A box over the middle of the screen, cleared, with a border and this title.
@@ -1326,9 +1354,13 @@ mod tests {
         }
     }
 
-    /// The status line: the row above the key help.
+    /// The (first) status line: the one that counts the notices.
     fn status_row(lines: &[String]) -> &str {
-        &lines[lines.len() - 2]
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.contains(" notices: n") || l.contains(" notice: n"))
+            .map_or("", String::as_str)
     }
 
     #[test]
@@ -1351,6 +1383,13 @@ mod tests {
             "{status}"
         );
         assert!(status.trim_end().ends_with("2 notices: n"), "{status}");
+        // A long notice takes a second row, under its text.
+        let second = &lines[lines.len() - 2];
+        assert!(
+            second.starts_with(&" ".repeat(23)) && second.contains("explanation"),
+            "{second}"
+        );
+        assert_eq!(lines[lines.len() - 3], *status);
         let help = lines.last().expect("lines");
         assert!(
             help.contains("q  quit") && !help.contains("refused"),
