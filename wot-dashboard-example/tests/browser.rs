@@ -373,6 +373,27 @@ fn the_dashboard_in_chromium_against_the_simulator() {
             )
             .await;
 
+        // A property's view switches from chart to plain value and back.
+        let target = browser
+            .js("const box = document.querySelector('.prop .chart').closest('.prop'); \
+                 return `.card[data-thing=\"${box.closest('.card').dataset.thing}\"] .prop[data-property=\"${box.dataset.property}\"]`;")
+            .await;
+        let target = target.as_str().expect("a selector");
+        browser.click(&format!("{target} button[data-mode=\"value\"]")).await;
+        browser
+            .wait_for(
+                "the property shown as a plain value",
+                &format!("return !document.querySelector('{target} canvas') && document.querySelector('{target} button.on').dataset.mode === 'value'"),
+            )
+            .await;
+        browser.click(&format!("{target} button[data-mode=\"chart\"]")).await;
+        browser
+            .wait_for(
+                "the property charted again",
+                &format!("return document.querySelector('{target} canvas')"),
+            )
+            .await;
+
         // The rule fires; acknowledge and silence it from the page.
         let alert = format!("#alerts-active li[data-rule=\"{RULE_ID}\"]");
         browser

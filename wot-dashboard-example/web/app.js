@@ -133,6 +133,8 @@
     localNotices: [],
     windowS: 300,
     expanded: new Set(),
+    /** The views the user chose, by Thing and property: they survive a snapshot reload. */
+    chosenModes: new Map(),
     filter: { thing: '', event: '', severity: '', text: '' },
   };
 
@@ -241,9 +243,19 @@
       dom: null,
     };
     for (const link of t.links || []) thing.links.set(String(link.label), link);
-    for (const p of t.properties || []) thing.props.set(String(p.name), makeProperty(p));
+    for (const p of t.properties || []) {
+      const prop = makeProperty(p);
+      const chosen = state.chosenModes.get(modeKey(thing.id, prop.name));
+      if (chosen) {
+        prop.mode = chosen;
+        prop.auto = false;
+      }
+      thing.props.set(prop.name, prop);
+    }
     return thing;
   }
+
+  const modeKey = (thing, property) => `${thing}\u0000${property}`;
 
   function thingTitle(id) {
     const thing = state.things.get(id);
@@ -725,7 +737,7 @@
     const name = el('span', 'name', prop.title);
     name.title = prop.name;
     head.append(name);
-    if (isNumeric(prop)) head.append(modeButtons(prop));
+    if (isNumeric(prop)) head.append(modeButtons(thing, prop));
     const value = el('div', 'value');
     const when = el('div', 'when');
     box.append(head, value, when);
@@ -741,7 +753,7 @@
     return box;
   }
 
-  function modeButtons(prop) {
+  function modeButtons(thing, prop) {
     const group = el('div', 'modes');
     for (const mode of ['value', 'chart', 'gauge']) {
       const b = el('button', mode === prop.mode ? 'on' : '', mode);
@@ -754,6 +766,7 @@
       b.addEventListener('click', () => {
         prop.mode = mode;
         prop.auto = false;
+        state.chosenModes.set(modeKey(thing.id, prop.name), mode);
         prop.chartDirty = true;
         dirty.things = true;
         schedule();
