@@ -488,3 +488,81 @@ fn an_address_in_use_is_an_error_that_names_it() {
     );
     assert!(output.stdout.is_empty(), "no web: line without a server");
 }
+
+/// A Thing that sends a 200 KB property value and a 200 KB event.
+async fn bulky_thing() -> String {
+    let td = json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1",
+        "id": "urn:bulky:1",
+        "title": "Bulky",
+        "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
+        "security": "nosec_sc",
+        "properties": {
+            "text": {"type": "string", "forms": [
+                {"href": "/p", "op": ["readproperty"]},
+                {"href": "/sse", "op": ["observeproperty"], "subprotocol": "sse"}
+            ]}
+        },
+        "events": {
+            "blob": {"forms": [{"href": "/events", "op": ["subscribeevent"], "subprotocol": "sse"}]}
+        }
+    });
+    let big = "x".repeat(200_000);
+    let read = big.clone();
+    let value = format!("retry: 60000\ndata: \"{big}\"\n\n");
+    let event = format!("retry: 60000\nid: 1\nevent: blob\ndata: {{\"blob\": \"{big}\"}}\n\n");
+    let sse = |body: String| {
+        move || async move { ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response() }
+    };
+    let app = Router::new()
+        .route("/td", get(move || async move { axum::Json(td) }))
+        .route("/sse", get(sse(value)))
+        .route("/events", get(sse(event)))
+        .route("/p", get(move || async move { axum::Json(json!(read)) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/td")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_values_and_event_data_from_a_thing_are_kept_cut() {
+    let td = bulky_thing().await;
+    let (_running, base, _) = web(&["--web", "127.0.0.1:0", "--thing", &td]);
+    let snap = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let snap = snapshot(&base).await;
+            let has_value = snap["things"][0]["properties"][0]["latest"]["value"]
+                .as_str()
+                .is_some_and(|v| v.len() > 100);
+            let has_event = snap["events"].as_array().is_some_and(|e| !e.is_empty());
+            if has_value && has_event {
+                return snap;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the value and the event arrive");
+    let value = snap["things"][0]["properties"][0]["latest"]["value"]
+        .as_str()
+        .expect("a string");
+    assert!(
+        value.len() <= 4096 && value.ends_with('…'),
+        "{}",
+        value.len()
+    );
+    let data = snap["events"][0]["data"]
+        .as_str()
+        .expect("cut to its JSON text");
+    assert!(
+        data.len() <= 16 * 1024 && data.starts_with("{\"blob\":\"xxx"),
+        "{}",
+        data.len()
+    );
+    assert_eq!(snap["events"][0]["event"], "blob");
+}
