@@ -1099,6 +1099,12 @@
     }
   }
 
+  /** A rule's `for` (seconds, maybe fractional). */
+  function forText(seconds) {
+    if (!Number.isFinite(seconds) || seconds <= 0) return '—';
+    return seconds < 60 ? `${formatNumber(seconds)} s` : duration(seconds * 1000);
+  }
+
   function renderRules() {
     const body = $('rules').tBodies[0];
     const rows = state.rules.map((r) => {
@@ -1110,7 +1116,7 @@
         el('td', 'mono', r.id),
         el('td', '', `${thingTitle(r.thing)} · ${r.property}`),
         el('td', 'mono', r.condition),
-        el('td', '', Number.isFinite(r.for_s) && r.for_s > 0 ? duration(r.for_s * 1000) : '—'),
+        el('td', '', forText(r.for_s)),
         sevCell,
       );
       return tr;
