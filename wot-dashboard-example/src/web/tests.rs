@@ -466,3 +466,68 @@ async fn streams_beyond_the_limit_get_503() {
     let again = client.get(&url).send().await.expect("answer");
     assert_eq!(again.status(), StatusCode::OK);
 }
+
+/// The type of each frame.
+fn kinds(frames: &[Bytes]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| {
+            let line = text(f).lines().nth(1).unwrap_or_default();
+            line.trim_start_matches("event: ").to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_snapshot_and_the_changes_after_its_last_id_are_the_whole_story() {
+    let (server, _tx) = server(None, WebLimits::DEFAULT);
+    let update = |value: f64| {
+        Feed::Property(wot_events::PropertyUpdate {
+            thing_id: "urn:t:1".into(),
+            property: "temperature".into(),
+            value: json!(value),
+            timestamp: SystemTime::now(),
+            event_id: None,
+            schema_violation: None,
+        })
+    };
+    server.apply(update(1.0));
+    server.apply(Feed::Problem("a stream failed".into()));
+    let snapshot =
+        server.with_hub(|hub| hub.model.snapshot(SystemTime::now(), hub.journal.last_id()));
+    let last_id = snapshot["last_id"].as_u64().expect("last_id");
+    assert_eq!(last_id, 1001, "two changes from 1000");
+    assert_eq!(
+        snapshot["things"][0]["properties"][0]["latest"]["value"],
+        1.0
+    );
+    assert_eq!(snapshot["notices"][0]["kind"], "problem");
+
+    server.apply(update(2.0));
+    server.apply(Feed::Event(wot_events::EventRecord {
+        thing_id: "urn:t:1".into(),
+        thing_title: "Fridge".into(),
+        event: "x".into(),
+        data: json!({}),
+        event_id: None,
+        received_at: SystemTime::now(),
+    }));
+    // An unknown property is no change.
+    server.apply(Feed::Property(wot_events::PropertyUpdate {
+        property: "nope".into(),
+        ..match update(3.0) {
+            Feed::Property(u) => u,
+            _ => unreachable!(),
+        }
+    }));
+    server.refresh(SystemTime::now());
+    server.refresh(SystemTime::now());
+    let mut after = Vec::new();
+    server
+        .with_hub(|hub| hub.journal.read_after(last_id, 100, usize::MAX, &mut after))
+        .expect("covered");
+    // Statistics once: the second refresh found them unchanged.
+    assert_eq!(kinds(&after), ["property", "event", "stats"]);
+    assert!(text(&after[0]).contains("\"value\":2.0"));
+    assert!(text(&after[1]).contains("\"seq\":1"));
+}
