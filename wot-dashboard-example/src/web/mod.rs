@@ -17,7 +17,7 @@
 //!
 //! The server binds 127.0.0.1 unless told otherwise; on a non-loopback address it generates
 //! a token (unless `--web-token` gives one) that every POST must carry. The exact wire
-//! format is in `docs/dashboard.md`; the limits are [`WebLimits`].
+//! format is in `docs/dashboard.md` ("The API"); the limits are [`WebLimits`].
 
 pub mod journal;
 mod routes;

@@ -1,7 +1,7 @@
 //! What the page needs, kept on the server: the Things with their connection states and
 //! property histories, the event timeline and its statistics, the alerts, the rules and the
 //! notices. Plain data, changed by the run loop and the action handlers; each change returns
-//! the JSON the live stream sends for it (see `/work/notes/web-api.md` for the shapes).
+//! the JSON the live stream sends for it (the shapes are in `docs/dashboard.md`, "The API").
 //!
 //! Every part a Thing controls is bounded by [`WebLimits`]: values and event data are cut
 //! ([`shrink`]), histories hold at most a window and a number of values, the timeline a
