@@ -288,16 +288,53 @@ pub struct SilenceId(u64);
 pub struct Engine {
     slots: Vec<Slot>,
     by_id: FastMap<String, usize>,
-    /// property → thing → rule slots; `*` rules under `any`.
-    index: FastMap<String, PropertyIndex>,
+    /// (property, thing) → slots of the rules on that thing's property: one lookup per update.
+    named: FastMap<(String, String), Vec<usize>>,
+    /// property → slots of the `*` rules on it.
+    any: FastMap<String, Vec<usize>>,
     core: Core,
 }
 
-#[derive(Debug, Default)]
-struct PropertyIndex {
-    by_thing: FastMap<String, Vec<usize>>,
-    any: Vec<usize>,
+/// A (property, thing) pair as a key of [`Engine::named`], looked up without building a pair
+/// of owned strings: the owned pair and the borrowed one hash and compare alike.
+trait PairKey {
+    fn pair(&self) -> (&str, &str);
 }
+
+impl PairKey for (String, String) {
+    fn pair(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl PairKey for (&str, &str) {
+    fn pair(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn PairKey + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn PairKey + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn PairKey + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As the tuple `(String, String)` hashes.
+        let (a, b) = self.pair();
+        a.hash(state);
+        b.hash(state);
+    }
+}
+
+impl PartialEq for dyn PairKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.pair() == other.pair()
+    }
+}
+
+impl Eq for dyn PairKey + '_ {}
 
 #[derive(Debug)]
 struct Slot {
@@ -313,6 +350,8 @@ struct CompiledRule {
     summary: Template,
     /// The labels of the rule's alerts, but for `thing` when the rule watches `*`.
     labels: BTreeMap<String, String>,
+    /// Whether the rule watches one named thing (not `*`).
+    named: bool,
     rate_window: Option<Duration>,
     /// Keyed by thing id, sharing the text of the series' own `thing`.
     series: FastMap<Arc<str>, Series>,
@@ -357,6 +396,8 @@ struct Core {
     silences: BTreeMap<SilenceId, Silence>,
     next_silence: u64,
     history: VecDeque<Alert>,
+    /// The estimated bytes of each alert in `history`, in the same order.
+    history_sizes: VecDeque<usize>,
     history_limit: usize,
     /// Estimated bytes of the alerts in `history`, and the most it may hold.
     history_bytes: usize,
@@ -386,13 +427,15 @@ impl Engine {
         Engine {
             slots: Vec::new(),
             by_id: FastMap::default(),
-            index: FastMap::default(),
+            named: FastMap::default(),
+            any: FastMap::default(),
             core: Core {
                 now: SystemTime::UNIX_EPOCH,
                 timers: BinaryHeap::new(),
                 silences: BTreeMap::new(),
                 next_silence: 1,
                 history: VecDeque::new(),
+                history_sizes: VecDeque::new(),
                 history_limit: DEFAULT_HISTORY_LIMIT,
                 history_bytes: 0,
                 history_bytes_limit: DEFAULT_HISTORY_BYTES,
@@ -474,19 +517,21 @@ impl Engine {
         let now = self.core.advance(now);
         self.core.generation += 1;
         let slot = self.slots.len();
-        let entry = self.index.entry(rule.property.clone()).or_default();
         if rule.thing == "*" {
-            entry.any.push(slot);
+            self.any
+                .entry(rule.property.clone())
+                .or_default()
+                .push(slot);
         } else {
-            entry
-                .by_thing
-                .entry(rule.thing.clone())
+            self.named
+                .entry((rule.property.clone(), rule.thing.clone()))
                 .or_default()
                 .push(slot);
         }
         self.by_id.insert(rule.id.clone(), slot);
         let mut compiled = CompiledRule {
             labels: alert_labels(&rule),
+            named: rule.thing != "*",
             rate_window: rule.rate_window(),
             pointer: rule.pointer.as_deref().and_then(pointer_tokens),
             rule: Arc::new(rule),
@@ -511,6 +556,7 @@ impl Engine {
                 rule: &compiled.rule,
                 summary: &compiled.summary,
                 labels: &compiled.labels,
+                rate_window: compiled.rate_window,
                 slot,
                 generation: self.core.generation,
             };
@@ -534,16 +580,22 @@ impl Engine {
         let slot = self.by_id.remove(id)?;
         let now = self.core.advance(now);
         let compiled = self.slots.get_mut(slot)?.rule.take()?;
-        if let Some(entry) = self.index.get_mut(&compiled.rule.property) {
-            entry.any.retain(|s| *s != slot);
-            if let Some(list) = entry.by_thing.get_mut(&compiled.rule.thing) {
-                list.retain(|s| *s != slot);
-                if list.is_empty() {
-                    entry.by_thing.remove(&compiled.rule.thing);
+        let (property, thing) = (&compiled.rule.property, &compiled.rule.thing);
+        let list = if thing == "*" {
+            self.any.get_mut(property)
+        } else {
+            self.named
+                .get_mut(&(property.as_str(), thing.as_str()) as &dyn PairKey)
+        };
+        if let Some(list) = list {
+            list.retain(|s| *s != slot);
+            if list.is_empty() {
+                if thing == "*" {
+                    self.any.remove(property);
+                } else {
+                    self.named
+                        .remove(&(property.as_str(), thing.as_str()) as &dyn PairKey);
                 }
-            }
-            if entry.any.is_empty() && entry.by_thing.is_empty() {
-                self.index.remove(&compiled.rule.property);
             }
         }
         let mut out = Vec::new();
@@ -551,6 +603,7 @@ impl Engine {
             rule: &compiled.rule,
             summary: &compiled.summary,
             labels: &compiled.labels,
+            rate_window: compiled.rate_window,
             slot,
             generation: 0,
         };
@@ -602,15 +655,13 @@ impl Engine {
 
     /// Records `update` in the series it concerns and evaluates them at `now`.
     fn apply(&mut self, now: SystemTime, update: &PropertyUpdate, out: &mut Vec<Notification>) {
-        let Some(entry) = self.index.get(&*update.property) else {
-            return;
-        };
-        let named = entry
-            .by_thing
-            .get(&*update.thing)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        for &slot in named.iter().chain(&entry.any) {
+        let key: &dyn PairKey = &(&*update.property, &*update.thing);
+        let named = self.named.get(key).map_or(&[][..], Vec::as_slice);
+        let any = self
+            .any
+            .get(&*update.property)
+            .map_or(&[][..], Vec::as_slice);
+        for &slot in named.iter().chain(any) {
             let Some(Slot {
                 generation,
                 rule: Some(compiled),
@@ -630,7 +681,13 @@ impl Engine {
                 );
                 continue;
             };
-            let series = match compiled.series.get_mut(&*update.thing) {
+            // A rule on a named thing has at most one series, of that thing.
+            let existing = if compiled.named {
+                compiled.series.values_mut().next()
+            } else {
+                compiled.series.get_mut(&*update.thing)
+            };
+            let series = match existing {
                 Some(s) => s,
                 None if self.core.live_series >= self.core.series_limit => {
                     self.core.series_dropped += 1;
@@ -661,6 +718,7 @@ impl Engine {
                 rule: &compiled.rule,
                 summary: &compiled.summary,
                 labels: &compiled.labels,
+                rate_window: compiled.rate_window,
                 slot,
                 generation: *generation,
             };
@@ -687,6 +745,9 @@ impl Engine {
     /// Runs the deadlines before `now` (and at `now` when `inclusive`), each at its own time.
     fn run_deadlines(&mut self, now: SystemTime, inclusive: bool, out: &mut Vec<Notification>) {
         self.core.horizon = now;
+        if self.core.timers.is_empty() {
+            return;
+        }
         while let Some(Reverse(top)) = self.core.timers.peek() {
             if top.at > now || (top.at == now && !inclusive) {
                 break;
@@ -716,6 +777,7 @@ impl Engine {
                 rule: &compiled.rule,
                 summary: &compiled.summary,
                 labels: &compiled.labels,
+                rate_window: compiled.rate_window,
                 slot: timer.slot,
                 generation: *generation,
             };
@@ -773,6 +835,7 @@ impl Engine {
             rule: &compiled.rule,
             summary: &compiled.summary,
             labels: &compiled.labels,
+            rate_window: compiled.rate_window,
             slot,
             generation: *generation,
         };
@@ -831,6 +894,7 @@ struct RuleCtx<'a> {
     summary: &'a Template,
     /// See [`CompiledRule::labels`].
     labels: &'a BTreeMap<String, String>,
+    rate_window: Option<Duration>,
     slot: usize,
     generation: u64,
 }
@@ -993,6 +1057,10 @@ fn pointer_tokens(pointer: &str) -> Option<Vec<String>> {
 /// building a string per token on every update.
 fn lookup<'v>(value: &'v serde_json::Value, tokens: &[String]) -> Option<&'v serde_json::Value> {
     tokens.iter().try_fold(value, |target, token| match target {
+        // A Thing's objects are small: comparing a few keys is cheaper than hashing one.
+        serde_json::Value::Object(map) if map.len() <= 8 => map
+            .iter()
+            .find_map(|(k, v)| (k.as_str() == token.as_str()).then_some(v)),
         serde_json::Value::Object(map) => map.get(token.as_str()),
         serde_json::Value::Array(items) => array_index(token).and_then(|i| items.get(i)),
         _ => None,
@@ -1046,13 +1114,15 @@ impl Core {
         while self.history.len() >= self.history_limit
             || self.history_bytes + bytes > self.history_bytes_limit
         {
-            let Some(old) = self.history.pop_front() else {
+            let (Some(_), Some(old)) = (self.history.pop_front(), self.history_sizes.pop_front())
+            else {
                 break;
             };
-            self.history_bytes = self.history_bytes.saturating_sub(alert_bytes(&old));
+            self.history_bytes = self.history_bytes.saturating_sub(old);
         }
         self.history_bytes += bytes;
         self.history.push_back(alert);
+        self.history_sizes.push_back(bytes);
     }
 
     fn unit(&self, thing: &str, property: &str) -> Option<&String> {
@@ -1073,7 +1143,7 @@ impl Core {
         out: &mut Vec<Notification>,
     ) {
         let rule = &**ctx.rule;
-        if let Some(window) = rule.rate_window() {
+        if let Some(window) = ctx.rate_window {
             series.prune(now, window);
         }
         let holds = series.holds(&rule.condition, now);
@@ -1267,7 +1337,11 @@ impl Core {
             unit: unit.map(String::as_str),
             severity: a.severity.as_str(),
             labels: &ctx.rule.labels,
-            no_data_for: series.no_data_for(now),
+            no_data_for: if ctx.summary.uses_no_data_for() {
+                series.no_data_for(now)
+            } else {
+                Duration::ZERO
+            },
         })
     }
 
@@ -1428,6 +1502,14 @@ mod tests {
                 Some(tokens) => lookup(&v, &tokens),
             };
             assert_eq!(found, v.pointer(p), "{p:?}");
+        }
+        // Objects past the few whose keys are compared one by one.
+        let wide: serde_json::Map<String, serde_json::Value> =
+            (0..20).map(|i| (format!("k{i}"), json!(i))).collect();
+        let wide = serde_json::Value::Object(wide);
+        for p in ["/k0", "/k19", "/k20"] {
+            let tokens = pointer_tokens(p).unwrap();
+            assert_eq!(lookup(&wide, &tokens), wide.pointer(p), "{p:?}");
         }
     }
 }

@@ -29,10 +29,15 @@ enum Part {
     Label(String),
 }
 
-/// A parsed summary template, and the bytes to reserve for a rendering: its text and room
-/// for typical values.
+/// A parsed summary template.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Template(Vec<Part>, usize);
+pub(crate) struct Template {
+    parts: Vec<Part>,
+    /// The bytes to reserve for a rendering: the text, and room for typical values.
+    capacity: usize,
+    /// Whether a part is `{{no_data_for}}`.
+    uses_no_data_for: bool,
+}
 
 /// Longest accepted template source, in bytes.
 const MAX_TEMPLATE_LEN: usize = 4096;
@@ -42,6 +47,7 @@ pub(crate) const MAX_RENDERED_LEN: usize = 16 << 10;
 
 /// Appends `text` to `out` without letting `out` pass [`MAX_RENDERED_LEN`] bytes; returns
 /// false once the output is full (and marked with `…`).
+#[inline]
 fn push_bounded(out: &mut String, text: &str) -> bool {
     let room = MAX_RENDERED_LEN.saturating_sub(out.len());
     if text.len() <= room {
@@ -113,14 +119,23 @@ impl Template {
                 _ => 24,
             })
             .sum();
-        Ok(Template(parts, text_len.min(MAX_RENDERED_LEN)))
+        Ok(Template {
+            uses_no_data_for: parts.contains(&Part::NoDataFor),
+            capacity: text_len.min(MAX_RENDERED_LEN),
+            parts,
+        })
+    }
+
+    /// Whether the template shows `{{no_data_for}}` (the other values cost nothing to pass).
+    pub(crate) fn uses_no_data_for(&self) -> bool {
+        self.uses_no_data_for
     }
 
     /// Renders the template; a missing value or unit renders as nothing, and trailing
     /// whitespace left by that is trimmed. The result is at most [`MAX_RENDERED_LEN`] bytes.
     pub(crate) fn render(&self, vars: &Vars<'_>) -> String {
-        let mut out = String::with_capacity(self.1);
-        for part in &self.0 {
+        let mut out = String::with_capacity(self.capacity);
+        for part in &self.parts {
             let more = match part {
                 Part::Text(t) => push_bounded(&mut out, t),
                 Part::Rule => push_bounded(&mut out, vars.rule),
