@@ -1077,6 +1077,7 @@
     ageUpdaters = [];
     const firing = active.filter((a) => a.state === 'firing').length;
     $('alerts-count').textContent = `${firing} firing, ${active.length - firing} pending`;
+    document.title = firing > 0 ? `(${firing} firing) wot-live dashboard` : 'wot-live dashboard';
     const activeList = $('alerts-active');
     if (active.length > 0) activeList.replaceChildren(...active.map((a) => alertItem(a, true)));
     else activeList.replaceChildren(el('li', 'empty', state.rules.length ? 'no alert is pending or firing' : 'no rules loaded'));
