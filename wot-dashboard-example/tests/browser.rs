@@ -402,6 +402,14 @@ fn the_dashboard_in_chromium_against_the_simulator() {
                 &format!("return document.querySelector('{alert}[data-state=\"firing\"] button.ack:enabled')"),
             )
             .await;
+        assert!(
+            browser
+                .js("return document.title")
+                .await
+                .as_str()
+                .is_some_and(|title| title.contains("firing")),
+            "the tab's title counts firing alerts"
+        );
         browser.click(&format!("{alert} button.ack")).await;
         browser
             .wait_for(
