@@ -719,7 +719,10 @@ impl App {
                 self.input = Input::Filter;
                 self.selected_event = 0;
             }
-            KeyCode::Esc => self.filter.clear(),
+            KeyCode::Esc => {
+                self.filter.clear();
+                self.selected_event = 0;
+            }
             KeyCode::Char('a') => {
                 let alert = self.active.get(self.selected_alert)?;
                 return Some(Command::Acknowledge {
