@@ -667,23 +667,44 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let room = width.saturating_sub(STATUS_PREFIX);
     let rows = usize::from(text_area.height).max(1);
     let text = clip(&notice.text, room.saturating_mul(rows));
-    let mut chars = text.chars();
-    let mut lines = vec![Line::from(vec![
-        Span::raw(format!(" {} ", clock(notice.at))).dim(),
-        notice_kind(notice.kind),
-        Span::raw(chars.by_ref().take(room).collect::<String>()),
-    ])];
-    for _ in 1..rows {
-        let rest: String = chars.by_ref().take(room).collect();
+    let mut rest = text.as_str();
+    let mut lines = Vec::new();
+    for row in 0..rows {
         if rest.is_empty() {
             break;
         }
-        lines.push(Line::from(vec![
-            Span::raw(" ".repeat(STATUS_PREFIX)),
-            Span::raw(rest),
-        ]));
+        let (head, tail) = split_row(rest, room, row + 1 < rows);
+        rest = tail;
+        let lead = if row == 0 {
+            vec![
+                Span::raw(format!(" {} ", clock(notice.at))).dim(),
+                notice_kind(notice.kind),
+            ]
+        } else {
+            vec![Span::raw(" ".repeat(STATUS_PREFIX))]
+        };
+        lines.push(Line::from(
+            [lead, vec![Span::raw(head.to_owned())]].concat(),
+        ));
     }
     frame.render_widget(Paragraph::new(lines), text_area);
+}
+
+/// The first row of `text` in `width` characters and the rest: when more rows follow
+/// (`wrap`) and the text goes on, the row ends after its last space, if it has one.
+fn split_row(text: &str, width: usize, wrap: bool) -> (&str, &str) {
+    let end = text
+        .char_indices()
+        .nth(width)
+        .map_or(text.len(), |(at, _)| at);
+    let (head, tail) = text.split_at(end);
+    if !wrap || tail.is_empty() {
+        return (head, tail);
+    }
+    match head.rfind(' ') {
+        Some(space) if space > 0 => (&text[..=space], &text[space + 1..]),
+        _ => (head, tail),
+    }
 }
 
 /// A box over the middle of the screen, cleared, with a border and this title.
@@ -1645,6 +1666,16 @@ mod tests {
         let lines = render(&app, 160, 48);
         assert!(status_row(&lines).contains("WARNING      rule `x`"));
         assert_eq!(app.notices[0].kind, NoticeKind::Warning);
+    }
+
+    #[test]
+    fn long_status_notices_wrap_between_words() {
+        assert_eq!(split_row("abc def ghi", 6, true), ("abc ", "def ghi"));
+        assert_eq!(split_row("abc def ghi", 6, false), ("abc de", "f ghi"));
+        assert_eq!(split_row("abcdefghi", 4, true), ("abcd", "efghi"));
+        assert_eq!(split_row("ab", 4, true), ("ab", ""));
+        assert_eq!(split_row("é é é", 3, true), ("é ", "é é"));
+        assert_eq!(split_row("", 0, true), ("", ""));
     }
 
     #[test]
