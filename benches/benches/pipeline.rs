@@ -20,8 +20,10 @@
 //! `parse` and `pipeline` rows run instead in turn, round after round (`SSE_ROUNDS`, default
 //! 21), and the median of the per-round ratios is printed (see `benches::interleave`).
 //! With `PIPELINE_PROFILE=<row>` (`parse`, `decode`, `alerts` or `pipeline`), that row runs
-//! three times and nothing is timed: a run for a profiler such as
-//! `valgrind --tool=callgrind`, whose instruction counts do not depend on the machine's load.
+//! `PIPELINE_RUNS` times (default 3) and nothing is timed: a run for a profiler such as
+//! `valgrind --tool=callgrind`, whose instruction counts do not depend on the machine's load,
+//! or `perf stat -e task-clock` (CPU time, less sensitive to other processes than wall time);
+//! `PIPELINE_PROFILE=setup` builds the workload and the pipeline only, to subtract.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
@@ -233,17 +235,25 @@ fn interleaved(case: &Workload) {
     );
 }
 
-/// Runs one row three times, untimed, for a profiler.
+/// Runs one row `PIPELINE_RUNS` times (default 3), untimed, for a profiler.
 fn profile(case: &Workload, row: &str) {
     let stage = match row {
-        "parse" => None,
-        "decode" => Some(Stage::Decode),
-        "alerts" => Some(Stage::Alerts),
-        "pipeline" => Some(Stage::Log),
-        other => panic!("PIPELINE_PROFILE={other}: expected parse, decode, alerts or pipeline"),
+        "setup" => None,
+        "parse" => Some(None),
+        "decode" => Some(Some(Stage::Decode)),
+        "alerts" => Some(Some(Stage::Alerts)),
+        "pipeline" => Some(Some(Stage::Log)),
+        other => {
+            panic!("PIPELINE_PROFILE={other}: expected setup, parse, decode, alerts or pipeline")
+        }
     };
     let mut pipeline = Pipeline::new();
-    for _ in 0..3 {
+    let Some(stage) = stage else { return };
+    let runs = std::env::var("PIPELINE_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    for _ in 0..runs {
         let events = match stage {
             None => drivers::parse_wot_sse(case),
             Some(stage) => pipeline.run(case, stage),
