@@ -203,7 +203,7 @@ pub fn json_number(n: &serde_json::Number) -> String {
     }
 }
 
-/// A value as text, numbers by [`json_number`], with the unit; cut to [`VALUE_CHARS`],
+/// A value as text, numbers by [`json_number`], with the unit; cut to 200 characters,
 /// control characters escaped. Every value the dashboard draws goes through here.
 pub fn show(value: &Value, unit: Option<&str>) -> String {
     let text = match value {
