@@ -143,10 +143,12 @@ impl<'a> Scanner<'a> {
     /// A string without escapes or control characters, without its quotes.
     fn string(&mut self) -> Option<&'a str> {
         let start = self.at + 1;
-        let len = self.bytes.get(start..)?.iter().position(|&b| {
-            // serde_json refuses control characters in strings; an escape is left to it.
-            b == b'"' || b == b'\\' || b < 0x20
-        })?;
+        // serde_json refuses control characters in strings; an escape is left to it.
+        let len = self
+            .bytes
+            .get(start..)?
+            .iter()
+            .position(|&b| matches!(b, b'"' | b'\\' | 0x00..=0x1f))?;
         let end = start + len;
         if self.bytes.get(end) != Some(&b'"') {
             return None;
@@ -165,16 +167,35 @@ impl<'a> Scanner<'a> {
             self.at += 1;
             return Some(Value::Object(Map::new()));
         }
+        // The remembered names, in order: while the members match them, a name is checked by
+        // comparing its bytes (it has no escapes, quotes or control characters, as it was read
+        // here before) instead of scanning for its end.
+        let mut expected = shape.names.as_ref().map(|names| names.keys());
+        let mut same = expected.is_some();
         loop {
             if self.peek()? != b'"' {
                 return None;
             }
             let start = self.at + 1;
-            let key = self.string()?;
-            if shape.members.is_empty() && key.starts_with("$serde_json::private::") {
-                return None;
-            }
-            let end = start + key.len();
+            let known = expected.as_mut().and_then(Iterator::next).filter(|k| {
+                let end = start + k.len();
+                self.bytes.get(start..end) == Some(k.as_bytes())
+                    && self.bytes.get(end) == Some(&b'"')
+            });
+            let end = match known {
+                Some(k) => {
+                    self.at = start + k.len() + 1;
+                    start + k.len()
+                }
+                None => {
+                    same = false;
+                    let key = self.string()?;
+                    if shape.members.is_empty() && key.starts_with("$serde_json::private::") {
+                        return None;
+                    }
+                    start + key.len()
+                }
+            };
             self.skip_whitespace();
             if self.peek()? != b':' {
                 return None;
@@ -197,13 +218,9 @@ impl<'a> Scanner<'a> {
             }
         }
         let text = self.text;
-        let name = |&(start, end, _): &(usize, usize, Value)| text.get(start..end);
-        if let Some(names) = &shape.names
+        if same
+            && let Some(names) = &shape.names
             && names.len() == shape.members.len()
-            && names
-                .keys()
-                .zip(&shape.members)
-                .all(|(k, m)| name(m) == Some(k.as_str()))
         {
             let mut map = names.clone();
             for (slot, (_, _, value)) in map.values_mut().zip(shape.members.drain(..)) {
@@ -492,6 +509,11 @@ mod tests {
             r#"{"value":1,"value":2,"unit":"cel"}"#,
             r#"{"value":1,"value":2,"unit":"cel"}"#,
             r#"{"value":1,"unit":"c\u00e9l"}"#,
+            r#"{"value":1,"units":"cel"}"#,
+            r#"{"value":1,"unit":"cel"}"#,
+            r#"{"value":1,"unit\u0073":"cel"}"#,
+            r#"{"value":1,"unit":"cel"}"#,
+            r#"{"value":1,"uni":"cel"}"#,
             r#"{"value":1,"unit":"cel"}"#,
             r#"{}"#,
             "[1]",
