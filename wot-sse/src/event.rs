@@ -46,6 +46,7 @@ enum IdRepr {
 
 impl EventId {
     /// Makes an id from its text.
+    #[inline]
     pub fn new(id: &str) -> Self {
         Self(if id.len() <= INLINE_ID_LEN {
             IdRepr::Inline(CompactString::new(id))
