@@ -398,6 +398,9 @@ struct Core {
     history: VecDeque<Alert>,
     /// The estimated bytes of each alert in `history`, in the same order.
     history_sizes: VecDeque<usize>,
+    /// The latest alert dropped from the history: the next alert that starts reuses its
+    /// strings rather than allocating its own.
+    spare: Option<Alert>,
     history_limit: usize,
     /// Estimated bytes of the alerts in `history`, and the most it may hold.
     history_bytes: usize,
@@ -436,6 +439,7 @@ impl Engine {
                 next_silence: 1,
                 history: VecDeque::new(),
                 history_sizes: VecDeque::new(),
+                spare: None,
                 history_limit: DEFAULT_HISTORY_LIMIT,
                 history_bytes: 0,
                 history_bytes_limit: DEFAULT_HISTORY_BYTES,
@@ -1027,6 +1031,11 @@ fn alert_labels(rule: &Rule) -> BTreeMap<String, String> {
     labels
 }
 
+/// Whether two label sets have the same names (values aside).
+fn same_keys(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
+    a.len() == b.len() && a.keys().eq(b.keys())
+}
+
 /// The next repeat after `last`: one `every` later, or, when that is not after `horizon` (a
 /// tick is passing several intervals), the latest repeat time at or before `horizon`.
 fn next_repeat(last: SystemTime, every: Duration, horizon: SystemTime) -> Option<SystemTime> {
@@ -1114,11 +1123,14 @@ impl Core {
         while self.history.len() >= self.history_limit
             || self.history_bytes + bytes > self.history_bytes_limit
         {
-            let (Some(_), Some(old)) = (self.history.pop_front(), self.history_sizes.pop_front())
+            let (Some(old), Some(old_bytes)) =
+                (self.history.pop_front(), self.history_sizes.pop_front())
             else {
                 break;
             };
-            self.history_bytes = self.history_bytes.saturating_sub(old);
+            self.history_bytes = self.history_bytes.saturating_sub(old_bytes);
+            // Its buffers serve the next alert that starts.
+            self.spare = Some(old);
         }
         self.history_bytes += bytes;
         self.history.push_back(alert);
@@ -1248,37 +1260,58 @@ impl Core {
     /// Starts a pending alert; with `render`, renders its summary.
     fn start(&mut self, ctx: &RuleCtx<'_>, series: &mut Series, now: SystemTime, render: bool) {
         let rule = &**ctx.rule;
-        let mut labels = ctx.labels.clone();
-        if rule.thing == "*" {
-            labels.insert("thing".into(), String::from(&*series.thing));
-        }
         let id = self.next_alert;
         self.next_alert += 1;
+        let alert = match self.spare.take() {
+            Some(mut spare) if rule.thing != "*" && same_keys(&spare.labels, ctx.labels) => {
+                // The buffers of an alert that left the history, overwritten in place.
+                spare.id = id;
+                spare.rule.clone_from(&rule.id);
+                spare.thing.clone_from(&rule.thing);
+                spare.property.clone_from(&rule.property);
+                spare.state = AlertState::Pending;
+                spare.severity = rule.severity;
+                for (value, source) in spare.labels.values_mut().zip(ctx.labels.values()) {
+                    value.clone_from(source);
+                }
+                spare.value.clone_from(&series.value);
+                spare.summary.clear();
+                spare.active_since = now;
+                spare.fired_at = None;
+                spare.resolved_at = None;
+                spare.acknowledgement = None;
+                spare
+            }
+            _ => {
+                let mut labels = ctx.labels.clone();
+                if rule.thing == "*" {
+                    labels.insert("thing".into(), String::from(&*series.thing));
+                }
+                Alert {
+                    id,
+                    rule: rule.id.clone(),
+                    thing: String::from(&*series.thing),
+                    property: rule.property.clone(),
+                    state: AlertState::Pending,
+                    severity: rule.severity,
+                    labels,
+                    value: series.value.clone(),
+                    summary: String::new(),
+                    active_since: now,
+                    fired_at: None,
+                    resolved_at: None,
+                    acknowledgement: None,
+                }
+            }
+        };
         series.alert = Some(Active {
-            alert: Alert {
-                id,
-                rule: rule.id.clone(),
-                thing: String::from(&*series.thing),
-                property: rule.property.clone(),
-                state: AlertState::Pending,
-                severity: rule.severity,
-                labels,
-                value: series.value.clone(),
-                summary: String::new(),
-                active_since: now,
-                fired_at: None,
-                resolved_at: None,
-                acknowledgement: None,
-            },
+            alert,
             resolving_since: None,
             last_notified: now,
             repeats: 0,
         });
         if render {
-            let summary = self.render(ctx, series, now);
-            if let Some(active) = series.alert.as_mut() {
-                active.alert.summary = summary;
-            }
+            self.render(ctx, series, now);
         }
     }
 
@@ -1323,13 +1356,18 @@ impl Core {
         }
     }
 
-    fn render(&self, ctx: &RuleCtx<'_>, series: &Series, now: SystemTime) -> String {
+    /// Renders the summary of the series' alert into it, reusing its buffer.
+    fn render(&self, ctx: &RuleCtx<'_>, series: &mut Series, now: SystemTime) {
+        let Some(active) = series.alert.as_mut() else {
+            return;
+        };
+        let mut summary = std::mem::take(&mut active.alert.summary);
         let Some(active) = series.alert.as_ref() else {
-            return String::new();
+            return;
         };
         let a = &active.alert;
         let unit = self.unit(&a.thing, &a.property);
-        ctx.summary.render(&Vars {
+        let vars = Vars {
             rule: &a.rule,
             thing: &a.thing,
             property: &a.property,
@@ -1342,7 +1380,15 @@ impl Core {
             } else {
                 Duration::ZERO
             },
-        })
+        };
+        ctx.summary.render_into(&vars, &mut summary);
+        if summary.capacity() > 2 * summary.len() + 256 {
+            // What the history counts is what it holds: no room left by a long summary.
+            summary.shrink_to_fit();
+        }
+        if let Some(active) = series.alert.as_mut() {
+            active.alert.summary = summary;
+        }
     }
 
     /// Renders the summary and emits a notification unless a silence matches.
@@ -1355,11 +1401,10 @@ impl Core {
         previous_severity: Option<Severity>,
         out: &mut Vec<Notification>,
     ) {
-        let summary = self.render(ctx, series, now);
+        self.render(ctx, series, now);
         let Some(active) = series.alert.as_mut() else {
             return;
         };
-        active.alert.summary = summary;
         active.alert.value.clone_from(&series.value);
         if matches!(
             kind,
@@ -1478,6 +1523,60 @@ impl Core {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_alert_reusing_one_dropped_from_the_history_is_its_own() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut engine = Engine::new().with_history_limit(1);
+        for (id, thing, team) in [("a", "t1", "x"), ("b", "t2", "y")] {
+            let mut rule = Rule::new(id, thing, "p", Condition::Gt(1.0));
+            rule.labels.insert("team".into(), team.into());
+            engine.add_rule(rule, t0).unwrap();
+        }
+        let mut at = t0;
+        for round in 0..4u64 {
+            for (id, thing, team) in [("a", "t1", "x"), ("b", "t2", "y")] {
+                at += Duration::from_secs(10);
+                let fired = engine.update(at, &PropertyUpdate::new(thing, "p", json!(2 + round)));
+                let [n] = fired.as_slice() else {
+                    panic!("one notification: {fired:?}")
+                };
+                let a = &n.alert;
+                assert_eq!(
+                    (a.rule.as_str(), a.thing.as_str(), a.property.as_str()),
+                    (id, thing, "p")
+                );
+                let labels: Vec<(&str, &str)> = a
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                assert_eq!(
+                    labels,
+                    [
+                        ("alertname", id),
+                        ("property", "p"),
+                        ("severity", "warning"),
+                        ("team", team),
+                        ("thing", thing)
+                    ]
+                );
+                assert_eq!(a.summary, format!("{id}: {thing} p is {}", 2 + round));
+                assert_eq!(
+                    (a.active_since, a.fired_at, a.resolved_at),
+                    (at, Some(at), None)
+                );
+                assert_eq!(a.acknowledgement, None);
+                if round % 2 == 0 {
+                    engine.acknowledge(at, id, thing, "ops", None).unwrap();
+                }
+                at += Duration::from_secs(1);
+                let resolved = engine.update(at, &PropertyUpdate::new(thing, "p", json!(0)));
+                assert_eq!(resolved[0].kind, NotificationKind::Resolved);
+                assert_eq!(engine.history().back().map(|a| a.id), Some(n.alert.id));
+            }
+        }
+    }
 
     #[test]
     fn lookup_finds_what_value_pointer_finds() {

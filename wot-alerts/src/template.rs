@@ -133,43 +133,50 @@ impl Template {
 
     /// Renders the template; a missing value or unit renders as nothing, and trailing
     /// whitespace left by that is trimmed. The result is at most [`MAX_RENDERED_LEN`] bytes.
+    #[cfg(test)]
     pub(crate) fn render(&self, vars: &Vars<'_>) -> String {
-        let mut out = String::with_capacity(self.capacity);
+        let mut out = String::new();
+        self.render_into(vars, &mut out);
+        out
+    }
+
+    /// Renders the template into `out`, which it clears first (its buffer is reused).
+    pub(crate) fn render_into(&self, vars: &Vars<'_>, out: &mut String) {
+        out.clear();
+        out.reserve(self.capacity);
         for part in &self.parts {
             let more = match part {
-                Part::Text(t) => push_bounded(&mut out, t),
-                Part::Rule => push_bounded(&mut out, vars.rule),
-                Part::Thing => push_bounded(&mut out, vars.thing),
-                Part::Property => push_bounded(&mut out, vars.property),
+                Part::Text(t) => push_bounded(out, t),
+                Part::Rule => push_bounded(out, vars.rule),
+                Part::Thing => push_bounded(out, vars.thing),
+                Part::Property => push_bounded(out, vars.property),
                 Part::Value => match vars.value {
-                    Some(serde_json::Value::String(s)) => push_bounded(&mut out, s),
+                    Some(serde_json::Value::String(s)) => push_bounded(out, s),
                     // Scalars are short: written in place, as JSON writes them.
-                    Some(serde_json::Value::Number(n)) => push_number(&mut out, n),
+                    Some(serde_json::Value::Number(n)) => push_number(out, n),
                     Some(serde_json::Value::Bool(b)) => {
-                        push_bounded(&mut out, if *b { "true" } else { "false" })
+                        push_bounded(out, if *b { "true" } else { "false" })
                     }
-                    Some(serde_json::Value::Null) => push_bounded(&mut out, "null"),
-                    Some(v) => push_bounded(&mut out, &bounded_json(v)),
+                    Some(serde_json::Value::Null) => push_bounded(out, "null"),
+                    Some(v) => push_bounded(out, &bounded_json(v)),
                     None => true,
                 },
-                Part::Unit => push_bounded(&mut out, vars.unit.unwrap_or("")),
-                Part::Severity => push_bounded(&mut out, vars.severity),
+                Part::Unit => push_bounded(out, vars.unit.unwrap_or("")),
+                Part::Severity => push_bounded(out, vars.severity),
                 Part::NoDataFor => {
                     // Whole seconds: `5m`, `1m 30s`, not nanoseconds.
                     let secs = std::time::Duration::from_secs(vars.no_data_for.as_secs());
-                    push_bounded(&mut out, &humantime::format_duration(secs).to_string())
+                    push_bounded(out, &humantime::format_duration(secs).to_string())
                 }
-                Part::Label(name) => push_bounded(
-                    &mut out,
-                    vars.labels.get(name).map(String::as_str).unwrap_or(""),
-                ),
+                Part::Label(name) => {
+                    push_bounded(out, vars.labels.get(name).map(String::as_str).unwrap_or(""))
+                }
             };
             if !more {
-                return out;
+                return;
             }
         }
         out.truncate(out.trim_end().len());
-        out
     }
 }
 
