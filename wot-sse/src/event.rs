@@ -234,10 +234,24 @@ impl Event {
     /// Builds an event from the parser's buffers: short data is copied inline and the data
     /// buffer is left empty for reuse; longer data is taken over without a copy.
     pub(crate) fn from_parts(event_type: CompactString, data: &mut String, id: EventId) -> Self {
-        Self {
-            event_type,
-            data: Data::take(data),
-            id,
+        // `Data::take` with an event built on each path: the inline copy then goes where the
+        // event is returned rather than into a `Data` that is copied there afterwards.
+        if data.len() <= INLINE_DATA_LEN {
+            let mut inline = ArrayString::new();
+            // Cannot fail: the length was checked.
+            let _ = inline.try_push_str(data);
+            data.clear();
+            Self {
+                event_type,
+                data: Data::Inline(inline),
+                id,
+            }
+        } else {
+            Self {
+                event_type,
+                data: Data::Heap(std::mem::take(data)),
+                id,
+            }
         }
     }
 
