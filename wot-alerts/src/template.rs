@@ -187,7 +187,14 @@ fn push_number(out: &mut String, n: &serde_json::Number) -> bool {
     } else if let Some(i) = n.as_i64() {
         push_bounded(out, itoa::Buffer::new().format(i))
     } else if let Some(f) = n.as_f64().filter(|f| f.is_finite()) {
-        push_bounded(out, zmij::Buffer::new().format_finite(f))
+        if f.fract() == 0.0 && f.abs() < 1e15 && !(f == 0.0 && f.is_sign_negative()) {
+            // JSON writes an integral float of at most 15 digits as the digits and `.0`.
+            // Exact: the float is integral and below 1e15.
+            let i = f as i64;
+            push_bounded(out, itoa::Buffer::new().format(i)) && push_bounded(out, ".0")
+        } else {
+            push_bounded(out, zmij::Buffer::new().format_finite(f))
+        }
     } else {
         push_bounded(out, &bounded_json(&serde_json::Value::Number(n.clone())))
     }
@@ -270,6 +277,15 @@ mod tests {
             serde_json::json!(u64::MAX),
             serde_json::json!(i64::MIN),
             serde_json::json!(f64::MAX),
+            serde_json::json!(9.0),
+            serde_json::json!(-12.0),
+            serde_json::json!(0.0),
+            serde_json::json!(-0.0),
+            serde_json::json!(999_999_999_999_999.0),
+            serde_json::json!(1e15),
+            serde_json::json!(-1e15),
+            serde_json::json!(1e16),
+            serde_json::json!(123_456_789.5),
         ] {
             let vars = Vars {
                 rule: "r",
