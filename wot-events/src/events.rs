@@ -13,6 +13,7 @@ use wot_td::CompiledSchema;
 
 use crate::error::{Error, Repr};
 use crate::filter::Filter;
+use crate::json;
 use crate::record::{EventRecord, RingBuffer, SharedStr};
 use crate::skipped::SkippedAffordance;
 use crate::state::ConnectionState;
@@ -127,6 +128,8 @@ pub(crate) struct EventDecoder {
     /// For a one-event subscription: the name given to events of type `message`.
     single: Option<SharedStr>,
     policy: InvalidData,
+    /// The member names of the previous object data, for the next one (see `json::Shape`).
+    shape: json::Shape,
 }
 
 impl EventDecoder {
@@ -147,6 +150,7 @@ impl EventDecoder {
             events,
             single: Some(name),
             policy,
+            shape: json::Shape::default(),
         }
     }
 
@@ -163,6 +167,7 @@ impl EventDecoder {
             events,
             single: None,
             policy,
+            shape: json::Shape::default(),
         }
     }
 
@@ -182,7 +187,7 @@ impl EventDecoder {
     }
 
     pub(crate) fn decode(
-        &self,
+        &mut self,
         raw: RawItem,
         now: SystemTime,
     ) -> Option<Result<EventRecord, Error>> {
@@ -203,7 +208,7 @@ impl EventDecoder {
         let data = if raw.data.trim().is_empty() {
             Value::Null
         } else {
-            match serde_json::from_str::<Value>(&raw.data) {
+            match json::parse(&raw.data, &mut self.shape) {
                 Ok(v) => v,
                 Err(e) if self.policy == InvalidData::PassThrough => {
                     tracing::debug!(thing = %self.thing_id, event = %name, error = %e, "passing non-JSON data through");
@@ -476,7 +481,7 @@ mod tests {
     fn single_decoder_names_message_events_and_checks_schema() {
         let t = thing();
         let now = SystemTime::UNIX_EPOCH;
-        let d = EventDecoder::single(&t, "overheat", InvalidData::Error);
+        let mut d = EventDecoder::single(&t, "overheat", InvalidData::Error);
         let r = d
             .decode(raw(Some("message"), r#"{"t": 150}"#), now)
             .unwrap()
@@ -505,10 +510,10 @@ mod tests {
     fn policies_drop_and_pass_through() {
         let t = thing();
         let now = SystemTime::UNIX_EPOCH;
-        let d = EventDecoder::single(&t, "overheat", InvalidData::Drop);
+        let mut d = EventDecoder::single(&t, "overheat", InvalidData::Drop);
         assert!(d.decode(raw(None, "x"), now).is_none());
         assert!(d.decode(raw(None, r#"{"t": 999}"#), now).is_none());
-        let d = EventDecoder::single(&t, "overheat", InvalidData::PassThrough);
+        let mut d = EventDecoder::single(&t, "overheat", InvalidData::PassThrough);
         assert_eq!(
             d.decode(raw(None, "x"), now).unwrap().unwrap().data,
             json!("x")
@@ -525,7 +530,7 @@ mod tests {
     #[test]
     fn shared_decoder_demultiplexes_by_event_field() {
         let t = thing();
-        let d = EventDecoder::all(&t, InvalidData::Error);
+        let mut d = EventDecoder::all(&t, InvalidData::Error);
         let now = SystemTime::UNIX_EPOCH;
         assert_eq!(
             d.decode(raw(Some("door"), r#""open""#), now)
