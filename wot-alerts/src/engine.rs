@@ -353,6 +353,8 @@ struct CompiledRule {
     /// Whether the rule watches one named thing (not `*`).
     named: bool,
     rate_window: Option<Duration>,
+    /// Whether the rule has anything that may fall due without an update (see [`is_timed`]).
+    timed: bool,
     /// Keyed by thing id, sharing the text of the series' own `thing`.
     series: FastMap<Arc<str>, Series>,
 }
@@ -537,6 +539,7 @@ impl Engine {
             labels: alert_labels(&rule),
             named: rule.thing != "*",
             rate_window: rule.rate_window(),
+            timed: is_timed(&rule),
             pointer: rule.pointer.as_deref().and_then(pointer_tokens),
             rule: Arc::new(rule),
             summary,
@@ -561,6 +564,7 @@ impl Engine {
                 summary: &compiled.summary,
                 labels: &compiled.labels,
                 rate_window: compiled.rate_window,
+                timed: compiled.timed,
                 slot,
                 generation: self.core.generation,
             };
@@ -608,6 +612,7 @@ impl Engine {
             summary: &compiled.summary,
             labels: &compiled.labels,
             rate_window: compiled.rate_window,
+            timed: compiled.timed,
             slot,
             generation: 0,
         };
@@ -649,11 +654,15 @@ impl Engine {
         // A sample at `t` comes before the deadlines at `t` (as in Prometheus, whose
         // evaluation at `t` sees the sample at `t`): a pending alert whose hold time ends
         // just as its condition stops holding never fires.
-        self.run_deadlines(now, false, &mut out);
+        if !self.core.timers.is_empty() {
+            self.run_deadlines(now, false, &mut out);
+        }
         self.core.now = now;
         self.apply(now, update, &mut out);
-        self.run_deadlines(now, true, &mut out);
-        self.core.compact_timers(&self.slots);
+        if !self.core.timers.is_empty() {
+            self.run_deadlines(now, true, &mut out);
+            self.core.compact_timers(&self.slots);
+        }
         out
     }
 
@@ -723,6 +732,7 @@ impl Engine {
                 summary: &compiled.summary,
                 labels: &compiled.labels,
                 rate_window: compiled.rate_window,
+                timed: compiled.timed,
                 slot,
                 generation: *generation,
             };
@@ -782,6 +792,7 @@ impl Engine {
                 summary: &compiled.summary,
                 labels: &compiled.labels,
                 rate_window: compiled.rate_window,
+                timed: compiled.timed,
                 slot: timer.slot,
                 generation: *generation,
             };
@@ -840,6 +851,7 @@ impl Engine {
             summary: &compiled.summary,
             labels: &compiled.labels,
             rate_window: compiled.rate_window,
+            timed: compiled.timed,
             slot,
             generation: *generation,
         };
@@ -899,6 +911,7 @@ struct RuleCtx<'a> {
     /// See [`CompiledRule::labels`].
     labels: &'a BTreeMap<String, String>,
     rate_window: Option<Duration>,
+    timed: bool,
     slot: usize,
     generation: u64,
 }
@@ -1029,6 +1042,18 @@ fn alert_labels(rule: &Rule) -> BTreeMap<String, String> {
     labels.insert("property".into(), rule.property.clone());
     labels.insert("severity".into(), rule.severity.as_str().to_owned());
     labels
+}
+
+/// Whether `rule` has a deadline to schedule in some state: a hold or keep-firing time, repeats,
+/// or a condition (main, clearing or escalation) on the absence or the rate of updates. A rule
+/// without any only changes state on updates.
+fn is_timed(rule: &Rule) -> bool {
+    !rule.hold_for.is_zero()
+        || !rule.keep_firing_for.is_zero()
+        || rule.repeat_interval.is_some()
+        || rule
+            .conditions()
+            .any(|c| matches!(c, Condition::NoData(_) | Condition::Rate(_)))
 }
 
 /// Whether two label sets have the same names (values aside).
@@ -1445,6 +1470,9 @@ impl Core {
 
     /// Schedules the series' next deadline after `now`, if it has one.
     fn schedule(&mut self, ctx: &RuleCtx<'_>, series: &mut Series, now: SystemTime) {
+        if !ctx.timed {
+            return;
+        }
         let rule = &**ctx.rule;
         let mut next: Option<SystemTime> = None;
         let mut consider = |t: Option<SystemTime>| {
