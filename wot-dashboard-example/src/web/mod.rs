@@ -56,6 +56,9 @@ pub struct WebLimits {
     pub replay_bytes: usize,
     /// Live streams open at once; more get 503 (default 64).
     pub clients: usize,
+    /// Snapshots built at once (each is a copy of the whole state, tens of MiB with full
+    /// histories); more requests wait their turn (default 4).
+    pub snapshots: usize,
     /// Events in the timeline (default 1000, `--log-entries`).
     pub timeline: usize,
     /// Bytes of the timeline (default 4 MiB, `--log-bytes`).
@@ -97,6 +100,7 @@ impl WebLimits {
         replay_events: 10_000,
         replay_bytes: 32 << 20,
         clients: 64,
+        snapshots: 4,
         timeline: 1000,
         timeline_bytes: 4 << 20,
         entry_bytes: 16 << 10,
@@ -160,6 +164,8 @@ pub(crate) struct Server {
     alerts: AlertManager,
     token: Option<String>,
     clients: Arc<Semaphore>,
+    /// Places for snapshots being built ([`WebLimits::snapshots`]).
+    snapshots: Semaphore,
     closing: AtomicBool,
     check_host: bool,
     limits: WebLimits,
@@ -181,6 +187,7 @@ impl Server {
             alerts,
             token,
             clients: Arc::new(Semaphore::new(limits.clients)),
+            snapshots: Semaphore::new(limits.snapshots.max(1)),
             closing: AtomicBool::new(false),
             check_host,
             limits,

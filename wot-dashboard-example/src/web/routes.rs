@@ -16,7 +16,13 @@
 //! set, `Authorization: Bearer TOKEN` (401; compared in constant time). While the server
 //! listens on a loopback address, a request whose `Host` is a name other than `localhost`
 //! is refused with 421, so that a page on another site cannot reach it by rebinding its
-//! DNS name to 127.0.0.1.
+//! DNS name to 127.0.0.1. A request under `/api/`, and every request that is not a GET or
+//! HEAD, that a browser marks as coming from another site's page (`Sec-Fetch-Site` other
+//! than `same-origin`/`none`, or an `Origin` other than the server's own) is refused with
+//! 403: another site can neither post to the dashboard nor hold its stream slots or load its
+//! snapshot through a visitor's browser. No response carries CORS headers. The token is
+//! read from the `Authorization` header only (never from the URL) and never logged or
+//! echoed.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -28,7 +34,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -140,10 +146,17 @@ async fn guard_headers(
     next: Next,
 ) -> Response {
     let api = request.uri().path().starts_with("/api/");
-    let mut response = if server.check_host && !host_allowed(request.headers()) {
+    let guarded = api || request.method() != Method::GET && request.method() != Method::HEAD;
+    let host = host_of(&request);
+    let mut response = if server.check_host && !host_allowed(host.as_deref()) {
         error(
             StatusCode::MISDIRECTED_REQUEST,
             "this server answers only to localhost or an IP address",
+        )
+    } else if guarded && cross_site(request.headers(), host.as_deref()) {
+        error(
+            StatusCode::FORBIDDEN,
+            "the dashboard's API answers only its own page (cross-site request refused)",
         )
     } else {
         next.run(request).await
@@ -161,19 +174,59 @@ async fn guard_headers(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     if api {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }
 
-/// Whether the `Host` header names `localhost` or an IP address (or is absent).
-fn host_allowed(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST) else {
+/// The authority the request was sent to: its `Host` header, or, when there is none (HTTP/2
+/// carries it in the request line), the URI's authority. A `Host` that is not text becomes
+/// U+FFFD, which no allowed name matches.
+fn host_of(request: &Request) -> Option<String> {
+    match request.headers().get(header::HOST) {
+        Some(host) => Some(host.to_str().unwrap_or("\u{fffd}").to_owned()),
+        None => request.uri().authority().map(|a| a.as_str().to_owned()),
+    }
+}
+
+/// Whether a browser says this request comes from another site's page: a `Sec-Fetch-Site`
+/// other than `same-origin` or `none` (typed in, bookmarked), or an `Origin` that is not
+/// `http(s)://` + the request's own host (`null` included). Requests without either
+/// header (curl, scripts) are not cross-site: they carry no visitor's credentials and are
+/// held to the token like any other.
+fn cross_site(headers: &HeaderMap, host: Option<&str>) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().unwrap_or_default();
+        if !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none") {
+            return true;
+        }
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
         return true;
     };
-    let Ok(host) = host.to_str() else {
-        return false;
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    match (authority, host) {
+        (Some(authority), Some(host)) => !authority.eq_ignore_ascii_case(host),
+        _ => true,
+    }
+}
+
+/// Whether the host a request was sent to ([`host_of`]) names `localhost` or an IP address
+/// (or is absent, as from an HTTP/1.0 client).
+fn host_allowed(host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return true;
     };
     let name = if let Some(rest) = host.strip_prefix('[') {
         // `[v6]` or `[v6]:port`
@@ -190,12 +243,15 @@ fn host_allowed(headers: &HeaderMap) -> bool {
     name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok()
 }
 
-/// Compares in time that depends on the lengths only, not on where the bytes differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// Whether `given` equals `expected`, in time that depends on the length of `expected`
+/// only: not on where the bytes differ, nor on the length of `given`.
+fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = given.len() ^ expected.len();
+    for (i, byte) in expected.iter().enumerate() {
+        let other = given.get(i).copied().unwrap_or(0);
+        diff = std::hint::black_box(diff | usize::from(other ^ byte));
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    diff == 0
 }
 
 /// The checks of a state-changing request: the token (401), then the content type (415).
@@ -261,7 +317,12 @@ async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "no such page")
 }
 
-async fn snapshot(State(server): State<Arc<Server>>) -> Response {
+pub(crate) async fn snapshot(State(server): State<Arc<Server>>) -> Response {
+    // At most `snapshots` copies of the state at once, so that a burst of requests cannot
+    // multiply the memory; the others wait (the semaphore is never closed).
+    let Ok(_place) = server.snapshots.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
+    };
     // The snapshot and its `last_id` under one lock: nothing between them.
     let value = server.with_hub(|hub| hub.model.snapshot(SystemTime::now(), hub.journal.last_id()));
     json_response(&value)
@@ -534,7 +595,7 @@ mod tests {
             "[::1]",
             "10.0.0.2",
         ] {
-            assert!(host_allowed(&headers(&[("host", ok)])), "{ok}");
+            assert!(host_allowed(Some(ok)), "{ok}");
         }
         for bad in [
             "evil.example:8765",
@@ -542,9 +603,46 @@ mod tests {
             "[::1",
             "127.0.0.1.nip.io",
         ] {
-            assert!(!host_allowed(&headers(&[("host", bad)])), "{bad}");
+            assert!(!host_allowed(Some(bad)), "{bad}");
         }
-        assert!(host_allowed(&HeaderMap::new()));
+        assert!(host_allowed(None));
+        assert!(!host_allowed(Some("\u{fffd}")));
+    }
+
+    #[test]
+    fn requests_from_other_sites_are_recognised() {
+        let host = Some("127.0.0.1:8765");
+        // curl, scripts: no browser headers.
+        assert!(!cross_site(&headers(&[]), host));
+        for ok in [
+            vec![("origin", "http://127.0.0.1:8765")],
+            vec![("origin", "https://127.0.0.1:8765")],
+            vec![("sec-fetch-site", "same-origin")],
+            vec![("sec-fetch-site", "none")],
+            vec![
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://127.0.0.1:8765"),
+            ],
+        ] {
+            assert!(!cross_site(&headers(&ok), host), "{ok:?}");
+        }
+        for bad in [
+            vec![("origin", "http://evil.example")],
+            vec![("origin", "http://127.0.0.1:8766")],
+            vec![("origin", "http://127.0.0.1:8765.evil.example")],
+            vec![("origin", "null")],
+            vec![("origin", "file://")],
+            vec![("sec-fetch-site", "cross-site")],
+            // Another port on the same machine is the same site, not the same origin.
+            vec![("sec-fetch-site", "same-site")],
+            vec![
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://evil.example"),
+            ],
+        ] {
+            assert!(cross_site(&headers(&bad), host), "{bad:?}");
+        }
+        assert!(cross_site(&headers(&[("origin", "http://a")]), None));
     }
 
     #[test]
@@ -553,5 +651,8 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(!constant_time_eq(b"", b"a"));
+        assert!(!constant_time_eq(b"abc\0", b"abc"));
+        assert!(!constant_time_eq(b"ab", b"ab\0"));
+        assert!(constant_time_eq(b"", b""));
     }
 }

@@ -69,7 +69,8 @@ struct ThingState {
 }
 
 impl ThingState {
-    fn from_td(thing: &Thing, capacity: usize) -> Self {
+    /// The Thing of `thing`'s TD; its display texts (titles, units) cut to `text_chars`.
+    fn from_td(thing: &Thing, capacity: usize, text_chars: usize) -> Self {
         let properties: Vec<Property> = thing
             .properties()
             .filter(|(_, p)| !p.schema.is_write_only())
@@ -78,8 +79,10 @@ impl ThingState {
                 let number = |n: Option<f64>| n.map_or(Value::Null, |n| json!(n));
                 let mut info = Map::new();
                 info.insert("name".into(), json!(name));
-                info.insert("title".into(), json!(p.title_in("en").unwrap_or(name)));
-                info.insert("unit".into(), json!(p.unit()));
+                let title = p.title_in("en").unwrap_or(name);
+                info.insert("title".into(), json!(clip(title, text_chars)));
+                let unit = p.unit().map(|u| clip(u, text_chars));
+                info.insert("unit".into(), json!(unit));
                 info.insert("type".into(), json!(p.schema.data_type.map(|t| t.as_str())));
                 info.insert("minimum".into(), number(range.as_ref().and_then(|r| r.min)));
                 info.insert("maximum".into(), number(range.as_ref().and_then(|r| r.max)));
@@ -93,7 +96,7 @@ impl ThingState {
             .collect();
         ThingState {
             id: thing.id.clone().unwrap_or_else(|| thing.title.clone()),
-            title: thing.title_in("en").to_owned(),
+            title: clip(thing.title_in("en"), text_chars),
             links: Vec::new(),
             by_name: properties
                 .iter()
@@ -145,7 +148,7 @@ impl Model {
             .min(limits.history_values);
         let things: Vec<ThingState> = things
             .iter()
-            .map(|t| ThingState::from_td(t.thing(), capacity))
+            .map(|t| ThingState::from_td(t.thing(), capacity, limits.text_chars))
             .collect();
         Model {
             by_id: things
@@ -206,7 +209,7 @@ impl Model {
         let item = json!({
             "seq": seq,
             "thing": &*record.thing_id,
-            "thing_title": &*record.thing_title,
+            "thing_title": clip(&record.thing_title, self.limits.text_chars),
             "event": &*record.event,
             "severity": severity,
             "data": data,
@@ -568,6 +571,39 @@ mod tests {
             data,
             event_id: Some("42".into()),
             received_at: at(s),
+        }
+    }
+
+    #[test]
+    fn long_titles_and_units_from_a_td_are_cut() {
+        let long = "T\n\r".repeat(10_000);
+        let thing = consumed(json!({
+            "@context": "https://www.w3.org/2022/wot/td/v1.1",
+            "id": "urn:t:1",
+            "title": long,
+            "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
+            "security": "nosec_sc",
+            "properties": {
+                "temperature": {"type": "number", "title": long, "unit": long,
+                    "forms": [{"href": "http://x/t", "op": ["readproperty"]}]}
+            }
+        }));
+        let mut model = Model::new(&[thing], &RuleSet::new(), Vec::new(), limits());
+        let item = model.event(&EventRecord {
+            thing_title: long.as_str().into(),
+            ..record(json!(null), 0)
+        });
+        let snap = model.snapshot(at(0), 0);
+        let texts = [
+            &snap["things"][0]["title"],
+            &snap["things"][0]["properties"][0]["title"],
+            &snap["things"][0]["properties"][0]["unit"],
+            &item["thing_title"],
+        ];
+        for text in texts {
+            let text = text.as_str().expect("a string");
+            assert_eq!(text.chars().count(), 512);
+            assert!(text.starts_with("T\n\r") && text.ends_with('…'));
         }
     }
 

@@ -531,3 +531,335 @@ async fn a_snapshot_and_the_changes_after_its_last_id_are_the_whole_story() {
     assert!(text(&after[0]).contains("\"value\":2.0"));
     assert!(text(&after[1]).contains("\"seq\":1"));
 }
+
+/// The security headers every response must carry, and no CORS header.
+fn assert_guarded(response: &reqwest::Response, what: &str) {
+    let headers = response.headers();
+    assert_eq!(headers["content-security-policy"], CSP, "{what}");
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+    assert_eq!(
+        headers["cross-origin-resource-policy"], "same-origin",
+        "{what}"
+    );
+    for (name, _) in headers {
+        assert!(
+            !name.as_str().starts_with("access-control-"),
+            "{what}: {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_from_another_sites_page_are_refused() {
+    let (server, tx) = server(None, WebLimits::DEFAULT);
+    let base = serve(server.clone()).await;
+    fire(&server, &tx).await;
+    let client = reqwest::Client::new();
+    let own = base.trim_start_matches("http://").to_owned();
+    let ack = format!("{base}/api/alerts/acknowledge");
+    let body = json!({"rule": "hot", "thing": "urn:t:1"}).to_string();
+    let acknowledged = |server: &Server| {
+        server
+            .alerts
+            .active_alerts()
+            .iter()
+            .any(|a| a.acknowledgement.is_some())
+    };
+    // A cross-site POST with the right content type (a page using fetch), from another
+    // site, another port of this machine, a sandboxed frame.
+    for (name, value) in [
+        ("origin", "http://evil.example".to_owned()),
+        ("origin", format!("http://{own}0")),
+        ("origin", "null".to_owned()),
+        ("sec-fetch-site", "cross-site".to_owned()),
+        ("sec-fetch-site", "same-site".to_owned()),
+    ] {
+        let refused = client
+            .post(&ack)
+            .header("content-type", "application/json")
+            .header(name, &value)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        assert_guarded(&refused, &value);
+        let error: Value = refused.json().await.expect("JSON error");
+        assert!(error["error"].is_string());
+    }
+    assert!(
+        !acknowledged(&server),
+        "a cross-site POST changed the state"
+    );
+    // Nor can another site's page read the snapshot or hold a stream slot.
+    for path in ["/api/snapshot", "/api/stream"] {
+        let refused = client
+            .get(format!("{base}{path}"))
+            .header("sec-fetch-site", "cross-site")
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_guarded(&refused, path);
+    }
+    assert_eq!(server.clients.available_permits(), 64);
+    // A link from another site still opens the page.
+    let page = client
+        .get(format!("{base}/"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(page.status(), StatusCode::OK);
+    // The page's own POST (same origin) works.
+    let done = client
+        .post(&ack)
+        .header("content-type", "application/json")
+        .header("origin", format!("http://{own}"))
+        .header("sec-fetch-site", "same-origin")
+        .body(body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(acknowledged(&server));
+}
+
+#[tokio::test]
+async fn no_response_carries_cors_headers_and_errors_carry_the_security_headers() {
+    let limits = WebLimits {
+        clients: 1,
+        ..WebLimits::DEFAULT
+    };
+    let (server, _tx) = server(Some("s3cret"), limits);
+    let base = serve(server).await;
+    let client = reqwest::Client::new();
+    // A CORS preflight gets no permission.
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, format!("{base}/api/silences"))
+        .header("origin", "http://evil.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .expect("answer");
+    assert!(!preflight.status().is_success(), "{}", preflight.status());
+    assert_guarded(&preflight, "preflight");
+
+    let silences = format!("{base}/api/silences");
+    let body = json!({"duration_s": 60}).to_string();
+    let cases = [
+        (
+            "401",
+            client
+                .post(&silences)
+                .header("content-type", "application/json")
+                .body(body.clone()),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "415",
+            client
+                .post(&silences)
+                .header("authorization", "Bearer s3cret")
+                .body(body.clone()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "413",
+            client
+                .post(&silences)
+                .header("authorization", "Bearer s3cret")
+                .header("content-type", "application/json")
+                .body(" ".repeat(20_000)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        ("405", client.get(&silences), StatusCode::METHOD_NOT_ALLOWED),
+        (
+            "421",
+            client
+                .get(format!("{base}/"))
+                .header("host", "evil.example"),
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (
+            "404",
+            client.get(format!("{base}/assets/..%2Fsrc%2Flib.rs")),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (what, request, status) in cases {
+        let response = request.send().await.expect("answer");
+        assert_eq!(response.status(), status, "{what}");
+        assert_guarded(&response, what);
+        let text = response.text().await.expect("body");
+        assert!(!text.contains("s3cret"), "{what}: {text}");
+    }
+    // The stream, and the 503 past the limit.
+    let stream = client
+        .get(format!("{base}/api/stream"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_guarded(&stream, "stream");
+    let full = client
+        .get(format!("{base}/api/stream"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_guarded(&full, "503");
+}
+
+#[tokio::test]
+async fn the_token_is_taken_from_the_authorization_header_only() {
+    let (server, _tx) = server(Some("s3cret"), WebLimits::DEFAULT);
+    let base = serve(server).await;
+    let client = reqwest::Client::new();
+    let body = json!({"duration_s": 60}).to_string();
+    for query in [
+        "?token=s3cret",
+        "?access_token=s3cret",
+        "?authorization=Bearer%20s3cret",
+    ] {
+        let refused = client
+            .post(format!("{base}/api/silences{query}"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{query}");
+    }
+    // Nor in a cookie, nor the body, nor as another scheme, nor a prefix of it.
+    for (name, value) in [
+        ("cookie", "token=s3cret"),
+        ("authorization", "Basic czNjcmV0"),
+        ("authorization", "Bearer s3cre"),
+        ("authorization", "Bearer s3cret s3cret"),
+    ] {
+        let refused = client
+            .post(format!("{base}/api/silences"))
+            .header("content-type", "application/json")
+            .header(name, value)
+            .body(json!({"duration_s": 60, "token": "s3cret"}).to_string())
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNAUTHORIZED,
+            "{name}: {value}"
+        );
+    }
+}
+
+/// Sends `request` over a fresh TCP connection (without closing its side); returns what
+/// the server answers until it closes the connection, as text.
+async fn raw(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    socket.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_chunked_body_past_the_limit_is_refused_without_being_read_whole() {
+    let (server, _tx) = server(None, WebLimits::DEFAULT);
+    let base = serve(server.clone()).await;
+    // A chunk that says 1 MiB, no Content-Length; 20 KiB of it sent, the rest never.
+    let mut request = b"POST /api/silences HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n100000\r\n".to_vec();
+    request.extend_from_slice(b"{\"duration_s\": 60, \"comment\": \"");
+    request.extend_from_slice("x".repeat(20 << 10).as_bytes());
+    let answer = raw(&base, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("content-security-policy"), "{answer}");
+    let now = server.alerts.now();
+    assert_eq!(
+        server.with_hub(|hub| hub.model.prune_silences(&server.alerts, now)),
+        0
+    );
+    // A small chunked body is read as usual.
+    let small = r#"{"duration_s": 60}"#;
+    let request = format!(
+        "POST /api/silences HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{small}\r\n0\r\n\r\n",
+        small.len()
+    );
+    let answer = raw(&base, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn garbage_positions_get_a_reset_not_an_error() {
+    let (server, _tx) = server(None, WebLimits::DEFAULT);
+    server.with_hub(|hub| hub.journal.push("n", &0));
+    let base = serve(server.clone()).await;
+    let client = reqwest::Client::new();
+    let huge = "9".repeat(10_000);
+    let cases: Vec<(Option<&str>, String)> = vec![
+        (Some("-1"), String::new()),
+        (Some("18446744073709551615"), String::new()),
+        (Some("18446744073709551616"), String::new()),
+        (Some(&huge), String::new()),
+        (Some("1e3"), String::new()),
+        (Some("abc\tdef"), String::new()),
+        (None, "?after=-5".into()),
+        (None, format!("?after={huge}")),
+        (None, "?after=%00%0d%0a".into()),
+        (None, "?after=0x3e8".into()),
+    ];
+    for (last, query) in cases {
+        let mut request = client.get(format!("{base}/api/stream{query}"));
+        if let Some(last) = last {
+            request = request.header("last-event-id", last);
+        }
+        let mut response = request.send().await.expect("answer");
+        assert_eq!(response.status(), StatusCode::OK, "{last:?} {query}");
+        let mut seen = String::new();
+        while !seen.contains("event: reset\n") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+                .await
+                .expect("in time")
+                .expect("read")
+                .expect("more");
+            seen.push_str(text(&chunk));
+        }
+        assert!(
+            seen.contains("id: 1000\nevent: reset\ndata: {}\n\n"),
+            "{last:?} {query}: {seen}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn snapshots_are_built_a_few_at_a_time() {
+    let limits = WebLimits {
+        snapshots: 1,
+        ..WebLimits::DEFAULT
+    };
+    let (server, _tx) = server(None, limits);
+    // One snapshot is being built: the next request waits for it.
+    let busy = server.snapshots.acquire().await.expect("a place");
+    let mut waiting = Box::pin(routes::snapshot(axum::extract::State(server.clone())));
+    assert!(futures::poll!(waiting.as_mut()).is_pending());
+    assert!(futures::poll!(waiting.as_mut()).is_pending());
+    drop(busy);
+    let answer = waiting.await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(server.snapshots.available_permits(), 1);
+}
