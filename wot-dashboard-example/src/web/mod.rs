@@ -19,6 +19,7 @@
 //! a token (unless `--web-token` gives one) that every POST must carry. The exact wire
 //! format is in `docs/dashboard.md` ("The API"); the limits are [`WebLimits`].
 
+mod conn;
 pub mod journal;
 mod routes;
 pub mod state;
@@ -56,6 +57,12 @@ pub struct WebLimits {
     pub replay_bytes: usize,
     /// Live streams open at once; more get 503 (default 64).
     pub clients: usize,
+    /// Connections open at once, of every kind; more wait in the listen queue (default
+    /// 256).
+    pub connections: usize,
+    /// Time without a byte read or written after which a connection is closed (default
+    /// 60 s; more than `keep_alive`, so that an open live stream is never idle).
+    pub idle: Duration,
     /// Snapshots built at once (each is a copy of the whole state, tens of MiB with full
     /// histories); more requests wait their turn (default 4).
     pub snapshots: usize,
@@ -101,6 +108,8 @@ impl WebLimits {
         replay_bytes: 32 << 20,
         clients: 64,
         snapshots: 4,
+        connections: 256,
+        idle: Duration::from_secs(60),
         timeline: 1000,
         timeline_bytes: 4 << 20,
         entry_bytes: 16 << 10,
@@ -357,6 +366,7 @@ pub(crate) async fn run<T>(
     tracing::info!(%local, token = server.token.is_some(), "web dashboard listening");
     let (shutdown, on_shutdown) = tokio::sync::oneshot::channel::<()>();
     let app = routes::router(server.clone());
+    let listener = conn::Limited::new(listener, limits.connections, limits.idle);
     let mut serving = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
