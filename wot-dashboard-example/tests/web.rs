@@ -566,3 +566,102 @@ async fn big_values_and_event_data_from_a_thing_are_kept_cut() {
     );
     assert_eq!(snap["events"][0]["event"], "blob");
 }
+
+/// An attacker's view of a dashboard on every address: a foreign page cannot post even
+/// with the right content type (and not even with the token), the token is taken from the
+/// `Authorization` header only, and it reaches no log line, even at `RUST_LOG=trace`.
+#[tokio::test]
+async fn the_token_stays_out_of_the_logs_and_other_sites_cannot_post() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"))
+        .args([
+            "--web",
+            "0.0.0.0:0",
+            "--duration",
+            "8s",
+            "--sim-tick",
+            "50ms",
+        ])
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the dashboard binary starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let logs = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        text
+    });
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut running = Running(child);
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the web line");
+    let (host, token) = line
+        .strip_prefix("web: http://")
+        .and_then(|u| u.split_once("/#token="))
+        .expect("a URL with a token");
+    let token = token.to_owned();
+    let port = host.rsplit_once(':').expect("a port").1;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let silence = json!({"duration_s": 60}).to_string();
+    let post = |query: &str| {
+        client
+            .post(format!("{base}/api/silences{query}"))
+            .header("content-type", "application/json")
+            .body(silence.clone())
+    };
+
+    let cross = post("")
+        .bearer_auth(&token)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(cross.status(), 403);
+    let in_url = post(&format!("?token={token}"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(in_url.status(), 401);
+    let wrong = post("")
+        .bearer_auth(format!("{token}x"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(wrong.status(), 401);
+    let text = wrong.text().await.expect("body");
+    assert!(!text.contains(&token), "{text}");
+    let own = post("")
+        .bearer_auth(&token)
+        .header("origin", format!("http://127.0.0.1:{port}"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(own.status(), 200);
+    let snap = snapshot(&base).await;
+    assert_eq!(snap["alerts"]["silences"].as_array().map(Vec::len), Some(1));
+
+    let ended = tokio::task::spawn_blocking(move || {
+        let status = running.0.wait();
+        (running, status)
+    });
+    let (_running, status) = tokio::time::timeout(Duration::from_secs(60), ended)
+        .await
+        .expect("the --duration ends the run")
+        .expect("joined");
+    assert!(status.expect("exit status").success());
+    let logs = logs.join().expect("stderr read");
+    assert!(logs.contains("web dashboard listening"), "tracing was on");
+    assert!(!logs.contains(&token), "the token is in the logs");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(rest.iter().all(|l| !l.contains(&token)), "{rest:?}");
+}
