@@ -98,7 +98,7 @@ impl Journal {
 
     /// Adds a change of type `event` with `data` (serialized as one line of JSON) and
     /// returns its id; the oldest frames go past the bounds.
-    pub fn push(&mut self, event: &str, data: &impl Serialize) -> u64 {
+    pub fn push(&mut self, event: &'static str, data: &impl Serialize) -> u64 {
         let id = self.next_id();
         let frame = frame(Some(id), event, data);
         self.bytes = self.bytes.saturating_add(frame.len());
@@ -158,9 +158,11 @@ impl Journal {
 /// One Server-Sent Events frame: `id:` (when given), `event:`, one `data:` line of JSON and
 /// the blank line that ends it.
 ///
-/// Compact JSON has no line breaks (they are escaped inside strings), so the data is always
-/// one line, as the WHATWG parser expects.
-pub fn frame(id: Option<u64>, event: &str, data: &impl Serialize) -> Bytes {
+/// Compact JSON has no line breaks (they are escaped inside strings, as are all control
+/// characters), so the data is always one line, as the WHATWG parser expects. The event type
+/// is one of the server's own names (`'static`): no text from a Thing or a browser ever
+/// reaches the `id:` or `event:` lines.
+pub fn frame(id: Option<u64>, event: &'static str, data: &impl Serialize) -> Bytes {
     let json = serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned());
     let mut out = String::with_capacity(json.len() + event.len() + 40);
     if let Some(id) = id {
@@ -213,6 +215,23 @@ mod tests {
             &frame(None, "reset", &json!({}))[..],
             b"event: reset\ndata: {}\n\n"
         );
+    }
+
+    #[test]
+    fn hostile_text_stays_inside_the_one_data_line() {
+        let nasty = "a\r\nevent: reset\rdata: x\n\nid: 1\u{0}\u{1b}\u{2028}\u{85}";
+        let f = frame(Some(9), "event", &json!({"title": nasty, nasty: [nasty]}));
+        let text = std::str::from_utf8(&f).expect("utf-8");
+        // The WHATWG parser splits lines at CR, LF and CRLF only.
+        let lines: Vec<&str> = text.split(['\r', '\n']).collect();
+        assert_eq!(lines.len(), 5, "{text:?}");
+        assert_eq!(&lines[..2], ["id: 9", "event: event"]);
+        assert!(lines[2].starts_with("data: {"));
+        assert_eq!(&lines[3..], ["", ""]);
+        let data: serde_json::Value =
+            serde_json::from_str(lines[2].trim_start_matches("data: ")).expect("JSON");
+        assert_eq!(data["title"], nasty);
+        assert!(!lines[2].contains('\u{0}'));
     }
 
     #[test]
