@@ -129,7 +129,16 @@ struct Refusal(StatusCode, String);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        error(self.0, self.1)
+        let status = self.0;
+        let mut response = error(status, self.1);
+        if status == StatusCode::UNAUTHORIZED {
+            // The scheme to use, as HTTP asks of a 401 (Bearer: browsers show no dialog).
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"wot-dashboard\""),
+            );
+        }
+        response
     }
 }
 

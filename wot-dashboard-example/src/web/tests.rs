@@ -270,6 +270,10 @@ async fn posts_need_the_token_and_json_and_gets_change_nothing() {
             .await
             .expect("answer");
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(
+            refused.headers()["www-authenticate"],
+            "Bearer realm=\"wot-dashboard\""
+        );
         let error: Value = refused.json().await.expect("JSON error");
         assert!(
             !error["error"]
