@@ -63,6 +63,24 @@ pub(crate) fn parse(text: &str, shape: &mut Shape) -> Result<Value, serde_json::
     serde_json::from_str(text)
 }
 
+/// Not part of the API: a series of texts read as one property's notifications are (each with
+/// the shape the previous one left), for the fuzz targets and benches that compare it with
+/// serde_json.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default)]
+pub struct JsonSeries(Shape);
+
+impl JsonSeries {
+    /// `text` as [`parse`] reads it after the texts given before.
+    ///
+    /// # Errors
+    ///
+    /// serde_json's error when `text` is not JSON.
+    pub fn parse(&mut self, text: &str) -> Result<Value, serde_json::Error> {
+        parse(text, &mut self.0)
+    }
+}
+
 /// Whether numbers read here are the numbers serde_json builds in this program: not when
 /// feature unification turned on serde_json's `arbitrary_precision` (numbers kept as their
 /// text), which this scanner does not reproduce. Checked once.

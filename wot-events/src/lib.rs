@@ -89,6 +89,10 @@ pub use subscriber::{
 };
 pub use thing::ConsumedThing;
 
+/// Not part of the API: the reader of event and property data, for fuzzing and benches.
+#[doc(hidden)]
+pub use json::JsonSeries;
+
 /// The examples of `docs/events.md`, compiled and run as doc tests.
 #[cfg(all(doctest, wot_events_guide))]
 #[doc = include_str!("../../docs/events.md")]
