@@ -29,10 +29,17 @@ type Streams = HashMap<String, Vec<(usize, Vec<u8>)>>;
 struct Served {
     streams: Streams,
     received: watch::Receiver<usize>,
+    /// Each stream sent whole, with a `Content-Length`, and the connection closed, as a
+    /// server of fixed responses (wiremock) sends it; the gates are ignored.
+    whole: bool,
 }
 
 async fn stream(Path(name): Path<String>, State(served): State<Served>) -> Response {
     let pieces = served.streams.get(&name).cloned().unwrap_or_default();
+    if served.whole {
+        let body: Vec<u8> = pieces.into_iter().flat_map(|(_, p)| p).collect();
+        return ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response();
+    }
     let received = served.received;
     // Each piece its own write, and no end: the client must not need the connection closed.
     let body = futures::stream::iter(pieces)
@@ -54,10 +61,14 @@ async fn stream(Path(name): Path<String>, State(served): State<Served>) -> Respo
 }
 
 /// Serves `streams` on 127.0.0.1, one path per property; `received` opens their gates.
-async fn serve(streams: Streams, received: watch::Receiver<usize>) -> SocketAddr {
+async fn serve(streams: Streams, received: watch::Receiver<usize>, whole: bool) -> SocketAddr {
     let app = Router::new()
         .route("/props/{name}", get(stream))
-        .with_state(Served { streams, received });
+        .with_state(Served {
+            streams,
+            received,
+            whole,
+        });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -184,8 +195,19 @@ fn large(bytes: usize, tag: u64) -> Value {
 /// Observes every property of a Thing serving `streams` and collects updates until each
 /// property has as many values as `expected` lists, then checks them, in order.
 async fn observe_and_check(names: &[&str], streams: Streams, expected: HashMap<&str, Vec<Value>>) {
+    observe(names, streams, expected, false).await;
+}
+
+/// As [`observe_and_check`]; with `whole`, each stream is sent whole and closed (the client
+/// reconnects and gets the values again: only the first ones are checked).
+async fn observe(
+    names: &[&str],
+    streams: Streams,
+    expected: HashMap<&str, Vec<Value>>,
+    whole: bool,
+) {
     let (received, gates) = watch::channel(0usize);
-    let addr = serve(streams, gates).await;
+    let addr = serve(streams, gates, whole).await;
     let thing = thing(addr, names);
     let mut observer = EventSubscriber::new()
         .observe_all_properties(&thing, ObserveOptions::new())
@@ -206,7 +228,10 @@ async fn observe_and_check(names: &[&str], streams: Streams, expected: HashMap<&
     let mut seen: HashMap<String, Vec<Value>> = HashMap::new();
     // A guard against a hang, not a wait: each value is sent as soon as its gate opens.
     let collected = tokio::time::timeout(Duration::from_secs(20), async {
-        while seen.values().map(Vec::len).sum::<usize>() < total {
+        while expected
+            .iter()
+            .any(|(n, v)| seen.get(*n).map_or(0, Vec::len) < v.len())
+        {
             let update = observer.next().await.expect("the stream ended").unwrap();
             assert_eq!(update.thing_id.as_str(), "urn:test:per-property-sse");
             assert!(update.schema_violation.is_none(), "{update:?}");
@@ -230,6 +255,11 @@ async fn observe_and_check(names: &[&str], streams: Streams, expected: HashMap<&
             .collect::<Vec<_>>()
     );
     for (name, values) in expected {
+        if whole {
+            let first = seen.get(name).map(|s| &s[..values.len()]);
+            assert_eq!(first, Some(&values[..]), "{name}");
+            continue;
+        }
         assert_eq!(seen.get(name), Some(&values), "{name}");
         assert_eq!(
             observer
@@ -325,4 +355,31 @@ async fn a_64_kib_value_arrives() {
     ];
     let (streams, expected) = streams(&script, true, 1500, false);
     observe_and_check(&["a", "b"], streams, expected).await;
+}
+
+/// A server that sends each stream whole with a `Content-Length` and closes, as a fixed
+/// response: every value of the body arrives before the client reconnects.
+#[tokio::test]
+async fn every_value_arrives_from_streams_sent_whole_and_closed() {
+    for crlf in [false, true] {
+        let (streams, expected) = streams(&three_properties(), false, usize::MAX, crlf);
+        observe(&THREE, streams, expected, true).await;
+    }
+}
+
+/// Streams that start with a UTF-8 byte order mark, whole or cut byte by byte: the first
+/// event of each is read, named or not.
+#[tokio::test]
+async fn every_value_arrives_after_a_byte_order_mark() {
+    for piece in [usize::MAX, 1] {
+        let (streams, expected) = streams(&three_properties(), false, piece, false);
+        let streams = streams
+            .into_iter()
+            .map(|(name, pieces)| {
+                let bom = cut(b"\xEF\xBB\xBF", piece).into_iter().map(|p| (0, p));
+                (name, bom.chain(pieces).collect())
+            })
+            .collect();
+        observe_and_check(&THREE, streams, expected).await;
+    }
 }
