@@ -152,13 +152,20 @@ pub struct Notification {
     pub repeat: u32,
     /// For `severity_changed`, the severity before.
     pub previous_severity: Option<Severity>,
-    /// The alert as of this notification.
-    pub alert: Alert,
+    /// The alert as of this notification: shared with the engine until the alert next
+    /// changes, and, for `resolved`, with [`Engine::history`].
+    #[serde(serialize_with = "serialize_shared")]
+    pub alert: Arc<Alert>,
     /// The rule that raised it.
     #[serde(skip)]
     pub rule: Arc<Rule>,
     /// The unit of the property, from the TD, when known.
     pub unit: Option<String>,
+}
+
+/// Serializes the alert a notification shares as the alert itself.
+fn serialize_shared<S: serde::Serializer>(alert: &Arc<Alert>, s: S) -> Result<S::Ok, S::Error> {
+    Alert::serialize(alert, s)
 }
 
 impl Notification {
@@ -376,7 +383,9 @@ struct Series {
 
 #[derive(Debug)]
 struct Active {
-    alert: Alert,
+    /// Shared with the notifications about it (and, once resolved, the history): changed
+    /// through [`Arc::make_mut`], which copies it only while a caller still holds one.
+    alert: Arc<Alert>,
     resolving_since: Option<SystemTime>,
     last_notified: SystemTime,
     repeats: u32,
@@ -397,12 +406,12 @@ struct Core {
     timers: BinaryHeap<Reverse<Timer>>,
     silences: BTreeMap<SilenceId, Silence>,
     next_silence: u64,
-    history: VecDeque<Alert>,
+    history: VecDeque<Arc<Alert>>,
     /// The estimated bytes of each alert in `history`, in the same order.
     history_sizes: VecDeque<usize>,
-    /// The latest alert dropped from the history: the next alert that starts reuses its
-    /// strings rather than allocating its own.
-    spare: Option<Alert>,
+    /// The latest alert dropped from the history that nobody else holds: the next alert that
+    /// starts reuses it (the allocation and its strings) rather than allocating its own.
+    spare: Option<Arc<Alert>>,
     history_limit: usize,
     /// Estimated bytes of the alerts in `history`, and the most it may hold.
     history_bytes: usize,
@@ -841,7 +850,7 @@ impl Engine {
         if active.alert.state != AlertState::Firing {
             return Err(Error::alert(ErrorKind::NotFiring, rule, thing));
         }
-        active.alert.acknowledgement = Some(Acknowledgement {
+        Arc::make_mut(&mut active.alert).acknowledgement = Some(Acknowledgement {
             by: by.into(),
             at: now,
             comment,
@@ -893,14 +902,15 @@ impl Engine {
             .iter()
             .filter_map(|s| s.rule.as_ref())
             .flat_map(|c| c.series.values())
-            .filter_map(|s| s.alert.as_ref().map(|a| a.alert.clone()))
+            .filter_map(|s| s.alert.as_ref().map(|a| Alert::clone(&a.alert)))
             .collect();
         alerts.sort_by(|a, b| (&a.rule, &a.thing).cmp(&(&b.rule, &b.thing)));
         alerts
     }
 
-    /// Resolved alerts, oldest first, at most the history limit.
-    pub fn history(&self) -> &VecDeque<Alert> {
+    /// Resolved alerts, oldest first, at most the history limit. Each is the alert of its
+    /// `resolved` notification (the same allocation).
+    pub fn history(&self) -> &VecDeque<Arc<Alert>> {
         &self.core.history
     }
 }
@@ -1140,7 +1150,7 @@ fn json_bytes(v: &serde_json::Value) -> usize {
 
 impl Core {
     /// Adds a resolved alert to the history, dropping the oldest past the count and byte limits.
-    fn remember(&mut self, alert: Alert) {
+    fn remember(&mut self, alert: Arc<Alert>) {
         let bytes = alert_bytes(&alert);
         if self.history_limit == 0 || bytes > self.history_bytes_limit {
             return;
@@ -1148,14 +1158,16 @@ impl Core {
         while self.history.len() >= self.history_limit
             || self.history_bytes + bytes > self.history_bytes_limit
         {
-            let (Some(old), Some(old_bytes)) =
+            let (Some(mut old), Some(old_bytes)) =
                 (self.history.pop_front(), self.history_sizes.pop_front())
             else {
                 break;
             };
             self.history_bytes = self.history_bytes.saturating_sub(old_bytes);
-            // Its buffers serve the next alert that starts.
-            self.spare = Some(old);
+            // Unless a caller still holds it, it serves the next alert that starts.
+            if Arc::get_mut(&mut old).is_some() {
+                self.spare = Some(old);
+            }
         }
         self.history_bytes += bytes;
         self.history.push_back(alert);
@@ -1204,8 +1216,12 @@ impl Core {
             }
             Some(_) => self.evaluate_firing(ctx, series, holds, now, out),
         }
-        if let Some(active) = series.alert.as_mut() {
-            active.alert.value.clone_from(&series.value);
+        if let Some(active) = series.alert.as_mut()
+            && active.alert.value != series.value
+        {
+            Arc::make_mut(&mut active.alert)
+                .value
+                .clone_from(&series.value);
         }
         self.schedule(ctx, series, now);
     }
@@ -1240,9 +1256,9 @@ impl Core {
             active.resolving_since = None;
             if severity != active.alert.severity {
                 let previous = active.alert.severity;
-                active.alert.severity = severity;
-                active
-                    .alert
+                let alert = Arc::make_mut(&mut active.alert);
+                alert.severity = severity;
+                alert
                     .labels
                     .insert("severity".into(), severity.as_str().to_owned());
                 self.notify(
@@ -1287,9 +1303,12 @@ impl Core {
         let rule = &**ctx.rule;
         let id = self.next_alert;
         self.next_alert += 1;
-        let alert = match self.spare.take() {
-            Some(mut spare) if rule.thing != "*" && same_keys(&spare.labels, ctx.labels) => {
-                // The buffers of an alert that left the history, overwritten in place.
+        let reused = match self.spare.take() {
+            Some(mut shared) if rule.thing != "*" && same_keys(&shared.labels, ctx.labels) => {
+                // An alert that left the history (held by nobody else), overwritten in place.
+                let Some(spare) = Arc::get_mut(&mut shared) else {
+                    return self.start_new(ctx, series, id, now, render);
+                };
                 spare.id = id;
                 spare.rule.clone_from(&rule.id);
                 spare.thing.clone_from(&rule.thing);
@@ -1305,30 +1324,54 @@ impl Core {
                 spare.fired_at = None;
                 spare.resolved_at = None;
                 spare.acknowledgement = None;
-                spare
+                shared
             }
-            _ => {
-                let mut labels = ctx.labels.clone();
-                if rule.thing == "*" {
-                    labels.insert("thing".into(), String::from(&*series.thing));
-                }
-                Alert {
-                    id,
-                    rule: rule.id.clone(),
-                    thing: String::from(&*series.thing),
-                    property: rule.property.clone(),
-                    state: AlertState::Pending,
-                    severity: rule.severity,
-                    labels,
-                    value: series.value.clone(),
-                    summary: String::new(),
-                    active_since: now,
-                    fired_at: None,
-                    resolved_at: None,
-                    acknowledgement: None,
-                }
-            }
+            _ => return self.start_new(ctx, series, id, now, render),
         };
+        self.started(ctx, series, reused, now, render);
+    }
+
+    /// Starts a pending alert with `id` in a new allocation.
+    fn start_new(
+        &mut self,
+        ctx: &RuleCtx<'_>,
+        series: &mut Series,
+        id: u64,
+        now: SystemTime,
+        render: bool,
+    ) {
+        let rule = &**ctx.rule;
+        let mut labels = ctx.labels.clone();
+        if rule.thing == "*" {
+            labels.insert("thing".into(), String::from(&*series.thing));
+        }
+        let alert = Alert {
+            id,
+            rule: rule.id.clone(),
+            thing: String::from(&*series.thing),
+            property: rule.property.clone(),
+            state: AlertState::Pending,
+            severity: rule.severity,
+            labels,
+            value: series.value.clone(),
+            summary: String::new(),
+            active_since: now,
+            fired_at: None,
+            resolved_at: None,
+            acknowledgement: None,
+        };
+        self.started(ctx, series, Arc::new(alert), now, render);
+    }
+
+    /// Makes `alert` the series' pending alert; with `render`, renders its summary.
+    fn started(
+        &mut self,
+        ctx: &RuleCtx<'_>,
+        series: &mut Series,
+        alert: Arc<Alert>,
+        now: SystemTime,
+        render: bool,
+    ) {
         series.alert = Some(Active {
             alert,
             resolving_since: None,
@@ -1351,12 +1394,12 @@ impl Core {
         let Some(active) = series.alert.as_mut() else {
             return;
         };
-        active.alert.state = AlertState::Firing;
-        active.alert.fired_at = Some(now);
-        active.alert.severity = severity;
-        if active.alert.labels.get("severity").map(String::as_str) != Some(severity.as_str()) {
-            active
-                .alert
+        let alert = Arc::make_mut(&mut active.alert);
+        alert.state = AlertState::Firing;
+        alert.fired_at = Some(now);
+        alert.severity = severity;
+        if alert.labels.get("severity").map(String::as_str) != Some(severity.as_str()) {
+            alert
                 .labels
                 .insert("severity".into(), severity.as_str().to_owned());
         }
@@ -1373,8 +1416,9 @@ impl Core {
         let Some(active) = series.alert.as_mut() else {
             return;
         };
-        active.alert.state = AlertState::Resolved;
-        active.alert.resolved_at = Some(now);
+        let alert = Arc::make_mut(&mut active.alert);
+        alert.state = AlertState::Resolved;
+        alert.resolved_at = Some(now);
         self.notify(ctx, series, NotificationKind::Resolved, now, None, out);
         if let Some(active) = series.alert.take() {
             self.remember(active.alert);
@@ -1386,7 +1430,7 @@ impl Core {
         let Some(active) = series.alert.as_mut() else {
             return;
         };
-        let mut summary = std::mem::take(&mut active.alert.summary);
+        let mut summary = std::mem::take(&mut Arc::make_mut(&mut active.alert).summary);
         let Some(active) = series.alert.as_ref() else {
             return;
         };
@@ -1412,7 +1456,8 @@ impl Core {
             summary.shrink_to_fit();
         }
         if let Some(active) = series.alert.as_mut() {
-            active.alert.summary = summary;
+            // Unique since the take above: no copy.
+            Arc::make_mut(&mut active.alert).summary = summary;
         }
     }
 
@@ -1430,7 +1475,11 @@ impl Core {
         let Some(active) = series.alert.as_mut() else {
             return;
         };
-        active.alert.value.clone_from(&series.value);
+        if active.alert.value != series.value {
+            Arc::make_mut(&mut active.alert)
+                .value
+                .clone_from(&series.value);
+        }
         if matches!(
             kind,
             NotificationKind::Fired | NotificationKind::SeverityChanged
@@ -1462,7 +1511,7 @@ impl Core {
                 0
             },
             previous_severity,
-            alert: active.alert.clone(),
+            alert: Arc::clone(&active.alert),
             rule: Arc::clone(ctx.rule),
             unit,
         });
@@ -1604,6 +1653,62 @@ mod tests {
                 assert_eq!(engine.history().back().map(|a| a.id), Some(n.alert.id));
             }
         }
+    }
+
+    #[test]
+    fn notifications_share_the_alert_and_keep_it_as_it_was() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let update = |v: f64| PropertyUpdate::new("t", "p", json!(v));
+        let mut engine = Engine::new();
+        engine
+            .add_rule(Rule::new("r", "t", "p", Condition::Gt(1.0)), t0)
+            .unwrap();
+        let fired = engine.update(at(1), &update(2.0));
+        // The engine's alert changes while the caller holds the notification about it.
+        assert!(engine.update(at(2), &update(3.0)).is_empty());
+        assert_eq!(fired[0].alert.value, Some(json!(2.0)));
+        assert_eq!(fired[0].alert.state, AlertState::Firing);
+        assert_eq!(engine.active_alerts()[0].value, Some(json!(3.0)));
+        let resolved = engine.update(at(3), &update(0.0));
+        assert_eq!(fired[0].alert.state, AlertState::Firing);
+        assert_eq!(resolved[0].alert.state, AlertState::Resolved);
+        assert_eq!(resolved[0].alert.value, Some(json!(0.0)));
+        let history = engine.history();
+        assert!(Arc::ptr_eq(&resolved[0].alert, &history[0]));
+        assert_eq!(history[0].id, fired[0].alert.id);
+    }
+
+    #[test]
+    fn an_alert_left_the_history_is_reused_only_when_nobody_holds_it() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut engine = Engine::new().with_history_limit(1);
+        engine
+            .add_rule(Rule::new("r", "t", "p", Condition::Gt(1.0)), t0)
+            .unwrap();
+        let mut now = t0;
+        let mut cycle = |engine: &mut Engine, v: f64| {
+            now += Duration::from_secs(10);
+            let fired = engine.update(now, &PropertyUpdate::new("t", "p", json!(v)));
+            now += Duration::from_secs(1);
+            let resolved = engine.update(now, &PropertyUpdate::new("t", "p", json!(0)));
+            (fired[0].clone(), resolved[0].clone())
+        };
+        // Not held: the first resolved alert's allocation serves the third alert, once the
+        // second pushed it out of the history.
+        let first = Arc::as_ptr(&cycle(&mut engine, 2.0).1.alert) as usize;
+        let _ = cycle(&mut engine, 3.0);
+        let (third, _) = cycle(&mut engine, 4.0);
+        assert_eq!(Arc::as_ptr(&third.alert) as usize, first);
+        assert_eq!(third.alert.value, Some(json!(4.0)));
+        // Held: what the caller holds stays as it was.
+        let (_, held) = cycle(&mut engine, 5.0);
+        let _ = cycle(&mut engine, 6.0);
+        let (later, _) = cycle(&mut engine, 7.0);
+        assert!(!Arc::ptr_eq(&later.alert, &held.alert));
+        assert_eq!(held.alert.value, Some(json!(0)));
+        assert_eq!(held.alert.state, AlertState::Resolved);
+        assert_eq!(held.alert.id + 2, later.alert.id);
     }
 
     #[test]

@@ -790,7 +790,12 @@ impl AlertManager {
 
     /// Resolved alerts, oldest first (bounded, see [`AlertManagerBuilder::history_limit`]).
     pub fn history(&self) -> Vec<Alert> {
-        self.shared.engine().history().iter().cloned().collect()
+        self.shared
+            .engine()
+            .history()
+            .iter()
+            .map(|a| Alert::clone(a))
+            .collect()
     }
 
     /// Acknowledges a firing alert (see [`Engine::acknowledge`]).

@@ -1075,7 +1075,7 @@ mod tests {
         let _ = engine.tick(now);
         (
             engine.active_alerts(),
-            engine.history().iter().cloned().collect(),
+            engine.history().iter().map(|a| Alert::clone(a)).collect(),
         )
     }
 
