@@ -383,3 +383,24 @@ async fn every_value_arrives_after_a_byte_order_mark() {
         observe_and_check(&THREE, streams, expected).await;
     }
 }
+
+/// Eight properties, eight connections to one host at once: none waits for another.
+#[tokio::test]
+async fn eight_properties_on_one_host_each_get_their_values() {
+    const NAMES: [&str; 8] = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"];
+    let script: Script = NAMES
+        .iter()
+        .enumerate()
+        .flat_map(|(i, name)| {
+            let n = i as u64;
+            [
+                (*name, Style::Unnamed, json!(n)),
+                (*name, Style::Named, large(8 * 1024, n)),
+            ]
+        })
+        .collect();
+    for gated in [false, true] {
+        let (streams, expected) = streams(&script, gated, usize::MAX, false);
+        observe_and_check(&NAMES, streams, expected).await;
+    }
+}
