@@ -27,7 +27,8 @@ const MAX_LOG_ENTRIES: usize = 1_000_000;
 ///
 /// With no `--thing` or `--directory` it starts an embedded simulator of four Things and
 /// watches those.
-#[derive(Debug, Clone, Parser)]
+// `Debug` (below) shows each secret only as `Some("…")`, so a log line with the options leaks none.
+#[derive(Clone, Parser)]
 #[command(version, about)]
 pub struct Options {
     /// URL of a Thing Description to monitor (repeatable); replaces the simulator.
@@ -143,6 +144,35 @@ pub struct Options {
 }
 
 /// An option combination or secret that cannot work.
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn hidden(secret: &Option<String>) -> Option<&'static str> {
+            secret.as_ref().map(|_| "…")
+        }
+        f.debug_struct("Options")
+            .field("things", &self.things)
+            .field("directory", &self.directory)
+            .field("rules", &self.rules)
+            .field("strict_rules", &self.strict_rules)
+            .field("bearer_token", &hidden(&self.bearer_token))
+            .field("basic_auth", &hidden(&self.basic_auth))
+            .field("headless", &self.headless)
+            .field("duration", &self.duration)
+            .field("td_timeout", &self.td_timeout)
+            .field("log_entries", &self.log_entries)
+            .field("log_bytes", &self.log_bytes)
+            .field("history_bytes", &self.history_bytes)
+            .field("seed", &self.seed)
+            .field("chaos", &self.chaos)
+            .field("chaos_rate", &self.chaos_rate)
+            .field("serve_only", &self.serve_only)
+            .field("sim_tick", &self.sim_tick)
+            .field("web", &self.web)
+            .field("web_token", &hidden(&self.web_token))
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OptionsError {
     /// `--serve-only` with Things of its own to watch.
@@ -478,5 +508,25 @@ mod tests {
         }
         assert_eq!(check(&["--web", "--web-token", "a1-B2_c3.~+/="]), Ok(()));
         assert_eq!(check(&["--bearer-token", "abc.def"]), Ok(()));
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let options = Options::try_parse_from([
+            "dash",
+            "--bearer-token",
+            "bearer-secret",
+            "--basic-auth",
+            "user:basic-secret",
+            "--web",
+            "--web-token",
+            "web-secret",
+        ])
+        .expect("options");
+        let shown = format!("{options:?}");
+        for secret in ["bearer-secret", "basic-secret", "web-secret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("web_token: Some(\"…\")"), "{shown}");
     }
 }
