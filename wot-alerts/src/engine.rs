@@ -1066,9 +1066,35 @@ fn is_timed(rule: &Rule) -> bool {
             .any(|c| matches!(c, Condition::NoData(_) | Condition::Rate(_)))
 }
 
-/// Whether two label sets have the same names (values aside).
-fn same_keys(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
-    a.len() == b.len() && a.keys().eq(b.keys())
+/// Writes the labels of `rule`'s new alert for `thing` (`rule_labels`, see
+/// [`CompiledRule::labels`], and `thing` for a `*` rule) over `labels`, keeping their strings;
+/// false, with `labels` partly written, when the names differ.
+fn overwrite_labels(
+    alert: &mut Alert,
+    rule_labels: &BTreeMap<String, String>,
+    rule: &Rule,
+    thing: &str,
+) -> bool {
+    let any = rule.thing == "*";
+    let names = rule_labels.len() + usize::from(any && !rule_labels.contains_key("thing"));
+    if alert.labels.len() != names {
+        return false;
+    }
+    let mut source = rule_labels.iter().peekable();
+    for (name, value) in &mut alert.labels {
+        if any && name == "thing" {
+            // A `*` rule's alerts name their thing, over any `thing` label of the rule.
+            source.next_if(|(k, _)| k.as_str() == "thing");
+            value.clear();
+            value.push_str(thing);
+            continue;
+        }
+        match source.next() {
+            Some((k, v)) if k == name => value.clone_from(v),
+            _ => return false,
+        }
+    }
+    source.next().is_none()
 }
 
 /// The next repeat after `last`: one `every` later, or, when that is not after `horizon` (a
@@ -1303,31 +1329,31 @@ impl Core {
         let rule = &**ctx.rule;
         let id = self.next_alert;
         self.next_alert += 1;
-        let reused = match self.spare.take() {
-            Some(mut shared) if rule.thing != "*" && same_keys(&shared.labels, ctx.labels) => {
-                // An alert that left the history (held by nobody else), overwritten in place.
-                let Some(spare) = Arc::get_mut(&mut shared) else {
-                    return self.start_new(ctx, series, id, now, render);
-                };
-                spare.id = id;
-                spare.rule.clone_from(&rule.id);
-                spare.thing.clone_from(&rule.thing);
-                spare.property.clone_from(&rule.property);
-                spare.state = AlertState::Pending;
-                spare.severity = rule.severity;
-                for (value, source) in spare.labels.values_mut().zip(ctx.labels.values()) {
-                    value.clone_from(source);
-                }
-                spare.value.clone_from(&series.value);
-                spare.summary.clear();
-                spare.active_since = now;
-                spare.fired_at = None;
-                spare.resolved_at = None;
-                spare.acknowledgement = None;
-                shared
-            }
-            _ => return self.start_new(ctx, series, id, now, render),
+        // An alert that left the history (held by nobody else), overwritten in place when
+        // its labels have the same names as the new alert's.
+        let mut reused = self.spare.take();
+        let fits = reused
+            .as_mut()
+            .and_then(Arc::get_mut)
+            .is_some_and(|spare| overwrite_labels(spare, ctx.labels, rule, &series.thing));
+        let Some(mut reused) = reused.filter(|_| fits) else {
+            return self.start_new(ctx, series, id, now, render);
         };
+        if let Some(spare) = Arc::get_mut(&mut reused) {
+            spare.id = id;
+            spare.rule.clone_from(&rule.id);
+            spare.thing.clear();
+            spare.thing.push_str(&series.thing);
+            spare.property.clone_from(&rule.property);
+            spare.state = AlertState::Pending;
+            spare.severity = rule.severity;
+            spare.value.clone_from(&series.value);
+            spare.summary.clear();
+            spare.active_since = now;
+            spare.fired_at = None;
+            spare.resolved_at = None;
+            spare.acknowledgement = None;
+        }
         self.started(ctx, series, reused, now, render);
     }
 
@@ -1709,6 +1735,55 @@ mod tests {
         assert_eq!(held.alert.value, Some(json!(0)));
         assert_eq!(held.alert.state, AlertState::Resolved);
         assert_eq!(held.alert.id + 2, later.alert.id);
+    }
+
+    #[test]
+    fn alerts_of_any_thing_rules_reuse_alerts_that_left_the_history() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut engine = Engine::new().with_history_limit(1);
+        let mut any = Rule::new("any", "*", "p", Condition::Gt(1.0));
+        // The alert's own `thing` label wins over the rule's.
+        any.labels.insert("thing".into(), "ignored".into());
+        engine.add_rule(any, t0).unwrap();
+        engine
+            .add_rule(Rule::new("named", "t9", "p", Condition::Gt(1.0)), t0)
+            .unwrap();
+        let mut at = t0;
+        for (round, thing) in ["t1", "t9", "t2", "t9", "t3", "t1"].into_iter().enumerate() {
+            at += Duration::from_secs(10);
+            let fired = engine.update(at, &PropertyUpdate::new(thing, "p", json!(2)));
+            let mut rules: Vec<&str> = fired.iter().map(|n| n.alert.rule.as_str()).collect();
+            rules.sort_unstable();
+            let expected: &[&str] = if thing == "t9" {
+                &["any", "named"]
+            } else {
+                &["any"]
+            };
+            assert_eq!(rules, expected, "round {round}");
+            for n in &fired {
+                let a = &n.alert;
+                assert_eq!(a.thing, thing);
+                let labels: Vec<(&str, &str)> = a
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                assert_eq!(
+                    labels,
+                    [
+                        ("alertname", a.rule.as_str()),
+                        ("property", "p"),
+                        ("severity", "warning"),
+                        ("thing", thing)
+                    ]
+                );
+                assert_eq!(a.summary, format!("{}: {thing} p is 2", a.rule));
+            }
+            at += Duration::from_secs(1);
+            drop(fired);
+            let resolved = engine.update(at, &PropertyUpdate::new(thing, "p", json!(0)));
+            assert_eq!(resolved.len(), expected.len());
+        }
     }
 
     #[test]
