@@ -143,7 +143,6 @@ pub struct Options {
     pub web_token: Option<String>,
 }
 
-/// An option combination or secret that cannot work.
 impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         fn hidden(secret: &Option<String>) -> Option<&'static str> {
@@ -173,6 +172,7 @@ impl std::fmt::Debug for Options {
     }
 }
 
+/// An option combination or secret that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OptionsError {
     /// `--serve-only` with Things of its own to watch.
