@@ -306,31 +306,12 @@ fn closest_id<'a>(wanted: &str, ids: impl Iterator<Item = &'a str> + Clone) -> O
     });
     let most = (wanted.chars().count() / 3).max(1);
     suffix.or_else(|| {
-        ids.map(|id| (edit_distance(wanted, id), id))
+        ids.filter(|id| id.len() <= 256 && wanted.len() <= 256)
+            .map(|id| (strsim::levenshtein(wanted, id), id))
             .filter(|(d, _)| *d <= most)
             .min_by_key(|(d, _)| *d)
             .map(|(_, id)| id)
     })
-}
-
-/// The Levenshtein distance between `a` and `b`, in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut next = Vec::with_capacity(row.len());
-        next.push(i + 1);
-        for ((cb, diagonal), above) in b.iter().zip(&row).zip(row.iter().skip(1)) {
-            let left = next.last().copied().unwrap_or(0);
-            next.push(
-                (diagonal + usize::from(ca != *cb))
-                    .min(above + 1)
-                    .min(left + 1),
-            );
-        }
-        row = next;
-    }
-    row.last().copied().unwrap_or(0)
 }
 
 /// Most causes named by [`error_chain`].

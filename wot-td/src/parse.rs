@@ -950,7 +950,8 @@ fn unknown_op(found: &str, kind: AffordanceKind) -> String {
     };
     let nearest = allowed
         .iter()
-        .map(|o| (edit_distance(found, &o.to_string()), o))
+        .filter(|_| found.len() <= 64)
+        .map(|o| (strsim::levenshtein(found, o.as_str()), o))
         .min_by_key(|(d, _)| *d)
         .filter(|(d, _)| *d <= found.chars().count().div_ceil(2))
         .map(|(_, o)| format!(" (did you mean `{o}`?)"))
@@ -959,31 +960,6 @@ fn unknown_op(found: &str, kind: AffordanceKind) -> String {
         "unknown operation `{found}`: {place} allows {}{nearest}",
         names.join(", ")
     )
-}
-
-/// Levenshtein distance, for suggestions (inputs are short: `found` is cut at 64 chars).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().take(64).collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut diagonal = row.first().copied().unwrap_or(0);
-        if let Some(first) = row.first_mut() {
-            *first = i + 1;
-        }
-        for (j, cb) in b.iter().enumerate() {
-            let above = row.get(j + 1).copied().unwrap_or(0);
-            let left = row.get(j).copied().unwrap_or(0);
-            let value = (diagonal + usize::from(ca != cb))
-                .min(above + 1)
-                .min(left + 1);
-            diagonal = above;
-            if let Some(cell) = row.get_mut(j + 1) {
-                *cell = value;
-            }
-        }
-    }
-    row.last().copied().unwrap_or(0)
 }
 
 /// One step of a JSON path.
@@ -1014,13 +990,6 @@ pub(crate) fn lookup<'a>(value: &'a Value, segments: &[PathSeg]) -> Option<&'a V
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("readaction", "readaction"), 0);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-    }
 
     #[test]
     fn unknown_ops_name_the_allowed_ones_and_the_nearest() {
