@@ -87,6 +87,18 @@ async fn fire(server: &Server, tx: &mpsc::UnboundedSender<wot_alerts::PropertyUp
     panic!("the alert did not fire");
 }
 
+/// The snapshot, as JSON.
+async fn fetch_snapshot(client: &reqwest::Client, base: &str) -> Value {
+    client
+        .get(format!("{base}/api/snapshot"))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 fn text(bytes: &Bytes) -> &str {
     std::str::from_utf8(bytes).expect("utf-8")
 }
@@ -339,14 +351,7 @@ async fn posts_need_the_token_and_json_and_gets_change_nothing() {
     assert_eq!(done.status(), StatusCode::OK);
     assert_eq!(done.json::<Value>().await.expect("JSON"), json!({}));
     assert!(acknowledged(&server));
-    let snapshot: Value = client
-        .get(format!("{base}/api/snapshot"))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let snapshot = fetch_snapshot(&client, &base).await;
     let alert = &snapshot["alerts"]["active"][0];
     assert_eq!(alert["state"], "firing");
     assert_eq!(alert["acknowledged"]["by"], "web dashboard");
@@ -384,14 +389,7 @@ async fn posts_need_the_token_and_json_and_gets_change_nothing() {
     assert_eq!(made.status(), StatusCode::OK);
     let id = made.json::<Value>().await.expect("JSON")["id"].clone();
     assert_eq!(id, json!(1));
-    let snapshot: Value = client
-        .get(format!("{base}/api/snapshot"))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let snapshot = fetch_snapshot(&client, &base).await;
     let silence = &snapshot["alerts"]["silences"][0];
     assert_eq!(
         (
