@@ -24,10 +24,14 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
 use crate::rule::{Condition, NotificationKind, Rule, Severity};
+use crate::state::{
+    AlertRecord, ENGINE_STATE_VERSION, EngineState, RestoreReport, SeriesKey, SeriesState,
+    StateChanges, StateError,
+};
 use crate::template::{Template, Vars};
 
 /// Most samples a series keeps for `rate` conditions; older ones are dropped first.
@@ -74,7 +78,7 @@ impl PropertyUpdate {
 }
 
 /// Where an alert is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AlertState {
@@ -98,7 +102,7 @@ impl AlertState {
 }
 
 /// Who acknowledged a firing alert, when, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acknowledgement {
     /// Who acknowledged.
     pub by: String,
@@ -109,7 +113,7 @@ pub struct Acknowledgement {
 }
 
 /// One alert of one rule for one thing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Alert {
     /// Unique within the engine, increasing.
@@ -144,6 +148,9 @@ pub struct Alert {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Notification {
+    /// Identifies this notification: unique per engine instance, kept across restores (see
+    /// [`NotificationId`]). Webhooks send it so that a receiver can drop a repeat.
+    pub id: NotificationId,
     /// What happened.
     pub kind: NotificationKind,
     /// When (engine time).
@@ -182,7 +189,7 @@ impl Notification {
 
 /// A silence: notifications of matching alerts are not produced between `starts_at` and
 /// `ends_at`. Alert states are not affected. A field left `None` (or empty labels) matches all.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Silence {
     /// Match this rule id only.
@@ -264,9 +271,105 @@ impl Silence {
     }
 }
 
-/// Identifies a silence within an engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Identifies a silence within an engine (kept across restores). Serialized as its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct SilenceId(u64);
+
+impl SilenceId {
+    /// The id as a number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl From<u64> for SilenceId {
+    fn from(id: u64) -> Self {
+        SilenceId(id)
+    }
+}
+
+impl std::fmt::Display for SilenceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Identifies a notification: the engine instance (random, chosen by a new engine and kept
+/// across restores) and a sequence number. Shown and serialized as
+/// `<instance as 16 hex digits>-<sequence>`, e.g. `5f0c1e2d3a4b6978-42`.
+///
+/// ```
+/// use wot_alerts::NotificationId;
+///
+/// let id: NotificationId = "5f0c1e2d3a4b6978-42".parse()?;
+/// assert_eq!(id.sequence(), 42);
+/// assert_eq!(id.to_string(), "5f0c1e2d3a4b6978-42");
+/// # Ok::<(), wot_alerts::StateError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NotificationId {
+    instance: u64,
+    sequence: u64,
+}
+
+impl NotificationId {
+    /// The id of the `sequence`th notification of engine `instance`.
+    pub fn new(instance: u64, sequence: u64) -> Self {
+        NotificationId { instance, sequence }
+    }
+
+    /// The engine instance.
+    pub fn instance(self) -> u64 {
+        self.instance
+    }
+
+    /// The sequence number within the instance, from 1.
+    pub fn sequence(self) -> u64 {
+        self.sequence
+    }
+}
+
+impl std::fmt::Display for NotificationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}-{}", self.instance, self.sequence)
+    }
+}
+
+impl std::str::FromStr for NotificationId {
+    type Err = StateError;
+
+    fn from_str(s: &str) -> Result<Self, StateError> {
+        let bad = || StateError::Malformed {
+            path: "notification id".into(),
+            message: format!(
+                "expected <16 hex digits>-<number>, found {:?}",
+                crate::escape_controls(&s.chars().take(64).collect::<String>())
+            ),
+        };
+        let (instance, sequence) = s.split_once('-').ok_or_else(bad)?;
+        if instance.len() != 16 {
+            return Err(bad());
+        }
+        Ok(NotificationId {
+            instance: u64::from_str_radix(instance, 16).map_err(|_| bad())?,
+            sequence: sequence.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl Serialize for NotificationId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for NotificationId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// The alert engine. Feed it updates and ticks with the current time; it returns notifications.
 ///
@@ -379,6 +482,9 @@ struct Series {
     samples: VecDeque<(SystemTime, f64)>,
     alert: Option<Active>,
     scheduled: Option<SystemTime>,
+    /// Whether the series changed since the last [`Engine::take_changes`] (it is then in
+    /// [`ChangeLog::series`] once).
+    dirty: bool,
 }
 
 #[derive(Debug)]
@@ -426,6 +532,37 @@ struct Core {
     next_alert: u64,
     generation: u64,
     live_series: usize,
+    /// Random, chosen by [`Engine::new`], restored: the first half of notification ids.
+    instance: u64,
+    /// The sequence number of the next notification.
+    next_notification: u64,
+    /// What changed since the last [`Engine::take_changes`].
+    changes: ChangeLog,
+}
+
+/// What changed since the last [`Engine::take_changes`]: keys only, resolved to their current
+/// contents when taken. A series is listed once however often it changes.
+#[derive(Debug, Default)]
+struct ChangeLog {
+    /// (slot, thing) of each series that changed.
+    series: Vec<(usize, Arc<str>)>,
+    /// Series that went away with their rule (or were dropped by a restore).
+    removed: Vec<SeriesKey>,
+    /// Silences added or removed.
+    silences: std::collections::BTreeSet<SilenceId>,
+}
+
+/// A random engine instance number: seeded by the standard library's per-process random keys
+/// and the time.
+fn random_instance() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 impl Default for Engine {
@@ -461,6 +598,9 @@ impl Engine {
                 next_alert: 1,
                 generation: 0,
                 live_series: 0,
+                instance: random_instance(),
+                next_notification: 1,
+                changes: ChangeLog::default(),
             },
         }
     }
@@ -628,6 +768,12 @@ impl Engine {
         let mut things: Vec<_> = compiled.series.into_iter().collect();
         things.sort_by(|a, b| a.0.cmp(&b.0));
         self.core.live_series -= things.len();
+        for (thing, _) in &things {
+            self.core.changes.removed.push(SeriesKey::new(
+                compiled.rule.id.clone(),
+                String::from(&**thing),
+            ));
+        }
         for (_, mut series) in things {
             if series
                 .alert
@@ -850,6 +996,16 @@ impl Engine {
         if active.alert.state != AlertState::Firing {
             return Err(Error::alert(ErrorKind::NotFiring, rule, thing));
         }
+        if !series.dirty {
+            series.dirty = true;
+            self.core
+                .changes
+                .series
+                .push((slot, Arc::clone(&series.thing)));
+        }
+        let Some(active) = series.alert.as_mut() else {
+            return Err(not_found());
+        };
         Arc::make_mut(&mut active.alert).acknowledgement = Some(Acknowledgement {
             by: by.into(),
             at: now,
@@ -882,12 +1038,15 @@ impl Engine {
         let id = SilenceId(self.core.next_silence);
         self.core.next_silence += 1;
         self.core.silences.insert(id, silence);
+        self.core.changes.silences.insert(id);
         id
     }
 
     /// Removes a silence; `None` if unknown.
     pub fn remove_silence(&mut self, id: SilenceId) -> Option<Silence> {
-        self.core.silences.remove(&id)
+        let removed = self.core.silences.remove(&id)?;
+        self.core.changes.silences.insert(id);
+        Some(removed)
     }
 
     /// The silences, expired ones included, by id.
@@ -913,6 +1072,268 @@ impl Engine {
     pub fn history(&self) -> &VecDeque<Arc<Alert>> {
         &self.core.history
     }
+
+    /// This engine's instance number: random for a new engine, taken from the state by
+    /// [`restore`](Self::restore). See [`NotificationId`].
+    pub fn instance(&self) -> u64 {
+        self.core.instance
+    }
+
+    /// A snapshot of everything the engine must not forget across a restart (see
+    /// [`EngineState`] and the restart rule in its module docs). Costs time and memory for
+    /// every series; between snapshots, save [`take_changes`](Self::take_changes) instead.
+    pub fn state(&self) -> EngineState {
+        let mut state = EngineState::new(self.core.instance, self.core.now);
+        state.next_alert_id = self.core.next_alert;
+        state.next_notification_id = self.core.next_notification;
+        state.next_silence_id = self.core.next_silence;
+        for compiled in self.slots.iter().filter_map(|s| s.rule.as_ref()) {
+            for series in compiled.series.values() {
+                let s = series_state(&compiled.rule, series);
+                state.series.insert(s.key(), s);
+            }
+        }
+        state.silences = self.core.silences.clone();
+        state
+    }
+
+    /// What changed since the previous call (or since the engine was made): the series that
+    /// changed, as they are now, the series removed with their rules, the silences added or
+    /// removed, and the counters. Applying every result in order with
+    /// [`EngineState::apply`] to a state saved before the first of them gives
+    /// [`state`](Self::state).
+    ///
+    /// A series changes with every update it records (its last value and update time), with
+    /// every deadline evaluated for it and with acknowledgements. The engine keeps only the
+    /// keys of what changed (one entry per series until taken), so calling this rarely costs
+    /// no more memory than the number of series; removed series are listed one by one until
+    /// taken.
+    pub fn take_changes(&mut self) -> StateChanges {
+        let log = std::mem::take(&mut self.core.changes);
+        let mut series = Vec::with_capacity(log.series.len());
+        for (slot, thing) in log.series {
+            let Some(Slot {
+                rule: Some(compiled),
+                ..
+            }) = self.slots.get_mut(slot)
+            else {
+                continue; // its rule is gone: in `removed`
+            };
+            if let Some(s) = compiled.series.get_mut(&*thing)
+                && s.dirty
+            {
+                s.dirty = false;
+                series.push(series_state(&compiled.rule, s));
+            }
+        }
+        let mut silences = Vec::new();
+        let mut removed_silences = Vec::new();
+        for id in log.silences {
+            match self.core.silences.get(&id) {
+                Some(s) => silences.push((id, s.clone())),
+                None => removed_silences.push(id),
+            }
+        }
+        StateChanges {
+            version: ENGINE_STATE_VERSION,
+            instance: self.core.instance,
+            now: self.core.now,
+            next_alert_id: self.core.next_alert,
+            next_notification_id: self.core.next_notification,
+            next_silence_id: self.core.next_silence,
+            removed_series: log.removed,
+            series,
+            removed_silences,
+            silences,
+        }
+    }
+
+    /// Restores a state saved by [`state`](Self::state) (and [`EngineState::apply`]) into this
+    /// engine, whose rules must already be added, at time `now` (the restart). Follows the
+    /// restart rule of [`EngineState`]: pending alerts keep their pending-since time and fire
+    /// at the first evaluation at or after `now` if their hold time has passed and their
+    /// condition still holds; firing alerts stay firing without a new notification; no-data
+    /// deadlines of series without an alert start again at `now`.
+    ///
+    /// Series in the state replace the engine's series of the same rule and thing; the
+    /// engine's other series stay. The silences are replaced by the state's. The engine's time
+    /// becomes the latest of its own, the state's and `now`. Nothing is notified here: every
+    /// restored series whose rule has deadlines (and every restored alert) is evaluated at the
+    /// next [`tick`](Self::tick) or [`update`](Self::update), at time `now`.
+    ///
+    /// What the restore dropped or adjusted shows in the next
+    /// [`take_changes`](Self::take_changes), so a store can catch up.
+    ///
+    /// # Errors
+    /// [`StateError::UnsupportedVersion`] for a state of another version, and
+    /// [`StateError::Invalid`] for a series holding a resolved alert. The engine is unchanged
+    /// when an error is returned.
+    pub fn restore(
+        &mut self,
+        state: EngineState,
+        now: SystemTime,
+    ) -> Result<RestoreReport, StateError> {
+        if state.version != ENGINE_STATE_VERSION {
+            return Err(StateError::UnsupportedVersion {
+                found: state.version,
+                supported: ENGINE_STATE_VERSION,
+            });
+        }
+        if let Some(s) = state.series.values().find(|s| {
+            s.alert
+                .as_ref()
+                .is_some_and(|a| !matches!(a.state, AlertState::Pending | AlertState::Firing))
+        }) {
+            return Err(StateError::Invalid {
+                rule: s.rule.clone(),
+                thing: s.thing.clone(),
+                message: "an active alert must be pending or firing".into(),
+            });
+        }
+        let now = self.core.advance(now.max(state.now));
+        let mut report = RestoreReport::default();
+        let mut max_alert = 0;
+        for (key, saved) in state.series {
+            let Some(&slot) = self.by_id.get(&key.rule) else {
+                report.dropped_unknown_rule += 1;
+                self.core.changes.removed.push(key);
+                continue;
+            };
+            let Some(Slot {
+                generation,
+                rule: Some(compiled),
+            }) = self.slots.get_mut(slot)
+            else {
+                report.dropped_unknown_rule += 1;
+                self.core.changes.removed.push(key);
+                continue;
+            };
+            if saved.property != compiled.rule.property
+                || (compiled.named && saved.thing != compiled.rule.thing)
+            {
+                report.dropped_mismatch += 1;
+                self.core.changes.removed.push(key);
+                continue;
+            }
+            let existing = compiled.series.get(saved.thing.as_str());
+            let exists = existing.is_some();
+            // A changed series is in the change log: its entry stands for the restored one.
+            let logged = existing.is_some_and(|s| s.dirty);
+            if !exists && self.core.live_series >= self.core.series_limit {
+                report.dropped_over_limit += 1;
+                self.core.changes.removed.push(key);
+                continue;
+            }
+            let thing: Arc<str> = Arc::from(saved.thing.as_str());
+            let mut series = Series::new(Arc::clone(&thing), saved.last_update);
+            series.dirty = logged;
+            series.value = saved.value;
+            series.changed = saved.changed;
+            series.previous_update = saved.previous_update;
+            let skip = saved.samples.len().saturating_sub(MAX_RATE_SAMPLES);
+            series.samples = saved.samples.into_iter().skip(skip).collect();
+            if let Some(a) = saved.alert {
+                max_alert = max_alert.max(a.id);
+                match a.state {
+                    AlertState::Pending => report.pending += 1,
+                    _ => {
+                        report.firing += 1;
+                        report.acknowledged += usize::from(a.acknowledgement.is_some());
+                    }
+                }
+                let mut labels = compiled.labels.clone();
+                if !compiled.named {
+                    labels.insert("thing".into(), saved.thing.clone());
+                }
+                labels.insert("severity".into(), a.severity.as_str().to_owned());
+                let alert = Alert {
+                    id: a.id,
+                    rule: compiled.rule.id.clone(),
+                    thing: saved.thing,
+                    property: compiled.rule.property.clone(),
+                    state: a.state,
+                    severity: a.severity,
+                    labels,
+                    value: series.value.clone(),
+                    summary: a.summary,
+                    active_since: a.active_since,
+                    fired_at: a.fired_at,
+                    resolved_at: None,
+                    acknowledgement: a.acknowledgement,
+                };
+                series.alert = Some(Active {
+                    alert: Arc::new(alert),
+                    resolving_since: a.resolving_since,
+                    last_notified: a.last_notified,
+                    repeats: a.repeats,
+                });
+            } else if series.last_update < now {
+                // The restart rule: a series without an alert watches for no data from now.
+                series.previous_update = series.last_update;
+                series.last_update = now;
+                if !series.dirty {
+                    series.dirty = true;
+                    self.core.changes.series.push((slot, Arc::clone(&thing)));
+                }
+            }
+            report.series += 1;
+            if compiled.timed || series.alert.is_some() {
+                series.scheduled = Some(now);
+                self.core.timers.push(Reverse(Timer {
+                    at: now,
+                    slot,
+                    generation: *generation,
+                    thing: Arc::clone(&thing),
+                }));
+            }
+            if !exists {
+                self.core.live_series += 1;
+            }
+            compiled.series.insert(thing, series);
+        }
+        report.silences = state.silences.len();
+        let max_silence = state.silences.keys().map(|id| id.0).max().unwrap_or(0);
+        self.core.silences = state.silences;
+        self.core.instance = state.instance;
+        self.core.next_alert = self
+            .core
+            .next_alert
+            .max(state.next_alert_id)
+            .max(max_alert.saturating_add(1));
+        self.core.next_notification = self.core.next_notification.max(state.next_notification_id);
+        self.core.next_silence = self
+            .core
+            .next_silence
+            .max(state.next_silence_id)
+            .max(max_silence.saturating_add(1));
+        Ok(report)
+    }
+}
+
+/// The saved form of `rule`'s `series`.
+fn series_state(rule: &Rule, series: &Series) -> SeriesState {
+    SeriesState {
+        rule: rule.id.clone(),
+        thing: String::from(&*series.thing),
+        property: rule.property.clone(),
+        value: series.value.clone(),
+        changed: series.changed,
+        last_update: series.last_update,
+        previous_update: series.previous_update,
+        samples: series.samples.iter().copied().collect(),
+        alert: series.alert.as_ref().map(|a| AlertRecord {
+            id: a.alert.id,
+            state: a.alert.state,
+            severity: a.alert.severity,
+            active_since: a.alert.active_since,
+            fired_at: a.alert.fired_at,
+            resolving_since: a.resolving_since,
+            last_notified: a.last_notified,
+            repeats: a.repeats,
+            acknowledgement: a.alert.acknowledgement.clone(),
+            summary: a.alert.summary.clone(),
+        }),
+    }
 }
 
 struct RuleCtx<'a> {
@@ -937,6 +1358,7 @@ impl Series {
             samples: VecDeque::new(),
             alert: None,
             scheduled: None,
+            dirty: false,
         }
     }
 
@@ -1204,6 +1626,14 @@ impl Core {
         self.units.get(thing)?.get(property)
     }
 
+    /// Notes that the series in `slot` changed, for [`Engine::take_changes`].
+    fn changed(&mut self, slot: usize, series: &mut Series) {
+        if !series.dirty {
+            series.dirty = true;
+            self.changes.series.push((slot, Arc::clone(&series.thing)));
+        }
+    }
+
     fn advance(&mut self, now: SystemTime) -> SystemTime {
         self.now = self.now.max(now);
         self.now
@@ -1217,6 +1647,7 @@ impl Core {
         now: SystemTime,
         out: &mut Vec<Notification>,
     ) {
+        self.changed(ctx.slot, series);
         let rule = &**ctx.rule;
         if let Some(window) = ctx.rate_window {
             series.prune(now, window);
@@ -1528,7 +1959,10 @@ impl Core {
             // first capacity of four notifications is over a kilobyte).
             out.reserve_exact(1);
         }
+        let id = NotificationId::new(self.instance, self.next_notification);
+        self.next_notification += 1;
         out.push(Notification {
+            id,
             kind,
             at: now,
             repeat: if kind == NotificationKind::Fired {

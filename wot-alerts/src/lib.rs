@@ -73,6 +73,7 @@ mod load;
 #[cfg(feature = "manager")]
 mod manager;
 mod rule;
+mod state;
 mod td;
 mod template;
 pub mod testing;
@@ -80,7 +81,8 @@ pub mod testing;
 mod webhook;
 
 pub use engine::{
-    Acknowledgement, Alert, AlertState, Engine, Notification, PropertyUpdate, Silence, SilenceId,
+    Acknowledgement, Alert, AlertState, Engine, Notification, NotificationId, PropertyUpdate,
+    Silence, SilenceId,
 };
 pub use error::{Error, ErrorKind};
 #[cfg(feature = "http-actions")]
@@ -96,6 +98,10 @@ pub use manager::{
 pub use rule::{
     ActionSpec, Compare, Condition, Escalation, NotificationKind, Pattern, RateCondition, Rule,
     Scalar, Severity, WebhookHeaders, WebhookUrl,
+};
+pub use state::{
+    AlertRecord, DEFAULT_MAX_STATE_BYTES, ENGINE_STATE_VERSION, EngineState, RestoreReport,
+    SeriesKey, SeriesState, StateChanges, StateError,
 };
 pub use td::{TdFinding, check_rules_against_tds};
 
