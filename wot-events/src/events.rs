@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
@@ -268,6 +270,8 @@ pub struct Subscription {
     /// The waker of the last poll, woken by `unsubscribe` so that a combinator holding this
     /// stream (such as `select_all`) polls it again and sees its end.
     waker: Option<std::task::Waker>,
+    /// Events dropped as repeats (with a resume store).
+    dropped: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -287,8 +291,10 @@ impl Subscription {
         decoder: EventDecoder,
         opts: &SubscribeOptions,
         label: String,
+        dropped: Arc<AtomicU64>,
     ) -> Self {
         Subscription {
+            dropped,
             source: Some(source),
             decoder,
             filter: opts.filter.clone(),
@@ -338,6 +344,14 @@ impl Subscription {
     /// because the stream ended).
     pub fn is_closed(&self) -> bool {
         self.source.is_none()
+    }
+
+    /// How many events were dropped because their id had been seen: the server sent them
+    /// again (after a restart with a
+    /// [`resume_store`](crate::EventSubscriberBuilder::resume_store), or a reconnect). Always 0
+    /// without a resume store.
+    pub fn duplicates_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -424,6 +438,15 @@ impl MergedSubscription {
             .collect();
         all.sort_by_key(|r| r.received_at);
         all
+    }
+
+    /// How many events were dropped as repeats, over every subscription (see
+    /// [`Subscription::duplicates_dropped`]).
+    pub fn duplicates_dropped(&self) -> u64 {
+        self.inner
+            .iter()
+            .map(Subscription::duplicates_dropped)
+            .sum()
     }
 
     /// Closes every connection.

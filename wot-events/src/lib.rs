@@ -53,6 +53,7 @@ mod log;
 mod problem;
 mod properties;
 mod record;
+mod resume;
 mod security;
 mod skipped;
 mod state;
@@ -79,6 +80,10 @@ pub use properties::{
     PropertyObserver,
 };
 pub use record::{ByteSize, EventRecord, PropertyHistory, PropertyUpdate, RingBuffer, SharedStr};
+pub use resume::{
+    DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_RESUME_ID_LEN, DEFAULT_MAX_STREAMS, MemoryResumeStore,
+    ResumePoint, ResumeStore, StreamKey,
+};
 pub use security::{Credential, Credentials};
 pub use skipped::SkippedAffordance;
 pub use state::{CloseReason, ConnectionState};

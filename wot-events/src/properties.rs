@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -113,6 +115,8 @@ pub struct PropertyObserver {
     skipped: Vec<SkippedAffordance>,
     /// The waker of the last poll, woken by `stop` so that a combinator polls again.
     waker: Option<std::task::Waker>,
+    /// Values dropped as repeats (with a resume store), over every connection.
+    dropped: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PropertyObserver {
@@ -151,6 +155,7 @@ impl PropertyObserver {
             states,
             skipped: Vec::new(),
             waker: None,
+            dropped: Arc::default(),
         }
     }
 
@@ -158,6 +163,20 @@ impl PropertyObserver {
     pub(crate) fn with_skipped(mut self, skipped: Vec<SkippedAffordance>) -> Self {
         self.skipped = skipped;
         self
+    }
+
+    /// Counts repeats in `dropped` (shared with the connections' trackers).
+    pub(crate) fn with_dropped(mut self, dropped: Arc<AtomicU64>) -> Self {
+        self.dropped = dropped;
+        self
+    }
+
+    /// How many values were dropped because their event id had been seen: the server sent
+    /// them again (after a restart with a
+    /// [`resume_store`](crate::EventSubscriberBuilder::resume_store), or a reconnect), over
+    /// every connection of the observer. Always 0 without a resume store.
+    pub fn duplicates_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// The properties left out because this client cannot use any of their forms (only a

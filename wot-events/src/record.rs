@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Text that many records share: a Thing's id and title, an event or property name, an
@@ -131,6 +131,27 @@ impl Serialize for SharedStr {
     }
 }
 
+/// Reads a string; the text gets an allocation of its own (records read from a file do not
+/// share their ids and names).
+impl<'de> Deserialize<'de> for SharedStr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = SharedStr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SharedStr, E> {
+                Ok(SharedStr::from(v))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<SharedStr, E> {
+                Ok(SharedStr::from(v))
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
 impl From<&str> for SharedStr {
     fn from(s: &str) -> Self {
         SharedStr(Repr::Shared(Arc::from(s)))
@@ -212,7 +233,26 @@ impl PartialEq<SharedStr> for String {
 ///
 /// The Thing's id and title, the event name and the event id are [`SharedStr`]s: every
 /// record of a subscription points to the same text.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// It serializes (and deserializes, for a history kept on disk) as an object of its fields,
+/// `received_at` as an RFC 3339 UTC time to the millisecond (`2026-12-07T21:05:00.250Z`). A
+/// record read back equals the one written with its time cut to the millisecond; reading
+/// accepts any number of fractional digits, and refuses times before 1970 or after 9999.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use wot_events::EventRecord;
+///
+/// let json = r#"{"thing_id":"urn:dev:boiler","thing_title":"Boiler","event":"overheat",
+///     "data":{"t":131},"event_id":"42","received_at":"2026-12-07T21:05:00.250Z"}"#;
+/// let record: EventRecord = serde_json::from_str(json).unwrap();
+/// assert_eq!(record.event, "overheat");
+/// let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_677_500_250);
+/// assert_eq!(record.received_at, t);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
     /// The Thing's `id`, or its title when the TD has no `id`.
     pub thing_id: SharedStr,
@@ -233,7 +273,10 @@ pub struct EventRecord {
 ///
 /// The Thing's id, the property name and the event id are [`SharedStr`]s, shared by every
 /// update of an observer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// It serializes and deserializes as [`EventRecord`] does: `timestamp` as an RFC 3339 UTC time
+/// to the millisecond.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PropertyUpdate {
     /// The Thing's `id`, or its title when the TD has no `id`.
     pub thing_id: SharedStr,
@@ -253,11 +296,49 @@ pub struct PropertyUpdate {
     pub schema_violation: Option<String>,
 }
 
+/// Times as RFC 3339 text in UTC, to the millisecond.
 mod rfc3339 {
     use std::time::SystemTime;
 
+    use serde::ser::Error as _;
+
+    /// The longest time text read: `YYYY-MM-DDTHH:MM:SS.` and nanoseconds, with room to spare.
+    const MAX_LEN: usize = 64;
+    /// Seconds from 1970 to the end of 9999.
+    const END_OF_9999: u64 = 253_402_300_800;
+
     pub(crate) fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        // humantime writes years 1970 to 9999 only: it panics before 1970, and fails after
+        // 9999 in a way some serializers take for a bug of theirs (serde_json panics).
+        match t.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) if d.as_secs() < END_OF_9999 => {}
+            _ => {
+                return Err(S::Error::custom(
+                    "only times from 1970 to 9999 can be written",
+                ));
+            }
+        }
         s.collect_str(&humantime::format_rfc3339_millis(*t))
+    }
+
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<SystemTime, D::Error> {
+        struct Time;
+        impl serde::de::Visitor<'_> for Time {
+            type Value = SystemTime;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 UTC time such as 2026-12-07T21:05:00.250Z")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SystemTime, E> {
+                if text.len() > MAX_LEN || !text.is_ascii() {
+                    return Err(E::custom("not an RFC 3339 time (too long, or not ASCII)"));
+                }
+                humantime::parse_rfc3339(text)
+                    .map_err(|e| E::custom(format_args!("not an RFC 3339 UTC time: {e}")))
+            }
+        }
+        d.deserialize_str(Time)
     }
 }
 
@@ -647,5 +728,99 @@ mod tests {
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["received_at"], "1970-01-01T00:00:01.500Z");
         assert_eq!(v["event_id"], "7");
+    }
+
+    #[test]
+    fn records_and_updates_read_back_with_times_to_the_millisecond() {
+        let at = SystemTime::UNIX_EPOCH + Duration::new(1_796_677_500, 250_999_999);
+        let at_ms = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_677_500_250);
+        let r = EventRecord {
+            thing_id: "urn:x".into(),
+            thing_title: "X \u{1b}[31m".into(),
+            event: "e".into(),
+            data: serde_json::json!({"a": [1, 2.5, null, "é"]}),
+            event_id: Some(SharedStr::from(wot_sse::EventId::from("7"))),
+            received_at: at,
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        let back: EventRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.received_at, at_ms);
+        assert_eq!(
+            back,
+            EventRecord {
+                received_at: at_ms,
+                ..r.clone()
+            }
+        );
+        // Written again, it reads the same text.
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        let none = EventRecord {
+            event_id: None,
+            received_at: at_ms,
+            ..r
+        };
+        let json = serde_json::to_string(&none).unwrap();
+        assert_eq!(serde_json::from_str::<EventRecord>(&json).unwrap(), none);
+
+        let u = PropertyUpdate {
+            thing_id: "urn:x".into(),
+            property: "temp".into(),
+            value: serde_json::json!(21.5),
+            timestamp: at_ms,
+            event_id: Some("9".into()),
+            schema_violation: Some("above 20".into()),
+        };
+        let json = serde_json::to_string(&u).unwrap();
+        assert!(
+            json.contains("\"timestamp\":\"2026-12-07T21:05:00.250Z\""),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<PropertyUpdate>(&json).unwrap(), u);
+    }
+
+    #[test]
+    fn times_are_read_strictly_and_written_without_panic() {
+        let read = |t: &str| {
+            serde_json::from_value::<PropertyUpdate>(serde_json::json!({
+                "thing_id": "t", "property": "p", "value": 1, "timestamp": t,
+                "event_id": null, "schema_violation": null
+            }))
+            .map(|u| u.timestamp)
+        };
+        let t = read("1970-01-01T00:00:01.123456789Z").unwrap();
+        assert_eq!(t, SystemTime::UNIX_EPOCH + Duration::new(1, 123_456_789));
+        assert_eq!(
+            read("1970-01-01T00:00:01+00:00").unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1)
+        );
+        for bad in [
+            "",
+            "1969-12-31T23:59:59Z",
+            "2026-12-07T21:05:00+01:00",
+            "2026-12-07 21:05",
+            "2026-13-07T21:05:00Z",
+            "2026-12-07T21:05:00.éZ",
+            &format!("2026-12-07T21:05:00.{}Z", "1".repeat(100)),
+            "\u{0}\u{1}",
+        ] {
+            let e = read(bad).unwrap_err();
+            assert!(e.to_string().contains("RFC 3339"), "{bad}: {e}");
+        }
+        assert!(read("5").is_err());
+        // A time before 1970 is an error when written, not a panic.
+        let early = PropertyUpdate {
+            thing_id: "t".into(),
+            property: "p".into(),
+            value: Value::Null,
+            timestamp: SystemTime::UNIX_EPOCH - Duration::from_secs(1),
+            event_id: None,
+            schema_violation: None,
+        };
+        assert!(serde_json::to_string(&early).is_err());
+        let late = PropertyUpdate {
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(400 * 365 * 86_400 * 100),
+            ..early
+        };
+        assert!(serde_json::to_string(&late).is_err());
     }
 }

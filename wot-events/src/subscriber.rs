@@ -1,6 +1,7 @@
 //! `EventSubscriber`: the entry point that loads TDs and opens subscriptions.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use futures::stream::StreamExt;
@@ -15,13 +16,16 @@ use crate::error::{Error, Repr};
 use crate::events::{EventDecoder, MergedSubscription, SubscribeOptions, Subscription};
 use crate::properties::{ObserveMode, ObserveOptions, PropertyObserver};
 use crate::record::SharedStr;
+use crate::resume::{
+    DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_RESUME_ID_LEN, ResumeConfig, ResumeStore, StreamKey,
+};
 use crate::security::{Auth, Credentials};
 use crate::skipped::SkippedAffordance;
 use crate::state::ConnectionState;
 use crate::thing::ConsumedThing;
 use crate::transport::{
-    HttpConfig, Kind, Limits, RawStream, Target, is_json, pick, poll_stream, require, send,
-    sse_stream,
+    HttpConfig, Kind, Limits, RawStream, ResumeStart, Target, is_json, pick, poll_stream, require,
+    send, sse_stream,
 };
 
 /// What a TD URL should answer, for [`Repr::ContentType`].
@@ -78,6 +82,7 @@ pub struct EventSubscriber {
     config: Arc<HttpConfig>,
     sse: SseClient,
     credentials: Credentials,
+    resume: Option<ResumeConfig>,
 }
 
 impl Default for EventSubscriber {
@@ -100,6 +105,9 @@ pub struct EventSubscriberBuilder {
     long_poll_timeout: Option<Duration>,
     max_redirects: Option<usize>,
     reconnect: Option<ReconnectPolicy>,
+    resume: Option<ResumeConfig>,
+    dedup_window: Option<usize>,
+    max_resume_id_len: Option<usize>,
 }
 
 impl EventSubscriberBuilder {
@@ -184,6 +192,50 @@ impl EventSubscriberBuilder {
         self
     }
 
+    /// Where SSE streams resume from after a restart (default: none, every stream starts
+    /// from the server's present and nothing is de-duplicated).
+    ///
+    /// Every SSE subscription and SSE property observation built by the subscriber then
+    /// [loads](ResumeStore::load) its [`ResumePoint`](crate::ResumePoint) once (by its
+    /// [`StreamKey`]): the point's last event id is sent as `Last-Event-ID` on the first
+    /// connection (unless [`SubscribeOptions::last_event_id`](crate::SubscribeOptions::last_event_id)
+    /// names another), and its recent ids seed the stream's window of
+    /// [`dedup_window`](Self::dedup_window) ids. An event whose id is in the window is dropped
+    /// (counted by `duplicates_dropped()`, logged at debug level): a server that sends events
+    /// again, after a restart or a reconnect, has each delivered once, as long as the repeats
+    /// are among the last `dedup_window` ids. Each event with a new id
+    /// [advances](ResumeStore::advance) the store in the consumer's `poll_next`.
+    ///
+    /// Long polling and polling carry no event ids: those streams neither resume nor drop
+    /// repeats, whatever the store.
+    pub fn resume_store(mut self, store: Arc<dyn ResumeStore>) -> Self {
+        self.resume = Some(ResumeConfig {
+            store,
+            window: DEFAULT_DEDUP_WINDOW,
+            max_id_len: DEFAULT_MAX_RESUME_ID_LEN,
+        });
+        self
+    }
+
+    /// How many recent event ids each SSE stream remembers to drop repeats, with a
+    /// [`resume_store`](Self::resume_store) (default [`DEFAULT_DEDUP_WINDOW`], 256; 0 drops
+    /// none). Memory: up to this many ids per stream, each at most
+    /// [`max_resume_id_len`](Self::max_resume_id_len) bytes.
+    pub fn dedup_window(mut self, ids: usize) -> Self {
+        self.dedup_window = Some(ids);
+        self
+    }
+
+    /// The longest event id resumed from and de-duplicated, in bytes, with a
+    /// [`resume_store`](Self::resume_store) (default [`DEFAULT_MAX_RESUME_ID_LEN`], 4 KiB, the
+    /// default limit of wot-sse on an `id` line). An event with a longer id is handed on
+    /// without advancing the store or entering the window; a stored id that is longer, or
+    /// holds U+0000, is not sent (the stream starts without `Last-Event-ID`, with a warning).
+    pub fn max_resume_id_len(mut self, bytes: usize) -> Self {
+        self.max_resume_id_len = Some(bytes);
+        self
+    }
+
     /// Builds the subscriber.
     ///
     /// # Errors
@@ -192,6 +244,7 @@ impl EventSubscriberBuilder {
     /// below 1, jitter outside 0 to 1, `max_attempts(Some(0))`...), or a default HTTP client that
     /// cannot be built.
     pub fn try_build(self) -> Result<EventSubscriber, Error> {
+        let resume = self.resume_config();
         let http = match self.http {
             Some(http) => http,
             None => reqwest::Client::builder()
@@ -233,6 +286,16 @@ impl EventSubscriberBuilder {
             }),
             sse,
             credentials: self.credentials,
+            resume,
+        })
+    }
+
+    /// The resume settings, with their defaults.
+    fn resume_config(&self) -> Option<ResumeConfig> {
+        self.resume.as_ref().map(|r| ResumeConfig {
+            store: r.store.clone(),
+            window: self.dedup_window.unwrap_or(r.window),
+            max_id_len: self.max_resume_id_len.unwrap_or(r.max_id_len),
         })
     }
 
@@ -243,13 +306,14 @@ impl EventSubscriberBuilder {
             reconnect: None,
             ..self.clone()
         };
+        let resume = self.resume_config();
         match self.try_build() {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "using the default reconnect policy");
                 fallback
                     .try_build()
-                    .unwrap_or_else(|_| EventSubscriber::minimal())
+                    .unwrap_or_else(|_| EventSubscriber::minimal(resume))
             }
         }
     }
@@ -268,7 +332,7 @@ impl EventSubscriber {
 
     /// A subscriber on a plain `reqwest::Client` (no redirects): the last resort of
     /// [`EventSubscriberBuilder::build`].
-    fn minimal() -> Self {
+    fn minimal(resume: Option<ResumeConfig>) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -286,6 +350,7 @@ impl EventSubscriber {
                 reconnect: ReconnectPolicy::new(),
             }),
             credentials: Credentials::default(),
+            resume,
         }
     }
 
@@ -431,8 +496,26 @@ impl EventSubscriber {
         )?;
         let decoder = EventDecoder::single(thing, event, opts.invalid);
         let label = format!("{} event {event}", thing.id());
-        let (source, state) = self.open(&target, event, opts.last_event_id.as_deref())?;
-        Ok(Subscription::new(source, state, decoder, &opts, label))
+        let dropped = Arc::new(AtomicU64::new(0));
+        let resume = self.resume_start(
+            || StreamKey::event(thing.id(), event, &target.url),
+            &dropped,
+        );
+        let (source, state) = self.open(&target, event, opts.last_event_id.as_deref(), resume)?;
+        Ok(Subscription::new(
+            source, state, decoder, &opts, label, dropped,
+        ))
+    }
+
+    /// With a resume store: what an SSE stream under the key `key()` needs to resume.
+    fn resume_start(
+        &self,
+        key: impl FnOnce() -> StreamKey,
+        dropped: &Arc<AtomicU64>,
+    ) -> Option<ResumeStart<'_>> {
+        self.resume
+            .as_ref()
+            .map(|config| (config, key(), dropped.clone()))
     }
 
     fn open(
@@ -440,10 +523,11 @@ impl EventSubscriber {
         target: &Target,
         name: &str,
         last_event_id: Option<&str>,
+        resume: Option<ResumeStart<'_>>,
     ) -> Result<Opened, Error> {
         tracing::debug!(url = %redact_url(&target.url), kind = ?target.kind, name, "opening");
         match target.kind {
-            Some(Kind::Sse) => sse_stream(&self.sse, target, last_event_id),
+            Some(Kind::Sse) => sse_stream(&self.sse, target, last_event_id, resume),
             _ => Ok(poll_stream(
                 self.config.clone(),
                 target.clone(),
@@ -488,10 +572,13 @@ impl EventSubscriber {
                 .filter(|t| t.kind == Some(Kind::Sse));
             if let Some(target) = shared {
                 tracing::debug!(url = %redact_url(&target.url), thing = thing.id(), "one connection for all events");
-                let (s, rx) = sse_stream(&self.sse, &target, None)?;
+                let dropped = Arc::new(AtomicU64::new(0));
+                let resume =
+                    self.resume_start(|| StreamKey::all_events(thing.id(), &target.url), &dropped);
+                let (s, rx) = sse_stream(&self.sse, &target, None, resume)?;
                 let decoder = EventDecoder::all(thing, opts.invalid);
                 let label = format!("{} all events", thing.id());
-                subs.push(Subscription::new(s, rx, decoder, &opts, label));
+                subs.push(Subscription::new(s, rx, decoder, &opts, label, dropped));
                 continue;
             }
             for (name, _) in thing.thing().events() {
@@ -539,6 +626,7 @@ impl EventSubscriber {
         thing: &ConsumedThing,
         name: &str,
         opts: &ObserveOptions,
+        dropped: &Arc<AtomicU64>,
     ) -> Result<(RawStream, ObserveMode, watch::Receiver<ConnectionState>), Error> {
         let observable = thing
             .thing()
@@ -574,7 +662,11 @@ impl EventSubscriber {
             } else {
                 ObserveMode::LongPoll
             };
-            let (s, rx) = self.open(&target, name, None)?;
+            let resume = self.resume_start(
+                || StreamKey::property(thing.id(), name, &target.url),
+                dropped,
+            );
+            let (s, rx) = self.open(&target, name, None, resume)?;
             return Ok((own_items(s, name), mode, rx));
         }
         let target = require(
@@ -608,7 +700,8 @@ impl EventSubscriber {
         name: &str,
         opts: ObserveOptions,
     ) -> Result<PropertyObserver, Error> {
-        let (source, mode, rx) = self.property_source(thing, name, &opts)?;
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (source, mode, rx) = self.property_source(thing, name, &opts, &dropped)?;
         Ok(PropertyObserver::new(
             thing,
             &[name.to_owned()],
@@ -616,7 +709,8 @@ impl EventSubscriber {
             source,
             vec![(name.to_owned(), mode, rx)],
             &opts,
-        ))
+        )
+        .with_dropped(dropped))
     }
 
     /// Observes every property of a Thing. With a Thing-level `observeallproperties` SSE
@@ -647,8 +741,13 @@ impl EventSubscriber {
         let shared = self
             .pick_thing_level(thing, Operation::ObserveAllProperties)?
             .filter(|t| t.kind == Some(Kind::Sse));
+        let dropped = Arc::new(AtomicU64::new(0));
         if let Some(target) = shared {
-            let (s, rx) = sse_stream(&self.sse, &target, None)?;
+            let resume = self.resume_start(
+                || StreamKey::all_properties(thing.id(), &target.url),
+                &dropped,
+            );
+            let (s, rx) = sse_stream(&self.sse, &target, None, resume)?;
             return Ok(PropertyObserver::new(
                 thing,
                 &names,
@@ -656,13 +755,14 @@ impl EventSubscriber {
                 s,
                 vec![("*".to_owned(), ObserveMode::Sse, rx)],
                 &opts,
-            ));
+            )
+            .with_dropped(dropped));
         }
         let mut sources = Vec::new();
         let mut states = Vec::new();
         let mut skipped = Vec::new();
         for name in &names {
-            match self.property_source(thing, name, &opts) {
+            match self.property_source(thing, name, &opts, &dropped) {
                 Ok((s, mode, rx)) => {
                     sources.push(s);
                     states.push((name.clone(), mode, rx));
@@ -681,7 +781,8 @@ impl EventSubscriber {
         let merged = futures::stream::select_all(sources).boxed();
         Ok(
             PropertyObserver::new(thing, &names, false, merged, states, &opts)
-                .with_skipped(skipped),
+                .with_skipped(skipped)
+                .with_dropped(dropped),
         )
     }
 

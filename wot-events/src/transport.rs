@@ -5,6 +5,7 @@
 //! request in flight, and no task is spawned.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
@@ -18,6 +19,7 @@ use wot_td::{Affordance, Form, FormError, FormQuery, Operation};
 use crate::error::{Error, Repr};
 use crate::problem::ProblemDetails;
 use crate::record::SharedStr;
+use crate::resume::{Deduped, ResumeConfig, StreamKey};
 use crate::security::{Auth, Credentials, authorize};
 use crate::state::{ConnectionState, SseStateSync, StatePublisher};
 use crate::thing::ConsumedThing;
@@ -189,23 +191,40 @@ pub(crate) fn require(
     })
 }
 
+/// Where an SSE stream resumes from and who tracks it: the subscriber's settings, the stream's
+/// key, and the counter of repeats dropped.
+pub(crate) type ResumeStart<'a> = (&'a ResumeConfig, StreamKey, Arc<AtomicU64>);
+
 /// An SSE stream for a target. `name` labels events whose type is the default `message`.
+///
+/// `last_event_id`, when given, is sent on the first connection; else the stored point of
+/// `resume`, if any. With `resume`, events whose id was seen are dropped and the store
+/// advanced (see [`crate::resume`]); without, nothing is added to the path of an event.
 pub(crate) fn sse_stream(
     sse: &SseClient,
     target: &Target,
     last_event_id: Option<&str>,
+    resume: Option<ResumeStart<'_>>,
 ) -> Result<(RawStream, watch::Receiver<ConnectionState>), Error> {
+    let (stored, tracker) = match resume {
+        Some((config, key, dropped)) => {
+            let (stored, tracker) = config.start(key, dropped);
+            (stored, Some(tracker))
+        }
+        None => (None, None),
+    };
     let mut req = sse
         .request(
             target.method.clone(),
             target.auth.apply(&target.url).as_str(),
         )
         .headers(target.auth.headers.clone());
-    if let Some(id) = last_event_id {
+    if let Some(id) = last_event_id.or(stored.as_deref()) {
         req = req.last_event_id(id);
     }
     let events = req.connect().map_err(Error::from_sse)?;
     let sse_state = events.state();
+    let connection = events.state();
     let (publisher, state) = StatePublisher::new();
     // The id and type of one event are usually those of the one before: those are shared,
     // not copied per event.
@@ -220,12 +239,25 @@ pub(crate) fn sse_stream(
         })
         .map_err(Error::from_sse)
     });
-    let synced = SseStateSync {
-        inner: raw,
-        sse: sse_state,
-        publisher,
+    let synced = match tracker {
+        Some(tracker) => SseStateSync {
+            inner: Deduped {
+                inner: raw,
+                tracker,
+                connection,
+            },
+            sse: sse_state,
+            publisher,
+        }
+        .boxed(),
+        None => SseStateSync {
+            inner: raw,
+            sse: sse_state,
+            publisher,
+        }
+        .boxed(),
     };
-    Ok((synced.boxed(), state))
+    Ok((synced, state))
 }
 
 /// `text` as shared text: the one in `last` when equal, else a new one that becomes `last`.
