@@ -46,6 +46,12 @@ pub enum ErrorKind {
     QueueFull,
     /// The manager shut down before the job was delivered.
     Shutdown,
+    /// The manager's state store failed to load or commit; the
+    /// [`StoreError`](crate::StoreError) is the [`source`](StdError::source).
+    Store,
+    /// The state loaded from the store was refused (another version, say); the
+    /// [`StateError`](crate::StateError) is the [`source`](StdError::source).
+    State,
 }
 
 /// An error of this crate (other than loading files, see [`crate::LoadError`]).

@@ -10,6 +10,8 @@ use crate::webhook::WebhookPayload;
 
 /// Most redirects the default client follows for one action request.
 const MAX_REDIRECTS: usize = 10;
+/// The header that carries the notification id.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// How long the default client waits for a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -136,6 +138,8 @@ impl HttpAction {
         for (name, value) in self.headers.iter() {
             request = request.header(name, value);
         }
+        // The same for every attempt and after a restart: a receiver can drop a repeat.
+        request = request.header(IDEMPOTENCY_KEY, n.id.to_string());
         let what = format!("POST {}", self.shown);
         let response = request.send().await.map_err(|e| {
             let kind = if e.is_timeout() {

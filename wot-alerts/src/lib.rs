@@ -74,6 +74,7 @@ mod load;
 mod manager;
 mod rule;
 mod state;
+mod store;
 mod td;
 mod template;
 pub mod testing;
@@ -92,8 +93,8 @@ pub use load::{Format, LoadError, RuleSet};
 #[cfg(feature = "manager")]
 pub use manager::{
     ActionFailure, AlertManager, AlertManagerBuilder, BoxError, DEFAULT_ACTION_TIMEOUT,
-    DEFAULT_EVENTS_CAPACITY, DEFAULT_QUEUE_CAPACITY, MAX_EVENTS_CAPACITY, MAX_QUEUE_CAPACITY,
-    ManagerEvent,
+    DEFAULT_COMMIT_INTERVAL, DEFAULT_EVENTS_CAPACITY, DEFAULT_QUEUE_CAPACITY, MAX_EVENTS_CAPACITY,
+    MAX_QUEUE_CAPACITY, ManagerEvent, Restored,
 };
 pub use rule::{
     ActionSpec, Compare, Condition, Escalation, NotificationKind, Pattern, RateCondition, Rule,
@@ -102,6 +103,10 @@ pub use rule::{
 pub use state::{
     AlertRecord, DEFAULT_MAX_STATE_BYTES, ENGINE_STATE_VERSION, EngineState, RestoreReport,
     SeriesKey, SeriesState, StateChanges, StateError,
+};
+pub use store::{
+    AlertBatch, AlertStore, MemoryAlertStore, OutboxEntry, OutboxKey, OutboxOp, StoreError,
+    StoreFuture, StoredAlerts,
 };
 pub use td::{TdFinding, check_rules_against_tds};
 

@@ -6,11 +6,17 @@
 //!
 //! Shutting down: the driver stops (no more updates or deadlines), each worker closes its
 //! queue, delivers what is queued until the deadline, and hands back what it could not deliver.
+//!
+//! With a state store, a committer task owns the writes: it takes the engine's changes and the
+//! new notifications, commits them with one outbox entry per action to run, and only then
+//! hands the notifications to the workers; a worker reports each job it finished, and the next
+//! commit marks it done. Notifications, acknowledgements and silences are committed at once;
+//! other series changes (values, update times) wait for the commit interval.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -24,7 +30,9 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use crate::RuleSet;
 use crate::engine::{Alert, Engine, Notification, PropertyUpdate, Silence, SilenceId};
 use crate::error::{Error, ErrorKind};
-use crate::rule::{ActionSpec, NotificationKind, Rule};
+use crate::rule::{ActionSpec, Condition, NotificationKind, Rule};
+use crate::state::RestoreReport;
+use crate::store::{AlertBatch, AlertStore, OutboxEntry, OutboxKey, OutboxOp, StoredAlerts};
 
 /// The error type user callbacks return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -48,6 +56,21 @@ pub enum ManagerEvent {
         /// How many events were skipped.
         missed: u64,
     },
+    /// A commit to the state store failed ([`ErrorKind::Store`], the store's error as the
+    /// source). The notifications of the batch are still delivered; the batch is tried again
+    /// with the next commit.
+    StoreFailed(Error),
+}
+
+/// What [`AlertManagerBuilder::start_restored`] restored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Restored {
+    /// What the engine restored and dropped; `None` without a store or when the store was
+    /// empty.
+    pub report: Option<RestoreReport>,
+    /// Actions of the outbox not done before the restart, queued again.
+    pub resent: usize,
 }
 
 /// An action that did not complete for a notification.
@@ -97,6 +120,8 @@ pub const MAX_EVENTS_CAPACITY: usize = 1 << 16;
 pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between two attempts of an action.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Default of [`AlertManagerBuilder::commit_interval`].
+pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Builds an [`AlertManager`]. Every setting has a default, given in its doc; a setting out
 /// of range is reported by [`start`](Self::start), naming it.
@@ -116,9 +141,33 @@ pub struct AlertManagerBuilder {
     retries: u32,
     backoff: Duration,
     start_time: Option<SystemTime>,
+    store: Option<Arc<dyn AlertStore>>,
+    commit_interval: Duration,
 }
 
 impl AlertManagerBuilder {
+    /// Keeps the engine's state (alerts, acknowledgements, silences, series) and an outbox of
+    /// the actions to run in `store`, so that a restarted manager goes on where this one
+    /// stopped: start it with [`start_restored`](Self::start_restored). Each notification is
+    /// committed, with one outbox entry per action it runs, before its actions run; an entry
+    /// is marked done once its action succeeded or failed for good (and was reported), and
+    /// entries not done are run again at the next start. Default: no store (state in memory
+    /// only).
+    pub fn state_store(mut self, store: Arc<dyn AlertStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// With a [state store](Self::state_store), how long series changes that notify nothing
+    /// (a new value, an update time) may wait before they are committed; notifications,
+    /// acknowledgements, silences and rule changes are committed at once. A crash loses at
+    /// most this much of such changes: the engine then sees the latest values before it, as
+    /// if the updates in between had not arrived. Default 1 s; must be longer than 0.
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
     /// Registers the callback run by `callback` actions named `name`.
     pub fn callback<F, Fut>(mut self, name: impl Into<String>, callback: F) -> Self
     where
@@ -232,6 +281,12 @@ impl AlertManagerBuilder {
                 "must be longer than 0",
             ));
         }
+        if self.commit_interval.is_zero() {
+            return Err(Error::bad_setting(
+                "commit_interval",
+                "must be longer than 0",
+            ));
+        }
         if self.backoff > MAX_BACKOFF {
             return Err(Error::bad_setting(
                 "backoff",
@@ -250,7 +305,52 @@ impl AlertManagerBuilder {
     /// [`ErrorKind::ActionTarget`] when an `invoke_action` target cannot be resolved,
     /// [`ErrorKind::Unsupported`] for an HTTP action without the `http-actions` feature, and
     /// [`ErrorKind::HttpClient`] when the default HTTP client cannot be built.
+    ///
+    /// A manager with a [state store](Self::state_store) starts with
+    /// [`start_restored`](Self::start_restored) instead, which loads it: `start` refuses it
+    /// with an [`ErrorKind::Setting`] error naming `state_store`.
     pub fn start<S>(self, updates: S) -> Result<AlertManager, Error>
+    where
+        S: Stream<Item = PropertyUpdate> + Send + 'static,
+    {
+        if self.store.is_some() {
+            return Err(Error::bad_setting(
+                "state_store",
+                "a manager with a state store starts with `start_restored`, which loads it",
+            ));
+        }
+        self.launch(updates, None).map(|(manager, _)| manager)
+    }
+
+    /// Starts the manager like [`start`](Self::start), after loading the
+    /// [state store](Self::state_store), if any: the engine is restored from the saved state
+    /// (see the restart rule of [`EngineState`](crate::EngineState)) at the manager's start
+    /// time, and the outbox entries not done are queued again for their actions (in
+    /// notification order; entries of actions no longer defined are marked done and logged).
+    /// Without a store it is `start`.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start), and [`ErrorKind::Store`] when the store fails to load,
+    /// [`ErrorKind::State`] when the engine refuses the saved state (another version, say).
+    pub async fn start_restored<S>(self, updates: S) -> Result<(AlertManager, Restored), Error>
+    where
+        S: Stream<Item = PropertyUpdate> + Send + 'static,
+    {
+        self.check_settings()?;
+        let loaded = match &self.store {
+            Some(store) => store.load().await.map_err(|e| {
+                Error::new(ErrorKind::Store, "loading the alert state failed").with_source(e)
+            })?,
+            None => None,
+        };
+        self.launch(updates, loaded)
+    }
+
+    fn launch<S>(
+        self,
+        updates: S,
+        loaded: Option<StoredAlerts>,
+    ) -> Result<(AlertManager, Restored), Error>
     where
         S: Stream<Item = PropertyUpdate> + Send + 'static,
     {
@@ -271,6 +371,37 @@ impl AlertManagerBuilder {
         for rule in self.rules.rules() {
             engine.add_rule(rule.clone(), now)?;
         }
+        let mut restored = Restored::default();
+        let mut outbox = Vec::new();
+        if let Some(loaded) = loaded {
+            let report = engine.restore(loaded.state, now).map_err(|e| {
+                Error::new(ErrorKind::State, "the saved alert state was refused").with_source(e)
+            })?;
+            tracing::info!(
+                series = report.series,
+                pending = report.pending,
+                firing = report.firing,
+                silences = report.silences,
+                dropped = report.dropped(),
+                outbox = loaded.outbox.len(),
+                "alert state restored"
+            );
+            restored.report = Some(report);
+            outbox = loaded.outbox;
+        }
+        let link = self.store.clone().map(|store| {
+            Arc::new(StoreLink {
+                store,
+                urgent: Notify::new(),
+                lazy: Notify::new(),
+                done: Mutex::new(Vec::new()),
+                requested: AtomicU64::new(0),
+                committed: watch::channel((0, None)).0,
+                closing: AtomicBool::new(false),
+                interval: self.commit_interval,
+                retry: Mutex::new(None),
+            })
+        });
         let (events, _) = broadcast::channel(self.events_capacity);
         #[cfg(feature = "http-actions")]
         let mut client = self.client.clone();
@@ -332,25 +463,204 @@ impl AlertManagerBuilder {
                 timeout: self.action_timeout,
                 retries: self.retries,
                 backoff: self.backoff,
+                link: link.clone(),
             };
             workers.push(tokio::spawn(worker.run(rx, stop.subscribe())));
             actions.insert(name, (spec, tx));
         }
+        // The outbox of the previous run, in notification order.
+        outbox.sort_by_key(OutboxEntry::key);
+        let mut resend = Vec::new();
+        for entry in outbox {
+            match actions.get(&entry.action) {
+                Some((_, tx)) => {
+                    let rule = engine.rule(&entry.alert.rule).cloned();
+                    resend.push((tx.clone(), resent_job(entry, rule)));
+                }
+                None => {
+                    tracing::warn!(action = %entry.action, rule = %entry.alert.rule, "the action of an outbox entry is no longer defined; entry dropped");
+                    if let Some(link) = &link {
+                        link.finished(entry.key());
+                    }
+                }
+            }
+        }
+        restored.resent = resend.len();
         let shared = Arc::new(Shared {
-            engine: Mutex::new(engine),
+            inner: Mutex::new(Inner {
+                engine,
+                outbox: Vec::new(),
+            }),
             events,
             actions,
             wake: Notify::new(),
             clock,
+            link: link.clone(),
+        });
+        let committer = link.map(|link| tokio::spawn(commit_loop(Arc::clone(&shared), link)));
+        // Queued by a task: an outbox larger than a queue waits for room rather than dropping.
+        let resender = (!resend.is_empty()).then(|| {
+            tokio::spawn(async move {
+                for (tx, job) in resend {
+                    if tx.send(job).await.is_err() {
+                        break; // shutting down: the rest stays in the outbox
+                    }
+                }
+            })
         });
         let driver = tokio::spawn(drive(Arc::clone(&shared), updates));
-        Ok(AlertManager {
-            shared,
-            driver: Some(driver),
-            workers,
-            stop,
-        })
+        Ok((
+            AlertManager {
+                shared,
+                driver: Some(driver),
+                workers,
+                committer,
+                resender,
+                stop,
+            },
+            restored,
+        ))
     }
+}
+
+/// A job for an outbox entry of the previous run. Its rule is looked up by id; a rule no
+/// longer loaded is stood in for by one with the alert's identity and no actions.
+fn resent_job(entry: OutboxEntry, rule: Option<Arc<Rule>>) -> Job {
+    let key = entry.key();
+    let rule = rule.unwrap_or_else(|| {
+        Arc::new(Rule::new(
+            entry.alert.rule.clone(),
+            entry.alert.thing.clone(),
+            entry.alert.property.clone(),
+            Condition::Changed(true),
+        ))
+    });
+    Job {
+        notification: Notification {
+            id: entry.notification,
+            kind: entry.kind,
+            at: entry.at,
+            repeat: entry.repeat,
+            previous_severity: entry.previous_severity,
+            alert: Arc::new(entry.alert),
+            rule,
+            unit: entry.unit,
+        },
+        key: Some(key),
+    }
+}
+
+/// One action to run for one notification; `key` names its outbox entry when there is a store.
+struct Job {
+    notification: Notification,
+    key: Option<OutboxKey>,
+}
+
+/// The manager's side of its state store, shared by the committer, the workers and the API.
+struct StoreLink {
+    store: Arc<dyn AlertStore>,
+    /// Something to commit at once (notifications, acknowledgements, silences, done jobs).
+    urgent: Notify,
+    /// Series changes that may wait for the commit interval.
+    lazy: Notify,
+    /// Outbox entries whose action finished since the last commit.
+    done: Mutex<Vec<OutboxKey>>,
+    /// Flushes asked for so far; a commit covers those asked for before it began.
+    requested: AtomicU64,
+    /// The flushes covered by the latest commit, and its error.
+    committed: watch::Sender<(u64, Option<Error>)>,
+    /// Set by `shutdown`: the committer commits once more and stops.
+    closing: AtomicBool,
+    interval: Duration,
+    /// A batch whose commit failed, tried again with the next.
+    retry: Mutex<Option<AlertBatch>>,
+}
+
+impl StoreLink {
+    /// Notes that the action of outbox entry `key` finished; the next commit marks it done.
+    fn finished(&self, key: OutboxKey) {
+        lock(&self.done).push(key);
+        self.urgent.notify_one();
+    }
+}
+
+/// Locks `m`, going on after a panic elsewhere: the data it guards stays usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Commits what changed whenever there is something to, until the manager shuts down.
+async fn commit_loop(shared: Arc<Shared>, link: Arc<StoreLink>) {
+    loop {
+        tokio::select! {
+            () = link.urgent.notified() => {}
+            () = link.lazy.notified() => {
+                tokio::select! {
+                    () = link.urgent.notified() => {}
+                    () = tokio::time::sleep(link.interval) => {}
+                }
+            }
+        }
+        // Read before taking the changes: what was finished before `closing` is included.
+        let closing = link.closing.load(Ordering::Acquire);
+        commit_once(&shared, &link).await;
+        if closing {
+            break;
+        }
+    }
+}
+
+/// One commit: the engine's changes, outbox entries for the new notifications and done marks;
+/// then the notifications go to their actions.
+async fn commit_once(shared: &Shared, link: &StoreLink) {
+    let target = link.requested.load(Ordering::Acquire);
+    let (changes, notifications) = {
+        let mut inner = shared.lock();
+        let changes = inner.engine.take_changes();
+        (changes, std::mem::take(&mut inner.outbox))
+    };
+    let mut ops = Vec::new();
+    for n in &notifications {
+        for name in shared.actions_for(n) {
+            ops.push(OutboxOp::Add(Box::new(OutboxEntry {
+                notification: n.id,
+                action: name.clone(),
+                kind: n.kind,
+                at: n.at,
+                repeat: n.repeat,
+                previous_severity: n.previous_severity,
+                alert: Alert::clone(&n.alert),
+                unit: n.unit.clone(),
+            })));
+        }
+    }
+    ops.extend(
+        std::mem::take(&mut *lock(&link.done))
+            .into_iter()
+            .map(OutboxOp::Done),
+    );
+    let mut batch = AlertBatch {
+        changes,
+        outbox: ops,
+    };
+    if let Some(mut earlier) = lock(&link.retry).take() {
+        earlier.changes.merge(batch.changes);
+        earlier.outbox.append(&mut batch.outbox);
+        batch = earlier;
+    }
+    let mut error = None;
+    if !(batch.changes.is_empty() && batch.outbox.is_empty())
+        && let Err(e) = link.store.commit(batch.clone()).await
+    {
+        tracing::warn!(error = %error_chain(&e), "committing the alert state failed; tried again with the next commit");
+        let e = Error::new(ErrorKind::Store, "committing the alert state failed").with_source(e);
+        let _ = shared.events.send(ManagerEvent::StoreFailed(e.clone()));
+        error = Some(e);
+        *lock(&link.retry) = Some(batch);
+        link.lazy.notify_one();
+    }
+    link.committed.send_replace((target, error));
+    shared.dispatch(notifications);
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -380,30 +690,76 @@ fn far_future() -> Instant {
 }
 
 struct Shared {
-    engine: Mutex<Engine>,
+    inner: Mutex<Inner>,
     events: broadcast::Sender<ManagerEvent>,
-    actions: HashMap<String, (ActionSpec, mpsc::Sender<Notification>)>,
+    actions: HashMap<String, (ActionSpec, mpsc::Sender<Job>)>,
     wake: Notify,
     clock: Clock,
+    link: Option<Arc<StoreLink>>,
+}
+
+/// What the engine lock guards: the engine, and with a store, the notifications it produced
+/// that the committer has not taken yet (in order).
+struct Inner {
+    engine: Engine,
+    outbox: Vec<Notification>,
 }
 
 impl Shared {
-    fn engine(&self) -> MutexGuard<'_, Engine> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the engine half-updated in a way that
         // matters more than stopping; keep serving.
-        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
+    }
+
+    /// Runs `f` on the engine and sends its notifications on: with a store, to the committer
+    /// (at once when there are notifications or `urgent`, else within the commit interval);
+    /// without, to the actions.
+    fn emit<T>(&self, urgent: bool, f: impl FnOnce(&mut Engine) -> (T, Vec<Notification>)) -> T {
+        let mut inner = self.lock();
+        let (result, notifications) = f(&mut inner.engine);
+        match &self.link {
+            Some(link) => {
+                let urgent = urgent || !notifications.is_empty();
+                inner.outbox.extend(notifications);
+                drop(inner);
+                if urgent {
+                    link.urgent.notify_one();
+                } else {
+                    link.lazy.notify_one();
+                }
+            }
+            None => {
+                drop(inner);
+                self.dispatch(notifications);
+            }
+        }
+        result
+    }
+
+    /// The actions that run on `n`: those of its rule that are defined and run on its kind.
+    fn actions_for<'a>(&'a self, n: &'a Notification) -> impl Iterator<Item = &'a String> + 'a {
+        n.rule.actions.iter().filter(|name| {
+            self.actions
+                .get(*name)
+                .is_some_and(|(spec, _)| spec.runs_on(n.kind))
+        })
     }
 
     fn dispatch(&self, notifications: Vec<Notification>) {
         for n in notifications {
-            for name in &n.rule.actions {
-                let Some((spec, tx)) = self.actions.get(name) else {
+            for name in self.actions_for(&n) {
+                let Some((_, tx)) = self.actions.get(name) else {
                     continue;
                 };
-                if !spec.runs_on(n.kind) {
-                    continue;
-                }
-                if let Err(mpsc::error::TrySendError::Full(n)) = tx.try_send(n.clone()) {
+                let job = Job {
+                    notification: n.clone(),
+                    key: self
+                        .link
+                        .as_ref()
+                        .map(|_| OutboxKey::new(n.id, name.clone())),
+                };
+                if let Err(mpsc::error::TrySendError::Full(job)) = tx.try_send(job) {
                     tracing::warn!(action = %name, rule = %n.alert.rule, "action queue full; notification dropped");
                     let error = Error::new(
                         ErrorKind::QueueFull,
@@ -411,6 +767,9 @@ impl Shared {
                     );
                     let failure = ActionFailure::new(name, &n, 0, error);
                     let _ = self.events.send(ManagerEvent::ActionFailed(failure));
+                    if let (Some(link), Some(key)) = (&self.link, job.key) {
+                        link.finished(key);
+                    }
                 }
             }
             let _ = self.events.send(ManagerEvent::Notification(Arc::new(n)));
@@ -425,21 +784,19 @@ where
     let mut updates = std::pin::pin!(updates.fuse());
     let mut open = true;
     loop {
-        let deadline = shared.engine().next_deadline();
+        let deadline = shared.lock().engine.next_deadline();
         let sleep_until = deadline.map(|d| shared.clock.instant_at(d));
         tokio::select! {
             update = updates.next(), if open => match update {
                 Some(update) => {
                     let now = shared.clock.now();
-                    let n = shared.engine().update(now, &update);
-                    shared.dispatch(n);
+                    shared.emit(false, |engine| ((), engine.update(now, &update)));
                 }
                 None => open = false,
             },
             () = sleep(sleep_until) => {
                 let now = shared.clock.now();
-                let n = shared.engine().tick(now);
-                shared.dispatch(n);
+                shared.emit(false, |engine| ((), engine.tick(now)));
             }
             () = shared.wake.notified() => {}
         }
@@ -496,6 +853,7 @@ struct Worker {
     timeout: Duration,
     retries: u32,
     backoff: Duration,
+    link: Option<Arc<StoreLink>>,
 }
 
 impl Worker {
@@ -503,7 +861,7 @@ impl Worker {
     /// jobs in it are delivered until the deadline, and those that were not are returned.
     async fn run(
         self,
-        mut jobs: mpsc::Receiver<Notification>,
+        mut jobs: mpsc::Receiver<Job>,
         mut stop: watch::Receiver<Option<Instant>>,
     ) -> Vec<ActionFailure> {
         let mut deadline: Option<Instant> = None;
@@ -521,7 +879,13 @@ impl Worker {
                     }
                 },
             };
-            let Some(n) = job else { break };
+            let Some(Job {
+                notification: n,
+                key,
+            }) = job
+            else {
+                break;
+            };
             let attempts = AtomicU32::new(0);
             let late = deadline.is_some_and(|at| Instant::now() >= at);
             let outcome = if late {
@@ -543,6 +907,11 @@ impl Worker {
                 }
             };
             let attempts = attempts.load(Ordering::Relaxed);
+            if outcome.is_some()
+                && let (Some(link), Some(key)) = (&self.link, key)
+            {
+                link.finished(key);
+            }
             match outcome {
                 Some(Ok(())) => {}
                 Some(Err(error)) => {
@@ -648,14 +1017,21 @@ pub struct AlertManager {
     shared: Arc<Shared>,
     driver: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<Vec<ActionFailure>>>,
+    /// Commits to the state store, with one.
+    committer: Option<JoinHandle<()>>,
+    /// Queues the outbox of the previous run, when it had one.
+    resender: Option<JoinHandle<()>>,
     /// The shutdown deadline, once asked for.
     stop: watch::Sender<Option<Instant>>,
 }
 
 impl Drop for AlertManager {
     fn drop(&mut self) {
-        if let Some(driver) = &self.driver {
-            driver.abort();
+        for task in [&self.driver, &self.committer, &self.resender]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
         for worker in &self.workers {
             worker.abort();
@@ -689,6 +1065,8 @@ impl AlertManager {
             retries: 3,
             backoff: Duration::from_millis(500),
             start_time: None,
+            store: None,
+            commit_interval: DEFAULT_COMMIT_INTERVAL,
         }
     }
 
@@ -703,6 +1081,11 @@ impl AlertManager {
     /// [`ErrorKind::Shutdown`] error and the attempts made. Failures before the deadline are
     /// reported to subscribers as usual.
     ///
+    /// With a [state store](AlertManagerBuilder::state_store), what changed is then committed
+    /// (waiting for that commit up to the deadline, and at least 1 s); the jobs not delivered
+    /// stay in the outbox and are run again by the next
+    /// [`start_restored`](AlertManagerBuilder::start_restored).
+    ///
     /// # Examples
     /// ```
     /// # use std::time::Duration;
@@ -716,9 +1099,12 @@ impl AlertManager {
     /// # }
     /// ```
     pub async fn shutdown(mut self, deadline: Duration) -> Vec<ActionFailure> {
-        if let Some(driver) = self.driver.take() {
-            driver.abort();
-            let _ = driver.await;
+        for task in [self.driver.take(), self.resender.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+            let _ = task.await;
         }
         let at = Instant::now()
             .checked_add(deadline)
@@ -730,7 +1116,46 @@ impl AlertManager {
                 undelivered.append(&mut left);
             }
         }
+        if let (Some(committer), Some(link)) = (self.committer.take(), &self.shared.link) {
+            link.closing.store(true, Ordering::Release);
+            link.urgent.notify_one();
+            let wait = at
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_secs(1));
+            if tokio::time::timeout(wait, committer).await.is_err() {
+                tracing::warn!("the last commit of the alert state did not finish in time");
+            }
+        }
         undelivered
+    }
+
+    /// Waits until everything that changed before the call (notifications and their outbox
+    /// entries, acknowledgements, silences, rules, series) is committed to the
+    /// [state store](AlertManagerBuilder::state_store). Returns at once without a store.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when that commit failed (it is tried again with the next).
+    pub async fn flush(&self) -> Result<(), Error> {
+        let Some(link) = &self.shared.link else {
+            return Ok(());
+        };
+        let target = link.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut committed = link.committed.subscribe();
+        link.urgent.notify_one();
+        loop {
+            {
+                let (done, error) = &*committed.borrow_and_update();
+                if *done >= target {
+                    return error.clone().map_or(Ok(()), Err);
+                }
+            }
+            if committed.changed().await.is_err() {
+                return Err(Error::new(
+                    ErrorKind::Shutdown,
+                    "the manager stopped before the commit",
+                ));
+            }
+        }
     }
 
     /// A stream of notifications, action failures and lag reports from now on. Each
@@ -761,7 +1186,8 @@ impl AlertManager {
             ));
         }
         let now = self.now();
-        self.shared.engine().add_rule(rule, now)?;
+        self.shared
+            .emit(true, |engine| (engine.add_rule(rule, now), Vec::new()))?;
         self.shared.wake.notify_one();
         Ok(())
     }
@@ -769,29 +1195,36 @@ impl AlertManager {
     /// Removes a rule; its firing alerts resolve (and are notified). Returns whether it existed.
     pub fn remove_rule(&self, id: &str) -> bool {
         let now = self.now();
-        let removed = self.shared.engine().remove_rule(id, now);
-        let found = removed.is_some();
-        if let Some((_, notifications)) = removed {
-            self.shared.dispatch(notifications);
-        }
+        let found = self
+            .shared
+            .emit(true, |engine| match engine.remove_rule(id, now) {
+                Some((_, notifications)) => (true, notifications),
+                None => (false, Vec::new()),
+            });
         self.shared.wake.notify_one();
         found
     }
 
     /// The rule ids, in the order they were added.
     pub fn rule_ids(&self) -> Vec<String> {
-        self.shared.engine().rules().map(|r| r.id.clone()).collect()
+        self.shared
+            .lock()
+            .engine
+            .rules()
+            .map(|r| r.id.clone())
+            .collect()
     }
 
     /// Pending and firing alerts, by rule then thing.
     pub fn active_alerts(&self) -> Vec<Alert> {
-        self.shared.engine().active_alerts()
+        self.shared.lock().engine.active_alerts()
     }
 
     /// Resolved alerts, oldest first (bounded, see [`AlertManagerBuilder::history_limit`]).
     pub fn history(&self) -> Vec<Alert> {
         self.shared
-            .engine()
+            .lock()
+            .engine
             .history()
             .iter()
             .map(|a| Alert::clone(a))
@@ -810,29 +1243,35 @@ impl AlertManager {
         comment: Option<String>,
     ) -> Result<(), Error> {
         let now = self.now();
-        let n = self
-            .shared
-            .engine()
-            .acknowledge(now, rule, thing, by, comment)?;
-        self.shared.dispatch(n);
+        self.shared.emit(true, |engine| {
+            match engine.acknowledge(now, rule, thing, by, comment) {
+                Ok(n) => (Ok(()), n),
+                Err(e) => (Err(e), Vec::new()),
+            }
+        })?;
         self.shared.wake.notify_one();
         Ok(())
     }
 
-    /// Adds a silence.
+    /// Adds a silence. With a state store it is committed at once (see
+    /// [`flush`](Self::flush) to wait for that).
     pub fn add_silence(&self, silence: Silence) -> SilenceId {
-        self.shared.engine().add_silence(silence)
+        self.shared
+            .emit(true, |engine| (engine.add_silence(silence), Vec::new()))
     }
 
     /// Removes a silence; returns whether it existed.
     pub fn remove_silence(&self, id: SilenceId) -> bool {
-        self.shared.engine().remove_silence(id).is_some()
+        self.shared.emit(true, |engine| {
+            (engine.remove_silence(id).is_some(), Vec::new())
+        })
     }
 
     /// The silences, by id.
     pub fn silences(&self) -> Vec<(SilenceId, Silence)> {
         self.shared
-            .engine()
+            .lock()
+            .engine
             .silences()
             .map(|(id, s)| (id, s.clone()))
             .collect()

@@ -234,6 +234,42 @@ impl StateChanges {
             && self.removed_silences.is_empty()
             && self.silences.is_empty()
     }
+
+    /// Folds `later` (taken after these changes) into these, so that applying the result
+    /// does what applying both in order does: a store can group several into one write.
+    pub fn merge(&mut self, later: StateChanges) {
+        // Series that `later` removes or replaces: the earlier version need not be written.
+        let superseded: std::collections::HashSet<(&str, &str)> = later
+            .removed_series
+            .iter()
+            .map(|k| (k.rule.as_str(), k.thing.as_str()))
+            .chain(
+                later
+                    .series
+                    .iter()
+                    .map(|s| (s.rule.as_str(), s.thing.as_str())),
+            )
+            .collect();
+        self.series
+            .retain(|s| !superseded.contains(&(s.rule.as_str(), s.thing.as_str())));
+        let gone: std::collections::BTreeSet<SilenceId> = later
+            .removed_silences
+            .iter()
+            .chain(later.silences.iter().map(|(id, _)| id))
+            .copied()
+            .collect();
+        self.silences.retain(|(id, _)| !gone.contains(id));
+        self.removed_series.extend(later.removed_series);
+        self.series.extend(later.series);
+        self.removed_silences.extend(later.removed_silences);
+        self.silences.extend(later.silences);
+        self.version = later.version;
+        self.instance = later.instance;
+        self.now = later.now;
+        self.next_alert_id = later.next_alert_id;
+        self.next_notification_id = later.next_notification_id;
+        self.next_silence_id = later.next_silence_id;
+    }
 }
 
 impl EngineState {

@@ -1,5 +1,7 @@
 //! The webhook body: the Prometheus Alertmanager webhook payload, version 4, so that existing
-//! receivers accept it. Each notification is sent as a group of one alert.
+//! receivers accept it. Each notification is sent as a group of one alert, with one field
+//! added: `notificationId`, the notification's id (also sent as the `Idempotency-Key` header),
+//! the same for every attempt and after a restart, so that a receiver can drop a repeat.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -16,6 +18,7 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 #[serde(rename_all = "camelCase")]
 pub(crate) struct WebhookPayload<'a> {
     version: &'static str,
+    notification_id: String,
     group_key: String,
     truncated_alerts: u64,
     status: &'static str,
@@ -74,6 +77,7 @@ impl<'a> WebhookPayload<'a> {
         let group_key = format!("{{}}:{{alertname={:?}, thing={:?}}}", a.rule, a.thing);
         WebhookPayload {
             version: "4",
+            notification_id: n.id.to_string(),
             group_key,
             truncated_alerts: 0,
             status,
