@@ -19,7 +19,7 @@ fn dir(name: &str) -> PathBuf {
     dir
 }
 
-fn engine() -> Engine {
+fn new_engine() -> Engine {
     let mut engine = Engine::new();
     engine
         .add_rule(Rule::new("warm", "*", "t", Condition::Gt(5.0)), t0())
@@ -41,7 +41,7 @@ async fn engine_state_survives_a_reopen_and_restores_an_engine() {
     let alerts = store.alerts();
     assert!(alerts.load().await.unwrap().is_none());
 
-    let mut engine = engine();
+    let mut engine = new_engine();
     for (i, thing) in ["urn:dev:a", "urn:dev:b", "urn:dev:c"].iter().enumerate() {
         let value = if i == 2 { 1.0 } else { 9.0 };
         engine.update(t0(), &PropertyUpdate::new(*thing, "t", json!(value)));
@@ -70,7 +70,7 @@ async fn engine_state_survives_a_reopen_and_restores_an_engine() {
     assert_eq!(loaded.state, expected);
     assert!(loaded.state.silences.contains_key(&silence));
 
-    let mut restarted = engine();
+    let mut restarted = new_engine();
     let report = restarted
         .restore(loaded.state, t0() + Duration::from_secs(2))
         .unwrap();
@@ -93,7 +93,7 @@ async fn engine_state_survives_a_reopen_and_restores_an_engine() {
 async fn changes_of_another_engine_state_version_are_refused() {
     let dir = dir("version");
     let store = Store::open(&dir).unwrap();
-    let mut engine = engine();
+    let mut engine = new_engine();
     engine.update(t0(), &PropertyUpdate::new("urn:dev:a", "t", json!(9.0)));
     let mut value = serde_json::to_value(batch_of(&mut engine)).unwrap();
     value["changes"]["version"] = json!(99);
