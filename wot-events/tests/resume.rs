@@ -767,7 +767,7 @@ async fn crashing_app(server: &Server, total: usize, path: &std::path::Path) -> 
             let record = next.unwrap().unwrap();
             uncommitted.push(record.data["n"].as_u64().unwrap());
             taken += 1;
-            if taken as u64 % commit_every == 0 || last_run {
+            if (taken as u64).is_multiple_of(commit_every) || last_run {
                 // One write: the output so far and the points of what it holds.
                 output.append(&mut uncommitted);
                 let points = store.points.lock().unwrap().clone();
