@@ -23,6 +23,10 @@
 //! # }
 //! ```
 //!
+//! An app that must survive a restart gives the subscriber a [`ResumeStore`]
+//! ([`EventSubscriberBuilder::resume_store`]): its SSE streams then start again after the last
+//! event they handed over (`Last-Event-ID`), and drop events a server sends again (by id).
+//!
 //! The pure parts (filters, ring buffers, the [`EventLog`] timeline, problem details) do no
 //! I/O and take the clock as an argument. The async parts are streams that own their
 //! connections: dropping one closes it, and no task is left behind.
