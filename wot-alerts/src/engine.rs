@@ -1036,7 +1036,7 @@ impl Engine {
     /// Adds a silence and returns its id.
     pub fn add_silence(&mut self, silence: Silence) -> SilenceId {
         let id = SilenceId(self.core.next_silence);
-        self.core.next_silence += 1;
+        self.core.next_silence = self.core.next_silence.saturating_add(1);
         self.core.silences.insert(id, silence);
         self.core.changes.silences.insert(id);
         id
@@ -1759,7 +1759,7 @@ impl Core {
     fn start(&mut self, ctx: &RuleCtx<'_>, series: &mut Series, now: SystemTime, render: bool) {
         let rule = &**ctx.rule;
         let id = self.next_alert;
-        self.next_alert += 1;
+        self.next_alert = self.next_alert.saturating_add(1);
         // An alert that left the history (held by nobody else), overwritten in place when
         // its labels have the same names as the new alert's.
         let mut reused = self.spare.take();
@@ -1960,7 +1960,7 @@ impl Core {
             out.reserve_exact(1);
         }
         let id = NotificationId::new(self.instance, self.next_notification);
-        self.next_notification += 1;
+        self.next_notification = self.next_notification.saturating_add(1);
         out.push(Notification {
             id,
             kind,

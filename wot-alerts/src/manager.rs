@@ -332,6 +332,41 @@ impl AlertManagerBuilder {
     /// # Errors
     /// As [`start`](Self::start), and [`ErrorKind::Store`] when the store fails to load,
     /// [`ErrorKind::State`] when the engine refuses the saved state (another version, say).
+    ///
+    /// # Examples
+    /// A manager stopped without [`shutdown`](AlertManager::shutdown) and started again from
+    /// its store: the firing alert is still firing, and not notified again.
+    /// ```
+    /// use std::sync::Arc;
+    /// use wot_alerts::{AlertManager, AlertState, Format, MemoryAlertStore, PropertyUpdate, RuleSet};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rules = RuleSet::from_str(
+    ///     "rules: [{ id: hot, thing: fridge-1, property: temperature, condition: { gt: 8 } }]",
+    ///     Format::Yaml,
+    ///     "inline",
+    /// )?;
+    /// let store = Arc::new(MemoryAlertStore::new()); // a database in a real application
+    /// let (tx, rx) = tokio::sync::mpsc::channel(16);
+    /// let (manager, _) = AlertManager::builder(rules.clone())
+    ///     .state_store(store.clone())
+    ///     .start_restored(tokio_stream::wrappers::ReceiverStream::new(rx))
+    ///     .await?;
+    /// tx.send(PropertyUpdate::new("fridge-1", "temperature", 9.into())).await?;
+    /// # while manager.active_alerts().is_empty() { tokio::task::yield_now().await; }
+    /// manager.flush().await?; // or wait for the notification's own commit
+    /// drop(manager); // a crash
+    ///
+    /// let (manager, restored) = AlertManager::builder(rules)
+    ///     .state_store(store)
+    ///     .start_restored(futures_util::stream::pending())
+    ///     .await?;
+    /// assert_eq!(restored.report.map(|r| r.firing), Some(1));
+    /// assert_eq!(manager.active_alerts()[0].state, AlertState::Firing);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start_restored<S>(self, updates: S) -> Result<(AlertManager, Restored), Error>
     where
         S: Stream<Item = PropertyUpdate> + Send + 'static,

@@ -430,3 +430,25 @@ fn ids_continue_after_a_restore() {
     assert_eq!(second[0].id.instance(), first[0].id.instance());
     assert!(second[0].id.sequence() > first[0].id.sequence() + 1);
 }
+
+#[test]
+fn counters_at_their_limit_do_not_overflow() {
+    let rules = [rule_for(0)];
+    let mut engine = engine_with(&rules, t(0));
+    let _ = engine.update(t(0), &hot(12.0));
+    let mut state = engine.state();
+    state.next_alert_id = u64::MAX;
+    state.next_notification_id = u64::MAX;
+    state.next_silence_id = u64::MAX;
+    for s in state.series.values_mut() {
+        s.alert.as_mut().unwrap().id = u64::MAX;
+    }
+    let mut engine = engine_with(&rules, t(1));
+    engine.restore(state, t(1)).unwrap();
+    let _ = engine.add_silence(Silence::new(t(0), t(1)));
+    let _ = engine.add_silence(Silence::new(t(0), t(1)));
+    for i in 0..4 {
+        let _ = engine.update(t(2 + i), &hot(if i % 2 == 0 { 1.0 } else { 12.0 }));
+    }
+    assert_eq!(engine.active_alerts().len(), 1);
+}
