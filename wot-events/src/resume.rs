@@ -747,4 +747,48 @@ mod tests {
         let copy = MemoryResumeStore::from_points(store.points());
         assert_eq!(copy.len(), 2);
     }
+
+    proptest::proptest! {
+        /// With a window as large as the input, a stream keeps exactly the first event of each
+        /// id (no two events in a row with the same id here: such a pair is one event and its
+        /// follower), and the store ends at the last id kept, with the newest ids.
+        #[test]
+        fn keeps_the_first_of_each_id_and_the_store_follows(
+            ids in proptest::collection::vec(0u8..40, 0..200),
+            window in 0usize..8,
+        ) {
+            let mut ids = ids;
+            ids.dedup();
+            let store = Arc::new(MemoryResumeStore::new().with_recent_ids(window));
+            let (_, mut t) = tracker(store.clone(), 256);
+            let kept: Vec<u8> = ids
+                .iter()
+                .copied()
+                .filter(|id| t.keep(&raw(Some(&id.to_string()))))
+                .collect();
+            let mut seen = HashSet::new();
+            let first: Vec<u8> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+            proptest::prop_assert_eq!(&kept, &first);
+            proptest::prop_assert_eq!(
+                t.dropped.load(Ordering::Relaxed) as usize,
+                ids.len() - kept.len()
+            );
+            let point = store.get(&key());
+            proptest::prop_assert_eq!(
+                point.as_ref().map(|p| p.last_event_id.clone()),
+                kept.last().map(u8::to_string)
+            );
+            let newest: Vec<String> = kept
+                .iter()
+                .rev()
+                .take(window)
+                .rev()
+                .map(u8::to_string)
+                .collect();
+            proptest::prop_assert_eq!(
+                point.map(|p| Vec::from(p.recent_ids)).unwrap_or_default(),
+                newest
+            );
+        }
+    }
 }

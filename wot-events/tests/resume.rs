@@ -806,3 +806,35 @@ async fn an_app_that_writes_its_points_with_its_output_has_each_event_once_acros
         assert!(server.seen().len() >= 6, "{replay:?}: {:?}", server.seen());
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_store_is_at_each_item_when_it_is_handed_over_and_filtered_events_advance_it() {
+    let server = Server::start(Replay::Honours, None).await;
+    let thing = server.thing(false);
+    let store = Arc::new(MemoryResumeStore::new());
+    let key = StreamKey::event(
+        "urn:test:resume",
+        "overheat",
+        &server.url("/things/t/events/overheat"),
+    );
+    // All ten are on the wire before the first is taken.
+    server.push(1..=10);
+    let odd = wot_events::Filter::from_fn(|r| r.data["n"].as_u64().unwrap() % 2 == 1);
+    let mut events = subscriber(&store)
+        .subscribe(&thing, "overheat", SubscribeOptions::new().filter(odd))
+        .unwrap();
+    for n in [1, 3, 5, 7, 9] {
+        let record = events.next().await.unwrap().unwrap();
+        assert_eq!(record.data["n"], n);
+        // Not ahead (the events after it may be received already), not behind.
+        assert_eq!(store.get(&key).unwrap().last_event_id, n.to_string());
+    }
+    server.push(11..=11);
+    let record = events.next().await.unwrap().unwrap();
+    assert_eq!(record.data["n"], 11);
+    // Event 10, dropped by the filter on the way, advanced the store too.
+    assert_eq!(
+        Vec::from(store.get(&key).unwrap().recent_ids),
+        (1..=11).map(|n| n.to_string()).collect::<Vec<_>>()
+    );
+}
