@@ -823,4 +823,26 @@ mod tests {
         };
         assert!(serde_json::to_string(&late).is_err());
     }
+
+    proptest::proptest! {
+        /// Whatever a file holds as a time, reading it gives a time or an error, never a
+        /// panic; a time read back writes and reads again to itself (to the millisecond).
+        #[test]
+        fn any_time_text_reads_without_panic(
+            text in "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,12})?(Z|\\+00:00|[+-][0-9:]{0,6})?|[ -~]{0,70}"
+        ) {
+            let json = serde_json::json!({
+                "thing_id": "t", "property": "p", "value": 1, "timestamp": text,
+                "event_id": null, "schema_violation": null
+            });
+            if let Ok(u) = serde_json::from_value::<PropertyUpdate>(json) {
+                let again: PropertyUpdate =
+                    serde_json::from_str(&serde_json::to_string(&u).unwrap()).unwrap();
+                let ms = |t: SystemTime| {
+                    t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis()
+                };
+                proptest::prop_assert_eq!(ms(again.timestamp), ms(u.timestamp));
+            }
+        }
+    }
 }
