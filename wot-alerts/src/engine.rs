@@ -1267,8 +1267,14 @@ impl Engine {
                     last_notified: a.last_notified,
                     repeats: a.repeats,
                 });
-            } else if series.last_update < now {
-                // The restart rule: a series without an alert watches for no data from now.
+            } else if series.last_update < now
+                && compiled
+                    .rule
+                    .conditions()
+                    .any(|c| matches!(c, Condition::NoData(_)))
+            {
+                // The restart rule: a series without an alert watches for no data from now
+                // (only rules that watch for it: the others' series are not rewritten).
                 series.previous_update = series.last_update;
                 series.last_update = now;
                 if !series.dirty {

@@ -452,3 +452,34 @@ fn counters_at_their_limit_do_not_overflow() {
     }
     assert_eq!(engine.active_alerts().len(), 1);
 }
+
+#[test]
+fn a_restore_rewrites_only_what_it_changed() {
+    let quiet = Rule::new(
+        "quiet",
+        "*",
+        "temperature",
+        Condition::NoData(Duration::from_secs(60)),
+    );
+    let rules = [rule_for(30), quiet];
+    let mut engine = engine_with(&rules, t(0));
+    let _ = engine.update(t(0), &hot(1.0));
+    let _ = engine.update(t(0), &PropertyUpdate::new("b", "temperature", json!(1)));
+    let saved = engine.state();
+    let mut fresh = engine_with(&rules, t(100));
+    let _ = fresh.take_changes();
+    fresh.restore(saved, t(100)).unwrap();
+    // Only the no-data series without an alert moved (its window starts at the restart).
+    let changes = fresh.take_changes();
+    let mut changed: Vec<_> = changes
+        .series
+        .iter()
+        .map(|s| (s.rule.as_str(), s.thing.as_str(), s.last_update))
+        .collect();
+    changed.sort_unstable();
+    assert_eq!(
+        changed,
+        [("quiet", "b", t(100)), ("quiet", "fridge-1", t(100))]
+    );
+    assert!(changes.removed_series.is_empty());
+}
