@@ -67,6 +67,13 @@ pub struct AlertBatch {
     pub outbox: Vec<OutboxOp>,
 }
 
+impl AlertBatch {
+    /// A batch of `changes` and `outbox` operations.
+    pub fn new(changes: StateChanges, outbox: Vec<OutboxOp>) -> Self {
+        AlertBatch { changes, outbox }
+    }
+}
+
 /// A change to the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
