@@ -148,8 +148,7 @@ pub struct Alert {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Notification {
-    /// Identifies this notification: unique per engine instance, kept across restores (see
-    /// [`NotificationId`]). Webhooks send it so that a receiver can drop a repeat.
+    /// Identifies this notification, also across restarts (see [`NotificationId`]). Webhooks send it so that a receiver can drop a repeat.
     pub id: NotificationId,
     /// What happened.
     pub kind: NotificationKind,
@@ -295,8 +294,9 @@ impl std::fmt::Display for SilenceId {
     }
 }
 
-/// Identifies a notification: the engine instance (random, chosen by a new engine and kept
-/// across restores) and a sequence number. Shown and serialized as
+/// Identifies a notification: the engine instance (random, chosen by each new engine, restored
+/// or not) and a sequence number. An outbox entry keeps the id of its notification, so a resent
+/// action carries the same id as its first attempt. Shown and serialized as
 /// `<instance as 16 hex digits>-<sequence>`, e.g. `5f0c1e2d3a4b6978-42`.
 ///
 /// ```
@@ -532,7 +532,8 @@ struct Core {
     next_alert: u64,
     generation: u64,
     live_series: usize,
-    /// Random, chosen by [`Engine::new`], restored: the first half of notification ids.
+    /// Random, chosen by [`Engine::new`], kept by a restore: the first half of notification
+    /// ids.
     instance: u64,
     /// The sequence number of the next notification.
     next_notification: u64,
@@ -1073,8 +1074,8 @@ impl Engine {
         &self.core.history
     }
 
-    /// This engine's instance number: random for a new engine, taken from the state by
-    /// [`restore`](Self::restore). See [`NotificationId`].
+    /// This engine's instance number: random, chosen by [`Engine::new`] (a restore keeps
+    /// it). See [`NotificationId`].
     pub fn instance(&self) -> u64 {
         self.core.instance
     }
@@ -1300,7 +1301,6 @@ impl Engine {
         report.silences = state.silences.len();
         let max_silence = state.silences.keys().map(|id| id.0).max().unwrap_or(0);
         self.core.silences = state.silences;
-        self.core.instance = state.instance;
         self.core.next_alert = self
             .core
             .next_alert

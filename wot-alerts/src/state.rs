@@ -26,7 +26,9 @@
 //!   downtime. A series whose pending or firing alert exists keeps the time of its last update,
 //!   so a `no_data` alert stays as it was until data arrives.
 //! - **Silences** keep their ids and times; new silence ids continue after the restored ones,
-//!   and alert and notification ids continue after theirs.
+//!   and alert ids continue after theirs. Notification ids start a new series: their first
+//!   half is the new engine's random instance number, so an id sent before a crash is never
+//!   given to another notification after it (even one whose commit was lost).
 //!
 //! State of rules that are no longer loaded is dropped (and counted in [`RestoreReport`]), as is
 //! state whose rule now watches another property or thing.
@@ -85,8 +87,10 @@ pub const DEFAULT_MAX_STATE_BYTES: u64 = 1 << 30;
 pub struct EngineState {
     /// The format version, [`ENGINE_STATE_VERSION`] when written by this build.
     pub version: u32,
-    /// The engine instance: a random number chosen by a new engine and kept across
-    /// restores; the first half of every [`NotificationId`](crate::NotificationId).
+    /// The instance of the engine that saved it: a random number chosen by each new engine,
+    /// the first half of its [`NotificationId`](crate::NotificationId)s. Informational: a
+    /// restored engine keeps its own, so that its notification ids cannot repeat one sent
+    /// before the restart, even one whose commit was lost.
     pub instance: u64,
     /// The latest time the engine had seen.
     #[serde(with = "time_ns")]
