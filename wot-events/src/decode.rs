@@ -242,25 +242,12 @@ mod tests {
     use wot_sse::Event;
 
     fn thing() -> ConsumedThing {
-        let td = json!({
-            "@context": "https://www.w3.org/2022/wot/td/v1.1",
-            "id": "urn:t", "title": "T",
-            "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
-            "properties": {
-                "temp": {"type": "number", "minimum": -40, "maximum": 125,
-                         "forms": [{"href": "http://h/temp"}]},
-                "mode": {"type": "string", "enum": ["eco", "boost"],
-                         "forms": [{"href": "http://h/mode"}]}
-            }
-        });
-        ConsumedThing::new(
-            wot_td::Document::from_value(td)
-                .unwrap()
-                .into_thing()
-                .unwrap(),
-            None,
-        )
-        .unwrap()
+        crate::thing::test_thing(json!({"properties": {
+            "temp": {"type": "number", "minimum": -40, "maximum": 125,
+                     "forms": [{"href": "http://h/temp"}]},
+            "mode": {"type": "string", "enum": ["eco", "boost"],
+                     "forms": [{"href": "http://h/mode"}]}
+        }}))
     }
 
     #[test]

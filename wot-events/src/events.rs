@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::SystemTime;
 
 use futures::Stream;
@@ -20,7 +20,7 @@ use crate::record::{EventRecord, RingBuffer, SharedStr};
 use crate::skipped::SkippedAffordance;
 use crate::state::ConnectionState;
 use crate::thing::ConsumedThing;
-use crate::transport::{RawItem, RawStream};
+use crate::transport::{RawItem, RawStream, Source};
 
 /// Default number of records a subscription buffers.
 pub const DEFAULT_BUFFER: usize = 100;
@@ -261,15 +261,12 @@ pub(crate) fn truncate(s: &str) -> String {
 /// Dropping it, or calling [`Subscription::unsubscribe`], closes its connection.
 #[must_use = "a subscription does nothing unless polled; dropping it closes its connection"]
 pub struct Subscription {
-    source: Option<RawStream>,
+    source: Source,
     decoder: EventDecoder,
     filter: Option<Filter>,
     buffer: Option<RingBuffer<EventRecord>>,
     state: watch::Receiver<ConnectionState>,
     label: String,
-    /// The waker of the last poll, woken by `unsubscribe` so that a combinator holding this
-    /// stream (such as `select_all`) polls it again and sees its end.
-    waker: Option<std::task::Waker>,
     /// Events dropped as repeats (with a resume store).
     dropped: Arc<AtomicU64>,
 }
@@ -279,7 +276,7 @@ impl std::fmt::Debug for Subscription {
         f.debug_struct("Subscription")
             .field("label", &self.label)
             .field("state", &*self.state.borrow())
-            .field("open", &self.source.is_some())
+            .field("open", &!self.source.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -295,7 +292,7 @@ impl Subscription {
     ) -> Self {
         Subscription {
             dropped,
-            source: Some(source),
+            source: Source::new(source),
             decoder,
             filter: opts.filter.clone(),
             buffer: opts
@@ -303,7 +300,6 @@ impl Subscription {
                 .map(|n| RingBuffer::new(n).with_max_bytes(opts.buffer_bytes)),
             state,
             label,
-            waker: None,
         }
     }
 
@@ -334,16 +330,13 @@ impl Subscription {
 
     /// Closes the connection now; the stream then ends. The buffer stays readable.
     pub fn unsubscribe(&mut self) {
-        self.source = None;
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
+        self.source.close();
     }
 
     /// Whether the connection has been closed (by [`unsubscribe`](Self::unsubscribe), or
     /// because the stream ended).
     pub fn is_closed(&self) -> bool {
-        self.source.is_none()
+        self.source.is_closed()
     }
 
     /// How many events were dropped because their id had been seen: the server sent them
@@ -360,24 +353,9 @@ impl Stream for Subscription {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.waker.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
-            this.waker = Some(cx.waker().clone());
-        }
-        loop {
-            let Some(source) = this.source.as_mut() else {
-                return Poll::Ready(None);
-            };
-            let raw = match source.poll_next_unpin(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => {
-                    this.source = None;
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Some(Ok(raw))) => raw,
-            };
+        while let Some(raw) = ready!(this.source.poll_next(cx)?) {
             match this.decoder.decode(raw, SystemTime::now()) {
-                None => continue,
+                None => {}
                 Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 Some(Ok(record)) => {
                     if this.filter.as_ref().is_some_and(|f| !f.matches(&record)) {
@@ -390,6 +368,7 @@ impl Stream for Subscription {
                 }
             }
         }
+        Poll::Ready(None)
     }
 }
 
@@ -471,24 +450,11 @@ mod tests {
     use serde_json::json;
 
     fn thing() -> ConsumedThing {
-        let td = json!({
-            "@context": "https://www.w3.org/2022/wot/td/v1.1",
-            "id": "urn:boiler", "title": "Boiler",
-            "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
-            "events": {
-                "overheat": {"data": {"type": "object", "required": ["t"], "properties": {"t": {"type": "number", "maximum": 200}}},
-                             "forms": [{"href": "http://h/oh", "subprotocol": "sse"}]},
-                "door": {"forms": [{"href": "http://h/door", "subprotocol": "sse"}]}
-            }
-        });
-        ConsumedThing::new(
-            wot_td::Document::from_value(td)
-                .unwrap()
-                .into_thing()
-                .unwrap(),
-            None,
-        )
-        .unwrap()
+        crate::thing::test_thing(json!({"events": {
+            "overheat": {"data": {"type": "object", "required": ["t"], "properties": {"t": {"type": "number", "maximum": 200}}},
+                         "forms": [{"href": "http://h/oh", "subprotocol": "sse"}]},
+            "door": {"forms": [{"href": "http://h/door", "subprotocol": "sse"}]}
+        }}))
     }
 
     fn raw(name: Option<&str>, data: &str) -> RawItem {
@@ -515,7 +481,7 @@ mod tests {
                 r.thing_id.as_str(),
                 r.thing_title.as_str()
             ),
-            ("overheat", "urn:boiler", "Boiler")
+            ("overheat", "urn:t", "T")
         );
         assert_eq!(r.event_id.as_deref(), Some("9"));
         assert!(d.decode(raw(Some("door"), "{}"), now).is_none());

@@ -179,10 +179,7 @@ impl<'a> Scanner<'a> {
     /// The top-level object: its members read into `shape.members` first, then its map made
     /// as a copy of the remembered names when they are the same, else built.
     fn top_object(&mut self, shape: &mut Shape) -> Option<Value> {
-        self.at += 1;
-        self.skip_whitespace();
-        if self.peek()? == b'}' {
-            self.at += 1;
+        if !self.open(b'}', 0)? {
             return Some(Value::Object(Map::new()));
         }
         // The remembered names, in order: while the members match them, a name is checked by
@@ -190,7 +187,8 @@ impl<'a> Scanner<'a> {
         // here before) instead of scanning for its end.
         let mut expected = shape.names.as_ref().map(|names| names.keys());
         let mut same = expected.is_some();
-        loop {
+        let mut more = true;
+        while more {
             if self.peek()? != b'"' {
                 return None;
             }
@@ -214,26 +212,10 @@ impl<'a> Scanner<'a> {
                     start + key.len()
                 }
             };
-            self.skip_whitespace();
-            if self.peek()? != b':' {
-                return None;
-            }
-            self.at += 1;
-            self.skip_whitespace();
+            self.colon()?;
             let value = self.value(1)?;
             shape.members.push((start, end, value));
-            self.skip_whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.skip_whitespace();
-                }
-                b'}' => {
-                    self.at += 1;
-                    break;
-                }
-                _ => return None,
-            }
+            more = self.more(b'}')?;
         }
         let text = self.text;
         if same
@@ -261,17 +243,9 @@ impl<'a> Scanner<'a> {
     }
 
     fn object(&mut self, depth: usize) -> Option<Value> {
-        if depth >= MAX_FAST_DEPTH {
-            return None;
-        }
-        self.at += 1;
-        self.skip_whitespace();
         let mut map = Map::new();
-        if self.peek()? == b'}' {
-            self.at += 1;
-            return Some(Value::Object(map));
-        }
-        loop {
+        let mut more = self.open(b'}', depth)?;
+        while more {
             if self.peek()? != b'"' {
                 return None;
             }
@@ -280,54 +254,68 @@ impl<'a> Scanner<'a> {
             if map.is_empty() && key.starts_with("$serde_json::private::") {
                 return None;
             }
-            self.skip_whitespace();
-            if self.peek()? != b':' {
-                return None;
-            }
-            self.at += 1;
-            self.skip_whitespace();
+            self.colon()?;
             let value = self.value(depth + 1)?;
             map.insert(key.to_owned(), value);
-            self.skip_whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.skip_whitespace();
-                }
-                b'}' => {
-                    self.at += 1;
-                    return Some(Value::Object(map));
-                }
-                _ => return None,
-            }
+            more = self.more(b'}')?;
         }
+        Some(Value::Object(map))
     }
 
     fn array(&mut self, depth: usize) -> Option<Value> {
+        let mut items = Vec::new();
+        let mut more = self.open(b']', depth)?;
+        while more {
+            items.push(self.value(depth + 1)?);
+            more = self.more(b']')?;
+        }
+        Some(Value::Array(items))
+    }
+
+    /// Steps over the `{` or `[` at the cursor, at nesting `depth`, and the whitespace after
+    /// it: `false` when `close` follows at once (the value is empty; `close` is stepped over
+    /// too), `true` when a member or element follows. `None` from [`MAX_FAST_DEPTH`] on.
+    #[inline]
+    fn open(&mut self, close: u8, depth: usize) -> Option<bool> {
         if depth >= MAX_FAST_DEPTH {
             return None;
         }
         self.at += 1;
         self.skip_whitespace();
-        let mut items = Vec::new();
-        if self.peek()? == b']' {
+        let empty = self.peek()? == close;
+        if empty {
             self.at += 1;
-            return Some(Value::Array(items));
         }
-        loop {
-            items.push(self.value(depth + 1)?);
+        Some(!empty)
+    }
+
+    /// The `:` after a member name, and the whitespace around it.
+    #[inline]
+    fn colon(&mut self) -> Option<()> {
+        self.skip_whitespace();
+        if self.peek()? != b':' {
+            return None;
+        }
+        self.at += 1;
+        self.skip_whitespace();
+        Some(())
+    }
+
+    /// After a member or element: `true` at a `,` (another one follows), `false` at `close`
+    /// (the value ends); each is stepped over, with the whitespace around a `,`.
+    #[inline]
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.skip_whitespace();
+        let next = self.peek()?;
+        if next == b',' {
+            self.at += 1;
             self.skip_whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.skip_whitespace();
-                }
-                b']' => {
-                    self.at += 1;
-                    return Some(Value::Array(items));
-                }
-                _ => return None,
-            }
+            Some(true)
+        } else if next == close {
+            self.at += 1;
+            Some(false)
+        } else {
+            None
         }
     }
 

@@ -4,11 +4,10 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
 use futures::Stream;
-use futures::stream::StreamExt;
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -19,7 +18,7 @@ use crate::record::{PropertyHistory, PropertyUpdate, SharedStr};
 use crate::skipped::SkippedAffordance;
 use crate::state::ConnectionState;
 use crate::thing::ConsumedThing;
-use crate::transport::{RawItem, RawStream};
+use crate::transport::{RawItem, RawStream, Source};
 
 /// Default polling interval when a property can only be read.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -102,7 +101,7 @@ pub enum ObserveMode {
 /// Dropping it closes its connections.
 #[must_use = "an observer does nothing unless polled; dropping it closes its connections"]
 pub struct PropertyObserver {
-    source: Option<RawStream>,
+    source: Source,
     /// Finds the property, parses and checks each value: the same code as a user's
     /// [`PropertyDecoder`].
     decoder: PropertyDecoder,
@@ -113,8 +112,6 @@ pub struct PropertyObserver {
     states: Vec<(String, ObserveMode, watch::Receiver<ConnectionState>)>,
     /// Properties left out: no usable form.
     skipped: Vec<SkippedAffordance>,
-    /// The waker of the last poll, woken by `stop` so that a combinator polls again.
-    waker: Option<std::task::Waker>,
     /// Values dropped as repeats (with a resume store), over every connection.
     dropped: Arc<AtomicU64>,
 }
@@ -146,7 +143,7 @@ impl PropertyObserver {
         opts: &ObserveOptions,
     ) -> Self {
         PropertyObserver {
-            source: Some(source),
+            source: Source::new(source),
             decoder: PropertyDecoder::for_names(thing, names, single),
             every_read: opts.every_read,
             capacity: opts.history,
@@ -154,7 +151,6 @@ impl PropertyObserver {
             history: HashMap::new(),
             states,
             skipped: Vec::new(),
-            waker: None,
             dropped: Arc::default(),
         }
     }
@@ -205,10 +201,7 @@ impl PropertyObserver {
 
     /// Closes every connection; the stream then ends. Histories stay readable.
     pub fn stop(&mut self) {
-        self.source = None;
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
+        self.source.close();
     }
 
     /// Turns one raw item into an update (no I/O): `None` when ignored (unknown property,
@@ -247,52 +240,26 @@ impl Stream for PropertyObserver {
     type Item = Result<PropertyUpdate, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.waker.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
-            this.waker = Some(cx.waker().clone());
-        }
-        loop {
-            let Some(source) = this.source.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match source.poll_next_unpin(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => {
-                    this.source = None;
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Some(Ok(raw))) => {
-                    if let Some(item) = this.decode(raw, SystemTime::now()) {
-                        return Poll::Ready(Some(item));
-                    }
-                }
+        while let Some(raw) = ready!(self.source.poll_next(cx)?) {
+            if let Some(item) = self.decode(raw, SystemTime::now()) {
+                return Poll::Ready(Some(item));
             }
         }
+        Poll::Ready(None)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt;
     use serde_json::json;
 
     fn observer(every_read: bool) -> PropertyObserver {
-        let td = json!({
-            "@context": "https://www.w3.org/2022/wot/td/v1.1",
-            "id": "urn:t", "title": "T",
-            "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
-            "properties": {"temp": {"type": "number", "minimum": -40, "maximum": 125,
-                                    "forms": [{"href": "http://h/temp"}]}}
-        });
-        let t = ConsumedThing::new(
-            wot_td::Document::from_value(td)
-                .unwrap()
-                .into_thing()
-                .unwrap(),
-            None,
-        )
-        .unwrap();
+        let t = crate::thing::test_thing(
+            json!({"properties": {"temp": {"type": "number", "minimum": -40, "maximum": 125,
+                                           "forms": [{"href": "http://h/temp"}]}}}),
+        );
         let opts = ObserveOptions::new().every_read(every_read).history(3);
         PropertyObserver::new(
             &t,

@@ -339,17 +339,12 @@ fn basic_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn thing(defs: serde_json::Value, security: serde_json::Value) -> Thing {
-        let td = serde_json::json!({
-            "@context": "https://www.w3.org/2022/wot/td/v1.1",
-            "title": "T", "id": "urn:t",
-            "securityDefinitions": defs, "security": security,
-        });
-        wot_td::Document::from_value(td)
-            .unwrap()
-            .into_thing()
-            .unwrap()
+    /// A Thing secured by `security`, one of the schemes in `defs`.
+    fn thing(security: &str, defs: serde_json::Value) -> Thing {
+        let members = json!({"securityDefinitions": defs, "security": security});
+        crate::thing::test_thing(members).thing().clone()
     }
 
     fn run(t: &Thing, creds: &Credentials) -> Result<Auth, Error> {
@@ -363,10 +358,10 @@ mod tests {
 
     #[test]
     fn nosec_basic_bearer_apikey() {
-        let t = thing(serde_json::json!({"n": {"scheme": "nosec"}}), "n".into());
+        let t = thing("n", json!({"n": {"scheme": "nosec"}}));
         assert!(run(&t, &Credentials::new()).unwrap().headers.is_empty());
 
-        let t = thing(serde_json::json!({"b": {"scheme": "basic"}}), "b".into());
+        let t = thing("b", json!({"b": {"scheme": "basic"}}));
         let c = Credentials::new().for_scheme(
             "b",
             Credential::Basic {
@@ -381,10 +376,7 @@ mod tests {
         );
         assert!(a.headers[header::AUTHORIZATION].is_sensitive());
 
-        let t = thing(
-            serde_json::json!({"tok": {"scheme": "bearer"}}),
-            "tok".into(),
-        );
+        let t = thing("tok", json!({"tok": {"scheme": "bearer"}}));
         let c = Credentials::new().for_thing("urn:t", Credential::Bearer("abc".into()));
         assert_eq!(
             run(&t, &c).unwrap().headers[header::AUTHORIZATION],
@@ -394,17 +386,14 @@ mod tests {
         assert!(err.contains("`tok`") && err.contains("bearer"), "{err}");
 
         let t = thing(
-            serde_json::json!({"k": {"scheme": "apikey", "in": "header", "name": "X-Key"}}),
-            "k".into(),
+            "k",
+            json!({"k": {"scheme": "apikey", "in": "header", "name": "X-Key"}}),
         );
         let c = Credentials::new().for_scheme("k", Credential::ApiKey("s3cret".into()));
         assert_eq!(run(&t, &c).unwrap().headers["x-key"], "s3cret");
         assert!(!format!("{:?}", run(&t, &c).unwrap()).contains("s3cret"));
 
-        let t = thing(
-            serde_json::json!({"k": {"scheme": "apikey", "name": "key"}}),
-            "k".into(),
-        );
+        let t = thing("k", json!({"k": {"scheme": "apikey", "name": "key"}}));
         let err = run(&t, &c).unwrap_err().to_string();
         assert!(err.contains("query"), "{err}");
         let a = run(&t, &c.clone().allow_query_keys(true)).unwrap();
@@ -414,21 +403,18 @@ mod tests {
 
     #[test]
     fn unsupported_and_combo() {
-        let t = thing(
-            serde_json::json!({"o": {"scheme": "oauth2", "flow": "client"}}),
-            "o".into(),
-        );
+        let t = thing("o", json!({"o": {"scheme": "oauth2", "flow": "client"}}));
         let err = run(&t, &Credentials::new()).unwrap_err();
         assert!(
             err.kind() == crate::ErrorKind::Security && err.to_string().contains("`o` (oauth2)")
         );
         let t = thing(
-            serde_json::json!({
+            "c",
+            json!({
                 "o": {"scheme": "oauth2", "flow": "client"},
                 "b": {"scheme": "bearer"},
                 "c": {"scheme": "combo", "oneOf": ["o", "b"]}
             }),
-            "c".into(),
         );
         let c = Credentials::new().for_scheme("b", Credential::Bearer("x".into()));
         assert_eq!(

@@ -159,3 +159,20 @@ impl ConsumedThing {
         self.inner.source.as_ref()
     }
 }
+
+/// A Thing for unit tests: a `nosec` TD 1.1 with id `urn:t` and title `T`, and `members`
+/// (`properties`, `events`, or `securityDefinitions` and `security` in place of the `nosec`
+/// ones) added to it.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_thing(members: serde_json::Value) -> ConsumedThing {
+    let mut td = serde_json::json!({
+        "@context": "https://www.w3.org/2022/wot/td/v1.1",
+        "id": "urn:t", "title": "T",
+        "securityDefinitions": {"n": {"scheme": "nosec"}}, "security": "n",
+    });
+    if let (Some(td), serde_json::Value::Object(members)) = (td.as_object_mut(), members) {
+        td.extend(members);
+    }
+    ConsumedThing::from_slice(&serde_json::to_vec(&td).unwrap(), None).unwrap()
+}

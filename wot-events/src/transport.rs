@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
@@ -38,6 +39,62 @@ pub(crate) struct RawItem {
 }
 
 pub(crate) type RawStream = BoxStream<'static, Result<RawItem, Error>>;
+
+/// The raw items behind a subscription or an observer, which its owner can close while a
+/// combinator (such as `select_all`) holds the stream: closing drops the connection and wakes
+/// the task that last polled, so that it polls again and sees the end.
+pub(crate) struct Source {
+    stream: Option<RawStream>,
+    /// The waker of the last poll.
+    waker: Option<Waker>,
+}
+
+impl Source {
+    pub(crate) fn new(stream: RawStream) -> Self {
+        Source {
+            stream: Some(stream),
+            waker: None,
+        }
+    }
+
+    /// Drops the connection; the next poll ends the stream.
+    pub(crate) fn close(&mut self) {
+        self.stream = None;
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Whether it was closed, or the stream ended.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.stream.is_none()
+    }
+
+    /// The next raw item; `None` once closed or ended (the stream is then dropped). While
+    /// it waits, it keeps the waker for [`close`](Self::close).
+    #[inline]
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<RawItem, Error>>> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match stream.poll_next_unpin(cx) {
+            Poll::Pending => {
+                if self.waker.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
+                    self.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Poll::Ready(None) => {
+                self.stream = None;
+                Poll::Ready(None)
+            }
+            item => item,
+        }
+    }
+}
 
 /// How a chosen form is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
