@@ -121,15 +121,28 @@ pub struct Options {
     pub sim_tick: Duration,
 
     /// Serve the dashboard as a web page at ADDR (default 127.0.0.1:8765; port 0 picks a
-    /// free one) instead of drawing in the terminal. Prints `web: URL`.
+    /// free one) instead of drawing in the terminal. Prints `web: URL` (with `--headless`,
+    /// which it can run beside, a `{"type":"web"}` JSON line).
     #[arg(
         long,
         value_name = "ADDR",
         num_args = 0..=1,
         default_missing_value = "127.0.0.1:8765",
-        conflicts_with_all = ["headless", "serve_only"]
+        conflicts_with_all = ["serve_only"]
     )]
     pub web: Option<SocketAddr>,
+
+    /// Keep resume positions, alert state (acknowledgements and silences included) and the
+    /// last hour of history in DIR, and restore them at start. Default for Things given by
+    /// `--thing` or `--directory`: `$XDG_STATE_HOME/wot-dashboard`, else
+    /// `~/.local/state/wot-dashboard`; the embedded simulator keeps no state unless this is
+    /// given.
+    #[arg(long, value_name = "DIR", value_parser = non_empty_path, conflicts_with = "no_state")]
+    pub state: Option<PathBuf>,
+
+    /// Keep no state on disk: start empty, forget everything at exit.
+    #[arg(long)]
+    pub no_state: bool,
 
     /// Token that the web page's state-changing requests must carry
     /// (`Authorization: Bearer TOKEN`). Without it, one is generated when `--web` listens on
@@ -168,6 +181,8 @@ impl std::fmt::Debug for Options {
             .field("sim_tick", &self.sim_tick)
             .field("web", &self.web)
             .field("web_token", &hidden(&self.web_token))
+            .field("state", &self.state)
+            .field("no_state", &self.no_state)
             .finish()
     }
 }
@@ -315,6 +330,24 @@ impl Options {
         Ok(())
     }
 
+    /// The state directory: `--state`, else none with `--no-state` or the simulator, else
+    /// the platform default ([`default_state_dir`]).
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        if self.no_state {
+            return None;
+        }
+        if let Some(dir) = &self.state {
+            return Some(dir.clone());
+        }
+        if self.simulated() {
+            return None;
+        }
+        default_state_dir(
+            std::env::var_os("XDG_STATE_HOME").as_deref(),
+            std::env::var_os("HOME").as_deref(),
+        )
+    }
+
     /// The state limits these options ask for.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -324,6 +357,24 @@ impl Options {
             ..Limits::DEFAULT
         }
     }
+}
+
+/// The default state directory for real Things: `$XDG_STATE_HOME/wot-dashboard` when that
+/// variable holds an absolute path (the XDG base directory rule: a relative one is ignored),
+/// else `$HOME/.local/state/wot-dashboard`; none when neither is usable.
+pub fn default_state_dir(
+    xdg_state_home: Option<&std::ffi::OsStr>,
+    home: Option<&std::ffi::OsStr>,
+) -> Option<PathBuf> {
+    let absolute = |dir: &std::ffi::OsStr| {
+        let dir = std::path::Path::new(dir);
+        dir.is_absolute().then(|| dir.to_path_buf())
+    };
+    if let Some(dir) = xdg_state_home.and_then(absolute) {
+        return Some(dir.join("wot-dashboard"));
+    }
+    home.and_then(absolute)
+        .map(|home| home.join(".local").join("state").join("wot-dashboard"))
 }
 
 #[cfg(test)]
@@ -361,8 +412,34 @@ mod tests {
         let v6 = parse(&["--web=[::1]:9000"]).expect("parses").web;
         assert_eq!(v6, Some("[::1]:9000".parse().expect("address")));
         assert!(parse(&["--web", "localhost"]).is_err());
-        assert!(parse(&["--web", "--headless"]).is_err());
+        assert!(parse(&["--web", "--headless"]).is_ok(), "both can run");
         assert!(parse(&["--web", "--serve-only"]).is_err());
+    }
+
+    #[test]
+    fn state_is_kept_for_real_things_and_not_for_the_simulator_by_default() {
+        assert_eq!(parse(&[]).expect("parses").state_dir(), None);
+        let given = parse(&["--state", "/tmp/s"]).expect("parses");
+        assert_eq!(given.state_dir(), Some(PathBuf::from("/tmp/s")));
+        let off = parse(&["--thing", "http://a/td", "--no-state"]).expect("parses");
+        assert_eq!(off.state_dir(), None);
+        assert!(parse(&["--state", "/tmp/s", "--no-state"]).is_err());
+        assert!(parse(&["--state", ""]).is_err());
+        let os = |s: &'static str| Some(std::ffi::OsStr::new(s));
+        assert_eq!(
+            default_state_dir(os("/x/state"), os("/home/u")),
+            Some(PathBuf::from("/x/state/wot-dashboard"))
+        );
+        assert_eq!(
+            default_state_dir(os("relative"), os("/home/u")),
+            Some(PathBuf::from("/home/u/.local/state/wot-dashboard"))
+        );
+        assert_eq!(
+            default_state_dir(None, os("/home/u")),
+            Some(PathBuf::from("/home/u/.local/state/wot-dashboard"))
+        );
+        assert_eq!(default_state_dir(None, None), None);
+        assert_eq!(default_state_dir(os(""), os("")), None);
     }
 
     #[test]

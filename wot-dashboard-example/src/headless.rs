@@ -109,7 +109,7 @@ pub(crate) fn connection_json(
 /// lasts only a moment can be passed over (the channels keep the latest state only), but the
 /// latest state of each connection is always printed. A state published again without a
 /// change (a polling transport saying `open` after each response) prints nothing.
-fn connection_lines(links: Vec<LinkWatch>) -> impl Stream<Item = Value> + Send + Unpin {
+pub(crate) fn connection_lines(links: Vec<LinkWatch>) -> impl Stream<Item = Value> + Send + Unpin {
     stream::select_all(links.into_iter().map(|(thing, label, state)| {
         Box::pin(stream::unfold(
             (thing, label, state, None),
@@ -140,6 +140,79 @@ fn connection_lines(links: Vec<LinkWatch>) -> impl Stream<Item = Value> + Send +
     }))
 }
 
+/// The JSON lines of `items` (those that have one), each ending in a newline, appended to
+/// `out`: what [`Printer::item`] would write for them, for writing in one call.
+pub(crate) fn render(items: &[Feed], out: &mut Vec<u8>) {
+    for line in items.iter().filter_map(to_json) {
+        let line = line.to_string();
+        out.extend_from_slice(sanitize::json_line(&line).as_bytes());
+        out.push(b'\n');
+    }
+}
+
+/// Writes the JSON lines on stdout (and problems on stderr), for `--headless` alone or beside
+/// `--web`.
+pub(crate) struct Printer {
+    stdout: std::io::Stdout,
+}
+
+impl Printer {
+    pub(crate) fn new() -> Self {
+        Printer {
+            stdout: std::io::stdout(),
+        }
+    }
+
+    /// Writes one line, DEL and C1 characters escaped (JSON escapes the others); `false` when
+    /// the reader went away.
+    pub(crate) fn line(&self, line: &Value) -> bool {
+        let line = line.to_string();
+        writeln!(self.stdout.lock(), "{}", sanitize::json_line(&line)).is_ok()
+    }
+
+    /// Writes the line for `item`, or its problem on stderr with control characters escaped;
+    /// `false` when the reader of stdout went away. With `printed` (the feed wrote its lines
+    /// already, see [`crate::persist::committed`]) only problems are written.
+    pub(crate) fn item(&self, item: &Feed, printed: bool) -> bool {
+        match to_json(item) {
+            Some(_) if printed => true,
+            Some(line) => self.line(&line),
+            None => {
+                if let Feed::Problem(problem) = item {
+                    eprintln!("{}", sanitize::text(problem));
+                }
+                true
+            }
+        }
+    }
+
+    /// Writes `lines` (whole lines) with one call; `false` when the reader went away.
+    pub(crate) fn lines(&self, lines: &[u8]) -> bool {
+        let mut stdout = self.stdout.lock();
+        stdout
+            .write_all(lines)
+            .and_then(|()| stdout.flush())
+            .is_ok()
+    }
+
+    /// A `rule_warning` line for each rule that does not fit the Things.
+    pub(crate) fn rule_warnings(&self, warnings: &[String]) -> bool {
+        warnings
+            .iter()
+            .all(|warning| self.line(&json!({"type": "rule_warning", "text": warning})))
+    }
+}
+
+/// The `restored` line: what the state directory gave back at start (`restored` is
+/// [`Restored::to_json`](crate::persist::Restored::to_json)).
+pub(crate) fn restored_line(restored: &Value) -> Value {
+    let mut line = json!({"type": "restored"});
+    if let (Some(line), Some(fields)) = (line.as_object_mut(), restored.as_object()) {
+        line.extend(fields.clone());
+    }
+    line
+}
+
 /// Prints the live feed until it ends, `stop` completes (then its output is returned), or
 /// stdout is closed. Problems go to stderr with control characters escaped; JSON lines have
 /// DEL and C1 characters escaped too (JSON escapes the others).
@@ -147,42 +220,37 @@ pub(crate) async fn run<T>(mut live: Live, stop: impl Future<Output = T>) -> Opt
     let mut stop = std::pin::pin!(stop);
     let mut connections = connection_lines(std::mem::take(&mut live.links));
     let mut connections_open = true;
-    let stdout = std::io::stdout();
-    for warning in &live.rule_warnings {
-        let line = json!({"type": "rule_warning", "text": warning}).to_string();
-        if writeln!(stdout.lock(), "{}", sanitize::json_line(&line)).is_err() {
-            return None;
-        }
+    let printer = Printer::new();
+    // The history itself is not printed again (its lines were written by the run before).
+    if let Some((restored, ..)) = live.restored.take()
+        && !printer.line(&restored_line(&restored.to_json()))
+    {
+        return None;
     }
-    loop {
-        let line = tokio::select! {
+    if !printer.rule_warnings(&live.rule_warnings) {
+        return None;
+    }
+    let halt = loop {
+        let written = tokio::select! {
             item = live.feed.next() => match item {
-                Some(item) => match to_json(&item) {
-                    Some(line) => line,
-                    None => {
-                        if let Feed::Problem(problem) = item {
-                            eprintln!("{}", sanitize::text(&problem));
-                        }
-                        continue;
-                    }
-                },
-                None => break,
+                Some(item) => printer.item(&item, live.feed_prints),
+                None => break None,
             },
             line = connections.next(), if connections_open => match line {
-                Some(line) => line,
+                Some(line) => printer.line(&line),
                 None => {
                     connections_open = false;
                     continue;
                 }
             },
-            halt = &mut stop => return Some(halt),
+            halt = &mut stop => break Some(halt),
         };
-        let line = line.to_string();
-        if writeln!(stdout.lock(), "{}", sanitize::json_line(&line)).is_err() {
-            break; // the reader went away
+        if !written {
+            break None; // the reader went away
         }
-    }
-    None
+    };
+    crate::persist::flush_alerts(&live.alerts).await;
+    halt
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod cli;
 mod headless;
 pub mod history;
 mod live;
+mod persist;
 pub mod sanitize;
 mod sim;
 mod tui;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use cli::{Options, OptionsError};
 pub use live::SetupError;
+pub use persist::StateError;
 pub use sim::SimError;
 use sim::{SimConfig, Simulator};
 
@@ -53,6 +55,9 @@ pub enum RunError {
     /// The web server could not start.
     #[error(transparent)]
     Web(#[from] web::WebError),
+    /// The state directory (`--state`) cannot be used.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 fn waiting_for(url: &Option<String>) -> String {
@@ -125,6 +130,11 @@ async fn halt(duration: Option<Duration>, simulator: Option<&mut Simulator>) -> 
 /// on, or a stop before the TDs loaded.
 pub async fn run(options: Options) -> Result<(), RunError> {
     options.validate()?;
+    // Opened first: a state directory that cannot be used stops the start at once.
+    let state = match options.state_dir() {
+        Some(dir) => Some(persist::State::open(&dir, &restore_limits(&options))?),
+        None => None,
+    };
     let mut simulator = if options.simulated() {
         let config = SimConfig {
             seed: options.seed,
@@ -161,13 +171,13 @@ pub async fn run(options: Options) -> Result<(), RunError> {
     };
     let rules = live::rules(&options)?;
     if options.web.is_some() {
-        let live = live::start(&options, &things, rules.clone())?;
+        let live = live::start(&options, &things, rules.clone(), state).await?;
         return match web::run(live, &things, &rules, &options, &mut halt).await? {
             Some(stop) => stop.into_result(),
             None => Ok(()),
         };
     }
-    let live = live::start(&options, &things, rules)?;
+    let live = live::start(&options, &things, rules, state).await?;
     if options.headless {
         return match headless::run(live, &mut halt).await {
             Some(stop) => stop.into_result(),
@@ -186,6 +196,20 @@ pub async fn run(options: Options) -> Result<(), RunError> {
         Some(stop) => stop.into_result(),
         None => Ok(()),
     }
+}
+
+/// How much history a restart shows again: the last hour, as much as the event log and the
+/// charts of the chosen front end keep.
+fn restore_limits(options: &Options) -> wot_store::RestoreLimits {
+    let per_property = if options.web.is_some() {
+        web::WebLimits::from_options(options).history_values
+    } else {
+        options.limits().history_values
+    };
+    wot_store::RestoreLimits::new()
+        .since(Duration::from_secs(3600))
+        .events(options.log_entries)
+        .per_property(per_property)
 }
 
 #[cfg(test)]

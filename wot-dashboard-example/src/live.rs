@@ -27,6 +27,7 @@ use wot_events::{
 
 use crate::app::EVENTS;
 use crate::cli::Options;
+use crate::persist::{self, Restored, State};
 use crate::sanitize;
 
 /// The rules bundled for the simulator.
@@ -358,6 +359,13 @@ pub(crate) struct Live {
     /// What does not fit between the rules and the Things ([`rule_warnings`]), checked at
     /// start.
     pub(crate) rule_warnings: Vec<String>,
+    /// With a state directory: what was restored from it, and the history to show again
+    /// (events, then property values, each oldest first).
+    pub(crate) restored: Option<(Restored, Vec<EventRecord>, Vec<PropertyUpdate>)>,
+    /// Whether the feed writes the headless lines of its items itself (`--headless` with a
+    /// state directory: each batch's lines right after it is saved); the consumer then
+    /// writes only the other lines.
+    pub(crate) feed_prints: bool,
 }
 
 /// Opens one property observer and one event subscription per Thing and starts the alert
@@ -371,13 +379,19 @@ pub(crate) struct Live {
 /// The rules are checked against the Things first ([`rule_warnings`]); with
 /// `--strict-rules` any problem found stops the start.
 ///
+/// With a state directory (`state`), the streams resume from its points, the alert manager
+/// restores its state and outbox from it, and the feed hands on each item only once it is
+/// saved there ([`persist::committed`]).
+///
 /// # Errors
 /// No property or event of any Thing is usable, a credential is missing, the rules are
-/// invalid, or (`--strict-rules`) they do not fit the Things.
-pub(crate) fn start(
+/// invalid, (`--strict-rules`) they do not fit the Things, or the saved alert state is
+/// refused.
+pub(crate) async fn start(
     options: &Options,
     things: &[ConsumedThing],
     rules: RuleSet,
+    state: Option<State>,
 ) -> Result<Live, SetupError> {
     // A dashboard watches for as long as it runs: never give up reconnecting or polling (the
     // default policy stops after 5 failed attempts), and keep the wait between attempts short.
@@ -399,10 +413,13 @@ pub(crate) fn start(
         });
     }
     let rule_count = rules.rules().len();
-    let subscriber = EventSubscriber::builder()
+    let mut subscriber = EventSubscriber::builder()
         .reconnect(policy)
-        .credentials(credentials(options, things)?)
-        .try_build()?;
+        .credentials(credentials(options, things)?);
+    if let Some(state) = &state {
+        subscriber = subscriber.resume_store(state.points.clone());
+    }
+    let subscriber = subscriber.try_build()?;
     let mut sources: Vec<Pin<Box<dyn Stream<Item = Feed> + Send>>> = Vec::new();
     let mut links = Vec::new();
     let mut manager = AlertManager::builder(rules);
@@ -446,9 +463,14 @@ pub(crate) fn start(
     // The alert manager reads its own copy of the property updates through a bounded queue;
     // `tee_updates` below fills it.
     let (to_alerts, updates) = mpsc::channel(ALERT_QUEUE);
-    let alerts = manager.start(updates.map(|u: PropertyUpdate| {
-        wot_alerts::PropertyUpdate::new(u.thing_id, u.property, u.value)
-    }))?;
+    if let Some(state) = &state {
+        manager = manager.state_store(Arc::new(state.store.alerts()));
+    }
+    let (alerts, restored_alerts) = manager
+        .start_restored(updates.map(|u: PropertyUpdate| {
+            wot_alerts::PropertyUpdate::new(u.thing_id, u.property, u.value)
+        }))
+        .await?;
     sources.push(Box::pin(alerts.subscribe().filter_map(
         |event| async move {
             match event {
@@ -467,12 +489,34 @@ pub(crate) fn start(
     // The skipped affordances come first, so that the screen or log says what is missing.
     let skipped = stream::iter(skipped.into_iter().map(Feed::Skipped));
     let feed = tee_updates(skipped.chain(stream::select_all(sources)), to_alerts);
+    let state_given = state.is_some();
+    let (feed, restored): (Pin<Box<dyn Stream<Item = Feed> + Send>>, _) = match state {
+        Some(state) => {
+            let restored = Restored {
+                dir: state.dir.clone(),
+                events: state.events.len(),
+                property_values: state.properties.len(),
+                streams: state.points.len(),
+                alerts: alerts.active_alerts().len(),
+                silences: alerts.silences().len(),
+                resent: restored_alerts.resent,
+            };
+            let feed = persist::committed(feed, state.store, state.points, options.headless);
+            (
+                Box::pin(feed),
+                Some((restored, state.events, state.properties)),
+            )
+        }
+        None => (Box::pin(feed), None),
+    };
     Ok(Live {
-        feed: Box::pin(feed),
+        feed,
         links,
         alerts,
         rule_count,
         rule_warnings,
+        restored,
+        feed_prints: options.headless && state_given,
     })
 }
 
@@ -546,7 +590,9 @@ mod tests {
         let things = load_things(&options, Some(&sim.base_url()), &Mutex::new(None))
             .await
             .expect("TDs");
-        let mut live = start(&options, &things, rules(&options).expect("rules")).expect("live");
+        let mut live = start(&options, &things, rules(&options).expect("rules"), None)
+            .await
+            .expect("live");
         let mut got = Expected::new();
         let until = tokio::time::Instant::now() + Duration::from_secs(4);
         while let Ok(Some(item)) = tokio::time::timeout_at(until, live.feed.next()).await {
@@ -678,7 +724,8 @@ mod tests {
 
         // --strict-rules refuses to start; without it, the start goes on.
         let strict = Options::try_parse_from(["dash", "--strict-rules"]).expect("options");
-        match start(&strict, &things, rules) {
+        // It fails before its first await, so no runtime is needed.
+        match futures::executor::block_on(start(&strict, &things, rules, None)) {
             Err(SetupError::RulesDoNotFit { warnings }) => assert_eq!(warnings.len(), 3),
             Err(other) => panic!("{other}"),
             Ok(_) => panic!("started with rules that do not fit"),

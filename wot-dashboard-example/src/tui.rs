@@ -54,6 +54,19 @@ pub(crate) async fn run<T>(
         count: live.rule_count,
         warnings: live.rule_warnings.clone(),
     });
+    // The history from the state directory: the timeline and the charts as they were.
+    if let Some((restored, events, properties)) = live.restored.take() {
+        for record in events {
+            app.update(Message::Event(record));
+        }
+        for update in properties {
+            app.update(Message::Property(update));
+        }
+        app.update(Message::Notice {
+            kind: NoticeKind::Info,
+            text: restored.text(),
+        });
+    }
     let mut stop = std::pin::pin!(stop);
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -116,8 +129,12 @@ pub(crate) async fn run<T>(
                 }
                 None => break,
             },
-            halt = &mut stop => return Ok(Some(halt)),
+            halt = &mut stop => {
+                crate::persist::flush_alerts(&live.alerts).await;
+                return Ok(Some(halt));
+            }
         }
     }
+    crate::persist::flush_alerts(&live.alerts).await;
     Ok(None)
 }

@@ -90,7 +90,7 @@ fn dashboard(args: &[&str], envs: &[(&str, &str)]) -> (Running, String) {
         &["--web", "127.0.0.1:0"]
     };
     let mut child = Command::new(BIN)
-        .args(["--duration", "300s"])
+        .args(["--duration", "300s", "--no-state"])
         .args(any_port)
         .args(args)
         .envs(envs.iter().copied())

@@ -29,7 +29,8 @@ impl Drop for Running {
 /// Starts the dashboard headless and yields its stdout lines as JSON.
 fn headless(args: &[&str]) -> (Running, mpsc::Receiver<Value>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"))
-        .args(["--headless", "--duration", "60s"])
+        // No state directory: these runs must neither read nor write the user's.
+        .args(["--headless", "--duration", "60s", "--no-state"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -21,6 +21,8 @@ fn run_within(args: &[&str], limit: Duration) -> (Output, Duration) {
     let started = Instant::now();
     let mut child = Command::new(BIN)
         .args(args)
+        // No state directory: these runs must neither read nor write the user's.
+        .arg("--no-state")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

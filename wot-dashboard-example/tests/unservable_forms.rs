@@ -79,7 +79,14 @@ fn a_thing_with_unservable_forms_runs_with_its_good_affordances() {
     let td = rx.recv_timeout(Duration::from_secs(10)).expect("server up");
 
     let mut child = Command::new(BIN)
-        .args(["--headless", "--duration", "60s", "--thing", &td])
+        .args([
+            "--headless",
+            "--no-state",
+            "--duration",
+            "60s",
+            "--thing",
+            &td,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -35,7 +35,8 @@ impl Drop for Running {
 /// token from the printed line, if any.
 fn web(args: &[&str]) -> (Running, String, Option<String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wot-dashboard-example"));
-    command.args(args);
+    // No state directory: these runs must neither read nor write the user's.
+    command.args(args).arg("--no-state");
     if !args.contains(&"--duration") {
         command.args(["--duration", "90s"]);
     }

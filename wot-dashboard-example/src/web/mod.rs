@@ -36,6 +36,7 @@ use wot_alerts::{AlertManager, RuleSet};
 use wot_events::{ConnectionState, ConsumedThing};
 
 use crate::cli::Options;
+use crate::headless::{self, Printer};
 use crate::live::{Feed, LinkWatch, Live};
 use journal::Journal;
 use state::Model;
@@ -335,12 +336,31 @@ pub(crate) async fn run<T>(
         links,
         alerts,
         rule_warnings,
+        restored,
+        feed_prints,
         ..
     } = live;
-    let mut model = Model::new(things, rules, rule_warnings, limits);
+    let mut connections = options
+        .headless
+        .then(|| headless::connection_lines(links.clone()));
+    let mut model = Model::new(things, rules, rule_warnings.clone(), limits);
     for (thing, label, state) in &links {
         model.link(thing, label, &state.borrow());
     }
+    // The history from the state directory, before the journal starts: it is in the
+    // snapshot, not replayed as live changes.
+    let restored = restored.map(|(restored, events, properties)| {
+        for record in &events {
+            model.event(record);
+        }
+        for update in &properties {
+            model.property(update);
+        }
+        model.notice(SystemTime::now(), "info", &restored.text());
+        let json = restored.to_json();
+        model.set_restored(json.clone());
+        json
+    });
     let journal = Journal::new(
         Journal::first_id_at(SystemTime::now()),
         limits.replay_events,
@@ -362,7 +382,22 @@ pub(crate) async fn run<T>(
     let local = listener
         .local_addr()
         .map_err(|source| WebError::Bind { addr, source })?;
-    println!("web: {}", page_url(local, server.token.as_deref()));
+    let url = page_url(local, server.token.as_deref());
+    // `--headless` beside `--web`: the JSON lines of the feed, with the URL as one of them.
+    let printer = options.headless.then(Printer::new);
+    match &printer {
+        Some(printer) => {
+            if !printer.line(&serde_json::json!({"type": "web", "url": url}))
+                || restored
+                    .as_ref()
+                    .is_some_and(|r| !printer.line(&headless::restored_line(r)))
+                || !printer.rule_warnings(&rule_warnings)
+            {
+                return Ok(None);
+            }
+        }
+        None => println!("web: {url}"),
+    }
     tracing::info!(%local, token = server.token.is_some(), "web dashboard listening");
     let (shutdown, on_shutdown) = tokio::sync::oneshot::channel::<()>();
     let app = routes::router(server.clone());
@@ -386,8 +421,21 @@ pub(crate) async fn run<T>(
     let halt = loop {
         tokio::select! {
             item = feed.next() => match item {
-                Some(item) => server.apply(item),
+                Some(item) => {
+                    if printer.as_ref().is_some_and(|p| !p.item(&item, feed_prints)) {
+                        break None; // the reader of the JSON lines went away
+                    }
+                    server.apply(item);
+                }
                 None => break None,
+            },
+            line = async { connections.as_mut()?.next().await }, if connections.is_some() => match line {
+                Some(line) => {
+                    if printer.as_ref().is_some_and(|p| !p.line(&line)) {
+                        break None;
+                    }
+                }
+                None => connections = None,
             },
             change = links.next(), if links_open => match change {
                 Some((thing, label, state)) => server.link(&thing, &label, &state),
@@ -398,6 +446,7 @@ pub(crate) async fn run<T>(
         }
     };
 
+    crate::persist::flush_alerts(&server.alerts).await;
     // Streams end at once; other requests get a moment to finish.
     server.closing.store(true, Ordering::SeqCst);
     server.changed.send_modify(|_| {});

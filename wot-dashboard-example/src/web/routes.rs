@@ -497,7 +497,19 @@ async fn acknowledge(
         .acknowledge(&request.rule, &request.thing, BY, comment)
         .map_err(|e| Refusal(StatusCode::NOT_FOUND, e.to_string()))?;
     server.refresh_alerts();
+    saved(&server, "acknowledgement").await?;
     Ok(json_response(&json!({})))
+}
+
+/// Waits until `what` (just made) is in the state directory, if there is one, so that an
+/// answer means it outlives a crash; a 500 says it is in force but was not saved.
+async fn saved(server: &Server, what: &str) -> Result<(), Refusal> {
+    server.alerts.flush().await.map_err(|e| {
+        Refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the {what} is in force but could not be saved: {e}"),
+        )
+    })
 }
 
 /// `POST /api/silences` body.
@@ -564,6 +576,7 @@ async fn silence(
         }
         Ok(number)
     })?;
+    saved(&server, "silence").await?;
     Ok(json_response(&json!({"id": number})))
 }
 

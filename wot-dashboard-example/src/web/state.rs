@@ -132,6 +132,8 @@ pub struct Model {
     /// Numbers of the silences, as the page sees them.
     silence_numbers: BTreeMap<SilenceId, u64>,
     next_silence: u64,
+    /// What was restored from the state directory at start (`null` without one).
+    restored: Value,
 }
 
 impl Model {
@@ -171,8 +173,14 @@ impl Model {
             stats: Value::Null,
             silence_numbers: BTreeMap::new(),
             next_silence: 1,
+            restored: Value::Null,
             limits,
         }
+    }
+
+    /// Sets what was restored from the state directory, shown in the snapshot's `restored`.
+    pub fn set_restored(&mut self, restored: Value) {
+        self.restored = restored;
     }
 
     /// Records a property value; returns the `property` event's data, or `None` for a
@@ -420,6 +428,7 @@ impl Model {
             "rules": self.rules,
             "rule_warnings": self.rule_warnings,
             "notices": self.notices,
+            "restored": self.restored,
         })
     }
 }
