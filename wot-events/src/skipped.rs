@@ -35,12 +35,7 @@ pub struct SkippedAffordance {
 
 impl SkippedAffordance {
     /// Records and logs a skipped affordance.
-    pub(crate) fn new(
-        thing: &ConsumedThing,
-        kind: AffordanceKind,
-        name: &str,
-        error: Error,
-    ) -> Self {
+    fn new(thing: &ConsumedThing, kind: AffordanceKind, name: &str, error: Error) -> Self {
         tracing::warn!(
             thing = %escape_controls(thing.id()),
             affordance = %escape_controls(name),
@@ -54,6 +49,27 @@ impl SkippedAffordance {
             name: name.to_owned(),
             error,
         }
+    }
+}
+
+/// What opening one affordance of a whole-Thing subscription or observation gave:
+/// `Ok(Some(_))` when it opened; `Ok(None)` when this client cannot use its forms
+/// ([`Error::is_unusable_form`]), after recording it in `skipped` and logging it; any other
+/// error as it is.
+pub(crate) fn unless_unusable<T>(
+    opened: Result<T, Error>,
+    skipped: &mut Vec<SkippedAffordance>,
+    thing: &ConsumedThing,
+    kind: AffordanceKind,
+    name: &str,
+) -> Result<Option<T>, Error> {
+    match opened {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is_unusable_form() => {
+            skipped.push(SkippedAffordance::new(thing, kind, name, error));
+            Ok(None)
+        }
+        Err(error) => Err(error),
     }
 }
 

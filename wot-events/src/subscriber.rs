@@ -20,7 +20,7 @@ use crate::resume::{
     DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_RESUME_ID_LEN, ResumeConfig, ResumeStore, StreamKey,
 };
 use crate::security::{Auth, Credentials};
-use crate::skipped::SkippedAffordance;
+use crate::skipped::unless_unusable;
 use crate::state::ConnectionState;
 use crate::thing::ConsumedThing;
 use crate::transport::{
@@ -95,8 +95,8 @@ impl Default for EventSubscriber {
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct EventSubscriberBuilder {
-    http: Option<reqwest::Client>,
-    sse: Option<SseClient>,
+    http_client: Option<reqwest::Client>,
+    sse_client: Option<SseClient>,
     credentials: Credentials,
     max_body: Option<usize>,
     max_response_body: Option<usize>,
@@ -110,86 +110,76 @@ pub struct EventSubscriberBuilder {
     max_resume_id_len: Option<usize>,
 }
 
+/// Setters that store their argument as the setting (`self.name = Some(value)`); `try_build`
+/// puts in the default of each setting left unset.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($value:ident: $type:ty);)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, $value: $type) -> Self {
+                self.$name = Some($value);
+                self
+            }
+        )*
+    };
+}
+
 impl EventSubscriberBuilder {
-    /// The HTTP client for TDs, polling and one-shot operations, and under the default SSE
-    /// client (default: a new `reqwest::Client` with redirects off and a connect timeout of
-    /// [`DEFAULT_CONNECT_TIMEOUT`]).
-    ///
-    /// Build it with `redirect(reqwest::redirect::Policy::none())`: this crate follows
-    /// redirects itself so that credentials never reach another origin, which only works if
-    /// reqwest hands the 3xx responses over. Set no total timeout on it (event streams are
-    /// long responses); this crate sets one per request.
-    pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
-        self
-    }
-
-    /// The SSE client, with its reconnect policy and idle timeout (default: an `SseClient`
-    /// on the HTTP client, with wot-sse's defaults and the [`reconnect`](Self::reconnect)
-    /// policy).
-    pub fn sse_client(mut self, sse: SseClient) -> Self {
-        self.sse = Some(sse);
-        self
-    }
-
     /// Credentials for secured Things (default: none, so only `nosec` forms work).
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = credentials;
         self
     }
 
-    /// Largest Thing Description or directory listing body accepted, in bytes (default
-    /// [`DEFAULT_MAX_BODY`], 16 MiB). Past it: [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge).
-    pub fn max_body(mut self, bytes: usize) -> Self {
-        self.max_body = Some(bytes);
-        self
-    }
+    setters! {
+        /// The HTTP client for TDs, polling and one-shot operations, and under the default SSE
+        /// client (default: a new `reqwest::Client` with redirects off and a connect timeout of
+        /// [`DEFAULT_CONNECT_TIMEOUT`]).
+        ///
+        /// Build it with `redirect(reqwest::redirect::Policy::none())`: this crate follows
+        /// redirects itself so that credentials never reach another origin, which only works if
+        /// reqwest hands the 3xx responses over. Set no total timeout on it (event streams are long
+        /// responses); this crate sets one per request.
+        http_client(http: reqwest::Client);
 
-    /// Largest one-shot, polling or long-poll response body accepted, in bytes (default
-    /// [`DEFAULT_MAX_RESPONSE_BODY`], 1 MiB). Past it:
-    /// [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge).
-    pub fn max_response_body(mut self, bytes: usize) -> Self {
-        self.max_response_body = Some(bytes);
-        self
-    }
+        /// The SSE client, with its reconnect policy and idle timeout (default: an `SseClient` on
+        /// the HTTP client, with wot-sse's defaults and the [`reconnect`](Self::reconnect) policy).
+        sse_client(sse: SseClient);
 
-    /// Most TDs taken from one directory listing (default [`DEFAULT_MAX_DIRECTORY_ENTRIES`], 1000).
-    /// Past it: [`ErrorKind::TooManyThings`](crate::ErrorKind::TooManyThings).
-    pub fn max_directory_entries(mut self, n: usize) -> Self {
-        self.max_directory_entries = Some(n);
-        self
-    }
+        /// Largest Thing Description or directory listing body accepted, in bytes (default
+        /// [`DEFAULT_MAX_BODY`], 16 MiB). Past it:
+        /// [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge).
+        max_body(bytes: usize);
 
-    /// Time limit of a whole request, from connecting to the end of the body, redirects included:
-    /// TD fetch, directory, one-shots and polling reads (default [`DEFAULT_REQUEST_TIMEOUT`],
-    /// 30 s). Past it: [`ErrorKind::Timeout`](crate::ErrorKind::Timeout). At least 1 ms is used.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = Some(timeout);
-        self
-    }
+        /// Largest one-shot, polling or long-poll response body accepted, in bytes (default
+        /// [`DEFAULT_MAX_RESPONSE_BODY`], 1 MiB). Past it:
+        /// [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge).
+        max_response_body(bytes: usize);
 
-    /// Time limit of one long-poll request (default [`DEFAULT_LONG_POLL_TIMEOUT`], 2 minutes).
-    /// Make it longer than the time the server holds a request when nothing happens: a long
-    /// poll that times out is sent again at once, without an error. At least 1 ms is used.
-    pub fn long_poll_timeout(mut self, timeout: Duration) -> Self {
-        self.long_poll_timeout = Some(timeout);
-        self
-    }
+        /// Most TDs taken from one directory listing (default [`DEFAULT_MAX_DIRECTORY_ENTRIES`],
+        /// 1000). Past it: [`ErrorKind::TooManyThings`](crate::ErrorKind::TooManyThings).
+        max_directory_entries(n: usize);
 
-    /// Most redirects followed for one request (default [`DEFAULT_MAX_REDIRECTS`], 10), the default
-    /// SSE client's included. Past it: [`ErrorKind::Redirect`](crate::ErrorKind::Redirect),
-    /// terminal (over SSE too).
-    pub fn max_redirects(mut self, n: usize) -> Self {
-        self.max_redirects = Some(n);
-        self
-    }
+        /// Time limit of a whole request, from connecting to the end of the body, redirects
+        /// included: TD fetch, directory, one-shots and polling reads (default
+        /// [`DEFAULT_REQUEST_TIMEOUT`], 30 s). Past it:
+        /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout). At least 1 ms is used.
+        request_timeout(timeout: Duration);
 
-    /// How polling and long polling retry after failures, and the reconnect policy of the
-    /// default SSE client (default: `ReconnectPolicy::new()`, 1 s growing by 1.5 up to 30 s
-    /// with jitter, giving up after 5 failures in a row).
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.reconnect = Some(policy);
-        self
+        /// Time limit of one long-poll request (default [`DEFAULT_LONG_POLL_TIMEOUT`], 2 minutes).
+        /// Make it longer than the time the server holds a request when nothing happens: a long
+        /// poll that times out is sent again at once, without an error. At least 1 ms is used.
+        long_poll_timeout(timeout: Duration);
+
+        /// Most redirects followed for one request (default [`DEFAULT_MAX_REDIRECTS`], 10), the
+        /// default SSE client's included. Past it:
+        /// [`ErrorKind::Redirect`](crate::ErrorKind::Redirect), terminal (over SSE too).
+        max_redirects(n: usize);
+
+        /// How polling and long polling retry after failures, and the reconnect policy of the
+        /// default SSE client (default: `ReconnectPolicy::new()`, 1 s growing by 1.5 up to 30 s
+        /// with jitter, giving up after 5 failures in a row).
+        reconnect(policy: ReconnectPolicy);
     }
 
     /// Where SSE streams resume from after a restart (default: none, every stream starts
@@ -217,23 +207,19 @@ impl EventSubscriberBuilder {
         self
     }
 
-    /// How many recent event ids each SSE stream remembers to drop repeats, with a
-    /// [`resume_store`](Self::resume_store) (default [`DEFAULT_DEDUP_WINDOW`], 256; 0 drops
-    /// none). Memory: up to this many ids per stream, each at most
-    /// [`max_resume_id_len`](Self::max_resume_id_len) bytes.
-    pub fn dedup_window(mut self, ids: usize) -> Self {
-        self.dedup_window = Some(ids);
-        self
-    }
+    setters! {
+        /// How many recent event ids each SSE stream remembers to drop repeats, with a
+        /// [`resume_store`](Self::resume_store) (default [`DEFAULT_DEDUP_WINDOW`], 256; 0 drops
+        /// none). Memory: up to this many ids per stream, each at most
+        /// [`max_resume_id_len`](Self::max_resume_id_len) bytes.
+        dedup_window(ids: usize);
 
-    /// The longest event id resumed from and de-duplicated, in bytes, with a
-    /// [`resume_store`](Self::resume_store) (default [`DEFAULT_MAX_RESUME_ID_LEN`], 4 KiB, the
-    /// default limit of wot-sse on an `id` line). An event with a longer id is handed on
-    /// without advancing the store or entering the window; a stored id that is longer, or
-    /// holds U+0000, is not sent (the stream starts without `Last-Event-ID`, with a warning).
-    pub fn max_resume_id_len(mut self, bytes: usize) -> Self {
-        self.max_resume_id_len = Some(bytes);
-        self
+        /// The longest event id resumed from and de-duplicated, in bytes, with a
+        /// [`resume_store`](Self::resume_store) (default [`DEFAULT_MAX_RESUME_ID_LEN`], 4 KiB, the
+        /// default limit of wot-sse on an `id` line). An event with a longer id is handed on
+        /// without advancing the store or entering the window; a stored id that is longer, or holds
+        /// U+0000, is not sent (the stream starts without `Last-Event-ID`, with a warning).
+        max_resume_id_len(bytes: usize);
     }
 
     /// Builds the subscriber.
@@ -245,7 +231,7 @@ impl EventSubscriberBuilder {
     /// cannot be built.
     pub fn try_build(self) -> Result<EventSubscriber, Error> {
         let resume = self.resume_config();
-        let http = match self.http {
+        let http = match self.http_client {
             Some(http) => http,
             None => reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -263,7 +249,7 @@ impl EventSubscriberBuilder {
             .max_redirects(self.max_redirects.unwrap_or(DEFAULT_MAX_REDIRECTS))
             .build()
             .map_err(|e| Error::from(Repr::Config(e.to_string())))?;
-        let sse = self.sse.unwrap_or(checked);
+        let sse = self.sse_client.unwrap_or(checked);
         let millis = Duration::from_millis(1);
         Ok(EventSubscriber {
             config: Arc::new(HttpConfig {
@@ -507,6 +493,17 @@ impl EventSubscriber {
         ))
     }
 
+    /// The form for a request that is not a stream: a one-shot read, write or invocation, or
+    /// a polling read.
+    fn request_target(
+        &self,
+        thing: &ConsumedThing,
+        affordance: Affordance<'_>,
+        op: Operation,
+    ) -> Result<Target, Error> {
+        require(thing, affordance, op, false, &self.credentials)
+    }
+
     /// With a resume store: what an SSE stream under the key `key()` needs to resume.
     fn resume_start(
         &self,
@@ -582,18 +579,9 @@ impl EventSubscriber {
                 continue;
             }
             for (name, _) in thing.thing().events() {
-                match self.subscribe(thing, name, opts.clone()) {
-                    Ok(sub) => subs.push(sub),
-                    Err(e) if e.is_unusable_form() => {
-                        skipped.push(SkippedAffordance::new(
-                            thing,
-                            AffordanceKind::Event,
-                            name,
-                            e,
-                        ));
-                    }
-                    Err(e) => return Err(e),
-                }
+                let sub = self.subscribe(thing, name, opts.clone());
+                let kind = AffordanceKind::Event;
+                subs.extend(unless_unusable(sub, &mut skipped, thing, kind, name)?);
             }
         }
         Ok(MergedSubscription::new(subs, skipped))
@@ -669,13 +657,8 @@ impl EventSubscriber {
             let (s, rx) = self.open(&target, name, None, resume)?;
             return Ok((own_items(s, name), mode, rx));
         }
-        let target = require(
-            thing,
-            Affordance::Property(name),
-            Operation::ReadProperty,
-            false,
-            &self.credentials,
-        )?;
+        let target =
+            self.request_target(thing, Affordance::Property(name), Operation::ReadProperty)?;
         let (s, rx) = poll_stream(
             self.config.clone(),
             target,
@@ -762,20 +745,12 @@ impl EventSubscriber {
         let mut states = Vec::new();
         let mut skipped = Vec::new();
         for name in &names {
-            match self.property_source(thing, name, &opts, &dropped) {
-                Ok((s, mode, rx)) => {
-                    sources.push(s);
-                    states.push((name.clone(), mode, rx));
-                }
-                Err(e) if e.is_unusable_form() => {
-                    skipped.push(SkippedAffordance::new(
-                        thing,
-                        AffordanceKind::Property,
-                        name,
-                        e,
-                    ));
-                }
-                Err(e) => return Err(e),
+            let source = self.property_source(thing, name, &opts, &dropped);
+            let kind = AffordanceKind::Property;
+            let opened = unless_unusable(source, &mut skipped, thing, kind, name)?;
+            if let Some((s, mode, rx)) = opened {
+                sources.push(s);
+                states.push((name.clone(), mode, rx));
             }
         }
         let merged = futures::stream::select_all(sources).boxed();
@@ -795,13 +770,8 @@ impl EventSubscriber {
     /// server sent them), [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) for a body that
     /// is not JSON.
     pub async fn read_property(&self, thing: &ConsumedThing, name: &str) -> Result<Value, Error> {
-        let target = require(
-            thing,
-            Affordance::Property(name),
-            Operation::ReadProperty,
-            false,
-            &self.credentials,
-        )?;
+        let target =
+            self.request_target(thing, Affordance::Property(name), Operation::ReadProperty)?;
         let (_, body) = send(&self.config.client, &target, None, self.one_shot()).await?;
         parse_body(thing, &format!("property `{name}`"), &body)
     }
@@ -822,13 +792,8 @@ impl EventSubscriber {
         if let Some(p) = thing.thing().property(name) {
             check_input(thing, &format!("property `{name}`"), Some(&p.schema), value)?;
         }
-        let target = require(
-            thing,
-            Affordance::Property(name),
-            Operation::WriteProperty,
-            false,
-            &self.credentials,
-        )?;
+        let target =
+            self.request_target(thing, Affordance::Property(name), Operation::WriteProperty)?;
         send(&self.config.client, &target, Some(value), self.one_shot()).await?;
         Ok(())
     }
@@ -850,13 +815,8 @@ impl EventSubscriber {
         if let (Some(a), Some(v)) = (thing.thing().action(name), input) {
             check_input(thing, &what, a.input.as_ref(), v)?;
         }
-        let target = require(
-            thing,
-            Affordance::Action(name),
-            Operation::InvokeAction,
-            false,
-            &self.credentials,
-        )?;
+        let target =
+            self.request_target(thing, Affordance::Action(name), Operation::InvokeAction)?;
         let (_, body) = send(&self.config.client, &target, input, self.one_shot()).await?;
         parse_body(thing, &what, &body)
     }
