@@ -352,57 +352,34 @@ impl Thing {
         op: Operation,
         query: &FormQuery,
     ) -> Result<Vec<FormCandidate<'a>>, FormError> {
-        let missing = |kind: AffordanceKind, name: &str| FormError::NoSuchAffordance {
-            kind,
+        let missing = |name: &str| FormError::NoSuchAffordance {
+            kind: affordance.kind(),
             name: name.to_owned(),
         };
-        type Vars = Option<IndexMap<String, DataSchema>>;
-        let (forms, read_only, write_only, prefix, vars): (&[Form], bool, bool, String, &Vars) =
+        // Only a property can be read-only or write-only.
+        let mut read_write_only = (false, false);
+        let (forms, vars, prefix): (&[Form], &Option<IndexMap<String, DataSchema>>, String) =
             match affordance {
                 Affordance::Property(name) => {
-                    let p = self
-                        .property(name)
-                        .ok_or_else(|| missing(AffordanceKind::Property, name))?;
-                    (
-                        &p.forms,
-                        p.schema.is_read_only(),
-                        p.schema.is_write_only(),
-                        path_of("properties", name),
-                        &p.uri_variables,
-                    )
+                    let p = self.property(name).ok_or_else(|| missing(name))?;
+                    read_write_only = (p.schema.is_read_only(), p.schema.is_write_only());
+                    (&p.forms, &p.uri_variables, path_of("properties", name))
                 }
                 Affordance::Action(name) => {
-                    let a = self
-                        .action(name)
-                        .ok_or_else(|| missing(AffordanceKind::Action, name))?;
-                    (
-                        &a.forms,
-                        false,
-                        false,
-                        path_of("actions", name),
-                        &a.uri_variables,
-                    )
+                    let a = self.action(name).ok_or_else(|| missing(name))?;
+                    (&a.forms, &a.uri_variables, path_of("actions", name))
                 }
                 Affordance::Event(name) => {
-                    let e = self
-                        .event(name)
-                        .ok_or_else(|| missing(AffordanceKind::Event, name))?;
-                    (
-                        &e.forms,
-                        false,
-                        false,
-                        path_of("events", name),
-                        &e.uri_variables,
-                    )
+                    let e = self.event(name).ok_or_else(|| missing(name))?;
+                    (&e.forms, &e.uri_variables, path_of("events", name))
                 }
                 Affordance::Thing => (
                     self.forms.as_deref().unwrap_or_default(),
-                    false,
-                    false,
-                    String::new(),
                     &None,
+                    String::new(),
                 ),
             };
+        let (read_only, write_only) = read_write_only;
         let mut uri_variables: IndexMap<&str, &DataSchema> = IndexMap::new();
         for (k, v) in vars.iter().chain(self.uri_variables.iter()).flatten() {
             uri_variables.entry(k.as_str()).or_insert(v);
