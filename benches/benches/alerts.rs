@@ -4,6 +4,10 @@
 //!   with 10, 1,000 or 100,000 rules loaded; values cycle so the rule fires and resolves.
 //! * `alerts_tick/10000-pending`: a timer tick with 10,000 pending alerts (one `*` rule with
 //!   `for: 1h`, 10,000 things), when none is due and when all 10,000 fire.
+//! * `alerts_state/100000-firing`: the engine's side of a restart with 100,000 firing alerts
+//!   (one `*` rule, 100,000 things): `snapshot` (`Engine::state`), `to-json`, `from-json`,
+//!   `restore` (into an engine with the rule), and 1,000 updates of different series followed
+//!   by `Engine::take_changes`.
 //!
 //! `cargo bench -p benches --bench alerts`. With `ALERTS_PROFILE=<rules>` (10, 1000 or 100000),
 //! nothing is timed: the engine with that many rules takes 100,000 updates of the
@@ -13,9 +17,10 @@
 use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
-use wot_alerts::{Condition, Engine, PropertyUpdate, Rule};
+use wot_alerts::{Condition, Engine, EngineState, PropertyUpdate, Rule};
 
 const PENDING: usize = 10_000;
+const FIRING: usize = 100_000;
 
 fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
@@ -147,7 +152,74 @@ fn alerts_tick(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, alerts_update, alerts_tick);
+fn firing_rule() -> Rule {
+    Rule::new("hot", "*", "temperature", Condition::Gt(8.0))
+}
+
+fn engine_with_firing() -> Engine {
+    let mut engine = Engine::new();
+    engine.add_rule(firing_rule(), t0()).expect("valid rule");
+    for k in 0..FIRING {
+        let update = PropertyUpdate::new(format!("thing-{k}"), "temperature", 9.into());
+        assert_eq!(engine.update(t0(), &update).len(), 1, "fires");
+    }
+    engine
+}
+
+fn alerts_state(c: &mut Criterion) {
+    let mut group = c.benchmark_group("alerts_state/100000-firing");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10)
+        .throughput(Throughput::Elements(FIRING as u64));
+    let mut engine = engine_with_firing();
+    let state = engine.state();
+    let json = state.to_json();
+    group.bench_function("snapshot", |b| b.iter(|| engine.state()));
+    group.bench_function("to-json", |b| b.iter(|| state.to_json()));
+    group.bench_function("from-json", |b| {
+        b.iter(|| EngineState::from_json(&json, u64::MAX).expect("valid"))
+    });
+    let restart = t0() + Duration::from_secs(600);
+    group.bench_function("restore", |b| {
+        b.iter_batched(
+            || {
+                let mut fresh = Engine::new();
+                fresh.add_rule(firing_rule(), restart).expect("valid rule");
+                (fresh, state.clone())
+            },
+            |(mut fresh, state)| {
+                let report = fresh.restore(state, restart).expect("restored");
+                assert_eq!(report.firing, FIRING);
+                fresh
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    let _ = engine.take_changes();
+    let mut step = 0u64;
+    let updates: Vec<PropertyUpdate> = (0..1_000)
+        .map(|k| PropertyUpdate::new(format!("thing-{k}"), "temperature", 10.into()))
+        .collect();
+    group.throughput(Throughput::Elements(1_000));
+    // 1,000 updates (each about as costly as an `alerts_update` step) and the take.
+    group.bench_function("update-1000-and-take-changes", |b| {
+        b.iter(|| {
+            step += 1;
+            let now = t0() + Duration::from_millis(step);
+            for update in &updates {
+                let _ = engine.update(now, update);
+            }
+            let changes = engine.take_changes();
+            assert_eq!(changes.series.len(), 1_000);
+            changes
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, alerts_update, alerts_tick, alerts_state);
 
 fn main() {
     if let Ok(rules) = std::env::var("ALERTS_PROFILE") {
