@@ -47,6 +47,16 @@
 //! # Ok::<(), wot_alerts::LoadError>(())
 //! ```
 //!
+//! # Surviving a restart
+//!
+//! [`Engine::state`] saves what the engine must not forget (pending and firing alerts with
+//! their times, acknowledgements, escalation, repeats, silences, and the series values and
+//! times the conditions need) as a versioned serde value, [`EngineState`];
+//! [`Engine::restore`] puts it back, following the restart rule documented there, and
+//! [`Engine::take_changes`] gives only what changed, for a store that writes incrementally.
+//! The `AlertManager` keeps it in an [`AlertStore`] with an outbox of the actions to run, so
+//! a crash neither loses a notification nor sends one twice under a new id.
+//!
 //! See `docs/alerts.md` in the repository for the rule format and semantics.
 
 // Input from the network or a file must never panic this crate: the panicking forms are

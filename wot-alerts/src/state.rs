@@ -393,6 +393,10 @@ fn check_version(bytes: &[u8]) -> Result<(), StateError> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StateError> {
+    // The fast path; only a failure is parsed again, tracking the path to name it.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| StateError::Malformed {
         path: e.path().to_string(),
