@@ -457,6 +457,36 @@ mod tests {
         }}))
     }
 
+    /// A task waiting on a subscription, inside a combinator that polls it only when woken,
+    /// is woken by `unsubscribe` and then sees the end.
+    #[test]
+    fn unsubscribe_wakes_the_waiting_task() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl futures::task::ArcWake for Count {
+            fn wake_by_ref(this: &Arc<Self>) {
+                this.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(Default::default()));
+        let waker = futures::task::waker(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let t = thing();
+        let mut sub = Subscription::new(
+            futures::stream::pending().boxed(),
+            watch::channel(ConnectionState::Connecting).1,
+            EventDecoder::single(&t, "door", InvalidData::Error),
+            &SubscribeOptions::new(),
+            "door".into(),
+            Arc::default(),
+        );
+        assert!(sub.poll_next_unpin(&mut cx).is_pending());
+        assert_eq!(count.0.load(Ordering::Relaxed), 0);
+        sub.unsubscribe();
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert!(matches!(sub.poll_next_unpin(&mut cx), Poll::Ready(None)));
+        assert!(sub.is_closed());
+    }
+
     fn raw(name: Option<&str>, data: &str) -> RawItem {
         RawItem {
             name: name.map(SharedStr::from),
