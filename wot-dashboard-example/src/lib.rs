@@ -131,7 +131,7 @@ async fn halt(duration: Option<Duration>, simulator: Option<&mut Simulator>) -> 
 pub async fn run(options: Options) -> Result<(), RunError> {
     options.validate()?;
     // Opened first: a state directory that cannot be used stops the start at once.
-    let state = match options.state_dir() {
+    let state = match options.state_dir().filter(|_| !options.serve_only) {
         Some(dir) => Some(persist::State::open(&dir, &restore_limits(&options))?),
         None => None,
     };
