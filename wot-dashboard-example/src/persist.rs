@@ -344,3 +344,81 @@ pub(crate) async fn flush_alerts(alerts: &AlertManager) {
         Err(_) => tracing::warn!("saving the alert state at exit took too long"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use serde_json::json;
+    use wot_events::{ResumeStore, StreamKey, Url};
+
+    use super::*;
+
+    fn event(id: u64) -> EventRecord {
+        EventRecord {
+            thing_id: "urn:t".into(),
+            thing_title: "T".into(),
+            event: "e".into(),
+            data: json!({"n": id}),
+            event_id: Some(id.to_string().into()),
+            received_at: SystemTime::now(),
+        }
+    }
+
+    /// Each item comes out only once its record and the position it moved are in the store,
+    /// in the order it went in; items with nothing to store keep their place.
+    #[tokio::test]
+    async fn items_come_out_in_order_once_saved_with_their_positions() {
+        let dir = std::env::temp_dir().join(format!("dash-persist-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let state = State::open(&dir, &RestoreLimits::new()).expect("opens");
+        let key = StreamKey::all_events("urn:t", &Url::parse("http://h/e").expect("URL"));
+        let points = state.points.clone();
+        let advancing = points.clone();
+        let feed_key = key.clone();
+        // As a subscriber does: the position moves as the item is taken.
+        let feed = futures::stream::iter(1..=40u64).map(move |id| {
+            if id % 10 == 0 {
+                return Feed::Problem(format!("problem {id}"));
+            }
+            advancing.advance(&feed_key, &id.to_string());
+            Feed::Event(event(id))
+        });
+        let store = state.store.clone();
+        let mut out = Box::pin(committed(feed, state.store.clone(), points, false));
+        let mut seen = Vec::new();
+        while let Some(item) = out.next().await {
+            match item {
+                Feed::Event(record) => {
+                    let id: u64 = record
+                        .event_id
+                        .as_deref()
+                        .unwrap_or("0")
+                        .parse()
+                        .expect("id");
+                    let history = store.restore_history(&RestoreLimits::new()).expect("reads");
+                    assert!(
+                        history
+                            .events
+                            .iter()
+                            .any(|r| r.event_id.as_deref() == Some(&*id.to_string())),
+                        "event {id} handed on before it was saved"
+                    );
+                    let stored = store.resume_points().expect("reads").get(&key);
+                    let at: u64 = stored
+                        .map(|p| p.last_event_id.parse().unwrap_or(0))
+                        .unwrap_or(0);
+                    assert!(at >= id, "position {at} saved behind event {id}");
+                    seen.push(id);
+                }
+                Feed::Problem(text) => seen.push(text[8..].parse().expect("number")),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(seen, (1..=40).collect::<Vec<u64>>());
+        drop(out);
+        drop(store);
+        drop(state);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
