@@ -1,6 +1,10 @@
 //! Batches: what one caller wants written together.
 
+use std::collections::HashMap;
+
 use wot_events::{EventRecord, PropertyUpdate, ResumePoint, StreamKey};
+
+use crate::codec;
 
 /// The tables of keyed state (the history has its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +28,38 @@ pub(crate) enum Op {
         key: Vec<u8>,
     },
     Clear(Table),
-    Event(EventRecord),
-    Property(PropertyUpdate),
+}
+
+/// One encoded history record of a batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordRef {
+    /// Index into the batch's series keys.
+    pub(crate) series: u32,
+    /// Where its body ends in the batch's history bytes (it starts where the previous ends).
+    pub(crate) end: usize,
+    /// When it was received, in ms since the epoch.
+    pub(crate) at_ms: u64,
+}
+
+/// The series key of the event timeline.
+pub(crate) const EVENTS_SERIES: &[u8] = b"e";
+
+/// The series key of a property's history: `p` thing NUL property.
+pub(crate) fn property_series(thing: &str, property: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + thing.len() + property.len());
+    key.push(b'p');
+    key.extend_from_slice(thing.as_bytes());
+    key.push(0);
+    key.extend_from_slice(property.as_bytes());
+    key
+}
+
+fn is_property_series(key: &[u8], thing: &str, property: &str) -> bool {
+    key.len() == 2 + thing.len() + property.len()
+        && key[0] == b'p'
+        && &key[1..1 + thing.len()] == thing.as_bytes()
+        && key[1 + thing.len()] == 0
+        && &key[2 + thing.len()..] == property.as_bytes()
 }
 
 /// Writes that land together: after a crash, a batch is in the store entirely or not at all.
@@ -34,8 +68,9 @@ pub(crate) enum Op {
 /// [`Store::commit`](crate::Store::commit)). The writer may put several batches waiting at the
 /// same time into one transaction (group commit), but never splits one.
 ///
-/// History records are moved in as they are and encoded by the writer thread, so filling a
-/// batch costs the caller little more than the moves.
+/// History records are encoded when they are pushed (a compact binary form: strings and
+/// numbers are copied, not escaped or formatted), so the caller keeps its records and the
+/// writer thread only copies bytes.
 ///
 /// # Examples
 ///
@@ -46,7 +81,7 @@ pub(crate) enum Op {
 ///
 /// let form = Url::parse("http://192.0.2.1/fridge/properties").unwrap();
 /// let mut batch = Batch::new();
-/// batch.push_property(PropertyUpdate {
+/// batch.push_property(&PropertyUpdate {
 ///     thing_id: "urn:dev:fridge".into(),
 ///     property: "temperature".into(),
 ///     value: json!(4.5),
@@ -60,6 +95,15 @@ pub(crate) enum Op {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub(crate) ops: Vec<Op>,
+    /// Encoded record bodies, back to back.
+    pub(crate) history: Vec<u8>,
+    pub(crate) records: Vec<RecordRef>,
+    /// The series keys the records refer to.
+    pub(crate) series: Vec<Vec<u8>>,
+    series_index: HashMap<Vec<u8>, u32, foldhash::fast::RandomState>,
+    last_series: usize,
+    /// Records whose value nests deeper than the codec allows: not stored, counted.
+    pub(crate) unencodable: u64,
 }
 
 impl Batch {
@@ -69,33 +113,81 @@ impl Batch {
         Batch::default()
     }
 
-    /// An empty batch with room for `n` operations.
+    /// An empty batch with room for `n` history records.
     pub fn with_capacity(n: usize) -> Self {
         Batch {
-            ops: Vec::with_capacity(n),
+            records: Vec::with_capacity(n),
+            history: Vec::with_capacity(n * 128),
+            ..Batch::default()
         }
     }
 
-    /// Number of operations.
+    /// Number of operations (history records and keyed writes).
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.ops.len() + self.records.len()
     }
 
     /// Whether the batch holds no operation.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.len() == 0
     }
 
-    /// Appends an event to the history's timeline.
-    pub fn push_event(&mut self, record: EventRecord) -> &mut Self {
-        self.ops.push(Op::Event(record));
+    /// Appends an event to the history's timeline (encoded now; the record stays the
+    /// caller's). A record whose data nests deeper than 128 arrays or objects is not stored
+    /// and is counted in [`Stats::dropped_records`](crate::Stats::dropped_records).
+    pub fn push_event(&mut self, record: &EventRecord) -> &mut Self {
+        let series = match self.series.get(self.last_series) {
+            Some(last) if last == EVENTS_SERIES => self.last_series,
+            _ => self.series_of(EVENTS_SERIES, || EVENTS_SERIES.to_vec()),
+        };
+        let ok = codec::encode_event(&mut self.history, record).is_ok();
+        self.record(series, ok, codec::millis(record.received_at));
         self
     }
 
-    /// Appends a property value to the property's history.
-    pub fn push_property(&mut self, update: PropertyUpdate) -> &mut Self {
-        self.ops.push(Op::Property(update));
+    /// Appends a property value to the property's history (encoded now; the update stays the
+    /// caller's). Limits as for [`push_event`](Self::push_event).
+    pub fn push_property(&mut self, update: &PropertyUpdate) -> &mut Self {
+        let (thing, property) = (&*update.thing_id, &*update.property);
+        let series = match self.series.get(self.last_series) {
+            Some(last) if is_property_series(last, thing, property) => self.last_series,
+            _ => {
+                let key = property_series(thing, property);
+                self.series_of(&key.clone(), || key)
+            }
+        };
+        let ok = codec::encode_property(&mut self.history, update).is_ok();
+        self.record(series, ok, codec::millis(update.timestamp));
         self
+    }
+
+    /// The index of series `key`, added if new; remembered as the last one used, which
+    /// runs of records of one series find without hashing.
+    fn series_of(&mut self, key: &[u8], owned: impl FnOnce() -> Vec<u8>) -> usize {
+        let i = match self.series_index.get(key) {
+            Some(&i) => i as usize,
+            None => {
+                let key = owned();
+                self.series_index
+                    .insert(key.clone(), self.series.len() as u32);
+                self.series.push(key);
+                self.series.len() - 1
+            }
+        };
+        self.last_series = i;
+        i
+    }
+
+    fn record(&mut self, series: usize, encoded: bool, at_ms: u64) {
+        if encoded {
+            self.records.push(RecordRef {
+                series: series as u32,
+                end: self.history.len(),
+                at_ms,
+            });
+        } else {
+            self.unencodable += 1;
+        }
     }
 
     /// Sets where the stream `key` stands (replacing its previous point).

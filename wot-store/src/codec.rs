@@ -4,26 +4,36 @@
 //! one commit, oldest first:
 //!
 //! ```text
-//! block  = count:u32 first_ms:u64 last_ms:u64 record*
-//! record = len:u32 body            (len counts body)
-//! body   = 1 ts_ns:u64 thing title event opt(event_id) json(data)           an event
-//!        | 2 ts_ns:u64 thing property opt(event_id) opt(violation) json(value)  a property value
-//! str    = len:u32 utf-8            opt(x) = 0 | 1 x            json = str of JSON text
+//! block  = count:u32 first_ms:u64 last_ms:u64 (len:u32 body)*      len counts body
+//! body   = 1 ts_ns:u64 str(thing) str(title) str(event) opt(event_id) value       an event
+//!        | 2 ts_ns:u64 str(thing) str(property) opt(event_id) opt(violation) value   a property value
+//! str    = len:u32 utf-8                 opt(x) = 0 | 1 x
+//! value  = 0 null | 1 false | 2 true | 3 i64 | 4 u64 | 5 f64 | 6 str | 7 count:u32 value*
+//!        | 8 count:u32 (str value)*  (object, in order) | 9 str (a number as text)
 //! ```
 //!
-//! Integers are little-endian; times count from the Unix epoch (earlier times are stored as
-//! the epoch).
+//! Integers and floats are little-endian; times count from the Unix epoch (earlier times are
+//! stored as the epoch). Values are binary rather than JSON text: encoding copies strings and
+//! numbers without escaping or formatting, which keeps the cost on the caller's thread low.
+//! Values nest at most [`MAX_DEPTH`] deep.
 
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
+use serde_json::{Map, Number, Value};
 use wot_events::{EventRecord, PropertyUpdate, SharedStr};
 
 /// Bytes of a block's header.
 pub(crate) const BLOCK_HEADER: usize = 4 + 8 + 8;
 
+/// Deepest nesting of arrays and objects a record's value may have (deeper: not stored).
+pub(crate) const MAX_DEPTH: usize = 128;
+
 const EVENT: u8 = 1;
 const PROPERTY: u8 = 2;
+
+/// A value nested deeper than [`MAX_DEPTH`].
+#[derive(Debug)]
+pub(crate) struct TooDeep;
 
 pub(crate) fn nanos(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -50,43 +60,78 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-fn put_json(out: &mut Vec<u8>, value: &Value) {
-    let at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    // Writing a `Value` into a Vec cannot fail: its keys are strings.
-    let _ = serde_json::to_writer(&mut *out, value);
-    let len = (out.len() - at - 4) as u32;
-    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+fn put_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), TooDeep> {
+    match value {
+        Value::Null => out.push(0),
+        Value::Bool(false) => out.push(1),
+        Value::Bool(true) => out.push(2),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push(3);
+                out.extend_from_slice(&i.to_le_bytes());
+            } else if let Some(u) = n.as_u64() {
+                out.push(4);
+                out.extend_from_slice(&u.to_le_bytes());
+            } else if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                out.push(5);
+                out.extend_from_slice(&f.to_le_bytes());
+            } else {
+                // A number kept as text (serde_json's `arbitrary_precision`).
+                out.push(9);
+                put_str(out, &n.to_string());
+            }
+        }
+        Value::String(s) => {
+            out.push(6);
+            put_str(out, s);
+        }
+        Value::Array(items) => {
+            if depth >= MAX_DEPTH {
+                return Err(TooDeep);
+            }
+            out.push(7);
+            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+            for item in items {
+                put_value(out, item, depth + 1)?;
+            }
+        }
+        Value::Object(map) => {
+            if depth >= MAX_DEPTH {
+                return Err(TooDeep);
+            }
+            out.push(8);
+            out.extend_from_slice(&(map.len() as u32).to_le_bytes());
+            for (k, v) in map {
+                put_str(out, k);
+                put_value(out, v, depth + 1)?;
+            }
+        }
+    }
+    Ok(())
 }
 
-/// Appends one event record (length prefix and body) to `out`.
-pub(crate) fn encode_event(out: &mut Vec<u8>, r: &EventRecord) {
+/// Appends the body of an event record to `out`; on error `out` is as it was.
+pub(crate) fn encode_event(out: &mut Vec<u8>, r: &EventRecord) -> Result<(), TooDeep> {
     let at = out.len();
-    out.extend_from_slice(&[0; 4]);
     out.push(EVENT);
     out.extend_from_slice(&nanos(r.received_at).to_le_bytes());
     put_str(out, &r.thing_id);
     put_str(out, &r.thing_title);
     put_str(out, &r.event);
     put_opt(out, r.event_id.as_deref());
-    put_json(out, &r.data);
-    let len = (out.len() - at - 4) as u32;
-    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    put_value(out, &r.data, 0).inspect_err(|_| out.truncate(at))
 }
 
-/// Appends one property value (length prefix and body) to `out`.
-pub(crate) fn encode_property(out: &mut Vec<u8>, u: &PropertyUpdate) {
+/// Appends the body of a property value to `out`; on error `out` is as it was.
+pub(crate) fn encode_property(out: &mut Vec<u8>, u: &PropertyUpdate) -> Result<(), TooDeep> {
     let at = out.len();
-    out.extend_from_slice(&[0; 4]);
     out.push(PROPERTY);
     out.extend_from_slice(&nanos(u.timestamp).to_le_bytes());
     put_str(out, &u.thing_id);
     put_str(out, &u.property);
     put_opt(out, u.event_id.as_deref());
     put_opt(out, u.schema_violation.as_deref());
-    put_json(out, &u.value);
-    let len = (out.len() - at - 4) as u32;
-    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    put_value(out, &u.value, 0).inspect_err(|_| out.truncate(at))
 }
 
 /// A record read back.
@@ -144,7 +189,7 @@ fn decode_record(body: &[u8]) -> Result<Record, String> {
             thing_title: SharedStr::from(r.str()?),
             event: SharedStr::from(r.str()?),
             event_id: r.opt()?.map(SharedStr::from),
-            data: r.json()?,
+            data: r.value(0)?,
             received_at: at,
         }),
         PROPERTY => Record::Property(PropertyUpdate {
@@ -152,7 +197,7 @@ fn decode_record(body: &[u8]) -> Result<Record, String> {
             property: SharedStr::from(r.str()?),
             event_id: r.opt()?.map(SharedStr::from),
             schema_violation: r.opt()?.map(str::to_owned),
-            value: r.json()?,
+            value: r.value(0)?,
             timestamp: at,
         }),
         other => return Err(format!("unknown record kind {other}")),
@@ -210,8 +255,56 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn json(&mut self) -> Result<Value, String> {
-        serde_json::from_slice(self.bytes()?).map_err(|e| format!("JSON that does not parse: {e}"))
+    fn count(&mut self) -> Result<usize, String> {
+        let n = self.u32()? as usize;
+        // Every item takes at least one byte: a count past the bytes left is damage, and
+        // must not size an allocation.
+        if n > self.0.len() {
+            return Err(format!("{n} items in {} bytes", self.0.len()));
+        }
+        Ok(n)
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, String> {
+        let tag = self.u8()?;
+        if matches!(tag, 7 | 8) && depth >= MAX_DEPTH {
+            return Err("a value nested too deep".into());
+        }
+        Ok(match tag {
+            0 => Value::Null,
+            1 => Value::Bool(false),
+            2 => Value::Bool(true),
+            3 => Value::from(self.u64()? as i64),
+            4 => Value::from(self.u64()?),
+            5 => Number::from_f64(f64::from_bits(self.u64()?))
+                .map(Value::Number)
+                .ok_or("a number that is not finite")?,
+            6 => Value::String(self.str()?.to_owned()),
+            7 => {
+                let n = self.count()?;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.value(depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            8 => {
+                let n = self.count()?;
+                let mut map = Map::with_capacity(n);
+                for _ in 0..n {
+                    let k = self.str()?.to_owned();
+                    let v = self.value(depth + 1)?;
+                    map.insert(k, v);
+                }
+                Value::Object(map)
+            }
+            9 => Value::Number(
+                self.str()?
+                    .parse::<Number>()
+                    .map_err(|e| format!("a number that does not parse: {e}"))?,
+            ),
+            other => return Err(format!("unknown value tag {other}")),
+        })
     }
 }
 
@@ -227,7 +320,7 @@ mod tests {
             thing_id: "urn:dev:boiler".into(),
             thing_title: "Boiler".into(),
             event: "overheat".into(),
-            data: json!({"t": 91.5}),
+            data: json!({"t": 91.5, "n": -3, "big": u64::MAX, "s": "é\"", "a": [null, true, false, []], "o": {}}),
             event_id: Some("42".into()),
             received_at: t,
         };
@@ -240,8 +333,16 @@ mod tests {
             schema_violation: Some("over the maximum".into()),
         };
         let mut block = vec![0; BLOCK_HEADER];
-        encode_event(&mut block, &event);
-        encode_property(&mut block, &update);
+        for encode in [
+            &|out: &mut Vec<u8>| encode_event(out, &event) as Result<(), TooDeep>,
+            &|out: &mut Vec<u8>| encode_property(out, &update),
+        ] as [&dyn Fn(&mut Vec<u8>) -> Result<(), TooDeep>; 2]
+        {
+            let mut body = Vec::new();
+            encode(&mut body).unwrap();
+            block.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            block.extend_from_slice(&body);
+        }
         write_header(&mut block, 2, millis(t), millis(t));
         let records = decode_block(&block).unwrap();
         assert!(matches!(&records[0], Record::Event(e) if *e == event));
@@ -249,6 +350,27 @@ mod tests {
         for cut in 0..block.len() {
             assert!(decode_block(&block[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn values_nested_too_deep_are_refused_and_leave_the_buffer_as_it_was() {
+        let mut deep = json!(1);
+        for _ in 0..MAX_DEPTH + 1 {
+            deep = json!([deep]);
+        }
+        let mut event = EventRecord {
+            thing_id: "t".into(),
+            thing_title: "t".into(),
+            event: "e".into(),
+            data: deep,
+            event_id: None,
+            received_at: SystemTime::UNIX_EPOCH,
+        };
+        let mut out = vec![7];
+        assert!(encode_event(&mut out, &event).is_err());
+        assert_eq!(out, [7]);
+        event.data = json!([[1]]);
+        assert!(encode_event(&mut out, &event).is_ok());
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::time::Duration;
 use redb::ReadableTable;
 use wot_events::{EventRecord, PropertyUpdate};
 
+use crate::batch::EVENTS_SERIES;
 use crate::codec::{self, Record};
-use crate::store::{BLOCKS, EVENTS_SERIES, SERIES};
+use crate::store::{BLOCKS, SERIES};
 use crate::{Error, Store};
 
 /// Default [`RestoreLimits::since`]: the last hour.

@@ -17,7 +17,7 @@
 //! # let dir = std::env::temp_dir().join(format!("wot-store-doc-{}", std::process::id()));
 //! let store = Store::open(&dir)?;
 //! let mut batch = Batch::new();
-//! batch.push_event(EventRecord {
+//! batch.push_event(&EventRecord {
 //!     thing_id: "urn:dev:boiler".into(),
 //!     thing_title: "Boiler".into(),
 //!     event: "overheat".into(),

@@ -1,6 +1,6 @@
 //! Resume points: the store's side of [`wot_events::ResumeStore`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use wot_events::{DEFAULT_DEDUP_WINDOW, ResumePoint, ResumeStore, StreamKey};
@@ -33,7 +33,7 @@ use crate::{Batch, Error, Store};
 /// let subscriber = EventSubscriber::builder().resume_store(points.clone()).build();
 /// // ... take events from the subscriber's streams, then, in the same task:
 /// let mut batch = Batch::new();
-/// // batch.push_event(record) for each event taken
+/// // batch.push_event(&record) for each event taken
 /// points.add_to(&mut batch);
 /// store.commit(batch).await?;
 /// # drop(subscriber); drop(store); std::fs::remove_dir_all(&dir).ok();
@@ -46,10 +46,12 @@ pub struct ResumePoints {
     recent_ids: usize,
 }
 
+/// Each point with whether it advanced since it was last added to a batch; `dirty` counts
+/// those that did. One hash lookup per advance.
 #[derive(Debug, Default)]
 struct PointsState {
-    points: HashMap<StreamKey, ResumePoint>,
-    dirty: HashSet<StreamKey>,
+    points: HashMap<StreamKey, (ResumePoint, bool), foldhash::fast::RandomState>,
+    dirty: usize,
 }
 
 impl ResumePoints {
@@ -64,7 +66,7 @@ impl ResumePoints {
     #[must_use]
     pub fn with_recent_ids(mut self, n: usize) -> Self {
         self.recent_ids = n;
-        for point in self.lock().points.values_mut() {
+        for (point, _) in self.lock().points.values_mut() {
             while point.recent_ids.len() > n {
                 point.recent_ids.pop_front();
             }
@@ -80,26 +82,32 @@ impl ResumePoints {
     /// after a failed commit to write them all again.
     pub fn add_to(&self, batch: &mut Batch) -> usize {
         let mut state = self.lock();
-        let state = &mut *state;
-        let n = state.dirty.len();
-        for key in state.dirty.drain() {
-            if let Some(point) = state.points.get(&key) {
-                batch.put_resume_point(&key, point);
+        if state.dirty == 0 {
+            return 0;
+        }
+        let mut n = 0;
+        for (key, (point, dirty)) in &mut state.points {
+            if std::mem::take(dirty) {
+                batch.put_resume_point(key, point);
+                n += 1;
             }
         }
+        state.dirty = 0;
         n
     }
 
     /// Marks every point as changed, so that the next [`add_to`](Self::add_to) writes all.
     pub fn mark_all_dirty(&self) {
         let mut state = self.lock();
-        let keys: Vec<StreamKey> = state.points.keys().cloned().collect();
-        state.dirty.extend(keys);
+        for (_, dirty) in state.points.values_mut() {
+            *dirty = true;
+        }
+        state.dirty = state.points.len();
     }
 
     /// Whether some point advanced since the last [`add_to`](Self::add_to).
     pub fn has_pending(&self) -> bool {
-        !self.lock().dirty.is_empty()
+        self.lock().dirty > 0
     }
 
     /// A copy of every point (stored or advanced since).
@@ -107,13 +115,13 @@ impl ResumePoints {
         self.lock()
             .points
             .iter()
-            .map(|(k, p)| (k.clone(), p.clone()))
+            .map(|(k, (p, _))| (k.clone(), p.clone()))
             .collect()
     }
 
     /// The point of one stream.
     pub fn get(&self, key: &StreamKey) -> Option<ResumePoint> {
-        self.lock().points.get(key).cloned()
+        self.lock().points.get(key).map(|(p, _)| p.clone())
     }
 
     /// Number of streams with a point.
@@ -135,16 +143,17 @@ impl ResumeStore for ResumePoints {
     fn advance(&self, key: &StreamKey, event_id: &str) {
         let mut state = self.lock();
         let state = &mut *state;
-        if let Some(point) = state.points.get_mut(key) {
+        if let Some((point, dirty)) = state.points.get_mut(key) {
             point.advance(event_id, self.recent_ids);
-            if !state.dirty.contains(key) {
-                state.dirty.insert(key.clone());
+            if !*dirty {
+                *dirty = true;
+                state.dirty += 1;
             }
         } else {
             let mut point = ResumePoint::default();
             point.advance(event_id, self.recent_ids);
-            state.points.insert(key.clone(), point);
-            state.dirty.insert(key.clone());
+            state.points.insert(key.clone(), (point, true));
+            state.dirty += 1;
         }
     }
 }
@@ -157,7 +166,7 @@ impl Store {
     /// [`Error::Database`] when the table cannot be read; [`Error::Corrupt`] when a row does
     /// not decode.
     pub fn resume_points(&self) -> Result<ResumePoints, Error> {
-        let mut points = HashMap::new();
+        let mut points = HashMap::default();
         for (k, v) in read_all(&self.inner, RESUME)? {
             let corrupt = |what: &str, e: serde_json::Error| Error::Corrupt {
                 path: self.inner.path.clone(),
@@ -165,13 +174,10 @@ impl Store {
             };
             let key: StreamKey = serde_json::from_slice(&k).map_err(|e| corrupt("key", e))?;
             let point: ResumePoint = serde_json::from_slice(&v).map_err(|e| corrupt("value", e))?;
-            points.insert(key, point);
+            points.insert(key, (point, false));
         }
         Ok(ResumePoints {
-            state: Mutex::new(PointsState {
-                points,
-                dirty: HashSet::new(),
-            }),
+            state: Mutex::new(PointsState { points, dirty: 0 }),
             recent_ids: DEFAULT_DEDUP_WINDOW,
         })
     }

@@ -57,35 +57,14 @@ const K_BYTES: &str = "history_bytes";
 const K_NEXT_BLOCK: &str = "next_block";
 const K_NEXT_SERIES: &str = "next_series";
 
-/// A block is closed when its records reach this many bytes, so that pruning (whole blocks)
-/// is fine-grained.
-const BLOCK_TARGET: usize = 64 << 10;
+/// Most bytes of a block, unless one record alone is larger: pruning (whole blocks) stays
+/// fine-grained, and a block with its key fits the engine's 64 KiB allocation class.
+const BLOCK_MAX: usize = 60 << 10;
 /// Most blocks pruned by age in one commit (pruning by count and size is not capped: a
 /// commit removes about what it adds).
 const PRUNE_OLD_PER_COMMIT: usize = 64;
 /// A group commit stops taking batches past this many operations (a batch is never split).
 const MAX_GROUP_OPS: usize = 1 << 16;
-
-/// The series key of the event timeline.
-pub(crate) const EVENTS_SERIES: &[u8] = b"e";
-
-/// The series key of a property's history.
-pub(crate) fn property_series(thing: &str, property: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(2 + thing.len() + property.len());
-    key.push(b'p');
-    key.extend_from_slice(thing.as_bytes());
-    key.push(0);
-    key.extend_from_slice(property.as_bytes());
-    key
-}
-
-fn is_property_series(key: &[u8], thing: &str, property: &str) -> bool {
-    key.len() == 2 + thing.len() + property.len()
-        && key[0] == b'p'
-        && &key[1..1 + thing.len()] == thing.as_bytes()
-        && key[1 + thing.len()] == 0
-        && &key[2 + thing.len()..] == property.as_bytes()
-}
 
 /// Counters of a store since it was opened (history totals: as stored).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -610,8 +589,10 @@ impl Writer {
     fn fill(&mut self, txn: &WriteTransaction, group: &[Pending]) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
         let mut open: Vec<OpenBlock> = Vec::new();
+        let mut open_index: HashMap<&[u8], usize> = HashMap::new();
         for pending in group {
-            for op in &pending.batch.ops {
+            let batch = &pending.batch;
+            for op in &batch.ops {
                 match op {
                     Op::Put { table, key, value } => {
                         let mut t = txn.open_table(def(*table)).map_err(|e| self.err(e))?;
@@ -626,27 +607,55 @@ impl Writer {
                         let mut t = txn.open_table(def(*table)).map_err(|e| self.err(e))?;
                         t.retain(|_, _| false).map_err(|e| self.err(e))?;
                     }
-                    Op::Event(record) => {
-                        let i =
-                            block_for(&mut open, |k| k == EVENTS_SERIES, || EVENTS_SERIES.to_vec());
-                        let at = codec::millis(record.received_at);
-                        let start = open[i].bytes.len();
-                        codec::encode_event(&mut open[i].bytes, record);
-                        self.admit(&mut open, i, start, at, &mut outcome, txn)?;
-                    }
-                    Op::Property(update) => {
-                        let (thing, property) = (&*update.thing_id, &*update.property);
-                        let i = block_for(
-                            &mut open,
-                            |k| is_property_series(k, thing, property),
-                            || property_series(thing, property),
-                        );
-                        let at = codec::millis(update.timestamp);
-                        let start = open[i].bytes.len();
-                        codec::encode_property(&mut open[i].bytes, update);
-                        self.admit(&mut open, i, start, at, &mut outcome, txn)?;
-                    }
                 }
+            }
+            outcome.dropped += batch.unencodable;
+            // This batch's series → the group's open block of that series.
+            let mut slots: Vec<Option<usize>> = vec![None; batch.series.len()];
+            let mut start = 0;
+            for r in &batch.records {
+                let body = &batch.history[start..r.end];
+                start = r.end;
+                if body.len() as u64 > self.max_record_bytes {
+                    outcome.dropped += 1;
+                    tracing::warn!(
+                        bytes = body.len(),
+                        limit = self.max_record_bytes,
+                        "history record over the size limit dropped"
+                    );
+                    continue;
+                }
+                let series = r.series as usize;
+                let i = match slots[series] {
+                    Some(i) => i,
+                    None => {
+                        let key = batch.series[series].as_slice();
+                        let i = *open_index.entry(key).or_insert_with(|| {
+                            open.push(new_block(key.to_vec()));
+                            open.len() - 1
+                        });
+                        slots[series] = Some(i);
+                        i
+                    }
+                };
+                if open[i].count > 0 && open[i].bytes.len() + 4 + body.len() > BLOCK_MAX {
+                    let key = open[i].series.clone();
+                    let full = std::mem::replace(&mut open[i], new_block(key));
+                    self.store_block(txn, full)?;
+                }
+                let block = &mut open[i];
+                block
+                    .bytes
+                    .extend_from_slice(&(body.len() as u32).to_le_bytes());
+                block.bytes.extend_from_slice(body);
+                if block.count == 0 {
+                    block.first_ms = r.at_ms;
+                    block.last_ms = r.at_ms;
+                } else {
+                    block.first_ms = block.first_ms.min(r.at_ms);
+                    block.last_ms = block.last_ms.max(r.at_ms);
+                }
+                block.count += 1;
             }
         }
         for block in open {
@@ -665,45 +674,6 @@ impl Writer {
             meta.insert(k, v).map_err(|e| self.err(e))?;
         }
         Ok(outcome)
-    }
-
-    /// Keeps the record just encoded at `start` of block `i` if it is within the size limit
-    /// (else drops it), and closes the block once it is full.
-    fn admit(
-        &mut self,
-        open: &mut [OpenBlock],
-        i: usize,
-        start: usize,
-        at_ms: u64,
-        outcome: &mut Outcome,
-        txn: &WriteTransaction,
-    ) -> Result<(), Error> {
-        let block = &mut open[i];
-        let len = (block.bytes.len() - start) as u64;
-        if len > self.max_record_bytes {
-            block.bytes.truncate(start);
-            outcome.dropped += 1;
-            tracing::warn!(
-                bytes = len,
-                limit = self.max_record_bytes,
-                "history record over the size limit dropped"
-            );
-            return Ok(());
-        }
-        if block.count == 0 {
-            block.first_ms = at_ms;
-            block.last_ms = at_ms;
-        } else {
-            block.first_ms = block.first_ms.min(at_ms);
-            block.last_ms = block.last_ms.max(at_ms);
-        }
-        block.count += 1;
-        if block.bytes.len() >= BLOCK_TARGET {
-            let series = block.series.clone();
-            let full = std::mem::replace(block, new_block(series));
-            self.store_block(txn, full)?;
-        }
-        Ok(())
     }
 
     fn store_block(&mut self, txn: &WriteTransaction, mut block: OpenBlock) -> Result<(), Error> {
@@ -808,20 +778,6 @@ fn new_block(series: Vec<u8>) -> OpenBlock {
         first_ms: 0,
         last_ms: 0,
     }
-}
-
-/// The index of the open block of the series `matches` picks, opened if there is none.
-fn block_for(
-    open: &mut Vec<OpenBlock>,
-    matches: impl Fn(&[u8]) -> bool,
-    key: impl FnOnce() -> Vec<u8>,
-) -> usize {
-    // Most groups hold one or a few series; the last one used is the likeliest.
-    if let Some(i) = open.iter().rposition(|b| matches(&b.series)) {
-        return i;
-    }
-    open.push(new_block(key()));
-    open.len() - 1
 }
 
 fn def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {

@@ -44,7 +44,7 @@ async fn engine_state_survives_a_reopen_and_restores_an_engine() {
     let mut engine = new_engine();
     for (i, thing) in ["urn:dev:a", "urn:dev:b", "urn:dev:c"].iter().enumerate() {
         let value = if i == 2 { 1.0 } else { 9.0 };
-        engine.update(t0(), &PropertyUpdate::new(*thing, "t", json!(value)));
+        let _ = engine.update(t0(), &PropertyUpdate::new(*thing, "t", json!(value)));
     }
     engine
         .acknowledge(t0(), "warm", "urn:dev:a", "ops", Some("looking".into()))
@@ -53,7 +53,7 @@ async fn engine_state_survives_a_reopen_and_restores_an_engine() {
     alerts.commit(batch_of(&mut engine)).await.unwrap();
 
     // b cools down: its series changes again; only what changed is written.
-    engine.update(
+    let _ = engine.update(
         t0() + Duration::from_secs(1),
         &PropertyUpdate::new("urn:dev:b", "t", json!(2.0)),
     );
@@ -94,7 +94,7 @@ async fn changes_of_another_engine_state_version_are_refused() {
     let dir = dir("version");
     let store = Store::open(&dir).unwrap();
     let mut engine = new_engine();
-    engine.update(t0(), &PropertyUpdate::new("urn:dev:a", "t", json!(9.0)));
+    let _ = engine.update(t0(), &PropertyUpdate::new("urn:dev:a", "t", json!(9.0)));
     let mut value = serde_json::to_value(batch_of(&mut engine)).unwrap();
     value["changes"]["version"] = json!(99);
     let batch: AlertBatch = serde_json::from_value(value).unwrap();

@@ -81,7 +81,7 @@ fn write_batches(dir: &Path) {
         let now = SystemTime::now();
         for i in 0..EVENTS {
             let id = format!("{n}-{i}");
-            batch.push_event(EventRecord {
+            batch.push_event(&EventRecord {
                 thing_id: "urn:dev:crash".into(),
                 thing_title: "Crash".into(),
                 event: "tick".into(),
@@ -91,7 +91,7 @@ fn write_batches(dir: &Path) {
             });
             points.advance(&key(), &id);
         }
-        batch.push_property(PropertyUpdate {
+        batch.push_property(&PropertyUpdate {
             thing_id: "urn:dev:crash".into(),
             property: "n".into(),
             value: json!(n),

@@ -87,9 +87,9 @@ async fn history_round_trips_newest_first_within_limits() {
     let mut batch = Batch::new();
     for i in 0..50 {
         let at = t0() - Duration::from_secs(50 - i);
-        batch.push_event(event(i, at));
-        batch.push_property(update("urn:dev:a", "temperature", i, at));
-        batch.push_property(update("urn:dev:b", "humidity", i, at));
+        batch.push_event(&event(i, at));
+        batch.push_property(&update("urn:dev:a", "temperature", i, at));
+        batch.push_property(&update("urn:dev:b", "humidity", i, at));
     }
     store.commit(batch).await.unwrap();
     assert_eq!(store.stats().history_records, 150);
@@ -146,7 +146,7 @@ async fn history_is_pruned_by_count_size_and_age() {
     for c in 0..20u64 {
         let mut batch = Batch::new();
         for i in 0..100 {
-            batch.push_event(event(c * 100 + i, t0()));
+            batch.push_event(&event(c * 100 + i, t0()));
         }
         store.commit(batch).await.unwrap();
     }
@@ -187,7 +187,7 @@ async fn history_is_pruned_by_count_size_and_age() {
     for c in 0..50u64 {
         let mut batch = Batch::new();
         for i in 0..20 {
-            batch.push_property(update("urn:dev:a", "t", c * 20 + i, t0()));
+            batch.push_property(&update("urn:dev:a", "t", c * 20 + i, t0()));
         }
         store.commit(batch).await.unwrap();
     }
@@ -204,15 +204,27 @@ async fn a_record_over_the_size_limit_is_dropped_and_counted() {
     let mut batch = Batch::new();
     let mut big = event(1, SystemTime::now());
     big.data = json!("x".repeat(1 << 20));
-    batch.push_event(event(0, SystemTime::now()));
-    batch.push_event(big);
-    batch.push_event(event(2, SystemTime::now()));
+    batch.push_event(&event(0, SystemTime::now()));
+    batch.push_event(&big);
+    batch.push_event(&event(2, SystemTime::now()));
     store.commit(batch).await.unwrap();
     let stats = store.stats();
     assert_eq!(stats.dropped_records, 1);
     assert_eq!(stats.history_records, 2);
     let history = store.restore_history(&RestoreLimits::new()).unwrap();
     assert_eq!(history.events.len(), 2);
+
+    // A value nested deeper than the codec takes: dropped and counted too.
+    let mut deep = json!(1);
+    for _ in 0..200 {
+        deep = json!([deep]);
+    }
+    let mut nested = event(3, SystemTime::now());
+    nested.data = deep;
+    let mut batch = Batch::new();
+    batch.push_event(&nested);
+    store.commit(batch).await.unwrap();
+    assert_eq!(store.stats().dropped_records, 2);
 
     // A limit over the size window is a setting error, not a surprise later.
     let other = TempDir::new("hostile-setting");
@@ -272,7 +284,7 @@ async fn an_empty_batch_is_a_flush_and_close_refuses_later_batches() {
     let mut commits = Vec::new();
     for i in 0..100 {
         let mut batch = Batch::new();
-        batch.push_event(event(i, SystemTime::now()));
+        batch.push_event(&event(i, SystemTime::now()));
         commits.push(store.submit(batch).await.unwrap());
     }
     store.commit(Batch::new()).await.unwrap();
@@ -294,7 +306,7 @@ fn dropping_the_store_commits_what_is_queued_and_joins_the_writer() {
     let mut commits = Vec::new();
     for i in 0..50 {
         let mut batch = Batch::new();
-        batch.push_event(event(i, SystemTime::now()));
+        batch.push_event(&event(i, SystemTime::now()));
         commits.push(store.submit_blocking(batch).unwrap());
     }
     drop(store);
@@ -401,7 +413,7 @@ async fn a_damaged_file_gives_a_typed_error_never_a_panic() {
         for c in 0..20u64 {
             let mut batch = Batch::new();
             for i in 0..200 {
-                batch.push_event(event(c * 200 + i, SystemTime::now()));
+                batch.push_event(&event(c * 200 + i, SystemTime::now()));
             }
             store.commit(batch).await.unwrap();
         }
