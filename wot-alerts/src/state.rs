@@ -376,13 +376,16 @@ fn check_size(bytes: &[u8], max_bytes: u64) -> Result<(), StateError> {
     Ok(())
 }
 
-/// Reads only `version` (skipping the rest without building it) and checks it.
+/// Reads only `version` (skipping the rest without building it) and checks it. A document
+/// whose version cannot be read is left to the full parse, which names what is wrong.
 fn check_version(bytes: &[u8]) -> Result<(), StateError> {
     #[derive(Deserialize)]
     struct Version {
         version: u32,
     }
-    let v: Version = parse(bytes)?;
+    let Ok(v) = serde_json::from_slice::<Version>(bytes) else {
+        return Ok(());
+    };
     if v.version != ENGINE_STATE_VERSION {
         return Err(StateError::UnsupportedVersion {
             found: v.version,
@@ -549,11 +552,32 @@ mod series_list {
         s.collect_seq(series.values())
     }
 
+    /// Inserts each series as it is read: no list of them all is built first.
+    struct Visitor;
+
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = BTreeMap<SeriesKey, SeriesState>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of series")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut series = BTreeMap::new();
+            while let Some(s) = seq.next_element::<SeriesState>()? {
+                series.insert(s.key(), s);
+            }
+            Ok(series)
+        }
+    }
+
     pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
         d: D,
     ) -> Result<BTreeMap<SeriesKey, SeriesState>, D::Error> {
-        let list = Vec::<SeriesState>::deserialize(d)?;
-        Ok(list.into_iter().map(|s| (s.key(), s)).collect())
+        d.deserialize_seq(Visitor)
     }
 }
 
