@@ -1151,13 +1151,15 @@ impl AlertManager {
                 undelivered.append(&mut left);
             }
         }
-        if let (Some(committer), Some(link)) = (self.committer.take(), &self.shared.link) {
+        if let (Some(mut committer), Some(link)) = (self.committer.take(), &self.shared.link) {
             link.closing.store(true, Ordering::Release);
             link.urgent.notify_one();
             let wait = at
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_secs(1));
-            if tokio::time::timeout(wait, committer).await.is_err() {
+            if tokio::time::timeout(wait, &mut committer).await.is_err() {
+                // No task outlives the manager: what was not committed is lost, as in a crash.
+                committer.abort();
                 tracing::warn!("the last commit of the alert state did not finish in time");
             }
         }
@@ -1266,7 +1268,9 @@ impl AlertManager {
             .collect()
     }
 
-    /// Acknowledges a firing alert (see [`Engine::acknowledge`]).
+    /// Acknowledges a firing alert (see [`Engine::acknowledge`]). With a state store the
+    /// acknowledgement is committed at once, after this returns ([`flush`](Self::flush) waits
+    /// for it).
     ///
     /// # Errors
     /// As [`Engine::acknowledge`]: [`ErrorKind::NoActiveAlert`] or [`ErrorKind::NotFiring`].
