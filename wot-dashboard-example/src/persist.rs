@@ -174,7 +174,8 @@ impl State {
 /// store (alert notifications, problems) wait only for the batch before them, to keep the
 /// order.
 ///
-/// With `print` (`--headless`), the task also writes the items' JSON lines itself: rendered
+/// The task starts when the stream is first polled. With `print` (`--headless`), it also
+/// writes the items' JSON lines itself: rendered
 /// while the batch is on its way, written in one call as soon as it is durable, before
 /// anything else happens. So a kill can lose a line only within that one call (between the
 /// commit's end and the write), and never print an item twice.
@@ -188,13 +189,18 @@ pub(crate) fn committed(
     points: Arc<ResumePoints>,
     print: bool,
 ) -> impl Stream<Item = Feed> + Send + 'static {
-    let (tx, rx) = mpsc::channel(OUT_QUEUE);
-    let out = Out {
-        tx,
-        printer: print.then(Printer::new),
-    };
-    tokio::spawn(commit_loop(Box::pin(feed), store, points, out));
-    rx
+    // Started at the first poll, so that whatever the consumer prints before it reads the
+    // feed (the `restored` line, rule warnings, the web address) comes before the first item.
+    futures::stream::once(async move {
+        let (tx, rx) = mpsc::channel(OUT_QUEUE);
+        let out = Out {
+            tx,
+            printer: print.then(Printer::new),
+        };
+        tokio::spawn(commit_loop(Box::pin(feed), store, points, out));
+        rx
+    })
+    .flatten()
 }
 
 /// Where committed items go: their lines to stdout (with `print`), the items to the consumer.

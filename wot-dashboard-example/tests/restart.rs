@@ -864,6 +864,20 @@ fn killed_at_random_points_the_dashboard_loses_and_repeats_nothing() {
         checked_after_restart >= KILLS / 2,
         "seed {seed}: the page was checked after only {checked_after_restart} restarts"
     );
+    // Each run starts with the page's address and what it restored, before any item.
+    for r in 0..=run {
+        let types: Vec<_> = output
+            .lines
+            .iter()
+            .filter(|l| l.run == r)
+            .take(2)
+            .map(|l| l.value["type"].as_str().unwrap_or_default())
+            .collect();
+        assert!(
+            types.len() < 2 || types == ["web", "restored"],
+            "seed {seed}: run {r} began with {types:?}"
+        );
+    }
     let restored = &output
         .restored
         .get(&run)
