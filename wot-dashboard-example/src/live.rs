@@ -482,6 +482,10 @@ pub(crate) async fn start(
                 ManagerEvent::Lagged { missed } => Some(Feed::Problem(format!(
                     "missed {missed} alert notifications"
                 ))),
+                ManagerEvent::StoreFailed(error) => Some(Feed::Problem(format!(
+                    "saving the alert state failed (tried again with the next change): {}",
+                    error_chain(&error)
+                ))),
                 _ => None,
             }
         },
