@@ -17,8 +17,11 @@
 //! batch holding it (and the resume points it moved) is durable. After a crash the store
 //! holds both an item and its resume point, or neither: a server that replays from
 //! `Last-Event-ID` sends again what the store lacks, and the window of recent ids drops what it
-//! already has. The only loss is an item whose batch was durable but whose line was not yet
-//! written when the process died (a window of one `write` call).
+//! already has, so no line is printed twice. A pipe is not transactional, though: the lines of
+//! the batch committed last are lost from the headless output when the process dies between
+//! the commit and their write. For a `kill -9` that window is about the commit's final sync
+//! (the file is complete in the page cache before the sync returns, and the next run reads
+//! it); the records are in the history, which the terminal and the page show again.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
