@@ -103,8 +103,8 @@ pub use load::{Format, LoadError, RuleSet};
 #[cfg(feature = "manager")]
 pub use manager::{
     ActionFailure, AlertManager, AlertManagerBuilder, BoxError, DEFAULT_ACTION_TIMEOUT,
-    DEFAULT_COMMIT_INTERVAL, DEFAULT_EVENTS_CAPACITY, DEFAULT_QUEUE_CAPACITY, MAX_EVENTS_CAPACITY,
-    MAX_QUEUE_CAPACITY, ManagerEvent, Restored,
+    DEFAULT_COMMIT_INTERVAL, DEFAULT_COMMIT_TIMEOUT, DEFAULT_EVENTS_CAPACITY,
+    DEFAULT_QUEUE_CAPACITY, MAX_EVENTS_CAPACITY, MAX_QUEUE_CAPACITY, ManagerEvent, Restored,
 };
 pub use rule::{
     ActionSpec, Compare, Condition, Escalation, NotificationKind, Pattern, RateCondition, Rule,

@@ -122,6 +122,8 @@ pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Default of [`AlertManagerBuilder::commit_interval`].
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// Default of [`AlertManagerBuilder::commit_timeout`].
+pub const DEFAULT_COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds an [`AlertManager`]. Every setting has a default, given in its doc; a setting out
 /// of range is reported by [`start`](Self::start), naming it.
@@ -143,6 +145,7 @@ pub struct AlertManagerBuilder {
     start_time: Option<SystemTime>,
     store: Option<Arc<dyn AlertStore>>,
     commit_interval: Duration,
+    commit_timeout: Duration,
 }
 
 impl AlertManagerBuilder {
@@ -165,6 +168,16 @@ impl AlertManagerBuilder {
     /// if the updates in between had not arrived. Default 1 s; must be longer than 0.
     pub fn commit_interval(mut self, interval: Duration) -> Self {
         self.commit_interval = interval;
+        self
+    }
+
+    /// With a [state store](Self::state_store), how long a commit may take before it counts
+    /// as failed: its notifications are then delivered anyway (reported as
+    /// [`ManagerEvent::StoreFailed`]) and its changes are committed again with the next batch,
+    /// so a store that hangs delays notifications by at most this much. Default 10 s; must be
+    /// longer than 0.
+    pub fn commit_timeout(mut self, timeout: Duration) -> Self {
+        self.commit_timeout = timeout;
         self
     }
 
@@ -284,6 +297,12 @@ impl AlertManagerBuilder {
         if self.commit_interval.is_zero() {
             return Err(Error::bad_setting(
                 "commit_interval",
+                "must be longer than 0",
+            ));
+        }
+        if self.commit_timeout.is_zero() {
+            return Err(Error::bad_setting(
+                "commit_timeout",
                 "must be longer than 0",
             ));
         }
@@ -434,6 +453,7 @@ impl AlertManagerBuilder {
                 committed: watch::channel((0, None)).0,
                 closing: AtomicBool::new(false),
                 interval: self.commit_interval,
+                timeout: self.commit_timeout,
                 retry: Mutex::new(None),
             })
         });
@@ -607,6 +627,8 @@ struct StoreLink {
     /// Set by `shutdown`: the committer commits once more and stops.
     closing: AtomicBool,
     interval: Duration,
+    /// How long a commit may take before it counts as failed.
+    timeout: Duration,
     /// A batch whose commit failed, tried again with the next.
     retry: Mutex<Option<AlertBatch>>,
 }
@@ -684,15 +706,27 @@ async fn commit_once(shared: &Shared, link: &StoreLink) {
         batch = earlier;
     }
     let mut error = None;
-    if !(batch.changes.is_empty() && batch.outbox.is_empty())
-        && let Err(e) = link.store.commit(batch.clone()).await
-    {
-        tracing::warn!(error = %error_chain(&e), "committing the alert state failed; tried again with the next commit");
-        let e = Error::new(ErrorKind::Store, "committing the alert state failed").with_source(e);
-        let _ = shared.events.send(ManagerEvent::StoreFailed(e.clone()));
-        error = Some(e);
-        *lock(&link.retry) = Some(batch);
-        link.lazy.notify_one();
+    if !(batch.changes.is_empty() && batch.outbox.is_empty()) {
+        let outcome = tokio::time::timeout(link.timeout, link.store.commit(batch.clone())).await;
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(
+                Error::new(ErrorKind::Store, "committing the alert state failed").with_source(e),
+            ),
+            Err(_) => Some(
+                Error::new(ErrorKind::Store, "committing the alert state timed out")
+                    .with_timeout(link.timeout),
+            ),
+        };
+        if let Some(e) = failure {
+            tracing::warn!(error = %error_chain(&e), "alert state not committed; tried again with the next commit");
+            let _ = shared.events.send(ManagerEvent::StoreFailed(e.clone()));
+            error = Some(e);
+            // Applying a batch again does no harm: its series and entries are written as
+            // they are, so a commit that timed out but landed later is safe to repeat.
+            *lock(&link.retry) = Some(batch);
+            link.lazy.notify_one();
+        }
     }
     link.committed.send_replace((target, error));
     shared.dispatch(notifications);
@@ -1102,6 +1136,7 @@ impl AlertManager {
             start_time: None,
             store: None,
             commit_interval: DEFAULT_COMMIT_INTERVAL,
+            commit_timeout: DEFAULT_COMMIT_TIMEOUT,
         }
     }
 

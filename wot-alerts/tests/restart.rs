@@ -548,3 +548,65 @@ async fn a_state_of_another_version_is_refused_at_start() {
     assert_eq!(err.setting(), Some("state_store"));
     let _ = std::fs::remove_dir_all(&store.dir);
 }
+
+/// A store whose commits never finish.
+struct Stuck;
+
+impl AlertStore for Stuck {
+    fn load(&self) -> StoreFuture<'_, Option<StoredAlerts>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn commit(&self, _: AlertBatch) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_store_delays_notifications_by_the_commit_timeout_at_most() {
+    let seen = Seen::default();
+    let rules = RuleSet::from_str(
+        "rules: [{ id: hot, thing: fridge-1, property: temperature, condition: { gt: 8 }, actions: [count] }]\nactions: { count: { type: callback } }",
+        Format::Yaml,
+        "hung.yaml",
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel(8);
+    let counted = seen.clone();
+    let (manager, _) = AlertManager::builder(rules)
+        .state_store(Arc::new(Stuck))
+        .start_time(start())
+        .commit_timeout(Duration::from_secs(5))
+        .callback("count", move |n| {
+            let seen = counted.clone();
+            async move {
+                seen.lock().unwrap().push((n.kind, n.at));
+                Ok(())
+            }
+        })
+        .start_restored(ReceiverStream::new(rx))
+        .await
+        .unwrap();
+    let mut events = Box::pin(manager.subscribe());
+    let began = tokio::time::Instant::now();
+    tx.send(hot(12.0)).await.unwrap();
+    let ManagerEvent::StoreFailed(e) = events.next().await.unwrap() else {
+        panic!("the commit times out first")
+    };
+    assert_eq!(e.kind(), ErrorKind::Store);
+    assert_eq!(began.elapsed(), Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(NotificationKind::Fired, start())],
+        "delivered after the timeout"
+    );
+    // The shutdown does not wait for the store past its deadline (and at least 1 s).
+    let began = tokio::time::Instant::now();
+    assert_eq!(manager.shutdown(Duration::from_millis(100)).await, []);
+    assert!(
+        began.elapsed() <= Duration::from_secs(1),
+        "{:?}",
+        began.elapsed()
+    );
+}
