@@ -55,7 +55,10 @@ pub const DEFAULT_MAX_STATE_BYTES: u64 = 1 << 30;
 /// alerts (the engine's history) are not part of it either.
 ///
 /// Serialized with serde (JSON via [`to_json`](Self::to_json) and
-/// [`from_json`](Self::from_json)); times inside series are nanoseconds since the Unix epoch.
+/// [`from_json`](Self::from_json)); times inside series are nanoseconds since the Unix epoch,
+/// and fields at their default (no value, no alert, no samples...) are left out, so the serde
+/// form is for self-describing formats (JSON, CBOR, MessagePack), not for formats that rely on
+/// the order of fields such as bincode or postcard.
 ///
 /// # Examples
 /// ```
@@ -139,10 +142,10 @@ pub struct SeriesState {
     /// The rule's property (a restored series whose rule now watches another one is dropped).
     pub property: String,
     /// The latest value seen (after the rule's pointer).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<serde_json::Value>,
     /// Whether the latest value differed from the one before (`changed` conditions).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub changed: bool,
     /// Time of the latest update, or when watching started (`no_data` conditions).
     #[serde(with = "time_ns")]
@@ -151,10 +154,10 @@ pub struct SeriesState {
     #[serde(with = "time_ns")]
     pub previous_update: SystemTime,
     /// Numeric samples within the `rate` window, oldest first, as (time, value).
-    #[serde(default, with = "samples_ns")]
+    #[serde(default, with = "samples_ns", skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<(SystemTime, f64)>,
     /// The pending or firing alert, if any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertRecord>,
 }
 
@@ -180,20 +183,20 @@ pub struct AlertRecord {
     #[serde(with = "time_ns")]
     pub active_since: SystemTime,
     /// When the alert started firing.
-    #[serde(default, with = "opt_time_ns")]
+    #[serde(default, with = "opt_time_ns", skip_serializing_if = "Option::is_none")]
     pub fired_at: Option<SystemTime>,
     /// When its clearing began (`keep_firing_for` counts from it), while it lasts.
-    #[serde(default, with = "opt_time_ns")]
+    #[serde(default, with = "opt_time_ns", skip_serializing_if = "Option::is_none")]
     pub resolving_since: Option<SystemTime>,
     /// When `fired` or `severity_changed` was last notified (or would have been, but for a
     /// silence): `repeat_interval` counts from it.
     #[serde(with = "time_ns")]
     pub last_notified: SystemTime,
     /// Repeats notified so far.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub repeats: u32,
     /// The acknowledgement, if any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledgement: Option<Acknowledgement>,
     /// The summary as last rendered.
     #[serde(default)]
@@ -481,6 +484,10 @@ impl RestoreReport {
     pub fn dropped(&self) -> usize {
         self.dropped_unknown_rule + self.dropped_mismatch + self.dropped_over_limit
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Nanoseconds since the Unix epoch (times before it are written as 0).
