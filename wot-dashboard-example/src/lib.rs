@@ -132,7 +132,7 @@ pub async fn run(options: Options) -> Result<(), RunError> {
     options.validate()?;
     // Opened first: a state directory that cannot be used stops the start at once.
     let state = match options.state_dir().filter(|_| !options.serve_only) {
-        Some(dir) => Some(persist::State::open(&dir, &restore_limits(&options))?),
+        Some(dir) => Some(persist::State::open(&dir)?),
         None => None,
     };
     let mut simulator = if options.simulated() {
@@ -170,6 +170,10 @@ pub async fn run(options: Options) -> Result<(), RunError> {
         }
     };
     let rules = live::rules(&options)?;
+    let mut state = state;
+    if let Some(state) = &mut state {
+        state.load_history(&restore_limits(&options, &things))?;
+    }
     if options.web.is_some() {
         let live = live::start(&options, &things, rules.clone(), state).await?;
         return match web::run(live, &things, &rules, &options, &mut halt).await? {
@@ -199,17 +203,26 @@ pub async fn run(options: Options) -> Result<(), RunError> {
 }
 
 /// How much history a restart shows again: the last hour, as much as the event log and the
-/// charts of the chosen front end keep.
-fn restore_limits(options: &Options) -> wot_store::RestoreLimits {
-    let per_property = if options.web.is_some() {
-        web::WebLimits::from_options(options).history_values
+/// charts of the chosen front end keep (the chart budget shared by the properties of
+/// `things`), so that a restore holds no more in memory than the front end will.
+fn restore_limits(
+    options: &Options,
+    things: &[wot_events::ConsumedThing],
+) -> wot_store::RestoreLimits {
+    let properties: usize = things.iter().map(|t| t.thing().properties().count()).sum();
+    let (per_property, budget) = if options.web.is_some() {
+        let limits = web::WebLimits::from_options(options);
+        (limits.history_values, limits.history_bytes)
     } else {
-        options.limits().history_values
+        let limits = options.limits();
+        (limits.history_values, limits.history_bytes)
     };
+    let shared = budget / history::Samples::VALUE_BYTES / properties.max(1);
     wot_store::RestoreLimits::new()
         .since(Duration::from_secs(3600))
         .events(options.log_entries)
-        .per_property(per_property)
+        .properties(properties.max(1))
+        .per_property(per_property.min(shared).max(1))
 }
 
 #[cfg(test)]

@@ -136,34 +136,46 @@ impl std::fmt::Debug for State {
 }
 
 impl State {
-    /// Opens (or creates) the store in `dir` and reads what a restart shows again: the
-    /// resume points and the history within `limits`.
+    /// Opens (or creates) the store in `dir` and reads the resume points. The history is
+    /// read later ([`load_history`](Self::load_history)), once the Things are known.
     ///
     /// # Errors
     /// The store cannot be opened or read.
-    pub(crate) fn open(dir: &Path, limits: &RestoreLimits) -> Result<State, StateError> {
+    pub(crate) fn open(dir: &Path) -> Result<State, StateError> {
         let open = |source| StateError::Open { source };
         let store = Store::open(dir).map_err(open)?;
         let points = store.resume_points().map_err(open)?;
-        let history = store.restore_history(limits).map_err(open)?;
+        Ok(State {
+            store: Arc::new(store),
+            points: Arc::new(points),
+            events: Vec::new(),
+            properties: Vec::new(),
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Reads the history a restart shows again, within `limits`.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub(crate) fn load_history(&mut self, limits: &RestoreLimits) -> Result<(), StateError> {
+        let history = self
+            .store
+            .restore_history(limits)
+            .map_err(|source| StateError::Open { source })?;
         if history.skipped_blocks > 0 {
             tracing::warn!(
                 blocks = history.skipped_blocks,
                 "some history in the state directory could not be read and was skipped"
             );
         }
-        let properties = history
+        self.properties = history
             .properties
             .into_iter()
             .flat_map(|p| p.updates)
             .collect();
-        Ok(State {
-            store: Arc::new(store),
-            points: Arc::new(points),
-            events: history.events,
-            properties,
-            dir: dir.to_owned(),
-        })
+        self.events = history.events;
+        Ok(())
     }
 }
 
@@ -380,7 +392,7 @@ mod tests {
     async fn items_come_out_in_order_once_saved_with_their_positions() {
         let dir = std::env::temp_dir().join(format!("dash-persist-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let state = State::open(&dir, &RestoreLimits::new()).expect("opens");
+        let state = State::open(&dir).expect("opens");
         let key = StreamKey::all_events("urn:t", &Url::parse("http://h/e").expect("URL"));
         let points = state.points.clone();
         let advancing = points.clone();
