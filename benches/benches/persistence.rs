@@ -1,16 +1,38 @@
 //! Group 12: persistence. The two embedded engines side by side, then `wot-store` itself.
 //!
-//! * `engine_commit/{redb,sqlite}/{1,100}`: one durable commit (fsync before it returns) of
-//!   one small row (a transition: a resume point or an alert changing state), or of a batch of
-//!   100 history rows of 150 bytes and one resume point (a group-committed tick). redb with
-//!   `Durability::Immediate`; SQLite (`rusqlite`, bundled) in WAL mode with
-//!   `synchronous = FULL`, the setting under which a committed transaction survives a power cut.
-//! * `engine_recovery/{redb,sqlite}`: open a database that holds 100,000 alert rows of 200 bytes
-//!   and 1,000,000 history rows of 150 bytes, read every alert and the newest 1,000 history rows.
+//! * `engine_commit/{redb,redb-quick-repair,sqlite}/{1,100}`: one durable commit (fsync
+//!   before it returns) of one small row (a transition: a resume point or an alert changing
+//!   state), or of 100 history rows of 150 bytes and one resume point (a group-committed
+//!   tick). redb with `Durability::Immediate` (and, in `redb-quick-repair`, the allocator state
+//!   saved with each commit so that a crash needs no repair); SQLite (`rusqlite`, bundled) in
+//!   WAL mode with `synchronous = FULL`, the setting under which a committed transaction
+//!   survives a power cut.
+//! * `engine_recovery/...`: open a database holding 100,000 alert rows of 200 bytes and
+//!   1,000,000 history rows of 150 bytes, read every alert and the newest 1,000 history rows:
+//!   a clean open (`redb`, `sqlite`), with every page checked (`redb-verified`, `sqlite-quick-check`),
+//!   and redb after a crash (a copy of the file as a process killed after a commit leaves it).
+//! * `store_commit/{transition,batch-100,64-callers}`: `wot_store::Store::commit` of one resume
+//!   point; of 100 property values (100 properties) and a resume point; and 64 batches of one
+//!   resume point submitted at once, until all are durable (group commit).
+//! * `store_recovery/open{,-verified}-alerts-history`: `Store::open` (without and with
+//!   `verify_on_open`), the alert tables loaded (100,000 firing alerts of one `*` rule, as
+//!   `Engine::take_changes` gives them) and `restore_history` with the default limits, from a
+//!   store holding 1,000,000 history records (one event in ten, the rest values of 90
+//!   properties). One timed pass of each part is printed first.
+//! * `pipeline_persistence/a-small-64KiB/persistence-{off,on}`: group 11's pipeline (parse,
+//!   decode, 1,000 rules, `EventLog`); `on` also pushes each record into a `Batch`, advances the
+//!   stream's resume point (`ResumePoints`), and submits the batch with the points every
+//!   10,000 updates without waiting; a run ends when its last batch is durable. The store
+//!   keeps its defaults (1,000,000 records, so it prunes as it goes).
 //!
-//! `cargo bench -p benches --bench persistence` (criterion; the databases are built once, in
-//! `$CARGO_TARGET_DIR/persistence-bench` or the system's temporary directory, and removed at
-//! the end). `PERSISTENCE_ROWS` overrides the number of history rows (default 1,000,000).
+//! `cargo bench -p benches --bench persistence` (criterion; the databases are built in
+//! `$CARGO_TARGET_DIR/persistence-bench-<pid>` or the system's temporary directory, and removed
+//! at the end). `PERSISTENCE_PARTS` picks parts (`engine,store,pipeline`, the default);
+//! `PERSISTENCE_ROWS` sets the history rows (default 1,000,000). With
+//! `PERSISTENCE_INTERLEAVED=1` the pipeline rows run in turn instead (`SSE_ROUNDS`, default
+//! 21) and the median of the per-round ratios is printed; with `PERSISTENCE_PROFILE=on` (or
+//! `off`, or `setup` for neither) that row runs `PERSISTENCE_RUNS` times (default 5), untimed,
+//! for a profiler.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -484,6 +506,27 @@ fn store_rows(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &Path) {
         let points = store.resume_points().expect("points");
         black_box((alerts, history, points));
     };
+    // One timed pass of each part, for the docs.
+    for verify in [false, true] {
+        let t = Instant::now();
+        let store =
+            Store::open_with(&path, StoreOptions::new().verify_on_open(verify)).expect("open");
+        let opened = t.elapsed();
+        let t = Instant::now();
+        let alerts = store.alerts().load_now().expect("alerts").expect("some");
+        let loaded = t.elapsed();
+        let t = Instant::now();
+        let history = store
+            .restore_history(&RestoreLimits::new())
+            .expect("history");
+        let restored = t.elapsed();
+        eprintln!(
+            "store_recovery parts (verify_on_open {verify}): open {opened:.2?}, {} alerts {loaded:.2?}, {} events + {} values {restored:.2?}",
+            alerts.state.series.len(),
+            history.events.len(),
+            history.property_values()
+        );
+    }
     let mut group = c.benchmark_group("store_recovery");
     group.sampling_mode(SamplingMode::Flat);
     group.bench_function("open-alerts-history", |b| b.iter(|| recover(false)));
@@ -498,7 +541,7 @@ const THING: &str = "urn:dev:fridge-1";
 const RULES: usize = 1_000;
 /// Updates per batch: the pipeline commits its history and resume point every this many
 /// updates (a tick).
-const TICK: usize = 1_000;
+const TICK: usize = 10_000;
 
 fn fridge() -> ConsumedThing {
     let td = json!({

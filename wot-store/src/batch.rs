@@ -117,7 +117,7 @@ impl Batch {
     pub fn with_capacity(n: usize) -> Self {
         Batch {
             records: Vec::with_capacity(n),
-            history: Vec::with_capacity(n * 128),
+            history: Vec::with_capacity(n * 192),
             ..Batch::default()
         }
     }

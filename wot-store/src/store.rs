@@ -771,9 +771,12 @@ impl Writer {
 }
 
 fn new_block(series: Vec<u8>) -> OpenBlock {
+    // Room for a full block at once: growing by doubling would copy it several times.
+    let mut bytes = Vec::with_capacity(BLOCK_MAX);
+    bytes.resize(codec::BLOCK_HEADER, 0);
     OpenBlock {
         series,
-        bytes: vec![0; codec::BLOCK_HEADER],
+        bytes,
         count: 0,
         first_ms: 0,
         last_ms: 0,
