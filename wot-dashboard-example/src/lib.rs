@@ -2,9 +2,11 @@
 //! `wot-td`, `wot-sse` (through `wot-events`), `wot-events` and `wot-alerts`, with an embedded
 //! simulator so that `cargo run -p wot-dashboard-example` shows live data with no setup.
 //!
-//! [`run`] validates the options, starts the simulator if needed, loads the Things and opens
-//! the live streams (`live`), and hands them to the terminal shell (`tui`), the JSON printer
-//! (`headless`) or the web server ([`web`], `--web`). The terminal state is [`app::App`];
+//! [`run`] validates the options, opens the state directory (`persist`, `--state`), starts
+//! the simulator if needed, loads the Things and opens the live streams (`live`, resumed from
+//! the state directory and saved to it before anything is shown), and hands them to the
+//! terminal shell (`tui`), the JSON printer (`headless`) or the web server ([`web`], `--web`,
+//! which can run beside `--headless`). The terminal state is [`app::App`];
 //! drawing is [`ui::draw`], a pure function of it (public so that it can be fuzzed). Remote
 //! text goes through [`sanitize`] before it reaches a terminal. See `docs/dashboard.md`.
 
