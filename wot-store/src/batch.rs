@@ -44,22 +44,24 @@ pub(crate) struct RecordRef {
 /// The series key of the event timeline.
 pub(crate) const EVENTS_SERIES: &[u8] = b"e";
 
-/// The series key of a property's history: `p` thing NUL property.
+/// The series key of a property's history: `p`, the Thing id's length (u32, little-endian),
+/// the Thing id, the property name. The length keeps `("a\0b", "c")` and `("a", "b\0c")`
+/// apart.
 pub(crate) fn property_series(thing: &str, property: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(2 + thing.len() + property.len());
+    let mut key = Vec::with_capacity(5 + thing.len() + property.len());
     key.push(b'p');
+    key.extend_from_slice(&(thing.len() as u32).to_le_bytes());
     key.extend_from_slice(thing.as_bytes());
-    key.push(0);
     key.extend_from_slice(property.as_bytes());
     key
 }
 
 fn is_property_series(key: &[u8], thing: &str, property: &str) -> bool {
-    key.len() == 2 + thing.len() + property.len()
+    key.len() == 5 + thing.len() + property.len()
         && key[0] == b'p'
-        && &key[1..1 + thing.len()] == thing.as_bytes()
-        && key[1 + thing.len()] == 0
-        && &key[2 + thing.len()..] == property.as_bytes()
+        && key[1..5] == (thing.len() as u32).to_le_bytes()
+        && &key[5..5 + thing.len()] == thing.as_bytes()
+        && &key[5 + thing.len()..] == property.as_bytes()
 }
 
 /// Writes that land together: after a crash, a batch is in the store entirely or not at all.

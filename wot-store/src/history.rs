@@ -142,11 +142,11 @@ impl Store {
             if key == EVENTS_SERIES {
                 events_id = Some(id);
             } else if key.first() == Some(&b'p') {
-                properties.push((id, key.to_vec()));
+                properties.push(id);
             }
         }
         // Series ids grow: the highest are the histories created most recently.
-        properties.sort_unstable_by_key(|p| std::cmp::Reverse(p.0));
+        properties.sort_unstable_by_key(|id| std::cmp::Reverse(*id));
         properties.truncate(limits.properties);
 
         let read_series = |id: u32, limit: usize, out: &mut RestoredHistory| {
@@ -199,7 +199,7 @@ impl Store {
                 })
                 .collect();
         }
-        for (id, key) in properties {
+        for id in properties {
             let records = read_series(id, limits.per_property, &mut out)?;
             if records.is_empty() {
                 continue;
@@ -212,9 +212,11 @@ impl Store {
                     Record::Event(_) => None,
                 })
                 .collect();
-            let mut parts = key[1..].splitn(2, |b| *b == 0);
-            let thing_id = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-            let property = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+            let Some(first) = updates.first() else {
+                continue;
+            };
+            let thing_id = first.thing_id.to_string();
+            let property = first.property.to_string();
             out.properties.push(RestoredProperty {
                 thing_id,
                 property,

@@ -41,7 +41,8 @@ pub(crate) const ALERTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::ne
 pub(crate) const SILENCES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("silences");
 pub(crate) const OUTBOX: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("outbox");
 pub(crate) const ALERT_META: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("alert_meta");
-/// Series key (`e`, or `p` thing NUL property) → (series id, blocks).
+/// Series key (`e`, or `p` len(thing) thing property: see `batch::property_series`) →
+/// (series id, blocks).
 pub(crate) const SERIES: TableDefinition<'_, &[u8], (u32, u64)> = TableDefinition::new("series");
 /// (series id, block sequence number) → block.
 pub(crate) const BLOCKS: TableDefinition<'_, (u32, u64), &[u8]> =

@@ -91,8 +91,11 @@ async fn history_round_trips_newest_first_within_limits() {
         batch.push_property(&update("urn:dev:a", "temperature", i, at));
         batch.push_property(&update("urn:dev:b", "humidity", i, at));
     }
+    // Names that run together differently keep their series apart.
+    batch.push_property(&update("urn:dev:x\0y", "z", 1, t0()));
+    batch.push_property(&update("urn:dev:x", "y\0z", 2, t0()));
     store.commit(batch).await.unwrap();
-    assert_eq!(store.stats().history_records, 150);
+    assert_eq!(store.stats().history_records, 152);
     store.close().unwrap();
 
     let store = Store::open_with(dir.path(), options).unwrap();
@@ -106,7 +109,11 @@ async fn history_round_trips_newest_first_within_limits() {
         .collect();
     assert_eq!(ids, (40..50).map(|i| i.to_string()).collect::<Vec<_>>());
     assert_eq!(history.events[9], event(49, t0() - Duration::from_secs(1)));
-    assert_eq!(history.properties.len(), 2);
+    assert_eq!(history.properties.len(), 4);
+    assert_eq!(history.properties[2].thing_id, "urn:dev:x");
+    assert_eq!(history.properties[2].property, "y\0z");
+    assert_eq!(history.properties[3].thing_id, "urn:dev:x\0y");
+    assert_eq!(history.properties[3].updates.len(), 1);
     assert_eq!(history.properties[0].thing_id, "urn:dev:a");
     assert_eq!(history.properties[0].property, "temperature");
     assert_eq!(
@@ -128,7 +135,7 @@ async fn history_round_trips_newest_first_within_limits() {
         .restore_history(&RestoreLimits::new().since(Duration::from_secs(10)))
         .unwrap();
     assert_eq!(recent.events.len(), 10);
-    assert_eq!(recent.property_values(), 20);
+    assert_eq!(recent.property_values(), 22);
 }
 
 #[tokio::test]
