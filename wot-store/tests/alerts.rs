@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use wot_alerts::{
-    AlertBatch, AlertState, AlertStore, Condition, Engine, PropertyUpdate, Rule, SeriesKey, Silence,
+    AlertBatch, AlertState, AlertStore, Condition, Engine, OutboxEntry, OutboxOp, PropertyUpdate,
+    Rule, SeriesKey, Silence,
 };
 use wot_store::{Batch, Store};
 
@@ -27,11 +28,10 @@ fn new_engine() -> Engine {
     engine
 }
 
-/// An alert manager's batch as the manager makes it (built through serde: its type is
-/// `non_exhaustive`).
+/// An alert manager's batch of the engine's changes, without outbox operations.
 fn batch_of(engine: &mut Engine) -> AlertBatch {
     let changes = engine.take_changes();
-    serde_json::from_value(json!({"changes": changes, "outbox": []})).unwrap()
+    AlertBatch::new(changes, Vec::new())
 }
 
 #[tokio::test]
@@ -100,6 +100,45 @@ async fn changes_of_another_engine_state_version_are_refused() {
     let batch: AlertBatch = serde_json::from_value(value).unwrap();
     assert!(store.alerts().commit(batch).await.is_err());
     assert!(store.alerts().load().await.unwrap().is_none());
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn outbox_entries_are_kept_until_marked_done() {
+    let dir = dir("outbox");
+    let store = Store::open(&dir).unwrap();
+    let mut engine = new_engine();
+    let fired = engine.update(t0(), &PropertyUpdate::new("urn:dev:a", "t", json!(9.0)));
+    assert_eq!(fired.len(), 1);
+    // An entry per action of the notification, as the manager writes them (built through
+    // serde from the notification: the type is `non_exhaustive`).
+    let entry = |action: &str| -> OutboxEntry {
+        let mut value = serde_json::to_value(&fired[0]).unwrap();
+        let object = value.as_object_mut().unwrap();
+        object.insert("notification".into(), object["id"].clone());
+        object.insert("action".into(), json!(action));
+        serde_json::from_value(value).unwrap()
+    };
+    let (hook, mail) = (entry("hook"), entry("mail"));
+    let changes = engine.take_changes();
+    let batch = AlertBatch::new(
+        changes,
+        vec![
+            OutboxOp::Add(Box::new(hook.clone())),
+            OutboxOp::Add(Box::new(mail.clone())),
+        ],
+    );
+    store.alerts().commit(batch).await.unwrap();
+    // The hook ran; the process dies before the mail did.
+    let done = AlertBatch::new(engine.take_changes(), vec![OutboxOp::Done(hook.key())]);
+    store.alerts().commit(done).await.unwrap();
+    drop(store);
+
+    let store = Store::open(&dir).unwrap();
+    let loaded = store.alerts().load().await.unwrap().unwrap();
+    assert_eq!(loaded.outbox, vec![mail]);
+    assert_eq!(loaded.state, engine.state());
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
