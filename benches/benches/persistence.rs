@@ -639,7 +639,10 @@ impl Pipeline {
     fn run(&mut self, workload: &Workload) -> u64 {
         let mut parser = Parser::new();
         let mut updates = 0;
-        let mut batch = Batch::with_capacity(TICK + 1);
+        let mut batch = match &self.store {
+            Some((store, _)) => store.batch(),
+            None => Batch::new(),
+        };
         let mut last = None;
         for chunk in workload.chunks() {
             parser.feed(chunk);
@@ -693,7 +696,7 @@ impl Pipeline {
                 batch.push_event(&record);
                 if batch.len() >= TICK {
                     points.add_to(batch);
-                    let full = std::mem::replace(batch, Batch::with_capacity(TICK + 1));
+                    let full = std::mem::replace(batch, store.batch());
                     *last = Some(store.submit_blocking(full).expect("queued"));
                 }
             }

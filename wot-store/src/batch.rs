@@ -163,6 +163,22 @@ impl Batch {
         self
     }
 
+    /// Empties the batch, keeping its buffers.
+    pub(crate) fn reset(&mut self) {
+        self.ops.clear();
+        self.history.clear();
+        self.records.clear();
+        self.series.clear();
+        self.series_index.clear();
+        self.last_series = 0;
+        self.unencodable = 0;
+    }
+
+    /// Bytes of buffers the batch holds (for deciding whether to keep it for reuse).
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.history.capacity() + self.records.capacity() * std::mem::size_of::<RecordRef>()
+    }
+
     /// The index of series `key`, added if new; remembered as the last one used, which
     /// runs of records of one series find without hashing.
     fn series_of(&mut self, key: &[u8], owned: impl FnOnce() -> Vec<u8>) -> usize {

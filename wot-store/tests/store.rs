@@ -298,6 +298,9 @@ async fn an_empty_batch_is_a_flush_and_close_refuses_later_batches() {
     for commit in commits {
         commit.await.unwrap();
     }
+    // Batches handed out again are empty.
+    let reused = store.batch();
+    assert!(reused.is_empty());
     let stats = store.stats();
     assert_eq!(stats.batches, 101);
     assert!(stats.commits <= 101);
