@@ -628,22 +628,34 @@ impl Writer {
     fn fill(&mut self, txn: &WriteTransaction, group: &[Pending]) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
         let mut open: Vec<OpenBlock> = Vec::new();
+        // Each table is opened once per transaction.
+        let mut keyed: [Option<KeyedTable<'_>>; 5] = Default::default();
+        let mut history = HistoryTables {
+            series: txn.open_table(SERIES).map_err(|e| self.err(e))?,
+            blocks: txn.open_table(BLOCKS).map_err(|e| self.err(e))?,
+            index: txn.open_table(INDEX).map_err(|e| self.err(e))?,
+        };
         let mut open_index: HashMap<&[u8], usize> = HashMap::new();
         for pending in group {
             let batch = &pending.batch;
             for op in &batch.ops {
+                let table = match op {
+                    Op::Put { table, .. } | Op::Delete { table, .. } | Op::Clear(table) => *table,
+                };
+                let slot = &mut keyed[table as usize];
+                let t = match slot {
+                    Some(t) => t,
+                    None => slot.insert(txn.open_table(def(table)).map_err(|e| self.err(e))?),
+                };
                 match op {
-                    Op::Put { table, key, value } => {
-                        let mut t = txn.open_table(def(*table)).map_err(|e| self.err(e))?;
+                    Op::Put { key, value, .. } => {
                         t.insert(key.as_slice(), value.as_slice())
                             .map_err(|e| self.err(e))?;
                     }
-                    Op::Delete { table, key } => {
-                        let mut t = txn.open_table(def(*table)).map_err(|e| self.err(e))?;
+                    Op::Delete { key, .. } => {
                         t.remove(key.as_slice()).map_err(|e| self.err(e))?;
                     }
-                    Op::Clear(table) => {
-                        let mut t = txn.open_table(def(*table)).map_err(|e| self.err(e))?;
+                    Op::Clear(_) => {
                         t.retain(|_, _| false).map_err(|e| self.err(e))?;
                     }
                 }
@@ -680,7 +692,7 @@ impl Writer {
                 if open[i].count > 0 && open[i].bytes.len() + 4 + body.len() > BLOCK_MAX {
                     let key = open[i].series.clone();
                     let full = std::mem::replace(&mut open[i], new_block(key));
-                    self.store_block(txn, full)?;
+                    self.store_block(&mut history, full)?;
                 }
                 let block = &mut open[i];
                 block
@@ -699,10 +711,12 @@ impl Writer {
         }
         for block in open {
             if block.count > 0 {
-                self.store_block(txn, block)?;
+                self.store_block(&mut history, block)?;
             }
         }
-        outcome.pruned = self.prune(txn)?;
+        outcome.pruned = self.prune(&mut history)?;
+        drop(history);
+        drop(keyed);
         let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
         for (k, v) in [
             (K_RECORDS, self.state.records),
@@ -715,7 +729,11 @@ impl Writer {
         Ok(outcome)
     }
 
-    fn store_block(&mut self, txn: &WriteTransaction, mut block: OpenBlock) -> Result<(), Error> {
+    fn store_block(
+        &mut self,
+        tables: &mut HistoryTables<'_>,
+        mut block: OpenBlock,
+    ) -> Result<(), Error> {
         codec::write_header(&mut block.bytes, block.count, block.first_ms, block.last_ms);
         let id = match self.state.series.get_mut(&block.series) {
             Some((id, blocks)) => {
@@ -737,19 +755,19 @@ impl Writer {
         let seq = self.state.next_block;
         self.state.next_block += 1;
         let stored = (block.bytes.len() - codec::BLOCK_HEADER) as u64;
-        let e = |e: redb::Error| Error::database(&self.path, e);
-        txn.open_table(SERIES)
-            .map_err(|x| e(x.into()))?
+        let e = |e: redb::StorageError| Error::database(&self.path, e);
+        tables
+            .series
             .insert(block.series.as_slice(), (id, blocks))
-            .map_err(|x| e(x.into()))?;
-        txn.open_table(BLOCKS)
-            .map_err(|x| e(x.into()))?
+            .map_err(e)?;
+        tables
+            .blocks
             .insert((id, seq), block.bytes.as_slice())
-            .map_err(|x| e(x.into()))?;
-        txn.open_table(INDEX)
-            .map_err(|x| e(x.into()))?
+            .map_err(e)?;
+        tables
+            .index
             .insert(seq, (id, block.count, stored, block.last_ms))
-            .map_err(|x| e(x.into()))?;
+            .map_err(e)?;
         self.state.records += u64::from(block.count);
         self.state.bytes += stored;
         Ok(())
@@ -757,14 +775,16 @@ impl Writer {
 
     /// Removes the oldest blocks while the history is over its count or size window (as many
     /// as needed), and up to [`PRUNE_OLD_PER_COMMIT`] blocks older than its time window.
-    fn prune(&mut self, txn: &WriteTransaction) -> Result<u64, Error> {
+    fn prune(&mut self, tables: &mut HistoryTables<'_>) -> Result<u64, Error> {
         let cutoff = (self.clock)()
             .checked_sub(self.history_age)
             .map(codec::millis)
             .unwrap_or(0);
-        let mut index = txn.open_table(INDEX).map_err(|e| self.err(e))?;
-        let mut blocks = txn.open_table(BLOCKS).map_err(|e| self.err(e))?;
-        let mut series = txn.open_table(SERIES).map_err(|e| self.err(e))?;
+        let HistoryTables {
+            series,
+            blocks,
+            index,
+        } = tables;
         let mut by_age = 0;
         let mut pruned = 0;
         loop {
@@ -807,6 +827,16 @@ impl Writer {
         }
         Ok(pruned)
     }
+}
+
+/// A keyed table open in a write transaction.
+type KeyedTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
+
+/// The history's tables, open in a write transaction.
+struct HistoryTables<'t> {
+    series: redb::Table<'t, &'static [u8], (u32, u64)>,
+    blocks: redb::Table<'t, (u32, u64), &'static [u8]>,
+    index: redb::Table<'t, u64, (u32, u32, u64, u64)>,
 }
 
 fn new_block(series: Vec<u8>) -> OpenBlock {
