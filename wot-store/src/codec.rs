@@ -36,9 +36,13 @@ const PROPERTY: u8 = 2;
 pub(crate) struct TooDeep;
 
 pub(crate) fn nanos(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(d.subsec_nanos())),
+        Err(_) => 0,
+    }
 }
 
 pub(crate) fn millis(t: SystemTime) -> u64 {

@@ -46,12 +46,28 @@ pub struct ResumePoints {
     recent_ids: usize,
 }
 
-/// Each point with whether it advanced since it was last added to a batch; `dirty` counts
-/// those that did. One hash lookup per advance.
+/// Each point with whether it advanced since it was last added to a batch (`dirty` counts
+/// those that did), and where to find it by key. A stream advances many times in a row, so the
+/// entry advanced last is compared first, before any hashing.
 #[derive(Debug, Default)]
 struct PointsState {
-    points: HashMap<StreamKey, (ResumePoint, bool), foldhash::fast::RandomState>,
+    entries: Vec<Entry>,
+    index: HashMap<StreamKey, usize, foldhash::fast::RandomState>,
     dirty: usize,
+    last: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: StreamKey,
+    point: ResumePoint,
+    dirty: bool,
+}
+
+impl PointsState {
+    fn get(&self, key: &StreamKey) -> Option<&ResumePoint> {
+        self.index.get(key).map(|&i| &self.entries[i].point)
+    }
 }
 
 impl ResumePoints {
@@ -66,7 +82,7 @@ impl ResumePoints {
     #[must_use]
     pub fn with_recent_ids(mut self, n: usize) -> Self {
         self.recent_ids = n;
-        for (point, _) in self.lock().points.values_mut() {
+        for Entry { point, .. } in &mut self.lock().entries {
             while point.recent_ids.len() > n {
                 point.recent_ids.pop_front();
             }
@@ -86,9 +102,9 @@ impl ResumePoints {
             return 0;
         }
         let mut n = 0;
-        for (key, (point, dirty)) in &mut state.points {
-            if std::mem::take(dirty) {
-                batch.put_resume_point(key, point);
+        for entry in &mut state.entries {
+            if std::mem::take(&mut entry.dirty) {
+                batch.put_resume_point(&entry.key, &entry.point);
                 n += 1;
             }
         }
@@ -99,10 +115,10 @@ impl ResumePoints {
     /// Marks every point as changed, so that the next [`add_to`](Self::add_to) writes all.
     pub fn mark_all_dirty(&self) {
         let mut state = self.lock();
-        for (_, dirty) in state.points.values_mut() {
-            *dirty = true;
+        for entry in &mut state.entries {
+            entry.dirty = true;
         }
-        state.dirty = state.points.len();
+        state.dirty = state.entries.len();
     }
 
     /// Whether some point advanced since the last [`add_to`](Self::add_to).
@@ -113,25 +129,25 @@ impl ResumePoints {
     /// A copy of every point (stored or advanced since).
     pub fn points(&self) -> Vec<(StreamKey, ResumePoint)> {
         self.lock()
-            .points
+            .entries
             .iter()
-            .map(|(k, (p, _))| (k.clone(), p.clone()))
+            .map(|e| (e.key.clone(), e.point.clone()))
             .collect()
     }
 
     /// The point of one stream.
     pub fn get(&self, key: &StreamKey) -> Option<ResumePoint> {
-        self.lock().points.get(key).map(|(p, _)| p.clone())
+        self.lock().get(key).cloned()
     }
 
     /// Number of streams with a point.
     pub fn len(&self) -> usize {
-        self.lock().points.len()
+        self.lock().entries.len()
     }
 
     /// Whether no stream has a point.
     pub fn is_empty(&self) -> bool {
-        self.lock().points.is_empty()
+        self.lock().entries.is_empty()
     }
 }
 
@@ -143,17 +159,32 @@ impl ResumeStore for ResumePoints {
     fn advance(&self, key: &StreamKey, event_id: &str) {
         let mut state = self.lock();
         let state = &mut *state;
-        if let Some((point, dirty)) = state.points.get_mut(key) {
-            point.advance(event_id, self.recent_ids);
-            if !*dirty {
-                *dirty = true;
+        let found = match state.entries.get(state.last) {
+            Some(entry) if entry.key == *key => Some(state.last),
+            _ => state.index.get(key).copied(),
+        };
+        match found {
+            Some(i) => {
+                state.last = i;
+                let entry = &mut state.entries[i];
+                entry.point.advance(event_id, self.recent_ids);
+                if !entry.dirty {
+                    entry.dirty = true;
+                    state.dirty += 1;
+                }
+            }
+            None => {
+                let mut point = ResumePoint::default();
+                point.advance(event_id, self.recent_ids);
+                state.last = state.entries.len();
+                state.index.insert(key.clone(), state.entries.len());
+                state.entries.push(Entry {
+                    key: key.clone(),
+                    point,
+                    dirty: true,
+                });
                 state.dirty += 1;
             }
-        } else {
-            let mut point = ResumePoint::default();
-            point.advance(event_id, self.recent_ids);
-            state.points.insert(key.clone(), (point, true));
-            state.dirty += 1;
         }
     }
 }
@@ -166,7 +197,7 @@ impl Store {
     /// [`Error::Database`] when the table cannot be read; [`Error::Corrupt`] when a row does
     /// not decode.
     pub fn resume_points(&self) -> Result<ResumePoints, Error> {
-        let mut points = HashMap::default();
+        let mut state = PointsState::default();
         for (k, v) in read_all(&self.inner, RESUME)? {
             let corrupt = |what: &str, e: serde_json::Error| Error::Corrupt {
                 path: self.inner.path.clone(),
@@ -174,10 +205,21 @@ impl Store {
             };
             let key: StreamKey = serde_json::from_slice(&k).map_err(|e| corrupt("key", e))?;
             let point: ResumePoint = serde_json::from_slice(&v).map_err(|e| corrupt("value", e))?;
-            points.insert(key, (point, false));
+            match state.index.get(&key) {
+                // Keys are unique in the table; a repeat would be damage: the last wins.
+                Some(&i) => state.entries[i].point = point,
+                None => {
+                    state.index.insert(key.clone(), state.entries.len());
+                    state.entries.push(Entry {
+                        key,
+                        point,
+                        dirty: false,
+                    });
+                }
+            }
         }
         Ok(ResumePoints {
-            state: Mutex::new(PointsState { points, dirty: 0 }),
+            state: Mutex::new(state),
             recent_ids: DEFAULT_DEDUP_WINDOW,
         })
     }
