@@ -457,3 +457,35 @@ async fn a_damaged_file_gives_a_typed_error_never_a_panic() {
     std::fs::write(&file, &good[..good.len() / 3]).unwrap();
     assert!(Store::open(dir.path()).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_makes_producers_wait_and_loses_nothing() {
+    let dir = TempDir::new("queue");
+    let store = Arc::new(Store::open_with(dir.path(), StoreOptions::new().queue(1)).unwrap());
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut commits = Vec::new();
+            for i in 0..25 {
+                let mut batch = store.batch();
+                batch.push_event(&event(t * 100 + i, SystemTime::now()));
+                // With room for one batch, most of these wait for the writer.
+                commits.push(store.submit(batch).await.unwrap());
+            }
+            for commit in commits {
+                commit.await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let stats = store.stats();
+    assert_eq!(stats.batches, 200);
+    assert_eq!(stats.history_records, 200);
+    let history = store
+        .restore_history(&RestoreLimits::new().events(1_000))
+        .unwrap();
+    assert_eq!(history.events.len(), 200);
+}
