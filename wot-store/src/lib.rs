@@ -43,9 +43,22 @@
 //! The history keeps records for [`DEFAULT_HISTORY_AGE`] (24 h), at most
 //! [`DEFAULT_HISTORY_RECORDS`] (1,000,000) records and [`DEFAULT_HISTORY_BYTES`] (256 MiB) of
 //! encoded records; a record over [`DEFAULT_MAX_RECORD_BYTES`] (256 KiB) is dropped and
-//! counted. Pruning removes whole blocks (one series' records from one commit, up to 64 KiB),
-//! oldest first, in the commits that add records. At most [`DEFAULT_QUEUE`] (64) batches wait
-//! for the writer; past that, [`Store::submit`] waits.
+//! counted, as is a record whose value nests more than 128 arrays or objects deep. Pruning
+//! removes whole blocks (one series' records from one commit, up to 60 KiB), oldest first, in
+//! the commits that add records: by count and size as much as the commit added, by age up to
+//! 64 blocks per commit. At most [`DEFAULT_QUEUE`] (64) batches wait for the writer; past that,
+//! [`Store::submit`] waits.
+//!
+//! # What is where
+//!
+//! - [`Store`]: open, submit batches, read back; [`Store::batch`] hands out emptied batches
+//!   to reuse their buffers.
+//! - [`Batch`]: history records, resume points, alert changes, all or nothing.
+//! - [`ResumePoints`] ([`Store::resume_points`]): a `wot_events::ResumeStore` whose advances
+//!   are written by [`ResumePoints::add_to`] into the batch that also holds their output.
+//! - [`Alerts`] ([`Store::alerts`]): a `wot_alerts::AlertStore` (engine state and outbox).
+//! - [`Store::restore_history`]: the newest events and property values within
+//!   [`RestoreLimits`].
 //!
 //! # Format versions
 //!
