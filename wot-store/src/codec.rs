@@ -64,52 +64,72 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-fn put_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), TooDeep> {
+fn put_number(out: &mut Vec<u8>, n: &Number) {
+    // Sensor values are mostly floats: checked first.
+    if n.is_f64() {
+        if let Some(f) = n.as_f64() {
+            out.push(5);
+            out.extend_from_slice(&f.to_le_bytes());
+            return;
+        }
+    } else if let Some(i) = n.as_i64() {
+        out.push(3);
+        out.extend_from_slice(&i.to_le_bytes());
+        return;
+    } else if let Some(u) = n.as_u64() {
+        out.push(4);
+        out.extend_from_slice(&u.to_le_bytes());
+        return;
+    }
+    // A number kept as text (serde_json's `arbitrary_precision`).
+    out.push(9);
+    put_str(out, &n.to_string());
+}
+
+/// Writes a value that holds no other (`false` when it does: arrays and objects).
+fn put_scalar(out: &mut Vec<u8>, value: &Value) -> bool {
     match value {
         Value::Null => out.push(0),
         Value::Bool(false) => out.push(1),
         Value::Bool(true) => out.push(2),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                out.push(3);
-                out.extend_from_slice(&i.to_le_bytes());
-            } else if let Some(u) = n.as_u64() {
-                out.push(4);
-                out.extend_from_slice(&u.to_le_bytes());
-            } else if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
-                out.push(5);
-                out.extend_from_slice(&f.to_le_bytes());
-            } else {
-                // A number kept as text (serde_json's `arbitrary_precision`).
-                out.push(9);
-                put_str(out, &n.to_string());
-            }
-        }
+        Value::Number(n) => put_number(out, n),
         Value::String(s) => {
             out.push(6);
             put_str(out, s);
         }
+        Value::Array(_) | Value::Object(_) => return false,
+    }
+    true
+}
+
+fn put_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), TooDeep> {
+    if put_scalar(out, value) {
+        return Ok(());
+    }
+    if depth >= MAX_DEPTH {
+        return Err(TooDeep);
+    }
+    match value {
         Value::Array(items) => {
-            if depth >= MAX_DEPTH {
-                return Err(TooDeep);
-            }
             out.push(7);
             out.extend_from_slice(&(items.len() as u32).to_le_bytes());
             for item in items {
-                put_value(out, item, depth + 1)?;
+                if !put_scalar(out, item) {
+                    put_value(out, item, depth + 1)?;
+                }
             }
         }
         Value::Object(map) => {
-            if depth >= MAX_DEPTH {
-                return Err(TooDeep);
-            }
             out.push(8);
             out.extend_from_slice(&(map.len() as u32).to_le_bytes());
             for (k, v) in map {
                 put_str(out, k);
-                put_value(out, v, depth + 1)?;
+                if !put_scalar(out, v) {
+                    put_value(out, v, depth + 1)?;
+                }
             }
         }
+        _ => {}
     }
     Ok(())
 }
@@ -117,6 +137,7 @@ fn put_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), TooDe
 /// Appends the body of an event record to `out`; on error `out` is as it was.
 pub(crate) fn encode_event(out: &mut Vec<u8>, r: &EventRecord) -> Result<(), TooDeep> {
     let at = out.len();
+    out.reserve(128);
     out.push(EVENT);
     out.extend_from_slice(&nanos(r.received_at).to_le_bytes());
     put_str(out, &r.thing_id);
@@ -129,6 +150,7 @@ pub(crate) fn encode_event(out: &mut Vec<u8>, r: &EventRecord) -> Result<(), Too
 /// Appends the body of a property value to `out`; on error `out` is as it was.
 pub(crate) fn encode_property(out: &mut Vec<u8>, u: &PropertyUpdate) -> Result<(), TooDeep> {
     let at = out.len();
+    out.reserve(128);
     out.push(PROPERTY);
     out.extend_from_slice(&nanos(u.timestamp).to_le_bytes());
     put_str(out, &u.thing_id);
