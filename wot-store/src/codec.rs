@@ -399,6 +399,55 @@ mod tests {
         assert!(encode_event(&mut out, &event).is_ok());
     }
 
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter_map("finite", Number::from_f64)
+                .prop_map(Value::Number),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((".{0,8}", inner), 0..6)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_json_value_round_trips(value in any_value(), nanos in 0u64..u64::MAX / 2) {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos);
+            let update = PropertyUpdate {
+                thing_id: "t".into(),
+                property: "p".into(),
+                value,
+                timestamp: at,
+                event_id: Some("1".into()),
+                schema_violation: None,
+            };
+            let mut body = Vec::new();
+            encode_property(&mut body, &update).unwrap();
+            let mut block = vec![0; BLOCK_HEADER];
+            block.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            block.extend_from_slice(&body);
+            write_header(&mut block, 1, millis(at), millis(at));
+            let records = decode_block(&block).unwrap();
+            proptest::prop_assert!(matches!(&records[..], [Record::Property(u)] if *u == update));
+        }
+
+        #[test]
+        fn any_bytes_decode_to_records_or_an_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = decode_block(&bytes);
+        }
+    }
+
     #[test]
     fn a_hostile_count_is_an_error_not_an_allocation() {
         let mut block = vec![0; BLOCK_HEADER];
