@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind};
 use crate::rule::{Condition, NotificationKind, Rule, Severity};
 use crate::state::{
-    AlertRecord, ENGINE_STATE_VERSION, EngineState, RestoreReport, SeriesKey, SeriesState,
-    StateChanges, StateError,
+    AlertRecord, ENGINE_STATE_VERSION, EngineState, MAX_SAVED_TIME_AHEAD, RestoreReport, SeriesKey,
+    SeriesState, StateChanges, StateError,
 };
 use crate::template::{Template, Vars};
 
@@ -966,6 +966,12 @@ impl Engine {
         self.core.now
     }
 
+    /// The id the next new alert will get: it changes exactly when an alert starts.
+    #[cfg(feature = "manager")]
+    pub(crate) fn next_alert_id(&self) -> u64 {
+        self.core.next_alert
+    }
+
     /// Acknowledges the firing alert of `rule` for `thing`. It stays acknowledged until it
     /// resolves, and is no longer repeated. Acknowledging again replaces the acknowledgement.
     /// Returns the `acknowledged` notification unless silenced.
@@ -1176,7 +1182,10 @@ impl Engine {
     ///
     /// Series in the state replace the engine's series of the same rule and thing; the
     /// engine's other series stay. The silences are replaced by the state's. The engine's time
-    /// becomes the latest of its own, the state's and `now`. Nothing is notified here: every
+    /// becomes the latest of its own, the state's and `now`, except that a saved time more than
+    /// [`MAX_SAVED_TIME_AHEAD`] after `now` is not used (logged as a warning and reported in
+    /// [`RestoreReport::saved_time_ahead`]); saved series times after the engine's time are
+    /// taken as it ([`RestoreReport::times_clamped`]). Nothing is notified here: every
     /// restored series whose rule has deadlines (and every restored alert) is evaluated at the
     /// next [`tick`](Self::tick) or [`update`](Self::update), at time `now`.
     ///
@@ -1209,8 +1218,20 @@ impl Engine {
                 message: "an active alert must be pending or firing".into(),
             });
         }
-        let now = self.core.advance(now.max(state.now));
         let mut report = RestoreReport::default();
+        let start = match state.now.duration_since(now) {
+            Ok(ahead) if ahead > MAX_SAVED_TIME_AHEAD => {
+                tracing::warn!(
+                    ahead_secs = ahead.as_secs(),
+                    limit_secs = MAX_SAVED_TIME_AHEAD.as_secs(),
+                    "the saved alert engine time is ahead of the clock; restoring at the clock's time"
+                );
+                report.saved_time_ahead = Some(ahead);
+                now
+            }
+            _ => now.max(state.now),
+        };
+        let now = self.core.advance(start);
         let mut max_alert = 0;
         for (key, saved) in state.series {
             let Some(&slot) = self.by_id.get(&key.rule) else {
@@ -1243,6 +1264,9 @@ impl Engine {
                 self.core.changes.removed.push(key);
                 continue;
             }
+            let mut saved = saved;
+            let clamped = clamp_times(&mut saved, now);
+            report.times_clamped += clamped;
             let thing: Arc<str> = Arc::from(saved.thing.as_str());
             let mut series = Series::new(Arc::clone(&thing), saved.last_update);
             series.dirty = logged;
@@ -1251,6 +1275,11 @@ impl Engine {
             series.previous_update = saved.previous_update;
             let skip = saved.samples.len().saturating_sub(MAX_RATE_SAMPLES);
             series.samples = saved.samples.into_iter().skip(skip).collect();
+            if clamped > 0 && !series.dirty {
+                // The store holds the times as they were: rewrite them.
+                series.dirty = true;
+                self.core.changes.series.push((slot, Arc::clone(&thing)));
+            }
             if let Some(a) = saved.alert {
                 max_alert = max_alert.max(a.id);
                 match a.state {
@@ -1332,6 +1361,37 @@ impl Engine {
             .max(max_silence.saturating_add(1));
         Ok(report)
     }
+}
+
+/// Takes every time of `saved` later than `now` as `now`, dropping `rate` samples later than
+/// it (the restart rule: no restored deadline waits for the clock to reach a saved time from
+/// a wrong clock). Returns how many times it changed or dropped.
+fn clamp_times(saved: &mut SeriesState, now: SystemTime) -> usize {
+    let mut clamped = 0;
+    let mut clamp = |t: &mut SystemTime| {
+        if *t > now {
+            *t = now;
+            clamped += 1;
+        }
+    };
+    clamp(&mut saved.last_update);
+    clamp(&mut saved.previous_update);
+    if let Some(a) = saved.alert.as_mut() {
+        clamp(&mut a.active_since);
+        if let Some(t) = a.fired_at.as_mut() {
+            clamp(t);
+        }
+        if let Some(t) = a.resolving_since.as_mut() {
+            clamp(t);
+        }
+        clamp(&mut a.last_notified);
+        if let Some(ack) = a.acknowledgement.as_mut() {
+            clamp(&mut ack.at);
+        }
+    }
+    let before = saved.samples.len();
+    saved.samples.retain(|(t, _)| *t <= now);
+    clamped + (before - saved.samples.len())
 }
 
 /// The saved form of `rule`'s `series`.

@@ -111,8 +111,8 @@ pub use rule::{
     Scalar, Severity, WebhookHeaders, WebhookUrl,
 };
 pub use state::{
-    AlertRecord, DEFAULT_MAX_STATE_BYTES, ENGINE_STATE_VERSION, EngineState, RestoreReport,
-    SeriesKey, SeriesState, StateChanges, StateError,
+    AlertRecord, DEFAULT_MAX_STATE_BYTES, ENGINE_STATE_VERSION, EngineState, MAX_SAVED_TIME_AHEAD,
+    RestoreReport, SeriesKey, SeriesState, StateChanges, StateError,
 };
 pub use store::{
     AlertBatch, AlertStore, MemoryAlertStore, OutboxEntry, OutboxKey, OutboxOp, StoreError,

@@ -10,8 +10,9 @@
 //! With a state store, a committer task owns the writes: it takes the engine's changes and the
 //! new notifications, commits them with one outbox entry per action to run, and only then
 //! hands the notifications to the workers; a worker reports each job it finished, and the next
-//! commit marks it done. Notifications, acknowledgements and silences are committed at once;
-//! other series changes (values, update times) wait for the commit interval.
+//! commit marks it done. Notifications, new alerts (so that a restarted engine never gives an
+//! alert id out again), acknowledgements and silences are committed at once; other series
+//! changes (values, update times) wait for the commit interval.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -162,10 +163,10 @@ impl AlertManagerBuilder {
     }
 
     /// With a [state store](Self::state_store), how long series changes that notify nothing
-    /// (a new value, an update time) may wait before they are committed; notifications,
-    /// acknowledgements, silences and rule changes are committed at once. A crash loses at
-    /// most this much of such changes: the engine then sees the latest values before it, as
-    /// if the updates in between had not arrived. Default 1 s; must be longer than 0.
+    /// (a new value, an update time) may wait before they are committed; notifications, new
+    /// (pending) alerts, acknowledgements, silences and rule changes are committed at once. A
+    /// crash loses at most this much of such changes: the engine then sees the latest values
+    /// before it, as if the updates in between had not arrived. Default 1 s; must be longer than 0.
     pub fn commit_interval(mut self, interval: Duration) -> Self {
         self.commit_interval = interval;
         self
@@ -782,14 +783,18 @@ impl Shared {
     }
 
     /// Runs `f` on the engine and sends its notifications on: with a store, to the committer
-    /// (at once when there are notifications or `urgent`, else within the commit interval);
-    /// without, to the actions.
+    /// (at once when there are notifications, a new alert or `urgent`, else within the commit
+    /// interval); without, to the actions.
     fn emit<T>(&self, urgent: bool, f: impl FnOnce(&mut Engine) -> (T, Vec<Notification>)) -> T {
         let mut inner = self.lock();
+        let next_alert = inner.engine.next_alert_id();
         let (result, notifications) = f(&mut inner.engine);
         match &self.link {
             Some(link) => {
-                let urgent = urgent || !notifications.is_empty();
+                // A new alert (a pending one notifies nothing) is committed at once: its id
+                // may be shown through the API, and must not be given again after a crash.
+                let new_alert = inner.engine.next_alert_id() != next_alert;
+                let urgent = urgent || new_alert || !notifications.is_empty();
                 inner.outbox.extend(notifications);
                 drop(inner);
                 if urgent {

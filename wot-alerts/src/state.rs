@@ -30,6 +30,22 @@
 //!   half is the new engine's random instance number, so an id sent before a crash is never
 //!   given to another notification after it (even one whose commit was lost).
 //!
+//! - **Times ahead of the restart.** The engine's time becomes the saved time when that is
+//!   later than the restart time by at most [`MAX_SAVED_TIME_AHEAD`] (a clock that stepped
+//!   back a little); a saved time further ahead (a wrong clock before the restart, a board
+//!   without a real-time clock, a damaged or hostile file) is not used: the engine's time is
+//!   the restart time, a warning is logged and [`RestoreReport::saved_time_ahead`] says by how
+//!   much. Then no saved time may lie after the engine's time: an update, pending-since,
+//!   firing, clearing, notification or acknowledgement time later than it is taken as it, and
+//!   a `rate` sample later than it is dropped (counted in [`RestoreReport::times_clamped`]),
+//!   so no deadline waits for the wall clock to catch up with a wrong one. Silences keep their
+//!   times, which the people who set them chose.
+//! - **Alert ids** are never given twice: a new alert's id is part of the state the
+//!   `AlertManager` commits at once (as it does notifications), not with the lazy series
+//!   changes, so a restart after a crash continues after every id the manager could have
+//!   committed, and an alert id shown before the crash is not given to another alert after
+//!   it unless the process died within the commit itself.
+//!
 //! State of rules that are no longer loaded is dropped (and counted in [`RestoreReport`]), as is
 //! state whose rule now watches another property or thing.
 
@@ -43,6 +59,12 @@ use crate::rule::Severity;
 
 /// The version of [`EngineState`] (and [`StateChanges`]) this build writes and reads.
 pub const ENGINE_STATE_VERSION: u32 = 1;
+
+/// How far [`EngineState::now`] may be ahead of the restart time for
+/// [`Engine::restore`](crate::Engine::restore) to take it as the engine's time: 5 minutes.
+/// Further ahead, the saved time is not used (see the restart rule above and
+/// [`RestoreReport::saved_time_ahead`]).
+pub const MAX_SAVED_TIME_AHEAD: Duration = Duration::from_secs(5 * 60);
 
 /// Default of the `max_bytes` limit of [`EngineState::from_json`]: 1 GiB.
 pub const DEFAULT_MAX_STATE_BYTES: u64 = 1 << 30;
@@ -477,6 +499,14 @@ pub struct RestoreReport {
     pub dropped_mismatch: usize,
     /// Series dropped because the engine's series limit was reached.
     pub dropped_over_limit: usize,
+    /// How far the saved [`EngineState::now`] was ahead of the restart time, when that was
+    /// more than [`MAX_SAVED_TIME_AHEAD`]: the saved time was then not used, and the engine's
+    /// time is the restart time. `None` when the saved time was used or was not ahead.
+    pub saved_time_ahead: Option<Duration>,
+    /// Saved times of restored series that lay after the engine's time: update, pending-since,
+    /// firing, clearing, notification and acknowledgement times taken as the engine's time,
+    /// and `rate` samples dropped.
+    pub times_clamped: usize,
 }
 
 impl RestoreReport {

@@ -610,3 +610,59 @@ async fn a_hung_store_delays_notifications_by_the_commit_timeout_at_most() {
         began.elapsed()
     );
 }
+
+/// A manager with a `*` rule held for a minute and a commit interval of an hour: only what is
+/// committed at once reaches the store before the crash.
+async fn lazy_manager(
+    store: Arc<MemoryAlertStore>,
+    start_time: SystemTime,
+) -> (AlertManager, mpsc::Sender<PropertyUpdate>) {
+    let rules = RuleSet::from_str(
+        "rules: [{ id: hot, thing: '*', property: temperature, condition: { gt: 8 }, for: 60s }]",
+        Format::Yaml,
+        "lazy.yaml",
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel(8);
+    let (manager, _) = AlertManager::builder(rules)
+        .state_store(store)
+        .start_time(start_time)
+        .commit_interval(Duration::from_secs(3600))
+        .start_restored(ReceiverStream::new(rx))
+        .await
+        .unwrap();
+    (manager, tx)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_alert_id_is_never_given_again_after_a_crash_before_the_commit_interval() {
+    let store = Arc::new(MemoryAlertStore::new());
+    let (manager, tx) = lazy_manager(store.clone(), start()).await;
+    tx.send(PropertyUpdate::new("fridge-1", "temperature", json!(12.0)))
+        .await
+        .unwrap();
+    // A millisecond: far within the commit interval, and no notification (it is pending).
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let shown = manager.active_alerts();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].state, AlertState::Pending);
+    let shown_id = shown[0].id;
+    drop(manager); // the crash, before the commit interval ended
+
+    let saved = store
+        .snapshot()
+        .expect("the new alert was committed at once");
+    assert!(saved.state.next_alert_id > shown_id);
+    let (manager, tx) = lazy_manager(store.clone(), start() + Duration::from_secs(5)).await;
+    tx.send(PropertyUpdate::new("fridge-2", "temperature", json!(12.0)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let alerts = manager.active_alerts();
+    assert_eq!(alerts.len(), 2);
+    let restored = alerts.iter().find(|a| a.thing == "fridge-1").unwrap();
+    let new = alerts.iter().find(|a| a.thing == "fridge-2").unwrap();
+    assert_eq!(restored.id, shown_id);
+    assert!(new.id > shown_id, "{} reused after the crash", new.id);
+    drop(manager);
+}

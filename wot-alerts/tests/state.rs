@@ -5,8 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use wot_alerts::{
-    AlertState, Condition, ENGINE_STATE_VERSION, Engine, EngineState, Escalation, NotificationKind,
-    PropertyUpdate, Rule, Scalar, Severity, Silence, SilenceId, StateError,
+    AlertState, Condition, ENGINE_STATE_VERSION, Engine, EngineState, Escalation,
+    MAX_SAVED_TIME_AHEAD, NotificationKind, PropertyUpdate, Rule, Scalar, Severity, Silence,
+    SilenceId, StateError,
 };
 
 const LIMIT: u64 = 64 << 20;
@@ -483,4 +484,193 @@ fn a_restore_rewrites_only_what_it_changed() {
         [("quiet", "b", t(100)), ("quiet", "fridge-1", t(100))]
     );
     assert!(changes.removed_series.is_empty());
+}
+
+#[test]
+fn a_saved_time_far_ahead_of_the_clock_is_not_used() {
+    let rules = [rule_for(30)];
+    // Before the restart the engine ran on a clock a day ahead.
+    let wrong = t(86_400);
+    let mut engine = engine_with(&rules, wrong);
+    assert!(engine.update(wrong, &hot(12.0)).is_empty());
+    let alert_id = engine.active_alerts()[0].id;
+
+    let mut fresh = engine_with(&rules, t(100));
+    let report = fresh.restore(engine.state(), t(100)).unwrap();
+    assert_eq!(report.saved_time_ahead, Some(Duration::from_secs(86_300)));
+    // The update times (latest and previous), pending-since and the notification time.
+    assert_eq!(report.times_clamped, 4);
+    assert_eq!(fresh.now(), t(100));
+    let pending = fresh.active_alerts();
+    assert_eq!(pending[0].id, alert_id);
+    assert_eq!(
+        pending[0].active_since,
+        t(100),
+        "the hold counts from the restart"
+    );
+    // The store catches up with the times as restored.
+    let changes = fresh.take_changes();
+    assert_eq!(changes.now, t(100));
+    assert_eq!(changes.series.len(), 1);
+    assert_eq!(changes.series[0].last_update, t(100));
+    assert_eq!(
+        changes.series[0].alert.as_ref().map(|a| a.active_since),
+        Some(t(100))
+    );
+
+    assert!(fresh.tick(t(100)).is_empty());
+    assert_eq!(fresh.next_deadline(), Some(t(130)));
+    let fired = fresh.tick(t(130));
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].alert.fired_at, Some(t(130)));
+}
+
+#[test]
+fn a_saved_time_ahead_by_at_most_the_tolerance_is_kept() {
+    let rules = [rule_for(30)];
+    let mut engine = engine_with(&rules, t(0));
+    assert!(engine.update(t(100), &hot(12.0)).is_empty());
+    // The clock stepped back a minute across the restart.
+    let mut fresh = engine_with(&rules, t(40));
+    let report = fresh.restore(engine.state(), t(40)).unwrap();
+    assert_eq!(report.saved_time_ahead, None);
+    assert_eq!(report.times_clamped, 0);
+    assert_eq!(fresh.now(), t(100));
+    assert_eq!(fresh.active_alerts()[0].active_since, t(100));
+    assert!(fresh.tick(t(129)).is_empty());
+    assert_eq!(fresh.tick(t(130)).len(), 1);
+
+    // The bound itself: exactly the tolerance ahead is used, a nanosecond more is not.
+    let edge = t(40) + MAX_SAVED_TIME_AHEAD;
+    let mut fresh = engine_with(&rules, t(40));
+    let report = fresh.restore(EngineState::new(1, edge), t(40)).unwrap();
+    assert_eq!((report.saved_time_ahead, fresh.now()), (None, edge));
+    let beyond = edge + Duration::from_nanos(1);
+    let mut fresh = engine_with(&rules, t(40));
+    let report = fresh.restore(EngineState::new(1, beyond), t(40)).unwrap();
+    assert_eq!(
+        (report.saved_time_ahead, fresh.now()),
+        (Some(MAX_SAVED_TIME_AHEAD + Duration::from_nanos(1)), t(40))
+    );
+}
+
+#[test]
+fn saved_series_times_in_the_future_stall_no_deadline() {
+    // The latest time a saved state can hold.
+    let far = SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::MAX);
+    let mut hot_any = Rule::new("hot", "*", "temperature", Condition::Gt(8.0));
+    hot_any.keep_firing_for = Duration::from_secs(60);
+    hot_any.repeat_interval = Some(Duration::from_secs(600));
+    let quiet = Rule::new(
+        "quiet",
+        "fridge-2",
+        "humidity",
+        Condition::NoData(Duration::from_secs(60)),
+    );
+    let rising: Rule = serde_json::from_value(json!({
+        "id": "rising", "thing": "fridge-3", "property": "pressure",
+        "condition": { "rate": { "per": "1m", "gt": 5 } }
+    }))
+    .unwrap();
+    let rules = [hot_any, quiet, rising];
+    let mut engine = engine_with(&rules, t(0));
+    let fired = engine.update(t(0), &hot(12.0));
+    assert_eq!(fired.len(), 1);
+    let fired = engine.update(
+        t(0),
+        &PropertyUpdate::new("fridge-4", "temperature", json!(12.0)),
+    );
+    assert_eq!(fired.len(), 1);
+    assert!(
+        engine
+            .update(
+                t(1),
+                &PropertyUpdate::new("fridge-2", "humidity", json!(50))
+            )
+            .is_empty()
+    );
+    assert!(
+        engine
+            .update(
+                t(1),
+                &PropertyUpdate::new("fridge-3", "pressure", json!(0.0))
+            )
+            .is_empty()
+    );
+    // fridge-1 starts clearing (keep_firing_for); fridge-4 stays hot (repeats).
+    assert!(engine.update(t(5), &hot(5.0)).is_empty());
+
+    // Every series time pushed to the far future, as a damaged or hostile file may hold.
+    let mut state = engine.state();
+    assert_eq!(state.series.len(), 4);
+    for s in state.series.values_mut() {
+        s.last_update = far;
+        s.previous_update = far;
+        for sample in &mut s.samples {
+            sample.0 = far;
+        }
+        if let Some(a) = s.alert.as_mut() {
+            a.active_since = far;
+            a.fired_at = Some(far);
+            a.last_notified = far;
+            if a.resolving_since.is_some() {
+                a.resolving_since = Some(far);
+            }
+        }
+    }
+    // A silence far in the future silences nothing now.
+    state
+        .silences
+        .insert(SilenceId::from(7), Silence::new(far, far));
+    let state = EngineState::from_json(&state.to_json(), LIMIT).unwrap();
+
+    let mut fresh = engine_with(&rules, t(10));
+    let report = fresh.restore(state, t(10)).unwrap();
+    assert_eq!(report.saved_time_ahead, None);
+    // 4 series x 2 update times, 2 alerts x 3 times, 1 clearing time, 1 sample.
+    assert_eq!(report.times_clamped, 8 + 6 + 1 + 1);
+    assert_eq!(fresh.now(), t(10));
+    assert!(fresh.tick(t(10)).is_empty());
+    assert!(fresh.next_deadline().is_some_and(|d| d <= t(70)));
+
+    // rate: the future sample is gone, so the new ones give a rate (0 -> 100 in 10 s).
+    let n = fresh.update(
+        t(20),
+        &PropertyUpdate::new("fridge-3", "pressure", json!(0.0)),
+    );
+    assert!(n.is_empty());
+    let n = fresh.update(
+        t(30),
+        &PropertyUpdate::new("fridge-3", "pressure", json!(100.0)),
+    );
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].alert.rule, "rising");
+
+    // keep_firing_for counts from the restart; no data from the restart too.
+    let mut n: Vec<_> = fresh
+        .tick(t(70))
+        .into_iter()
+        .map(|n| (n.alert.rule.clone(), n.alert.thing.clone(), n.kind))
+        .collect();
+    n.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(
+        n,
+        [
+            ("hot".into(), "fridge-1".into(), NotificationKind::Resolved),
+            ("quiet".into(), "fridge-2".into(), NotificationKind::Fired),
+        ]
+    );
+
+    // The repeat counts from the restart, not from the far future (the rate alert, its
+    // samples out of the window, resolves on the way).
+    let n: Vec<_> = fresh
+        .tick(t(610))
+        .into_iter()
+        .filter(|n| n.alert.rule == "hot")
+        .collect();
+    assert_eq!(n.len(), 1);
+    assert_eq!(
+        (n[0].alert.thing.as_str(), n[0].kind, n[0].repeat),
+        ("fridge-4", NotificationKind::Fired, 1)
+    );
 }
