@@ -140,7 +140,8 @@ fn backend(e: Error) -> StoreError {
 
 impl Alerts {
     /// The stored state and undone outbox entries; `None` when no alert batch was ever
-    /// committed.
+    /// committed. Reads the file on the calling thread (the [`AlertStore::load`] of this type
+    /// does it on tokio's blocking pool).
     ///
     /// # Errors
     ///
@@ -199,9 +200,27 @@ impl Alerts {
 }
 
 impl AlertStore for Alerts {
+    /// Reads the file on tokio's blocking pool when called inside a tokio runtime (on the
+    /// calling thread otherwise).
     fn load(&self) -> StoreFuture<'_, Option<StoredAlerts>> {
-        let loaded = self.load_now().map_err(backend);
-        Box::pin(async move { loaded })
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            let loaded = self.load_now().map_err(backend);
+            return Box::pin(async move { loaded });
+        };
+        let this = self.clone();
+        let path = self.inner.path.clone();
+        let task = runtime.spawn_blocking(move || this.load_now());
+        Box::pin(async move {
+            task.await
+                // A panic of the engine on a damaged file (or a cancelled runtime).
+                .unwrap_or_else(|_| {
+                    Err(Error::Corrupt {
+                        path,
+                        detail: "the database engine failed reading the alert state".into(),
+                    })
+                })
+                .map_err(backend)
+        })
     }
 
     fn commit(&self, alert_batch: AlertBatch) -> StoreFuture<'_, ()> {

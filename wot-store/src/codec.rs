@@ -188,14 +188,21 @@ pub(crate) fn read_header(block: &[u8]) -> Result<BlockHeader, String> {
     Ok(BlockHeader { count, last_ms })
 }
 
-/// The records of a block, oldest first.
-pub(crate) fn decode_block(block: &[u8]) -> Result<Vec<Record>, String> {
+/// The records of a block, oldest first. A record body longer than `max_record` bytes is an
+/// error: the writer never stores one.
+pub(crate) fn decode_block(block: &[u8], max_record: u64) -> Result<Vec<Record>, String> {
     let header = read_header(block)?;
     let mut r = Reader(&block[BLOCK_HEADER..]);
     // The count comes from the file: never reserve more than the bytes could hold.
     let mut records = Vec::with_capacity((header.count as usize).min(block.len() / 16));
     for _ in 0..header.count {
         let body = r.bytes()?;
+        if body.len() as u64 > max_record {
+            return Err(format!(
+                "a record of {} bytes, over the limit of {max_record}",
+                body.len()
+            ));
+        }
         records.push(decode_record(body)?);
     }
     if !r.0.is_empty() {
@@ -370,11 +377,14 @@ mod tests {
             block.extend_from_slice(&body);
         }
         write_header(&mut block, 2, millis(t), millis(t));
-        let records = decode_block(&block).unwrap();
+        let records = decode_block(&block, u64::MAX).unwrap();
         assert!(matches!(&records[0], Record::Event(e) if *e == event));
         assert!(matches!(&records[1], Record::Property(u) if *u == update));
         for cut in 0..block.len() {
-            assert!(decode_block(&block[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                decode_block(&block[..cut], u64::MAX).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -438,13 +448,13 @@ mod tests {
             block.extend_from_slice(&(body.len() as u32).to_le_bytes());
             block.extend_from_slice(&body);
             write_header(&mut block, 1, millis(at), millis(at));
-            let records = decode_block(&block).unwrap();
+            let records = decode_block(&block, u64::MAX).unwrap();
             proptest::prop_assert!(matches!(&records[..], [Record::Property(u)] if *u == update));
         }
 
         #[test]
         fn any_bytes_decode_to_records_or_an_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
-            let _ = decode_block(&bytes);
+            let _ = decode_block(&bytes, u64::MAX);
         }
     }
 
@@ -452,6 +462,6 @@ mod tests {
     fn a_hostile_count_is_an_error_not_an_allocation() {
         let mut block = vec![0; BLOCK_HEADER];
         write_header(&mut block, u32::MAX, 0, 0);
-        assert!(decode_block(&block).is_err());
+        assert!(decode_block(&block, u64::MAX).is_err());
     }
 }

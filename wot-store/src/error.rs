@@ -65,8 +65,11 @@ pub enum Error {
     #[error("invalid store setting: {0}")]
     Setting(String),
     /// The store was closed (or its writer thread stopped) before the batch was written.
-    #[error("the store is closed")]
-    Closed,
+    #[error("{}: the store is closed", path.display())]
+    Closed {
+        /// The database file.
+        path: PathBuf,
+    },
 }
 
 impl Error {
@@ -82,7 +85,13 @@ impl Error {
 
     /// Whether the store was closed before the operation ([`Error::Closed`]).
     pub fn is_closed(&self) -> bool {
-        matches!(self, Error::Closed)
+        matches!(self, Error::Closed { .. })
+    }
+
+    pub(crate) fn closed(path: &std::path::Path) -> Error {
+        Error::Closed {
+            path: path.to_owned(),
+        }
     }
 
     /// Sorts an engine error: corruption, a held lock, or the engine's own failure.

@@ -7,7 +7,7 @@ use wot_events::{EventRecord, PropertyUpdate};
 
 use crate::batch::EVENTS_SERIES;
 use crate::codec::{self, Record};
-use crate::store::{BLOCKS, SERIES};
+use crate::store::{BLOCK_MAX, BLOCKS, SERIES};
 use crate::{Error, Store};
 
 /// Default [`RestoreLimits::since`]: the last hour.
@@ -103,8 +103,10 @@ pub struct RestoredHistory {
     pub events: Vec<EventRecord>,
     /// Each property's newest values, ordered by Thing id and property name.
     pub properties: Vec<RestoredProperty>,
-    /// Blocks of records that did not decode and were skipped (0 unless the file was damaged
-    /// in a way its checksums did not catch).
+    /// Blocks of records that did not decode, or were larger than the store writes (a record
+    /// over [`StoreOptions::max_record_bytes`](crate::StoreOptions::max_record_bytes)), and
+    /// were skipped: 0 unless the file was damaged in a way its checksums did not catch, or
+    /// was written with a larger `max_record_bytes`.
     pub skipped_blocks: usize,
 }
 
@@ -132,6 +134,14 @@ impl Store {
         let series = txn.open_table(SERIES).map_err(|e| inner.db_error(e))?;
         let blocks = txn.open_table(BLOCKS).map_err(|e| inner.db_error(e))?;
         let mut out = RestoredHistory::default();
+        // The writer stores no record over `max_record_bytes` and no block over `BLOCK_MAX`
+        // unless one record alone is larger: anything else is damage (or a crafted file) and is
+        // not decoded, which bounds what one block costs in memory.
+        let max_record = inner.options.max_record_bytes;
+        let max_block = usize::try_from(max_record)
+            .unwrap_or(usize::MAX)
+            .saturating_add(codec::BLOCK_HEADER + 4)
+            .max(BLOCK_MAX);
 
         let mut properties = Vec::new();
         let mut events_id = None;
@@ -160,6 +170,10 @@ impl Store {
             for row in range.rev() {
                 let (_, v) = row.map_err(|e| inner.db_error(e))?;
                 let block = v.value();
+                if block.len() > max_block {
+                    out.skipped_blocks += 1;
+                    continue;
+                }
                 match codec::read_header(block) {
                     Ok(h) if h.last_ms < cutoff => break,
                     Ok(_) => {}
@@ -168,7 +182,7 @@ impl Store {
                         continue;
                     }
                 }
-                let Ok(records) = codec::decode_block(block) else {
+                let Ok(records) = codec::decode_block(block, max_record) else {
                     out.skipped_blocks += 1;
                     continue;
                 };

@@ -47,7 +47,11 @@
 //! removes whole blocks (one series' records from one commit, up to 60 KiB), oldest first, in
 //! the commits that add records: by count and size as much as the commit added, by age up to
 //! 64 blocks per commit. At most [`DEFAULT_QUEUE`] (64) batches wait for the writer; past that,
-//! [`Store::submit`] waits.
+//! [`Store::submit`] waits. Resume points are kept for at most [`DEFAULT_MAX_STREAMS`]
+//! (100,000) streams, each with at most 256 recent ids (both trimmed when loaded). Counters
+//! and sizes found in the file are checked, never trusted: a damaged or crafted file that
+//! passes the engine's checksums gives [`Error::Corrupt`] or skipped (counted) history blocks,
+//! never a panic or an allocation it sizes.
 //!
 //! # What is where
 //!
@@ -84,7 +88,7 @@ pub use history::{
 };
 pub use options::{
     DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_RECORDS, DEFAULT_MAX_RECORD_BYTES,
-    DEFAULT_QUEUE, StoreOptions,
+    DEFAULT_MAX_STREAMS, DEFAULT_QUEUE, StoreOptions,
 };
 pub use resume::ResumePoints;
 pub use store::{Commit, FILE_NAME, FORMAT_VERSION, Stats, Store};

@@ -19,6 +19,10 @@ pub const DEFAULT_MAX_RECORD_BYTES: u64 = 256 << 10;
 /// [`Store::submit`](crate::Store::submit) waits for room: 64.
 pub const DEFAULT_QUEUE: usize = 64;
 
+/// Default [`StoreOptions::max_streams`]: resume points of at most 100,000 streams (as
+/// `wot_events::MemoryResumeStore`).
+pub const DEFAULT_MAX_STREAMS: usize = wot_events::DEFAULT_MAX_STREAMS;
+
 /// Where the store's clock comes from (pruning by age, restore windows).
 pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
@@ -43,6 +47,7 @@ pub struct StoreOptions {
     pub(crate) history_bytes: u64,
     pub(crate) max_record_bytes: u64,
     pub(crate) queue: usize,
+    pub(crate) max_streams: usize,
     pub(crate) verify_on_open: bool,
     pub(crate) clock: Clock,
 }
@@ -55,6 +60,7 @@ impl fmt::Debug for StoreOptions {
             .field("history_bytes", &self.history_bytes)
             .field("max_record_bytes", &self.max_record_bytes)
             .field("queue", &self.queue)
+            .field("max_streams", &self.max_streams)
             .field("verify_on_open", &self.verify_on_open)
             .finish_non_exhaustive()
     }
@@ -75,6 +81,7 @@ impl StoreOptions {
             history_bytes: DEFAULT_HISTORY_BYTES,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             queue: DEFAULT_QUEUE,
+            max_streams: DEFAULT_MAX_STREAMS,
             verify_on_open: true,
             clock: Arc::new(SystemTime::now),
         }
@@ -115,6 +122,17 @@ impl StoreOptions {
     /// producers slow down to the disk's pace instead of filling memory. At least 1.
     pub fn queue(mut self, n: usize) -> Self {
         self.queue = n;
+        self
+    }
+
+    /// Most streams whose resume points [`ResumePoints`](crate::ResumePoints) keeps (default
+    /// [`DEFAULT_MAX_STREAMS`], 100,000). [`Store::resume_points`](crate::Store::resume_points)
+    /// loads at most this many (the first in key order; the rest stay in the file unread, with
+    /// a warning), and past it a new stream's advances are not kept (one warning): it starts
+    /// from the server's present after a restart. Remove the points of streams no longer used
+    /// with [`Batch::remove_resume_point`](crate::Batch::remove_resume_point).
+    pub fn max_streams(mut self, n: usize) -> Self {
+        self.max_streams = n;
         self
     }
 

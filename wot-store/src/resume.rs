@@ -5,7 +5,9 @@ use std::sync::{Mutex, PoisonError};
 
 use wot_events::{DEFAULT_DEDUP_WINDOW, ResumePoint, ResumeStore, StreamKey};
 
-use crate::store::{RESUME, read_all};
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use crate::store::RESUME;
 use crate::{Batch, Error, Store};
 
 /// A [`ResumeStore`] backed by a [`Store`]: streams load the points stored at the last run,
@@ -44,6 +46,15 @@ use crate::{Batch, Error, Store};
 pub struct ResumePoints {
     state: Mutex<PointsState>,
     recent_ids: usize,
+    max_streams: usize,
+}
+
+/// Keeps the newest `n` of a point's recent ids.
+// The same trim as `MemoryResumeStore::with_recent_ids` in wot-events; a
+// `ResumePoint::truncate_recent(n)` there would serve both.
+fn truncate_recent(point: &mut ResumePoint, n: usize) {
+    let excess = point.recent_ids.len().saturating_sub(n);
+    point.recent_ids.drain(..excess);
 }
 
 /// Each point with whether it advanced since it was last added to a batch (`dirty` counts
@@ -55,6 +66,8 @@ struct PointsState {
     index: HashMap<StreamKey, usize, foldhash::fast::RandomState>,
     dirty: usize,
     last: usize,
+    /// Whether the warning about a stream over the limit was logged.
+    warned: bool,
 }
 
 #[derive(Debug)]
@@ -83,9 +96,7 @@ impl ResumePoints {
     pub fn with_recent_ids(mut self, n: usize) -> Self {
         self.recent_ids = n;
         for Entry { point, .. } in &mut self.lock().entries {
-            while point.recent_ids.len() > n {
-                point.recent_ids.pop_front();
-            }
+            truncate_recent(point, n);
         }
         self
     }
@@ -173,6 +184,14 @@ impl ResumeStore for ResumePoints {
                     state.dirty += 1;
                 }
             }
+            None if state.entries.len() >= self.max_streams => {
+                if !std::mem::replace(&mut state.warned, true) {
+                    tracing::warn!(
+                        limit = self.max_streams,
+                        "resume points: more streams than max_streams; new streams' points are not kept"
+                    );
+                }
+            }
             None => {
                 let mut point = ResumePoint::default();
                 point.advance(event_id, self.recent_ids);
@@ -190,21 +209,42 @@ impl ResumeStore for ResumePoints {
 }
 
 impl Store {
-    /// The stored resume points, as a [`ResumeStore`] to give an event subscriber.
+    /// The stored resume points, as a [`ResumeStore`] to give an event subscriber: at most
+    /// [`StoreOptions::max_streams`](crate::StoreOptions::max_streams) of them, each with its
+    /// newest [`DEFAULT_DEDUP_WINDOW`](wot_events::DEFAULT_DEDUP_WINDOW) recent ids. Reads the
+    /// file on the calling thread (call it at start, or from `spawn_blocking`).
     ///
     /// # Errors
     ///
     /// [`Error::Database`] when the table cannot be read; [`Error::Corrupt`] when a row does
     /// not decode.
     pub fn resume_points(&self) -> Result<ResumePoints, Error> {
+        let inner = &self.inner;
+        let max_streams = inner.options.max_streams;
         let mut state = PointsState::default();
-        for (k, v) in read_all(&self.inner, RESUME)? {
+        let txn = inner.begin_read()?;
+        let table = txn.open_table(RESUME).map_err(|e| inner.db_error(e))?;
+        for row in table.iter().map_err(|e| inner.db_error(e))? {
+            if state.entries.len() >= max_streams {
+                let stored = table.len().unwrap_or(0);
+                tracing::warn!(
+                    path = %inner.path.display(),
+                    stored,
+                    limit = max_streams,
+                    "resume points: more streams stored than max_streams; the rest are not loaded"
+                );
+                break;
+            }
+            let (k, v) = row.map_err(|e| inner.db_error(e))?;
             let corrupt = |what: &str, e: serde_json::Error| Error::Corrupt {
-                path: self.inner.path.clone(),
+                path: inner.path.clone(),
                 detail: format!("a resume point's {what} does not decode: {e}"),
             };
-            let key: StreamKey = serde_json::from_slice(&k).map_err(|e| corrupt("key", e))?;
-            let point: ResumePoint = serde_json::from_slice(&v).map_err(|e| corrupt("value", e))?;
+            let key: StreamKey =
+                serde_json::from_slice(k.value()).map_err(|e| corrupt("key", e))?;
+            let mut point: ResumePoint =
+                serde_json::from_slice(v.value()).map_err(|e| corrupt("value", e))?;
+            truncate_recent(&mut point, DEFAULT_DEDUP_WINDOW);
             match state.index.get(&key) {
                 // Keys are unique in the table; a repeat would be damage: the last wins.
                 Some(&i) => state.entries[i].point = point,
@@ -221,6 +261,7 @@ impl Store {
         Ok(ResumePoints {
             state: Mutex::new(state),
             recent_ids: DEFAULT_DEDUP_WINDOW,
+            max_streams,
         })
     }
 }

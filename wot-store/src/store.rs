@@ -19,10 +19,9 @@ use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::Error;
 use crate::batch::{Batch, Op, Table};
@@ -60,7 +59,7 @@ const K_NEXT_SERIES: &str = "next_series";
 
 /// Most bytes of a block, unless one record alone is larger: pruning (whole blocks) stays
 /// fine-grained, and a block with its key fits the engine's 64 KiB allocation class.
-const BLOCK_MAX: usize = 60 << 10;
+pub(crate) const BLOCK_MAX: usize = 60 << 10;
 /// Most blocks pruned by age in one commit (pruning by count and size is not capped: a
 /// commit removes about what it adds).
 const PRUNE_OLD_PER_COMMIT: usize = 64;
@@ -104,15 +103,17 @@ pub struct Stats {
 #[must_use = "a Commit resolves when the batch is durable; drop it to not wait"]
 pub struct Commit {
     rx: oneshot::Receiver<Result<(), Error>>,
+    path: Arc<Path>,
 }
 
 impl Future for Commit {
     type Output = Result<(), Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
+        let this = &mut *self;
+        Pin::new(&mut this.rx)
             .poll(cx)
-            .map(|r| r.unwrap_or(Err(Error::Closed)))
+            .map(|r| r.unwrap_or_else(|_| Err(Error::closed(&this.path))))
     }
 }
 
@@ -123,7 +124,10 @@ impl Commit {
     ///
     /// When called inside an asynchronous execution context (a tokio task): `.await` it there.
     pub fn wait(self) -> Result<(), Error> {
-        self.rx.blocking_recv().unwrap_or(Err(Error::Closed))
+        let path = self.path;
+        self.rx
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(Error::closed(&path)))
     }
 }
 
@@ -137,28 +141,50 @@ pub(crate) struct Inner {
     /// [`Error::Closed`] and hold the file no longer.
     db: Mutex<Option<Arc<Database>>>,
     pub(crate) path: PathBuf,
+    /// The same path, shared by every [`Commit`] (for its [`Error::Closed`]).
+    shared_path: Arc<Path>,
     pub(crate) options: StoreOptions,
-    tx: Mutex<Option<mpsc::Sender<Pending>>>,
+    /// The writer's queue. It is unbounded: [`room`](Self::room) bounds it. Batches are sent
+    /// with the lock held, so no sender is ever held across an `.await` (or anywhere else):
+    /// taking it out closes the queue at once, whatever producers are waiting for room.
+    tx: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
+    /// One permit per batch that may wait in the queue; closed when the store closes, which
+    /// wakes the producers waiting for room with [`Error::Closed`].
+    room: Arc<Semaphore>,
     stats: Arc<Mutex<Stats>>,
     spares: Spares,
 }
 
 impl Inner {
-    fn sender(&self) -> Result<mpsc::Sender<Pending>, Error> {
-        self.tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or(Error::Closed)
+    pub(crate) fn closed(&self) -> Error {
+        Error::closed(&self.path)
+    }
+
+    /// Hands a batch to the writer once a permit of [`room`](Self::room) was taken.
+    fn send(&self, batch: Batch) -> Result<Commit, Error> {
+        let (done, rx) = oneshot::channel();
+        let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        tx.as_ref()
+            .ok_or_else(|| self.closed())?
+            .send(Pending { batch, done })
+            .map_err(|_| self.closed())?;
+        Ok(Commit {
+            rx,
+            path: self.shared_path.clone(),
+        })
     }
 
     pub(crate) async fn submit(&self, batch: Batch) -> Result<Commit, Error> {
-        let (done, rx) = oneshot::channel();
-        self.sender()?
-            .send(Pending { batch, done })
-            .await
-            .map_err(|_| Error::Closed)?;
-        Ok(Commit { rx })
+        let permit = self.room.acquire().await.map_err(|_| self.closed())?;
+        // The writer gives the permit back when it takes the batch from the queue.
+        permit.forget();
+        self.send(batch)
+    }
+
+    fn submit_blocking(&self, batch: Batch) -> Result<Commit, Error> {
+        let permit = block_on(self.room.acquire()).map_err(|_| self.closed())?;
+        permit.forget();
+        self.send(batch)
     }
 
     /// A read transaction on the last committed state.
@@ -168,7 +194,7 @@ impl Inner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or(Error::Closed)?;
+            .ok_or_else(|| self.closed())?;
         db.begin_read().map_err(|e| self.db_error(e))
     }
 
@@ -194,10 +220,16 @@ impl Inner {
 /// run on the caller's thread and see the last committed state.
 ///
 /// Dropping the store (or [`close`](Self::close)) lets the writer commit the batches already
-/// queued, then joins its thread; batches submitted later fail with [`Error::Closed`].
+/// queued, then joins its thread; producers still waiting for room in the queue, and batches
+/// submitted later, fail with [`Error::Closed`].
+///
+/// **Dropping blocks** the dropping thread until the queued batches are committed (an fsync
+/// per group commit, milliseconds to a few hundred on a slow disk) and the writer has stopped.
+/// In async code, end with [`close_async`](Self::close_async), which waits without blocking
+/// the runtime's thread.
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Result<(), Error>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -209,7 +241,7 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens the store in `dir` (created if missing) with the default settings.
+    /// Opens the store in `dir` (created if missing, mode 0700 on Unix) with the default settings.
     ///
     /// # Errors
     ///
@@ -228,7 +260,13 @@ impl Store {
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store, Error> {
         options.check()?;
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        // The state (alert summaries, Thing ids, history) is the user's only: directories
+        // made here are private. An existing directory keeps its permissions.
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| Error::Io {
             path: dir.to_owned(),
             source: Arc::new(e),
         })?;
@@ -272,10 +310,12 @@ impl Store {
             history_bytes: state.bytes,
             ..Stats::default()
         }));
-        let (tx, rx) = mpsc::channel(options.queue);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(options.queue));
         let spares = Spares::default();
         let writer = Writer {
             spares: spares.clone(),
+            stale: false,
             db: db.clone(),
             path: path.clone(),
             state,
@@ -288,7 +328,10 @@ impl Store {
         };
         let thread = std::thread::Builder::new()
             .name("wot-store-writer".into())
-            .spawn(move || writer.run(rx))
+            .spawn({
+                let room = room.clone();
+                move || writer.run(rx, &room)
+            })
             .map_err(|e| Error::Io {
                 path: path.clone(),
                 source: Arc::new(e),
@@ -297,9 +340,11 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 db: Mutex::new(Some(db)),
+                shared_path: Arc::from(path.as_path()),
                 path,
                 options,
                 tx: Mutex::new(Some(tx)),
+                room,
                 stats,
                 spares,
             }),
@@ -334,23 +379,15 @@ impl Store {
         self.submit(batch).await?.await
     }
 
-    /// [`submit`](Self::submit) for code outside an async runtime: blocks while the queue is
-    /// full.
+    /// [`submit`](Self::submit) for code outside an async runtime: blocks the thread while
+    /// the queue is full (do not call it on a runtime's thread: use `submit` there).
     ///
     /// # Errors
     ///
-    /// [`Error::Closed`] after [`close`](Self::close).
-    ///
-    /// # Panics
-    ///
-    /// When called inside an asynchronous execution context (a tokio task).
+    /// [`Error::Closed`] after [`close`](Self::close), also when the store is closed while
+    /// this waits for room.
     pub fn submit_blocking(&self, batch: Batch) -> Result<Commit, Error> {
-        let (done, rx) = oneshot::channel();
-        self.inner
-            .sender()?
-            .blocking_send(Pending { batch, done })
-            .map_err(|_| Error::Closed)?;
-        Ok(Commit { rx })
+        self.inner.submit_blocking(batch)
     }
 
     /// An empty batch, reusing the buffers of one already committed when there is one: for a
@@ -373,38 +410,55 @@ impl Store {
             .clone()
     }
 
-    /// Commits what is queued, stops the writer thread and closes the file.
+    /// Commits what is queued, stops the writer thread and closes the file. Blocks the
+    /// calling thread until then (as dropping the store does); from async code use
+    /// [`close_async`](Self::close_async).
     ///
     /// # Errors
     ///
-    /// The error of the last commit when it failed (the batches queued before were answered
-    /// with it too).
+    /// The error of the last group commit when it failed, whether or not a batch was queued at
+    /// the close (the batches of that group were answered with it too); [`Error::Closed`] when
+    /// the writer thread stopped abnormally.
     pub fn close(mut self) -> Result<(), Error> {
         self.shut_down()
     }
 
+    /// [`close`](Self::close) for async code: the waiting for the writer (its last fsync)
+    /// happens on a thread of its own, so the runtime's thread goes on running other tasks
+    /// (for example the producers the close wakes with [`Error::Closed`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`close`](Self::close).
+    pub async fn close_async(mut self) -> Result<(), Error> {
+        let path = self.inner.shared_path.clone();
+        let (done, rx) = oneshot::channel();
+        let closer = std::thread::Builder::new()
+            .name("wot-store-close".into())
+            .spawn(move || {
+                let _ = done.send(self.shut_down());
+            });
+        if let Err(e) = closer {
+            // Without a thread the store was dropped (and so closed) on this one.
+            tracing::warn!(path = %path.display(), error = %e, "store closed on the caller's thread");
+        }
+        rx.await.unwrap_or_else(|_| Err(Error::closed(&path)))
+    }
+
     fn shut_down(&mut self) -> Result<(), Error> {
-        // Without its sender the queue closes once the writer has taken every batch in it.
+        // Producers waiting for room give up (`Error::Closed`); taking the only sender out
+        // closes the queue, so the writer stops once it has committed every batch in it.
         // Handles made from the store (a resume store, an alert store) hold no sender, so
         // they cannot keep the thread alive.
-        let last = self
-            .inner
+        self.inner.room.close();
+        self.inner
             .tx
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let flushed = last.map(|tx| {
-            let (done, rx) = oneshot::channel();
-            // A final empty batch tells whether the last group committed.
-            let queued = tx.try_send(Pending {
-                batch: Batch::new(),
-                done,
-            });
-            (queued.is_ok(), rx)
-        });
-        let joined = match self.thread.take() {
-            Some(thread) => thread.join().is_ok(),
-            None => true,
+        let last = match self.thread.take() {
+            Some(thread) => thread.join().unwrap_or_else(|_| Err(self.inner.closed())),
+            None => Ok(()),
         };
         // The writer's handle on the database is gone with its thread; this is the last.
         self.inner
@@ -412,13 +466,7 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if !joined {
-            return Err(Error::Closed);
-        }
-        match flushed {
-            Some((true, mut rx)) => rx.try_recv().unwrap_or(Err(Error::Closed)),
-            _ => Ok(()),
-        }
+        last
     }
 }
 
@@ -493,34 +541,63 @@ fn prepare(db: &Database, path: &Path) -> Result<State, Error> {
     for table in [RESUME, ALERTS, SILENCES, OUTBOX, ALERT_META] {
         txn.open_table(table).map_err(|e| err(e.into()))?;
     }
+    txn.open_table(SERIES).map_err(|e| err(e.into()))?;
     txn.open_table(BLOCKS).map_err(|e| err(e.into()))?;
     txn.open_table(INDEX).map_err(|e| err(e.into()))?;
-    let mut state = State::default();
-    {
-        let meta = txn.open_table(META).map_err(|e| err(e.into()))?;
-        let get = |k: &str| -> Result<u64, Error> {
-            Ok(meta
-                .get(k)
-                .map_err(|e| err(e.into()))?
-                .map(|v| v.value())
-                .unwrap_or(0))
-        };
-        state.records = get(K_RECORDS)?;
-        state.bytes = get(K_BYTES)?;
-        state.next_block = get(K_NEXT_BLOCK)?;
-        state.next_series = u32::try_from(get(K_NEXT_SERIES)?).map_err(|_| Error::Corrupt {
-            path: path.to_owned(),
-            detail: "the next series id is out of range".into(),
-        })?;
-        let series = txn.open_table(SERIES).map_err(|e| err(e.into()))?;
-        for row in series.iter().map_err(|e| err(e.into()))? {
-            let (k, v) = row.map_err(|e| err(e.into()))?;
-            let (id, blocks) = v.value();
-            state.names.insert(id, k.value().to_vec());
-            state.series.insert(k.value().to_vec(), (id, blocks));
-        }
-    }
     txn.commit().map_err(|e| err(e.into()))?;
+    let txn = db.begin_read().map_err(|e| err(e.into()))?;
+    load_state(&txn, path)
+}
+
+/// The writer's view of the history, derived from the index and the series table (the totals
+/// kept in `meta` are written for information only, never trusted: a damaged or crafted file
+/// must not make a counter overflow or a sequence number repeat).
+fn load_state(txn: &redb::ReadTransaction, path: &Path) -> Result<State, Error> {
+    let err = |e: redb::Error| Error::database(path, e);
+    let corrupt = |detail: &str| Error::Corrupt {
+        path: path.to_owned(),
+        detail: detail.into(),
+    };
+    let mut state = State::default();
+    let mut blocks_of: HashMap<u32, u64> = HashMap::new();
+    let mut max_id: Option<u32> = None;
+    let index = txn.open_table(INDEX).map_err(|e| err(e.into()))?;
+    for row in index.iter().map_err(|e| err(e.into()))? {
+        let (_, v) = row.map_err(|e| err(e.into()))?;
+        let (id, count, bytes, _) = v.value();
+        state.records = state
+            .records
+            .checked_add(u64::from(count))
+            .ok_or_else(|| corrupt("the history's record counts overflow"))?;
+        state.bytes = state
+            .bytes
+            .checked_add(bytes)
+            .ok_or_else(|| corrupt("the history's byte counts overflow"))?;
+        *blocks_of.entry(id).or_default() += 1;
+        max_id = max_id.max(Some(id));
+    }
+    state.next_block = match index.last().map_err(|e| err(e.into()))? {
+        Some((seq, _)) => seq
+            .value()
+            .checked_add(1)
+            .ok_or_else(|| corrupt("no history block number is left"))?,
+        None => 0,
+    };
+    let series = txn.open_table(SERIES).map_err(|e| err(e.into()))?;
+    for row in series.iter().map_err(|e| err(e.into()))? {
+        let (k, v) = row.map_err(|e| err(e.into()))?;
+        let (id, _) = v.value();
+        let blocks = blocks_of.get(&id).copied().unwrap_or(0);
+        max_id = max_id.max(Some(id));
+        state.names.insert(id, k.value().to_vec());
+        state.series.insert(k.value().to_vec(), (id, blocks));
+    }
+    state.next_series = match max_id {
+        Some(id) => id
+            .checked_add(1)
+            .ok_or_else(|| corrupt("no history series id is left"))?,
+        None => 0,
+    };
     Ok(state)
 }
 
@@ -535,6 +612,8 @@ struct OpenBlock {
 
 struct Writer {
     spares: Spares,
+    /// Whether [`state`](Self::state) may hold changes of a transaction that failed.
+    stale: bool,
     db: Arc<Database>,
     path: PathBuf,
     state: State,
@@ -554,21 +633,42 @@ struct Outcome {
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Pending>) {
+    /// Commits the queued batches group by group until the queue is closed and empty.
+    /// Returns the result of the last group.
+    fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Pending>,
+        room: &Semaphore,
+    ) -> Result<(), Error> {
+        let mut last = Ok(());
         while let Some(first) = rx.blocking_recv() {
+            room.add_permits(1);
             let mut ops = first.batch.len();
             let mut group = vec![first];
             while ops < MAX_GROUP_OPS {
                 match rx.try_recv() {
                     Ok(next) => {
+                        room.add_permits(1);
                         ops += next.batch.len();
                         group.push(next);
                     }
                     Err(_) => break,
                 }
             }
-            let before = self.state.clone();
-            let result = self.write(&group);
+            // The engine trusts its file and may panic on damage its checksums did not
+            // catch: that fails this group with a typed error, and the writer goes on.
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.write(&group)))
+                .unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(Error::Corrupt {
+                        path: self.path.clone(),
+                        detail: format!("the database engine failed during a commit: {what}"),
+                    })
+                });
             let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
             match &result {
                 Ok(outcome) => {
@@ -581,12 +681,15 @@ impl Writer {
                 }
                 Err(e) => {
                     stats.failed_commits += 1;
-                    self.state = before;
+                    // What the failed transaction changed in the writer's view is read
+                    // again from the file before the next one.
+                    self.stale = true;
                     tracing::error!(path = %self.path.display(), error = %e, batches = group.len(), "store commit failed");
                 }
             }
             drop(stats);
             let result = result.map(|_| ());
+            last.clone_from(&result);
             let mut keep = Vec::new();
             for pending in group {
                 let _ = pending.done.send(result.clone());
@@ -606,6 +709,7 @@ impl Writer {
             }
         }
         tracing::debug!(path = %self.path.display(), "store writer stopped");
+        last
     }
 
     fn err(&self, e: impl Into<redb::Error>) -> Error {
@@ -614,12 +718,14 @@ impl Writer {
 
     /// One transaction for the whole group.
     fn write(&mut self, group: &[Pending]) -> Result<Outcome, Error> {
+        if self.stale {
+            let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+            self.state = load_state(&txn, &self.path)?;
+            self.stale = false;
+        }
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.set_durability(Durability::Immediate).map_err(|e| {
-            self.err(redb::Error::from(redb::StorageError::Corrupted(
-                e.to_string(),
-            )))
-        })?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.err(e))?;
         let outcome = self.fill(&txn, group)?;
         txn.commit().map_err(|e| self.err(e))?;
         Ok(outcome)
@@ -737,7 +843,7 @@ impl Writer {
         codec::write_header(&mut block.bytes, block.count, block.first_ms, block.last_ms);
         let id = match self.state.series.get_mut(&block.series) {
             Some((id, blocks)) => {
-                *blocks += 1;
+                *blocks = blocks.saturating_add(1);
                 *id
             }
             None => {
@@ -753,7 +859,13 @@ impl Writer {
         };
         let blocks = self.state.series[&block.series].1;
         let seq = self.state.next_block;
-        self.state.next_block += 1;
+        let corrupt = |detail: &str| Error::Corrupt {
+            path: self.path.clone(),
+            detail: detail.into(),
+        };
+        self.state.next_block = seq
+            .checked_add(1)
+            .ok_or_else(|| corrupt("no history block number is left"))?;
         let stored = (block.bytes.len() - codec::BLOCK_HEADER) as u64;
         let e = |e: redb::StorageError| Error::database(&self.path, e);
         tables
@@ -768,8 +880,16 @@ impl Writer {
             .index
             .insert(seq, (id, block.count, stored, block.last_ms))
             .map_err(e)?;
-        self.state.records += u64::from(block.count);
-        self.state.bytes += stored;
+        self.state.records = self
+            .state
+            .records
+            .checked_add(u64::from(block.count))
+            .ok_or_else(|| corrupt("the history's record count overflows"))?;
+        self.state.bytes = self
+            .state
+            .bytes
+            .checked_add(stored)
+            .ok_or_else(|| corrupt("the history's byte count overflows"))?;
         Ok(())
     }
 
@@ -829,6 +949,29 @@ impl Writer {
     }
 }
 
+/// Runs a future to its end on this thread (for the blocking API; tokio's sync primitives
+/// need no runtime).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
 /// A keyed table open in a write transaction.
 type KeyedTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
 
@@ -862,17 +1005,18 @@ fn def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     }
 }
 
-/// Reads every row of a keyed table.
 /// Rows of a keyed table: (key, value).
 pub(crate) type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// Reads every row of a keyed table.
 pub(crate) fn read_all(
     inner: &Inner,
     table: TableDefinition<'_, &[u8], &[u8]>,
 ) -> Result<Rows, Error> {
     let txn = inner.begin_read()?;
     let t = txn.open_table(table).map_err(|e| inner.db_error(e))?;
-    let mut rows = Vec::with_capacity(t.len().map_err(|e| inner.db_error(e))? as usize);
+    // Not sized from the table's stored length: a damaged file must not size an allocation.
+    let mut rows = Vec::new();
     for row in t.iter().map_err(|e| inner.db_error(e))? {
         let (k, v) = row.map_err(|e| inner.db_error(e))?;
         rows.push((k.value().to_vec(), v.value().to_vec()));
