@@ -214,7 +214,8 @@ pub(crate) fn restored_line(restored: &Value) -> Value {
 }
 
 /// Prints the live feed until it ends, `stop` completes (then its output is returned), or
-/// stdout is closed. Problems go to stderr with control characters escaped; JSON lines have
+/// stdout is closed. At `stop`, with a state directory, the feed stops taking items and what
+/// it took is committed and printed first (for at most `persist::FLUSH_TIMEOUT`). Problems go to stderr with control characters escaped; JSON lines have
 /// DEL and C1 characters escaped too (JSON escapes the others).
 pub(crate) async fn run<T>(mut live: Live, stop: impl Future<Output = T>) -> Option<T> {
     let mut stop = std::pin::pin!(stop);
@@ -243,7 +244,16 @@ pub(crate) async fn run<T>(mut live: Live, stop: impl Future<Output = T>) -> Opt
                     continue;
                 }
             },
-            halt = &mut stop => break Some(halt),
+            halt = &mut stop => {
+                // The items whose batch is committed (or on its way) are printed before the
+                // end: a restart resumes after them.
+                let feed_prints = live.feed_prints;
+                crate::persist::drain(&mut live.feed, live.stop.as_ref(), |item| {
+                    printer.item(&item, feed_prints)
+                })
+                .await;
+                break Some(halt);
+            }
         };
         if !written {
             break None; // the reader went away

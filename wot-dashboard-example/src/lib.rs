@@ -132,9 +132,10 @@ async fn halt(duration: Option<Duration>, simulator: Option<&mut Simulator>) -> 
 /// on, or a stop before the TDs loaded.
 pub async fn run(options: Options) -> Result<(), RunError> {
     options.validate()?;
-    // Opened first: a state directory that cannot be used stops the start at once.
+    // Opened first: a state directory that cannot be used stops the start at once. Opening
+    // verifies the whole file: on a blocking thread, not a runtime worker.
     let state = match options.state_dir().filter(|_| !options.serve_only) {
-        Some(dir) => Some(persist::State::open(&dir)?),
+        Some(dir) => Some(persist::blocking(move || persist::State::open(&dir)).await?),
         None => None,
     };
     let mut simulator = if options.simulated() {
@@ -172,10 +173,14 @@ pub async fn run(options: Options) -> Result<(), RunError> {
         }
     };
     let rules = live::rules(&options)?;
-    let mut state = state;
-    if let Some(state) = &mut state {
-        state.load_history(&restore_limits(&options, &things))?;
-    }
+    // Reading the history is file work too: on a blocking thread.
+    let state = match state {
+        Some(mut state) => {
+            let limits = restore_limits(&options, &things);
+            Some(persist::blocking(move || state.load_history(&limits).map(|()| state)).await?)
+        }
+        None => None,
+    };
     if options.web.is_some() {
         let live = live::start(&options, &things, rules.clone(), state).await?;
         return match web::run(live, &things, &rules, &options, &mut halt).await? {

@@ -366,6 +366,9 @@ pub(crate) struct Live {
     /// state directory: each batch's lines right after it is saved); the consumer then
     /// writes only the other lines.
     pub(crate) feed_prints: bool,
+    /// With a state directory: ends the feed cleanly at the end of a run
+    /// ([`persist::drain`]), so that every item whose batch was committed is shown.
+    pub(crate) stop: Option<persist::StopFeed>,
 }
 
 /// Opens one property observer and one event subscription per Thing and starts the alert
@@ -494,7 +497,7 @@ pub(crate) async fn start(
     let skipped = stream::iter(skipped.into_iter().map(Feed::Skipped));
     let feed = tee_updates(skipped.chain(stream::select_all(sources)), to_alerts);
     let state_given = state.is_some();
-    let (feed, restored): (Pin<Box<dyn Stream<Item = Feed> + Send>>, _) = match state {
+    let (feed, restored, stop): (Pin<Box<dyn Stream<Item = Feed> + Send>>, _, _) = match state {
         Some(state) => {
             let restored = Restored {
                 dir: state.dir.clone(),
@@ -505,13 +508,15 @@ pub(crate) async fn start(
                 silences: alerts.silences().len(),
                 resent: restored_alerts.resent,
             };
-            let feed = persist::committed(feed, state.store, state.points, options.headless);
+            let (feed, stop) =
+                persist::committed(feed, state.store, state.points, options.headless);
             (
                 Box::pin(feed),
                 Some((restored, state.events, state.properties)),
+                Some(stop),
             )
         }
-        None => (Box::pin(feed), None),
+        None => (Box::pin(feed), None, None),
     };
     Ok(Live {
         feed,
@@ -521,6 +526,7 @@ pub(crate) async fn start(
         rule_warnings,
         restored,
         feed_prints: options.headless && state_given,
+        stop,
     })
 }
 

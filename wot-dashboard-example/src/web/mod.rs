@@ -338,6 +338,7 @@ pub(crate) async fn run<T>(
         rule_warnings,
         restored,
         feed_prints,
+        stop: stop_feed,
         ..
     } = live;
     let mut connections = options
@@ -356,10 +357,14 @@ pub(crate) async fn run<T>(
         for update in &properties {
             model.property(update);
         }
-        model.notice(SystemTime::now(), "info", &restored.text());
-        let json = restored.to_json();
-        model.set_restored(json.clone());
-        json
+        model.notice(
+            SystemTime::now(),
+            "info",
+            &format!("restored: {}", restored.summary()),
+        );
+        // The page does not show the server's path; the JSON line on stdout does.
+        model.set_restored(restored.counts_json());
+        restored.to_json()
     });
     let journal = Journal::new(
         Journal::first_id_at(SystemTime::now()),
@@ -442,7 +447,18 @@ pub(crate) async fn run<T>(
                 None => links_open = false,
             },
             _ = tick.tick() => server.refresh(SystemTime::now()),
-            halt = &mut stop => break Some(halt),
+            halt = &mut stop => {
+                // What the feed took is committed and shown (and printed) before the end.
+                crate::persist::drain(&mut feed, stop_feed.as_ref(), |item| {
+                    if printer.as_ref().is_some_and(|p| !p.item(&item, feed_prints)) {
+                        return false;
+                    }
+                    server.apply(item);
+                    true
+                })
+                .await;
+                break Some(halt);
+            }
         }
     };
 
