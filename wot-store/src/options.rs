@@ -23,6 +23,9 @@ pub const DEFAULT_QUEUE: usize = 64;
 /// `wot_events::MemoryResumeStore`).
 pub const DEFAULT_MAX_STREAMS: usize = wot_events::DEFAULT_MAX_STREAMS;
 
+/// Largest [`StoreOptions::queue`]: 1,048,576 batches.
+const MAX_QUEUE: usize = 1 << 20;
+
 /// Where the store's clock comes from (pruning by age, restore windows).
 pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
@@ -119,7 +122,7 @@ impl StoreOptions {
 
     /// Batches that may wait for the writer thread (default [`DEFAULT_QUEUE`], 64). When
     /// they are that many, [`Store::submit`](crate::Store::submit) waits for room: the
-    /// producers slow down to the disk's pace instead of filling memory. At least 1.
+    /// producers slow down to the disk's pace instead of filling memory. From 1 to 1,048,576.
     pub fn queue(mut self, n: usize) -> Self {
         self.queue = n;
         self
@@ -154,8 +157,11 @@ impl StoreOptions {
     }
 
     pub(crate) fn check(&self) -> Result<(), Error> {
-        if self.queue == 0 {
-            return Err(Error::Setting("queue must be at least 1".into()));
+        if self.queue == 0 || self.queue > MAX_QUEUE {
+            return Err(Error::Setting(format!(
+                "queue ({}) must be between 1 and {MAX_QUEUE}",
+                self.queue
+            )));
         }
         if self.max_record_bytes == 0 || self.max_record_bytes > self.history_bytes {
             return Err(Error::Setting(format!(

@@ -49,6 +49,12 @@ pub struct ResumePoints {
     max_streams: usize,
 }
 
+/// Largest stored stream key read back: 64 KiB of JSON (a Thing id, an affordance, a URL).
+const MAX_KEY_BYTES: usize = 64 << 10;
+/// Largest stored point read back: 4 MiB of JSON, room for 257 ids of
+/// `wot_events::DEFAULT_MAX_RESUME_ID_LEN` (4,096) bytes each.
+const MAX_POINT_BYTES: usize = 4 << 20;
+
 /// Keeps the newest `n` of a point's recent ids.
 // The same trim as `MemoryResumeStore::with_recent_ids` in wot-events; a
 // `ResumePoint::truncate_recent(n)` there would serve both.
@@ -236,6 +242,17 @@ impl Store {
                 break;
             }
             let (k, v) = row.map_err(|e| inner.db_error(e))?;
+            if k.value().len() > MAX_KEY_BYTES || v.value().len() > MAX_POINT_BYTES {
+                // Larger than any point this crate writes with the default limits: not
+                // decoded (the stream starts from the server's present).
+                tracing::warn!(
+                    path = %inner.path.display(),
+                    key_bytes = k.value().len(),
+                    point_bytes = v.value().len(),
+                    "resume points: an oversized stored point was skipped"
+                );
+                continue;
+            }
             let corrupt = |what: &str, e: serde_json::Error| Error::Corrupt {
                 path: inner.path.clone(),
                 detail: format!("a resume point's {what} does not decode: {e}"),

@@ -297,6 +297,14 @@ fn resume_points_are_bounded_in_streams_and_recent_ids_when_loaded() {
         }
         store.submit_blocking(batch).unwrap().wait().unwrap();
     }
+    // A row far larger than any point the store writes: skipped, not decoded.
+    craft(&dir, |txn| {
+        let mut resume = txn
+            .open_table(TableDefinition::<&[u8], &[u8]>::new("resume"))
+            .unwrap();
+        let junk = vec![b'['; 5 << 20];
+        resume.insert(b"{".as_slice(), junk.as_slice()).unwrap();
+    });
     let store = Store::open_with(dir.path(), StoreOptions::new().max_streams(4)).unwrap();
     let points = store.resume_points().unwrap();
     assert_eq!(points.len(), 4);
@@ -481,4 +489,26 @@ async fn alert_state_loads_on_the_blocking_pool() {
         .unwrap();
     assert!(alerts.load().await.unwrap().is_some());
     store.close_async().await.unwrap();
+}
+
+#[test]
+fn a_queue_too_large_to_count_is_a_setting_error() {
+    let dir = TempDir::new("queue-setting");
+    for queue in [0, usize::MAX] {
+        let err = Store::open_with(dir.path(), StoreOptions::new().queue(queue)).unwrap_err();
+        assert!(matches!(err, wot_store::Error::Setting(_)), "{err}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_directory_made_for_the_store_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("private");
+    let state = dir.path().join("a").join("state");
+    drop(Store::open(&state).unwrap());
+    for made in [dir.path().join("a"), state] {
+        let mode = std::fs::metadata(&made).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", made.display());
+    }
 }
