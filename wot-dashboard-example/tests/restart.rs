@@ -889,6 +889,15 @@ fn killed_at_random_points_the_dashboard_loses_and_repeats_nothing() {
     );
     let snapshot = timeline.expect("the last run's page");
     assert_eq!(snapshot["restored"]["events"], restored["events"]);
+    // The headless line names the state directory; the page does not show the server's path.
+    assert!(restored["dir"].is_string(), "{restored}");
+    let page = snapshot.to_string();
+    let state_dir_text = state.display().to_string();
+    assert!(
+        snapshot["restored"].get("dir").is_none() && !page.contains(&state_dir_text),
+        "the page shows the state directory: {}",
+        snapshot["restored"]
+    );
     if let Some(first) = first_event {
         let events = snapshot["events"].as_array().cloned().unwrap_or_default();
         assert!(
