@@ -1133,6 +1133,11 @@ impl Engine {
     /// keys of what changed (one entry per series until taken), so calling this rarely costs
     /// no more memory than the number of series; removed series are listed one by one until
     /// taken.
+    ///
+    /// A store that commits series changes lazily should commit at once when
+    /// [`StateChanges::next_alert_id`] moved (a new alert started, pending ones included):
+    /// otherwise a crash before the commit lets the restored engine give an alert id that was
+    /// already shown to another alert. The `AlertManager` does.
     pub fn take_changes(&mut self) -> StateChanges {
         let log = std::mem::take(&mut self.core.changes);
         let mut series = Vec::with_capacity(log.series.len());

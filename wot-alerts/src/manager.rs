@@ -438,6 +438,8 @@ impl AlertManagerBuilder {
                 firing = report.firing,
                 silences = report.silences,
                 dropped = report.dropped(),
+                times_clamped = report.times_clamped,
+                saved_time_ahead_secs = report.saved_time_ahead.map(|d| d.as_secs()),
                 outbox = loaded.outbox.len(),
                 "alert state restored"
             );

@@ -40,11 +40,12 @@
 //!   a `rate` sample later than it is dropped (counted in [`RestoreReport::times_clamped`]),
 //!   so no deadline waits for the wall clock to catch up with a wrong one. Silences keep their
 //!   times, which the people who set them chose.
-//! - **Alert ids** are never given twice: a new alert's id is part of the state the
-//!   `AlertManager` commits at once (as it does notifications), not with the lazy series
-//!   changes, so a restart after a crash continues after every id the manager could have
-//!   committed, and an alert id shown before the crash is not given to another alert after
-//!   it unless the process died within the commit itself.
+//! - **Alert ids** continue after the saved ones. The `AlertManager` commits a new alert (a
+//!   pending one too) at once, as it does notifications, not with the series changes that
+//!   wait for the commit interval; so after a crash an alert id shown before it is not given
+//!   to another alert, unless the crash came before that commit landed (the time of one
+//!   commit) or while commits were failing
+//!   (`ManagerEvent::StoreFailed`).
 //!
 //! State of rules that are no longer loaded is dropped (and counted in [`RestoreReport`]), as is
 //! state whose rule now watches another property or thing.
