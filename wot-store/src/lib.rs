@@ -56,7 +56,8 @@
 //! # What is where
 //!
 //! - [`Store`]: open, submit batches, read back; [`Store::batch`] hands out emptied batches
-//!   to reuse their buffers.
+//!   to reuse their buffers. Closing (dropping the store, [`Store::close`]) blocks until the
+//!   queued batches are committed; async code ends with [`Store::close_async`].
 //! - [`Batch`]: history records, resume points, alert changes, all or nothing.
 //! - [`ResumePoints`] ([`Store::resume_points`]): a `wot_events::ResumeStore` whose advances
 //!   are written by [`ResumePoints::add_to`] into the batch that also holds their output.
