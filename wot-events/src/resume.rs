@@ -194,9 +194,14 @@ impl ResumePoint {
             event_id.clone_into(&mut id);
             self.recent_ids.push_back(id);
         }
-        while self.recent_ids.len() > max_recent {
-            self.recent_ids.pop_front();
-        }
+        self.truncate_recent(max_recent);
+    }
+
+    /// Keeps the newest `n` of the recent ids (a point loaded from a store written with a
+    /// larger window).
+    pub fn truncate_recent(&mut self, n: usize) {
+        let excess = self.recent_ids.len().saturating_sub(n);
+        self.recent_ids.drain(..excess);
     }
 }
 
@@ -322,9 +327,7 @@ impl MemoryResumeStore {
             if map.len() >= self.max_streams && !map.contains_key(&key) {
                 break;
             }
-            while point.recent_ids.len() > self.recent_ids {
-                point.recent_ids.pop_front();
-            }
+            point.truncate_recent(self.recent_ids);
             map.insert(key, point);
         }
     }

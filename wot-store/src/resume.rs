@@ -55,14 +55,6 @@ const MAX_KEY_BYTES: usize = 64 << 10;
 /// `wot_events::DEFAULT_MAX_RESUME_ID_LEN` (4,096) bytes each.
 const MAX_POINT_BYTES: usize = 4 << 20;
 
-/// Keeps the newest `n` of a point's recent ids.
-// The same trim as `MemoryResumeStore::with_recent_ids` in wot-events; a
-// `ResumePoint::truncate_recent(n)` there would serve both.
-fn truncate_recent(point: &mut ResumePoint, n: usize) {
-    let excess = point.recent_ids.len().saturating_sub(n);
-    point.recent_ids.drain(..excess);
-}
-
 /// Each point with whether it advanced since it was last added to a batch (`dirty` counts
 /// those that did), and where to find it by key. A stream advances many times in a row, so the
 /// entry advanced last is compared first, before any hashing.
@@ -102,7 +94,7 @@ impl ResumePoints {
     pub fn with_recent_ids(mut self, n: usize) -> Self {
         self.recent_ids = n;
         for Entry { point, .. } in &mut self.lock().entries {
-            truncate_recent(point, n);
+            point.truncate_recent(n);
         }
         self
     }
@@ -261,7 +253,7 @@ impl Store {
                 serde_json::from_slice(k.value()).map_err(|e| corrupt("key", e))?;
             let mut point: ResumePoint =
                 serde_json::from_slice(v.value()).map_err(|e| corrupt("value", e))?;
-            truncate_recent(&mut point, DEFAULT_DEDUP_WINDOW);
+            point.truncate_recent(DEFAULT_DEDUP_WINDOW);
             match state.index.get(&key) {
                 // Keys are unique in the table; a repeat would be damage: the last wins.
                 Some(&i) => state.entries[i].point = point,
