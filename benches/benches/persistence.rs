@@ -46,11 +46,16 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use serde_json::json;
 use wot_alerts::{AlertBatch, Condition, Engine, Rule};
 use wot_events::{
-    ConsumedThing, EventLog, EventRecord, PropertyDecoder, PropertyUpdate, ResumePoint,
-    ResumeStore, SharedStr, StreamKey, Url,
+    EventLog, EventRecord, PropertyDecoder, PropertyUpdate, ResumePoint, ResumeStore, SharedStr,
+    StreamKey, Url,
 };
 use wot_sse::parser::{Item, Parser};
 use wot_store::{Batch, DEFAULT_HISTORY_RECORDS, RestoreLimits, ResumePoints, Store, StoreOptions};
+
+#[path = "common/fridge.rs"]
+mod fridge;
+
+use fridge::{THING, engine, fridge};
 
 const ALERTS: usize = 100_000;
 const ALERT_BYTES: usize = 200;
@@ -537,72 +542,9 @@ fn store_rows(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &Path) {
 // ---------------------------------------------------------------------------------------
 // The pipeline of group 11 with persistence on and off
 
-const THING: &str = "urn:dev:fridge-1";
-const RULES: usize = 1_000;
 /// Updates per batch: the pipeline commits its history and resume point every this many
 /// updates (a tick).
 const TICK: usize = 10_000;
-
-fn fridge() -> ConsumedThing {
-    let td = json!({
-        "@context": "https://www.w3.org/2022/wot/td/v1.1",
-        "id": THING,
-        "title": "Fridge 1",
-        "securityDefinitions": {"none": {"scheme": "nosec"}},
-        "security": "none",
-        "properties": {
-            "temperature": {
-                "type": "object",
-                "properties": {
-                    "value": {"type": "number", "minimum": -50, "maximum": 100},
-                    "unit": {"type": "string", "enum": ["cel", "fah"]},
-                    "ts": {"type": "string"},
-                    "ok": {"type": "boolean"}
-                },
-                "required": ["value", "unit"],
-                "forms": [{"href": "http://192.0.2.1/fridge-1/temperature"}]
-            },
-            "door": {"type": "boolean", "forms": [{"href": "http://192.0.2.1/fridge-1/door"}]}
-        },
-        "forms": [{
-            "op": "observeallproperties",
-            "href": "http://192.0.2.1/fridge-1/properties",
-            "subprotocol": "sse"
-        }]
-    });
-    let doc = wot_td::Document::from_value(td).expect("a TD");
-    ConsumedThing::new(doc.into_thing().expect("a Thing"), None).expect("a valid TD")
-}
-
-/// The 1,000 rules of group 11.
-fn engine(t0: SystemTime) -> Engine {
-    let mut engine = Engine::new();
-    for i in 0..RULES {
-        let rule = if i == 0 {
-            let mut rule = Rule::new("fridge-warm", THING, "temperature", Condition::Gt(24.5));
-            rule.pointer = Some("/value".to_owned());
-            rule
-        } else if i % 2 == 0 {
-            let mut rule = Rule::new(
-                format!("rule-{i}"),
-                format!("urn:dev:fridge-{}", i + 1),
-                "temperature",
-                Condition::Gt(9.0),
-            );
-            rule.pointer = Some("/value".to_owned());
-            rule
-        } else {
-            Rule::new(
-                format!("rule-{i}"),
-                THING,
-                format!("p{i}"),
-                Condition::Gt(9.0),
-            )
-        };
-        engine.add_rule(rule, t0).expect("a valid rule");
-    }
-    engine
-}
 
 /// Group 11's pipeline, and with `store` set: each update's record also goes into the
 /// history and its id advances the stream's resume point; every `TICK` updates the batch is
