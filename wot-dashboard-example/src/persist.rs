@@ -434,19 +434,13 @@ async fn commit_loop<S: Saver>(
         if in_flight.is_none() && retry_at.is_none() && !pending.is_empty() {
             let items = std::mem::take(&mut pending);
             if saving && (pending_ops || points.has_pending()) {
-                match submit(&**saver, &points, &items).await {
-                    Ok(commit) => in_flight = Some(InFlight { commit, items }),
-                    Err(error) => {
-                        let problem = hold(error, items, &mut pending, &points, &mut saving);
-                        pending_ops = true;
-                        if !out.emit(Vec::new(), [problem]).await {
-                            return;
-                        }
-                        retry_at = saving.then(|| tokio::time::Instant::now() + retry_pause);
-                        retry_pause = (retry_pause * 2).min(RETRY_MAX);
-                        continue;
-                    }
-                }
+                // A batch refused at submission fails like one whose commit failed: the
+                // branch below holds its items and schedules the retry.
+                let commit = match submit(&**saver, &points, &items).await {
+                    Ok(commit) => commit,
+                    Err(error) => Box::pin(std::future::ready(Err(error))),
+                };
+                in_flight = Some(InFlight { commit, items });
             } else if !out.emit(out.render(&items), items).await {
                 return;
             }
