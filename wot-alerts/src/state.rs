@@ -367,9 +367,7 @@ impl EngineState {
     /// [`StateError::TooLarge`], [`StateError::UnsupportedVersion`], or
     /// [`StateError::Malformed`] naming the JSON path at fault.
     pub fn from_json(bytes: &[u8], max_bytes: u64) -> Result<Self, StateError> {
-        check_size(bytes, max_bytes)?;
-        check_version(bytes)?;
-        parse(bytes)
+        read(bytes, max_bytes)
     }
 }
 
@@ -385,10 +383,15 @@ impl StateChanges {
     /// # Errors
     /// As [`EngineState::from_json`].
     pub fn from_json(bytes: &[u8], max_bytes: u64) -> Result<Self, StateError> {
-        check_size(bytes, max_bytes)?;
-        check_version(bytes)?;
-        parse(bytes)
+        read(bytes, max_bytes)
     }
+}
+
+/// The checks of [`EngineState::from_json`] in order (size, then version), then the parse.
+fn read<T: serde::de::DeserializeOwned>(bytes: &[u8], max_bytes: u64) -> Result<T, StateError> {
+    check_size(bytes, max_bytes)?;
+    check_version(bytes)?;
+    parse(bytes)
 }
 
 fn check_size(bytes: &[u8], max_bytes: u64) -> Result<(), StateError> {
