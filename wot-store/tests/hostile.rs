@@ -3,7 +3,6 @@
 //! or an allocation it sizes; a writer that panics fails its commit with a typed error; closing
 //! a store never hangs on a producer waiting for room.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime};
@@ -14,56 +13,18 @@ use wot_alerts::{AlertBatch, AlertStore, Engine};
 use wot_events::{EventRecord, ResumePoint, ResumeStore, StreamKey, Url};
 use wot_store::{Batch, FILE_NAME, RestoreLimits, Store, StoreOptions};
 
+mod common;
+use common::{TempDir, event};
+
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const SERIES: TableDefinition<'_, &[u8], (u32, u64)> = TableDefinition::new("series");
 const BLOCKS: TableDefinition<'_, (u32, u64), &[u8]> = TableDefinition::new("history_blocks");
 const INDEX: TableDefinition<'_, u64, (u32, u32, u64, u64)> = TableDefinition::new("history_index");
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "wot-store-hostile-{name}-{}-{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn file(&self) -> PathBuf {
-        self.0.join(FILE_NAME)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn event(i: u64) -> EventRecord {
-    EventRecord {
-        thing_id: "urn:dev:boiler".into(),
-        thing_title: "Boiler".into(),
-        event: "overheat".into(),
-        data: json!({"n": i}),
-        event_id: Some(i.to_string().into()),
-        received_at: SystemTime::now(),
-    }
-}
-
 fn events(from: u64, n: u64) -> Batch {
     let mut batch = Batch::new();
     for i in from..from + n {
-        batch.push_event(&event(i));
+        batch.push_event(&event(i, SystemTime::now()));
     }
     batch
 }

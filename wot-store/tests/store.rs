@@ -1,42 +1,17 @@
 //! Round trips of each table, format versions, damaged files and hostile sizes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use redb::{ReadableDatabase, ReadableTable};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use wot_events::{EventRecord, PropertyUpdate, ResumePoint, ResumeStore, StreamKey, Url};
+use wot_events::{PropertyUpdate, ResumePoint, ResumeStore, StreamKey, Url};
 use wot_store::{Batch, Error, FILE_NAME, FORMAT_VERSION, RestoreLimits, Store, StoreOptions};
 
-/// A fresh directory under the target dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "wot-store-test-{name}-{}-{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::{TempDir, event};
 
 fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
@@ -50,17 +25,6 @@ fn clock() -> (Arc<Mutex<SystemTime>>, StoreOptions) {
         now,
         StoreOptions::new().clock(move || *read.lock().unwrap()),
     )
-}
-
-fn event(i: u64, at: SystemTime) -> EventRecord {
-    EventRecord {
-        thing_id: "urn:dev:boiler".into(),
-        thing_title: "Boiler".into(),
-        event: "overheat".into(),
-        data: json!({"n": i}),
-        event_id: Some(i.to_string().into()),
-        received_at: at,
-    }
 }
 
 fn update(thing: &str, property: &str, i: u64, at: SystemTime) -> PropertyUpdate {
