@@ -77,10 +77,12 @@
 
 mod builder;
 mod check;
+mod data;
 mod diagnostic;
 mod forms;
 #[cfg(feature = "json-schema")]
 mod json_schema;
+mod json_text;
 mod model;
 mod model_links;
 mod one_or_many;
@@ -97,6 +99,7 @@ pub use builder::{
     ActionBuilder, BuildError, EventBuilder, FormBuilder, PropertyBuilder, ThingBuilder,
 };
 pub use check::{MAX_STRUCTURE_PROBLEMS, Report};
+pub use data::Data;
 pub use diagnostic::{Diagnostic, Position, Rule, Severity, UnknownRule};
 pub use forms::{Affordance, FormCandidate, FormError, FormQuery};
 #[cfg(feature = "json-schema")]

@@ -6,6 +6,7 @@ use std::fmt;
 use serde_json::{Number, Value};
 
 use crate::MAX_DEPTH;
+use crate::json_text::{self, Scanner};
 use crate::model::{DataSchema, DataType};
 use crate::one_or_many::OneOrMany;
 use crate::parse::push_key;
@@ -99,6 +100,19 @@ impl CompiledSchema {
     /// True when [`CompiledSchema::validate`] finds nothing.
     pub fn accepts(&self, value: &Value) -> bool {
         self.validate(value).is_empty()
+    }
+
+    /// Whether `text` is one JSON value in the scanner's subset (see `json_text`) that fits
+    /// the schema. `false` means "parse it and ask [`CompiledSchema::validate`]": the text may
+    /// be outside the subset, use a part of the schema not checked here (`oneOf`, an `enum`
+    /// or `const` of arrays or objects), or not fit.
+    pub(crate) fn fits_text(&self, text: &str) -> bool {
+        let mut scanner = Scanner::new(text);
+        scanner.skip_whitespace();
+        Checker::default()
+            .text_fits(&self.schema, Some(&self.root), &mut scanner, 0)
+            .is_some()
+            && scanner.at_end()
     }
 }
 
@@ -531,6 +545,139 @@ impl<'s> Checker<'s> {
                         "the value must match exactly one schema of `oneOf`, it matches {matching}"
                     ),
                 );
+            }
+        }
+    }
+
+    /// Steps over the value at the scanner's cursor, checking it against `s` as
+    /// [`Checker::at`] would; `None` when it does not fit, or when the text or the schema
+    /// leaves what is checked here (the caller then parses the value and checks that).
+    fn text_fits(
+        &mut self,
+        s: &'s DataSchema,
+        node: Option<&Node>,
+        scanner: &mut Scanner<'_>,
+        depth: usize,
+    ) -> Option<()> {
+        if s.one_of.is_some() || depth >= json_text::MAX_DEPTH {
+            return None;
+        }
+        let mut out = Vec::new();
+        let literal = |value: &Value| {
+            s.constant.as_ref().is_none_or(|c| json_equal(c, value))
+                && s.enumeration
+                    .as_ref()
+                    .is_none_or(|values| values.iter().any(|e| json_equal(e, value)))
+        };
+        let has_literals = s.constant.is_some() || s.enumeration.is_some();
+        match scanner.peek()? {
+            b'{' => {
+                if has_literals || !matches!(s.data_type, None | Some(DataType::Object)) {
+                    return None;
+                }
+                let required = s.required.as_deref().unwrap_or_default();
+                if required.len() > 64 {
+                    return None;
+                }
+                let mut seen = 0u64;
+                let mut more = scanner.open(b'}', depth)?;
+                while more {
+                    let name = scanner.member_name()?;
+                    if let Some(j) = required.iter().position(|r| r == name) {
+                        seen |= 1 << j;
+                    }
+                    // Comparing a few names is cheaper than hashing one.
+                    let member = s.properties.as_ref().and_then(|p| {
+                        if p.len() <= SCAN_MEMBERS {
+                            p.iter()
+                                .enumerate()
+                                .find(|(_, (k, _))| *k == name)
+                                .map(|(i, (_, v))| (i, v))
+                        } else {
+                            p.get_full(name).map(|(i, _, v)| (i, v))
+                        }
+                    });
+                    match member {
+                        Some((i, sub)) => {
+                            let child = node.and_then(|n| n.properties.get(i));
+                            self.text_fits(sub, child, scanner, depth + 1)?;
+                        }
+                        None => scanner.skip_value(depth + 1)?,
+                    }
+                    more = scanner.more(b'}')?;
+                }
+                let all = u64::MAX
+                    .checked_shr(64 - required.len() as u32)
+                    .unwrap_or(0);
+                (seen == all).then_some(())
+            }
+            b'[' => {
+                if has_literals || !matches!(s.data_type, None | Some(DataType::Array)) {
+                    return None;
+                }
+                let mut n = 0usize;
+                let mut more = scanner.open(b']', depth)?;
+                while more {
+                    let (sub, child) = match s.items.as_deref() {
+                        None => (None, None),
+                        Some(OneOrMany::One(one)) => {
+                            (Some(one), node.and_then(|n| n.items.first()))
+                        }
+                        Some(OneOrMany::Many(each)) => {
+                            (each.get(n), node.and_then(|nd| nd.items.get(n)))
+                        }
+                    };
+                    match sub {
+                        Some(sub) => self.text_fits(sub, child, scanner, depth + 1)?,
+                        None => scanner.skip_value(depth + 1)?,
+                    }
+                    n += 1;
+                    more = scanner.more(b']')?;
+                }
+                let n = n as u64;
+                (s.min_items.is_none_or(|min| n >= min) && s.max_items.is_none_or(|max| n <= max))
+                    .then_some(())
+            }
+            b'"' => {
+                let text = scanner.string()?;
+                if !matches!(s.data_type, None | Some(DataType::String)) {
+                    return None;
+                }
+                // A string equals a literal only when that is the same string.
+                let same = |v: &Value| v.as_str() == Some(text);
+                if !(s.constant.as_ref().is_none_or(same)
+                    && s.enumeration
+                        .as_ref()
+                        .is_none_or(|values| values.iter().any(same)))
+                {
+                    return None;
+                }
+                self.string(s, node, text, &Path::Root, &mut out);
+                out.is_empty().then_some(())
+            }
+            b'-' | b'0'..=b'9' => {
+                let n = scanner.number()?;
+                let ok = match s.data_type {
+                    None | Some(DataType::Number) => true,
+                    Some(DataType::Integer) => is_integer(&n),
+                    Some(_) => false,
+                };
+                if !ok {
+                    return None;
+                }
+                check_number(s, &n, &Path::Root, &mut out);
+                let value = Value::Number(n);
+                (out.is_empty() && (!has_literals || literal(&value))).then_some(())
+            }
+            _ => {
+                let value = scanner.scalar()?;
+                let ok = matches!(
+                    (s.data_type, &value),
+                    (None, _)
+                        | (Some(DataType::Boolean), Value::Bool(_))
+                        | (Some(DataType::Null), Value::Null)
+                );
+                (ok && (!has_literals || literal(&value))).then_some(())
             }
         }
     }
