@@ -28,6 +28,12 @@ pub(crate) enum Op {
         key: Vec<u8>,
     },
     Clear(Table),
+    /// An app-owned meta value set (`Some`) or removed (`None`); the writer stores it with
+    /// the history position where the batch's records begin.
+    Meta {
+        key: String,
+        value: Option<Vec<u8>>,
+    },
 }
 
 /// One encoded history record of a batch.

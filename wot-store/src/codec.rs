@@ -160,10 +160,14 @@ pub(crate) fn encode_property(out: &mut Vec<u8>, u: &PropertyUpdate) -> Result<(
     put_value(out, &u.value, 0).inspect_err(|_| out.truncate(at))
 }
 
-/// A record read back.
-#[derive(Debug)]
-pub(crate) enum Record {
+/// One history record read back from the store: an event of the timeline or a property
+/// value (see [`Store::history_since`](crate::Store::history_since)).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum HistoryRecord {
+    /// An event, as given to [`Batch::push_event`](crate::Batch::push_event).
     Event(EventRecord),
+    /// A property value, as given to [`Batch::push_property`](crate::Batch::push_property).
     Property(PropertyUpdate),
 }
 
@@ -190,7 +194,7 @@ pub(crate) fn read_header(block: &[u8]) -> Result<BlockHeader, String> {
 
 /// The records of a block, oldest first. A record body longer than `max_record` bytes is an
 /// error: the writer never stores one.
-pub(crate) fn decode_block(block: &[u8], max_record: u64) -> Result<Vec<Record>, String> {
+pub(crate) fn decode_block(block: &[u8], max_record: u64) -> Result<Vec<HistoryRecord>, String> {
     let header = read_header(block)?;
     let mut r = Reader(&block[BLOCK_HEADER..]);
     // The count comes from the file: never reserve more than the bytes could hold.
@@ -211,13 +215,13 @@ pub(crate) fn decode_block(block: &[u8], max_record: u64) -> Result<Vec<Record>,
     Ok(records)
 }
 
-fn decode_record(body: &[u8]) -> Result<Record, String> {
+fn decode_record(body: &[u8]) -> Result<HistoryRecord, String> {
     let mut r = Reader(body);
     let kind = r.u8()?;
     let at = SystemTime::UNIX_EPOCH + Duration::from_nanos(r.u64()?);
     let thing_id = SharedStr::from(r.str()?);
     let record = match kind {
-        EVENT => Record::Event(EventRecord {
+        EVENT => HistoryRecord::Event(EventRecord {
             thing_id,
             thing_title: SharedStr::from(r.str()?),
             event: SharedStr::from(r.str()?),
@@ -225,7 +229,7 @@ fn decode_record(body: &[u8]) -> Result<Record, String> {
             data: r.value(0)?,
             received_at: at,
         }),
-        PROPERTY => Record::Property(PropertyUpdate {
+        PROPERTY => HistoryRecord::Property(PropertyUpdate {
             thing_id,
             property: SharedStr::from(r.str()?),
             event_id: r.opt()?.map(SharedStr::from),
@@ -378,8 +382,8 @@ mod tests {
         }
         write_header(&mut block, 2, millis(t), millis(t));
         let records = decode_block(&block, u64::MAX).unwrap();
-        assert!(matches!(&records[0], Record::Event(e) if *e == event));
-        assert!(matches!(&records[1], Record::Property(u) if *u == update));
+        assert!(matches!(&records[0], HistoryRecord::Event(e) if *e == event));
+        assert!(matches!(&records[1], HistoryRecord::Property(u) if *u == update));
         for cut in 0..block.len() {
             assert!(
                 decode_block(&block[..cut], u64::MAX).is_err(),
@@ -449,7 +453,7 @@ mod tests {
             block.extend_from_slice(&body);
             write_header(&mut block, 1, millis(at), millis(at));
             let records = decode_block(&block, u64::MAX).unwrap();
-            proptest::prop_assert!(matches!(&records[..], [Record::Property(u)] if *u == update));
+            proptest::prop_assert!(matches!(&records[..], [HistoryRecord::Property(u)] if *u == update));
         }
 
         #[test]

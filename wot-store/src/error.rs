@@ -64,6 +64,20 @@ pub enum Error {
     /// A setting is out of its range.
     #[error("invalid store setting: {0}")]
     Setting(String),
+    /// A meta key or value ([`Batch::set_meta`](crate::Batch::set_meta)) is over its limit
+    /// ([`MAX_META_KEY_BYTES`](crate::MAX_META_KEY_BYTES),
+    /// [`MAX_META_VALUE_BYTES`](crate::MAX_META_VALUE_BYTES)); nothing was added to the batch.
+    #[error("meta {what} of {key:?} is {bytes} bytes, over the limit of {max}")]
+    MetaTooLarge {
+        /// The key (its first 64 bytes).
+        key: String,
+        /// `"key"` or `"value"`.
+        what: &'static str,
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The store was closed (or its writer thread stopped) before the batch was written.
     #[error("{}: the store is closed", path.display())]
     Closed {

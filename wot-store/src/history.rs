@@ -6,7 +6,7 @@ use redb::ReadableTable;
 use wot_events::{EventRecord, PropertyUpdate};
 
 use crate::batch::EVENTS_SERIES;
-use crate::codec::{self, Record};
+use crate::codec::{self, HistoryRecord as Record};
 use crate::store::{BLOCK_MAX, BLOCKS, SERIES};
 use crate::{Error, Store};
 

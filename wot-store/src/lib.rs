@@ -64,6 +64,12 @@
 //! - [`Alerts`] ([`Store::alerts`]): a `wot_alerts::AlertStore` (engine state and outbox).
 //! - [`Store::restore_history`]: the newest events and property values within
 //!   [`RestoreLimits`].
+//! - [`Batch::set_meta`] and [`Store::meta`]: a small app-owned value (at most
+//!   [`MAX_META_VALUE_BYTES`], 16 KiB) committed with a batch, with the [`HistoryPosition`]
+//!   where that batch's records begin; [`Store::history_since`] hands back every record from
+//!   such a position on. An app that writes output outside the store (lines to a file) makes
+//!   that output part of the committed state this way: after a crash it cuts the output back
+//!   to what the value says and writes the output of those records again.
 //!
 //! # Format versions
 //!
@@ -76,17 +82,20 @@ mod batch;
 mod codec;
 mod error;
 mod history;
+mod meta;
 mod options;
 mod resume;
 mod store;
 
 pub use alerts::Alerts;
 pub use batch::Batch;
+pub use codec::HistoryRecord;
 pub use error::Error;
 pub use history::{
     DEFAULT_RESTORE_EVENTS, DEFAULT_RESTORE_PER_PROPERTY, DEFAULT_RESTORE_PROPERTIES,
     DEFAULT_RESTORE_SINCE, RestoreLimits, RestoredHistory, RestoredProperty,
 };
+pub use meta::{HistoryPosition, MAX_META_KEY_BYTES, MAX_META_VALUE_BYTES, Meta};
 pub use options::{
     DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_RECORDS, DEFAULT_MAX_RECORD_BYTES,
     DEFAULT_MAX_STREAMS, DEFAULT_QUEUE, StoreOptions,

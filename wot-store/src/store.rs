@@ -26,6 +26,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use crate::Error;
 use crate::batch::{Batch, Op, Table};
 use crate::codec;
+use crate::meta;
 use crate::options::{Clock, StoreOptions};
 
 /// The format version this build reads and writes.
@@ -544,6 +545,7 @@ fn prepare(db: &Database, path: &Path) -> Result<State, Error> {
     txn.open_table(SERIES).map_err(|e| err(e.into()))?;
     txn.open_table(BLOCKS).map_err(|e| err(e.into()))?;
     txn.open_table(INDEX).map_err(|e| err(e.into()))?;
+    meta::create_table(&txn).map_err(|e| err(e.into()))?;
     txn.commit().map_err(|e| err(e.into()))?;
     let txn = db.begin_read().map_err(|e| err(e.into()))?;
     load_state(&txn, path)
@@ -742,11 +744,39 @@ impl Writer {
             index: txn.open_table(INDEX).map_err(|e| self.err(e))?,
         };
         let mut open_index: HashMap<&[u8], usize> = HashMap::new();
+        let mut app_meta = None;
         for pending in group {
             let batch = &pending.batch;
             for op in &batch.ops {
                 let table = match op {
                     Op::Put { table, .. } | Op::Delete { table, .. } | Op::Clear(table) => *table,
+                    Op::Meta { key, value } => {
+                        let t = match &mut app_meta {
+                            Some(t) => t,
+                            None => app_meta
+                                .insert(txn.open_table(meta::APP_META).map_err(|e| self.err(e))?),
+                        };
+                        match value {
+                            Some(value) => {
+                                // The blocks of the batches before this one are stored
+                                // first, so that its records begin at a block of their own:
+                                // the position below is where they start.
+                                for block in open.drain(..) {
+                                    if block.count > 0 {
+                                        self.store_block(&mut history, block)?;
+                                    }
+                                }
+                                open_index.clear();
+                                let stored = meta::encode(self.state.next_block, value);
+                                t.insert(key.as_str(), stored.as_slice())
+                                    .map_err(|e| self.err(e))?;
+                            }
+                            None => {
+                                t.remove(key.as_str()).map_err(|e| self.err(e))?;
+                            }
+                        }
+                        continue;
+                    }
                 };
                 let slot = &mut keyed[table as usize];
                 let t = match slot {
@@ -764,6 +794,7 @@ impl Writer {
                     Op::Clear(_) => {
                         t.retain(|_, _| false).map_err(|e| self.err(e))?;
                     }
+                    Op::Meta { .. } => {}
                 }
             }
             outcome.dropped += batch.unencodable;
@@ -823,6 +854,7 @@ impl Writer {
         outcome.pruned = self.prune(&mut history)?;
         drop(history);
         drop(keyed);
+        drop(app_meta);
         let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
         for (k, v) in [
             (K_RECORDS, self.state.records),
