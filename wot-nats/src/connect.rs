@@ -1,0 +1,98 @@
+//! Connecting to NATS, with the URL's credentials kept out of errors and logs.
+
+use std::time::Duration;
+
+use crate::error::{Error, Repr};
+
+/// The default limit on connecting to a NATS server, and on each JetStream request and
+/// acknowledgement: 5 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to the NATS server(s) at `url` (`nats://host:port`, `host:port`, several joined
+/// by `,`; user and password may be given in the URL), giving up after `timeout`.
+///
+/// After the first connection, the client reconnects by itself when the connection drops.
+///
+/// # Errors
+///
+/// [`ErrorKind::Connect`](crate::ErrorKind::Connect) when the URL does not parse, no server
+/// answers, or the server refuses the credentials; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)
+/// when it takes longer than `timeout`. The error names the URL without its user name,
+/// password, query or fragment ([`redact_url`]).
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn run() -> Result<(), wot_nats::Error> {
+/// let client = wot_nats::connect("nats://127.0.0.1:4222", wot_nats::DEFAULT_TIMEOUT).await?;
+/// # let _ = client;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect(url: &str, timeout: Duration) -> Result<async_nats::Client, Error> {
+    let redacted = redact_url(url);
+    let options = async_nats::ConnectOptions::new()
+        .connection_timeout(timeout)
+        .request_timeout(Some(timeout))
+        .name("wot-nats");
+    match tokio::time::timeout(timeout, options.connect(url)).await {
+        Ok(Ok(client)) => {
+            tracing::debug!(url = %redacted, "connected to NATS");
+            Ok(client)
+        }
+        Ok(Err(e)) => {
+            let kind = e.kind();
+            // The client's own text is left out of ours: it may quote the address it was given.
+            Err(Error::new(Repr::Connect {
+                url: redacted,
+                reason: kind.to_string(),
+            }))
+        }
+        Err(_) => Err(Error::new(Repr::Timeout {
+            what: format!("connecting to NATS at {redacted}"),
+            after: timeout,
+        })),
+    }
+}
+
+/// `url` (one or more NATS server URLs joined by `,`) without user name, password, query or
+/// fragment, for messages and logs.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(
+///     wot_nats::redact_url("nats://collector:s3cret@10.0.0.5:4222?x=1,tls://tok@h2"),
+///     "nats://10.0.0.5:4222,tls://h2"
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|one| {
+            let one = one.trim();
+            let end = one.find(['?', '#']).unwrap_or(one.len());
+            let one = &one[..end];
+            let (scheme, rest) = match one.find("://") {
+                Some(at) => one.split_at(at + 3),
+                None => ("", one),
+            };
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}{host}{path}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_removed() {
+        assert_eq!(redact_url("u:p@h:1"), "h:1");
+        assert_eq!(redact_url("nats://h"), "nats://h");
+        assert_eq!(redact_url("nats://a@b@h/x#f"), "nats://h/x");
+    }
+}
