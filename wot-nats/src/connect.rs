@@ -41,11 +41,18 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<async_nats::Client,
             Ok(client)
         }
         Ok(Err(e)) => {
-            let kind = e.kind();
-            // The client's own text is left out of ours: it may quote the address it was given.
+            // The client's text ("IO error: Connection refused"), unless it quotes a part of
+            // the URL's user info; then only the kind of failure. The client's error is not
+            // kept as the source, for the same reason.
+            let text = e.to_string();
+            let reason = if secrets(url).any(|s| text.contains(s)) {
+                e.kind().to_string()
+            } else {
+                text
+            };
             Err(Error::new(Repr::Connect {
                 url: redacted,
-                reason: kind.to_string(),
+                reason,
             }))
         }
         Err(_) => Err(Error::new(Repr::Timeout {
@@ -53,6 +60,18 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<async_nats::Client,
             after: timeout,
         })),
     }
+}
+
+/// The user names, passwords and tokens in the user info of `url`'s servers.
+fn secrets(url: &str) -> impl Iterator<Item = &str> {
+    url.split(',')
+        .filter_map(|one| {
+            let rest = one.split_once("://").map_or(one, |(_, rest)| rest);
+            let authority = rest.split('/').next().unwrap_or_default();
+            authority.rsplit_once('@').map(|(info, _)| info)
+        })
+        .flat_map(|info| info.split(':'))
+        .filter(|s| !s.is_empty())
 }
 
 /// `url` (one or more NATS server URLs joined by `,`) without user name, password, query or
@@ -94,5 +113,7 @@ mod tests {
         assert_eq!(redact_url("u:p@h:1"), "h:1");
         assert_eq!(redact_url("nats://h"), "nats://h");
         assert_eq!(redact_url("nats://a@b@h/x#f"), "nats://h/x");
+        let found: Vec<&str> = secrets("nats://u:p@h,tok@h2,nats://h3").collect();
+        assert_eq!(found, ["u", "p", "tok"]);
     }
 }
