@@ -30,6 +30,12 @@ const MAX_LOG_ENTRIES: usize = 1_000_000;
 // `Debug` (below) shows each secret only as `Some("…")`, so a log line with the options leaks none.
 #[derive(Clone, Parser)]
 #[command(version, about)]
+// `--output` needs a state directory: `--state`, or the default one of real Things.
+#[command(group(
+    clap::ArgGroup::new("state_source")
+        .args(["state", "things", "directory"])
+        .multiple(true)
+))]
 pub struct Options {
     /// URL of a Thing Description to monitor (repeatable); replaces the simulator.
     #[arg(long = "thing", value_name = "URL", value_parser = http_url)]
@@ -144,6 +150,21 @@ pub struct Options {
     #[arg(long)]
     pub no_state: bool,
 
+    /// With `--headless`: append the JSON lines to FILE instead of writing them on stdout,
+    /// each property update and event exactly once across crashes and restarts (the file's
+    /// length is saved with the state; a restart cuts the file back to it and writes the
+    /// lines of the last saved batch again). Needs a state directory (`--state DIR`, or the
+    /// default one of `--thing`/`--directory`); FILE must be a regular file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        value_parser = non_empty_path,
+        requires = "headless",
+        requires = "state_source",
+        conflicts_with_all = ["no_state", "serve_only"]
+    )]
+    pub output: Option<PathBuf>,
+
     /// Token that the web page's state-changing requests must carry
     /// (`Authorization: Bearer TOKEN`). Without it, one is generated when `--web` listens on
     /// a non-loopback address. Printable ASCII without spaces.
@@ -183,6 +204,7 @@ impl std::fmt::Debug for Options {
             .field("web_token", &hidden(&self.web_token))
             .field("state", &self.state)
             .field("no_state", &self.no_state)
+            .field("output", &self.output)
             .finish()
     }
 }
@@ -202,6 +224,10 @@ pub enum OptionsError {
     /// `--basic-auth` without `USER:PASSWORD`.
     #[error("--basic-auth must be USER:PASSWORD with a non-empty USER (the value is not shown)")]
     BasicAuth,
+    /// `--output` without a state directory (real Things, but no `XDG_STATE_HOME` or `HOME`
+    /// to put the default one in).
+    #[error("--output needs a state directory: give --state DIR")]
+    OutputWithoutState,
 }
 
 /// Parses a duration option: humantime syntax, from [`MIN_PERIOD`] to [`MAX_PERIOD`].
@@ -327,6 +353,9 @@ impl Options {
                 _ => return Err(OptionsError::BasicAuth),
             }
         }
+        if self.output.is_some() && self.state_dir().is_none() {
+            return Err(OptionsError::OutputWithoutState);
+        }
         Ok(())
     }
 
@@ -440,6 +469,46 @@ mod tests {
         );
         assert_eq!(default_state_dir(None, None), None);
         assert_eq!(default_state_dir(os(""), os("")), None);
+    }
+
+    #[test]
+    fn output_needs_headless_and_a_state_directory() {
+        let given = parse(&[
+            "--headless",
+            "--state",
+            "/tmp/s",
+            "--output",
+            "/tmp/o.jsonl",
+        ])
+        .expect("parses");
+        assert_eq!(given.output, Some(PathBuf::from("/tmp/o.jsonl")));
+        assert_eq!(given.validate(), Ok(()));
+        // Real Things have a default state directory.
+        assert!(parse(&["--headless", "--thing", "http://a/td", "--output", "o"]).is_ok());
+        for (args, names) in [
+            (
+                &["--state", "/tmp/s", "--output", "o"][..],
+                &["--headless", "--output"][..],
+            ),
+            (&["--headless", "--output", "o"], &["--state", "--output"]),
+            (
+                &[
+                    "--headless",
+                    "--thing",
+                    "http://a/td",
+                    "--no-state",
+                    "--output",
+                    "o",
+                ],
+                &["--no-state", "--output"],
+            ),
+        ] {
+            let error = parse(args).expect_err("refused");
+            let text = error.to_string();
+            assert!(names.iter().all(|n| text.contains(n)), "{args:?}: {text}");
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+        }
+        assert!(parse(&["--headless", "--state", "/tmp/s", "--output", ""]).is_err());
     }
 
     #[test]

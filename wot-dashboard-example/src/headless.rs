@@ -1,9 +1,11 @@
-//! `--headless`: one JSON object per line on stdout for every property update, event, alert
-//! notification and connection state change, for each property or event left unwatched
-//! (`skipped`) and for each rule that does not fit the Things (`rule_warning`, at start).
-//! Problems go to stderr.
+//! `--headless`: one JSON object per line on stdout (or appended to the `--output` file) for
+//! every property update, event, alert notification and connection state change, for each
+//! property or event left unwatched (`skipped`) and for each rule that does not fit the
+//! Things (`rule_warning`, at start). Problems go to stderr.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures::{Stream, StreamExt, stream};
@@ -150,24 +152,48 @@ pub(crate) fn render(items: &[Feed], out: &mut Vec<u8>) {
     }
 }
 
-/// Writes the JSON lines on stdout (and problems on stderr), for `--headless` alone or beside
-/// `--web`.
+/// Where the JSON lines go: stdout, or the `--output` file.
+#[derive(Clone)]
+enum Sink {
+    Stdout,
+    File(Arc<OutputFile>),
+}
+
+/// Writes the JSON lines on stdout or to the `--output` file (and problems on stderr), for
+/// `--headless` alone or beside `--web`. Each line, and each batch of lines, is written with
+/// one call, so a kill never leaves half a line in the file.
+#[derive(Clone)]
 pub(crate) struct Printer {
-    stdout: std::io::Stdout,
+    sink: Sink,
 }
 
 impl Printer {
+    /// A printer to stdout.
     pub(crate) fn new() -> Self {
+        Printer { sink: Sink::Stdout }
+    }
+
+    /// A printer to the `--output` file.
+    pub(crate) fn to_file(file: Arc<OutputFile>) -> Self {
         Printer {
-            stdout: std::io::stdout(),
+            sink: Sink::File(file),
+        }
+    }
+
+    /// The `--output` file, when the lines go to one.
+    pub(crate) fn file(&self) -> Option<&Arc<OutputFile>> {
+        match &self.sink {
+            Sink::File(file) => Some(file),
+            Sink::Stdout => None,
         }
     }
 
     /// Writes one line, DEL and C1 characters escaped (JSON escapes the others); `false` when
-    /// the reader went away.
+    /// the reader went away (or the file cannot be written).
     pub(crate) fn line(&self, line: &Value) -> bool {
-        let line = line.to_string();
-        writeln!(self.stdout.lock(), "{}", sanitize::json_line(&line)).is_ok()
+        let mut line = sanitize::json_line(&line.to_string()).into_owned();
+        line.push('\n');
+        self.lines(line.as_bytes())
     }
 
     /// Writes the line for `item`, or its problem on stderr with control characters escaped;
@@ -188,11 +214,16 @@ impl Printer {
 
     /// Writes `lines` (whole lines) with one call; `false` when the reader went away.
     pub(crate) fn lines(&self, lines: &[u8]) -> bool {
-        let mut stdout = self.stdout.lock();
-        stdout
-            .write_all(lines)
-            .and_then(|()| stdout.flush())
-            .is_ok()
+        match &self.sink {
+            Sink::Stdout => {
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(lines)
+                    .and_then(|()| stdout.flush())
+                    .is_ok()
+            }
+            Sink::File(file) => file.write(lines),
+        }
     }
 
     /// A `rule_warning` line for each rule that does not fit the Things.
@@ -200,6 +231,55 @@ impl Printer {
         warnings
             .iter()
             .all(|warning| self.line(&json!({"type": "rule_warning", "text": warning})))
+    }
+}
+
+/// The `--output` file, open for appending: each write goes to its end in one call.
+///
+/// No write is synced: a `kill -9` keeps what was handed to the kernel, a power cut may not
+/// (see `persist` for how the file is made to match the state directory at start).
+#[derive(Debug)]
+pub(crate) struct OutputFile {
+    path: PathBuf,
+    file: std::fs::File,
+    /// The file's absolute path, as recorded in the state directory.
+    id: Vec<u8>,
+}
+
+impl OutputFile {
+    /// `file` (opened for appending) at `path`, recorded in the state directory as `id`.
+    pub(crate) fn new(path: PathBuf, file: std::fs::File, id: Vec<u8>) -> Self {
+        OutputFile { path, file, id }
+    }
+
+    /// The file's absolute path, as recorded in the state directory.
+    pub(crate) fn id(&self) -> &[u8] {
+        &self.id
+    }
+
+    /// The file's path, as given.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's length now.
+    ///
+    /// # Errors
+    /// The file's metadata cannot be read.
+    pub(crate) fn len(&self) -> std::io::Result<u64> {
+        self.file.metadata().map(|m| m.len())
+    }
+
+    /// Appends `bytes` with one call; `false` (and an error logged once per failure) when
+    /// the file cannot be written.
+    fn write(&self, bytes: &[u8]) -> bool {
+        match (&self.file).write_all(bytes) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(path = %self.path.display(), %error, "the --output file cannot be written; stopping");
+                false
+            }
+        }
     }
 }
 
@@ -221,7 +301,7 @@ pub(crate) async fn run<T>(mut live: Live, stop: impl Future<Output = T>) -> Opt
     let mut stop = std::pin::pin!(stop);
     let mut connections = connection_lines(std::mem::take(&mut live.links));
     let mut connections_open = true;
-    let printer = Printer::new();
+    let printer = live.printer.clone();
     // The history itself is not printed again (its lines were written by the run before).
     if let Some((restored, ..)) = live.restored.take()
         && !printer.line(&restored_line(&restored.to_json()))

@@ -135,7 +135,10 @@ pub async fn run(options: Options) -> Result<(), RunError> {
     // Opened first: a state directory that cannot be used stops the start at once. Opening
     // verifies the whole file: on a blocking thread, not a runtime worker.
     let state = match options.state_dir().filter(|_| !options.serve_only) {
-        Some(dir) => Some(persist::blocking(move || persist::State::open(&dir)).await?),
+        Some(dir) => {
+            let output = options.output.clone();
+            Some(persist::blocking(move || persist::State::open(&dir, output.as_deref())).await?)
+        }
         None => None,
     };
     let mut simulator = if options.simulated() {

@@ -27,6 +27,7 @@ use wot_events::{
 
 use crate::app::EVENTS;
 use crate::cli::Options;
+use crate::headless::Printer;
 use crate::persist::{self, Restored, State};
 use crate::sanitize;
 
@@ -369,6 +370,8 @@ pub(crate) struct Live {
     /// With a state directory: ends the feed cleanly at the end of a run
     /// ([`persist::drain`]), so that every item whose batch was committed is shown.
     pub(crate) stop: Option<persist::StopFeed>,
+    /// Where the headless lines go: stdout, or the `--output` file.
+    pub(crate) printer: Printer,
 }
 
 /// Opens one property observer and one event subscription per Thing and starts the alert
@@ -497,6 +500,10 @@ pub(crate) async fn start(
     let skipped = stream::iter(skipped.into_iter().map(Feed::Skipped));
     let feed = tee_updates(skipped.chain(stream::select_all(sources)), to_alerts);
     let state_given = state.is_some();
+    let printer = match state.as_ref().and_then(|state| state.output.clone()) {
+        Some(file) => Printer::to_file(file),
+        None => Printer::new(),
+    };
     let (feed, restored, stop): (Pin<Box<dyn Stream<Item = Feed> + Send>>, _, _) = match state {
         Some(state) => {
             let restored = Restored {
@@ -508,8 +515,12 @@ pub(crate) async fn start(
                 silences: alerts.silences().len(),
                 resent: restored_alerts.resent,
             };
-            let (feed, stop) =
-                persist::committed(feed, state.store, state.points, options.headless);
+            let (feed, stop) = persist::committed(
+                feed,
+                state.store,
+                state.points,
+                options.headless.then(|| printer.clone()),
+            );
             (
                 Box::pin(feed),
                 Some((restored, state.events, state.properties)),
@@ -527,6 +538,7 @@ pub(crate) async fn start(
         restored,
         feed_prints: options.headless && state_given,
         stop,
+        printer,
     })
 }
 

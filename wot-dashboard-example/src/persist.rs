@@ -17,14 +17,30 @@
 //! batch holding it (and the resume points it moved) is durable. After a crash the store
 //! holds both an item and its resume point, or neither: a server that replays from
 //! `Last-Event-ID` sends again what the store lacks, and the window of recent ids drops what it
-//! already has, so no line is printed twice. A pipe is not transactional, though: the lines of
-//! the batch committed last are lost from the headless output when the process dies between
-//! the commit and their write. For a `kill -9` that window is about the commit's final sync
-//! (the file is complete in the page cache before the sync returns, and the next run reads
-//! it); the records are in the history, which the terminal and the page show again. A clean
-//! stop loses none: [`StopFeed::stop`] and [`drain`] wait for the batch on its way and write
-//! its lines before the run ends. A failed commit never lets a saved position run ahead of
-//! the saved history: its items are saved again with the next batch and shown after it.
+//! already has, so no line is printed twice.
+//!
+//! On stdout a kill between a commit and the write of its lines loses those lines (never
+//! twice, may cut the last batch); the records are in the history, which the terminal and the
+//! page show again. With `--output FILE` the file's length is part of the committed state, so
+//! property and event lines are written exactly once over any number of kills:
+//!
+//! - each batch also commits an output mark (a `wot-store` meta value): the file's length
+//!   before the batch's lines and, kept by the store, the history position where the batch's
+//!   records begin. Every line of the batches before it is in the file by then (one batch is
+//!   in flight at a time, and its lines are written before the next is submitted);
+//! - after the commit its lines are appended in one call (no sync: `kill -9` keeps what was
+//!   handed to the kernel);
+//! - at start ([`State::open`]) the file is cut back to the marked length and the lines of
+//!   every record from the marked position on (the last batch committed) are written again,
+//!   rendered by [`headless::render`] like live lines, before any other line.
+//!
+//! Lines that are not records (connection states, alerts, `restored`, notices) are not part of
+//! the state: those written after the last commit are cut at the restart, or written again.
+//!
+//! A clean stop loses none: [`StopFeed::stop`] and [`drain`] wait for the batch on its way
+//! and write its lines before the run ends. A failed commit never lets a saved position run
+//! ahead of the saved history: its items are saved again with the next batch and shown after
+//! it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,9 +51,9 @@ use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 use wot_alerts::AlertManager;
 use wot_events::{EventRecord, PropertyUpdate};
-use wot_store::{Batch, RestoreLimits, ResumePoints, Store};
+use wot_store::{Batch, HistoryRecord, RestoreLimits, ResumePoints, Store};
 
-use crate::headless::{self, Printer};
+use crate::headless::{self, OutputFile, Printer};
 use crate::live::Feed;
 
 /// Longest wait at the end of a run for the last items and the alert state to be saved.
@@ -61,6 +77,61 @@ pub enum StateError {
         /// The store's error.
         #[source]
         source: wot_store::Error,
+    },
+    /// The `--output` file is gone, while the state directory counts lines in it.
+    #[error(
+        "--output {}: the file is missing, but the state directory says it holds {marked} \
+         bytes of lines; put it back, or give another --output FILE (a new path starts a new file)",
+        path.display()
+    )]
+    OutputMissing {
+        /// The file.
+        path: PathBuf,
+        /// Its length as committed.
+        marked: u64,
+    },
+    /// The `--output` file is shorter than the state directory says it is.
+    #[error(
+        "--output {}: the file has {len} bytes, but the state directory says it holds \
+         {marked}; put the whole file back, or give another --output FILE (a new path starts \
+         a new file)",
+        path.display()
+    )]
+    OutputShorter {
+        /// The file.
+        path: PathBuf,
+        /// Its length now.
+        len: u64,
+        /// Its length as committed.
+        marked: u64,
+    },
+    /// The `--output` path is not a regular file (a directory, a pipe, a device): lines can
+    /// only be appended to, and cut back in, a regular file.
+    #[error("--output {}: not a regular file", path.display())]
+    OutputNotRegular {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The `--output` file cannot be opened, read, cut back or written.
+    #[error("--output {}: {source}", path.display())]
+    OutputIo {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state directory's record of the `--output` file does not decode.
+    #[error(
+        "--output {}: the state directory's record of this file is not readable ({detail}); \
+         give another --state DIR",
+        path.display()
+    )]
+    OutputMark {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the record.
+        detail: String,
     },
 }
 
@@ -140,6 +211,8 @@ pub(crate) struct State {
     pub(crate) events: Vec<EventRecord>,
     pub(crate) properties: Vec<PropertyUpdate>,
     pub(crate) dir: PathBuf,
+    /// With `--output FILE`: the file, cut back to the committed state and caught up.
+    pub(crate) output: Option<Arc<OutputFile>>,
 }
 
 impl std::fmt::Debug for State {
@@ -156,21 +229,35 @@ impl State {
     /// Opens (or creates) the store in `dir` and reads the resume points. The history is
     /// read later ([`load_history`](Self::load_history)), once the Things are known.
     ///
+    /// With `output` (`--output FILE`), the file is made to match the committed state before
+    /// anything else writes to it ([`open_output`]). Without it, an output mark left by a
+    /// run with `--output` is removed: the file's next run starts a new stretch of lines
+    /// instead of cutting it back to a length from before this run.
+    ///
     /// Blocks while the store verifies the whole file: inside a runtime, call it through
     /// [`blocking`] (as `run` does).
     ///
     /// # Errors
-    /// The store cannot be opened or read.
-    pub(crate) fn open(dir: &Path) -> Result<State, StateError> {
+    /// The store cannot be opened or read; the output file does not match the state
+    /// ([`StateError::OutputMissing`], [`StateError::OutputShorter`]...).
+    pub(crate) fn open(dir: &Path, output: Option<&Path>) -> Result<State, StateError> {
         let open = |source| StateError::Open { source };
         let store = Store::open(dir).map_err(open)?;
         let points = store.resume_points().map_err(open)?;
+        let output = match output {
+            Some(path) => Some(Arc::new(open_output(&store, path)?)),
+            None => {
+                forget_output(&store).map_err(open)?;
+                None
+            }
+        };
         Ok(State {
             store: Arc::new(store),
             points: Arc::new(points),
             events: Vec::new(),
             properties: Vec::new(),
             dir: dir.to_owned(),
+            output,
         })
     }
 
@@ -200,6 +287,203 @@ impl State {
     }
 }
 
+/// The store's meta key of the output mark.
+const OUTPUT_MARK: &str = "wot-dashboard.output";
+/// The output mark's format: version, file length (u64, little-endian), the file's absolute
+/// path.
+const MARK_VERSION: u8 = 1;
+/// Re-written lines are handed to the file in pieces of about this size.
+const REWRITE_CHUNK: usize = 1 << 20;
+
+fn encode_mark(len: u64, id: &[u8]) -> Vec<u8> {
+    let mut mark = Vec::with_capacity(9 + id.len());
+    mark.push(MARK_VERSION);
+    mark.extend_from_slice(&len.to_le_bytes());
+    mark.extend_from_slice(id);
+    mark
+}
+
+/// (length, path) of an output mark.
+fn decode_mark(mark: &[u8]) -> Result<(u64, &[u8]), String> {
+    match mark {
+        [MARK_VERSION, rest @ ..] if rest.len() >= 8 => {
+            let (len, id) = rest.split_at(8);
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(len);
+            Ok((u64::from_le_bytes(bytes), id))
+        }
+        [MARK_VERSION, ..] => Err(format!("{} bytes, too short", mark.len())),
+        [version, ..] => Err(format!("format {version}, this build reads {MARK_VERSION}")),
+        [] => Err("empty".into()),
+    }
+}
+
+/// The absolute path of `path` as recorded in the state directory: its directory resolved
+/// (symbolic links, `..`), its name as given.
+fn output_id(path: &Path) -> std::io::Result<Vec<u8>> {
+    let absolute = std::path::absolute(path)?;
+    let resolved = match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => parent.canonicalize()?.join(name),
+        _ => absolute,
+    };
+    #[cfg(unix)]
+    let id = std::os::unix::ffi::OsStrExt::as_bytes(resolved.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let id = resolved.to_string_lossy().into_owned().into_bytes();
+    Ok(id)
+}
+
+/// Opens the `--output` file at `path` and makes it match the committed state: when the
+/// store's output mark is for this file, the file is cut back to the marked length and the
+/// lines of every record committed from the marked history position on are written again
+/// (rendered by [`headless::render`], as live lines are); else (no mark, or one for another
+/// path) lines are appended to it as it is (made if missing).
+///
+/// # Errors
+/// The marked file is missing or shorter than the mark, the path is not a regular file, or
+/// the file cannot be opened, cut back or written.
+pub(crate) fn open_output(store: &Store, path: &Path) -> Result<OutputFile, StateError> {
+    let io = |source| StateError::OutputIo {
+        path: path.to_owned(),
+        source,
+    };
+    let id = output_id(path).map_err(io)?;
+    if encode_mark(0, &id).len() > wot_store::MAX_META_VALUE_BYTES {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path is too long to record in the state directory",
+        )));
+    }
+    let meta = store
+        .meta(OUTPUT_MARK)
+        .map_err(|source| StateError::Open { source })?;
+    let mark = match &meta {
+        Some(meta) => {
+            let (marked, marked_id) =
+                decode_mark(&meta.value).map_err(|detail| StateError::OutputMark {
+                    path: path.to_owned(),
+                    detail,
+                })?;
+            if marked_id == id.as_slice() {
+                Some((marked, meta.history))
+            } else {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the state directory's lines went to another --output file; appending to this one as it is"
+                );
+                None
+            }
+        }
+        None => None,
+    };
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(mark.is_none())
+        .open(path);
+    let file = match file {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(match mark {
+                Some((marked, _)) => StateError::OutputMissing {
+                    path: path.to_owned(),
+                    marked,
+                },
+                None => io(error),
+            });
+        }
+        // A directory cannot be opened for writing.
+        Err(_) if path.is_dir() => {
+            return Err(StateError::OutputNotRegular {
+                path: path.to_owned(),
+            });
+        }
+        Err(error) => return Err(io(error)),
+    };
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
+        return Err(StateError::OutputNotRegular {
+            path: path.to_owned(),
+        });
+    }
+    if let Some((marked, from)) = mark {
+        if metadata.len() < marked {
+            return Err(StateError::OutputShorter {
+                path: path.to_owned(),
+                len: metadata.len(),
+                marked,
+            });
+        }
+        file.set_len(marked).map_err(io)?;
+        let (written, skipped) = rewrite(store, from, &file).map_err(|error| match error {
+            Rewrite::Store(source) => StateError::Open { source },
+            Rewrite::Io(source) => io(source),
+        })?;
+        if skipped > 0 {
+            tracing::warn!(
+                blocks = skipped,
+                "some history in the state directory could not be read: its lines are not written again"
+            );
+        }
+        tracing::info!(
+            path = %path.display(),
+            cut = metadata.len() - marked,
+            lines = written,
+            "--output caught up with the state directory"
+        );
+    }
+    Ok(OutputFile::new(path.to_owned(), file, id))
+}
+
+/// Why the lines of the last batch could not be written again.
+enum Rewrite {
+    Store(wot_store::Error),
+    Io(std::io::Error),
+}
+
+/// Appends to `file` the lines of every record committed from `from` on; returns (records
+/// written, history blocks skipped).
+fn rewrite(
+    store: &Store,
+    from: wot_store::HistoryPosition,
+    mut file: &std::fs::File,
+) -> Result<(usize, usize), Rewrite> {
+    use std::io::Write as _;
+    let mut lines = Vec::new();
+    let mut written = 0;
+    let mut failed = None;
+    let skipped = store
+        .history_since(from, |record| {
+            let item = match record {
+                HistoryRecord::Event(record) => Feed::Event(record),
+                HistoryRecord::Property(update) => Feed::Property(update),
+                _ => return,
+            };
+            headless::render(std::slice::from_ref(&item), &mut lines);
+            written += 1;
+            if lines.len() >= REWRITE_CHUNK && failed.is_none() {
+                failed = file.write_all(&lines).err();
+                lines.clear();
+            }
+        })
+        .map_err(Rewrite::Store)?;
+    if let Some(error) = failed {
+        return Err(Rewrite::Io(error));
+    }
+    file.write_all(&lines).map_err(Rewrite::Io)?;
+    Ok((written, skipped))
+}
+
+/// Removes the output mark, if any (a run without `--output`).
+fn forget_output(store: &Store) -> Result<(), wot_store::Error> {
+    // A mark that does not decode is removed too.
+    if let Ok(None) = store.meta(OUTPUT_MARK) {
+        return Ok(());
+    }
+    let mut batch = Batch::new();
+    batch.remove_meta(OUTPUT_MARK)?;
+    store.submit_blocking(batch)?.wait()
+}
+
 /// The items of `feed` in order, each handed on only once the batch holding it (its history
 /// record and the resume points taken with it) is durable in `store`; and the handle that
 /// ends it cleanly ([`StopFeed`]).
@@ -217,7 +501,9 @@ impl State {
 /// writes the items' JSON lines itself: rendered before the batch is submitted, written (on a
 /// blocking thread) in one call as soon as it is durable, before the items are handed on. So
 /// a kill can lose a line only within that one call (between the commit's end and the
-/// write), and never print an item twice.
+/// write), and never print an item twice. When `print` writes to the `--output` file, each
+/// batch also commits the output mark (the file's length before its lines), and the next
+/// start writes those lines again ([`open_output`]): none is lost.
 ///
 /// A failed commit is reported at once as a problem item; its items are held and go into the
 /// next batch, retried after a pause ([`RETRY_MIN`] doubling up to [`RETRY_MAX`]), and are
@@ -234,7 +520,7 @@ pub(crate) fn committed(
     feed: impl Stream<Item = Feed> + Send + 'static,
     store: Arc<Store>,
     points: Arc<ResumePoints>,
-    print: bool,
+    print: Option<Printer>,
 ) -> (impl Stream<Item = Feed> + Send + 'static, StopFeed) {
     committed_with(feed, store, points, print)
 }
@@ -244,7 +530,7 @@ fn committed_with<S: Saver>(
     feed: impl Stream<Item = Feed> + Send + 'static,
     saver: Arc<S>,
     points: Arc<ResumePoints>,
-    print: bool,
+    print: Option<Printer>,
 ) -> (impl Stream<Item = Feed> + Send + 'static, StopFeed) {
     let (stop, stopped) = watch::channel(false);
     // Started at the first poll, so that whatever the consumer prints before it reads the
@@ -359,27 +645,33 @@ impl<T: Send + 'static> Drop for DropOffRuntime<T> {
     }
 }
 
-/// Where committed items go: their lines to stdout (with `print`), the items to the consumer.
+/// Where committed items go: their lines to stdout or the `--output` file (with `print`), the
+/// items to the consumer.
 struct Out {
     tx: mpsc::Sender<Feed>,
-    print: bool,
+    print: Option<Printer>,
 }
 
 impl Out {
     /// The lines `items` will print, rendered ahead.
     fn render(&self, items: &[Feed]) -> Vec<u8> {
         let mut lines = Vec::new();
-        if self.print {
+        if self.print.is_some() {
             headless::render(items, &mut lines);
         }
         lines
     }
 
+    /// The `--output` file, whose mark each batch commits.
+    fn file(&self) -> Option<&OutputFile> {
+        self.print.as_ref()?.file().map(|file| &**file)
+    }
+
     /// Writes `lines` (in one call, on a blocking thread), then hands on `items`; `false` when
-    /// stdout's reader or the consumer is gone.
+    /// stdout's reader or the consumer is gone (or the file cannot be written).
     async fn emit(&mut self, lines: Vec<u8>, items: impl IntoIterator<Item = Feed>) -> bool {
-        if !lines.is_empty() {
-            let written = tokio::task::spawn_blocking(move || Printer::new().lines(&lines));
+        if let Some(printer) = self.print.clone().filter(|_| !lines.is_empty()) {
+            let written = tokio::task::spawn_blocking(move || printer.lines(&lines));
             if !matches!(written.await, Ok(true)) {
                 return false;
             }
@@ -436,7 +728,7 @@ async fn commit_loop<S: Saver>(
             if saving && (pending_ops || points.has_pending()) {
                 // A batch refused at submission fails like one whose commit failed: the
                 // branch below holds its items and schedules the retry.
-                let commit = match submit(&**saver, &points, &items).await {
+                let commit = match submit(&**saver, &points, &items, out.file()).await {
                     Ok(commit) => commit,
                     Err(error) => Box::pin(std::future::ready(Err(error))),
                 };
@@ -524,12 +816,14 @@ fn hold(
     }
 }
 
-/// Submits one batch: the history records of `items` and the resume points advanced since
-/// the last batch.
+/// Submits one batch: the history records of `items`, the resume points advanced since the
+/// last batch and, with an `--output` file, its mark (its length now: every line of the
+/// batches committed before is in it, and none of this one's).
 async fn submit(
     saver: &impl Saver,
     points: &ResumePoints,
     items: &[Feed],
+    output: Option<&OutputFile>,
 ) -> Result<Durable, wot_store::Error> {
     let mut batch = Batch::with_capacity(items.len() + 4);
     for item in items {
@@ -544,6 +838,13 @@ async fn submit(
         }
     }
     points.add_to(&mut batch);
+    if let Some(file) = output {
+        let len = file.len().map_err(|source| wot_store::Error::Io {
+            path: file.path().to_owned(),
+            source: Arc::new(source),
+        })?;
+        batch.set_meta(OUTPUT_MARK, &encode_mark(len, file.id()))?;
+    }
     saver.submit(batch).await
 }
 
@@ -570,6 +871,7 @@ pub(crate) async fn flush_alerts(alerts: &AlertManager) {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write as _;
     use std::time::SystemTime;
 
     use serde_json::json;
@@ -583,7 +885,7 @@ mod tests {
             thing_id: "urn:t".into(),
             thing_title: "T".into(),
             event: "e".into(),
-            data: json!({"n": id}),
+            data: json!({"n": id}).into(),
             event_id: Some(id.to_string().into()),
             received_at: SystemTime::now(),
         }
@@ -595,7 +897,7 @@ mod tests {
     async fn items_come_out_in_order_once_saved_with_their_positions() {
         let dir = std::env::temp_dir().join(format!("dash-persist-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let state = State::open(&dir).expect("opens");
+        let state = State::open(&dir, None).expect("opens");
         let key = StreamKey::all_events("urn:t", &Url::parse("http://h/e").expect("URL"));
         let points = state.points.clone();
         let advancing = points.clone();
@@ -609,7 +911,7 @@ mod tests {
             Feed::Event(event(id))
         });
         let store = state.store.clone();
-        let (out, _stop) = committed(feed, state.store.clone(), points, false);
+        let (out, _stop) = committed(feed, state.store.clone(), points, None);
         let mut out = Box::pin(out);
         let mut seen = Vec::new();
         while let Some(item) = out.next().await {
@@ -714,7 +1016,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_failed_commit_keeps_its_items_for_the_next_batch() {
         let dir = temp_dir("flaky");
-        let state = State::open(&dir).expect("opens");
+        let state = State::open(&dir, None).expect("opens");
         let key = StreamKey::all_events("urn:t", &Url::parse("http://h/e").expect("URL"));
         let points = state.points.clone();
         let advancing = points.clone();
@@ -729,7 +1031,7 @@ mod tests {
             plan: vec![(1, Fail::Commit), (2, Fail::Submit), (4, Fail::Commit)],
             submitted: 0.into(),
         });
-        let (out, _stop) = committed_with(feed, flaky.clone(), points, false);
+        let (out, _stop) = committed_with(feed, flaky.clone(), points, None);
         let mut out = Box::pin(out);
         let mut seen = Vec::new();
         let mut problems = 0;
@@ -790,7 +1092,7 @@ mod tests {
             }
         }
         let dir = temp_dir("closed");
-        let state = State::open(&dir).expect("opens");
+        let state = State::open(&dir, None).expect("opens");
         // A real error from a closed store: a handle that outlived it.
         let gone = Store::open(dir.join("gone")).expect("opens");
         let alerts = gone.alerts();
@@ -799,7 +1101,7 @@ mod tests {
         assert!(error.is_closed(), "{error}");
         let feed = futures::stream::iter(1..=5u64).map(|id| Feed::Event(event(id)));
         let (out, _stop) =
-            committed_with(feed, Arc::new(Closed(error)), state.points.clone(), false);
+            committed_with(feed, Arc::new(Closed(error)), state.points.clone(), None);
         let items: Vec<Feed> = out.collect().await;
         let ids: Vec<u64> = items.iter().filter_map(id_of).collect();
         assert_eq!(ids, (1..=5).collect::<Vec<u64>>());
@@ -813,7 +1115,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_stream_releases_the_feed_and_the_store() {
         let dir = temp_dir("drop");
-        let state = State::open(&dir).expect("opens");
+        let state = State::open(&dir, None).expect("opens");
         let (held, released) = futures::channel::oneshot::channel::<()>();
         let feed = futures::stream::iter([Feed::Event(event(1))]).chain(
             futures::stream::pending().map(move |()| {
@@ -821,7 +1123,7 @@ mod tests {
                 Feed::Problem(String::new())
             }),
         );
-        let (out, _stop) = committed(feed, state.store, state.points, false);
+        let (out, _stop) = committed(feed, state.store, state.points, None);
         let mut out = Box::pin(out);
         assert!(out.next().await.is_some_and(|item| id_of(&item) == Some(1)));
         drop(out);
@@ -849,7 +1151,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_clean_stop_hands_on_every_committed_item() {
         let dir = temp_dir("stop");
-        let state = State::open(&dir).expect("opens");
+        let state = State::open(&dir, None).expect("opens");
         let key = StreamKey::all_events("urn:t", &Url::parse("http://h/e").expect("URL"));
         let advancing = state.points.clone();
         let feed_key = key.clone();
@@ -864,7 +1166,7 @@ mod tests {
                 Feed::Event(event(id))
             });
         let store = state.store.clone();
-        let (out, stop) = committed(feed, state.store.clone(), state.points.clone(), false);
+        let (out, stop) = committed(feed, state.store.clone(), state.points.clone(), None);
         let mut out = Box::pin(out);
         for id in 1..=5 {
             tx.send(id).expect("sends");
@@ -888,6 +1190,221 @@ mod tests {
             .expect("saved");
         assert_eq!(saved.last_event_id, last.to_string());
         drop((out, store, state, tx));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn level(id: u64) -> PropertyUpdate {
+        PropertyUpdate {
+            thing_id: "urn:t".into(),
+            property: "level".into(),
+            value: json!(id as f64 / 4.0).into(),
+            timestamp: SystemTime::now(),
+            event_id: Some(id.to_string().into()),
+            schema_violation: id.is_multiple_of(2).then(|| "over \u{9b} max".to_owned()),
+        }
+    }
+
+    /// The lines of `items`, as the live path renders them, one string each.
+    fn rendered(items: &[Feed]) -> Vec<String> {
+        let mut bytes = Vec::new();
+        headless::render(items, &mut bytes);
+        String::from_utf8(bytes)
+            .expect("UTF-8")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Commits `items` with an output mark saying `path` held `len` bytes before their lines.
+    fn commit_marked(store: &Store, items: &[Feed], path: &Path, len: u64) {
+        let mut batch = Batch::new();
+        for item in items {
+            match item {
+                Feed::Event(record) => batch.push_event(record),
+                Feed::Property(update) => batch.push_property(update),
+                _ => continue,
+            };
+        }
+        let id = output_id(path).expect("the path resolves");
+        batch
+            .set_meta(OUTPUT_MARK, &encode_mark(len, &id))
+            .expect("fits");
+        store
+            .submit_blocking(batch)
+            .expect("queued")
+            .wait()
+            .expect("committed");
+    }
+
+    fn sorted(mut lines: Vec<String>) -> Vec<String> {
+        lines.sort();
+        lines
+    }
+
+    /// At start, a file longer than its mark (the lines of the last batch, whole or cut by a
+    /// kill, and lines that are not records) is cut back to the mark, and the lines of the
+    /// last batch's records are written again, byte for byte as the live path renders them.
+    #[test]
+    fn a_file_longer_than_its_mark_is_cut_back_and_the_last_batch_written_again() {
+        let dir = temp_dir("output-cut");
+        let path = dir.join("out.jsonl");
+        let state = State::open(&dir.join("state"), None).expect("opens");
+        let before = "{\"type\":\"event\",\"id\":\"0\"}\n";
+        std::fs::write(&path, before).expect("written");
+        commit_marked(&state.store, &[Feed::Event(event(0))], &path, 0);
+        let last = [
+            Feed::Event(event(1)),
+            Feed::Property(level(2)),
+            Feed::Event(event(3)),
+            Feed::Property(level(4)),
+        ];
+        commit_marked(&state.store, &last, &path, before.len() as u64);
+        // The kill came in the middle of the batch's lines, after a connection line.
+        let written = rendered(&last);
+        let torn = format!(
+            "{{\"type\":\"connection\"}}\n{}\n{}",
+            written[0],
+            &written[1][..10]
+        );
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(torn.as_bytes()))
+            .expect("appended");
+
+        let file = open_output(&state.store, &path).expect("caught up");
+        let text = std::fs::read_to_string(&path).expect("reads");
+        let (kept, again) = text.split_at(before.len());
+        assert_eq!(kept, before);
+        let again: Vec<String> = again.lines().map(str::to_owned).collect();
+        assert!(text.ends_with('\n'));
+        assert_eq!(
+            sorted(again),
+            sorted(written),
+            "each record once, as rendered live"
+        );
+        assert_eq!(file.len().expect("length"), text.len() as u64);
+
+        // A second start before anything new was committed does the same again.
+        drop(file);
+        open_output(&state.store, &path).expect("caught up again");
+        assert_eq!(std::fs::read_to_string(&path).expect("reads"), text);
+        drop(state);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A file shorter than its mark, a missing one, or a path that is not a regular file is a
+    /// typed error naming the path, and the file is left as it is.
+    #[test]
+    fn a_short_missing_or_irregular_output_file_is_a_typed_error_with_its_path() {
+        let dir = temp_dir("output-short");
+        let path = dir.join("out.jsonl");
+        let state = State::open(&dir.join("state"), None).expect("opens");
+        std::fs::write(&path, "{}\n").expect("written");
+        commit_marked(&state.store, &[Feed::Event(event(1))], &path, 100);
+        let error = open_output(&state.store, &path).expect_err("shorter");
+        assert!(
+            matches!(&error, StateError::OutputShorter { len: 3, marked: 100, path: p } if *p == path),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains("--output") && text.contains(&path.display().to_string()),
+            "{text}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).expect("reads"), "{}\n");
+
+        std::fs::remove_file(&path).expect("removed");
+        let error = open_output(&state.store, &path).expect_err("missing");
+        assert!(
+            matches!(&error, StateError::OutputMissing { marked: 100, .. }),
+            "{error:?}"
+        );
+        assert!(!path.exists(), "not made again");
+
+        let error = open_output(&state.store, &dir).expect_err("a directory");
+        assert!(
+            matches!(&error, StateError::OutputNotRegular { .. }),
+            "{error:?}"
+        );
+        drop(state);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A mark for another file leaves this one as it is (a new path starts a new file); a run
+    /// without `--output` removes the mark.
+    #[test]
+    fn another_path_appends_and_a_run_without_output_forgets_the_mark() {
+        let dir = temp_dir("output-other");
+        let (old, new) = (dir.join("old.jsonl"), dir.join("new.jsonl"));
+        let state_dir = dir.join("state");
+        let state = State::open(&state_dir, None).expect("opens");
+        std::fs::write(&old, "").expect("written");
+        commit_marked(&state.store, &[Feed::Event(event(1))], &old, 0);
+        std::fs::write(&new, "{\"kept\":1}\n").expect("written");
+        open_output(&state.store, &new).expect("appends");
+        assert_eq!(
+            std::fs::read_to_string(&new).expect("reads"),
+            "{\"kept\":1}\n"
+        );
+        assert!(state.store.meta(OUTPUT_MARK).expect("reads").is_some());
+        drop(state);
+
+        let state = State::open(&state_dir, None).expect("opens");
+        assert_eq!(state.store.meta(OUTPUT_MARK).expect("reads"), None);
+        drop(state);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Through the commit loop: every item's line is in the file once, and the mark says how
+    /// long the file was before the last batch's lines.
+    #[tokio::test]
+    async fn each_batch_commits_the_length_of_the_file_before_its_lines() {
+        let dir = temp_dir("output-loop");
+        let path = dir.join("out.jsonl");
+        let state_dir = dir.join("state");
+        let output = path.clone();
+        let state = blocking(move || State::open(&state_dir, Some(&output)))
+            .await
+            .expect("opens");
+        let printer = Printer::to_file(state.output.clone().expect("the file"));
+        let items: Vec<Feed> = (1..=30u64)
+            .map(|id| {
+                if id.is_multiple_of(3) {
+                    Feed::Property(level(id))
+                } else {
+                    Feed::Event(event(id))
+                }
+            })
+            .collect();
+        let want = rendered(&items);
+        let store = state.store.clone();
+        let (out, _stop) = committed(
+            futures::stream::iter(items),
+            state.store.clone(),
+            state.points.clone(),
+            Some(printer),
+        );
+        let seen = out.collect::<Vec<Feed>>().await.len();
+        assert_eq!(seen, 30);
+        let text = std::fs::read_to_string(&path).expect("reads");
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        assert_eq!(lines, want, "every line once, in order");
+        let meta = store.meta(OUTPUT_MARK).expect("reads").expect("marked");
+        let (len, id) = decode_mark(&meta.value).expect("decodes");
+        assert_eq!(id, output_id(&path).expect("resolves").as_slice());
+        let mut last = 0;
+        store
+            .history_since(meta.history, |_| last += 1)
+            .expect("reads");
+        assert!(last > 0, "the last batch held records");
+        let tail: usize = want[want.len() - last..].iter().map(|l| l.len() + 1).sum();
+        assert_eq!(
+            len as usize,
+            text.len() - tail,
+            "the length before the last batch"
+        );
+        drop((store, state));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -36,7 +36,7 @@ use wot_alerts::{AlertManager, RuleSet};
 use wot_events::{ConnectionState, ConsumedThing};
 
 use crate::cli::Options;
-use crate::headless::{self, Printer};
+use crate::headless;
 use crate::live::{Feed, LinkWatch, Live};
 use journal::Journal;
 use state::Model;
@@ -339,6 +339,7 @@ pub(crate) async fn run<T>(
         restored,
         feed_prints,
         stop: stop_feed,
+        printer: headless_printer,
         ..
     } = live;
     let mut connections = options
@@ -389,7 +390,7 @@ pub(crate) async fn run<T>(
         .map_err(|source| WebError::Bind { addr, source })?;
     let url = page_url(local, server.token.as_deref());
     // `--headless` beside `--web`: the JSON lines of the feed, with the URL as one of them.
-    let printer = options.headless.then(Printer::new);
+    let printer = options.headless.then_some(headless_printer);
     match &printer {
         Some(printer) => {
             if !printer.line(&serde_json::json!({"type": "web", "url": url}))
