@@ -6,13 +6,15 @@ use async_nats::jetstream::{self, kv, stream};
 
 use crate::error::Error;
 
-/// Creates the bucket `name` with one value per key and `max_age`, or opens the one there
-/// and checks its max age.
+/// Creates the bucket `name` with one value per key, `max_age`, values of at most
+/// `max_value_size` bytes and at most `max_bytes` in all (-1: no limit; past it, writes are
+/// refused), or opens the one there and checks its max age.
 pub(crate) async fn ensure_bucket(
     js: &jetstream::Context,
     name: &str,
     max_age: Duration,
     max_value_size: i32,
+    max_bytes: i64,
 ) -> Result<kv::Store, Error> {
     let name_ok = !name.is_empty()
         && name.len() <= 64
@@ -33,6 +35,7 @@ pub(crate) async fn ensure_bucket(
         max_messages_per_subject: 1,
         max_age,
         max_message_size: max_value_size,
+        max_bytes,
         storage: stream::StorageType::File,
         allow_rollup: true,
         deny_delete: true,

@@ -95,7 +95,8 @@ impl LeasesBuilder {
         let js = jetstream::ContextBuilder::new()
             .timeout(self.timeout)
             .build(client);
-        let kv = ensure_bucket(&js, &self.bucket, self.ttl, 1024).await?;
+        // One small value per Thing, each gone a lease time after its last renewal: no size limit.
+        let kv = ensure_bucket(&js, &self.bucket, self.ttl, 1024, -1).await?;
         let value = serde_json::to_vec(&LeaseValue {
             v: 1,
             holder: holder.clone(),

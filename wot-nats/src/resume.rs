@@ -1,7 +1,7 @@
 //! A `wot_events::ResumeStore` kept in a key-value bucket, so that the collector that takes
 //! a Thing over resumes its streams where the last one stopped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -34,11 +34,20 @@ pub const DEFAULT_STORED_RECENT_IDS: usize = 16;
 /// fit even without their recent ids is not written (one warning).
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024;
 
+/// The default limit on the resume bucket's size, when this store creates it: 1 GiB. Past it,
+/// writes are refused (and retried at each flush, with a warning).
+pub const DEFAULT_RESUME_BUCKET_BYTES: i64 = 1 << 30;
+
 /// The default number of streams per Thing kept: 256; further streams are not kept.
 pub const DEFAULT_MAX_STREAMS_PER_THING: usize = 256;
 
 /// The default number of Things kept in memory: 100,000; further Things are not kept.
 pub const DEFAULT_MAX_THINGS: usize = 100_000;
+
+/// Ids handed on and not confirmed published kept per stream, with
+/// [`KvResumeStoreBuilder::after_publish`]: 4,096. Past it the oldest are dropped (a later
+/// confirmed id moves the point past them all the same).
+const MAX_PENDING_IDS: usize = 4096;
 
 /// Writes to the bucket at a time during a flush.
 const FLUSH_CONCURRENCY: usize = 64;
@@ -56,6 +65,19 @@ struct StoredStream {
     form: String,
     #[serde(flatten)]
     point: ResumePoint,
+    /// With `after_publish`: ids handed on and not yet confirmed published, oldest first.
+    #[serde(skip)]
+    pending: VecDeque<String>,
+}
+
+impl StoredStream {
+    /// Whether this stream carries the records of `stream` (`event/<name>`,
+    /// `property/<name>`), alone or with others.
+    fn carries(&self, stream: &str) -> bool {
+        self.affordance == stream
+            || (self.affordance == "events" && stream.starts_with("event/"))
+            || (self.affordance == "properties" && stream.starts_with("property/"))
+    }
 }
 
 /// One Thing's points in memory.
@@ -79,6 +101,8 @@ pub struct KvResumeStoreBuilder {
     max_streams_per_thing: usize,
     max_things: usize,
     timeout: Duration,
+    after_publish: bool,
+    max_bucket_bytes: i64,
 }
 
 impl Default for KvResumeStoreBuilder {
@@ -93,6 +117,8 @@ impl Default for KvResumeStoreBuilder {
             max_streams_per_thing: DEFAULT_MAX_STREAMS_PER_THING,
             max_things: DEFAULT_MAX_THINGS,
             timeout: DEFAULT_TIMEOUT,
+            after_publish: false,
+            max_bucket_bytes: DEFAULT_RESUME_BUCKET_BYTES,
         }
     }
 }
@@ -155,6 +181,23 @@ impl KvResumeStoreBuilder {
         self
     }
 
+    /// The bucket's size limit, when this store creates it. Default:
+    /// [`DEFAULT_RESUME_BUCKET_BYTES`].
+    pub fn max_bucket_bytes(mut self, bytes: i64) -> Self {
+        self.max_bucket_bytes = bytes;
+        self
+    }
+
+    /// Whether a point moves only once the record of its event is confirmed published
+    /// ([`KvResumeStore::published`]), rather than when the stream hands the event on.
+    /// Default: `false`. A collector that publishes to JetStream turns it on: otherwise a
+    /// point written before the record was acknowledged would make the successor of a
+    /// collector that died in between skip that event.
+    pub fn after_publish(mut self, yes: bool) -> Self {
+        self.after_publish = yes;
+        self
+    }
+
     /// Opens the bucket (creating it when missing) and starts the task that writes advanced
     /// points. Call it inside a Tokio runtime.
     ///
@@ -171,6 +214,7 @@ impl KvResumeStoreBuilder {
             || self.max_value_bytes == 0
             || self.max_streams_per_thing == 0
             || self.max_things == 0
+            || self.max_bucket_bytes < 1
         {
             return Err(Error::config(
                 "the flush interval, timeout, value limit and counts must not be zero",
@@ -186,7 +230,14 @@ impl KvResumeStoreBuilder {
             .timeout(self.timeout)
             .build(client);
         let value_size = i32::try_from(self.max_value_bytes).unwrap_or(i32::MAX);
-        let kv = ensure_bucket(&js, &self.bucket, self.max_age, value_size).await?;
+        let kv = ensure_bucket(
+            &js,
+            &self.bucket,
+            self.max_age,
+            value_size,
+            self.max_bucket_bytes,
+        )
+        .await?;
         let shared = Arc::new(Shared {
             kv,
             settings: self,
@@ -257,10 +308,16 @@ impl Shared {
                 v: 1,
                 streams: streams
                     .iter()
+                    .filter(|s| !s.point.last_event_id.is_empty())
                     .map(|s| {
-                        let mut s = s.clone();
-                        s.point.truncate_recent(keep);
-                        s
+                        let mut point = s.point.clone();
+                        point.truncate_recent(keep);
+                        StoredStream {
+                            affordance: s.affordance.clone(),
+                            form: s.form.clone(),
+                            point,
+                            pending: VecDeque::new(),
+                        }
                     })
                     .collect(),
             };
@@ -308,6 +365,11 @@ async fn flush_loop(shared: Arc<Shared>) {
 ///
 /// A Thing whose lease was lost must be [`forget`](Self::forget)ten, so that this store
 /// stops writing it while the new holder does.
+///
+/// A collector builds it with [`after_publish`](KvResumeStoreBuilder::after_publish) and
+/// calls [`published`](Self::published) for each acknowledged record: a point then never
+/// runs ahead of what JetStream holds, and the successor of a collector that died resumes
+/// at or before the last record stored (the duplicate window drops what it publishes twice).
 ///
 /// # Examples
 ///
@@ -432,6 +494,31 @@ impl KvResumeStore {
         self.shared.lock().remove(thing_id);
     }
 
+    /// With [`after_publish`](KvResumeStoreBuilder::after_publish): `record` is stored in
+    /// JetStream. The point of the stream that carried it moves to its event id, past the
+    /// ids handed on before it (events the app did not publish, such as values of unknown
+    /// properties, included). Records are confirmed in the order they were handed on. A
+    /// record without an event id, or whose id is not waiting, changes nothing.
+    pub fn published(&self, record: &crate::Record) {
+        let Some(event_id) = record.event_id() else {
+            return;
+        };
+        let stream_name = record.stream();
+        let recent_ids = self.shared.settings.recent_ids;
+        let mut things = self.shared.lock();
+        let Some(thing) = things.get_mut(record.thing_id()) else {
+            return;
+        };
+        for stream in thing.streams.iter_mut().filter(|s| s.carries(&stream_name)) {
+            if let Some(at) = stream.pending.iter().position(|id| id == event_id) {
+                for id in stream.pending.drain(..=at) {
+                    stream.point.advance(&id, recent_ids);
+                }
+                thing.dirty = true;
+            }
+        }
+    }
+
     /// How many Things have points in memory.
     pub fn len(&self) -> usize {
         self.shared.lock().len()
@@ -462,6 +549,7 @@ impl ResumeStore for KvResumeStore {
             .streams
             .iter()
             .find(|s| s.affordance == key.affordance() && s.form == key.form())
+            .filter(|s| !s.point.last_event_id.is_empty())
             .map(|s| s.point.clone())
     }
 
@@ -491,13 +579,21 @@ impl ResumeStore for KvResumeStore {
                     affordance: key.affordance().to_owned(),
                     form: key.form().to_owned(),
                     point: ResumePoint::default(),
+                    pending: VecDeque::new(),
                 });
                 let last = thing.streams.len() - 1;
                 &mut thing.streams[last]
             }
             None => return,
         };
-        stream.point.advance(event_id, settings.recent_ids);
-        thing.dirty = true;
+        if settings.after_publish {
+            if stream.pending.len() >= MAX_PENDING_IDS {
+                stream.pending.pop_front();
+            }
+            stream.pending.push_back(event_id.to_owned());
+        } else {
+            stream.point.advance(event_id, settings.recent_ids);
+            thing.dirty = true;
+        }
     }
 }

@@ -102,6 +102,58 @@ async fn the_store_writes_by_itself_and_stops_when_dropped_or_told_to_forget() {
 
 #[tokio::test]
 #[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
+async fn after_publish_points_move_only_with_confirmed_records() {
+    let server = NatsServer::start();
+    let store = KvResumeStore::builder()
+        .after_publish(true)
+        .flush_interval(Duration::from_secs(3600))
+        .open(server.client().await)
+        .await
+        .unwrap();
+    let thing = "t";
+    // One connection for all events, one per property; both number their events from 1.
+    let events = StreamKey::all_events(thing, &form());
+    let temperature = StreamKey::property(thing, "temperature", &form());
+    for id in ["1", "2", "3", "4"] {
+        store.advance(&events, id);
+        store.advance(&temperature, id);
+    }
+    assert_eq!(store.load(&events), None, "nothing published yet");
+
+    let record = |name: &str, id: &str| {
+        wot_nats::Record::Event(wot_events::EventRecord {
+            thing_id: thing.into(),
+            thing_title: "T".into(),
+            event: name.into(),
+            data: Default::default(),
+            event_id: Some(id.into()),
+            received_at: std::time::SystemTime::now(),
+        })
+    };
+    // Event 1 was dropped by the app (never published); event 3's record is stored.
+    store.published(&record("overheat", "3"));
+    let point = store.load(&events).unwrap();
+    assert_eq!(point.last_event_id, "3");
+    assert_eq!(point.recent_ids, ["1", "2", "3"]);
+    // The property stream, with the same ids, did not move.
+    assert_eq!(store.load(&temperature), None);
+    // An id not waiting (already confirmed, or unknown) changes nothing.
+    store.published(&record("overheat", "2"));
+    store.published(&record("overheat", "9"));
+    assert_eq!(store.load(&events).unwrap().last_event_id, "3");
+
+    store.flush().await.unwrap();
+    let reader = KvResumeStore::builder()
+        .open(server.client().await)
+        .await
+        .unwrap();
+    reader.prefetch(thing).await.unwrap();
+    assert_eq!(reader.load(&events).unwrap().last_event_id, "3");
+    assert_eq!(reader.load(&temperature), None);
+}
+
+#[tokio::test]
+#[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
 async fn hostile_things_and_values() {
     let server = NatsServer::start();
     let client = server.client().await;
