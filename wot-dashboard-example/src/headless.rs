@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use futures::{Stream, StreamExt, stream};
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use wot_events::{CloseReason, ConnectionState};
 
 use crate::live::{Feed, LinkWatch, Live};
+use crate::persist::StateError;
 use crate::sanitize;
 
 fn time(at: SystemTime) -> String {
@@ -212,6 +213,18 @@ impl Printer {
         }
     }
 
+    /// At the end of a run: the error that stopped the writes to the `--output` file, if
+    /// one did (a closed stdout is a normal end, a file that cannot be written is not).
+    ///
+    /// # Errors
+    /// [`StateError::OutputIo`] with the first write error.
+    pub(crate) fn written(&self) -> Result<(), StateError> {
+        match &self.sink {
+            Sink::File(file) => file.written(),
+            Sink::Stdout => Ok(()),
+        }
+    }
+
     /// Writes `lines` (whole lines) with one call; `false` when the reader went away.
     pub(crate) fn lines(&self, lines: &[u8]) -> bool {
         match &self.sink {
@@ -244,12 +257,34 @@ pub(crate) struct OutputFile {
     file: std::fs::File,
     /// The file's absolute path, as recorded in the state directory.
     id: Vec<u8>,
+    /// The first write that failed.
+    failed: Mutex<Option<std::io::Error>>,
 }
 
 impl OutputFile {
     /// `file` (opened for appending) at `path`, recorded in the state directory as `id`.
     pub(crate) fn new(path: PathBuf, file: std::fs::File, id: Vec<u8>) -> Self {
-        OutputFile { path, file, id }
+        OutputFile {
+            path,
+            file,
+            id,
+            failed: Mutex::new(None),
+        }
+    }
+
+    fn written(&self) -> Result<(), StateError> {
+        let failed = self
+            .failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match failed {
+            Some(source) => Err(StateError::OutputIo {
+                path: self.path.clone(),
+                source,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The file's absolute path, as recorded in the state directory.
@@ -276,7 +311,11 @@ impl OutputFile {
         match (&self.file).write_all(bytes) {
             Ok(()) => true,
             Err(error) => {
-                tracing::error!(path = %self.path.display(), %error, "the --output file cannot be written; stopping");
+                tracing::debug!(path = %self.path.display(), %error, "the --output file cannot be written");
+                self.failed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert(error);
                 false
             }
         }
@@ -383,6 +422,27 @@ mod tests {
         );
         assert_eq!(closed["state"], "closed");
         assert!(closed["reason"].as_str().is_some_and(|r| r.contains("204")));
+    }
+
+    /// A file that cannot be written stops the printer, and the run ends with the error
+    /// naming the file (a closed stdout is a normal end).
+    #[test]
+    fn a_failed_write_to_the_output_file_is_reported_with_its_path() {
+        let path = std::env::temp_dir().join(format!("dash-readonly-{}", std::process::id()));
+        std::fs::write(&path, "").expect("written");
+        // Opened for reading only: every write fails.
+        let file = std::fs::File::open(&path).expect("opens");
+        let printer = Printer::to_file(Arc::new(OutputFile::new(path.clone(), file, Vec::new())));
+        assert!(printer.written().is_ok());
+        assert!(!printer.line(&json!({"type": "x"})));
+        let error = printer.written().expect_err("the write failed");
+        assert!(
+            matches!(&error, StateError::OutputIo { path: p, .. } if *p == path),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("--output"), "{error}");
+        assert!(Printer::new().written().is_ok());
+        let _ = std::fs::remove_file(&path);
     }
 
     #[tokio::test]

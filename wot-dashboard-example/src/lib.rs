@@ -186,17 +186,17 @@ pub async fn run(options: Options) -> Result<(), RunError> {
     };
     if options.web.is_some() {
         let live = live::start(&options, &things, rules.clone(), state).await?;
-        return match web::run(live, &things, &rules, &options, &mut halt).await? {
-            Some(stop) => stop.into_result(),
-            None => Ok(()),
-        };
+        let printer = live.printer.clone();
+        let halt = web::run(live, &things, &rules, &options, &mut halt).await?;
+        printer.written()?;
+        return halt.map_or(Ok(()), Halt::into_result);
     }
     let live = live::start(&options, &things, rules, state).await?;
     if options.headless {
-        return match headless::run(live, &mut halt).await {
-            Some(stop) => stop.into_result(),
-            None => Ok(()),
-        };
+        let printer = live.printer.clone();
+        let halt = headless::run(live, &mut halt).await;
+        printer.written()?;
+        return halt.map_or(Ok(()), Halt::into_result);
     }
     let views = things
         .iter()
