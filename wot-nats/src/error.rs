@@ -61,6 +61,9 @@ pub enum ErrorKind {
     Publish,
     /// A key-value bucket could not be created or read, or a write to it failed.
     KeyValue,
+    /// A Thing's event subscription or property observation could not be opened: the
+    /// [`source`](std::error::Error::source) is wot-events' error.
+    Thing,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,11 @@ pub(crate) enum Repr {
     Publish { subject: String, reason: String },
     #[error("key-value bucket {bucket}: {reason}")]
     KeyValue { bucket: String, reason: String },
+    #[error("Thing {thing}: {source}")]
+    Thing {
+        thing: String,
+        source: wot_events::Error,
+    },
 }
 
 impl Error {
@@ -166,6 +174,14 @@ impl Error {
         )
     }
 
+    pub(crate) fn thing(thing: &str, source: wot_events::Error) -> Self {
+        // The id as one token, so that its control characters cannot reach a terminal.
+        Self::new(Repr::Thing {
+            thing: crate::subject::token(thing),
+            source,
+        })
+    }
+
     pub(crate) fn repr(&self) -> &Repr {
         &self.inner.repr
     }
@@ -184,6 +200,7 @@ impl Error {
             Repr::Stream { .. } => ErrorKind::Stream,
             Repr::Publish { .. } => ErrorKind::Publish,
             Repr::KeyValue { .. } => ErrorKind::KeyValue,
+            Repr::Thing { .. } => ErrorKind::Thing,
         }
     }
 
@@ -239,6 +256,9 @@ impl fmt::Debug for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        if let Repr::Thing { source, .. } = self.repr() {
+            return Some(source);
+        }
         self.inner
             .source
             .as_deref()

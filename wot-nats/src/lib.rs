@@ -90,6 +90,7 @@
 //! built without its `server_2_10` and later features for that reason.
 
 mod bucket;
+mod collector;
 mod connect;
 mod error;
 mod lease;
@@ -99,6 +100,10 @@ mod record;
 mod resume;
 mod subject;
 
+pub use collector::{
+    Collector, CollectorBuilder, DEFAULT_CLAIMS_PER_ROUND, DEFAULT_MAX_HELD, DEFAULT_PIPELINE,
+    DEFAULT_REST,
+};
 pub use connect::{DEFAULT_TIMEOUT, connect, redact_url};
 pub use error::{Error, ErrorKind};
 pub use lease::{
@@ -108,7 +113,7 @@ pub use lease::{
 pub use msgid::{MAX_MESSAGE_ID_LEN, message_id};
 pub use publisher::{
     Ack, DEFAULT_DUPLICATE_WINDOW, DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_STREAM, PendingAck, Publisher, PublisherBuilder,
+    DEFAULT_STREAM, Outgoing, PendingAck, Publisher, PublisherBuilder,
 };
 pub use record::{CloseCause, ConnectionChange, LinkState, MAX_ERROR_TEXT, Record, SCHEMA_VERSION};
 pub use resume::{

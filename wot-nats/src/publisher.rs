@@ -200,6 +200,31 @@ impl std::fmt::Debug for Publisher {
     }
 }
 
+/// A record made into a message by [`Publisher::prepare`]: subject, JSON, message id.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    subject: String,
+    payload: bytes::Bytes,
+    message_id: Option<String>,
+}
+
+impl Outgoing {
+    /// The subject.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The record as JSON.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The `Nats-Msg-Id`, for records with an SSE event id.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
+    }
+}
+
 /// What JetStream answered for a stored record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
@@ -405,6 +430,22 @@ impl Publisher {
     /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the message could not be handed
     /// to the connection.
     pub async fn send(&self, record: &Record) -> Result<PendingAck, Error> {
+        let outgoing = self.prepare(record)?;
+        self.send_prepared(&outgoing).await
+    }
+
+    /// The message of `record`: its subject, JSON and message id. Sending the same
+    /// [`Outgoing`] again ([`send_prepared`](Self::send_prepared), after a failed
+    /// acknowledgement) sends the same message id, which the stream stores once.
+    ///
+    /// The message id of a record depends on the records of its stream prepared just before
+    /// (records in a row with one event id are numbered): prepare each record once, in the
+    /// order received.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), without the ones of sending.
+    pub fn prepare(&self, record: &Record) -> Result<Outgoing, Error> {
         let subject = record.subject(&self.settings.subjects)?;
         let payload = record.to_json()?;
         let max = self.js.client().server_info().max_payload;
@@ -413,12 +454,31 @@ impl Publisher {
         if payload.len() > limit {
             return Err(Error::too_long("record", payload.len(), limit));
         }
-        let mut message = PublishMessage::build().payload(payload.into());
-        if let Some(event_id) = record.event_id() {
+        let message_id = record.event_id().map(|event_id| {
             let stream = record.stream();
             let run = self.run_of(record.thing_id(), &stream, event_id);
-            message = message.message_id(message_id(record.thing_id(), &stream, event_id, run));
+            message_id(record.thing_id(), &stream, event_id, run)
+        });
+        Ok(Outgoing {
+            subject,
+            payload: payload.into(),
+            message_id,
+        })
+    }
+
+    /// Sends a message made by [`prepare`](Self::prepare), as [`send`](Self::send) does.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Publish`](crate::ErrorKind::Publish) or
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the message could not be handed
+    /// to the connection.
+    pub async fn send_prepared(&self, outgoing: &Outgoing) -> Result<PendingAck, Error> {
+        let mut message = PublishMessage::build().payload(outgoing.payload.clone());
+        if let Some(id) = &outgoing.message_id {
+            message = message.message_id(id);
         }
+        let subject = outgoing.subject.clone();
         match self.js.send_publish(subject.clone(), message).await {
             Ok(inner) => Ok(PendingAck {
                 inner,

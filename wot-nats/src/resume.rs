@@ -519,6 +519,12 @@ impl KvResumeStore {
         }
     }
 
+    /// Whether points wait for [`published`](Self::published) (see
+    /// [`KvResumeStoreBuilder::after_publish`]).
+    pub fn is_after_publish(&self) -> bool {
+        self.shared.settings.after_publish
+    }
+
     /// How many Things have points in memory.
     pub fn len(&self) -> usize {
         self.shared.lock().len()

@@ -1,0 +1,571 @@
+//! A collector: claims Things, watches each claimed Thing and publishes what it sends.
+//!
+//! ```text
+//! every renew interval (a third of the lease time):
+//!   held Thing ── renew ──▶ Held: keep watching
+//!       │                   Lost, or no renewal through by valid_until: stop watching, forget its points
+//!       └─ its watch ended (every stream closed or failed): release, rest, claim again later
+//!   free Thing ── claim ──▶ claimed: read its resume points, start watching
+//!                           held by another: try again next round
+//! stop: stop watching, write the resume points, release every lease
+//! ```
+//!
+//! Watching a Thing: every event (`subscribe_all`) and every property
+//! (`observe_all_properties`), and every connection change, each published in the order
+//! received, with at most `pipeline` records of the Thing unacknowledged. A record whose
+//! acknowledgement fails is sent again, with the records after it, in order, with the same
+//! message ids (the stream stores each once). The resume point of a stream moves when the
+//! record of its event is acknowledged.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_stream::wrappers::WatchStream;
+use wot_events::{
+    ConsumedThing, EventSubscriber, EventSubscriberBuilder, ObserveOptions, SubscribeOptions,
+};
+
+use crate::error::{Error, ErrorKind};
+use crate::lease::{Lease, LeaseStatus, Leases};
+use crate::publisher::{Outgoing, PendingAck, Publisher};
+use crate::record::{ConnectionChange, LinkState, Record};
+use crate::resume::KvResumeStore;
+
+/// The default number of records of one Thing sent and not acknowledged: 64.
+pub const DEFAULT_PIPELINE: usize = 64;
+
+/// The default number of Things one collector holds at most: 10,000.
+pub const DEFAULT_MAX_HELD: usize = 10_000;
+
+/// The default number of claims one round makes at most: 64.
+pub const DEFAULT_CLAIMS_PER_ROUND: usize = 64;
+
+/// The default time a Thing whose watch ended (every stream closed or failed) is left before
+/// this collector claims it again: 30 s.
+pub const DEFAULT_REST: Duration = Duration::from_secs(30);
+
+/// Renewals sent at a time.
+const RENEW_CONCURRENCY: usize = 32;
+
+/// The longest wait between two attempts to publish while NATS fails.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Settings of a [`Collector`]. Every setting states its default.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CollectorBuilder {
+    pipeline: usize,
+    max_held: usize,
+    claims_per_round: usize,
+    rest: Duration,
+    subscribe: SubscribeOptions,
+    observe: ObserveOptions,
+}
+
+impl Default for CollectorBuilder {
+    fn default() -> Self {
+        CollectorBuilder {
+            pipeline: DEFAULT_PIPELINE,
+            max_held: DEFAULT_MAX_HELD,
+            claims_per_round: DEFAULT_CLAIMS_PER_ROUND,
+            rest: DEFAULT_REST,
+            // Records go to NATS: no buffers of recent ones.
+            subscribe: SubscribeOptions::new().buffer(None),
+            observe: ObserveOptions::new().history(0),
+        }
+    }
+}
+
+impl CollectorBuilder {
+    /// Records of one Thing sent and not acknowledged at most. Default: [`DEFAULT_PIPELINE`].
+    pub fn pipeline(mut self, n: usize) -> Self {
+        self.pipeline = n;
+        self
+    }
+
+    /// Things held at most. Default: [`DEFAULT_MAX_HELD`]. In a fleet of `n` collectors,
+    /// `things / (n - 1)` (rounded up) lets the others take over all of one that dies.
+    pub fn max_held(mut self, n: usize) -> Self {
+        self.max_held = n;
+        self
+    }
+
+    /// Claims one round makes at most. Default: [`DEFAULT_CLAIMS_PER_ROUND`].
+    pub fn claims_per_round(mut self, n: usize) -> Self {
+        self.claims_per_round = n;
+        self
+    }
+
+    /// How long a Thing whose watch ended is left before it is claimed again. Default:
+    /// [`DEFAULT_REST`].
+    pub fn rest(mut self, rest: Duration) -> Self {
+        self.rest = rest;
+        self
+    }
+
+    /// The options of each Thing's event subscription. Default: no buffer of recent
+    /// records, the rest as [`SubscribeOptions::new`].
+    pub fn subscribe_options(mut self, options: SubscribeOptions) -> Self {
+        self.subscribe = options;
+        self
+    }
+
+    /// The options of each Thing's property observation. Default: no history, the rest as
+    /// [`ObserveOptions::new`].
+    pub fn observe_options(mut self, options: ObserveOptions) -> Self {
+        self.observe = options;
+        self
+    }
+
+    /// A collector of `things`, watched with a subscriber built from `subscriber` (its
+    /// resume store set to `resume`), published with `publisher`, shared through `leases`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] for a zero pipeline, held count or claim count, or a `resume`
+    /// store not built with [`after_publish`](crate::KvResumeStoreBuilder::after_publish).
+    pub fn build(
+        self,
+        things: Vec<ConsumedThing>,
+        subscriber: EventSubscriberBuilder,
+        publisher: Publisher,
+        leases: Leases,
+        resume: KvResumeStore,
+    ) -> Result<Collector, Error> {
+        if self.pipeline == 0 || self.max_held == 0 || self.claims_per_round == 0 {
+            return Err(Error::config(
+                "the pipeline, held count and claims per round must not be zero",
+            ));
+        }
+        if !resume.is_after_publish() {
+            return Err(Error::config(
+                "a collector's resume store must be built with after_publish(true)",
+            ));
+        }
+        let resume = Arc::new(resume);
+        let subscriber = subscriber.resume_store(resume.clone()).build();
+        let (held_tx, _) = watch::channel(Vec::new());
+        Ok(Collector {
+            shared: Arc::new(Shared {
+                settings: self,
+                subscriber,
+                publisher,
+                resume,
+            }),
+            leases,
+            things,
+            held_tx,
+        })
+    }
+}
+
+/// What the watch tasks share.
+struct Shared {
+    settings: CollectorBuilder,
+    subscriber: EventSubscriber,
+    publisher: Publisher,
+    resume: Arc<KvResumeStore>,
+}
+
+/// Claims Things from a list through [`Leases`], watches each Thing it holds with
+/// wot-events (resuming from the [`KvResumeStore`]), and publishes every record with the
+/// [`Publisher`]; drops a Thing whose lease it lost. See the module docs for the rounds.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn run(things: Vec<wot_events::ConsumedThing>) -> Result<(), wot_nats::Error> {
+/// use wot_events::EventSubscriber;
+/// use wot_nats::{Collector, KvResumeStore, Leases, Publisher};
+///
+/// let client = wot_nats::connect("nats://127.0.0.1:4222", wot_nats::DEFAULT_TIMEOUT).await?;
+/// let publisher = Publisher::builder().build(client.clone())?;
+/// publisher.ensure_stream().await?;
+/// let leases = Leases::builder().open(client.clone(), "collector-a").await?;
+/// let resume = KvResumeStore::builder().after_publish(true).open(client).await?;
+/// let collector = Collector::builder().build(
+///     things,
+///     EventSubscriber::builder(),
+///     publisher,
+///     leases,
+///     resume,
+/// )?;
+/// let stop = std::future::pending::<()>(); // a signal, in an app
+/// collector.run(stop).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Collector {
+    shared: Arc<Shared>,
+    leases: Leases,
+    things: Vec<ConsumedThing>,
+    held_tx: watch::Sender<Vec<String>>,
+}
+
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("settings", &self.shared.settings)
+            .field("things", &self.things.len())
+            .field("holder", &self.leases.holder())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Thing this collector holds: its lease and the task watching it.
+struct Held {
+    lease: Lease,
+    watch: AbortOnDrop,
+}
+
+/// A task aborted when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Collector {
+    /// Settings to build a collector with, all at their defaults.
+    pub fn builder() -> CollectorBuilder {
+        CollectorBuilder::default()
+    }
+
+    /// A receiver of the ids of the Things held, sorted, updated after each round.
+    pub fn held(&self) -> watch::Receiver<Vec<String>> {
+        self.held_tx.subscribe()
+    }
+
+    /// Runs rounds until `stop` completes, then stops watching, writes the resume points and
+    /// releases every lease. Dropping the future instead stops the watches at once and
+    /// releases nothing (the leases expire: as if the process died).
+    ///
+    /// # Errors
+    ///
+    /// None so far: failures of NATS and of Things are logged and retried. (The result
+    /// leaves room for failures that end a collector.)
+    pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), Error> {
+        tokio::pin!(stop);
+        let mut held: HashMap<String, Held> = HashMap::new();
+        let mut resting: HashMap<String, Instant> = HashMap::new();
+        let mut tick = tokio::time::interval(self.leases.renew_interval());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                _ = tick.tick() => {}
+            }
+            self.renew(&mut held, &mut resting).await;
+            self.claim(&mut held, &mut resting).await;
+            let mut ids: Vec<String> = held.keys().cloned().collect();
+            ids.sort();
+            self.held_tx.send_replace(ids);
+        }
+        // Stop watching first, so that no point moves after it is written.
+        let leases: Vec<Lease> = held.into_values().map(|h| h.lease).collect();
+        if let Err(e) = self.shared.resume.flush().await {
+            tracing::warn!(error = %e, "resume points not written at the stop");
+        }
+        for lease in leases {
+            let thing = lease.thing_id().to_owned();
+            if let Err(e) = self.leases.release(lease).await {
+                tracing::warn!(thing = %crate::token(&thing), error = %e, "lease not released");
+            }
+            self.shared.resume.forget(&thing);
+        }
+        self.held_tx.send_replace(Vec::new());
+        Ok(())
+    }
+
+    /// Renews every lease held; drops the Things lost and those whose watch ended.
+    async fn renew(
+        &self,
+        held: &mut HashMap<String, Held>,
+        resting: &mut HashMap<String, Instant>,
+    ) {
+        let leases = &self.leases;
+        // Futures built in a loop, not by a closure: a closure returning a future that
+        // borrows its argument is not `Send` for every lifetime, which `tokio::spawn` needs.
+        let mut renewals = Vec::with_capacity(held.len());
+        for (id, h) in held.iter_mut() {
+            renewals.push(renew_one(leases, id, h));
+        }
+        let outcomes: Vec<(String, Drop_)> = futures::stream::iter(renewals)
+            .buffer_unordered(RENEW_CONCURRENCY)
+            .collect()
+            .await;
+        for (id, outcome) in outcomes {
+            if outcome == Drop_::No {
+                continue;
+            }
+            let Some(h) = held.remove(&id) else { continue };
+            drop(h.watch);
+            self.shared.resume.forget(&id);
+            if outcome == Drop_::Ended {
+                tracing::info!(thing = %crate::token(&id), "every stream of the Thing ended: released for now");
+                if let Err(e) = self.leases.release(h.lease).await {
+                    tracing::warn!(thing = %crate::token(&id), error = %e, "lease not released");
+                }
+                resting.insert(id, Instant::now() + self.shared.settings.rest);
+            } else {
+                tracing::info!(thing = %crate::token(&id), "lease lost: stopped watching");
+            }
+        }
+    }
+
+    /// Claims free Things, up to the limits, and starts watching them.
+    async fn claim(
+        &self,
+        held: &mut HashMap<String, Held>,
+        resting: &mut HashMap<String, Instant>,
+    ) {
+        let now = Instant::now();
+        resting.retain(|_, until| *until > now);
+        let settings = &self.shared.settings;
+        let mut claims = 0;
+        for thing in &self.things {
+            if held.len() >= settings.max_held || claims >= settings.claims_per_round {
+                break;
+            }
+            let id = thing.id();
+            if held.contains_key(id) || resting.contains_key(id) {
+                continue;
+            }
+            let lease = match self.leases.claim(id).await {
+                Ok(Some(lease)) => lease,
+                Ok(None) => continue,
+                Err(e) if e.kind() == ErrorKind::TooLong => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming failed; trying again next round");
+                    return;
+                }
+            };
+            claims += 1;
+            if let Err(e) = self.shared.resume.prefetch(id).await {
+                tracing::warn!(thing = %crate::token(id), error = %e, "resume points not read: released");
+                let _ = self.leases.release(lease).await;
+                continue;
+            }
+            tracing::info!(thing = %crate::token(id), "claimed: watching");
+            let task = tokio::spawn(watch_thing(Arc::clone(&self.shared), thing.clone()));
+            held.insert(
+                id.to_owned(),
+                Held {
+                    lease,
+                    watch: AbortOnDrop(task),
+                },
+            );
+        }
+    }
+}
+
+/// Renews the lease of one held Thing: whether to drop it.
+async fn renew_one(leases: &Leases, id: &str, h: &mut Held) -> (String, Drop_) {
+    if h.watch.0.is_finished() {
+        return (id.to_owned(), Drop_::Ended);
+    }
+    let outcome = match leases.renew(&mut h.lease).await {
+        Ok(LeaseStatus::Held) => Drop_::No,
+        Ok(LeaseStatus::Lost) => Drop_::Lost,
+        Err(e) if Instant::now() >= h.lease.valid_until() => {
+            tracing::warn!(thing = %crate::token(id), error = %e, "lease not renewed in time: stopping");
+            Drop_::Lost
+        }
+        Err(e) => {
+            tracing::warn!(thing = %crate::token(id), error = %e, "lease not renewed; trying again");
+            Drop_::No
+        }
+    };
+    (id.to_owned(), outcome)
+}
+
+/// Why a held Thing is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drop_ {
+    No,
+    Lost,
+    Ended,
+}
+
+/// Watches one Thing until every stream of it ends; logs why it could not.
+async fn watch_thing(shared: Arc<Shared>, thing: ConsumedThing) {
+    if let Err(e) = watch(&shared, &thing).await {
+        tracing::warn!(error = %e, "watching a Thing failed");
+    }
+}
+
+async fn watch(shared: &Shared, thing: &ConsumedThing) -> Result<(), Error> {
+    let id = thing.id();
+    let settings = &shared.settings;
+    let events = shared
+        .subscriber
+        .subscribe_all([thing], settings.subscribe.clone())
+        .map_err(|e| Error::thing(id, e))?;
+    let properties = shared
+        .subscriber
+        .observe_all_properties(thing, settings.observe.clone())
+        .map_err(|e| Error::thing(id, e))?;
+    let mut states = Vec::new();
+    for s in events.subscriptions() {
+        states.push((event_stream_of(s.label(), id), s.state()));
+    }
+    for (name, _, rx) in properties.connections() {
+        let stream = if name == "*" {
+            "properties".to_owned()
+        } else {
+            format!("property/{name}")
+        };
+        states.push((stream, rx.clone()));
+    }
+    let mut changes = futures::stream::select_all(
+        states
+            .into_iter()
+            .map(|(stream, rx)| WatchStream::new(rx).map(move |state| (stream.clone(), state))),
+    );
+    let mut events = events.fuse();
+    let mut properties = properties.fuse();
+    let mut out = Pipeline::new(shared);
+    let (mut events_done, mut properties_done) = (false, false);
+    while !(events_done && properties_done) {
+        let record = tokio::select! {
+            item = events.next(), if !events_done => match item {
+                Some(Ok(event)) => Record::Event(event),
+                Some(Err(e)) => { log_stream_error(id, &e); continue; }
+                None => { events_done = true; continue; }
+            },
+            item = properties.next(), if !properties_done => match item {
+                Some(Ok(update)) => Record::Property(update),
+                Some(Err(e)) => { log_stream_error(id, &e); continue; }
+                None => { properties_done = true; continue; }
+            },
+            Some((stream, state)) = changes.next() => Record::Connection(ConnectionChange {
+                thing_id: id.into(),
+                stream,
+                state: LinkState::from(&state),
+                at: SystemTime::now(),
+            }),
+        };
+        out.push(record).await;
+    }
+    out.finish().await;
+    Ok(())
+}
+
+/// `event/<name>` or `events`, from a subscription's label (`"<thing> event <name>"`,
+/// `"<thing> all events"`).
+fn event_stream_of(label: &str, thing_id: &str) -> String {
+    let rest = label.strip_prefix(thing_id).map_or(label, str::trim_start);
+    match rest.strip_prefix("event ") {
+        Some(name) => format!("event/{name}"),
+        None => "events".to_owned(),
+    }
+}
+
+fn log_stream_error(thing: &str, e: &wot_events::Error) {
+    tracing::debug!(thing = %crate::token(thing), error = %e, terminal = e.is_terminal(), "stream error");
+}
+
+/// One Thing's records on their way: sent in order, at most `pipeline` unacknowledged.
+struct Pipeline<'a> {
+    shared: &'a Shared,
+    queue: VecDeque<(Record, Outgoing, PendingAck)>,
+    delay: Duration,
+}
+
+impl<'a> Pipeline<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        Pipeline {
+            shared,
+            queue: VecDeque::new(),
+            delay: Duration::from_millis(100),
+        }
+    }
+
+    /// Sends `record`, first waiting for acknowledgements while the pipeline is full.
+    async fn push(&mut self, record: Record) {
+        while self.queue.len() >= self.shared.settings.pipeline {
+            self.settle_front().await;
+        }
+        let outgoing = match self.shared.publisher.prepare(&record) {
+            Ok(outgoing) => outgoing,
+            Err(e) => {
+                tracing::warn!(thing = %crate::token(record.thing_id()), error = %e, "record not publishable: dropped");
+                return;
+            }
+        };
+        let ack = self.send(&outgoing).await;
+        self.queue.push_back((record, outgoing, ack));
+    }
+
+    /// Sends until the message is handed to the connection, waiting longer after each
+    /// failure.
+    async fn send(&mut self, outgoing: &Outgoing) -> PendingAck {
+        loop {
+            match self.shared.publisher.send_prepared(outgoing).await {
+                Ok(ack) => return ack,
+                Err(e) => {
+                    tracing::warn!(subject = %outgoing.subject(), error = %e, "publishing failed; retrying");
+                    self.back_off().await;
+                }
+            }
+        }
+    }
+
+    async fn back_off(&mut self) {
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(MAX_RETRY_DELAY);
+    }
+
+    /// Waits for the oldest acknowledgement. On a failure, sends it and every record after
+    /// it again, in order.
+    async fn settle_front(&mut self) {
+        let Some((record, outgoing, ack)) = self.queue.pop_front() else {
+            return;
+        };
+        match ack.await {
+            Ok(_) => {
+                self.delay = Duration::from_millis(100);
+                self.shared.resume.published(&record);
+            }
+            Err(e) => {
+                tracing::warn!(subject = %outgoing.subject(), error = %e, "no acknowledgement; sending again");
+                let again: Vec<(Record, Outgoing)> = std::iter::once((record, outgoing))
+                    .chain(self.queue.drain(..).map(|(r, o, _)| (r, o)))
+                    .collect();
+                self.back_off().await;
+                for (record, outgoing) in again {
+                    let ack = self.send(&outgoing).await;
+                    self.queue.push_back((record, outgoing, ack));
+                }
+            }
+        }
+    }
+
+    /// Waits for every acknowledgement.
+    async fn finish(&mut self) {
+        while !self.queue.is_empty() {
+            self.settle_front().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_from_labels() {
+        assert_eq!(
+            event_stream_of("urn:t event overheat", "urn:t"),
+            "event/overheat"
+        );
+        assert_eq!(event_stream_of("urn:t all events", "urn:t"), "events");
+        assert_eq!(event_stream_of("a b event c d", "a b"), "event/c d");
+    }
+}
