@@ -376,6 +376,12 @@ pub(crate) fn open_output(store: &Store, path: &Path) -> Result<OutputFile, Stat
         }
         None => None,
     };
+    // Checked before opening too: opening a pipe for writing waits for a reader.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(StateError::OutputNotRegular {
+            path: path.to_owned(),
+        });
+    }
     let file = std::fs::OpenOptions::new()
         .append(true)
         .create(mark.is_none())
@@ -1327,6 +1333,16 @@ mod tests {
             matches!(&error, StateError::OutputNotRegular { .. }),
             "{error:?}"
         );
+        // A pipe: refused at once, not waited on for a reader.
+        let fifo = dir.join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let error = open_output(&state.store, &fifo).expect_err("a pipe");
+            assert!(
+                matches!(&error, StateError::OutputNotRegular { .. }),
+                "{error:?}"
+            );
+        }
         drop(state);
         let _ = std::fs::remove_dir_all(&dir);
     }
