@@ -151,10 +151,11 @@ pub struct Options {
     pub no_state: bool,
 
     /// With `--headless`: append the JSON lines to FILE instead of writing them on stdout,
-    /// each property update and event exactly once across crashes and restarts (the file's
+    /// each property update and event exactly once across kills and restarts (the file's
     /// length is saved with the state; a restart cuts the file back to it and writes the
-    /// lines of the last saved batch again). Needs a state directory (`--state DIR`, or the
-    /// default one of `--thing`/`--directory`); FILE must be a regular file.
+    /// lines of the last saved batch again; lines are not synced, so a power cut is not
+    /// covered). Needs a state directory (`--state DIR`, or the default one of
+    /// `--thing`/`--directory`); FILE must be a regular file.
     #[arg(
         long,
         value_name = "FILE",
