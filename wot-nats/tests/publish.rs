@@ -1,6 +1,9 @@
 //! Publishing to a real nats-server with JetStream: acknowledgements, the duplicate window,
 //! the in-flight bound, and checking an existing stream.
 
+// `.into()` makes JSON into the value type of wot-events' records, whichever it is.
+#![allow(clippy::useless_conversion)]
+
 mod common;
 
 use std::time::{Duration, SystemTime};
