@@ -209,3 +209,65 @@ async fn a_stream_with_other_settings_or_no_stream_is_a_typed_error() {
         );
     }
 }
+
+/// What a later alert evaluator does: a durable pull consumer on one partition gets that
+/// partition's records, each Thing's in order, and no other partition's.
+#[tokio::test]
+#[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
+async fn a_partition_consumer_gets_its_things_in_order() {
+    use futures::StreamExt;
+    use wot_nats::async_nats::jetstream::consumer;
+
+    let server = NatsServer::start();
+    let publisher = Publisher::builder()
+        .subjects(wot_nats::Subjects::new("wot", 4).unwrap())
+        .build(server.client().await)
+        .unwrap();
+    publisher.ensure_stream().await.unwrap();
+    let things: Vec<String> = (0..12).map(|k| format!("urn:dev:{k}")).collect();
+    for n in 1..=5 {
+        for thing in &things {
+            let id = n.to_string();
+            publisher
+                .publish(&event(thing, Some(&id), n))
+                .await
+                .unwrap();
+        }
+    }
+
+    let stream = publisher.jetstream().get_stream("WOT").await.unwrap();
+    let partition = publisher.subjects().partition_of(&things[0]);
+    let consumer = stream
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some(format!("evaluator-p{partition}")),
+            filter_subject: publisher.subjects().partition_filter(partition),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mine: Vec<&String> = things
+        .iter()
+        .filter(|t| publisher.subjects().partition_of(t) == partition)
+        .collect();
+    let mut messages = consumer
+        .fetch()
+        .max_messages(100)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await
+        .unwrap();
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    while let Some(message) = messages.next().await {
+        let message = message.unwrap();
+        let record = Record::from_json(&message.payload).unwrap();
+        seen.entry(record.thing_id().to_owned())
+            .or_default()
+            .push(record.event_id().unwrap().to_owned());
+        message.ack().await.unwrap();
+    }
+    assert_eq!(seen.len(), mine.len(), "{seen:?}");
+    for thing in mine {
+        assert_eq!(seen[thing.as_str()], ["1", "2", "3", "4", "5"], "{thing}");
+    }
+}
