@@ -18,6 +18,8 @@
 //! record of its event is acknowledged.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::IntoFuture;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -31,7 +33,7 @@ use wot_events::{
 
 use crate::error::{Error, ErrorKind};
 use crate::lease::{Lease, LeaseStatus, Leases};
-use crate::publisher::{Outgoing, PendingAck, Publisher};
+use crate::publisher::{Ack, Outgoing, Publisher};
 use crate::record::{ConnectionChange, LinkState, Record};
 use crate::resume::KvResumeStore;
 
@@ -434,6 +436,10 @@ async fn watch(shared: &Shared, thing: &ConsumedThing) -> Result<(), Error> {
     let (mut events_done, mut properties_done) = (false, false);
     while !(events_done && properties_done) {
         let record = tokio::select! {
+            result = out.front_ack(), if !out.is_empty() => {
+                out.settled(result).await;
+                continue;
+            }
             item = events.next(), if !events_done => match item {
                 Some(Ok(event)) => Record::Event(event),
                 Some(Err(e)) => { log_stream_error(id, &e); continue; }
@@ -471,10 +477,54 @@ fn log_stream_error(thing: &str, e: &wot_events::Error) {
     tracing::debug!(thing = %crate::token(thing), error = %e, terminal = e.is_terminal(), "stream error");
 }
 
+/// The acknowledgement of a record on its way, awaited by a task of its own: it comes (and
+/// frees the record's in-flight place in the publisher) whether or not the pipeline is
+/// polling it. Polled by reference, so that waiting for it can be cancelled and taken up
+/// again. Dropping it ends the task.
+struct AckTask {
+    task: tokio::task::JoinHandle<Result<Ack, Error>>,
+    subject: String,
+}
+
+impl AckTask {
+    fn spawn(ack: crate::PendingAck) -> Self {
+        let subject = ack.subject().to_owned();
+        AckTask {
+            task: tokio::spawn(ack.into_future()),
+            subject,
+        }
+    }
+}
+
+impl Drop for AckTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Future for AckTask {
+    type Output = Result<Ack, Error>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        Pin::new(&mut this.task).poll(cx).map(|joined| {
+            // The task ends early only when aborted or panicking: as if no ack came.
+            joined.unwrap_or_else(|e| Err(Error::publish(&this.subject, e.to_string())))
+        })
+    }
+}
+
 /// One Thing's records on their way: sent in order, at most `pipeline` unacknowledged.
+///
+/// Each acknowledgement is awaited by a task of its own ([`AckTask`]), so that it frees its
+/// in-flight place in the publisher as soon as it comes, even while this pipeline waits for
+/// a place to send its next record; the pipeline takes the results in order.
 struct Pipeline<'a> {
     shared: &'a Shared,
-    queue: VecDeque<(Record, Outgoing, PendingAck)>,
+    queue: VecDeque<(Record, Outgoing, AckTask)>,
     delay: Duration,
 }
 
@@ -487,10 +537,15 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Sends `record`, first waiting for acknowledgements while the pipeline is full.
     async fn push(&mut self, record: Record) {
         while self.queue.len() >= self.shared.settings.pipeline {
-            self.settle_front().await;
+            let result = self.front_ack().await;
+            self.settled(result).await;
         }
         let outgoing = match self.shared.publisher.prepare(&record) {
             Ok(outgoing) => outgoing,
@@ -505,10 +560,10 @@ impl<'a> Pipeline<'a> {
 
     /// Sends until the message is handed to the connection, waiting longer after each
     /// failure.
-    async fn send(&mut self, outgoing: &Outgoing) -> PendingAck {
+    async fn send(&mut self, outgoing: &Outgoing) -> AckTask {
         loop {
             match self.shared.publisher.send_prepared(outgoing).await {
-                Ok(ack) => return ack,
+                Ok(ack) => return AckTask::spawn(ack),
                 Err(e) => {
                     tracing::warn!(subject = %outgoing.subject(), error = %e, "publishing failed; retrying");
                     self.back_off().await;
@@ -522,13 +577,23 @@ impl<'a> Pipeline<'a> {
         self.delay = (self.delay * 2).min(MAX_RETRY_DELAY);
     }
 
-    /// Waits for the oldest acknowledgement. On a failure, sends it and every record after
-    /// it again, in order.
-    async fn settle_front(&mut self) {
-        let Some((record, outgoing, ack)) = self.queue.pop_front() else {
+    /// The oldest acknowledgement, once it comes; the record stays in the queue (cancel
+    /// safe). Hand the result to [`settled`](Self::settled) at once. Never resolves when the
+    /// queue is empty.
+    async fn front_ack(&mut self) -> Result<Ack, Error> {
+        match self.queue.front_mut() {
+            Some((_, _, ack)) => ack.await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Takes the oldest record off the queue with its acknowledgement's `result`: moves its
+    /// resume point, or on a failure sends it and every record after it again, in order.
+    async fn settled(&mut self, result: Result<Ack, Error>) {
+        let Some((record, outgoing, _)) = self.queue.pop_front() else {
             return;
         };
-        match ack.await {
+        match result {
             Ok(_) => {
                 self.delay = Duration::from_millis(100);
                 self.shared.resume.published(&record);
@@ -550,7 +615,8 @@ impl<'a> Pipeline<'a> {
     /// Waits for every acknowledgement.
     async fn finish(&mut self) {
         while !self.queue.is_empty() {
-            self.settle_front().await;
+            let result = self.front_ack().await;
+            self.settled(result).await;
         }
     }
 }

@@ -153,6 +153,13 @@ impl Error {
         }
     }
 
+    pub(crate) fn publish(subject: &str, reason: impl Into<String>) -> Self {
+        Self::new(Repr::Publish {
+            subject: subject.to_owned(),
+            reason: reason.into(),
+        })
+    }
+
     pub(crate) fn key_value(bucket: &str, reason: impl Into<String>) -> Self {
         Self::new(Repr::KeyValue {
             bucket: bucket.to_owned(),

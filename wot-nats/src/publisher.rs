@@ -248,6 +248,13 @@ pub struct PendingAck {
     timeout: Duration,
 }
 
+impl PendingAck {
+    /// The subject of the record.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+}
+
 impl IntoFuture for PendingAck {
     type Output = Result<Ack, Error>;
     type IntoFuture = Pin<Box<dyn Future<Output = Result<Ack, Error>> + Send>>;

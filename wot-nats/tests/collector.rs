@@ -37,6 +37,10 @@ fn thing(origin: &Origin, k: usize) -> ConsumedThing {
 }
 
 async fn origin() -> Origin {
+    origin_of(TOTAL).await
+}
+
+async fn origin_of(total: u64) -> Origin {
     let mut feeds = Vec::new();
     for k in 0..THINGS {
         for (path, name) in [
@@ -44,7 +48,7 @@ async fn origin() -> Origin {
             (format!("/things/b{k}/properties/temp/observe"), "temp"),
         ] {
             feeds.push(
-                Feed::new(path, TOTAL)
+                Feed::new(path, total)
                     .event_type(name)
                     .interval(Duration::from_millis(40)),
             );
@@ -59,8 +63,18 @@ async fn collector(
     things: Vec<ConsumedThing>,
     flush: Duration,
 ) -> Collector {
+    collector_with(server, name, things, flush, Publisher::builder()).await
+}
+
+async fn collector_with(
+    server: &NatsServer,
+    name: &str,
+    things: Vec<ConsumedThing>,
+    flush: Duration,
+    publisher: wot_nats::PublisherBuilder,
+) -> Collector {
     let client = server.client().await;
-    let publisher = Publisher::builder().build(client.clone()).unwrap();
+    let publisher = publisher.build(client.clone()).unwrap();
     publisher.ensure_stream().await.unwrap();
     let leases = Leases::builder()
         .ttl(Duration::from_secs(1))
@@ -224,4 +238,38 @@ async fn a_dead_collectors_things_are_taken_over_and_every_event_is_stored_once(
     for thing in &things {
         assert_eq!(leases.holder_of(thing.id()).await.unwrap(), None);
     }
+}
+
+/// Things that go quiet keep no place among the publisher's unacknowledged records: with
+/// room for one, every Thing's records still get through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
+async fn quiet_things_do_not_hold_the_in_flight_places() {
+    let server = NatsServer::start();
+    let total = 3;
+    let origin = origin_of(total).await;
+    let things: Vec<ConsumedThing> = (0..THINGS).map(|k| thing(&origin, k)).collect();
+    let a = collector_with(
+        &server,
+        "collector-a",
+        things,
+        Duration::from_millis(200),
+        Publisher::builder().max_in_flight(1),
+    )
+    .await;
+    let run = tokio::spawn(a.run(std::future::pending()));
+    let expected: Vec<u64> = (1..=total).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = stored(&server).await;
+        if seen.len() == 2 * THINGS && seen.values().all(|s| *s == expected) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "records missing after 10 s: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    run.abort();
 }
