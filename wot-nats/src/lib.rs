@@ -35,6 +35,18 @@
 //! # }
 //! ```
 //!
+//! # What is where
+//!
+//! - [`connect`]: a NATS connection with a time limit; errors never show the URL's user info.
+//! - [`Publisher`]: creates or checks the stream, publishes [`Record`]s with at most
+//!   [`max_in_flight`](PublisherBuilder::max_in_flight) unacknowledged.
+//! - [`Leases`]: claim, renew, release a Thing in the lease bucket.
+//! - [`KvResumeStore`]: a `wot_events::ResumeStore` in the resume bucket.
+//! - [`Collector`]: all of the above for a list of Things: claims them, watches each one it
+//!   holds with wot-events, publishes everything, hands a Thing over when its lease is lost.
+//! - [`Subjects`], [`encode_token`], [`decode_token`], [`partition`], [`message_id`]: the
+//!   naming, for consumers of the stream.
+//!
 //! # Subjects
 //!
 //! | subject | records |
@@ -66,9 +78,10 @@
 //! made of the Thing id, the stream (`event/<name>`, `property/<name>`) and the event id. The
 //! stream drops a message whose id it stored within its duplicate window (default 2 min,
 //! [`DEFAULT_DUPLICATE_WINDOW`]). A collector that takes a Thing over resumes its SSE streams
-//! from the last event id recorded in the resume bucket, which may be a little behind what
-//! the dead collector published: the events it publishes a second time are dropped by the
-//! stream. Values from polling and long polling and connection changes have no event id and
+//! from the last event id recorded in the resume bucket. That point moves only when the
+//! record of its event is acknowledged ([`KvResumeStoreBuilder::after_publish`]) and is
+//! written every second, so it is at or a little behind what the dead collector stored: the
+//! events published a second time are dropped by the stream. Values from polling and long polling and connection changes have no event id and
 //! no message id: they cannot be de-duplicated.
 //!
 //! # Buckets
