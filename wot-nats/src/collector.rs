@@ -256,6 +256,7 @@ impl Collector {
         tokio::pin!(stop);
         let mut held: HashMap<String, Held> = HashMap::new();
         let mut resting: HashMap<String, Instant> = HashMap::new();
+        let mut share = self.shared.settings.max_held;
         let mut tick = tokio::time::interval(self.leases.renew_interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -263,8 +264,12 @@ impl Collector {
                 () = &mut stop => break,
                 _ = tick.tick() => {}
             }
+            if let Some(fair) = self.share().await {
+                share = fair;
+            }
             self.renew(&mut held, &mut resting).await;
-            self.claim(&mut held, &mut resting).await;
+            self.shed(&mut held, &mut resting, share).await;
+            self.claim(&mut held, &mut resting, share).await;
             let mut ids: Vec<String> = held.keys().cloned().collect();
             ids.sort();
             self.held_tx.send_replace(ids);
@@ -280,6 +285,9 @@ impl Collector {
                 tracing::warn!(thing = %crate::token(&thing), error = %e, "lease not released");
             }
             self.shared.resume.forget(&thing);
+        }
+        if let Err(e) = self.leases.withdraw().await {
+            tracing::warn!(error = %e, "announcement not withdrawn");
         }
         self.held_tx.send_replace(Vec::new());
         Ok(())
@@ -321,18 +329,85 @@ impl Collector {
         }
     }
 
-    /// Claims free Things, up to the limits, and starts watching them.
+    /// Announces this collector and counts the collectors announced: this one's fair share
+    /// of the Things, `ceil(things / collectors)`, at most `max_held`. `None` when the
+    /// members bucket failed (the last share stays).
+    async fn share(&self) -> Option<usize> {
+        if let Err(e) = self.leases.announce().await {
+            tracing::warn!(error = %e, "not announced");
+        }
+        match self.leases.members().await {
+            Ok(members) => {
+                let mut count = members.len();
+                if !members.iter().any(|m| m == self.leases.holder()) {
+                    count += 1;
+                }
+                Some(
+                    self.things
+                        .len()
+                        .div_ceil(count)
+                        .min(self.shared.settings.max_held),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "collectors not counted");
+                None
+            }
+        }
+    }
+
+    /// Gives up Things beyond `share` (another collector joined): stops watching them,
+    /// writes their resume points, releases them, and leaves them for a lease time so that
+    /// the others can claim them.
+    async fn shed(
+        &self,
+        held: &mut HashMap<String, Held>,
+        resting: &mut HashMap<String, Instant>,
+        share: usize,
+    ) {
+        let excess = held
+            .len()
+            .saturating_sub(share)
+            .min(self.shared.settings.claims_per_round);
+        if excess == 0 {
+            return;
+        }
+        let mut ids: Vec<String> = held.keys().cloned().collect();
+        ids.sort();
+        // Removing a Thing from `held` drops its watch: no point of it moves after the write.
+        let shed: Vec<(String, Lease)> = ids
+            .into_iter()
+            .rev()
+            .take(excess)
+            .filter_map(|id| held.remove(&id).map(|h| (id, h.lease)))
+            .collect();
+        if let Err(e) = self.shared.resume.flush().await {
+            tracing::warn!(error = %e, "resume points not written before handing Things over");
+        }
+        let until = Instant::now() + self.leases.ttl();
+        for (id, lease) in shed {
+            self.shared.resume.forget(&id);
+            if let Err(e) = self.leases.release(lease).await {
+                tracing::warn!(thing = %crate::token(&id), error = %e, "lease not released");
+            }
+            tracing::info!(thing = %crate::token(&id), share, "handed over to another collector");
+            resting.insert(id, until);
+        }
+    }
+
+    /// Claims free Things, up to `share` and the round's limit, and starts watching them.
     async fn claim(
         &self,
         held: &mut HashMap<String, Held>,
         resting: &mut HashMap<String, Instant>,
+        share: usize,
     ) {
         let now = Instant::now();
         resting.retain(|_, until| *until > now);
         let settings = &self.shared.settings;
         let mut claims = 0;
         for thing in &self.things {
-            if held.len() >= settings.max_held || claims >= settings.claims_per_round {
+            if held.len() >= share || claims >= settings.claims_per_round {
                 break;
             }
             let id = thing.id();

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -17,6 +18,12 @@ pub const DEFAULT_LEASE_BUCKET: &str = "wot-leases";
 /// The default lease time: 10 s. A lease not renewed for this long is gone, and another
 /// collector can claim the Thing.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// The default bucket where collectors announce themselves: `wot-members`.
+pub const DEFAULT_MEMBERS_BUCKET: &str = "wot-members";
+
+/// The most members [`Leases::members`] reads: 10,000.
+pub const MAX_MEMBERS: usize = 10_000;
 
 /// The longest holder name, in bytes: 256.
 pub const MAX_HOLDER_LEN: usize = 256;
@@ -33,6 +40,7 @@ struct LeaseValue {
 #[must_use]
 pub struct LeasesBuilder {
     bucket: String,
+    members_bucket: String,
     ttl: Duration,
     timeout: Duration,
 }
@@ -41,6 +49,7 @@ impl Default for LeasesBuilder {
     fn default() -> Self {
         LeasesBuilder {
             bucket: DEFAULT_LEASE_BUCKET.to_owned(),
+            members_bucket: DEFAULT_MEMBERS_BUCKET.to_owned(),
             ttl: DEFAULT_LEASE_TTL,
             timeout: DEFAULT_TIMEOUT,
         }
@@ -51,6 +60,13 @@ impl LeasesBuilder {
     /// The bucket. Default: [`DEFAULT_LEASE_BUCKET`].
     pub fn bucket(mut self, name: impl Into<String>) -> Self {
         self.bucket = name.into();
+        self
+    }
+
+    /// The bucket where collectors announce themselves ([`Leases::announce`]). Default:
+    /// [`DEFAULT_MEMBERS_BUCKET`].
+    pub fn members_bucket(mut self, name: impl Into<String>) -> Self {
+        self.members_bucket = name.into();
         self
     }
 
@@ -97,6 +113,8 @@ impl LeasesBuilder {
             .build(client);
         // One small value per Thing, each gone a lease time after its last renewal: no size limit.
         let kv = ensure_bucket(&js, &self.bucket, self.ttl, 1024, -1).await?;
+        // One key per collector, gone a lease time after its last announcement.
+        let members = ensure_bucket(&js, &self.members_bucket, self.ttl, 1024, -1).await?;
         let value = serde_json::to_vec(&LeaseValue {
             v: 1,
             holder: holder.clone(),
@@ -104,6 +122,7 @@ impl LeasesBuilder {
         .map_err(|e| Error::new(Repr::Encode(e.to_string())))?;
         Ok(Leases {
             kv,
+            members,
             settings: self,
             holder,
             value: value.into(),
@@ -146,6 +165,7 @@ impl LeasesBuilder {
 /// ```
 pub struct Leases {
     kv: kv::Store,
+    members: kv::Store,
     settings: LeasesBuilder,
     holder: String,
     value: bytes::Bytes,
@@ -244,7 +264,7 @@ impl Leases {
                 }))
             }
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
-            Err(e) => Err(self.error("claiming", &key, e)),
+            Err(e) => Err(self.error(&self.settings.bucket, "claiming the lease of", &key, e)),
         }
     }
 
@@ -272,7 +292,12 @@ impl Leases {
                 tracing::info!(thing = %lease.key, "lease lost");
                 Ok(LeaseStatus::Lost)
             }
-            Err(e) => Err(self.error("renewing", &lease.key, e)),
+            Err(e) => Err(self.error(
+                &self.settings.bucket,
+                "renewing the lease of",
+                &lease.key,
+                e,
+            )),
         }
     }
 
@@ -295,7 +320,12 @@ impl Leases {
                 tracing::debug!(thing = %lease.key, "release: the lease was already lost");
                 Ok(())
             }
-            Err(e) => Err(self.error("releasing", &lease.key, e)),
+            Err(e) => Err(self.error(
+                &self.settings.bucket,
+                "releasing the lease of",
+                &lease.key,
+                e,
+            )),
         }
     }
 
@@ -312,8 +342,71 @@ impl Leases {
             Ok(Some(bytes)) => serde_json::from_slice::<LeaseValue>(&bytes)
                 .map(|v| Some(v.holder))
                 .map_err(|e| Error::new(Repr::Decode(e.to_string()))),
-            Err(e) => Err(self.error("reading", &key, e)),
+            Err(e) => Err(self.error(&self.settings.bucket, "reading the lease of", &key, e)),
         }
+    }
+
+    /// Announces this collector in the members bucket (whose max age is the lease time):
+    /// call it every [`renew_interval`](Self::renew_interval), so that
+    /// [`members`](Self::members) counts it while it runs and stops counting it a lease time
+    /// after it stops.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) or
+    /// [`ErrorKind::KeyValue`](crate::ErrorKind::KeyValue) when the bucket did not answer or
+    /// failed.
+    pub async fn announce(&self) -> Result<(), Error> {
+        let key = token(&self.holder);
+        match self.members.put(&key, self.value.clone()).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.error(&self.settings.members_bucket, "announcing", &key, e)),
+        }
+    }
+
+    /// Removes this collector's announcement (on a clean stop).
+    ///
+    /// # Errors
+    ///
+    /// As [`announce`](Self::announce); the announcement then expires after the lease time.
+    pub async fn withdraw(&self) -> Result<(), Error> {
+        let key = token(&self.holder);
+        match self.members.delete(&key).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.error(&self.settings.members_bucket, "withdrawing", &key, e)),
+        }
+    }
+
+    /// The names of the collectors announced within the last lease time (at most
+    /// [`MAX_MEMBERS`]), sorted.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) or
+    /// [`ErrorKind::KeyValue`](crate::ErrorKind::KeyValue) when the bucket did not answer or
+    /// failed.
+    pub async fn members(&self) -> Result<Vec<String>, Error> {
+        let keys = match self.members.keys().await {
+            Ok(keys) => keys,
+            Err(e) => {
+                return Err(self.error(&self.settings.members_bucket, "listing", "members", e));
+            }
+        };
+        let mut keys = keys.take(MAX_MEMBERS);
+        let mut names = Vec::new();
+        while let Some(key) = keys.next().await {
+            match key {
+                Ok(key) => match decode_token(&key) {
+                    Ok(name) => names.push(name),
+                    Err(_) => tracing::debug!("a member key wot-nats did not write: ignored"),
+                },
+                Err(e) => {
+                    return Err(self.error(&self.settings.members_bucket, "listing", "members", e));
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     /// The ids of the Things whose lease key `key` names (see [`Leases`]).
@@ -328,22 +421,20 @@ impl Leases {
 
     fn error(
         &self,
+        bucket: &str,
         what: &str,
         key: &str,
         e: impl std::error::Error + Send + Sync + 'static,
     ) -> Error {
-        let text = e.to_string();
+        // The client's kinds say "timed out" for every request that got no answer in time.
+        let timed_out = e.to_string().contains("timed out");
         let key: String = key.chars().take(64).collect();
-        if text.contains("timed out") {
+        if timed_out {
             return Error::new(Repr::Timeout {
-                what: format!("{what} the lease of {key} in {}", self.settings.bucket),
+                what: format!("{what} {key} in {bucket}"),
                 after: self.settings.timeout,
             });
         }
-        Error::key_value_from(
-            &self.settings.bucket,
-            format!("{what} the lease of {key}"),
-            e,
-        )
+        Error::key_value_from(bucket, format!("{what} {key}"), e)
     }
 }

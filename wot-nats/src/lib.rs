@@ -120,8 +120,8 @@ pub use collector::{
 pub use connect::{DEFAULT_TIMEOUT, connect, redact_url};
 pub use error::{Error, ErrorKind};
 pub use lease::{
-    DEFAULT_LEASE_BUCKET, DEFAULT_LEASE_TTL, Lease, LeaseStatus, Leases, LeasesBuilder,
-    MAX_HOLDER_LEN,
+    DEFAULT_LEASE_BUCKET, DEFAULT_LEASE_TTL, DEFAULT_MEMBERS_BUCKET, Lease, LeaseStatus, Leases,
+    LeasesBuilder, MAX_HOLDER_LEN, MAX_MEMBERS,
 };
 pub use msgid::{MAX_MESSAGE_ID_LEN, message_id};
 pub use publisher::{

@@ -189,8 +189,8 @@ impl KvResumeStoreBuilder {
     }
 
     /// Whether a point moves only once the record of its event is confirmed published
-    /// ([`KvResumeStore::published`]), rather than when the stream hands the event on.
-    /// Default: `false`. A collector that publishes to JetStream turns it on: otherwise a
+    /// ([`KvResumeStore::published`]), rather than when the stream hands the event on; then
+    /// only Things read with [`KvResumeStore::prefetch`] are kept. Default: `false`. A collector that publishes to JetStream turns it on: otherwise a
     /// point written before the record was acknowledged would make the successor of a
     /// collector that died in between skip that event.
     pub fn after_publish(mut self, yes: bool) -> Self {
@@ -566,7 +566,9 @@ impl ResumeStore for KvResumeStore {
         let settings = &self.shared.settings;
         let mut things = self.shared.lock();
         if !things.contains_key(key.thing_id()) {
-            if !self.has_room(&things) {
+            // With `after_publish` (a collector), only Things read with `prefetch` are kept:
+            // a stream still running after its Thing was forgotten must not bring it back.
+            if settings.after_publish || !self.has_room(&things) {
                 return;
             }
             things.insert(key.thing_id().to_owned(), ThingPoints::default());

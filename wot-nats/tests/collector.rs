@@ -273,3 +273,89 @@ async fn quiet_things_do_not_hold_the_in_flight_places() {
     }
     run.abort();
 }
+
+/// A second collector joins: the first hands half of its Things over (writing their resume
+/// points first), and no event is lost or stored twice; when one stops cleanly, the other
+/// takes all the Things back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
+async fn things_are_shared_fairly_and_handed_over_without_loss() {
+    const N: usize = 4;
+    let server = NatsServer::start();
+    let total = 80;
+    let mut feeds = Vec::new();
+    for k in 0..N {
+        for (path, name) in [
+            (format!("/things/b{k}/events/overheat"), "overheat"),
+            (format!("/things/b{k}/properties/temp/observe"), "temp"),
+        ] {
+            feeds.push(
+                Feed::new(path, total)
+                    .event_type(name)
+                    .interval(Duration::from_millis(40)),
+            );
+        }
+    }
+    let origin = Origin::start(feeds).await.unwrap();
+    let things: Vec<ConsumedThing> = (0..N).map(|k| thing(&origin, k)).collect();
+    let flush = Duration::from_millis(200);
+
+    let a = collector(&server, "collector-a", things.clone(), flush).await;
+    let mut a_held = a.held();
+    let (stop_a, a_stopped) = tokio::sync::oneshot::channel::<()>();
+    let a_run = tokio::spawn(a.run(async {
+        let _ = a_stopped.await;
+    }));
+    tokio::time::timeout(Duration::from_secs(5), a_held.wait_for(|h| h.len() == N))
+        .await
+        .expect("a alone claims every Thing")
+        .unwrap();
+
+    let b = collector(&server, "collector-b", things.clone(), flush).await;
+    let mut b_held = b.held();
+    let b_run = tokio::spawn(b.run(std::future::pending()));
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        b_held.wait_for(|h| h.len() == N / 2),
+    )
+    .await
+    .expect("b gets its share")
+    .unwrap();
+    assert_eq!(a_held.borrow().len(), N / 2);
+
+    let expected: Vec<u64> = (1..=total).collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let seen = loop {
+        let seen = stored(&server).await;
+        if seen.len() == 2 * N && seen.values().all(|s| s.len() >= expected.len()) {
+            break seen;
+        }
+        if Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (stream, seqs) in &seen {
+        assert_eq!(seqs, &expected, "{stream:?}: every event once, in order");
+    }
+    assert_eq!(seen.len(), 2 * N);
+    // The Things handed over were resumed, not started again.
+    let resumed = (0..N)
+        .filter(|k| {
+            origin
+                .resumed_from(&format!("/things/b{k}/events/overheat"))
+                .last()
+                .is_some()
+        })
+        .count();
+    assert_eq!(resumed, N / 2);
+
+    // `a` stops cleanly: it withdraws and releases, and `b` takes everything.
+    let _ = stop_a.send(());
+    a_run.await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), b_held.wait_for(|h| h.len() == N))
+        .await
+        .expect("b takes every Thing")
+        .unwrap();
+    b_run.abort();
+}

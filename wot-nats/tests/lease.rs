@@ -153,3 +153,26 @@ async fn hostile_ids_and_settings() {
         assert_eq!(error.kind(), ErrorKind::Config);
     }
 }
+
+#[tokio::test]
+#[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
+async fn collectors_announce_themselves_until_they_stop() {
+    let server = NatsServer::start();
+    let a = leases(&server, "collector-a").await;
+    let b = leases(&server, "collector b.1").await;
+    assert!(a.members().await.unwrap().is_empty());
+    a.announce().await.unwrap();
+    b.announce().await.unwrap();
+    b.announce().await.unwrap();
+    assert_eq!(a.members().await.unwrap(), ["collector b.1", "collector-a"]);
+    // A clean stop withdraws at once; a collector that stops announcing is gone after the
+    // lease time.
+    b.withdraw().await.unwrap();
+    assert_eq!(a.members().await.unwrap(), ["collector-a"]);
+    let start = Instant::now();
+    while !a.members().await.unwrap().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "still a member");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(start.elapsed() >= TTL / 2);
+}

@@ -111,6 +111,10 @@ async fn after_publish_points_move_only_with_confirmed_records() {
         .await
         .unwrap();
     let thing = "t";
+    // Only Things read first are kept.
+    store.advance(&StreamKey::all_events("other", &form()), "1");
+    assert_eq!(store.len(), 0);
+    store.prefetch(thing).await.unwrap();
     // One connection for all events, one per property; both number their events from 1.
     let events = StreamKey::all_events(thing, &form());
     let temperature = StreamKey::property(thing, "temperature", &form());
