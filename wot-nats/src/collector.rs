@@ -1,21 +1,4 @@
 //! A collector: claims Things, watches each claimed Thing and publishes what it sends.
-//!
-//! ```text
-//! every renew interval (a third of the lease time):
-//!   held Thing ── renew ──▶ Held: keep watching
-//!       │                   Lost, or no renewal through by valid_until: stop watching, forget its points
-//!       └─ its watch ended (every stream closed or failed): release, rest, claim again later
-//!   free Thing ── claim ──▶ claimed: read its resume points, start watching
-//!                           held by another: try again next round
-//! stop: stop watching, write the resume points, release every lease
-//! ```
-//!
-//! Watching a Thing: every event (`subscribe_all`) and every property
-//! (`observe_all_properties`), and every connection change, each published in the order
-//! received, with at most `pipeline` records of the Thing unacknowledged. A record whose
-//! acknowledgement fails is sent again, with the records after it, in order, with the same
-//! message ids (the stream stores each once). The resume point of a stream moves when the
-//! record of its event is acknowledged.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::IntoFuture;
@@ -175,7 +158,31 @@ struct Shared {
 
 /// Claims Things from a list through [`Leases`], watches each Thing it holds with
 /// wot-events (resuming from the [`KvResumeStore`]), and publishes every record with the
-/// [`Publisher`]; drops a Thing whose lease it lost. See the module docs for the rounds.
+/// [`Publisher`]; drops a Thing whose lease it lost.
+///
+/// It works in rounds, every [`Leases::renew_interval`] (a third of the lease time):
+///
+/// ```text
+/// announce this collector; share = ceil(things / collectors announced), at most max_held
+/// held Thing ── renew ──▶ Held: keep watching
+///     │                   Lost, or no renewal through by valid_until: stop watching, forget its points
+///     └─ its watch ended (every stream closed or failed): release, rest, claim again later
+/// more held than the share: stop watching the excess, write their points, release them
+/// free Thing (while fewer than the share) ── claim ──▶ read its resume points, start watching
+///                                              held by another: try again next round
+/// stop: stop watching, write the resume points, release every lease, withdraw
+/// ```
+///
+/// Watching a Thing: every event (`subscribe_all`), every property
+/// (`observe_all_properties`) and every connection change, each published in the order
+/// received, with at most [`pipeline`](CollectorBuilder::pipeline) records of the Thing
+/// unacknowledged. A record whose acknowledgement fails is sent again, with the records
+/// after it, in order, with the same message ids (the stream stores each once). The resume
+/// point of a stream moves when the record of its event is acknowledged.
+///
+/// A collector that dies leaves its leases and its announcement to expire: the others
+/// count one collector fewer, claim its Things within a lease time and a round, and resume
+/// them from the points in the bucket.
 ///
 /// # Examples
 ///

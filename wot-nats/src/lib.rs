@@ -42,8 +42,9 @@
 //!   [`max_in_flight`](PublisherBuilder::max_in_flight) unacknowledged.
 //! - [`Leases`]: claim, renew, release a Thing in the lease bucket.
 //! - [`KvResumeStore`]: a `wot_events::ResumeStore` in the resume bucket.
-//! - [`Collector`]: all of the above for a list of Things: claims them, watches each one it
-//!   holds with wot-events, publishes everything, hands a Thing over when its lease is lost.
+//! - [`Collector`]: all of the above for a list of Things: holds a fair share of them,
+//!   watches each one it holds with wot-events, publishes everything, and stops watching a
+//!   Thing whose lease it lost.
 //! - [`Subjects`], [`encode_token`], [`decode_token`], [`partition`], [`message_id`]: the
 //!   naming, for consumers of the stream.
 //!
@@ -62,9 +63,8 @@
 //!
 //! `<thing>` and `<name>` are one token each ([`encode_token`]): ASCII letters, digits, `-`
 //! and `_` stay, every other byte of the UTF-8 text is written `=HH` (uppercase hex), the
-//! empty text is `=`. [`decode_token`] is the exact inverse. The escape is `=` rather than
-//! `~` because key-value keys, which use the same tokens, allow only `-/_=.` besides letters
-//! and digits. A Thing id has at most [`MAX_THING_ID_LEN`] bytes, a name
+//! empty text is `=`. [`decode_token`] is the exact inverse. The escape is `=` because
+//! key-value keys, which use the same tokens, allow only `-/_=.` besides letters and digits. A Thing id has at most [`MAX_THING_ID_LEN`] bytes, a name
 //! [`MAX_NAME_LEN`], so the longest subject fits the server's 4 KiB control line.
 //!
 //! # Records
@@ -81,8 +81,9 @@
 //! from the last event id recorded in the resume bucket. That point moves only when the
 //! record of its event is acknowledged ([`KvResumeStoreBuilder::after_publish`]) and is
 //! written every second, so it is at or a little behind what the dead collector stored: the
-//! events published a second time are dropped by the stream. Values from polling and long polling and connection changes have no event id and
-//! no message id: they cannot be de-duplicated.
+//! events published a second time are dropped by the stream. Values from polling and long
+//! polling and connection changes have no event id and no message id: they cannot be
+//! de-duplicated.
 //!
 //! # Buckets
 //!
@@ -90,8 +91,9 @@
 //! |---|---|---|---|
 //! | `wot-leases` ([`Leases`]) | the Thing id as one token | `{"v":1,"holder":"<collector>"}` | the lease time, 10 s |
 //! | `wot-resume` ([`KvResumeStore`]) | the Thing id as one token | the Thing's streams' resume points | 7 days |
+//! | `wot-members` ([`Leases::announce`]) | the collector's name as one token | as a lease | the lease time |
 //!
-//! Both keep one value per key (history 1). The resume bucket has one key per Thing rather
+//! All keep one value per key (history 1). The resume bucket has one key per Thing rather
 //! than per stream: `ResumeStore::load` is synchronous, so a collector reads a Thing's
 //! points before building its streams, and on nats-server 2.9 one key is one read.
 //!

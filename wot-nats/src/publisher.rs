@@ -189,7 +189,7 @@ pub struct Publisher {
     settings: PublisherBuilder,
     /// Per (Thing, stream): the last event id published and how many records in a row
     /// carried it before the last one.
-    runs: Mutex<HashMap<(String, String), (String, u32)>>,
+    runs: Mutex<HashMap<(String, String), LastRecord>>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -198,6 +198,16 @@ impl std::fmt::Debug for Publisher {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
+}
+
+/// The last record prepared for one stream of one Thing.
+#[derive(Debug)]
+struct LastRecord {
+    event_id: String,
+    /// How many records before it carried the same event id in a row.
+    run: u32,
+    /// FNV-1a of its JSON: a record equal to it is the same record sent again.
+    payload_hash: u64,
 }
 
 /// A record made into a message by [`Publisher::prepare`]: subject, JSON, message id.
@@ -445,9 +455,11 @@ impl Publisher {
     /// [`Outgoing`] again ([`send_prepared`](Self::send_prepared), after a failed
     /// acknowledgement) sends the same message id, which the stream stores once.
     ///
-    /// The message id of a record depends on the records of its stream prepared just before
-    /// (records in a row with one event id are numbered): prepare each record once, in the
-    /// order received.
+    /// The message id of a record depends on the records of its stream prepared just before:
+    /// records in a row with one event id and different JSON are numbered. Prepare records
+    /// in the order received; preparing the last one again gives it the same id (so
+    /// [`publish`](Self::publish) again after a failure is safe), but to send several again,
+    /// keep their `Outgoing`s.
     ///
     /// # Errors
     ///
@@ -463,7 +475,7 @@ impl Publisher {
         }
         let message_id = record.event_id().map(|event_id| {
             let stream = record.stream();
-            let run = self.run_of(record.thing_id(), &stream, event_id);
+            let run = self.run_of(record.thing_id(), &stream, event_id, &payload);
             message_id(record.thing_id(), &stream, event_id, run)
         });
         Ok(Outgoing {
@@ -496,16 +508,23 @@ impl Publisher {
         }
     }
 
-    /// How many records of `stream` of `thing_id` carried `event_id` in a row before this one.
-    fn run_of(&self, thing_id: &str, stream: &str, event_id: &str) -> u32 {
+    /// How many records of `stream` of `thing_id` carried `event_id` in a row before this
+    /// one. A record equal to the last one (same id, same JSON: it is sent again) gets the
+    /// last one's number.
+    fn run_of(&self, thing_id: &str, stream: &str, event_id: &str, payload: &[u8]) -> u32 {
+        let hash = crate::subject::fnv1a(payload);
         let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((last, n)) = runs.get_mut(&(thing_id.to_owned(), stream.to_owned())) {
-            if last == event_id {
-                *n = n.saturating_add(1);
-                return *n;
+        if let Some(last) = runs.get_mut(&(thing_id.to_owned(), stream.to_owned())) {
+            if last.event_id == event_id {
+                if last.payload_hash != hash {
+                    last.run = last.run.saturating_add(1);
+                    last.payload_hash = hash;
+                }
+                return last.run;
             }
-            event_id.clone_into(last);
-            *n = 0;
+            event_id.clone_into(&mut last.event_id);
+            last.run = 0;
+            last.payload_hash = hash;
             return 0;
         }
         if runs.len() >= MAX_RUN_STREAMS {
@@ -517,7 +536,11 @@ impl Publisher {
         }
         runs.insert(
             (thing_id.to_owned(), stream.to_owned()),
-            (event_id.to_owned(), 0),
+            LastRecord {
+                event_id: event_id.to_owned(),
+                run: 0,
+                payload_hash: hash,
+            },
         );
         0
     }

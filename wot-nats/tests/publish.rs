@@ -114,10 +114,17 @@ async fn a_replayed_record_is_stored_once_within_the_window() {
             .duplicate
     );
 
+    // The same record published again by the same publisher (after a timeout, say) keeps
+    // its message id.
+    let again = event("t", Some("7"), 7);
+    assert!(!publisher.publish(&again).await.unwrap().duplicate);
+    assert!(publisher.publish(&again).await.unwrap().duplicate);
+    assert_eq!(messages_in(&publisher).await, 7);
+
     // Without an event id there is no message id: every copy is stored.
     publisher.publish(&property("t", 1)).await.unwrap();
     publisher.publish(&property("t", 1)).await.unwrap();
-    assert_eq!(messages_in(&publisher).await, 8);
+    assert_eq!(messages_in(&publisher).await, 9);
 }
 
 #[tokio::test]
