@@ -31,7 +31,7 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_STORED_RECENT_IDS: usize = 16;
 
 /// The default limit on one Thing's value in the bucket: 64 KiB. A Thing whose points do not
-/// fit even without their recent ids is not written (one warning).
+/// fit even without their recent ids is not written (one warning per store).
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024;
 
 /// The default limit on the resume bucket's size, when this store creates it: 1 GiB. Past it,
@@ -243,6 +243,8 @@ impl KvResumeStoreBuilder {
             settings: self,
             things: Mutex::new(HashMap::new()),
             warned_full: AtomicBool::new(false),
+            warned_too_large: AtomicBool::new(false),
+            flushing: tokio::sync::Mutex::new(()),
         });
         let task = tokio::spawn(flush_loop(Arc::clone(&shared)));
         Ok(KvResumeStore { shared, task })
@@ -254,6 +256,9 @@ struct Shared {
     settings: KvResumeStoreBuilder,
     things: Mutex<HashMap<String, ThingPoints>>,
     warned_full: AtomicBool,
+    warned_too_large: AtomicBool,
+    /// Held while a flush runs.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -263,17 +268,25 @@ impl Shared {
 
     /// Writes every Thing advanced since its last write.
     async fn flush(&self) -> Result<(), Error> {
-        let dirty: Vec<(String, Vec<u8>)> = {
+        // One flush at a time: a value read for a write is never written after a newer one,
+        // and a flush asked for (before a Thing is handed over) waits for the one under way.
+        let _one = self.flushing.lock().await;
+        let dirty: Vec<(String, Vec<StoredStream>)> = {
             let mut things = self.lock();
             things
                 .iter_mut()
                 .filter(|(_, t)| t.dirty)
-                .filter_map(|(id, t)| {
+                .map(|(id, t)| {
                     t.dirty = false;
-                    self.encode(id, &t.streams).map(|v| (id.clone(), v))
+                    (id.clone(), t.streams.clone())
                 })
                 .collect()
         };
+        // Encoded outside the lock, which the streams take for every event.
+        let dirty: Vec<(String, Vec<u8>)> = dirty
+            .into_iter()
+            .filter_map(|(id, streams)| self.encode(&id, &streams).map(|v| (id, v)))
+            .collect();
         let mut first_error = None;
         let mut writes = futures::stream::iter(dirty)
             .map(|(id, value)| async move {
@@ -326,11 +339,15 @@ impl Shared {
                 _ => {}
             }
         }
-        tracing::warn!(
-            thing = %token(thing_id),
-            limit,
-            "the resume points of a Thing do not fit the bucket's value limit: not written"
-        );
+        if !self.warned_too_large.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                thing = %token(thing_id),
+                limit,
+                "the resume points of a Thing do not fit the bucket's value limit: not written"
+            );
+        } else {
+            tracing::debug!(thing = %token(thing_id), limit, "resume points too large: not written");
+        }
         None
     }
 }

@@ -430,11 +430,8 @@ mod tests {
     #[test]
     fn malformed_tokens_are_refused() {
         for bad in [
-            "", "a.b", "a b", "=", "=4", "=4g", "=4a", "=41", "=FF", "=C3", "*", ">", "~",
+            "", "a.b", "a b", "=4", "=4g", "=4a", "=41", "=FF", "=C3", "*", ">", "~", "==",
         ] {
-            if bad == "=" {
-                continue;
-            }
             assert!(decode_token(bad).is_err(), "{bad:?}");
         }
     }
