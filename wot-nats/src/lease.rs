@@ -409,16 +409,6 @@ impl Leases {
         Ok(names)
     }
 
-    /// The ids of the Things whose lease key `key` names (see [`Leases`]).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::BadToken`](crate::ErrorKind::BadToken) for a key this crate did not
-    /// write.
-    pub fn thing_of_key(key: &str) -> Result<String, Error> {
-        decode_token(key)
-    }
-
     fn error(
         &self,
         bucket: &str,
