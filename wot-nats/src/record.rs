@@ -601,6 +601,64 @@ mod tests {
         assert_eq!(r.to_json().unwrap_err().kind(), ErrorKind::Encode);
     }
 
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            // Quarters: exact in binary, so they read back equal.
+            (-1_000_000i32..1_000_000).prop_map(|n| Value::from(f64::from(n) / 4.0)),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_record_round_trips(
+            thing in proptest::prelude::any::<String>(),
+            name in proptest::prelude::any::<String>(),
+            id in proptest::option::of(proptest::prelude::any::<String>()),
+            value in json(),
+            ms in 0u64..253_402_300_799_000,
+        ) {
+            let records = [
+                Record::Property(PropertyUpdate {
+                    thing_id: thing.as_str().into(),
+                    property: name.as_str().into(),
+                    value: value.clone().into(),
+                    timestamp: at(ms),
+                    event_id: id.as_deref().map(Into::into),
+                    schema_violation: id.clone(),
+                }),
+                Record::Event(EventRecord {
+                    thing_id: thing.as_str().into(),
+                    thing_title: name.as_str().into(),
+                    event: name.as_str().into(),
+                    data: value.into(),
+                    event_id: id.as_deref().map(Into::into),
+                    received_at: at(ms),
+                }),
+            ];
+            for record in records {
+                let json = record.to_json().unwrap();
+                proptest::prop_assert_eq!(Record::from_json(&json).unwrap(), record);
+            }
+        }
+
+        #[test]
+        fn any_bytes_give_a_record_or_an_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = Record::from_json(&bytes);
+        }
+    }
+
     #[test]
     fn connection_states_map_from_wot_events() {
         assert_eq!(LinkState::from(&ConnectionState::Open), LinkState::Open);

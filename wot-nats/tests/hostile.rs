@@ -170,3 +170,51 @@ async fn hostile_ids_and_names_are_published_on_one_token_each() {
     let other = Publisher::builder().build(server.client().await).unwrap();
     assert!(other.publish(&record).await.unwrap().duplicate);
 }
+
+#[tokio::test]
+#[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
+async fn a_server_that_dies_gives_typed_errors_within_the_timeout() {
+    let mut server = NatsServer::start();
+    let client = server.client().await;
+    let publisher = Publisher::builder()
+        .timeout(Duration::from_millis(500))
+        .build(client.clone())
+        .unwrap();
+    publisher.ensure_stream().await.unwrap();
+    let leases = wot_nats::Leases::builder()
+        .ttl(Duration::from_secs(3))
+        .timeout(Duration::from_millis(500))
+        .open(client, "collector-a")
+        .await
+        .unwrap();
+    let mut lease = leases.claim("t").await.unwrap().unwrap();
+    server.kill();
+
+    let start = Instant::now();
+    let error = publisher
+        .publish(&event("t", "e", json!(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(error.kind(), ErrorKind::Timeout | ErrorKind::Publish),
+        "{error}"
+    );
+    let start = Instant::now();
+    let error = leases.renew(&mut lease).await.unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(error.kind(), ErrorKind::Timeout | ErrorKind::KeyValue),
+        "{error}"
+    );
+    // Not known lost, and no longer surely held once its time is up.
+    assert!(lease.valid_until() <= tokio::time::Instant::now() + Duration::from_secs(3));
+}

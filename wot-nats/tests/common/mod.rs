@@ -63,6 +63,12 @@ impl NatsServer {
         server
     }
 
+    /// Kills the server now (the guard still removes its directory when dropped).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
