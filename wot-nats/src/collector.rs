@@ -26,8 +26,8 @@ pub const DEFAULT_PIPELINE: usize = 64;
 /// The default number of Things one collector holds at most: 10,000.
 pub const DEFAULT_MAX_HELD: usize = 10_000;
 
-/// The default number of claims one round makes at most: 64.
-pub const DEFAULT_CLAIMS_PER_ROUND: usize = 64;
+/// The default number of Things one round claims (or hands over) at most: 1,000.
+pub const DEFAULT_CLAIMS_PER_ROUND: usize = 1_000;
 
 /// The default time a Thing whose watch ended (every stream closed or failed) is left before
 /// this collector claims it again: 30 s.
@@ -35,6 +35,9 @@ pub const DEFAULT_REST: Duration = Duration::from_secs(30);
 
 /// Renewals sent at a time.
 const RENEW_CONCURRENCY: usize = 32;
+
+/// Claims tried at a time.
+const CLAIM_CONCURRENCY: usize = 32;
 
 /// The longest wait between two attempts to publish while NATS fails.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -79,7 +82,9 @@ impl CollectorBuilder {
         self
     }
 
-    /// Claims one round makes at most. Default: [`DEFAULT_CLAIMS_PER_ROUND`].
+    /// Things one round claims (or hands over) at most. Default:
+    /// [`DEFAULT_CLAIMS_PER_ROUND`]. It bounds how fast a collector takes over the Things of
+    /// one that died: keep it above a collector's share.
     pub fn claims_per_round(mut self, n: usize) -> Self {
         self.claims_per_round = n;
         self
@@ -264,6 +269,7 @@ impl Collector {
         let mut held: HashMap<String, Held> = HashMap::new();
         let mut resting: HashMap<String, Instant> = HashMap::new();
         let mut share = self.shared.settings.max_held;
+        let start = crate::subject::fnv1a(self.leases.holder().as_bytes()) as usize;
         let mut tick = tokio::time::interval(self.leases.renew_interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -276,7 +282,7 @@ impl Collector {
             }
             self.renew(&mut held, &mut resting).await;
             self.shed(&mut held, &mut resting, share).await;
-            self.claim(&mut held, &mut resting, share).await;
+            self.claim(&mut held, &mut resting, share, start).await;
             let mut ids: Vec<String> = held.keys().cloned().collect();
             ids.sort();
             self.held_tx.send_replace(ids);
@@ -408,38 +414,57 @@ impl Collector {
         held: &mut HashMap<String, Held>,
         resting: &mut HashMap<String, Instant>,
         share: usize,
+        start: usize,
     ) {
         let now = Instant::now();
         resting.retain(|_, until| *until > now);
-        let settings = &self.shared.settings;
-        let mut claims = 0;
-        for thing in &self.things {
-            if held.len() >= share || claims >= settings.claims_per_round {
+        let limit = share
+            .saturating_sub(held.len())
+            .min(self.shared.settings.claims_per_round);
+        if limit == 0 || self.things.is_empty() {
+            return;
+        }
+        // From this collector's own place in the list, so that collectors that look for free
+        // Things at the same time mostly try different ones.
+        let start = start % self.things.len();
+        // Collected before the first await: an iterator with a closure held across an await
+        // is not `Send` for every lifetime, which `tokio::spawn` needs.
+        let candidates: Vec<&ConsumedThing> = self.things[start..]
+            .iter()
+            .chain(&self.things[..start])
+            .filter(|t| !held.contains_key(t.id()) && !resting.contains_key(t.id()))
+            .collect();
+        let mut candidates = candidates.into_iter().peekable();
+        let mut claimed = Vec::new();
+        while claimed.len() < limit && candidates.peek().is_some() {
+            let batch: Vec<&ConsumedThing> = candidates
+                .by_ref()
+                .take(CLAIM_CONCURRENCY.min(limit - claimed.len()))
+                .collect();
+            let mut attempts = Vec::with_capacity(batch.len());
+            for thing in batch {
+                attempts.push(claim_one(&self.leases, &self.shared.resume, thing));
+            }
+            let mut failed = false;
+            for outcome in futures::future::join_all(attempts).await {
+                match outcome {
+                    Ok(Some(won)) => claimed.push(won),
+                    Ok(None) => {}
+                    Err(e) => {
+                        failed = true;
+                        tracing::warn!(error = %e, "claiming failed; trying again next round");
+                    }
+                }
+            }
+            if failed {
                 break;
             }
-            let id = thing.id();
-            if held.contains_key(id) || resting.contains_key(id) {
-                continue;
-            }
-            let lease = match self.leases.claim(id).await {
-                Ok(Some(lease)) => lease,
-                Ok(None) => continue,
-                Err(e) if e.kind() == ErrorKind::TooLong => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming failed; trying again next round");
-                    return;
-                }
-            };
-            claims += 1;
-            if let Err(e) = self.shared.resume.prefetch(id).await {
-                tracing::warn!(thing = %crate::token(id), error = %e, "resume points not read: released");
-                let _ = self.leases.release(lease).await;
-                continue;
-            }
-            tracing::info!(thing = %crate::token(id), "claimed: watching");
+        }
+        for (thing, lease) in claimed {
+            tracing::info!(thing = %crate::token(thing.id()), "claimed: watching");
             let task = tokio::spawn(watch_thing(Arc::clone(&self.shared), thing.clone()));
             held.insert(
-                id.to_owned(),
+                thing.id().to_owned(),
                 Held {
                     lease,
                     watch: AbortOnDrop(task),
@@ -447,6 +472,27 @@ impl Collector {
             );
         }
     }
+}
+
+/// Claims one Thing and reads its resume points: `None` when another collector holds it or
+/// its id is too long; a lease whose points cannot be read is released.
+async fn claim_one<'a>(
+    leases: &Leases,
+    resume: &KvResumeStore,
+    thing: &'a ConsumedThing,
+) -> Result<Option<(&'a ConsumedThing, Lease)>, Error> {
+    let lease = match leases.claim(thing.id()).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => return Ok(None),
+        Err(e) if e.kind() == ErrorKind::TooLong => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if let Err(e) = resume.prefetch(thing.id()).await {
+        tracing::warn!(thing = %crate::token(thing.id()), error = %e, "resume points not read: released");
+        let _ = leases.release(lease).await;
+        return Ok(None);
+    }
+    Ok(Some((thing, lease)))
 }
 
 /// Renews the lease of one held Thing: whether to drop it.
