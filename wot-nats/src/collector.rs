@@ -209,7 +209,7 @@ struct Shared {
 ///     resume,
 /// )?;
 /// let stop = std::future::pending::<()>(); // a signal, in an app
-/// collector.run(stop).await?;
+/// collector.run(stop).await;
 /// # Ok(())
 /// # }
 /// ```
@@ -257,14 +257,10 @@ impl Collector {
     }
 
     /// Runs rounds until `stop` completes, then stops watching, writes the resume points and
-    /// releases every lease. Dropping the future instead stops the watches at once and
+    /// releases every lease. Failures of NATS and of Things are logged and retried, never
+    /// the end of the run. Dropping the future instead stops the watches at once and
     /// releases nothing (the leases expire: as if the process died).
-    ///
-    /// # Errors
-    ///
-    /// None so far: failures of NATS and of Things are logged and retried. (The result
-    /// leaves room for failures that end a collector.)
-    pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), Error> {
+    pub async fn run(self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         let mut held: HashMap<String, Held> = HashMap::new();
         let mut resting: HashMap<String, Instant> = HashMap::new();
@@ -303,7 +299,6 @@ impl Collector {
             tracing::warn!(error = %e, "announcement not withdrawn");
         }
         self.held_tx.send_replace(Vec::new());
-        Ok(())
     }
 
     /// Renews every lease held; drops the Things lost and those whose watch ended.
@@ -319,18 +314,18 @@ impl Collector {
         for (id, h) in held.iter_mut() {
             renewals.push(renew_one(leases, id, h));
         }
-        let outcomes: Vec<(String, Drop_)> = futures::stream::iter(renewals)
+        let outcomes: Vec<(String, Verdict)> = futures::stream::iter(renewals)
             .buffer_unordered(RENEW_CONCURRENCY)
             .collect()
             .await;
         for (id, outcome) in outcomes {
-            if outcome == Drop_::No {
+            if outcome == Verdict::Keep {
                 continue;
             }
             let Some(h) = held.remove(&id) else { continue };
             drop(h.watch);
             self.shared.resume.forget(&id);
-            if outcome == Drop_::Ended {
+            if outcome == Verdict::Ended {
                 tracing::info!(thing = %crate::token(&id), "every stream of the Thing ended: released for now");
                 if let Err(e) = self.leases.release(h.lease).await {
                     tracing::warn!(thing = %crate::token(&id), error = %e, "lease not released");
@@ -496,30 +491,33 @@ async fn claim_one<'a>(
 }
 
 /// Renews the lease of one held Thing: whether to drop it.
-async fn renew_one(leases: &Leases, id: &str, h: &mut Held) -> (String, Drop_) {
+async fn renew_one(leases: &Leases, id: &str, h: &mut Held) -> (String, Verdict) {
     if h.watch.0.is_finished() {
-        return (id.to_owned(), Drop_::Ended);
+        return (id.to_owned(), Verdict::Ended);
     }
     let outcome = match leases.renew(&mut h.lease).await {
-        Ok(LeaseStatus::Held) => Drop_::No,
-        Ok(LeaseStatus::Lost) => Drop_::Lost,
+        Ok(LeaseStatus::Held) => Verdict::Keep,
+        Ok(LeaseStatus::Lost) => Verdict::Lost,
         Err(e) if Instant::now() >= h.lease.valid_until() => {
             tracing::warn!(thing = %crate::token(id), error = %e, "lease not renewed in time: stopping");
-            Drop_::Lost
+            Verdict::Lost
         }
         Err(e) => {
             tracing::warn!(thing = %crate::token(id), error = %e, "lease not renewed; trying again");
-            Drop_::No
+            Verdict::Keep
         }
     };
     (id.to_owned(), outcome)
 }
 
-/// Why a held Thing is dropped.
+/// What a round does with a held Thing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Drop_ {
-    No,
+enum Verdict {
+    /// Its lease is renewed (or may still be): keep watching.
+    Keep,
+    /// Its lease is lost, or was not renewed in time: stop watching.
     Lost,
+    /// Every stream of it ended: release it for a while.
     Ended,
 }
 

@@ -228,7 +228,6 @@ async fn a_dead_collectors_things_are_taken_over_and_every_event_is_stored_once(
     tokio::time::timeout(Duration::from_secs(5), b_run)
         .await
         .expect("b stops")
-        .unwrap()
         .unwrap();
     let leases = Leases::builder()
         .ttl(Duration::from_secs(1))
@@ -352,7 +351,7 @@ async fn things_are_shared_fairly_and_handed_over_without_loss() {
 
     // `a` stops cleanly: it withdraws and releases, and `b` takes everything.
     let _ = stop_a.send(());
-    a_run.await.unwrap().unwrap();
+    a_run.await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), b_held.wait_for(|h| h.len() == N))
         .await
         .expect("b takes every Thing")
