@@ -14,7 +14,7 @@ use wot_events::{
     ConsumedThing, EventSubscriber, EventSubscriberBuilder, ObserveOptions, SubscribeOptions,
 };
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::lease::{Lease, LeaseStatus, Leases};
 use crate::publisher::{Ack, Outgoing, Publisher};
 use crate::record::{ConnectionChange, LinkState, Record};
@@ -113,10 +113,12 @@ impl CollectorBuilder {
 
     /// A collector of `things`, watched with a subscriber built from `subscriber` (its
     /// resume store set to `resume`), published with `publisher`, shared through `leases`.
+    /// Things whose id is longer than [`MAX_THING_ID_LEN`](crate::MAX_THING_ID_LEN) are left
+    /// out, with a warning each.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] for a zero pipeline, held count or claim count, or a `resume`
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a zero pipeline, held count or claim count, or a `resume`
     /// store not built with [`after_publish`](crate::KvResumeStoreBuilder::after_publish).
     pub fn build(
         self,
@@ -135,6 +137,17 @@ impl CollectorBuilder {
             return Err(Error::config(
                 "a collector's resume store must be built with after_publish(true)",
             ));
+        }
+        let (things, too_long): (Vec<_>, Vec<_>) = things
+            .into_iter()
+            .partition(|t| t.id().len() <= crate::MAX_THING_ID_LEN);
+        for thing in too_long {
+            tracing::warn!(
+                thing = %crate::token(&thing.id().chars().take(64).collect::<String>()),
+                len = thing.id().len(),
+                limit = crate::MAX_THING_ID_LEN,
+                "a Thing id too long for a subject: the Thing is not watched"
+            );
         }
         let resume = Arc::new(resume);
         let subscriber = subscriber.resume_store(resume.clone()).build();
@@ -469,8 +482,8 @@ impl Collector {
     }
 }
 
-/// Claims one Thing and reads its resume points: `None` when another collector holds it or
-/// its id is too long; a lease whose points cannot be read is released.
+/// Claims one Thing and reads its resume points: `None` when another collector holds it; a
+/// lease whose points cannot be read is released.
 async fn claim_one<'a>(
     leases: &Leases,
     resume: &KvResumeStore,
@@ -479,7 +492,6 @@ async fn claim_one<'a>(
     let lease = match leases.claim(thing.id()).await {
         Ok(Some(lease)) => lease,
         Ok(None) => return Ok(None),
-        Err(e) if e.kind() == ErrorKind::TooLong => return Ok(None),
         Err(e) => return Err(e),
     };
     if let Err(e) = resume.prefetch(thing.id()).await {
