@@ -14,6 +14,7 @@
 //! `alerts_update` row, a run for a profiler such as `valgrind --tool=callgrind`, whose
 //! instruction counts do not depend on the machine's load.
 
+use serde_json::json;
 use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
@@ -52,7 +53,7 @@ fn engine_with_pending() -> Engine {
     rule.hold_for = Duration::from_secs(3600);
     engine.add_rule(rule, t0()).expect("valid rule");
     for k in 0..PENDING {
-        let update = PropertyUpdate::new(format!("thing-{k}"), "temperature", 9.into());
+        let update = PropertyUpdate::new(format!("thing-{k}"), "temperature", json!(9));
         assert!(
             engine.update(t0(), &update).is_empty(),
             "pending, not firing"
@@ -65,7 +66,7 @@ fn engine_with_pending() -> Engine {
 fn cycling_updates() -> Vec<PropertyUpdate> {
     [5.0, 7.5, 9.0, 12.0, 6.0]
         .into_iter()
-        .map(|v| PropertyUpdate::new("fridge-1", "temperature", v.into()))
+        .map(|v| PropertyUpdate::new("fridge-1", "temperature", json!(v)))
         .collect()
 }
 
@@ -160,7 +161,7 @@ fn engine_with_firing() -> Engine {
     let mut engine = Engine::new();
     engine.add_rule(firing_rule(), t0()).expect("valid rule");
     for k in 0..FIRING {
-        let update = PropertyUpdate::new(format!("thing-{k}"), "temperature", 9.into());
+        let update = PropertyUpdate::new(format!("thing-{k}"), "temperature", json!(9));
         assert_eq!(engine.update(t0(), &update).len(), 1, "fires");
     }
     engine
@@ -200,7 +201,7 @@ fn alerts_state(c: &mut Criterion) {
     let _ = engine.take_changes();
     let mut step = 0u64;
     let updates: Vec<PropertyUpdate> = (0..1_000)
-        .map(|k| PropertyUpdate::new(format!("thing-{k}"), "temperature", 10.into()))
+        .map(|k| PropertyUpdate::new(format!("thing-{k}"), "temperature", json!(10)))
         .collect();
     group.throughput(Throughput::Elements(1_000));
     // 1,000 updates (each about as costly as an `alerts_update` step) and the take.

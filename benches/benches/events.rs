@@ -19,7 +19,7 @@ fn record(i: u64) -> EventRecord {
         thing_id: format!("urn:dev:fridge-{}", i % 50).into(),
         thing_title: format!("Fridge {}", i % 50).into(),
         event: ["overheat", "door", "defrost", "power", "alarm"][(i % 5) as usize].into(),
-        data: sample(i),
+        data: sample(i).into(),
         event_id: Some(i.to_string().into()),
         received_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_800_000_000_000 + i * 10),
     }

@@ -363,7 +363,7 @@ fn update_record(i: u64, at: SystemTime) -> PropertyUpdate {
     PropertyUpdate {
         thing_id: THING.into(),
         property: format!("p{}", i % 100).into(),
-        value: json!({"value": 20.0 + (i % 50) as f64 / 10.0, "unit": "cel", "ts": "2026-12-07T21:00:00Z", "ok": true}),
+        value: json!({"value": 20.0 + (i % 50) as f64 / 10.0, "unit": "cel", "ts": "2026-12-07T21:00:00Z", "ok": true}).into(),
         timestamp: at,
         event_id: Some(i.to_string().into()),
         schema_violation: None,

@@ -125,7 +125,12 @@ async fn events_with(
         .subscribe(&consumed, "alarm", SubscribeOptions::new())
         .unwrap()
         .map(|item| {
-            item.map(|record| (record.data, record.event_id.as_deref().map(str::to_owned)))
+            item.map(|record| {
+                (
+                    record.data.into_value(),
+                    record.event_id.as_deref().map(str::to_owned),
+                )
+            })
         });
     collect(stream, window, enough).await
 }
@@ -140,7 +145,12 @@ async fn updates_for(thing: &HostileThing, all: bool, window: Duration, enough: 
         subscriber.observe_property(&consumed, "temp", ObserveOptions::new())
     };
     let stream = observer.unwrap().map(|item| {
-        item.map(|update| (update.value, update.event_id.as_deref().map(str::to_owned)))
+        item.map(|update| {
+            (
+                update.value.into_value(),
+                update.event_id.as_deref().map(str::to_owned),
+            )
+        })
     });
     collect(stream, window, enough).await
 }

@@ -19,12 +19,14 @@
 //! for the due deadlines only. Entries are invalidated lazily: each series remembers the one
 //! deadline it scheduled, and heap entries that do not match it are skipped.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use wot_td::Data;
 
 use crate::error::{Error, ErrorKind};
 use crate::rule::{Condition, NotificationKind, Rule, Severity};
@@ -58,8 +60,9 @@ pub struct PropertyUpdate {
     pub thing: Arc<str>,
     /// The property name.
     pub property: Arc<str>,
-    /// The new value.
-    pub value: serde_json::Value,
+    /// The new value, as JSON text parsed on first use (see [`Data`]): a rule with a
+    /// pointer reads its member from the text.
+    pub value: Data,
 }
 
 impl PropertyUpdate {
@@ -67,12 +70,12 @@ impl PropertyUpdate {
     pub fn new(
         thing: impl Into<Arc<str>>,
         property: impl Into<Arc<str>>,
-        value: serde_json::Value,
+        value: impl Into<Data>,
     ) -> Self {
         PropertyUpdate {
             thing: thing.into(),
             property: property.into(),
-            value,
+            value: value.into(),
         }
     }
 }
@@ -387,7 +390,7 @@ impl<'de> Deserialize<'de> for NotificationId {
 /// let t0 = SystemTime::UNIX_EPOCH;
 /// engine.add_rule(rule, t0)?;
 ///
-/// let hot = PropertyUpdate::new("fridge-1", "temperature", 12.into());
+/// let hot = PropertyUpdate::new("fridge-1", "temperature", serde_json::json!(12));
 /// assert!(engine.update(t0, &hot).is_empty()); // pending
 /// assert_eq!(engine.next_deadline(), Some(t0 + Duration::from_secs(30)));
 /// let fired = engine.tick(t0 + Duration::from_secs(30)); // no new update needed
@@ -839,8 +842,8 @@ impl Engine {
                 continue;
             };
             let value = match &compiled.pointer {
-                None => Some(&update.value),
-                Some(tokens) => lookup(&update.value, tokens),
+                None => Some(Cow::Borrowed(update.value.value())),
+                Some(tokens) => update.value.get_path(tokens),
             };
             let Some(value) = value else {
                 tracing::debug!(
@@ -878,7 +881,7 @@ impl Engine {
                         .or_insert_with(|| Series::new(Arc::clone(&update.thing), now))
                 }
             };
-            series.record(value, now, compiled.rate_window);
+            series.record(&value, now, compiled.rate_window);
             // Evaluating at `now` does the work of a deadline at `now`: that entry is stale.
             if series.scheduled.is_some_and(|s| s <= now) {
                 series.scheduled = None;
@@ -1634,28 +1637,6 @@ fn pointer_tokens(pointer: &str) -> Option<Vec<String>> {
     )
 }
 
-/// What `tokens` point to in `value`, as `serde_json::Value::pointer` finds it, without
-/// building a string per token on every update.
-fn lookup<'v>(value: &'v serde_json::Value, tokens: &[String]) -> Option<&'v serde_json::Value> {
-    tokens.iter().try_fold(value, |target, token| match target {
-        // A Thing's objects are small: comparing a few keys is cheaper than hashing one.
-        serde_json::Value::Object(map) if map.len() <= 8 => map
-            .iter()
-            .find_map(|(k, v)| (k.as_str() == token.as_str()).then_some(v)),
-        serde_json::Value::Object(map) => map.get(token.as_str()),
-        serde_json::Value::Array(items) => array_index(token).and_then(|i| items.get(i)),
-        _ => None,
-    })
-}
-
-/// An array index token: decimal digits without a sign or a leading zero.
-fn array_index(token: &str) -> Option<usize> {
-    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
-        return None;
-    }
-    token.parse().ok()
-}
-
 /// An estimate of the heap and inline bytes an alert takes.
 fn alert_bytes(a: &Alert) -> usize {
     let labels: usize = a.labels.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
@@ -2310,9 +2291,12 @@ mod tests {
     }
 
     #[test]
-    fn lookup_finds_what_value_pointer_finds() {
+    fn rule_pointers_find_what_value_pointer_finds() {
         let v = json!({"a/b": {"m~n": [10, {"x": 1}]}, "list": [1, 2], "": 7, "0": "zero"});
-        for p in [
+        let wide: serde_json::Map<String, serde_json::Value> =
+            (0..20).map(|i| (format!("k{i}"), json!(i))).collect();
+        let wide = serde_json::Value::Object(wide);
+        for (v, p) in [
             "",
             "/a~1b",
             "/a~1b/m~0n",
@@ -2326,20 +2310,15 @@ mod tests {
             "/0",
             "/missing/deeper",
             "/list/1/x",
-        ] {
-            let found = match pointer_tokens(p) {
-                None => Some(&v),
-                Some(tokens) => lookup(&v, &tokens),
-            };
-            assert_eq!(found, v.pointer(p), "{p:?}");
-        }
-        // Objects past the few whose keys are compared one by one.
-        let wide: serde_json::Map<String, serde_json::Value> =
-            (0..20).map(|i| (format!("k{i}"), json!(i))).collect();
-        let wide = serde_json::Value::Object(wide);
-        for p in ["/k0", "/k19", "/k20"] {
-            let tokens = pointer_tokens(p).unwrap();
-            assert_eq!(lookup(&wide, &tokens), wide.pointer(p), "{p:?}");
+        ]
+        .map(|p| (&v, p))
+        .into_iter()
+        .chain(["/k0", "/k19", "/k20"].map(|p| (&wide, p)))
+        {
+            let tokens = pointer_tokens(p).unwrap_or_default();
+            for data in [Data::from(v.clone()), Data::parse(v.to_string()).unwrap()] {
+                assert_eq!(data.get_path(&tokens).as_deref(), v.pointer(p), "{p:?}");
+            }
         }
     }
 }

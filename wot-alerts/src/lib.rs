@@ -38,12 +38,12 @@
 //! for rule in rules.rules() {
 //!     engine.add_rule(rule.clone(), t0).expect("validated by RuleSet");
 //! }
-//! let n = engine.update(t0, &PropertyUpdate::new("fridge-1", "temperature", 9.5.into()));
+//! let n = engine.update(t0, &PropertyUpdate::new("fridge-1", "temperature", serde_json::json!(9.5)));
 //! assert_eq!(n[0].kind, NotificationKind::Fired);
 //! assert_eq!(n[0].summary(), "fridge-1 is at 9.5");
 //! // 8 is not above 8, but hysteresis keeps the alert firing until the value is <= 7.
 //! let t1 = t0 + Duration::from_secs(10);
-//! assert!(engine.update(t1, &PropertyUpdate::new("fridge-1", "temperature", 8.into())).is_empty());
+//! assert!(engine.update(t1, &PropertyUpdate::new("fridge-1", "temperature", serde_json::json!(8))).is_empty());
 //! # Ok::<(), wot_alerts::LoadError>(())
 //! ```
 //!

@@ -373,7 +373,7 @@ impl AlertManagerBuilder {
     ///     .state_store(store.clone())
     ///     .start_restored(tokio_stream::wrappers::ReceiverStream::new(rx))
     ///     .await?;
-    /// tx.send(PropertyUpdate::new("fridge-1", "temperature", 9.into())).await?;
+    /// tx.send(PropertyUpdate::new("fridge-1", "temperature", serde_json::json!(9))).await?;
     /// # while manager.active_alerts().is_empty() { tokio::task::yield_now().await; }
     /// manager.flush().await?; // or wait for the notification's own commit
     /// drop(manager); // a crash
@@ -1081,7 +1081,7 @@ impl Worker {
 /// let manager = AlertManager::builder(rules)
 ///     .start(tokio_stream::wrappers::ReceiverStream::new(rx))?;
 /// let mut events = manager.subscribe();
-/// tx.send(PropertyUpdate::new("fridge-1", "temperature", 9.into())).await?;
+/// tx.send(PropertyUpdate::new("fridge-1", "temperature", serde_json::json!(9))).await?;
 /// let Some(ManagerEvent::Notification(n)) = events.next().await else { panic!() };
 /// assert_eq!(n.alert.rule, "hot");
 /// assert_eq!(manager.active_alerts().len(), 1);

@@ -94,7 +94,7 @@ pub const DEFAULT_MAX_STATE_BYTES: u64 = 1 << 30;
 ///
 /// let mut engine = Engine::new();
 /// engine.add_rule(rule.clone(), t0)?;
-/// let _ = engine.update(t0, &PropertyUpdate::new("fridge-1", "temperature", 12.into()));
+/// let _ = engine.update(t0, &PropertyUpdate::new("fridge-1", "temperature", serde_json::json!(12)));
 /// let saved = engine.state().to_json();
 ///
 /// // A new process: the same rules, then the saved state, 10 minutes later.

@@ -243,7 +243,7 @@ fn durations_near_the_end_of_time_do_not_panic() {
             let at = start
                 .checked_add(Duration::from_secs(i as u64))
                 .unwrap_or(end);
-            let _ = engine.update(at, &PropertyUpdate::new("t", "p", v.into()));
+            let _ = engine.update(at, &PropertyUpdate::new("t", "p", serde_json::json!(v)));
         }
         let _ = engine.tick(end);
         let _ = engine.next_deadline();

@@ -650,7 +650,7 @@ impl App {
         panel.violation = update
             .schema_violation
             .map(|v| sanitize::clip(&v, self.limits.text_chars));
-        panel.push(update.timestamp, update.value, max);
+        panel.push(update.timestamp, update.value.into_value(), max);
     }
 
     /// Shares [`Limits::history_bytes`] among all panels: each keeps at most
@@ -918,7 +918,7 @@ pub(crate) mod tests {
         Message::Property(PropertyUpdate {
             thing_id: format!("urn:wot-live:sim:{thing}").into(),
             property: property.into(),
-            value,
+            value: value.into(),
             timestamp: at,
             event_id: None,
             schema_violation: None,
@@ -985,7 +985,7 @@ pub(crate) mod tests {
             thing_id: format!("urn:wot-live:sim:{thing}").into(),
             thing_title: "".into(),
             event: event.into(),
-            data,
+            data: data.into(),
             event_id: None,
             received_at: t(1),
         };

@@ -205,7 +205,7 @@ impl Timeline {
         self.count_second(secs(record.received_at));
         if cost(&record.data, self.max_entry_bytes) > self.max_entry_bytes {
             let data = std::mem::take(&mut record.data);
-            record.data = shrink(data, self.max_entry_bytes);
+            record.data = shrink(data.into_value(), self.max_entry_bytes).into();
         }
         let bytes = record_cost(&record, usize::MAX);
         // Newest first: in front of the first record that is not newer.
@@ -372,7 +372,7 @@ mod tests {
             thing_id: thing.into(),
             thing_title: "".into(),
             event: event.into(),
-            data,
+            data: data.into(),
             event_id: None,
             received_at: at(s),
         }

@@ -623,12 +623,12 @@ mod tests {
                     .entry(u.thing_id.to_string())
                     .or_default()
                     .0
-                    .push((u.property.to_string(), u.value)),
+                    .push((u.property.to_string(), u.value.into_value())),
                 Feed::Event(r) => got
                     .entry(r.thing_id.to_string())
                     .or_default()
                     .1
-                    .push((r.event.to_string(), r.data)),
+                    .push((r.event.to_string(), r.data.into_value())),
                 Feed::Alert(_) | Feed::Problem(_) | Feed::Skipped(_) => {}
             }
         }

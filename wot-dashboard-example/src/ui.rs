@@ -977,7 +977,7 @@ mod tests {
             thing_id: format!("urn:wot-live:sim:{thing}").into(),
             thing_title: "".into(),
             event: name.into(),
-            data,
+            data: data.into(),
             event_id: Some(at.to_string().into()),
             received_at: t(at),
         })
@@ -1165,7 +1165,7 @@ mod tests {
         Message::Property(wot_events::PropertyUpdate {
             thing_id: "urn:hostile\u{1b}[2J".into(),
             property: property.into(),
-            value,
+            value: value.into(),
             timestamp: at,
             event_id: None,
             schema_violation: Some("bad \u{1b}[1mvalue\u{7}".into()),
@@ -1229,7 +1229,7 @@ mod tests {
             thing_id: "urn:hostile\u{1b}[2J".into(),
             thing_title: "Evil\u{1b}]0;x\u{7}".into(),
             event: "al\u{1b}[31mert".into(),
-            data: json!({"msg": "\u{1b}]52;c;ZXZpbA==\u{7}\u{9b}6n", "n": 1e308}),
+            data: json!({"msg": "\u{1b}]52;c;ZXZpbA==\u{7}\u{9b}6n", "n": 1e308}).into(),
             event_id: Some("\u{1b}[A".into()),
             received_at: t(595),
         }));
@@ -1342,7 +1342,7 @@ mod tests {
                 app.update(Message::Property(wot_events::PropertyUpdate {
                     thing_id: "urn:x".into(),
                     property: format!("p{i}").into(),
-                    value: v,
+                    value: v.into(),
                     timestamp: t(590 + s as u64),
                     event_id: None,
                     schema_violation: None,

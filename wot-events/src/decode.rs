@@ -3,12 +3,10 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use serde_json::Value;
-use wot_td::CompiledSchema;
+use wot_td::{CompiledSchema, Data, ValueError};
 
 use crate::error::{Error, Repr};
 use crate::events::truncate;
-use crate::json;
 use crate::record::{PropertyUpdate, SharedStr};
 use crate::thing::ConsumedThing;
 
@@ -68,8 +66,6 @@ pub struct PropertyDecoder {
 struct Property {
     name: SharedStr,
     schema: Option<CompiledSchema>,
-    /// The member names of the previous object value, for the next one.
-    shape: json::Shape,
 }
 
 impl PropertyDecoder {
@@ -108,7 +104,6 @@ impl PropertyDecoder {
                     .thing()
                     .property(n)
                     .map(|p| CompiledSchema::new(&p.schema)),
-                shape: json::Shape::default(),
             });
         }
         PropertyDecoder {
@@ -139,15 +134,11 @@ impl PropertyDecoder {
         now: SystemTime,
     ) -> Option<Result<PropertyUpdate, Error>> {
         let at = self.find(Some(event.event_type()))?;
-        let value = match self.parse_at(at, event.data()) {
-            Ok(value) => value,
+        let (value, schema_violation) = match self.parse_at(at, event.data()) {
+            Ok(parsed) => parsed,
             Err(e) => return Some(Err(e)),
         };
         let property = self.properties.get(at)?;
-        let schema_violation = property
-            .schema
-            .as_ref()
-            .and_then(|s| first_violation(s, &value));
         let property = property.name.clone();
         // The parser's id as it is: inline when short, shared when long; no copy.
         let event_id = (!event.id().is_empty()).then(|| SharedStr::from(event.shared_id().clone()));
@@ -187,30 +178,32 @@ impl PropertyDecoder {
         Some(at)
     }
 
-    /// `data` as JSON, or an invalid-data error naming the property.
-    pub(crate) fn parse(&mut self, property: &str, data: &str) -> Result<Value, Error> {
+    /// `data` as JSON with its first schema violation, or an invalid-data error naming the
+    /// property.
+    pub(crate) fn parse(
+        &mut self,
+        property: &str,
+        data: &str,
+    ) -> Result<(Data, Option<String>), Error> {
         match self.find(Some(property)) {
             Some(at) => self.parse_at(at, data),
-            None => json::parse(data, &mut json::Shape::default())
+            None => Data::parse(data)
+                .map(|d| (d, None))
                 .map_err(|e| invalid(&self.thing_id, property, data, &e)),
         }
     }
 
-    /// `data` as the JSON value of the property at `at` (whose previous object's shape
-    /// helps build the next).
-    fn parse_at(&mut self, at: usize, data: &str) -> Result<Value, Error> {
-        let Some(property) = self.properties.get_mut(at) else {
-            return json::parse(data, &mut json::Shape::default())
-                .map_err(|e| invalid(&self.thing_id, "", data, &e));
+    /// `data` as the JSON value of the property at `at`, checked against its schema.
+    fn parse_at(&self, at: usize, data: &str) -> Result<(Data, Option<String>), Error> {
+        let (name, schema) = match self.properties.get(at) {
+            Some(p) => (p.name.as_str(), p.schema.as_ref()),
+            None => ("", None),
         };
-        json::parse(data, &mut property.shape)
-            .map_err(|e| invalid(&self.thing_id, &property.name, data, &e))
-    }
-
-    /// The first problem of `value` against the property's schema, if any.
-    pub(crate) fn check(&self, property: &str, value: &Value) -> Option<String> {
-        let at = *self.index.get(property)?;
-        first_violation(self.properties.get(at)?.schema.as_ref()?, value)
+        let parsed = match schema {
+            Some(schema) => Data::parse_with(data, schema).map(|(d, errors)| (d, first(errors))),
+            None => Data::parse(data).map(|d| (d, None)),
+        };
+        parsed.map_err(|e| invalid(&self.thing_id, name, data, &e))
     }
 }
 
@@ -224,9 +217,9 @@ fn invalid(thing: &SharedStr, property: &str, data: &str, e: &serde_json::Error)
     })
 }
 
-/// The first problem of `value` against `schema`, with its path.
-fn first_violation(schema: &CompiledSchema, value: &Value) -> Option<String> {
-    schema.validate(value).into_iter().next().map(|e| {
+/// The first of `errors`, with its path.
+fn first(errors: Vec<ValueError>) -> Option<String> {
+    errors.into_iter().next().map(|e| {
         if e.path.is_empty() {
             e.message
         } else {
@@ -262,7 +255,7 @@ mod tests {
             .decode(&Event::new("temp", "22", "1"), t0)
             .unwrap()
             .unwrap();
-        assert_eq!((a.property.as_str(), &a.value), ("temp", &json!(21)));
+        assert_eq!((a.property.as_str(), a.value.value()), ("temp", &json!(21)));
         assert!(a.property.ptr_eq(&b.property));
         assert!(a.thing_id.ptr_eq(&b.thing_id) && a.thing_id == "urn:t");
         let (ida, idb) = (a.event_id.unwrap(), b.event_id.unwrap());

@@ -11,11 +11,10 @@ use futures::Stream;
 use futures::stream::{SelectAll, StreamExt};
 use serde_json::Value;
 use tokio::sync::watch;
-use wot_td::CompiledSchema;
+use wot_td::{CompiledSchema, Data};
 
 use crate::error::{Error, Repr};
 use crate::filter::Filter;
-use crate::json;
 use crate::record::{EventRecord, RingBuffer, SharedStr};
 use crate::skipped::SkippedAffordance;
 use crate::state::ConnectionState;
@@ -130,8 +129,6 @@ pub(crate) struct EventDecoder {
     /// For a one-event subscription: the name given to events of type `message`.
     single: Option<SharedStr>,
     policy: InvalidData,
-    /// The member names of the previous object data, for the next one (see `json::Shape`).
-    shape: json::Shape,
 }
 
 impl EventDecoder {
@@ -152,7 +149,6 @@ impl EventDecoder {
             events,
             single: Some(name),
             policy,
-            shape: json::Shape::default(),
         }
     }
 
@@ -169,7 +165,6 @@ impl EventDecoder {
             events,
             single: None,
             policy,
-            shape: json::Shape::default(),
         }
     }
 
@@ -207,33 +202,41 @@ impl EventDecoder {
                 return None;
             }
         };
-        let data = if raw.data.trim().is_empty() {
-            Value::Null
+        let schema = match self.events.get(name.as_str()) {
+            Some(Some(schema)) if self.policy != InvalidData::PassThrough => Some(schema),
+            _ => None,
+        };
+        let parsed = if raw.data.trim().is_empty() {
+            let errors = schema.map(|s| s.validate(&Value::Null)).unwrap_or_default();
+            Ok((Data::default(), errors))
         } else {
-            match json::parse(&raw.data, &mut self.shape) {
-                Ok(v) => v,
-                Err(e) if self.policy == InvalidData::PassThrough => {
-                    tracing::debug!(thing = %self.thing_id, event = %name, error = %e, "passing non-JSON data through");
-                    Value::String(raw.data.clone())
-                }
-                Err(e) => return self.invalid(&name, format!("not JSON: {e}"), &raw.data),
+            match schema {
+                Some(schema) => Data::parse_with(raw.data.as_str(), schema),
+                None => Data::parse(raw.data.as_str()).map(|d| (d, Vec::new())),
             }
         };
-        if let Some(Some(schema)) = self.events.get(name.as_str())
-            && self.policy != InvalidData::PassThrough
-            && let Some(first) = schema.validate(&data).into_iter().next()
-        {
-            let at = if first.path.is_empty() {
-                "the data".to_owned()
-            } else {
-                format!("`{}`", first.path)
-            };
-            return self.invalid(
-                &name,
-                format!("{at} does not fit the schema: {}", first.message),
-                &raw.data,
-            );
-        }
+        let data = match parsed {
+            Ok((data, errors)) => match errors.into_iter().next() {
+                None => data,
+                Some(first) => {
+                    let at = if first.path.is_empty() {
+                        "the data".to_owned()
+                    } else {
+                        format!("`{}`", first.path)
+                    };
+                    return self.invalid(
+                        &name,
+                        format!("{at} does not fit the schema: {}", first.message),
+                        &raw.data,
+                    );
+                }
+            },
+            Err(e) if self.policy == InvalidData::PassThrough => {
+                tracing::debug!(thing = %self.thing_id, event = %name, error = %e, "passing non-JSON data through");
+                Data::from(Value::String(raw.data.clone()))
+            }
+            Err(e) => return self.invalid(&name, format!("not JSON: {e}"), &raw.data),
+        };
         Some(Ok(EventRecord {
             thing_id: self.thing_id.clone(),
             thing_title: self.thing_title.clone(),

@@ -52,7 +52,6 @@ mod decode;
 mod error;
 mod events;
 mod filter;
-mod json;
 mod log;
 mod problem;
 mod properties;
@@ -97,10 +96,7 @@ pub use subscriber::{
     DEFAULT_REQUEST_TIMEOUT, EventSubscriber, EventSubscriberBuilder,
 };
 pub use thing::ConsumedThing;
-
-/// Not part of the API: the reader of event and property data, for fuzzing and benches.
-#[doc(hidden)]
-pub use json::JsonSeries;
+pub use wot_td::Data;
 
 /// The examples of `docs/events.md`, compiled and run as doc tests.
 #[cfg(all(doctest, wot_events_guide))]

@@ -35,7 +35,7 @@ pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(300);
 ///         thing_id: "urn:dev:boiler".into(),
 ///         thing_title: "Boiler".into(),
 ///         event: name.into(),
-///         data: serde_json::json!({"n": i}),
+///         data: serde_json::json!({"n": i}).into(),
 ///         event_id: None,
 ///         received_at: now,
 ///     });
@@ -387,7 +387,7 @@ mod tests {
             thing_id: thing.into(),
             thing_title: thing.to_uppercase().into(),
             event: event.into(),
-            data,
+            data: data.into(),
             event_id: None,
             received_at: at(t),
         }

@@ -8,8 +8,8 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
 use futures::Stream;
-use serde_json::Value;
 use tokio::sync::watch;
+use wot_td::Data;
 
 use crate::decode::PropertyDecoder;
 use crate::error::Error;
@@ -189,7 +189,7 @@ impl PropertyObserver {
     }
 
     /// The latest value of one property and when it arrived.
-    pub fn latest(&self, property: &str) -> Option<&(SystemTime, Value)> {
+    pub fn latest(&self, property: &str) -> Option<&(SystemTime, Data)> {
         self.history.get(property).and_then(PropertyHistory::latest)
     }
 
@@ -208,19 +208,18 @@ impl PropertyObserver {
     /// unchanged polled value).
     fn decode(&mut self, raw: RawItem, now: SystemTime) -> Option<Result<PropertyUpdate, Error>> {
         let name = self.decoder.property_of(raw.name.as_deref())?;
-        let value = match self.decoder.parse(&name, &raw.data) {
-            Ok(value) => value,
+        let (value, schema_violation) = match self.decoder.parse(&name, &raw.data) {
+            Ok(parsed) => parsed,
             Err(e) => return Some(Err(e)),
         };
         if raw.polled && !self.every_read {
-            let unchanged = self
-                .latest(&name)
-                .is_some_and(|(_, last)| json_eq(last, &value));
+            let unchanged = self.latest(&name).is_some_and(|(_, last)| {
+                last.as_text() == value.as_text() || json_eq(last, &value)
+            });
             if unchanged {
                 return None;
             }
         }
-        let schema_violation = self.decoder.check(&name, &value);
         self.history
             .entry(name.clone())
             .or_insert_with(|| PropertyHistory::bounded(self.capacity, self.history_bytes))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use wot_td::Data;
 
 /// Text that many records share: a Thing's id and title, an event or property name, an
 /// event id. Cloning it copies a pointer, not the text, so a long id or name received once
@@ -260,8 +260,9 @@ pub struct EventRecord {
     pub thing_title: SharedStr,
     /// The event's name (its key in the TD's `events`).
     pub event: SharedStr,
-    /// The event data (JSON; `null` when the event carried none).
-    pub data: Value,
+    /// The event data (JSON; `null` when the event carried none), kept as the text it
+    /// arrived in and parsed on first use: see [`Data`].
+    pub data: Data,
     /// The SSE event id (the resume token), if the server sent one.
     pub event_id: Option<SharedStr>,
     /// When this process received the event.
@@ -282,8 +283,8 @@ pub struct PropertyUpdate {
     pub thing_id: SharedStr,
     /// The property's name.
     pub property: SharedStr,
-    /// The value.
-    pub value: Value,
+    /// The value, kept as the text it arrived in and parsed on first use: see [`Data`].
+    pub value: Data,
     /// When this process received the value.
     #[serde(with = "rfc3339")]
     pub timestamp: SystemTime,
@@ -351,46 +352,29 @@ pub trait ByteSize {
     fn byte_size(&self) -> usize;
 }
 
-impl ByteSize for Value {
+impl ByteSize for Data {
     fn byte_size(&self) -> usize {
-        std::mem::size_of::<Value>() + json_heap_bytes(self)
-    }
-}
-
-/// Bytes a JSON value owns beyond its own inline size.
-fn json_heap_bytes(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.len(),
-        Value::Array(items) => items.iter().map(ByteSize::byte_size).sum(),
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| {
-                k.len()
-                    .saturating_add(std::mem::size_of::<String>())
-                    .saturating_add(v.byte_size())
-            })
-            .sum(),
-        _ => 0,
+        self.size_estimate()
     }
 }
 
 impl ByteSize for EventRecord {
     fn byte_size(&self) -> usize {
-        std::mem::size_of::<EventRecord>().saturating_add(json_heap_bytes(&self.data))
+        std::mem::size_of::<EventRecord>().saturating_add(self.data.size_estimate())
     }
 }
 
 impl ByteSize for PropertyUpdate {
     fn byte_size(&self) -> usize {
         std::mem::size_of::<PropertyUpdate>()
-            .saturating_add(json_heap_bytes(&self.value))
+            .saturating_add(self.value.size_estimate())
             .saturating_add(self.schema_violation.as_ref().map_or(0, String::len))
     }
 }
 
-impl ByteSize for (SystemTime, Value) {
+impl ByteSize for (SystemTime, Data) {
     fn byte_size(&self) -> usize {
-        std::mem::size_of::<(SystemTime, Value)>().saturating_add(json_heap_bytes(&self.1))
+        std::mem::size_of::<SystemTime>().saturating_add(self.1.size_estimate())
     }
 }
 
@@ -438,13 +422,13 @@ impl<T> RingBuffer<T> {
     /// the oldest are dropped (the newest is always kept).
     ///
     /// ```
-    /// use wot_events::RingBuffer;
+    /// use wot_events::{Data, RingBuffer};
     ///
-    /// let mut r = RingBuffer::new(100).with_max_bytes(200);
+    /// let mut r = RingBuffer::new(100).with_max_bytes(1000);
     /// for _ in 0..10 {
-    ///     r.push(serde_json::Value::String("x".repeat(60)));
+    ///     r.push(Data::from(serde_json::Value::String("x".repeat(60))));
     /// }
-    /// assert!(r.len() < 10 && r.bytes() <= 200);
+    /// assert!(r.len() < 10 && r.bytes() <= 1000);
     /// ```
     #[must_use]
     pub fn with_max_bytes(mut self, max_bytes: usize) -> Self
@@ -553,21 +537,22 @@ impl<T: Clone> RingBuffer<T> {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
+/// use serde_json::json;
 /// use wot_events::PropertyHistory;
 ///
 /// let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
 /// let mut h = PropertyHistory::new(100);
-/// h.push(t0, 20.into());
-/// h.push(t0 + Duration::from_secs(50), 21.into());
-/// h.push(t0 + Duration::from_secs(90), 22.into());
+/// h.push(t0, json!(20));
+/// h.push(t0 + Duration::from_secs(50), json!(21));
+/// h.push(t0 + Duration::from_secs(90), json!(22));
 /// let now = t0 + Duration::from_secs(100);
-/// let recent: Vec<_> = h.within(Duration::from_secs(30), now).map(|(_, v)| v.clone()).collect();
-/// assert_eq!(recent, [serde_json::json!(22)]);
-/// assert_eq!(h.latest().map(|(_, v)| v.clone()), Some(22.into()));
+/// let recent: Vec<_> = h.within(Duration::from_secs(30), now).map(|(_, v)| v.value().clone()).collect();
+/// assert_eq!(recent, [json!(22)]);
+/// assert_eq!(h.latest().map(|(_, v)| v.value().clone()), Some(json!(22)));
 /// ```
 #[derive(Debug, Clone)]
 pub struct PropertyHistory {
-    values: RingBuffer<(SystemTime, Value)>,
+    values: RingBuffer<(SystemTime, Data)>,
 }
 
 impl PropertyHistory {
@@ -592,12 +577,12 @@ impl PropertyHistory {
     }
 
     /// Records a value received at `at`.
-    pub fn push(&mut self, at: SystemTime, value: Value) {
-        self.values.push((at, value));
+    pub fn push(&mut self, at: SystemTime, value: impl Into<Data>) {
+        self.values.push((at, value.into()));
     }
 
     /// The newest value and its time.
-    pub fn latest(&self) -> Option<&(SystemTime, Value)> {
+    pub fn latest(&self) -> Option<&(SystemTime, Data)> {
         self.values.latest()
     }
 
@@ -606,7 +591,7 @@ impl PropertyHistory {
         &self,
         window: Duration,
         now: SystemTime,
-    ) -> impl Iterator<Item = &(SystemTime, Value)> {
+    ) -> impl Iterator<Item = &(SystemTime, Data)> {
         let start = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
         self.values
             .iter()
@@ -614,7 +599,7 @@ impl PropertyHistory {
     }
 
     /// Every value held, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = &(SystemTime, Value)> {
+    pub fn iter(&self) -> impl Iterator<Item = &(SystemTime, Data)> {
         self.values.iter()
     }
 
@@ -631,6 +616,8 @@ impl PropertyHistory {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     #[test]
@@ -668,7 +655,7 @@ mod tests {
 
     #[test]
     fn ring_buffer_byte_budget_drops_oldest_and_keeps_the_newest() {
-        let big = |n: usize| Value::String("x".repeat(n));
+        let big = |n: usize| Data::from(Value::String("x".repeat(n)));
         let mut r = RingBuffer::new(1000).with_max_bytes(1000);
         for _ in 0..100 {
             r.push(big(100));
@@ -693,8 +680,10 @@ mod tests {
 
     #[test]
     fn json_byte_size_counts_nested_text() {
-        let v = serde_json::json!({"k": ["abc", {"inner": "0123456789"}]});
+        let v = Data::from(serde_json::json!({"k": ["abc", {"inner": "0123456789"}]}));
         assert!(v.byte_size() > 4 * std::mem::size_of::<Value>() + 1 + 3 + 5 + 10);
+        let text = Data::parse(r#"{"k": ["abc", {"inner": "0123456789"}]}"#).unwrap();
+        assert!(text.byte_size() > 40, "the text counts");
     }
 
     #[test]
@@ -702,13 +691,13 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
         let mut h = PropertyHistory::new(3);
         for i in 0..5u64 {
-            h.push(t0 + Duration::from_secs(i * 10), i.into());
+            h.push(t0 + Duration::from_secs(i * 10), Value::from(i));
         }
         assert_eq!(h.len(), 3);
         let now = t0 + Duration::from_secs(40);
         let vals: Vec<_> = h
             .within(Duration::from_secs(10), now)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.value().clone())
             .collect();
         assert_eq!(vals, [Value::from(3), Value::from(4)]);
         // A window longer than the epoch offset does not panic.
@@ -721,7 +710,7 @@ mod tests {
             thing_id: "urn:x".into(),
             thing_title: "X".into(),
             event: "e".into(),
-            data: serde_json::json!({"a": 1}),
+            data: serde_json::json!({"a": 1}).into(),
             event_id: Some("7".into()),
             received_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_500),
         };
@@ -738,7 +727,7 @@ mod tests {
             thing_id: "urn:x".into(),
             thing_title: "X \u{1b}[31m".into(),
             event: "e".into(),
-            data: serde_json::json!({"a": [1, 2.5, null, "é"]}),
+            data: serde_json::json!({"a": [1, 2.5, null, "é"]}).into(),
             event_id: Some(SharedStr::from(wot_sse::EventId::from("7"))),
             received_at: at,
         };
@@ -765,7 +754,7 @@ mod tests {
         let u = PropertyUpdate {
             thing_id: "urn:x".into(),
             property: "temp".into(),
-            value: serde_json::json!(21.5),
+            value: serde_json::json!(21.5).into(),
             timestamp: at_ms,
             event_id: Some("9".into()),
             schema_violation: Some("above 20".into()),
@@ -811,7 +800,7 @@ mod tests {
         let early = PropertyUpdate {
             thing_id: "t".into(),
             property: "p".into(),
-            value: Value::Null,
+            value: Value::Null.into(),
             timestamp: SystemTime::UNIX_EPOCH - Duration::from_secs(1),
             event_id: None,
             schema_violation: None,

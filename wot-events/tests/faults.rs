@@ -388,7 +388,7 @@ async fn with_resume_a_property_observer_gets_every_value_once_and_in_order() {
         .history(PROPERTY)
         .unwrap()
         .iter()
-        .map(|(_, v)| v.clone())
+        .map(|(_, v)| v.value().clone())
         .collect();
     assert_eq!(history, (1..=TOTAL).map(property_value).collect::<Vec<_>>());
 }
@@ -432,7 +432,7 @@ async fn with_resume_one_connection_for_all_properties_gets_every_value_once_and
             .history(name)
             .unwrap()
             .iter()
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.value().clone())
             .collect();
         let expected: Vec<Value> = (first..=TOTAL).step_by(2).map(property_value).collect();
         assert_eq!(history, expected, "{name}");

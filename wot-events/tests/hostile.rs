@@ -116,7 +116,7 @@ async fn per_property_sse_forms_sending_plain_message_events_are_shown() {
         .observe_property(&t, "a", ObserveOptions::new())
         .unwrap();
     let u = one.next().await.unwrap().unwrap();
-    assert_eq!((&*u.property, &u.value), ("a", &json!(5)));
+    assert_eq!((&*u.property, u.value.value()), ("a", &json!(5)));
 
     let mut all = sub
         .observe_all_properties(&t, ObserveOptions::new())
@@ -133,7 +133,7 @@ async fn per_property_sse_forms_sending_plain_message_events_are_shown() {
             .expect("updates of plain `message` events")
             .unwrap()
             .unwrap();
-        got.push((u.property.to_string(), u.value));
+        got.push((u.property.to_string(), u.value.into_value()));
     }
     got.sort_by(|x, y| x.0.cmp(&y.0));
     assert_eq!(

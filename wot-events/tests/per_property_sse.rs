@@ -237,7 +237,7 @@ async fn observe(
             assert!(update.schema_violation.is_none(), "{update:?}");
             seen.entry(update.property.to_string())
                 .or_default()
-                .push(update.value);
+                .push(update.value.into_value());
             received.send_replace(seen.values().map(Vec::len).sum());
         }
     })
@@ -264,7 +264,7 @@ async fn observe(
         assert_eq!(
             observer
                 .history(name)
-                .map(|h| h.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>()),
+                .map(|h| h.iter().map(|(_, v)| v.value().clone()).collect::<Vec<_>>()),
             Some(values),
             "{name}"
         );

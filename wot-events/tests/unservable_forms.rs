@@ -155,7 +155,7 @@ async fn next_value(observer: &mut PropertyObserver, property: &str) -> Value {
                 .expect("the observer goes on")
                 .unwrap();
             if &*update.property == property {
-                return update.value;
+                return update.value.into_value();
             }
         }
     })
@@ -201,7 +201,7 @@ async fn a_file_form_before_a_good_one_is_passed_over() {
     assert!(events.skipped().is_empty());
     let record = events.next().await.unwrap().unwrap();
     assert_eq!(
-        (&*record.event, &record.data),
+        (&*record.event, record.data.value()),
         ("alarm", &json!({"level": 3}))
     );
 }

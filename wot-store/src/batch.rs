@@ -92,7 +92,7 @@ fn is_property_series(key: &[u8], thing: &str, property: &str) -> bool {
 /// batch.push_property(&PropertyUpdate {
 ///     thing_id: "urn:dev:fridge".into(),
 ///     property: "temperature".into(),
-///     value: json!(4.5),
+///     value: json!(4.5).into(),
 ///     timestamp: SystemTime::now(),
 ///     event_id: Some("17".into()),
 ///     schema_violation: None,

@@ -8,19 +8,17 @@
 //! body   = 1 ts_ns:u64 str(thing) str(title) str(event) opt(event_id) value       an event
 //!        | 2 ts_ns:u64 str(thing) str(property) opt(event_id) opt(violation) value   a property value
 //! str    = len:u32 utf-8                 opt(x) = 0 | 1 x
-//! value  = 0 null | 1 false | 2 true | 3 i64 | 4 u64 | 5 f64 | 6 str | 7 count:u32 value*
-//!        | 8 count:u32 (str value)*  (object, in order) | 9 str (a number as text)
+//! value  = 10 str                       JSON text
 //! ```
 //!
-//! Integers and floats are little-endian; times count from the Unix epoch (earlier times are
-//! stored as the epoch). Values are binary rather than JSON text: encoding copies strings and
-//! numbers without escaping or formatting, which keeps the cost on the caller's thread low.
-//! Values nest at most [`MAX_DEPTH`] deep.
+//! Integers are little-endian; times count from the Unix epoch (earlier times are stored as
+//! the epoch). A value is written as its JSON text, which a record's [`Data`] already holds,
+//! so copying it is the whole cost on the caller's thread. Values nest at most [`MAX_DEPTH`]
+//! deep.
 
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Number, Value};
-use wot_events::{EventRecord, PropertyUpdate, SharedStr};
+use wot_events::{Data, EventRecord, PropertyUpdate, SharedStr};
 
 /// Bytes of a block's header.
 pub(crate) const BLOCK_HEADER: usize = 4 + 8 + 8;
@@ -30,6 +28,8 @@ pub(crate) const MAX_DEPTH: usize = 128;
 
 const EVENT: u8 = 1;
 const PROPERTY: u8 = 2;
+/// The tag of a value written as JSON text.
+const JSON_TEXT: u8 = 10;
 
 /// A value nested deeper than [`MAX_DEPTH`].
 #[derive(Debug)]
@@ -64,74 +64,43 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-fn put_number(out: &mut Vec<u8>, n: &Number) {
-    // Sensor values are mostly floats: checked first.
-    if n.is_f64() {
-        if let Some(f) = n.as_f64() {
-            out.push(5);
-            out.extend_from_slice(&f.to_le_bytes());
-            return;
-        }
-    } else if let Some(i) = n.as_i64() {
-        out.push(3);
-        out.extend_from_slice(&i.to_le_bytes());
-        return;
-    } else if let Some(u) = n.as_u64() {
-        out.push(4);
-        out.extend_from_slice(&u.to_le_bytes());
-        return;
-    }
-    // A number kept as text (serde_json's `arbitrary_precision`).
-    out.push(9);
-    put_str(out, &n.to_string());
-}
-
-/// Writes a value that holds no other (`false` when it does: arrays and objects).
-fn put_scalar(out: &mut Vec<u8>, value: &Value) -> bool {
-    match value {
-        Value::Null => out.push(0),
-        Value::Bool(false) => out.push(1),
-        Value::Bool(true) => out.push(2),
-        Value::Number(n) => put_number(out, n),
-        Value::String(s) => {
-            out.push(6);
-            put_str(out, s);
-        }
-        Value::Array(_) | Value::Object(_) => return false,
-    }
-    true
-}
-
-fn put_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), TooDeep> {
-    if put_scalar(out, value) {
-        return Ok(());
-    }
-    if depth >= MAX_DEPTH {
+/// Writes `data` as its JSON text; `TooDeep` (and nothing written) when it nests deeper
+/// than [`MAX_DEPTH`], which reading it back would refuse.
+fn put_data(out: &mut Vec<u8>, data: &Data) -> Result<(), TooDeep> {
+    let text = data.as_text();
+    let opening = text.bytes().filter(|&b| b == b'[' || b == b'{').count();
+    if opening > MAX_DEPTH && nesting(text) > MAX_DEPTH {
         return Err(TooDeep);
     }
-    match value {
-        Value::Array(items) => {
-            out.push(7);
-            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
-            for item in items {
-                if !put_scalar(out, item) {
-                    put_value(out, item, depth + 1)?;
-                }
-            }
-        }
-        Value::Object(map) => {
-            out.push(8);
-            out.extend_from_slice(&(map.len() as u32).to_le_bytes());
-            for (k, v) in map {
-                put_str(out, k);
-                if !put_scalar(out, v) {
-                    put_value(out, v, depth + 1)?;
-                }
-            }
-        }
-        _ => {}
-    }
+    out.push(JSON_TEXT);
+    put_str(out, text);
     Ok(())
+}
+
+/// How deep arrays and objects nest in JSON `text`.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Appends the body of an event record to `out`; on error `out` is as it was.
@@ -144,7 +113,7 @@ pub(crate) fn encode_event(out: &mut Vec<u8>, r: &EventRecord) -> Result<(), Too
     put_str(out, &r.thing_title);
     put_str(out, &r.event);
     put_opt(out, r.event_id.as_deref());
-    put_value(out, &r.data, 0).inspect_err(|_| out.truncate(at))
+    put_data(out, &r.data).inspect_err(|_| out.truncate(at))
 }
 
 /// Appends the body of a property value to `out`; on error `out` is as it was.
@@ -157,7 +126,7 @@ pub(crate) fn encode_property(out: &mut Vec<u8>, u: &PropertyUpdate) -> Result<(
     put_str(out, &u.property);
     put_opt(out, u.event_id.as_deref());
     put_opt(out, u.schema_violation.as_deref());
-    put_value(out, &u.value, 0).inspect_err(|_| out.truncate(at))
+    put_data(out, &u.value).inspect_err(|_| out.truncate(at))
 }
 
 /// One history record read back from the store: an event of the timeline or a property
@@ -226,7 +195,7 @@ fn decode_record(body: &[u8]) -> Result<HistoryRecord, String> {
             thing_title: SharedStr::from(r.str()?),
             event: SharedStr::from(r.str()?),
             event_id: r.opt()?.map(SharedStr::from),
-            data: r.value(0)?,
+            data: r.data()?,
             received_at: at,
         }),
         PROPERTY => HistoryRecord::Property(PropertyUpdate {
@@ -234,7 +203,7 @@ fn decode_record(body: &[u8]) -> Result<HistoryRecord, String> {
             property: SharedStr::from(r.str()?),
             event_id: r.opt()?.map(SharedStr::from),
             schema_violation: r.opt()?.map(str::to_owned),
-            value: r.value(0)?,
+            value: r.data()?,
             timestamp: at,
         }),
         other => return Err(format!("unknown record kind {other}")),
@@ -292,63 +261,21 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn count(&mut self) -> Result<usize, String> {
-        let n = self.u32()? as usize;
-        // Every item takes at least one byte: a count past the bytes left is damage, and
-        // must not size an allocation.
-        if n > self.0.len() {
-            return Err(format!("{n} items in {} bytes", self.0.len()));
-        }
-        Ok(n)
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Value, String> {
-        let tag = self.u8()?;
-        if matches!(tag, 7 | 8) && depth >= MAX_DEPTH {
-            return Err("a value nested too deep".into());
-        }
-        Ok(match tag {
-            0 => Value::Null,
-            1 => Value::Bool(false),
-            2 => Value::Bool(true),
-            3 => Value::from(self.u64()? as i64),
-            4 => Value::from(self.u64()?),
-            5 => Number::from_f64(f64::from_bits(self.u64()?))
-                .map(Value::Number)
-                .ok_or("a number that is not finite")?,
-            6 => Value::String(self.str()?.to_owned()),
-            7 => {
-                let n = self.count()?;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    items.push(self.value(depth + 1)?);
-                }
-                Value::Array(items)
+    /// A record's value.
+    fn data(&mut self) -> Result<Data, String> {
+        match self.u8()? {
+            JSON_TEXT => {
+                Data::parse(self.str()?).map_err(|e| format!("a value that is not JSON: {e}"))
             }
-            8 => {
-                let n = self.count()?;
-                let mut map = Map::with_capacity(n);
-                for _ in 0..n {
-                    let k = self.str()?.to_owned();
-                    let v = self.value(depth + 1)?;
-                    map.insert(k, v);
-                }
-                Value::Object(map)
-            }
-            9 => Value::Number(
-                self.str()?
-                    .parse::<Number>()
-                    .map_err(|e| format!("a number that does not parse: {e}"))?,
-            ),
-            other => return Err(format!("unknown value tag {other}")),
-        })
+            other => Err(format!("unknown value tag {other}")),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Number, Value, json};
 
     #[test]
     fn a_block_round_trips() {
@@ -357,14 +284,14 @@ mod tests {
             thing_id: "urn:dev:boiler".into(),
             thing_title: "Boiler".into(),
             event: "overheat".into(),
-            data: json!({"t": 91.5, "n": -3, "big": u64::MAX, "s": "é\"", "a": [null, true, false, []], "o": {}}),
+            data: json!({"t": 91.5, "n": -3, "big": u64::MAX, "s": "é\"", "a": [null, true, false, []], "o": {}}).into(),
             event_id: Some("42".into()),
             received_at: t,
         };
         let update = PropertyUpdate {
             thing_id: "urn:dev:boiler".into(),
             property: "temperature".into(),
-            value: json!(20.25),
+            value: json!(20.25).into(),
             timestamp: t,
             event_id: None,
             schema_violation: Some("over the maximum".into()),
@@ -402,14 +329,14 @@ mod tests {
             thing_id: "t".into(),
             thing_title: "t".into(),
             event: "e".into(),
-            data: deep,
+            data: deep.into(),
             event_id: None,
             received_at: SystemTime::UNIX_EPOCH,
         };
         let mut out = vec![7];
         assert!(encode_event(&mut out, &event).is_err());
         assert_eq!(out, [7]);
-        event.data = json!([[1]]);
+        event.data = json!([[1]]).into();
         assert!(encode_event(&mut out, &event).is_ok());
     }
 
@@ -441,7 +368,7 @@ mod tests {
             let update = PropertyUpdate {
                 thing_id: "t".into(),
                 property: "p".into(),
-                value,
+                value: value.into(),
                 timestamp: at,
                 event_id: Some("1".into()),
                 schema_violation: None,

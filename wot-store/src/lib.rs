@@ -21,7 +21,7 @@
 //!     thing_id: "urn:dev:boiler".into(),
 //!     thing_title: "Boiler".into(),
 //!     event: "overheat".into(),
-//!     data: json!({"t": 91.5}),
+//!     data: json!({"t": 91.5}).into(),
 //!     event_id: Some("1".into()),
 //!     received_at: SystemTime::now(),
 //! });

@@ -30,7 +30,7 @@ use crate::meta;
 use crate::options::{Clock, StoreOptions};
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// Name of the database file inside the store's directory.
 pub const FILE_NAME: &str = "wot-store.redb";

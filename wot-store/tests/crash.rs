@@ -85,7 +85,7 @@ fn write_batches(dir: &Path) {
                 thing_id: "urn:dev:crash".into(),
                 thing_title: "Crash".into(),
                 event: "tick".into(),
-                data: json!({"n": n, "i": i, "pad": "x".repeat(200)}),
+                data: json!({"n": n, "i": i, "pad": "x".repeat(200)}).into(),
                 event_id: Some(id.as_str().into()),
                 received_at: now,
             });
@@ -94,7 +94,7 @@ fn write_batches(dir: &Path) {
         batch.push_property(&PropertyUpdate {
             thing_id: "urn:dev:crash".into(),
             property: "n".into(),
-            value: json!(n),
+            value: json!(n).into(),
             timestamp: now,
             event_id: None,
             schema_violation: None,

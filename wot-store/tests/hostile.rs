@@ -77,7 +77,7 @@ fn counters_in_the_meta_table_are_not_trusted() {
     let property = wot_events::PropertyUpdate {
         thing_id: "urn:dev:boiler".into(),
         property: "t".into(),
-        value: json!(1.5),
+        value: json!(1.5).into(),
         timestamp: SystemTime::now(),
         event_id: None,
         schema_violation: None,
@@ -156,9 +156,10 @@ fn event_body(text: &str) -> Vec<u8> {
         body.extend_from_slice(s.as_bytes());
     }
     body.push(0); // no event id
-    body.push(6); // a string
-    body.extend_from_slice(&(text.len() as u32).to_le_bytes());
-    body.extend_from_slice(text.as_bytes());
+    let json = format!("\"{text}\""); // a JSON string (`text` needs no escapes)
+    body.push(10); // a value as JSON text
+    body.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    body.extend_from_slice(json.as_bytes());
     body
 }
 

@@ -20,7 +20,7 @@ fn level(i: u64) -> PropertyUpdate {
     PropertyUpdate {
         thing_id: "urn:dev:tank".into(),
         property: "level".into(),
-        value: json!(i),
+        value: json!(i).into(),
         timestamp: SystemTime::now(),
         event_id: Some(i.to_string().into()),
         schema_violation: None,

@@ -31,7 +31,7 @@ fn update(thing: &str, property: &str, i: u64, at: SystemTime) -> PropertyUpdate
     PropertyUpdate {
         thing_id: thing.into(),
         property: property.into(),
-        value: json!(i as f64 + 0.5),
+        value: json!(i as f64 + 0.5).into(),
         timestamp: at,
         event_id: Some(i.to_string().into()),
         schema_violation: None,
@@ -174,7 +174,7 @@ async fn a_record_over_the_size_limit_is_dropped_and_counted() {
         Store::open_with(dir.path(), StoreOptions::new().max_record_bytes(4 << 10)).unwrap();
     let mut batch = Batch::new();
     let mut big = event(1, SystemTime::now());
-    big.data = json!("x".repeat(1 << 20));
+    big.data = json!("x".repeat(1 << 20)).into();
     batch.push_event(&event(0, SystemTime::now()));
     batch.push_event(&big);
     batch.push_event(&event(2, SystemTime::now()));
@@ -191,7 +191,7 @@ async fn a_record_over_the_size_limit_is_dropped_and_counted() {
         deep = json!([deep]);
     }
     let mut nested = event(3, SystemTime::now());
-    nested.data = deep;
+    nested.data = deep.into();
     let mut batch = Batch::new();
     batch.push_event(&nested);
     store.commit(batch).await.unwrap();

@@ -43,6 +43,9 @@ pub struct Data(Arc<Inner>);
 struct Inner {
     text: OnceLock<Box<str>>,
     value: OnceLock<Value>,
+    /// The text is an object whose member names all differ, so a member's first occurrence
+    /// is the one (serde_json keeps the last of repeated names).
+    distinct_keys: bool,
 }
 
 impl Data {
@@ -54,7 +57,7 @@ impl Data {
     pub fn parse(text: impl Into<Box<str>>) -> Result<Data, serde_json::Error> {
         let text = text.into();
         if json_text::agrees_with_serde_json() && Scanner::new(&text).document().is_some() {
-            return Ok(Data::from_checked_text(text));
+            return Ok(Data::from_checked_text(text, false));
         }
         let value = serde_json::from_str(&text)?;
         Ok(Data::from_parts(text, value))
@@ -87,8 +90,10 @@ impl Data {
         schema: &CompiledSchema,
     ) -> Result<(Data, Vec<ValueError>), serde_json::Error> {
         let text = text.into();
-        if json_text::agrees_with_serde_json() && schema.fits_text(&text) {
-            return Ok((Data::from_checked_text(text), Vec::new()));
+        if json_text::agrees_with_serde_json()
+            && let Some(distinct_keys) = schema.fits_text(&text)
+        {
+            return Ok((Data::from_checked_text(text, distinct_keys), Vec::new()));
         }
         let value = serde_json::from_str(&text)?;
         let errors = schema.validate(&value);
@@ -96,10 +101,11 @@ impl Data {
     }
 
     /// Text the scanner read whole as JSON.
-    fn from_checked_text(text: Box<str>) -> Data {
+    fn from_checked_text(text: Box<str>, distinct_keys: bool) -> Data {
         Data(Arc::new(Inner {
             text: OnceLock::from(text),
             value: OnceLock::new(),
+            distinct_keys,
         }))
     }
 
@@ -107,6 +113,7 @@ impl Data {
         Data(Arc::new(Inner {
             text: OnceLock::from(text),
             value: OnceLock::from(value),
+            distinct_keys: false,
         }))
     }
 
@@ -137,9 +144,18 @@ impl Data {
         }
     }
 
-    /// Bytes of JSON text (as received, or as written from the value).
-    pub fn text_len(&self) -> usize {
-        self.as_text().len()
+    /// An estimate of the bytes this data holds: its own size, the text it keeps and, once
+    /// built, the value (strings, arrays, object entries). For byte budgets of buffers;
+    /// nothing is built to answer.
+    pub fn size_estimate(&self) -> usize {
+        let text = self.0.text.get().map_or(0, |t| t.len());
+        let value = self.0.value.get().map_or(0, |v| {
+            std::mem::size_of::<Value>().saturating_add(json_heap_bytes(v))
+        });
+        std::mem::size_of::<Data>()
+            .saturating_add(std::mem::size_of::<Inner>())
+            .saturating_add(text)
+            .saturating_add(value)
     }
 
     /// What the path of unescaped reference `tokens` leads to (a JSON pointer's tokens:
@@ -158,7 +174,7 @@ impl Data {
         if self.0.value.get().is_none()
             && let Some(text) = self.0.text.get()
         {
-            match find_in_text(text, tokens) {
+            match find_in_text(text, tokens, self.0.distinct_keys) {
                 Found::Value(v) => return Some(Cow::Owned(v)),
                 Found::Nothing => return None,
                 Found::Unsure => {}
@@ -176,14 +192,15 @@ enum Found {
     Unsure,
 }
 
-/// `tokens` followed through `text`, as [`lookup`] follows them through its value.
-fn find_in_text<S: AsRef<str>>(text: &str, tokens: &[S]) -> Found {
+/// `tokens` followed through `text`, as [`lookup`] follows them through its value;
+/// `distinct_keys`: the top-level object's member names all differ.
+fn find_in_text<S: AsRef<str>>(text: &str, tokens: &[S], distinct_keys: bool) -> Found {
     let mut s = Scanner::new(text);
     s.skip_whitespace();
     for (depth, token) in tokens.iter().enumerate() {
         let token = token.as_ref();
         let found = match s.peek() {
-            Some(b'{') => member_start(&mut s, token, depth),
+            Some(b'{') => member_start(&mut s, token, depth, distinct_keys && depth == 0),
             Some(b'[') => item_start(&mut s, token, depth),
             Some(_) => Some(None),
             None => None,
@@ -206,13 +223,22 @@ fn find_in_text<S: AsRef<str>>(text: &str, tokens: &[S]) -> Found {
 }
 
 /// Where the value of the object's member `name` starts (the last one of that name, as
-/// serde_json keeps the last); `Some(None)` when there is none, `None` outside the subset.
-fn member_start(s: &mut Scanner<'_>, name: &str, depth: usize) -> Option<Option<usize>> {
+/// serde_json keeps the last, or the first when the names are known to be `distinct`);
+/// `Some(None)` when there is none, `None` outside the subset.
+fn member_start(
+    s: &mut Scanner<'_>,
+    name: &str,
+    depth: usize,
+    distinct: bool,
+) -> Option<Option<usize>> {
     let mut found = None;
     let mut more = s.open(b'}', depth)?;
     while more {
         let member = s.member_name()?;
-        if member == name {
+        if json_text::same_text(member, name) {
+            if distinct {
+                return Some(Some(s.at));
+            }
             found = Some(s.at);
         }
         s.skip_value(depth + 1)?;
@@ -237,6 +263,28 @@ fn item_start(s: &mut Scanner<'_>, index: &str, depth: usize) -> Option<Option<u
         more = s.more(b']')?;
     }
     Some(None)
+}
+
+/// Bytes a JSON value owns beyond its own inline size (an estimate).
+fn json_heap_bytes(v: &Value) -> usize {
+    let inline = std::mem::size_of::<Value>();
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| inline.saturating_add(json_heap_bytes(i)))
+            .sum(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    .saturating_add(std::mem::size_of::<String>())
+                    .saturating_add(inline)
+                    .saturating_add(json_heap_bytes(v))
+            })
+            .sum(),
+        _ => 0,
+    }
 }
 
 /// What `tokens` lead to in `value`, as [`serde_json::Value::pointer`] finds it.
@@ -268,6 +316,7 @@ impl From<Value> for Data {
         Data(Arc::new(Inner {
             text: OnceLock::new(),
             value: OnceLock::from(value),
+            distinct_keys: false,
         }))
     }
 }

@@ -103,16 +103,16 @@ impl CompiledSchema {
     }
 
     /// Whether `text` is one JSON value in the scanner's subset (see `json_text`) that fits
-    /// the schema. `false` means "parse it and ask [`CompiledSchema::validate`]": the text may
-    /// be outside the subset, use a part of the schema not checked here (`oneOf`, an `enum`
-    /// or `const` of arrays or objects), or not fit.
-    pub(crate) fn fits_text(&self, text: &str) -> bool {
+    /// the schema: `Some(true)` for an object whose member names are known to differ. `None`
+    /// means "parse it and ask [`CompiledSchema::validate`]": the text may be outside the
+    /// subset, use a part of the schema not checked here (`oneOf`, an `enum` or `const` of
+    /// arrays or objects), or not fit.
+    pub(crate) fn fits_text(&self, text: &str) -> Option<bool> {
         let mut scanner = Scanner::new(text);
         scanner.skip_whitespace();
-        Checker::default()
-            .text_fits(&self.schema, Some(&self.root), &mut scanner, 0)
-            .is_some()
-            && scanner.at_end()
+        let distinct =
+            Checker::default().text_fits(&self.schema, Some(&self.root), &mut scanner, 0)?;
+        scanner.at_end().then_some(distinct)
     }
 }
 
@@ -136,6 +136,9 @@ impl fmt::Debug for CompiledSchema {
 #[derive(Clone, Default)]
 pub(crate) struct Node {
     pattern: Option<Compiled>,
+    /// The schema's `required` names as bits of their places in `properties`, when each is
+    /// one of the first 64 properties (else `None`, and names are compared).
+    required: Option<u64>,
     properties: Vec<Node>,
     items: Vec<Node>,
     one_of: Vec<Node>,
@@ -200,6 +203,13 @@ impl Node {
             });
             node.one_of.push(n);
         }
+        node.required = s.required.as_ref().map_or(Some(0), |names| {
+            let props = s.properties.as_ref()?;
+            names.iter().try_fold(0u64, |mask, name| {
+                let i = props.get_index_of(name.as_str())?;
+                Some(mask | 1u64.checked_shl(u32::try_from(i).ok()?)?)
+            })
+        });
         node
     }
 
@@ -549,16 +559,81 @@ impl<'s> Checker<'s> {
         }
     }
 
+    /// [`Checker::text_fits`] for the object at the cursor. `Some(true)` when its member
+    /// names are known to differ (each matched another property of the schema).
+    fn object_fits(
+        &mut self,
+        s: &'s DataSchema,
+        node: Option<&Node>,
+        scanner: &mut Scanner<'_>,
+        depth: usize,
+    ) -> Option<bool> {
+        let properties = s.properties.as_ref();
+        let required = s.required.as_deref().unwrap_or_default();
+        let mask = node.and_then(|n| n.required);
+        if mask.is_none() && required.len() > 64 {
+            return None;
+        }
+        // Members usually come in the schema's order: the one after the last match is
+        // compared first.
+        let mut next = 0;
+        let (mut seen, mut matched, mut distinct) = (0u64, 0u64, true);
+        let mut more = scanner.open(b'}', depth)?;
+        while more {
+            let name = scanner.member_name()?;
+            if mask.is_none()
+                && let Some(j) = required.iter().position(|r| r == name)
+            {
+                seen |= 1 << j;
+            }
+            let member = properties.and_then(|p| match p.get_index(next) {
+                Some((k, sub)) if json_text::same_text(k, name) => Some((next, sub)),
+                _ if p.len() <= SCAN_MEMBERS => p
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (k, _))| json_text::same_text(k, name))
+                    .map(|(i, (_, sub))| (i, sub)),
+                _ => p.get_full(name).map(|(i, _, sub)| (i, sub)),
+            });
+            match member {
+                Some((i, sub)) => {
+                    next = i + 1;
+                    match 1u64.checked_shl(i as u32) {
+                        Some(bit) if matched & bit == 0 => matched |= bit,
+                        _ => distinct = false,
+                    }
+                    let child = node.and_then(|n| n.properties.get(i));
+                    self.text_fits(sub, child, scanner, depth + 1)?;
+                }
+                None => {
+                    distinct = false;
+                    scanner.skip_value(depth + 1)?;
+                }
+            }
+            more = scanner.more(b'}')?;
+        }
+        let fits = match mask {
+            Some(mask) => matched & mask == mask,
+            None => {
+                seen == u64::MAX
+                    .checked_shr(64 - required.len() as u32)
+                    .unwrap_or(0)
+            }
+        };
+        fits.then_some(distinct)
+    }
+
     /// Steps over the value at the scanner's cursor, checking it against `s` as
     /// [`Checker::at`] would; `None` when it does not fit, or when the text or the schema
     /// leaves what is checked here (the caller then parses the value and checks that).
+    /// `Some(true)` for an object whose member names are known to differ.
     fn text_fits(
         &mut self,
         s: &'s DataSchema,
         node: Option<&Node>,
         scanner: &mut Scanner<'_>,
         depth: usize,
-    ) -> Option<()> {
+    ) -> Option<bool> {
         if s.one_of.is_some() || depth >= json_text::MAX_DEPTH {
             return None;
         }
@@ -575,41 +650,7 @@ impl<'s> Checker<'s> {
                 if has_literals || !matches!(s.data_type, None | Some(DataType::Object)) {
                     return None;
                 }
-                let required = s.required.as_deref().unwrap_or_default();
-                if required.len() > 64 {
-                    return None;
-                }
-                let mut seen = 0u64;
-                let mut more = scanner.open(b'}', depth)?;
-                while more {
-                    let name = scanner.member_name()?;
-                    if let Some(j) = required.iter().position(|r| r == name) {
-                        seen |= 1 << j;
-                    }
-                    // Comparing a few names is cheaper than hashing one.
-                    let member = s.properties.as_ref().and_then(|p| {
-                        if p.len() <= SCAN_MEMBERS {
-                            p.iter()
-                                .enumerate()
-                                .find(|(_, (k, _))| *k == name)
-                                .map(|(i, (_, v))| (i, v))
-                        } else {
-                            p.get_full(name).map(|(i, _, v)| (i, v))
-                        }
-                    });
-                    match member {
-                        Some((i, sub)) => {
-                            let child = node.and_then(|n| n.properties.get(i));
-                            self.text_fits(sub, child, scanner, depth + 1)?;
-                        }
-                        None => scanner.skip_value(depth + 1)?,
-                    }
-                    more = scanner.more(b'}')?;
-                }
-                let all = u64::MAX
-                    .checked_shr(64 - required.len() as u32)
-                    .unwrap_or(0);
-                (seen == all).then_some(())
+                self.object_fits(s, node, scanner, depth)
             }
             b'[' => {
                 if has_literals || !matches!(s.data_type, None | Some(DataType::Array)) {
@@ -628,7 +669,9 @@ impl<'s> Checker<'s> {
                         }
                     };
                     match sub {
-                        Some(sub) => self.text_fits(sub, child, scanner, depth + 1)?,
+                        Some(sub) => {
+                            self.text_fits(sub, child, scanner, depth + 1)?;
+                        }
                         None => scanner.skip_value(depth + 1)?,
                     }
                     n += 1;
@@ -636,7 +679,7 @@ impl<'s> Checker<'s> {
                 }
                 let n = n as u64;
                 (s.min_items.is_none_or(|min| n >= min) && s.max_items.is_none_or(|max| n <= max))
-                    .then_some(())
+                    .then_some(false)
             }
             b'"' => {
                 let text = scanner.string()?;
@@ -644,7 +687,7 @@ impl<'s> Checker<'s> {
                     return None;
                 }
                 // A string equals a literal only when that is the same string.
-                let same = |v: &Value| v.as_str() == Some(text);
+                let same = |v: &Value| v.as_str().is_some_and(|v| json_text::same_text(v, text));
                 if !(s.constant.as_ref().is_none_or(same)
                     && s.enumeration
                         .as_ref()
@@ -653,7 +696,7 @@ impl<'s> Checker<'s> {
                     return None;
                 }
                 self.string(s, node, text, &Path::Root, &mut out);
-                out.is_empty().then_some(())
+                out.is_empty().then_some(false)
             }
             b'-' | b'0'..=b'9' => {
                 let n = scanner.number()?;
@@ -667,7 +710,7 @@ impl<'s> Checker<'s> {
                 }
                 check_number(s, &n, &Path::Root, &mut out);
                 let value = Value::Number(n);
-                (out.is_empty() && (!has_literals || literal(&value))).then_some(())
+                (out.is_empty() && (!has_literals || literal(&value))).then_some(false)
             }
             _ => {
                 let value = scanner.scalar()?;
@@ -677,7 +720,7 @@ impl<'s> Checker<'s> {
                         | (Some(DataType::Boolean), Value::Bool(_))
                         | (Some(DataType::Null), Value::Null)
                 );
-                (ok && (!has_literals || literal(&value))).then_some(())
+                (ok && (!has_literals || literal(&value))).then_some(false)
             }
         }
     }

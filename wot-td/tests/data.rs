@@ -121,6 +121,11 @@ proptest! {
             match (&theirs, Data::parse_with(text.as_str(), &schema)) {
                 (Ok(expected), Ok((data, errors))) => {
                     prop_assert_eq!(&errors, &schema.validate(expected), "{} against {:?}", text, schema.schema());
+                    for path in [&["value"][..], &["a"], &["x"], &["list", "1"], &["0"]] {
+                        let found = data.get_path(path);
+                        let pointer: String = path.iter().map(|t| format!("/{t}")).collect();
+                        prop_assert_eq!(found.as_deref(), expected.pointer(&pointer), "{} at {}", text, pointer);
+                    }
                     prop_assert_eq!(data.value(), expected);
                     prop_assert_eq!(data.as_text(), text.as_str());
                 }

@@ -190,7 +190,7 @@ impl Model {
         let property = thing
             .properties
             .get_mut(*thing.by_name.get(&*update.property)?)?;
-        let value = shrink(update.value.clone(), self.limits.value_bytes);
+        let value = shrink(update.value.value().clone(), self.limits.value_bytes);
         if let Some(number) = value.as_f64() {
             property.samples.push(update.timestamp, number);
         }
@@ -208,7 +208,7 @@ impl Model {
     pub fn event(&mut self, record: &EventRecord) -> Value {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let data = shrink(record.data.clone(), self.limits.entry_bytes);
+        let data = shrink(record.data.value().clone(), self.limits.entry_bytes);
         let severity = ["severity", "level"]
             .iter()
             .filter_map(|key| data.get(key)?.as_str())
@@ -226,7 +226,7 @@ impl Model {
         });
         // Statistics count every event; the log keeps none of their data.
         self.log.push(EventRecord {
-            data: Value::Null,
+            data: Value::Null.into(),
             ..record.clone()
         });
         let bytes = cost(&item, usize::MAX);
@@ -565,7 +565,7 @@ mod tests {
         PropertyUpdate {
             thing_id: SharedStr::from("urn:t:1"),
             property: SharedStr::from(property),
-            value,
+            value: value.into(),
             timestamp: at(s),
             event_id: None,
             schema_violation: None,
@@ -577,7 +577,7 @@ mod tests {
             thing_id: "urn:t:1".into(),
             thing_title: "Fridge".into(),
             event: "doorOpened".into(),
-            data,
+            data: data.into(),
             event_id: Some("42".into()),
             received_at: at(s),
         }

@@ -487,7 +487,7 @@ async fn a_snapshot_and_the_changes_after_its_last_id_are_the_whole_story() {
         Feed::Property(wot_events::PropertyUpdate {
             thing_id: "urn:t:1".into(),
             property: "temperature".into(),
-            value: json!(value),
+            value: json!(value).into(),
             timestamp: SystemTime::now(),
             event_id: None,
             schema_violation: None,
@@ -510,7 +510,7 @@ async fn a_snapshot_and_the_changes_after_its_last_id_are_the_whole_story() {
         thing_id: "urn:t:1".into(),
         thing_title: "Fridge".into(),
         event: "x".into(),
-        data: json!({}),
+        data: json!({}).into(),
         event_id: None,
         received_at: SystemTime::now(),
     }));

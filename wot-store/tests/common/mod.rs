@@ -47,7 +47,7 @@ pub(crate) fn event(i: u64, at: SystemTime) -> EventRecord {
         thing_id: "urn:dev:boiler".into(),
         thing_title: "Boiler".into(),
         event: "overheat".into(),
-        data: json!({"n": i}),
+        data: json!({"n": i}).into(),
         event_id: Some(i.to_string().into()),
         received_at: at,
     }
