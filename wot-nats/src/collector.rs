@@ -1,6 +1,6 @@
 //! A collector: claims Things, watches each claimed Thing and publishes what it sends.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::IntoFuture;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -118,8 +118,9 @@ impl CollectorBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a zero pipeline, held count or claim count, or a `resume`
-    /// store not built with [`after_publish`](crate::KvResumeStoreBuilder::after_publish).
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a zero pipeline, held count or
+    /// claim count, or a `resume` store not built with
+    /// [`after_publish`](crate::KvResumeStoreBuilder::after_publish).
     pub fn build(
         self,
         things: Vec<ConsumedThing>,
@@ -434,13 +435,29 @@ impl Collector {
         }
         // From this collector's own place in the list, so that collectors that look for free
         // Things at the same time mostly try different ones.
+        // Only Things no lease is on now: trying the others would cost a failed create each.
+        let leased = match self
+            .leases
+            .leased(self.things.len().saturating_mul(2))
+            .await
+        {
+            Ok(leased) => leased,
+            Err(e) => {
+                tracing::warn!(error = %e, "leases not listed; trying every Thing");
+                HashSet::new()
+            }
+        };
         let start = start % self.things.len();
         // Collected before the first await: an iterator with a closure held across an await
         // is not `Send` for every lifetime, which `tokio::spawn` needs.
         let candidates: Vec<&ConsumedThing> = self.things[start..]
             .iter()
             .chain(&self.things[..start])
-            .filter(|t| !held.contains_key(t.id()) && !resting.contains_key(t.id()))
+            .filter(|t| {
+                !held.contains_key(t.id())
+                    && !resting.contains_key(t.id())
+                    && !leased.contains(t.id())
+            })
             .collect();
         let mut candidates = candidates.into_iter().peekable();
         let mut claimed = Vec::new();

@@ -1,5 +1,6 @@
 //! Leases on Things, in a key-value bucket: which collector watches which Thing.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
@@ -344,6 +345,36 @@ impl Leases {
                 .map_err(|e| Error::new(Repr::Decode(e.to_string()))),
             Err(e) => Err(self.error(&self.settings.bucket, "reading the lease of", &key, e)),
         }
+    }
+
+    /// The ids of the Things leased now (by any collector), at most `limit` of them: keys
+    /// that expired or were released are not listed. One request and one short message per
+    /// key; a lease can be taken or lost right after.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) or
+    /// [`ErrorKind::KeyValue`](crate::ErrorKind::KeyValue) when the bucket did not answer or
+    /// failed.
+    pub async fn leased(&self, limit: usize) -> Result<HashSet<String>, Error> {
+        let bucket = &self.settings.bucket;
+        let keys = match self.kv.keys().await {
+            Ok(keys) => keys,
+            Err(e) => return Err(self.error(bucket, "listing", "leases", e)),
+        };
+        let mut keys = keys.take(limit);
+        let mut things = HashSet::new();
+        while let Some(key) = keys.next().await {
+            match key {
+                Ok(key) => {
+                    if let Ok(thing) = decode_token(&key) {
+                        things.insert(thing);
+                    }
+                }
+                Err(e) => return Err(self.error(bucket, "listing", "leases", e)),
+            }
+        }
+        Ok(things)
     }
 
     /// Announces this collector in the members bucket (whose max age is the lease time):

@@ -50,8 +50,17 @@ async fn one_holder_at_a_time_renew_and_release() {
         "renewed past the lease time"
     );
 
+    // The leases there now.
+    let other = b.claim("urn:dev:other.1").await.unwrap().unwrap();
+    let leased = a.leased(100).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    assert!(leased.contains(thing) && leased.contains("urn:dev:other.1"));
+    b.release(other).await.unwrap();
+    assert_eq!(a.leased(100).await.unwrap().len(), 1);
+
     // A clean stop releases at once.
     a.release(lease).await.unwrap();
+    assert!(a.leased(100).await.unwrap().is_empty());
     assert_eq!(b.holder_of(thing).await.unwrap(), None);
     let mut taken = b.claim(thing).await.unwrap().expect("released");
     assert_eq!(b.renew(&mut taken).await.unwrap(), LeaseStatus::Held);
@@ -114,6 +123,7 @@ async fn an_expired_lease_is_lost_even_when_nobody_took_it() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(a.renew(&mut lease).await.unwrap(), LeaseStatus::Lost);
+    assert!(a.leased(100).await.unwrap().is_empty(), "an expired lease is not listed");
     // Claiming again works.
     assert!(a.claim("t").await.unwrap().is_some());
 }
