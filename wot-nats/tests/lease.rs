@@ -123,7 +123,10 @@ async fn an_expired_lease_is_lost_even_when_nobody_took_it() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(a.renew(&mut lease).await.unwrap(), LeaseStatus::Lost);
-    assert!(a.leased(100).await.unwrap().is_empty(), "an expired lease is not listed");
+    assert!(
+        a.leased(100).await.unwrap().is_empty(),
+        "an expired lease is not listed"
+    );
     // Claiming again works.
     assert!(a.claim("t").await.unwrap().is_some());
 }
