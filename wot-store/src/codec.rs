@@ -68,8 +68,8 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
 /// than [`MAX_DEPTH`], which reading it back would refuse.
 fn put_data(out: &mut Vec<u8>, data: &Data) -> Result<(), TooDeep> {
     let text = data.as_text();
-    let opening = text.bytes().filter(|&b| b == b'[' || b == b'{').count();
-    if opening > MAX_DEPTH && nesting(text) > MAX_DEPTH {
+    // Nesting deeper than `MAX_DEPTH` takes more than `MAX_DEPTH` bytes of brackets.
+    if text.len() > MAX_DEPTH && nesting(text) > MAX_DEPTH {
         return Err(TooDeep);
     }
     out.push(JSON_TEXT);
