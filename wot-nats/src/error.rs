@@ -64,6 +64,11 @@ pub enum ErrorKind {
     /// A Thing's event subscription or property observation could not be opened: the
     /// [`source`](std::error::Error::source) is wot-events' error.
     Thing,
+    /// The alert engine refused a request (no such alert, an alert that is only pending, a
+    /// rule that does not validate): the text is wot-alerts' error.
+    Alert,
+    /// An evaluator was asked about a Thing whose partition it does not hold now.
+    NotHeld,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +101,16 @@ pub(crate) enum Repr {
     Publish { subject: String, reason: String },
     #[error("key-value bucket {bucket}: {reason}")]
     KeyValue { bucket: String, reason: String },
+    #[error(
+        "alert state checkpoint of version {found} is not read by this version of wot-nats (it reads {supported})"
+    )]
+    CheckpointVersion { found: u64, supported: u32 },
+    #[error("alert state checkpoint does not parse: {0}")]
+    CheckpointDecode(String),
+    #[error("alert engine: {0}")]
+    Alert(String),
+    #[error("partition {0} is not held by this evaluator")]
+    NotHeld(u16),
     #[error("Thing {thing}: {source}")]
     Thing {
         thing: String,
@@ -202,7 +217,10 @@ impl Error {
             Repr::TooLong { .. } => ErrorKind::TooLong,
             Repr::BadToken { .. } => ErrorKind::BadToken,
             Repr::Decode(_) => ErrorKind::Decode,
-            Repr::Version { .. } => ErrorKind::Version,
+            Repr::Version { .. } | Repr::CheckpointVersion { .. } => ErrorKind::Version,
+            Repr::CheckpointDecode(_) => ErrorKind::Decode,
+            Repr::Alert(_) => ErrorKind::Alert,
+            Repr::NotHeld(_) => ErrorKind::NotHeld,
             Repr::Encode(_) => ErrorKind::Encode,
             Repr::Stream { .. } => ErrorKind::Stream,
             Repr::Publish { .. } => ErrorKind::Publish,

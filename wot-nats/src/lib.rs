@@ -108,6 +108,7 @@ mod bucket;
 mod collector;
 mod connect;
 mod error;
+mod evaluator;
 mod lease;
 mod msgid;
 mod publisher;
@@ -121,6 +122,12 @@ pub use collector::{
 };
 pub use connect::{DEFAULT_TIMEOUT, connect, redact_url};
 pub use error::{Error, ErrorKind};
+pub use evaluator::{
+    ALERT_MESSAGE_VERSION, AlertMessage, CHECKPOINT_VERSION, Checkpoint, DEFAULT_ALERTS_STREAM,
+    DEFAULT_BATCH, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_EVALUATOR_BUCKET,
+    DEFAULT_EVALUATOR_MEMBERS_BUCKET, DEFAULT_MAX_CHECKPOINT_BYTES, DEFAULT_MAX_UNACKED,
+    DEFAULT_STATE_BUCKET, DEFAULT_TICK_INTERVAL, Evaluator, EvaluatorBuilder, EvaluatorStats,
+};
 pub use lease::{
     DEFAULT_LEASE_BUCKET, DEFAULT_LEASE_TTL, DEFAULT_MEMBERS_BUCKET, Lease, LeaseStatus, Leases,
     LeasesBuilder, MAX_HOLDER_LEN, MAX_MEMBERS,
