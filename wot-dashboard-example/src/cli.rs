@@ -122,6 +122,17 @@ pub struct Options {
     #[arg(long)]
     pub serve_only: bool,
 
+    /// How many Things the simulator serves (from 1 to 10000): the fridge, pump, air sensor
+    /// and inverter, then more of each (`fridge-2`, `pump-2`, ...), each with its own TD in
+    /// the simulator's directory and id `urn:wot-live:sim:<name>`.
+    #[arg(long = "things", value_name = "N", default_value_t = crate::sim::DEFAULT_THINGS, value_parser = sim_things)]
+    pub sim_things: usize,
+
+    /// Most Thing Descriptions taken from the `--directory` listing (from 1 to 100000); a
+    /// longer listing is refused. The embedded simulator's directory is always taken whole.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = directory_things)]
+    pub max_directory_things: usize,
+
     /// Time between two simulator steps (from 1 ms to 365 days).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = period)]
     pub sim_tick: Duration,
@@ -166,6 +177,57 @@ pub struct Options {
     )]
     pub output: Option<PathBuf>,
 
+    /// Run as a collector of a fleet on NATS JetStream at URL (`nats://HOST:PORT`; user info
+    /// in the URL is used and never shown) instead of showing anything: share the Things
+    /// (`--thing`, `--directory` or the simulator) with the other collectors through leases,
+    /// publish what the ones held send, and print one JSON line when started, one per Thing
+    /// claimed or released, one when stopped. Stops cleanly (leases released, resume points
+    /// written) at `--duration`, Ctrl-C or SIGTERM.
+    #[arg(
+        long,
+        value_name = "URL",
+        value_parser = nats_url,
+        conflicts_with_all = ["web", "headless", "serve_only", "output", "source", "state"]
+    )]
+    pub collect: Option<String>,
+
+    /// Read the property values and events from the NATS JetStream stream at URL
+    /// (`nats://HOST:PORT`), which `--collect` processes fill, instead of from the Things.
+    /// The Thing Descriptions (titles, schemas) still come from `--thing` or `--directory`,
+    /// which it needs; records of other Things are shown by id in the headless lines. Keeps
+    /// no state.
+    #[arg(
+        long,
+        value_name = "URL",
+        value_parser = nats_url,
+        conflicts_with_all = ["serve_only", "output", "state"]
+    )]
+    pub source: Option<String>,
+
+    /// With `--collect`: this collector's name in the lease bucket (at most 256 bytes).
+    /// Default: the host name and the process id.
+    #[arg(long, value_name = "NAME", requires = "collect", value_parser = collector_name)]
+    pub collector_name: Option<String>,
+
+    /// With `--collect`: the lease time (from 1 s to 1 hour). A dead collector's Things are
+    /// claimed by the others within about this and a third of it. Every collector of a fleet
+    /// must use the same.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = lease_ttl)]
+    pub lease_ttl: Duration,
+
+    /// With `--collect`: the fleet's partition count (from 1 to 1024), the `p<k>` in the
+    /// subjects. Every collector of a fleet must use the same.
+    #[arg(long, value_name = "N", default_value_t = wot_nats::DEFAULT_PARTITIONS, value_parser = partitions)]
+    pub partitions: u16,
+
+    /// With `--collect`: most Things this collector holds (from 1 to 100000).
+    #[arg(long, value_name = "N", default_value_t = wot_nats::DEFAULT_MAX_HELD, value_parser = directory_things)]
+    pub max_held: usize,
+
+    /// Longest wait for NATS: connecting, and each request (from 1 ms to 5 minutes).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = nats_timeout)]
+    pub nats_timeout: Duration,
+
     /// Token that the web page's state-changing requests must carry
     /// (`Authorization: Bearer TOKEN`). Without it, one is generated when `--web` listens on
     /// a non-loopback address. Printable ASCII without spaces.
@@ -201,11 +263,23 @@ impl std::fmt::Debug for Options {
             .field("chaos_rate", &self.chaos_rate)
             .field("serve_only", &self.serve_only)
             .field("sim_tick", &self.sim_tick)
+            .field("sim_things", &self.sim_things)
+            .field("max_directory_things", &self.max_directory_things)
             .field("web", &self.web)
             .field("web_token", &hidden(&self.web_token))
             .field("state", &self.state)
             .field("no_state", &self.no_state)
             .field("output", &self.output)
+            .field(
+                "collect",
+                &self.collect.as_deref().map(wot_nats::redact_url),
+            )
+            .field("source", &self.source.as_deref().map(wot_nats::redact_url))
+            .field("collector_name", &self.collector_name)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("partitions", &self.partitions)
+            .field("max_held", &self.max_held)
+            .field("nats_timeout", &self.nats_timeout)
             .finish()
     }
 }
@@ -225,6 +299,9 @@ pub enum OptionsError {
     /// `--basic-auth` without `USER:PASSWORD`.
     #[error("--basic-auth must be USER:PASSWORD with a non-empty USER (the value is not shown)")]
     BasicAuth,
+    /// `--source` without `--thing` or `--directory` for the Thing Descriptions.
+    #[error("--source needs the Thing Descriptions: give --thing or --directory")]
+    SourceWithoutTds,
     /// `--output` without a state directory (real Things, but no `XDG_STATE_HOME` or `HOME`
     /// to put the default one in).
     #[error("--output needs a state directory: give --state DIR")]
@@ -267,6 +344,91 @@ fn http_url(text: &str) -> Result<String, String> {
         return Err("the URL has no host".to_owned());
     }
     Ok(text.to_owned())
+}
+
+/// Parses `--things`: a whole number from 1 to [`crate::sim::MAX_THINGS`].
+fn sim_things(text: &str) -> Result<usize, String> {
+    let most = crate::sim::MAX_THINGS;
+    match text.parse::<usize>() {
+        Ok(n) if (1..=most).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {most}")),
+    }
+}
+
+/// Most directory entries `--max-directory-things` accepts.
+const MAX_DIRECTORY_THINGS: usize = 100_000;
+
+fn directory_things(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_DIRECTORY_THINGS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number from 1 to {MAX_DIRECTORY_THINGS}"
+        )),
+    }
+}
+
+/// Parses a NATS server URL (`nats://HOST:PORT`, `tls://`, `ws://`, `wss://`, or
+/// `HOST:PORT`; several joined by commas). The text is never quoted back: it may hold a
+/// password.
+fn nats_url(text: &str) -> Result<String, String> {
+    let well_formed = !text.trim().is_empty()
+        && !text.chars().any(|c| c.is_control() || c.is_whitespace())
+        && text.split(',').all(|one| {
+            let rest = match one.split_once("://") {
+                Some(("nats" | "tls" | "ws" | "wss", rest)) => rest,
+                Some(_) => return false,
+                None => one,
+            };
+            let host = rest.rsplit('@').next().unwrap_or_default();
+            !host.is_empty() && !host.starts_with(':')
+        });
+    if well_formed {
+        Ok(text.to_owned())
+    } else {
+        Err(
+            "expected nats://HOST:PORT (or tls://, ws://, wss://; the value is not shown)"
+                .to_owned(),
+        )
+    }
+}
+
+fn collector_name(text: &str) -> Result<String, String> {
+    if text.is_empty()
+        || text.len() > wot_nats::MAX_HOLDER_LEN
+        || text.chars().any(char::is_control)
+    {
+        Err(format!(
+            "expected 1 to {} bytes without control characters",
+            wot_nats::MAX_HOLDER_LEN
+        ))
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+fn lease_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = period(text)?;
+    if (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&ttl) {
+        Ok(ttl)
+    } else {
+        Err("must be from 1s to 1h".to_owned())
+    }
+}
+
+fn nats_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = period(text)?;
+    if timeout <= crate::nats::MAX_NATS_TIMEOUT {
+        Ok(timeout)
+    } else {
+        Err("must be at most 5 minutes".to_owned())
+    }
+}
+
+fn partitions(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 1 to 1024".to_owned()),
+    }
 }
 
 fn non_empty_path(text: &str) -> Result<PathBuf, String> {
@@ -319,7 +481,8 @@ fn secret_ok(secret: &str) -> bool {
 }
 
 impl Options {
-    /// Whether the embedded simulator supplies the Things.
+    /// Whether the embedded simulator supplies the Things (and, with `--source`, their
+    /// TDs: never, `--source` needs `--thing` or `--directory`).
     pub fn simulated(&self) -> bool {
         self.things.is_empty() && self.directory.is_none()
     }
@@ -334,6 +497,9 @@ impl Options {
         }
         if !self.simulated() && self.chaos {
             return Err(OptionsError::SimulatorOption("--chaos"));
+        }
+        if !self.simulated() && self.sim_things != crate::sim::DEFAULT_THINGS {
+            return Err(OptionsError::SimulatorOption("--things"));
         }
         if let Some(token) = &self.bearer_token
             && !secret_ok(token)
@@ -354,6 +520,9 @@ impl Options {
                 _ => return Err(OptionsError::BasicAuth),
             }
         }
+        if self.source.is_some() && self.simulated() {
+            return Err(OptionsError::SourceWithoutTds);
+        }
         if self.output.is_some() && self.state_dir().is_none() {
             return Err(OptionsError::OutputWithoutState);
         }
@@ -363,7 +532,7 @@ impl Options {
     /// The state directory: `--state`, else none with `--no-state` or the simulator, else
     /// the platform default ([`default_state_dir`]).
     pub fn state_dir(&self) -> Option<PathBuf> {
-        if self.no_state {
+        if self.no_state || self.collect.is_some() || self.source.is_some() {
             return None;
         }
         if let Some(dir) = &self.state {
@@ -510,6 +679,36 @@ mod tests {
             assert_eq!(error.exit_code(), 2, "{args:?}");
         }
         assert!(parse(&["--headless", "--state", "/tmp/s", "--output", ""]).is_err());
+    }
+
+    #[test]
+    fn things_sizes_the_simulator_fleet_within_its_limits() {
+        assert_eq!(parse(&[]).expect("parses").sim_things, 4);
+        let fleet = parse(&["--serve-only", "--things", "300"]).expect("parses");
+        assert_eq!(fleet.sim_things, 300);
+        assert_eq!(fleet.validate(), Ok(()));
+        assert_eq!(
+            parse(&["--things", "10000"]).expect("parses").sim_things,
+            10_000
+        );
+        for bad in ["0", "10001", "-1", "many", ""] {
+            let arg = format!("--things={bad}");
+            let error = parse(&[&arg]).expect_err(bad);
+            assert!(error.to_string().contains("--things"), "{error}");
+            assert_eq!(error.exit_code(), 2);
+        }
+        let real = parse(&["--thing", "http://a/td", "--things", "10"]).expect("parses");
+        assert_eq!(
+            real.validate(),
+            Err(OptionsError::SimulatorOption("--things"))
+        );
+        for bad in ["0", "100001"] {
+            let error = parse(&["--max-directory-things", bad]).expect_err(bad);
+            assert!(
+                error.to_string().contains("--max-directory-things"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

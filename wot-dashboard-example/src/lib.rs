@@ -15,6 +15,7 @@ pub mod cli;
 mod headless;
 pub mod history;
 mod live;
+mod nats;
 mod persist;
 pub mod sanitize;
 mod sim;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use cli::{Options, OptionsError};
 pub use live::SetupError;
+pub use nats::{CollectorLine, NatsError};
 pub use persist::StateError;
 pub use sim::SimError;
 use sim::{SimConfig, Simulator};
@@ -60,6 +62,9 @@ pub enum RunError {
     /// The state directory (`--state`) cannot be used.
     #[error(transparent)]
     State(#[from] StateError),
+    /// `--collect` or `--source` could not start on NATS.
+    #[error(transparent)]
+    Nats(#[from] NatsError),
 }
 
 fn waiting_for(url: &Option<String>) -> String {
@@ -147,6 +152,7 @@ pub async fn run(options: Options) -> Result<(), RunError> {
             tick: options.sim_tick,
             chaos: options.chaos,
             chaos_rate: options.chaos_rate,
+            things: options.sim_things,
             ..SimConfig::default()
         };
         Some(Simulator::start(config).await?)
@@ -175,6 +181,10 @@ pub async fn run(options: Options) -> Result<(), RunError> {
             return Err(RunError::StoppedWhileLoading { why, waiting: waiting.lock().unwrap_or_else(PoisonError::into_inner).take() });
         }
     };
+    if let Some(url) = options.collect.clone() {
+        let halt = nats::collect(&options, &url, things, &mut halt).await?;
+        return halt.map_or(Ok(()), Halt::into_result);
+    }
     let rules = live::rules(&options)?;
     // Reading the history is file work too: on a blocking thread.
     let state = match state {
@@ -184,14 +194,18 @@ pub async fn run(options: Options) -> Result<(), RunError> {
         }
         None => None,
     };
+    let from_nats = match &options.source {
+        Some(url) => Some(nats::source(&options, url).await?),
+        None => None,
+    };
     if options.web.is_some() {
-        let live = live::start(&options, &things, rules.clone(), state).await?;
+        let live = live::start(&options, &things, rules.clone(), state, from_nats).await?;
         let printer = live.printer.clone();
         let halt = web::run(live, &things, &rules, &options, &mut halt).await?;
         printer.written()?;
         return halt.map_or(Ok(()), Halt::into_result);
     }
-    let live = live::start(&options, &things, rules, state).await?;
+    let live = live::start(&options, &things, rules, state, from_nats).await?;
     if options.headless {
         let printer = live.printer.clone();
         let halt = headless::run(live, &mut halt).await;

@@ -178,7 +178,7 @@ pub(crate) async fn load_things(
     simulator: Option<&str>,
     waiting: &Mutex<Option<String>>,
 ) -> Result<Vec<ConsumedThing>, SetupError> {
-    let fetcher = EventSubscriber::new();
+    let fetcher = directory_fetcher(options)?;
     let limit = options.td_timeout;
     let mut things = Vec::new();
     for url in &options.things {
@@ -210,6 +210,22 @@ pub(crate) async fn load_things(
     Ok(things)
 }
 
+/// The client that fetches the TDs: `--max-directory-things` TDs per listing, or the whole
+/// simulator's directory (with a body limit that fits its TDs).
+fn directory_fetcher(options: &Options) -> Result<EventSubscriber, SetupError> {
+    let mut builder =
+        EventSubscriber::builder().max_directory_entries(options.max_directory_things);
+    if options.simulated() {
+        builder = builder
+            .max_directory_entries(options.max_directory_things.max(options.sim_things))
+            .max_body(wot_events::DEFAULT_MAX_BODY.max(options.sim_things * SIM_TD_BYTES));
+    }
+    Ok(builder.try_build()?)
+}
+
+/// A generous size of one simulated TD in the directory listing (they are about 3 KiB).
+const SIM_TD_BYTES: usize = 8 * 1024;
+
 /// The base URL of a directory given as `--directory`: the URL itself, or, when it is the
 /// listing URL (its path ends in `/things`, as the simulator prints it), the URL without that
 /// segment, since the listing is requested at `{base}/things`. Query and fragment are kept
@@ -233,7 +249,10 @@ fn directory_base(url: &str) -> String {
 }
 
 /// The credentials from `--bearer-token` and `--basic-auth`, offered to every Thing.
-fn credentials(options: &Options, things: &[ConsumedThing]) -> Result<Credentials, SetupError> {
+pub(crate) fn credentials(
+    options: &Options,
+    things: &[ConsumedThing],
+) -> Result<Credentials, SetupError> {
     let mut given = Vec::new();
     if let Some(token) = &options.bearer_token {
         given.push(Credential::Bearer(token.clone()));
@@ -398,20 +417,9 @@ pub(crate) async fn start(
     things: &[ConsumedThing],
     rules: RuleSet,
     state: Option<State>,
+    from_nats: Option<Pin<Box<dyn Stream<Item = Feed> + Send>>>,
 ) -> Result<Live, SetupError> {
-    // A dashboard watches for as long as it runs: never give up reconnecting or polling (the
-    // default policy stops after 5 failed attempts), and keep the wait between attempts short.
-    let mut policy = ReconnectPolicy::new()
-        .max_attempts(None)
-        .max_delay(Duration::from_secs(10));
-    if options.simulated() {
-        // The embedded simulator is this process's own server, trusted: take its `retry:` as
-        // sent and do not treat the cuts `--chaos` makes on purpose (often within
-        // milliseconds) as a reconnect storm. Real Things get the default floor and backoff.
-        policy = policy
-            .min_server_retry(Duration::ZERO)
-            .stable_after(Duration::ZERO);
-    }
+    let policy = reconnect_policy(options);
     let rule_warnings = rule_warnings(&rules, things);
     if options.strict_rules && !rule_warnings.is_empty() {
         return Err(SetupError::RulesDoNotFit {
@@ -433,6 +441,10 @@ pub(crate) async fn start(
     let mut watched = 0usize;
     for thing in things {
         manager = manager.thing(thing.thing().clone());
+        if from_nats.is_some() {
+            // `--source`: the records come from NATS, not from the Thing.
+            continue;
+        }
         let observer = subscriber.observe_all_properties(thing, ObserveOptions::new())?;
         skipped.extend(observer.skipped().iter().map(Skipped::from_sdk));
         for (label, _mode, state) in observer.connections() {
@@ -460,6 +472,7 @@ pub(crate) async fn start(
             })));
         }
     }
+    sources.extend(from_nats);
     if watched == 0 && !skipped.is_empty() {
         return Err(SetupError::NothingUsable {
             skipped: skipped.iter().map(ToString::to_string).collect(),
@@ -542,6 +555,24 @@ pub(crate) async fn start(
     })
 }
 
+/// How the Things' streams reconnect: never give up (a dashboard or collector watches for
+/// as long as it runs; the default policy stops after 5 failed attempts), with short waits.
+pub(crate) fn reconnect_policy(options: &Options) -> ReconnectPolicy {
+    let policy = ReconnectPolicy::new()
+        .max_attempts(None)
+        .max_delay(Duration::from_secs(10));
+    if options.simulated() {
+        // The embedded simulator is this process's own server, trusted: take its `retry:` as
+        // sent and do not treat the cuts `--chaos` makes on purpose (often within
+        // milliseconds) as a reconnect storm. Real Things get the default floor and backoff.
+        policy
+            .min_server_retry(Duration::ZERO)
+            .stable_after(Duration::ZERO)
+    } else {
+        policy
+    }
+}
+
 /// Passes every item on, and a copy of each property update to the alert manager.
 fn tee_updates(
     feed: impl Stream<Item = Feed> + Send + 'static,
@@ -612,9 +643,15 @@ mod tests {
         let things = load_things(&options, Some(&sim.base_url()), &Mutex::new(None))
             .await
             .expect("TDs");
-        let mut live = start(&options, &things, rules(&options).expect("rules"), None)
-            .await
-            .expect("live");
+        let mut live = start(
+            &options,
+            &things,
+            rules(&options).expect("rules"),
+            None,
+            None,
+        )
+        .await
+        .expect("live");
         let mut got = Expected::new();
         let until = tokio::time::Instant::now() + Duration::from_secs(4);
         while let Ok(Some(item)) = tokio::time::timeout_at(until, live.feed.next()).await {
@@ -747,7 +784,7 @@ mod tests {
         // --strict-rules refuses to start; without it, the start goes on.
         let strict = Options::try_parse_from(["dash", "--strict-rules"]).expect("options");
         // It fails before its first await, so no runtime is needed.
-        match futures::executor::block_on(start(&strict, &things, rules, None)) {
+        match futures::executor::block_on(start(&strict, &things, rules, None, None)) {
             Err(SetupError::RulesDoNotFit { warnings }) => assert_eq!(warnings.len(), 3),
             Err(other) => panic!("{other}"),
             Ok(_) => panic!("started with rules that do not fit"),

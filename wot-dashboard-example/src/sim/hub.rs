@@ -78,7 +78,8 @@ impl ThingLog {
         ThingLog {
             state: Mutex::new(LogState {
                 next_id: 1,
-                replay: VecDeque::with_capacity(capacity),
+                // Grows as records come: a fleet of quiet Things holds little.
+                replay: VecDeque::new(),
                 latest: HashMap::new(),
             }),
             live,

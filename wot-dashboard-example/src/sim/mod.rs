@@ -1,8 +1,10 @@
-//! The embedded simulator: four believable Things behind a WoT Profile server on 127.0.0.1.
+//! The embedded simulator: four believable Things (or a fleet of up to [`MAX_THINGS`]
+//! copies of them, `--things N`) behind a WoT Profile server on 127.0.0.1.
 //!
 //! [`model`] holds the devices (no I/O, seeded), [`hub`] the per-Thing record log with replay,
 //! [`server`] the axum routes, [`tds`] the Thing Descriptions. [`Simulator::start`] binds a free
-//! port and runs two tasks, the ticker that steps the world and the HTTP server; both stop when
+//! port and runs two tasks, the ticker that steps the world (one task for the whole fleet) and
+//! the HTTP server; both stop when
 //! the [`Simulator`] is dropped. Neither ends on its own: [`Simulator::failure`] completes when
 //! one does (a panic, a server error), so that the program can fail instead of showing data
 //! that no longer changes.
@@ -20,11 +22,25 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use hub::ThingLog;
 use model::{Emission, THINGS, World};
+
+/// Things a simulator serves unless told otherwise: the four of [`THINGS`].
+pub(crate) const DEFAULT_THINGS: usize = THINGS.len();
+
+/// Most Things a simulator serves (`--things`).
+pub(crate) const MAX_THINGS: usize = 10_000;
+
+/// Records kept for replay for all Things together, when a fleet is large enough that
+/// [`SimConfig::replay`] per Thing would be more: each Thing then keeps this share, at least
+/// [`MIN_REPLAY`]. (4,096 records of 10,000 Things would be about 4 GiB.)
+pub(crate) const REPLAY_BUDGET: usize = 1 << 20;
+
+/// The fewest records kept per Thing for replay in a large fleet: 256, a minute or more of
+/// one Thing's records at the default tick.
+pub(crate) const MIN_REPLAY: usize = 256;
 
 /// How the simulator behaves.
 #[derive(Debug, Clone)]
@@ -40,8 +56,12 @@ pub(crate) struct SimConfig {
     pub(crate) chaos_rate: f64,
     /// Longest quiet time on an SSE stream before a heartbeat comment. Default 5 s.
     pub(crate) heartbeat: Duration,
-    /// Records kept per Thing for `Last-Event-ID` replay. Default 4096.
+    /// Records kept per Thing for `Last-Event-ID` replay. Default 4096; in a fleet, at most
+    /// an even share of [`REPLAY_BUDGET`] (at least [`MIN_REPLAY`]).
     pub(crate) replay: usize,
+    /// How many Things: the four of [`THINGS`], or a fleet cycling through them. From 1 to
+    /// [`MAX_THINGS`]. Default 4.
+    pub(crate) things: usize,
 }
 
 impl Default for SimConfig {
@@ -53,6 +73,7 @@ impl Default for SimConfig {
             chaos_rate: 0.04,
             heartbeat: Duration::from_secs(5),
             replay: 4096,
+            things: DEFAULT_THINGS,
         }
     }
 }
@@ -78,7 +99,7 @@ pub enum SimError {
     #[error("the TD of simulated Thing {slug} is invalid: {source}")]
     Td {
         /// Which Thing.
-        slug: &'static str,
+        slug: String,
         /// The validation errors.
         source: wot_td::BuildError,
     },
@@ -88,7 +109,10 @@ pub enum SimError {
 pub(crate) struct Shared {
     world: Mutex<World>,
     logs: Vec<ThingLog>,
-    tds: Vec<Value>,
+    /// The directory listing, a JSON array of every TD, serialized once.
+    directory: bytes::Bytes,
+    /// Where each Thing's TD is in `directory`.
+    tds: Vec<std::ops::Range<usize>>,
     config: SimConfig,
     /// Counts SSE connections; seeds each one's chaos.
     connections: AtomicU64,
@@ -112,10 +136,6 @@ impl Drop for AbortOnDrop {
 /// A running simulator.
 pub(crate) struct Simulator {
     addr: SocketAddr,
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "tests count connections through it")
-    )]
     shared: Arc<Shared>,
     ticker: AbortOnDrop,
     server: AbortOnDrop,
@@ -140,6 +160,16 @@ impl SimConfig {
         }
         if !(0.0..=1.0).contains(&self.chaos_rate) {
             return Err(SimError::Config("the chaos rate must be from 0 to 1"));
+        }
+        if !(1..=MAX_THINGS).contains(&self.things) {
+            return Err(SimError::Config(
+                "the number of Things must be from 1 to 10000",
+            ));
+        }
+        if self.replay == 0 {
+            return Err(SimError::Config(
+                "the replay buffer must hold at least one record",
+            ));
         }
         Ok(())
     }
@@ -172,25 +202,32 @@ impl Simulator {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let base = format!("http://{addr}/");
-        let world = World::new(config.seed);
-        let logs: Vec<ThingLog> = THINGS
-            .iter()
-            .map(|_| ThingLog::new(config.replay))
-            .collect();
-        let tds = THINGS
-            .iter()
-            .map(|spec| {
-                let td = tds::thing_description(spec, &base).map_err(|source| SimError::Td {
-                    slug: spec.slug,
-                    source,
-                })?;
-                // A `Thing` is plain data with string keys; this cannot fail.
-                Ok(serde_json::to_value(td).unwrap_or_default())
-            })
-            .collect::<Result<_, SimError>>()?;
+        let world = World::fleet(config.seed, config.things);
+        let replay = config
+            .replay
+            .min((REPLAY_BUDGET / config.things).max(MIN_REPLAY));
+        let logs: Vec<ThingLog> = (0..config.things).map(|_| ThingLog::new(replay)).collect();
+        let mut directory = Vec::with_capacity(config.things * 4096);
+        let mut tds = Vec::with_capacity(config.things);
+        directory.push(b'[');
+        for index in 0..config.things {
+            let td = tds::thing_description_at(index, &base).map_err(|source| SimError::Td {
+                slug: model::slug(index),
+                source,
+            })?;
+            if index > 0 {
+                directory.push(b',');
+            }
+            let start = directory.len();
+            // A `Thing` is plain data with string keys; this cannot fail.
+            let _ = serde_json::to_writer(&mut directory, &td);
+            tds.push(start..directory.len());
+        }
+        directory.push(b']');
         let shared = Arc::new(Shared {
             world: Mutex::new(world),
             logs,
+            directory: directory.into(),
             tds,
             config,
             connections: AtomicU64::new(0),
@@ -198,7 +235,7 @@ impl Simulator {
         {
             // Publish the starting values, so the first observers see every property at once.
             let world = shared.lock_world();
-            for index in 0..THINGS.len() {
+            for index in 0..world.len() {
                 for (name, value) in world.properties(index) {
                     shared.publish(index, &Emission::Property { name, value });
                 }
@@ -259,20 +296,30 @@ impl Simulator {
             "directory: {base} (for --directory; GET {} lists every TD)\n",
             self.directory_url()
         );
-        for url in self.thing_urls() {
+        // A fleet lists its first four Things; the directory lists them all.
+        let count = self.shared.config.things;
+        let shown = count.min(THINGS.len());
+        for url in self.thing_urls().into_iter().take(shown) {
             text.push_str(&format!("thing:     {url}\n"));
         }
-        for spec in &THINGS {
-            let slug = spec.slug;
+        for index in 0..shown {
+            let slug = model::slug(index);
             text.push_str(&format!(
                 "sse:       {base}things/{slug}/sse/properties (every property of {slug})\n\
                  sse:       {base}things/{slug}/sse/events (every event of {slug})\n"
             ));
         }
-        if let Some(pump) = THINGS.get(1) {
+        if count > shown {
+            text.push_str(&format!(
+                "things:    {count} (the others are {base}things/fridge-2 to {base}things/{}; \
+                 the directory lists every one)\n",
+                model::slug(count - 1)
+            ));
+        }
+        if shown > 1 {
             text.push_str(&format!(
                 "e.g.       cargo run -p wot-sse --example sse-cat -- {base}things/{}/sse/events\n",
-                pump.slug
+                model::slug(1)
             ));
         }
         text
@@ -280,9 +327,9 @@ impl Simulator {
 
     /// The URL of each simulated Thing's TD.
     pub(crate) fn thing_urls(&self) -> Vec<String> {
-        THINGS
-            .iter()
-            .map(|t| format!("{}things/{}", self.base_url(), t.slug))
+        let base = self.base_url();
+        (0..self.shared.config.things)
+            .map(|index| format!("{base}things/{}", model::slug(index)))
             .collect()
     }
 }

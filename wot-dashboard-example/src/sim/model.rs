@@ -226,6 +226,48 @@ pub(crate) const THINGS: [ThingSpec; 4] = [
     },
 ];
 
+/// The kind of simulated Thing `index`: `THINGS[index % 4]`, so a fleet cycles through the
+/// fridge, the pump, the air sensor and the inverter.
+pub(crate) fn spec(index: usize) -> &'static ThingSpec {
+    &THINGS[index % THINGS.len()]
+}
+
+/// The path segment of simulated Thing `index`: its kind's slug with the kind's name
+/// numbered from 1 (`fridge-1`, `pump-1`, `air-1`, `solar-1`, `fridge-2`, ...), so the first
+/// four keep the names they have without a fleet.
+pub(crate) fn slug(index: usize) -> String {
+    let kind = spec(index).slug;
+    let name = kind.strip_suffix("-1").unwrap_or(kind);
+    format!("{name}-{}", index / THINGS.len() + 1)
+}
+
+/// The index of the Thing whose [`slug`] is `slug`, among `count` Things.
+pub(crate) fn index_of(slug: &str, count: usize) -> Option<usize> {
+    let (name, number) = slug.rsplit_once('-')?;
+    // Canonical numbers only (no `+`, no leading zeros), so one Thing has one slug.
+    if number.starts_with(['0', '+']) {
+        return None;
+    }
+    let number: usize = number.parse().ok()?;
+    let kind = THINGS
+        .iter()
+        .position(|t| t.slug.strip_suffix("-1") == Some(name))?;
+    let index = number
+        .checked_sub(1)?
+        .checked_mul(THINGS.len())?
+        .checked_add(kind)?;
+    (index < count).then_some(index)
+}
+
+/// The title of simulated Thing `index`: its kind's title, numbered after the first four
+/// (`Water pump 2`).
+pub(crate) fn title(index: usize) -> String {
+    match index / THINGS.len() {
+        0 => spec(index).title.to_owned(),
+        group => format!("{} {}", spec(index).title, group + 1),
+    }
+}
+
 /// Why a write or an invocation was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub(crate) enum DeviceError {
@@ -415,12 +457,22 @@ fn air_level(co2: f64, current: &'static str) -> &'static str {
 }
 
 impl World {
-    /// A world in its initial state; `seed` fixes every later step.
+    /// A world of the four Things of [`THINGS`] in their initial state; `seed` fixes every
+    /// later step.
+    #[cfg(test)]
     pub(crate) fn new(seed: u64) -> Self {
+        World::fleet(seed, THINGS.len())
+    }
+
+    /// A world of `count` Things: Thing `i` is a device of the kind `THINGS[i % 4]` (see
+    /// [`spec`]). The first four start exactly as [`World::new`]'s; the others draw their
+    /// first incidents from the same seeded RNG afterwards, so the same seed and count give
+    /// the same run.
+    pub(crate) fn fleet(seed: u64, count: usize) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let pump_first = rng.random_range(FIRST_INCIDENT);
         let later = |rng: &mut StdRng| rng.random_range(400..=*INCIDENT_GAP.end());
-        let devices = vec![
+        let mut devices = vec![
             Device::Fridge(Fridge {
                 temperature: Lag::new(3.5, 0.012, 0.015, -10.0, 30.0),
                 target: 3.5,
@@ -453,7 +505,34 @@ impl World {
                 low_reported: false,
             }),
         ];
+        devices.truncate(count);
+        devices.reserve(count.saturating_sub(devices.len()));
+        for index in devices.len()..count {
+            // Copies of the first four, each with incidents of its own.
+            let mut device = devices[index % THINGS.len()].clone();
+            match &mut device {
+                Device::Fridge(f) => {
+                    f.visit = Phase::new(rng.random_range(20..=80));
+                    f.left_open = Phase::new(later(&mut rng));
+                }
+                Device::Pump(p) => p.blockage = Phase::new(later(&mut rng)),
+                Device::Air(a) => {
+                    a.busy = Phase::new(rng.random_range(0..=40));
+                    a.ventilation_failed = Phase::new(later(&mut rng));
+                }
+                Device::Solar(s) => {
+                    s.cloud = Phase::new(rng.random_range(60..=240));
+                    s.outage = Phase::new(later(&mut rng));
+                }
+            }
+            devices.push(device);
+        }
         World { rng, devices }
+    }
+
+    /// How many Things this world has.
+    pub(crate) fn len(&self) -> usize {
+        self.devices.len()
     }
 
     /// Advances every device by one tick and returns, per Thing (index into [`THINGS`]), what
@@ -506,8 +585,8 @@ impl World {
         name: &str,
         value: &Value,
     ) -> Result<Emission, DeviceError> {
-        let spec = THINGS
-            .get(index)
+        let spec = (index < self.devices.len())
+            .then(|| spec(index))
             .and_then(|t| t.property(name))
             .ok_or_else(|| DeviceError::NotFound(format!("property {name}")))?;
         if !spec.writable {

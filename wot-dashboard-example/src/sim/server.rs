@@ -37,7 +37,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::Shared;
 use super::hub::{Kind, Record, Selector};
-use super::model::{DeviceError, Emission, THINGS};
+use super::model::{self, DeviceError, Emission};
 
 /// Chance, per connection, that `--chaos` answers 503 with `Retry-After` instead of streaming.
 const CHAOS_REFUSE: f64 = 0.08;
@@ -78,8 +78,8 @@ fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
     response
 }
 
-fn thing_index(slug: &str) -> Option<usize> {
-    THINGS.iter().position(|t| t.slug == slug)
+fn thing_index(shared: &Shared, slug: &str) -> Option<usize> {
+    model::index_of(slug, shared.config.things)
 }
 
 fn no_thing(slug: &str) -> Response {
@@ -87,26 +87,30 @@ fn no_thing(slug: &str) -> Response {
 }
 
 async fn directory(State(shared): State<Arc<Shared>>) -> Response {
-    Json(Value::Array(shared.tds.clone())).into_response()
+    json_bytes(shared.directory.clone(), "application/json")
+}
+
+/// A response of JSON already serialized.
+fn json_bytes(body: Bytes, content_type: &'static str) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
 async fn description(State(shared): State<Arc<Shared>>, Path(slug): Path<String>) -> Response {
-    let Some(td) = thing_index(&slug).and_then(|i| shared.tds.get(i)) else {
+    let Some(td) = thing_index(&shared, &slug).and_then(|i| shared.tds.get(i)) else {
         return no_thing(&slug);
     };
-    let mut response = Json(td.clone()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/td+json"),
-    );
-    response
+    json_bytes(shared.directory.slice(td.clone()), "application/td+json")
 }
 
 async fn read_property(
     State(shared): State<Arc<Shared>>,
     Path((slug, name)): Path<(String, String)>,
 ) -> Response {
-    let Some(index) = thing_index(&slug) else {
+    let Some(index) = thing_index(&shared, &slug) else {
         return no_thing(&slug);
     };
     let world = shared.lock_world();
@@ -137,7 +141,7 @@ async fn write_property(
     Path((slug, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let Some(index) = thing_index(&slug) else {
+    let Some(index) = thing_index(&shared, &slug) else {
         return no_thing(&slug);
     };
     let value: Value = match serde_json::from_slice(&body) {
@@ -158,7 +162,7 @@ async fn invoke_action(
     State(shared): State<Arc<Shared>>,
     Path((slug, name)): Path<(String, String)>,
 ) -> Response {
-    let Some(index) = thing_index(&slug) else {
+    let Some(index) = thing_index(&shared, &slug) else {
         return no_thing(&slug);
     };
     let mut world = shared.lock_world();
@@ -210,9 +214,10 @@ fn sse(
     name: Option<String>,
     headers: &HeaderMap,
 ) -> Response {
-    let Some((index, thing)) = THINGS.iter().enumerate().find(|(_, t)| t.slug == slug) else {
+    let Some(index) = thing_index(shared, slug) else {
         return no_thing(slug);
     };
+    let thing = model::spec(index);
     if let Some(name) = &name {
         let known = match kind {
             Kind::Property => thing.property(name).is_some(),

@@ -7,11 +7,18 @@ use wot_td::{
     Operation, PropertyBuilder, Thing, ThingBuilder,
 };
 
-use super::model::{PropertySpec, ThingSpec, ValueType};
+use super::model::{PropertySpec, ValueType, slug, spec, title};
 
-/// The `id` of a simulated Thing.
-pub(crate) fn thing_id(spec: &ThingSpec) -> String {
+/// The `id` of one of the four simulated Things of [`THINGS`](super::model::THINGS).
+#[cfg(test)]
+pub(crate) fn thing_id(spec: &super::model::ThingSpec) -> String {
     format!("urn:wot-live:sim:{}", spec.slug)
+}
+
+/// The `id` of simulated Thing `index` of a fleet: `urn:wot-live:sim:` and its [`slug`]
+/// (`urn:wot-live:sim:pump-2`). Unique in the fleet and the same in every run.
+pub(crate) fn fleet_thing_id(index: usize) -> String {
+    format!("urn:wot-live:sim:{}", slug(index))
 }
 
 fn data_type(kind: ValueType) -> DataType {
@@ -65,10 +72,28 @@ fn object(fields: &[(&str, ValueType)]) -> DataSchema {
 ///
 /// # Errors
 /// When the TD does not pass `wot-td` validation (a bug in the specs of [`super::model`]).
-pub(crate) fn thing_description(spec: &ThingSpec, base: &str) -> Result<Thing, BuildError> {
-    let slug = spec.slug;
-    let mut builder = ThingBuilder::new(spec.title)
-        .id(thing_id(spec))
+#[cfg(test)]
+pub(crate) fn thing_description(
+    spec: &super::model::ThingSpec,
+    base: &str,
+) -> Result<Thing, BuildError> {
+    let index = super::model::THINGS
+        .iter()
+        .position(|t| t.slug == spec.slug)
+        .unwrap_or(0);
+    thing_description_at(index, base)
+}
+
+/// The TD of simulated Thing `index` of a fleet (see [`super::model::spec`]) served from
+/// `base`.
+///
+/// # Errors
+/// As [`thing_description`].
+pub(crate) fn thing_description_at(index: usize, base: &str) -> Result<Thing, BuildError> {
+    let slug = &slug(index);
+    let spec = spec(index);
+    let mut builder = ThingBuilder::new(title(index))
+        .id(fleet_thing_id(index))
         .description(spec.description)
         .base(base)
         .nosec();

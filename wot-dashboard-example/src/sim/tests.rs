@@ -339,3 +339,98 @@ async fn a_task_that_ends_is_reported_with_its_panic() {
         "the simulator ticker stopped: panicked: step 7 failed"
     );
 }
+
+#[tokio::test]
+async fn a_fleet_serves_every_thing_with_a_unique_stable_id_and_replay() {
+    let config = SimConfig {
+        things: 300,
+        ..fast(false)
+    };
+    let sim = Simulator::start(config).await.expect("start");
+    let directory: Vec<Value> = reqwest::get(sim.directory_url())
+        .await
+        .expect("GET /things")
+        .json()
+        .await
+        .expect("JSON array");
+    assert_eq!(directory.len(), 300);
+    let ids: std::collections::HashSet<&str> = directory
+        .iter()
+        .map(|td| td["id"].as_str().expect("an id"))
+        .collect();
+    assert_eq!(ids.len(), 300, "ids are unique");
+    // The first four keep their names; the others number on.
+    assert_eq!(directory[1]["id"], json!("urn:wot-live:sim:pump-1"));
+    assert_eq!(directory[5]["id"], json!("urn:wot-live:sim:pump-2"));
+    assert_eq!(directory[299]["id"], json!("urn:wot-live:sim:solar-75"));
+    assert_eq!(directory[5]["title"], json!("Water pump 2"));
+    let urls = sim.thing_urls();
+    assert_eq!(urls.len(), 300);
+    let last: Value = reqwest::get(&urls[299])
+        .await
+        .expect("GET TD")
+        .json()
+        .await
+        .expect("TD");
+    assert_eq!(last, directory[299]);
+    // Past the fleet, and non-canonical names: 404.
+    for slug in ["solar-76", "pump-0", "pump-02", "pump-+2", "pump", "tap-1"] {
+        let status = reqwest::get(format!("{}things/{slug}", sim.base_url()))
+            .await
+            .expect("GET")
+            .status();
+        assert_eq!(status, 404, "{slug}");
+    }
+    // A Thing far in the fleet: ids increase on its stream, and replay after an id sends
+    // exactly the records after it.
+    let url = format!("{}things/solar-75/sse/properties", sim.base_url());
+    let first = read(&url, None, 12).await;
+    let ids: Vec<u64> = first.blocks.iter().map(|b| b.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let resume = ids[5];
+    let again = read(&url, Some(resume), 6).await;
+    assert_eq!(again.blocks, first.blocks[6..12]);
+    // Every Thing of the fleet changes: one ticker steps them all.
+    let url = format!("{}things/air-40/sse/properties", sim.base_url());
+    let read_air = read(&url, None, 8).await;
+    assert_eq!(read_air.blocks.len(), 8);
+}
+
+#[test]
+fn a_fleet_is_the_same_in_every_run_and_the_first_four_are_unchanged() {
+    use super::model::{World, index_of, slug};
+    let four = World::new(7);
+    let fleet = World::fleet(7, 40);
+    assert_eq!(fleet.len(), 40);
+    for index in 0..4 {
+        assert_eq!(four.properties(index), fleet.properties(index));
+        // The copies start where their kind starts.
+        assert_eq!(four.properties(index), fleet.properties(index + 36));
+    }
+    // Same seed and count, same run.
+    let mut a = World::fleet(3, 40);
+    let mut b = World::fleet(3, 40);
+    for _ in 0..100 {
+        assert_eq!(a.step(), b.step());
+    }
+    for index in [0, 1, 3, 4, 39, 9_999] {
+        assert_eq!(index_of(&slug(index), 10_000), Some(index), "{index}");
+    }
+    assert_eq!(index_of(&slug(40), 40), None);
+    assert_eq!(slug(0), "fridge-1");
+    assert_eq!(slug(7), "solar-2");
+}
+
+#[tokio::test]
+async fn a_fleet_size_outside_the_limits_is_refused() {
+    for things in [0, super::MAX_THINGS + 1] {
+        let config = SimConfig {
+            things,
+            ..SimConfig::default()
+        };
+        assert!(matches!(
+            Simulator::start(config).await,
+            Err(SimError::Config(_))
+        ));
+    }
+}
