@@ -479,6 +479,9 @@ pub struct EvaluatorStats {
     pub bad_records: u64,
     /// Notifications published (duplicates dropped by the stream included).
     pub notifications: u64,
+    /// Notifications the stream dropped as duplicates: made again after a takeover, or sent
+    /// again after a lost acknowledgement.
+    pub duplicates: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
     /// Partitions started from a checkpoint.
@@ -493,6 +496,7 @@ struct Stats {
     records: AtomicU64,
     bad_records: AtomicU64,
     notifications: AtomicU64,
+    duplicates: AtomicU64,
     checkpoints: AtomicU64,
     restored: AtomicU64,
     bad_checkpoints: AtomicU64,
@@ -656,6 +660,7 @@ impl Evaluator {
             records: s.records.load(Ordering::Relaxed),
             bad_records: s.bad_records.load(Ordering::Relaxed),
             notifications: s.notifications.load(Ordering::Relaxed),
+            duplicates: s.duplicates.load(Ordering::Relaxed),
             checkpoints: s.checkpoints.load(Ordering::Relaxed),
             restored: s.restored.load(Ordering::Relaxed),
             bad_checkpoints: s.bad_checkpoints.load(Ordering::Relaxed),
@@ -1535,12 +1540,15 @@ impl Partition {
                     .payload(payload.clone())
                     .message_id(&message.id);
                 let result = match self.shared.js.send_publish(subject.clone(), publish).await {
-                    Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                    Ok(ack) => ack.await.map(|a| a.duplicate).map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
                 match result {
-                    Ok(()) => {
+                    Ok(duplicate) => {
                         bump(&self.shared.stats.notifications);
+                        if duplicate {
+                            bump(&self.shared.stats.duplicates);
+                        }
                         tracing::debug!(partition = self.k, kind = %message.kind, rule = %message.rule, "notified");
                         break;
                     }
