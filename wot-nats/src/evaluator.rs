@@ -65,6 +65,15 @@ pub const CHECKPOINT_VERSION: u32 = 1;
 /// The version of the [`AlertMessage`] JSON this build writes.
 pub const ALERT_MESSAGE_VERSION: u32 = 1;
 
+/// The most bytes of a notification's JSON: past it, the property value is left out and the
+/// summary cut (a Thing controls the value).
+pub const MAX_ALERT_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// How far ahead of this process's clock a record's `received_at` is taken: 5 minutes
+/// (`wot_alerts::MAX_SAVED_TIME_AHEAD`). A record further ahead is evaluated at that bound, so
+/// a collector with a wrong clock cannot move a partition's engine far into the future.
+pub const MAX_RECORD_TIME_AHEAD: Duration = wot_alerts::MAX_SAVED_TIME_AHEAD;
+
 /// How long a partition that failed or was handed over is not claimed again: 2 s.
 const REST: Duration = Duration::from_secs(2);
 
@@ -607,6 +616,32 @@ enum Command {
 /// rule, the Thing, the alert id and the kind ([`AlertMessage::id`]). Records processed again
 /// after a takeover give the same alerts with the same ids, so their notifications are
 /// dropped by the stream's duplicate window: each is stored once.
+///
+/// # Time
+///
+/// A property record is evaluated at its `received_at` (the collector's clock when the value
+/// arrived; at most [`MAX_RECORD_TIME_AHEAD`] ahead of this process's clock), so records
+/// evaluated again after a takeover give the same alerts. Hold times (`for`),
+/// `keep_firing_for`, repeats and no-data deadlines are run by a tick every
+/// [`tick_interval`](EvaluatorBuilder::tick_interval) at this process's wall clock; the
+/// engine's time never goes back (the later of the two counts). A restored partition
+/// continues at the checkpoint's engine time.
+///
+/// Alert ids come from the order in which the engine creates alerts. Alerts created by
+/// records (every condition on values, pending ones included) get the same ids when the
+/// records are evaluated again; a `no_data` alert is created by a tick, so after a takeover
+/// it may get another id, and its notifications may then be stored twice.
+///
+/// # Failures
+///
+/// | failure | what happens |
+/// |---|---|
+/// | evaluator killed | its leases expire after the lease time; the others claim its partitions in their next round, restore the checkpoints and evaluate again the records after them; notifications made again are dropped by the stream's duplicate window (they must come within it: 2 min by default) |
+/// | a notification cannot be published (3 attempts) or a checkpoint cannot be written | the partition stops, without acknowledging; its lease is released and it is claimed again (by any evaluator) from its last checkpoint |
+/// | lease lost, or not renewed until it runs out | the partition stops at once without writing (its next holder owns the checkpoint); a write that comes late fails on the key's revision, since the next holder writes the checkpoint back when it claims |
+/// | a record that is not JSON of the record schema or of another version | acknowledged with the others, counted in [`EvaluatorStats::bad_records`], logged |
+/// | a checkpoint that is garbage, too large, of another version or of another partition | the partition starts from empty state, with a warning, counted in [`EvaluatorStats::bad_checkpoints`]; the next checkpoint replaces it |
+/// | the state grows past [`max_checkpoint_bytes`](EvaluatorBuilder::max_checkpoint_bytes) | the checkpoint is not written ([`ErrorKind::TooLong`](crate::ErrorKind::TooLong)): the partition stops and starts again from its last checkpoint; bound the state with [`max_series`](EvaluatorBuilder::max_series) |
 ///
 /// # Stopping
 ///
@@ -1155,6 +1190,30 @@ pub struct AlertMessage {
     pub acknowledgement_comment: Option<String>,
 }
 
+impl AlertMessage {
+    /// The message as JSON, at most [`MAX_ALERT_MESSAGE_BYTES`]: when longer, without the
+    /// value and with the summary cut to 1 KiB.
+    fn to_json(&self) -> Result<Vec<u8>, Error> {
+        let encode = |m: &AlertMessage| {
+            serde_json::to_vec(m).map_err(|e| Error::new(Repr::Encode(e.to_string())))
+        };
+        let bytes = encode(self)?;
+        if bytes.len() <= MAX_ALERT_MESSAGE_BYTES {
+            return Ok(bytes);
+        }
+        let mut short = self.clone();
+        short.value = None;
+        let mut end = short.summary.len().min(1024);
+        while !short.summary.is_char_boundary(end) {
+            end -= 1;
+        }
+        short.summary.truncate(end);
+        short.labels.retain(|k, v| k.len() + v.len() <= 256);
+        tracing::warn!(rule = %short.rule, "a notification too long: sent without the value");
+        encode(&short)
+    }
+}
+
 fn rfc3339(t: SystemTime) -> String {
     // Times before 1970 (which the engine does not make) are written as the epoch.
     let t = t.max(SystemTime::UNIX_EPOCH);
@@ -1507,7 +1566,15 @@ impl Partition {
             Ok(Record::Property(p)) => {
                 let update =
                     wot_alerts::PropertyUpdate::new(&*p.thing_id, &*p.property, p.value.clone());
-                let notes = self.engine.update(p.timestamp, &update);
+                let latest = SystemTime::now() + MAX_RECORD_TIME_AHEAD;
+                if p.timestamp > latest {
+                    tracing::debug!(
+                        partition = self.k,
+                        sequence = seq,
+                        "a record time ahead of the clock is taken as the bound"
+                    );
+                }
+                let notes = self.engine.update(p.timestamp.min(latest), &update);
                 self.publish(&notes).await?;
             }
             Ok(_) => {}
@@ -1530,9 +1597,7 @@ impl Partition {
         for n in notes {
             let message = AlertMessage::new(self.epoch, self.k, n);
             let subject = alert_subject(&self.shared.alerts_prefix, &message.thing, &message.rule);
-            let payload: bytes::Bytes = serde_json::to_vec(&message)
-                .map_err(|e| Error::new(Repr::Encode(e.to_string())))?
-                .into();
+            let payload: bytes::Bytes = message.to_json()?.into();
             let mut attempt = 0;
             loop {
                 attempt += 1;
@@ -1736,6 +1801,42 @@ mod tests {
                 "{garbage:?}"
             );
         }
+    }
+
+    #[test]
+    fn notification_ids_are_stable_and_messages_bounded() {
+        use wot_alerts::{Condition, PropertyUpdate};
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let rule = Rule::new("hot", "*", "t", Condition::Gt(1.0));
+        let run = || {
+            let mut engine = new_engine(std::slice::from_ref(&rule), None, t0).unwrap();
+            let fired = engine.update(t0, &PropertyUpdate::new("a", "t", serde_json::json!(5)));
+            let resolved = engine.update(t0, &PropertyUpdate::new("a", "t", serde_json::json!(0)));
+            (fired, resolved)
+        };
+        let (fired, resolved) = run();
+        let (again, _) = run();
+        let m = AlertMessage::new(7, 2, &fired[0]);
+        assert_eq!(
+            m.id,
+            AlertMessage::new(7, 2, &again[0]).id,
+            "made again: same id"
+        );
+        assert_ne!(m.id, AlertMessage::new(8, 2, &again[0]).id, "another epoch");
+        assert_ne!(
+            m.id,
+            AlertMessage::new(7, 2, &resolved[0]).id,
+            "another kind"
+        );
+        assert_eq!(m.id.len(), 50);
+        let mut huge = m.clone();
+        huge.value = Some(serde_json::json!("x".repeat(200_000)));
+        huge.summary = "é".repeat(100_000);
+        let json = huge.to_json().unwrap();
+        assert!(json.len() <= MAX_ALERT_MESSAGE_BYTES, "{}", json.len());
+        let back: AlertMessage = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back.value, None);
+        assert_eq!(back.id, m.id);
     }
 
     #[test]

@@ -45,6 +45,11 @@
 //! - [`Collector`]: all of the above for a list of Things: holds a fair share of them,
 //!   watches each one it holds with wot-events, publishes everything, and stops watching a
 //!   Thing whose lease it lost.
+//! - [`Evaluator`]: alert rules (`wot-alerts`' engine) evaluated over the property records
+//!   of the partitions it holds, each partition under a lease and read by a durable consumer,
+//!   the engine state checkpointed to a bucket ([`Checkpoint`]) so that another evaluator
+//!   takes the partition over without firing an alert twice; notifications published as
+//!   [`AlertMessage`]s.
 //! - [`Subjects`], [`encode_token`], [`decode_token`], [`partition`], [`message_id`]: the
 //!   naming, for consumers of the stream.
 //!
@@ -55,6 +60,7 @@
 //! | `<prefix>.p<k>.<thing>.prop.<name>` | property values |
 //! | `<prefix>.p<k>.<thing>.event.<name>` | events |
 //! | `<prefix>.p<k>.<thing>.conn` | connection changes |
+//! | `<prefix>-alerts.<thing>.<rule>` | alert notifications ([`Evaluator`], stream `WOT_ALERTS`) |
 //!
 //! The prefix is `wot` by default ([`Subjects`]). `<k>` is the Thing's [`partition`]: the
 //! 64-bit FNV-1a hash of its id modulo the fleet's partition count (16 by default), so that
@@ -92,6 +98,9 @@
 //! | `wot-leases` ([`Leases`]) | the Thing id as one token | `{"v":1,"holder":"<collector>"}` | the lease time, 10 s |
 //! | `wot-resume` ([`KvResumeStore`]) | the Thing id as one token | the Thing's streams' resume points | 7 days |
 //! | `wot-members` ([`Leases::announce`]) | the collector's name as one token | as a lease | the lease time |
+//! | `wot-evaluators` ([`Evaluator`]) | `p<k>` | the evaluator holding partition `k`, as a lease | the lease time |
+//! | `wot-evaluator-members` ([`Evaluator`]) | the evaluator's name as one token | as a lease | the lease time |
+//! | `wot-alert-state` ([`Checkpoint`]) | `p<k>` | partition `k`'s engine state and stream sequence | none |
 //!
 //! All keep one value per key (history 1). The resume bucket has one key per Thing rather
 //! than per stream: `ResumeStore::load` is synchronous, so a collector reads a Thing's
@@ -127,6 +136,7 @@ pub use evaluator::{
     DEFAULT_BATCH, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_EVALUATOR_BUCKET,
     DEFAULT_EVALUATOR_MEMBERS_BUCKET, DEFAULT_MAX_CHECKPOINT_BYTES, DEFAULT_MAX_UNACKED,
     DEFAULT_STATE_BUCKET, DEFAULT_TICK_INTERVAL, Evaluator, EvaluatorBuilder, EvaluatorStats,
+    MAX_ALERT_MESSAGE_BYTES, MAX_RECORD_TIME_AHEAD,
 };
 pub use lease::{
     DEFAULT_LEASE_BUCKET, DEFAULT_LEASE_TTL, DEFAULT_MEMBERS_BUCKET, Lease, LeaseStatus, Leases,
