@@ -103,7 +103,6 @@ pub struct EvaluatorBuilder {
     tick_interval: Duration,
     batch: usize,
     max_unacked: usize,
-    ack_wait: Duration,
     max_series: Option<usize>,
     rules: Vec<Rule>,
 }
@@ -129,7 +128,6 @@ impl Default for EvaluatorBuilder {
             tick_interval: DEFAULT_TICK_INTERVAL,
             batch: DEFAULT_BATCH,
             max_unacked: DEFAULT_MAX_UNACKED,
-            ack_wait: Duration::from_secs(30),
             max_series: None,
             rules: Vec::new(),
         }
@@ -285,7 +283,6 @@ impl EvaluatorBuilder {
             || self.tick_interval.is_zero()
             || self.max_checkpoint_bytes < 1024
             || self.max_checkpoint_bytes > i32::MAX as usize
-            || self.ack_wait.is_zero()
         {
             return Err(Error::config(
                 "batch and max_unacked must be at least 1, the intervals not zero, max_checkpoint_bytes at least 1024",
@@ -1300,6 +1297,8 @@ struct Partition {
     epoch: u64,
     /// The stream sequence of the last record processed.
     last_seq: u64,
+    /// The stream sequence the last checkpoint written covers.
+    covered: u64,
     /// The revision of the checkpoint key this partition wrote last.
     revision: u64,
     /// Processed records waiting for the checkpoint that covers them.
@@ -1346,7 +1345,12 @@ async fn evaluate_partition_inner(
             durable_name: Some(consumer_name.clone()),
             filter_subject: settings.subjects.partition_filter(k),
             ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: settings.ack_wait,
+            // Records wait for their checkpoint before they are acknowledged: longer than
+            // that, so that they are not delivered again meanwhile.
+            ack_wait: settings
+                .checkpoint_interval
+                .saturating_mul(3)
+                .max(Duration::from_secs(30)),
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: start.max(1),
             },
@@ -1502,6 +1506,7 @@ async fn open_partition(
         engine,
         epoch,
         last_seq: start.saturating_sub(1),
+        covered: start.saturating_sub(1),
         revision: 0,
         unacked: Vec::new(),
         dirty: true,
@@ -1556,8 +1561,13 @@ impl Partition {
             }
         };
         if seq <= self.last_seq {
-            // Delivered again (its acknowledgement was lost or late): covered already.
-            let _ = message.ack().await;
+            // Delivered again (its acknowledgement was lost or late): processed already;
+            // acknowledged now if a checkpoint covers it, else with the next one.
+            if seq <= self.covered {
+                let _ = message.ack().await;
+            } else {
+                self.unacked.push(message);
+            }
             return Ok(());
         }
         self.last_seq = seq;
@@ -1755,6 +1765,7 @@ impl Partition {
             }),
         };
         self.revision = written?;
+        self.covered = self.last_seq;
         bump(&self.shared.stats.checkpoints);
         Ok(())
     }

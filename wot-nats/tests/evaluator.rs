@@ -468,3 +468,73 @@ async fn a_checkpoint_that_cannot_be_read_starts_its_partition_empty() {
     }
     evaluator.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
+async fn settings_and_a_missing_stream_are_typed_errors() {
+    let server = NatsServer::start();
+    // No publisher created the records' stream yet.
+    let error = builder()
+        .start(server.client().await, "eval-a")
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Stream, "{error}");
+    assert!(error.to_string().contains("WOT"), "{error}");
+
+    let _publisher = publisher(&server).await;
+    for bad in [
+        builder().batch(0),
+        builder().checkpoint_interval(Duration::ZERO),
+        builder().max_checkpoint_bytes(10),
+        builder().consumer_prefix("a.b"),
+        builder().alerts_prefix("bad prefix"),
+    ] {
+        let error = bad
+            .start(server.client().await, "eval-a")
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config, "{error}");
+    }
+    let long_rule = Rule::new("r".repeat(200), "*", "t", Condition::Gt(1.0));
+    let error = builder()
+        .rule(long_rule)
+        .start(server.client().await, "eval-a")
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TooLong, "{error}");
+    let invalid_rule = Rule::new("", "*", "t", Condition::Gt(1.0));
+    let error = builder()
+        .rule(invalid_rule)
+        .start(server.client().await, "eval-a")
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Alert, "{error}");
+
+    let evaluator = builder()
+        .start(server.client().await, "eval-a")
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    let error = evaluator
+        .add_silence(wot_alerts::Silence::new(now, now + Duration::from_secs(60)))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config, "{error}");
+    wait_until(Duration::from_secs(10), "all partitions held", || async {
+        evaluator.partitions().len() == usize::from(PARTITIONS)
+    })
+    .await;
+    let error = evaluator
+        .acknowledge("hot", "urn:dev:nothing", "ops", None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Alert, "{error}");
+    // Another evaluator with other settings for the same stream is refused.
+    let error = builder()
+        .duplicate_window(Duration::from_secs(5))
+        .start(server.client().await, "eval-b")
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Stream, "{error}");
+    evaluator.stop().await;
+}
