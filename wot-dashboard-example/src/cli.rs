@@ -186,7 +186,7 @@ pub struct Options {
     #[arg(
         long,
         value_name = "URL",
-        value_parser = nats_url,
+        value_parser = NatsUrl,
         conflicts_with_all = ["web", "headless", "serve_only", "output", "source", "state"]
     )]
     pub collect: Option<String>,
@@ -199,7 +199,7 @@ pub struct Options {
     #[arg(
         long,
         value_name = "URL",
-        value_parser = nats_url,
+        value_parser = NatsUrl,
         conflicts_with_all = ["serve_only", "output", "state"]
     )]
     pub source: Option<String>,
@@ -368,8 +368,34 @@ fn directory_things(text: &str) -> Result<usize, String> {
 }
 
 /// Parses a NATS server URL (`nats://HOST:PORT`, `tls://`, `ws://`, `wss://`, or
-/// `HOST:PORT`; several joined by commas). The text is never quoted back: it may hold a
-/// password.
+/// `HOST:PORT`; several joined by commas). The text is never quoted back (clap's own
+/// errors quote the value): it may hold a password.
+#[derive(Debug, Clone, Copy)]
+struct NatsUrl;
+
+impl clap::builder::TypedValueParser for NatsUrl {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let name = arg.map_or_else(
+            || "the NATS URL".to_owned(),
+            |a| format!("--{}", a.get_id()),
+        );
+        let text = value.to_str().unwrap_or_default();
+        nats_url(text).map_err(|why| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for {name}: {why}\n"),
+            )
+        })
+    }
+}
+
 fn nats_url(text: &str) -> Result<String, String> {
     let well_formed = !text.trim().is_empty()
         && !text.chars().any(|c| c.is_control() || c.is_whitespace())
