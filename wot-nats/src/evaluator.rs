@@ -208,6 +208,11 @@ impl EvaluatorBuilder {
     }
 
     /// The limit on one checkpoint, in bytes. Default: [`DEFAULT_MAX_CHECKPOINT_BYTES`].
+    ///
+    /// A checkpoint is the whole state of a partition: about 420 bytes per (rule, Thing)
+    /// series with a firing alert, so about 2,000 of them at the default. Choose the fleet's
+    /// partition count so that no partition holds more, or raise this together with the
+    /// server's `max_payload`. The bucket keeps the limit of the evaluator that created it.
     pub fn max_checkpoint_bytes(mut self, bytes: usize) -> Self {
         self.max_checkpoint_bytes = bytes;
         self
@@ -1848,6 +1853,30 @@ mod tests {
         let back: AlertMessage = serde_json::from_slice(&json).unwrap();
         assert_eq!(back.value, None);
         assert_eq!(back.id, m.id);
+    }
+
+    /// The documented sizing: 2,000 Things with a firing alert each fit one checkpoint.
+    #[test]
+    fn two_thousand_firing_series_fit_a_checkpoint() {
+        use wot_alerts::{Condition, PropertyUpdate};
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let rule = Rule::new("fridge-overheat", "*", "temperature", Condition::Gt(1.0));
+        let mut engine = new_engine(std::slice::from_ref(&rule), None, t0).unwrap();
+        for i in 0..2000 {
+            let thing = format!("urn:dev:ops:32473-fridge-{i}");
+            let update = PropertyUpdate::new(thing, "temperature", serde_json::json!(12.25));
+            assert_eq!(engine.update(t0, &update).len(), 1);
+        }
+        let checkpoint = Checkpoint {
+            partition: 0,
+            sequence: u64::MAX,
+            epoch: u64::MAX,
+            holder: "evaluator-a".into(),
+            state: engine.state(),
+        };
+        let len = checkpoint.to_json().len();
+        assert!(len < DEFAULT_MAX_CHECKPOINT_BYTES, "{len}");
+        eprintln!("{} bytes per series", len / 2000);
     }
 
     #[test]
