@@ -538,3 +538,66 @@ async fn settings_and_a_missing_stream_are_typed_errors() {
     assert_eq!(error.kind(), ErrorKind::Stream, "{error}");
     evaluator.stop().await;
 }
+
+/// A hold time runs on the tick; the alert it fires keeps its id when a successor evaluates
+/// the record again, so its notification is stored once.
+#[tokio::test]
+#[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
+async fn an_alert_fired_by_its_hold_time_is_not_fired_again_by_the_successor() {
+    let server = NatsServer::start();
+    let publisher = publisher(&server).await;
+    let js = publisher.jetstream().clone();
+    let mut held = rule();
+    held.hold_for = Duration::from_millis(500);
+    let start = |name: &'static str, interval: Duration| {
+        let held = held.clone();
+        let server = &server;
+        async move {
+            Evaluator::builder()
+                .subjects(subjects())
+                .ttl(Duration::from_millis(1500))
+                .timeout(Duration::from_secs(2))
+                .tick_interval(Duration::from_millis(100))
+                .checkpoint_interval(interval)
+                .rule(held)
+                .start(server.client().await, name)
+                .await
+                .unwrap()
+        }
+    };
+    // The first never checkpoints after its claims.
+    let first = start("eval-a", Duration::from_secs(3600)).await;
+    wait_until(Duration::from_secs(10), "all partitions held", || async {
+        first.partitions().len() == usize::from(PARTITIONS)
+    })
+    .await;
+    let things = things(4);
+    publish(&publisher, &things, 1, &[60.0]).await;
+    let fired = wait_for_notifications(&js, things.len()).await;
+    assert!(fired.iter().all(|m| m.kind == "fired"), "{fired:?}");
+    drop(first);
+
+    let second = start("eval-b", Duration::from_millis(300)).await;
+    wait_until(
+        Duration::from_secs(10),
+        "the successor holds all",
+        || async { second.partitions().len() == usize::from(PARTITIONS) },
+    )
+    .await;
+    // It evaluates the records again: pending, then fired by its own tick, same ids.
+    wait_until(Duration::from_secs(10), "fired again", || async {
+        second.stats().notifications >= things.len() as u64
+    })
+    .await;
+    publish(&publisher, &things, 2, &[10.0]).await;
+    let messages = wait_for_notifications(&js, things.len() * 2).await;
+    let counts = counts(&messages);
+    for thing in &things {
+        for kind in ["fired", "resolved"] {
+            assert_eq!(counts[&(thing.clone(), kind.to_owned())], 1, "{counts:?}");
+        }
+    }
+    assert_eq!(messages.len(), things.len() * 2);
+    assert_eq!(second.stats().duplicates, things.len() as u64);
+    second.stop().await;
+}
