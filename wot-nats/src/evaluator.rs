@@ -685,7 +685,8 @@ impl Evaluator {
         &self.shared.name
     }
 
-    /// The partitions it holds and evaluates now, in order.
+    /// The partitions it holds and evaluates now (checkpoint restored, consumer open), in
+    /// order.
     pub fn partitions(&self) -> Vec<u16> {
         self.shared.routes().keys().copied().collect()
     }
@@ -969,8 +970,13 @@ async fn round(
                 tracing::info!(evaluator = %shared.name, partition = k, "claimed");
                 let (valid_tx, valid_rx) = watch::channel(lease.valid_until());
                 let (commands, inbox) = mpsc::channel(16);
-                let task = tokio::spawn(evaluate_partition(Arc::clone(shared), k, inbox, valid_rx));
-                shared.routes().insert(k, commands.clone());
+                // The partition's task puts itself in the routes once it reads records.
+                let task = tokio::spawn(evaluate_partition(
+                    Arc::clone(shared),
+                    k,
+                    (commands.clone(), inbox),
+                    valid_rx,
+                ));
                 held.insert(
                     k,
                     Held {
@@ -1293,6 +1299,25 @@ fn alert_subject(prefix: &str, thing: &str, rule: &str) -> String {
     s
 }
 
+/// Takes a partition's route out when its task ends or is aborted.
+struct Route {
+    shared: Arc<Shared>,
+    k: u16,
+    commands: mpsc::Sender<Command>,
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        let mut routes = self.shared.routes();
+        if routes
+            .get(&self.k)
+            .is_some_and(|s| s.same_channel(&self.commands))
+        {
+            routes.remove(&self.k);
+        }
+    }
+}
+
 /// One held partition: its engine, consumer and checkpoint.
 struct Partition {
     shared: Arc<Shared>,
@@ -1316,10 +1341,10 @@ struct Partition {
 async fn evaluate_partition(
     shared: Arc<Shared>,
     k: u16,
-    mut inbox: mpsc::Receiver<Command>,
+    (commands, mut inbox): (mpsc::Sender<Command>, mpsc::Receiver<Command>),
     valid_until: watch::Receiver<Instant>,
 ) -> Result<(), Error> {
-    let result = evaluate_partition_inner(shared, k, &mut inbox, valid_until).await;
+    let result = evaluate_partition_inner(shared, k, commands, &mut inbox, valid_until).await;
     if let Err(e) = &result {
         tracing::warn!(partition = k, "partition evaluation stopped: {e}");
     }
@@ -1329,6 +1354,7 @@ async fn evaluate_partition(
 async fn evaluate_partition_inner(
     shared: Arc<Shared>,
     k: u16,
+    commands: mpsc::Sender<Command>,
     inbox: &mut mpsc::Receiver<Command>,
     valid_until: watch::Receiver<Instant>,
 ) -> Result<(), Error> {
@@ -1386,6 +1412,13 @@ async fn evaluate_partition_inner(
             )
         })?;
 
+    // Evaluating: commands may come, until the task ends or is aborted.
+    shared.routes().insert(k, commands.clone());
+    let _route = Route {
+        shared: Arc::clone(&shared),
+        k,
+        commands,
+    };
     let mut ticks = tokio::time::interval(settings.tick_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut checkpoints = tokio::time::interval(settings.checkpoint_interval);
