@@ -601,3 +601,45 @@ async fn an_alert_fired_by_its_hold_time_is_not_fired_again_by_the_successor() {
     assert_eq!(second.stats().duplicates, things.len() as u64);
     second.stop().await;
 }
+
+/// An evaluator that joins gets half the partitions, handed over with their checkpoints:
+/// nothing is evaluated twice or lost.
+#[tokio::test]
+#[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
+async fn a_joining_evaluator_gets_half_without_loss_or_repeats() {
+    let server = NatsServer::start();
+    let publisher = publisher(&server).await;
+    let js = publisher.jetstream().clone();
+    let a = builder()
+        .start(server.client().await, "eval-a")
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(10), "all partitions held", || async {
+        a.partitions().len() == usize::from(PARTITIONS)
+    })
+    .await;
+    let things = things(16);
+    publish(&publisher, &things, 1, &[10.0, 60.0, 70.0]).await;
+    wait_for_notifications(&js, things.len()).await;
+
+    let b = builder()
+        .start(server.client().await, "eval-b")
+        .await
+        .unwrap();
+    // Records keep coming while the partitions move.
+    let values = [20.0, 80.0, 90.0, 10.0];
+    for (i, value) in values.iter().enumerate() {
+        publish(&publisher, &things, 4 + i as u64, &[*value]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_until(Duration::from_secs(15), "a fair share each", || async {
+        a.partitions().len() == 4 && b.partitions().len() == 4
+    })
+    .await;
+    let messages = wait_for_notifications(&js, things.len() * 4).await;
+    assert_two_episodes_each(&messages, &things, &[]);
+    assert_eq!(b.stats().restored, 4, "{:?}", b.stats());
+    assert_eq!(a.stats().duplicates + b.stats().duplicates, 0);
+    a.stop().await;
+    b.stop().await;
+}
