@@ -11,7 +11,8 @@ use wot_dashboard_example::sanitize;
 #[tokio::main]
 async fn main() -> ExitCode {
     let options = Options::parse();
-    if options.headless || options.serve_only || options.web.is_some() {
+    if options.headless || options.serve_only || options.web.is_some() || options.collect.is_some()
+    {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             // Colours only for a terminal: a log file or pipe gets no escape sequences.
