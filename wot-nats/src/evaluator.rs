@@ -1531,8 +1531,18 @@ async fn open_partition(
             let start = match records.consumer_info(consumer_name).await {
                 // The consumer of an earlier holder: what it acknowledged is behind us.
                 Ok(info) => info.ack_floor.stream_sequence.saturating_add(1),
-                // Records published from now on.
-                Err(_) => records.cached_info().state.last_sequence.saturating_add(1),
+                // No consumer: records published from now on.
+                Err(e) if consumer_not_found(e.kind()) => {
+                    records.cached_info().state.last_sequence.saturating_add(1)
+                }
+                Err(e) => {
+                    return Err(stream_error(
+                        &settings.stream,
+                        "reading the partition's consumer",
+                        e,
+                        settings.timeout,
+                    ));
+                }
             };
             (start, random_epoch())
         }
@@ -1553,6 +1563,15 @@ async fn open_partition(
     // Written back at once: from now on a previous holder's write fails on the revision.
     partition.write(revision).await?;
     Ok((partition, start))
+}
+
+fn consumer_not_found(kind: jetstream::context::ConsumerInfoErrorKind) -> bool {
+    use jetstream::context::ConsumerInfoErrorKind as Kind;
+    match kind {
+        Kind::NotFound => true,
+        Kind::JetStream(e) => e.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND,
+        _ => false,
+    }
 }
 
 fn log_restore(k: u16, sequence: u64, report: &RestoreReport) {
