@@ -9,6 +9,11 @@
 //! which can run beside `--headless`). The terminal state is [`app::App`];
 //! drawing is [`ui::draw`], a pure function of it (public so that it can be fuzzed). Remote
 //! text goes through [`sanitize`] before it reaches a terminal. See `docs/dashboard.md`.
+//!
+//! The same program is a fleet member on NATS JetStream (`wot-nats`): with `--collect` it
+//! runs a collector instead of a front end, and with `--source` the front ends read the
+//! records from the JetStream stream instead of from the Things. The simulator serves a fleet
+//! of up to 10,000 Things with `--things N`.
 
 pub mod app;
 pub mod cli;

@@ -322,8 +322,18 @@ fn three_collectors_share_300_things_and_one_killed_loses_and_repeats_nothing() 
         collector.terminate();
     }
 
-    // Read the whole stream.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    // The clean stops released every lease (the killed one's expired long ago).
+    let leased = runtime.block_on(async {
+        let leases = wot_nats::Leases::builder()
+            .open(server.client().await, "checker")
+            .await
+            .expect("lease bucket");
+        leases.leased(THINGS).await.expect("leases listed")
+    });
+    assert!(leased.is_empty(), "leases left after SIGTERM: {leased:?}");
+
+    // Read the whole stream.
     let (records, per_thing) = runtime.block_on(async {
         let client = server.client().await;
         let context = jetstream::new(client);
