@@ -1439,6 +1439,11 @@ async fn evaluate_partition_inner(
                             partition.checkpoint().await?;
                         }
                     }
+                    // The client keeps pulling after a missed heartbeat (a slow server).
+                    Some(Err(e)) if e.kind() == consumer::pull::MessagesErrorKind::MissingHeartbeat => {
+                        tracing::debug!(partition = k, "the consumer missed a heartbeat");
+                    }
+                    // Deleted (a later holder recreated it), or a request refused: stop.
                     Some(Err(e)) => {
                         return Err(stream_error(&settings.stream, "reading the partition's consumer", e, settings.timeout));
                     }
