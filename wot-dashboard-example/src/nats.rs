@@ -150,26 +150,37 @@ async fn terminated() {
     std::future::pending::<()>().await;
 }
 
-/// Prints a line for each Thing that `now` has and `before` had not (claimed) and the
-/// other way round (released); `before` becomes `now`.
-fn report(collector: &str, before: &mut BTreeSet<String>, now: &[String]) {
+/// The lines for the Things that `now` has and `before` had not (claimed) and the other way
+/// round (released), releases first; `before` becomes `now`.
+fn changes(
+    collector: &str,
+    before: &mut BTreeSet<String>,
+    now: &[String],
+    at_ms: u64,
+) -> Vec<CollectorLine> {
     let now: BTreeSet<String> = now.iter().cloned().collect();
-    let at_ms = now_ms();
-    for thing in before.difference(&now) {
-        print(&CollectorLine::Released {
+    let released = before
+        .difference(&now)
+        .map(|thing| CollectorLine::Released {
             collector: collector.to_owned(),
             thing: thing.clone(),
             at_ms,
         });
-    }
-    for thing in now.difference(before) {
-        print(&CollectorLine::Claimed {
-            collector: collector.to_owned(),
-            thing: thing.clone(),
-            at_ms,
-        });
-    }
+    let claimed = now.difference(before).map(|thing| CollectorLine::Claimed {
+        collector: collector.to_owned(),
+        thing: thing.clone(),
+        at_ms,
+    });
+    let lines = released.chain(claimed).collect();
     *before = now;
+    lines
+}
+
+/// Prints the [`changes`] from `before` to `now`.
+fn report(collector: &str, before: &mut BTreeSet<String>, now: &[String]) {
+    for line in changes(collector, before, now, now_ms()) {
+        print(&line);
+    }
 }
 
 /// `--collect URL`: shares `things` with the other collectors on NATS at `url` and publishes
@@ -344,6 +355,30 @@ mod tests {
             serde_json::to_string(&line).expect("JSON"),
             r#"{"type":"claimed","collector":"a-1","thing":"urn:x","at_ms":5}"#
         );
+    }
+
+    #[test]
+    fn each_change_of_the_held_set_is_one_line() {
+        let mut held = BTreeSet::new();
+        let ids = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let kinds = |lines: &[CollectorLine]| {
+            lines
+                .iter()
+                .map(|l| match l {
+                    CollectorLine::Claimed { thing, .. } => format!("+{thing}"),
+                    CollectorLine::Released { thing, .. } => format!("-{thing}"),
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = changes("c", &mut held, &ids(&["a", "b"]), 1);
+        assert_eq!(kinds(&first), ["+a", "+b"]);
+        assert!(changes("c", &mut held, &ids(&["a", "b"]), 2).is_empty());
+        let moved = changes("c", &mut held, &ids(&["b", "c"]), 3);
+        assert_eq!(kinds(&moved), ["-a", "+c"]);
+        let stopped = changes("c", &mut held, &[], 4);
+        assert_eq!(kinds(&stopped), ["-b", "-c"]);
+        assert!(held.is_empty());
     }
 
     #[test]
