@@ -833,6 +833,11 @@ impl Engine {
             .any
             .get(&*update.property)
             .map_or(&[][..], Vec::as_slice);
+        // Each rule reads its pointer from the update's text; past a few rules, one parse of
+        // the whole value (which every rule then reads) costs less than a scan per rule.
+        if named.len() + any.len() > MAX_TEXT_SCANS {
+            update.value.value();
+        }
         for &slot in named.iter().chain(any) {
             let Some(Slot {
                 generation,
@@ -1636,6 +1641,10 @@ fn pointer_tokens(pointer: &str) -> Option<Vec<String>> {
             .collect(),
     )
 }
+
+/// Rules on one property whose pointers are read from an update's text, one scan each; with
+/// more, the update's value is built once instead.
+const MAX_TEXT_SCANS: usize = 2;
 
 /// An estimate of the heap and inline bytes an alert takes.
 fn alert_bytes(a: &Alert) -> usize {

@@ -400,7 +400,9 @@ type Measure<T> = fn(&T) -> usize;
 /// ```
 #[derive(Debug, Clone)]
 pub struct RingBuffer<T> {
-    items: VecDeque<T>,
+    /// Each item with its size as measured when it was pushed (0 without a byte budget), so
+    /// that dropping it takes back exactly what it added.
+    items: VecDeque<(T, usize)>,
     capacity: usize,
     /// The byte budget and how an item is measured, when set.
     budget: Option<(usize, Measure<T>)>,
@@ -435,7 +437,10 @@ impl<T> RingBuffer<T> {
     where
         T: ByteSize,
     {
-        self.bytes = self.items.iter().map(ByteSize::byte_size).sum();
+        for (item, size) in &mut self.items {
+            *size = item.byte_size();
+        }
+        self.bytes = self.items.iter().map(|(_, size)| size).sum();
         self.budget = Some((max_bytes, <T as ByteSize>::byte_size));
         self.evict();
         self
@@ -462,10 +467,9 @@ impl<T> RingBuffer<T> {
         } else {
             None
         };
-        if let Some((_, size)) = self.budget {
-            self.bytes = self.bytes.saturating_add(size(&item));
-        }
-        self.items.push_back(item);
+        let size = self.budget.map_or(0, |(_, measure)| measure(&item));
+        self.bytes = self.bytes.saturating_add(size);
+        self.items.push_back((item, size));
         if let Some(d) = self.evict() {
             dropped = Some(d);
         }
@@ -473,10 +477,8 @@ impl<T> RingBuffer<T> {
     }
 
     fn pop_oldest(&mut self) -> Option<T> {
-        let item = self.items.pop_front()?;
-        if let Some((_, size)) = self.budget {
-            self.bytes = self.bytes.saturating_sub(size(&item));
-        }
+        let (item, size) = self.items.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(size);
         Some(item)
     }
 
@@ -492,12 +494,12 @@ impl<T> RingBuffer<T> {
 
     /// Items, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
-        self.items.iter()
+        self.items.iter().map(|(item, _)| item)
     }
 
     /// The newest item.
     pub fn latest(&self) -> Option<&T> {
-        self.items.back()
+        self.items.back().map(|(item, _)| item)
     }
 
     /// How many items are held.
@@ -525,7 +527,7 @@ impl<T> RingBuffer<T> {
 impl<T: Clone> RingBuffer<T> {
     /// A copy of the items, oldest first.
     pub fn to_vec(&self) -> Vec<T> {
-        self.items.iter().cloned().collect()
+        self.iter().cloned().collect()
     }
 }
 
@@ -676,6 +678,23 @@ mod tests {
         }
         assert!(h.bytes() <= 500 && h.len() < 100);
         assert_eq!(h.latest().unwrap().1, Value::from(99));
+    }
+
+    #[test]
+    fn reading_held_values_does_not_move_the_byte_budget() {
+        // A text whose value is many times its size: reading it after the push (a chart, an
+        // equality check) must not change what the buffer counts for it.
+        let text = format!("[{}0]", "0,".repeat(5_000));
+        let mut h = PropertyHistory::bounded(100_000, 1 << 20);
+        for _ in 0..2_000 {
+            h.push(SystemTime::UNIX_EPOCH, Data::parse(text.as_str()).unwrap());
+            assert!(h.latest().unwrap().1.is_array());
+        }
+        let held: usize = h.iter().map(ByteSize::byte_size).sum();
+        assert_eq!(h.bytes(), held);
+        assert!(held <= 1 << 20, "{held}");
+        // The estimate counts the value before it is built.
+        assert!(Data::parse(text.as_str()).unwrap().byte_size() > 5_000 * 32);
     }
 
     #[test]

@@ -64,12 +64,12 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-/// Writes `data` as its JSON text; `TooDeep` (and nothing written) when it nests deeper
-/// than [`MAX_DEPTH`], which reading it back would refuse.
+/// Writes `data` as its JSON text; `TooDeep` (and nothing written) when it nests
+/// [`MAX_DEPTH`] levels or more, which reading it back would refuse.
 fn put_data(out: &mut Vec<u8>, data: &Data) -> Result<(), TooDeep> {
     let text = data.as_text();
-    // Nesting deeper than `MAX_DEPTH` takes more than `MAX_DEPTH` bytes of brackets.
-    if text.len() > MAX_DEPTH && nesting(text) > MAX_DEPTH {
+    // serde_json reads at most `MAX_DEPTH - 1` levels, and that many take that many bytes.
+    if text.len() >= MAX_DEPTH && nesting(text) >= MAX_DEPTH {
         return Err(TooDeep);
     }
     out.push(JSON_TEXT);
@@ -319,6 +319,11 @@ mod tests {
         }
     }
 
+    /// `levels` arrays, one inside the other.
+    fn nested(levels: usize) -> Value {
+        (1..levels).fold(json!([]), |inner, _| json!([inner]))
+    }
+
     #[test]
     fn values_nested_too_deep_are_refused_and_leave_the_buffer_as_it_was() {
         let mut deep = json!(1);
@@ -336,6 +341,19 @@ mod tests {
         let mut out = vec![7];
         assert!(encode_event(&mut out, &event).is_err());
         assert_eq!(out, [7]);
+        // The deepest value serde_json reads back is written; one level more is not.
+        for (levels, written) in [(MAX_DEPTH - 1, true), (MAX_DEPTH, false)] {
+            event.data = Data::from(nested(levels));
+            let mut body = Vec::new();
+            assert_eq!(encode_event(&mut body, &event).is_ok(), written, "{levels}");
+            if written {
+                let mut block = vec![0; BLOCK_HEADER];
+                block.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                block.extend_from_slice(&body);
+                write_header(&mut block, 1, 0, 0);
+                assert!(decode_block(&block, u64::MAX).is_ok(), "{levels} read back");
+            }
+        }
         event.data = json!([[1]]).into();
         assert!(encode_event(&mut out, &event).is_ok());
     }

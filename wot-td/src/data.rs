@@ -46,7 +46,19 @@ struct Inner {
     /// The text is an object whose member names all differ, so a member's first occurrence
     /// is the one (serde_json keeps the last of repeated names).
     distinct_keys: bool,
+    /// [`Data::size_estimate`], fixed when the data is made: text and value counted whether
+    /// or not the other has been derived yet, so the estimate does not grow when someone
+    /// reads the data.
+    size: usize,
 }
+
+/// The longest text [`Data::get_path`] reads without building the value: a longer one is
+/// parsed once and kept, so that many reads of a large value do not scan it each time.
+const MAX_SCANNED_TEXT: usize = 4096;
+
+/// Bytes counted per token of text not parsed yet (a scalar, a member name, an array or an
+/// object): about what each takes in the value built from it.
+const BYTES_PER_TOKEN: usize = 32;
 
 impl Data {
     /// `text` as JSON data.
@@ -56,8 +68,12 @@ impl Data {
     /// serde_json's error when `text` is not one JSON value.
     pub fn parse(text: impl Into<Box<str>>) -> Result<Data, serde_json::Error> {
         let text = text.into();
-        if json_text::agrees_with_serde_json() && Scanner::new(&text).document().is_some() {
-            return Ok(Data::from_checked_text(text, false));
+        if json_text::agrees_with_serde_json() {
+            let mut scanner = Scanner::new(&text);
+            if scanner.document().is_some() {
+                let tokens = scanner.tokens;
+                return Ok(Data::from_checked_text(text, false, tokens));
+            }
         }
         let value = serde_json::from_str(&text)?;
         Ok(Data::from_parts(text, value))
@@ -91,18 +107,24 @@ impl Data {
     ) -> Result<(Data, Vec<ValueError>), serde_json::Error> {
         let text = text.into();
         if json_text::agrees_with_serde_json()
-            && let Some(distinct_keys) = schema.fits_text(&text)
+            && let Some(fit) = schema.fits_text(&text)
         {
-            return Ok((Data::from_checked_text(text, distinct_keys), Vec::new()));
+            let data = Data::from_checked_text(text, fit.distinct_keys, fit.tokens);
+            return Ok((data, Vec::new()));
         }
         let value = serde_json::from_str(&text)?;
         let errors = schema.validate(&value);
         Ok((Data::from_parts(text, value), errors))
     }
 
-    /// Text the scanner read whole as JSON.
-    fn from_checked_text(text: Box<str>, distinct_keys: bool) -> Data {
+    /// Text the scanner read whole as JSON, with `tokens` tokens.
+    fn from_checked_text(text: Box<str>, distinct_keys: bool, tokens: usize) -> Data {
+        // The value to come: its tokens, and at most the text's bytes in strings.
+        let value = tokens
+            .saturating_mul(BYTES_PER_TOKEN)
+            .saturating_add(text.len());
         Data(Arc::new(Inner {
+            size: own_size().saturating_add(text.len()).saturating_add(value),
             text: OnceLock::from(text),
             value: OnceLock::new(),
             distinct_keys,
@@ -111,6 +133,9 @@ impl Data {
 
     fn from_parts(text: Box<str>, value: Value) -> Data {
         Data(Arc::new(Inner {
+            size: own_size()
+                .saturating_add(text.len())
+                .saturating_add(value_size(&value)),
             text: OnceLock::from(text),
             value: OnceLock::from(value),
             distinct_keys: false,
@@ -144,24 +169,19 @@ impl Data {
         }
     }
 
-    /// An estimate of the bytes this data holds: its own size, the text it keeps and, once
-    /// built, the value (strings, arrays, object entries). For byte budgets of buffers;
-    /// nothing is built to answer.
+    /// An estimate of the bytes this data holds or will hold: its own size, the text and the
+    /// value, each counted whether or not it has been derived from the other yet (a value
+    /// not built yet is estimated from the text's tokens). Fixed when the data is made, so a
+    /// byte budget that counted it once stays right however the data is read later.
     pub fn size_estimate(&self) -> usize {
-        let text = self.0.text.get().map_or(0, |t| t.len());
-        let value = self.0.value.get().map_or(0, |v| {
-            std::mem::size_of::<Value>().saturating_add(json_heap_bytes(v))
-        });
-        std::mem::size_of::<Data>()
-            .saturating_add(std::mem::size_of::<Inner>())
-            .saturating_add(text)
-            .saturating_add(value)
+        self.0.size
     }
 
     /// What the path of unescaped reference `tokens` leads to (a JSON pointer's tokens:
     /// member names, and array indices without a sign or leading zero), as
     /// [`serde_json::Value::pointer`] finds it; the whole value for no tokens. Read from the
-    /// text, without building the rest of the value, when the value was not built yet.
+    /// text, without building the rest of the value, when the value was not built yet and
+    /// the text is at most 4 KiB (a longer one is parsed once, then read).
     ///
     /// ```
     /// use serde_json::json;
@@ -173,6 +193,7 @@ impl Data {
     pub fn get_path<S: AsRef<str>>(&self, tokens: &[S]) -> Option<Cow<'_, Value>> {
         if self.0.value.get().is_none()
             && let Some(text) = self.0.text.get()
+            && text.len() <= MAX_SCANNED_TEXT
         {
             match find_in_text(text, tokens, self.0.distinct_keys) {
                 Found::Value(v) => return Some(Cow::Owned(v)),
@@ -313,12 +334,25 @@ fn array_index(token: &str) -> Option<usize> {
 
 impl From<Value> for Data {
     fn from(value: Value) -> Self {
+        // The text to come is counted as large as the value: no larger for the usual values.
+        let value_size = value_size(&value);
         Data(Arc::new(Inner {
+            size: own_size().saturating_add(value_size.saturating_mul(2)),
             text: OnceLock::new(),
             value: OnceLock::from(value),
             distinct_keys: false,
         }))
     }
+}
+
+/// Bytes of a `Data` and its shared part.
+fn own_size() -> usize {
+    std::mem::size_of::<Data>() + std::mem::size_of::<Inner>()
+}
+
+/// Bytes of a value: its own and what it owns.
+fn value_size(value: &Value) -> usize {
+    std::mem::size_of::<Value>().saturating_add(json_heap_bytes(value))
 }
 
 impl From<Data> for Value {
@@ -462,6 +496,24 @@ mod tests {
                 "{p} from value"
             );
         }
+    }
+
+    #[test]
+    fn a_large_text_is_parsed_once_for_paths_and_sizes_do_not_move() {
+        let text = format!(
+            r#"{{"pad": "{}", "v": [1, 2]}}"#,
+            "x".repeat(MAX_SCANNED_TEXT)
+        );
+        let data = Data::parse(text.as_str()).unwrap();
+        let size = data.size_estimate();
+        assert!(data.0.value.get().is_none());
+        assert_eq!(data.get_path(&["v", "1"]).as_deref(), Some(&json!(2)));
+        assert!(data.0.value.get().is_some(), "kept for the next read");
+        assert_eq!(data.size_estimate(), size);
+        let from_value = Data::from(json!({"a": [1, 2, 3]}));
+        let size = from_value.size_estimate();
+        from_value.as_text();
+        assert_eq!(from_value.size_estimate(), size);
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub(crate) struct Scanner<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pub(crate) at: usize,
+    /// Tokens read so far (scalars, member names, arrays and objects): what the value
+    /// built from the text would hold, for estimating its size before it is built.
+    pub(crate) tokens: usize,
 }
 
 impl<'a> Scanner<'a> {
@@ -77,6 +80,7 @@ impl<'a> Scanner<'a> {
             text,
             bytes: text.as_bytes(),
             at: 0,
+            tokens: 0,
         }
     }
 
@@ -104,7 +108,10 @@ impl<'a> Scanner<'a> {
     /// Consumes `literal` if the text goes on with it.
     fn keyword(&mut self, literal: &[u8]) -> Option<()> {
         let end = self.at.checked_add(literal.len())?;
-        (self.bytes.get(self.at..end)? == literal).then(|| self.at = end)
+        (self.bytes.get(self.at..end)? == literal).then(|| {
+            self.at = end;
+            self.tokens += 1;
+        })
     }
 
     /// One whole document: a value and nothing after it but whitespace.
@@ -179,6 +186,7 @@ impl<'a> Scanner<'a> {
             return None;
         }
         self.at = end + 1;
+        self.tokens += 1;
         // Both ends are ASCII quotes, so they are character boundaries.
         self.text.get(start..end)
     }
@@ -208,6 +216,7 @@ impl<'a> Scanner<'a> {
             return None;
         }
         self.at += 1;
+        self.tokens += 1;
         self.skip_whitespace();
         let empty = self.peek()? == close;
         if empty {
@@ -238,6 +247,7 @@ impl<'a> Scanner<'a> {
     /// has at most 22 digits: the numbers serde_json converts exactly the same way with or
     /// without `float_roundtrip`.
     pub(crate) fn number(&mut self) -> Option<Number> {
+        self.tokens += 1;
         let negative = self.peek()? == b'-';
         if negative {
             self.at += 1;

@@ -103,16 +103,18 @@ impl CompiledSchema {
     }
 
     /// Whether `text` is one JSON value in the scanner's subset (see `json_text`) that fits
-    /// the schema: `Some(true)` for an object whose member names are known to differ. `None`
-    /// means "parse it and ask [`CompiledSchema::validate`]": the text may be outside the
-    /// subset, use a part of the schema not checked here (`oneOf`, an `enum` or `const` of
-    /// arrays or objects), or not fit.
-    pub(crate) fn fits_text(&self, text: &str) -> Option<bool> {
+    /// the schema. `None` means "parse it and ask [`CompiledSchema::validate`]": the text may
+    /// be outside the subset, use a part of the schema not checked here (`oneOf`, an `enum`
+    /// or `const` of arrays or objects), or not fit.
+    pub(crate) fn fits_text(&self, text: &str) -> Option<TextFit> {
         let mut scanner = Scanner::new(text);
         scanner.skip_whitespace();
-        let distinct =
+        let distinct_keys =
             Checker::default().text_fits(&self.schema, Some(&self.root), &mut scanner, 0)?;
-        scanner.at_end().then_some(distinct)
+        scanner.at_end().then_some(TextFit {
+            distinct_keys,
+            tokens: scanner.tokens,
+        })
     }
 }
 
@@ -129,6 +131,14 @@ impl fmt::Debug for CompiledSchema {
             .field("problems", &self.problems)
             .finish_non_exhaustive()
     }
+}
+
+/// What [`CompiledSchema::fits_text`] learned of a text that fits.
+pub(crate) struct TextFit {
+    /// The text is an object whose member names all differ.
+    pub(crate) distinct_keys: bool,
+    /// Tokens in the text (see `Scanner::tokens`).
+    pub(crate) tokens: usize,
 }
 
 /// The compiled patterns of one schema and its children, in the shape of the schema:
