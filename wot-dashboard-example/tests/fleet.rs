@@ -501,3 +501,62 @@ fn the_dashboard_reads_the_fleet_from_nats_headless_and_on_the_web() {
     assert_eq!(shown, THINGS, "every Thing has values on the page");
     collector.terminate();
 }
+
+#[test]
+#[ignore = "needs nats-server; .ci/run installs it and runs these with --ignored"]
+fn records_that_cannot_be_read_from_nats_are_reported_and_the_rest_shown() {
+    let server = NatsServer::start();
+    let nats = server.url();
+    let (_sim, directory) = simulator(1, "10m");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let publisher = wot_nats::Publisher::builder()
+            .build(server.client().await)
+            .expect("publisher");
+        publisher.ensure_stream().await.expect("stream");
+        let context = publisher.jetstream();
+        for (subject, payload) in [
+            ("wot.p0.x.prop.garbage", b"not json".to_vec()),
+            (
+                "wot.p0.x.prop.future",
+                br#"{"v":2,"kind":"property"}"#.to_vec(),
+            ),
+            ("wot.p0.x.prop.big", vec![b'['; 512 * 1024]),
+        ] {
+            context
+                .publish(subject, payload.into())
+                .await
+                .expect("publish")
+                .await
+                .expect("stored");
+        }
+        publisher
+            .publish(&Record::Property(wot_events::PropertyUpdate {
+                thing_id: "urn:wot-live:sim:fridge-1".into(),
+                property: "temperature".into(),
+                value: serde_json::json!(4.5).into(),
+                timestamp: SystemTime::now(),
+                event_id: Some("7".into()),
+                schema_violation: None,
+            }))
+            .await
+            .expect("a good record");
+    });
+    let output = Command::new(BIN)
+        .args(["--source", &nats, "--directory", &directory])
+        .args(["--headless", "--duration", "3s"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.contains(r#""property":"temperature","value":4.5"#),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr.matches("was not read").count(),
+        3,
+        "one notice per bad record: {stderr}"
+    );
+}
