@@ -194,8 +194,9 @@ pub struct Options {
     /// Read the property values and events from the NATS JetStream stream at URL
     /// (`nats://HOST:PORT`), which `--collect` processes fill, instead of from the Things.
     /// The Thing Descriptions (titles, schemas) still come from `--thing` or `--directory`,
-    /// which it needs; records of other Things are shown by id in the headless lines. Keeps
-    /// no state.
+    /// or else from the embedded simulator (`--things N`: the same ids as a `--serve-only`
+    /// simulator of that size), whose own values are not shown. Records of other Things are
+    /// in the headless lines by id only. Keeps no state.
     #[arg(
         long,
         value_name = "URL",
@@ -299,9 +300,6 @@ pub enum OptionsError {
     /// `--basic-auth` without `USER:PASSWORD`.
     #[error("--basic-auth must be USER:PASSWORD with a non-empty USER (the value is not shown)")]
     BasicAuth,
-    /// `--source` without `--thing` or `--directory` for the Thing Descriptions.
-    #[error("--source needs the Thing Descriptions: give --thing or --directory")]
-    SourceWithoutTds,
     /// `--output` without a state directory (real Things, but no `XDG_STATE_HOME` or `HOME`
     /// to put the default one in).
     #[error("--output needs a state directory: give --state DIR")]
@@ -507,8 +505,7 @@ fn secret_ok(secret: &str) -> bool {
 }
 
 impl Options {
-    /// Whether the embedded simulator supplies the Things (and, with `--source`, their
-    /// TDs: never, `--source` needs `--thing` or `--directory`).
+    /// Whether the embedded simulator supplies the Things (with `--source`, only their TDs).
     pub fn simulated(&self) -> bool {
         self.things.is_empty() && self.directory.is_none()
     }
@@ -545,9 +542,6 @@ impl Options {
                 Some((user, _)) if !user.is_empty() => {}
                 _ => return Err(OptionsError::BasicAuth),
             }
-        }
-        if self.source.is_some() && self.simulated() {
-            return Err(OptionsError::SourceWithoutTds);
         }
         if self.output.is_some() && self.state_dir().is_none() {
             return Err(OptionsError::OutputWithoutState);

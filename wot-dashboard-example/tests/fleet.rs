@@ -457,9 +457,16 @@ fn the_dashboard_reads_the_fleet_from_nats_headless_and_on_the_web() {
         .expect("the dashboard starts");
     let out = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let _dashboard = Running(child);
+    // Read on a thread that reads to the end: a closed stdout would end the dashboard.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let mut web = None;
     let mut things = BTreeSet::new();
-    for line in out.map_while(Result::ok) {
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
         let Ok(json) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
@@ -504,7 +511,6 @@ fn the_dashboard_reads_the_fleet_from_nats_headless_and_on_the_web() {
 fn records_that_cannot_be_read_from_nats_are_reported_and_the_rest_shown() {
     let server = NatsServer::start();
     let nats = server.url();
-    let (_sim, directory) = simulator(1, "10m");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let publisher = wot_nats::Publisher::builder()
@@ -539,8 +545,9 @@ fn records_that_cannot_be_read_from_nats_are_reported_and_the_rest_shown() {
             .await
             .expect("a good record");
     });
+    // The TDs from the embedded simulator this time (`--things 1`: fridge-1).
     let output = Command::new(BIN)
-        .args(["--source", &nats, "--directory", &directory])
+        .args(["--source", &nats, "--things", "1"])
         .args(["--headless", "--duration", "3s"])
         .output()
         .expect("runs");
