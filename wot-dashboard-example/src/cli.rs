@@ -133,6 +133,11 @@ pub struct Options {
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = directory_things)]
     pub max_directory_things: usize,
 
+    /// Largest Thing Description or `--directory` listing accepted (e.g. `64MiB`; from 1 KiB
+    /// to 1 GiB). A listing of 10000 simulated Things is about 18 MiB.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = byte_budget)]
+    pub max_directory_bytes: usize,
+
     /// Time between two simulator steps (from 1 ms to 365 days).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = period)]
     pub sim_tick: Duration,
@@ -266,6 +271,7 @@ impl std::fmt::Debug for Options {
             .field("sim_tick", &self.sim_tick)
             .field("sim_things", &self.sim_things)
             .field("max_directory_things", &self.max_directory_things)
+            .field("max_directory_bytes", &self.max_directory_bytes)
             .field("web", &self.web)
             .field("web_token", &hidden(&self.web_token))
             .field("state", &self.state)
@@ -722,6 +728,16 @@ mod tests {
             real.validate(),
             Err(OptionsError::SimulatorOption("--things"))
         );
+        assert_eq!(parse(&[]).expect("parses").max_directory_bytes, 16 << 20);
+        let big = parse(&["--max-directory-bytes", "64MiB"]).expect("parses");
+        assert_eq!(big.max_directory_bytes, 64 << 20);
+        for bad in ["0", "2GiB"] {
+            let error = parse(&["--max-directory-bytes", bad]).expect_err(bad);
+            assert!(
+                error.to_string().contains("--max-directory-bytes"),
+                "{error}"
+            );
+        }
         for bad in ["0", "100001"] {
             let error = parse(&["--max-directory-things", bad]).expect_err(bad);
             assert!(

@@ -210,15 +210,20 @@ pub(crate) async fn load_things(
     Ok(things)
 }
 
-/// The client that fetches the TDs: `--max-directory-things` TDs per listing, or the whole
-/// simulator's directory (with a body limit that fits its TDs).
+/// The client that fetches the TDs: `--max-directory-things` TDs and `--max-directory-bytes`
+/// per listing or TD, or the whole simulator's directory (with a body limit that fits it).
 fn directory_fetcher(options: &Options) -> Result<EventSubscriber, SetupError> {
-    let mut builder =
-        EventSubscriber::builder().max_directory_entries(options.max_directory_things);
+    let mut builder = EventSubscriber::builder()
+        .max_directory_entries(options.max_directory_things)
+        .max_body(options.max_directory_bytes);
     if options.simulated() {
         builder = builder
             .max_directory_entries(options.max_directory_things.max(options.sim_things))
-            .max_body(wot_events::DEFAULT_MAX_BODY.max(options.sim_things * SIM_TD_BYTES));
+            .max_body(
+                options
+                    .max_directory_bytes
+                    .max(options.sim_things * SIM_TD_BYTES),
+            );
     }
     Ok(builder.try_build()?)
 }
