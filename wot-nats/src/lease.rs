@@ -436,7 +436,9 @@ impl Leases {
                 }
             }
         }
+        // A key put again while it is being listed can come twice: count each member once.
         names.sort();
+        names.dedup();
         Ok(names)
     }
 
