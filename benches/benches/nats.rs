@@ -38,7 +38,7 @@
 //!
 //! `cargo bench -p benches --bench nats`. Settings (environment):
 //! `NATS_BENCH_RECORDS` records per contender per round (default 20,000),
-//! `NATS_BENCH_ROUNDS` rounds (default 5, after one warm-up round),
+//! `NATS_BENCH_ROUNDS` rounds (default 11, after one warm-up round),
 //! `NATS_BENCH_EVENTS` events in the latency part (default 3,000),
 //! `NATS_BENCH_RATE` their rate over all Things, per second (default 500),
 //! `NATS_BENCH_FAILOVERS` failover repetitions (default 5),
@@ -83,6 +83,58 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.replace(['_', ','], "").parse().ok())
         .unwrap_or(default)
+}
+
+/// The CPU time (user and system) process `pid` has used, from `/proc` (Linux; `None`
+/// elsewhere).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (in parentheses, which may hold spaces): state, then more
+    // fields; utime and stime are the 12th and 13th, in ticks of 1/100 s (USER_HZ).
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU time of the server and of this process, to take differences of.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    server: Duration,
+    bench: Duration,
+}
+
+impl Cpu {
+    fn now(server_pid: u32) -> Cpu {
+        Cpu {
+            server: cpu_time(server_pid).unwrap_or_default(),
+            bench: cpu_time(std::process::id()).unwrap_or_default(),
+        }
+    }
+
+    fn since(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            server: self.server.saturating_sub(earlier.server),
+            bench: self.bench.saturating_sub(earlier.bench),
+        }
+    }
+
+    fn add(self, other: Cpu) -> Cpu {
+        Cpu {
+            server: self.server + other.server,
+            bench: self.bench + other.bench,
+        }
+    }
+
+    /// `nats-server x µs, bench process y µs` per one of `count`.
+    fn per(self, count: u64) -> String {
+        let micros = |d: Duration| d.as_secs_f64() * 1e6 / count.max(1) as f64;
+        format!(
+            "nats-server {:.1} µs, bench process {:.1} µs",
+            micros(self.server),
+            micros(self.bench)
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -264,7 +316,7 @@ async fn publish_bare(js: &jetstream::Context, messages: impl Iterator<Item = Ba
 
 fn publish_part(runtime: &tokio::runtime::Runtime, server: &NatsServer) {
     let n: usize = env_or("NATS_BENCH_RECORDS", 20_000);
-    let rounds: usize = env_or("NATS_BENCH_ROUNDS", 5);
+    let rounds: usize = env_or("NATS_BENCH_ROUNDS", 11);
     let subjects = Subjects::default();
     let (publisher, bare_js, bare_json_js, check) = runtime.block_on(async {
         let publisher = Publisher::builder()
@@ -297,28 +349,41 @@ fn publish_part(runtime: &tokio::runtime::Runtime, server: &NatsServer) {
         batch.set(b + 1);
         b
     };
+    let pid = server.child.id();
+    let cpu: [Cell<Cpu>; 3] = std::array::from_fn(|_| Cell::new(Cpu::default()));
+    let measure = |k: usize, run: &mut dyn FnMut()| {
+        let (before, started) = (Cpu::now(pid), Instant::now());
+        run();
+        let elapsed = started.elapsed();
+        cpu[k].set(cpu[k].get().add(Cpu::now(pid).since(before)));
+        elapsed
+    };
     let mut with_publisher = || {
         let records = fridge_records(next_batch(), n);
-        let started = Instant::now();
-        let stored = runtime.block_on(publish_with_publisher(&publisher, &records));
-        let elapsed = started.elapsed();
+        let mut stored = 0;
+        let elapsed = measure(0, &mut || {
+            stored = runtime.block_on(publish_with_publisher(&publisher, &records));
+        });
         assert_eq!(stored, n as u64);
         elapsed
     };
     let mut bare = || {
-        let messages = bare_messages(&fridge_records(next_batch(), n), &subjects);
-        let started = Instant::now();
-        let stored = runtime.block_on(publish_bare(&bare_js, messages.into_iter()));
-        let elapsed = started.elapsed();
+        let mut messages = Some(bare_messages(&fridge_records(next_batch(), n), &subjects));
+        let mut stored = 0;
+        let elapsed = measure(1, &mut || {
+            let messages = messages.take().unwrap_or_default();
+            stored = runtime.block_on(publish_bare(&bare_js, messages.into_iter()));
+        });
         assert_eq!(stored, n as u64);
         elapsed
     };
     let mut bare_json = || {
         let records = fridge_records(next_batch(), n);
-        let started = Instant::now();
-        let messages = records.iter().map(|r| bare_message(r, &subjects));
-        let stored = runtime.block_on(publish_bare(&bare_json_js, messages));
-        let elapsed = started.elapsed();
+        let mut stored = 0;
+        let elapsed = measure(2, &mut || {
+            let messages = records.iter().map(|r| bare_message(r, &subjects));
+            stored = runtime.block_on(publish_bare(&bare_json_js, messages));
+        });
         assert_eq!(stored, n as u64);
         elapsed
     };
@@ -328,12 +393,17 @@ fn publish_part(runtime: &tokio::runtime::Runtime, server: &NatsServer) {
         ("bare-async-nats-json", &mut bare_json),
     ];
     interleave::run(1, &mut contenders);
+    for k in &cpu {
+        k.set(Cpu::default());
+    }
     let result = interleave::run(rounds, &mut contenders);
-    for name in ["publisher", "bare-async-nats", "bare-async-nats-json"] {
+    let names = ["publisher", "bare-async-nats", "bare-async-nats-json"];
+    for (k, name) in names.into_iter().enumerate() {
         let millis = result.median_millis(name);
         println!(
-            "nats/publish/{name}: median {millis:.1} ms for {n} records = {:.0} records/s",
-            n as f64 / (millis / 1e3)
+            "nats/publish/{name}: median {millis:.1} ms for {n} records = {:.0} records/s; CPU per record: {}",
+            n as f64 / (millis / 1e3),
+            cpu[k].get().per((n * rounds) as u64)
         );
     }
     println!(
@@ -462,6 +532,7 @@ async fn latency_part(server: &NatsServer, ttl: Duration) {
         let _ = stopped.await;
     }));
     let started = Instant::now();
+    let cpu_before = Cpu::now(server.child.id());
     let deadline = started + interval * per_thing as u32 + Duration::from_secs(30);
     let mut seen: HashSet<(String, u64)> = HashSet::new();
     let mut latencies = Vec::with_capacity(total as usize);
@@ -487,9 +558,14 @@ async fn latency_part(server: &NatsServer, ttl: Duration) {
         latencies.push(received.saturating_sub(sent) as f64 / 1e3);
     }
     let elapsed = started.elapsed();
+    let cpu = Cpu::now(server.child.id()).since(cpu_before);
     let _ = stop.send(());
     let _ = run.await;
     latencies.sort_by(f64::total_cmp);
+    println!(
+        "nats/latency: CPU per event: {} (the bench process: SSE server, collector, consumer)",
+        cpu.per(latencies.len() as u64)
+    );
     println!(
         "nats/latency: {} of {total} events received in {elapsed:.1?}; Thing → consumer: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len(),
