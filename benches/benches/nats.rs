@@ -36,6 +36,9 @@
 //!   lease renewed just before the kill, the survivor's round right at its expiry) to 4/3
 //!   (renewed a round before, the survivor's round just missed it). Min, median, max.
 //!
+//! The publish and latency parts also print the CPU time (user and system, from `/proc` on
+//! Linux) that nats-server and the bench process spent per record.
+//!
 //! `cargo bench -p benches --bench nats`. Settings (environment):
 //! `NATS_BENCH_RECORDS` records per contender per round (default 20,000),
 //! `NATS_BENCH_ROUNDS` rounds (default 11, after one warm-up round),
