@@ -154,7 +154,8 @@ struct NatsServer {
 /// `$NATS_SERVER`, else Debian's `/usr/sbin/nats-server`, else `nats-server` on the `PATH`.
 fn server_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("NATS_SERVER") {
-        return Some(path.into());
+        let path = PathBuf::from(path);
+        return path.exists().then_some(path);
     }
     let debian = PathBuf::from("/usr/sbin/nats-server");
     if debian.exists() {
@@ -724,7 +725,7 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else is read from the arguments.
     let Some(binary) = server_binary() else {
         println!(
-            "nats: skipped: no nats-server (set NATS_SERVER, or install it: apt-get install nats-server)"
+            "nats: skipped: no nats-server ($NATS_SERVER names no file, or none at /usr/sbin/nats-server or on the PATH; apt-get install nats-server)"
         );
         return;
     };
