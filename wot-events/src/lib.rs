@@ -82,7 +82,9 @@ pub use properties::{
     DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_POLL_INTERVAL, ObserveMode, ObserveOptions,
     PropertyObserver,
 };
-pub use record::{ByteSize, EventRecord, PropertyHistory, PropertyUpdate, RingBuffer, SharedStr};
+pub use record::{
+    ByteSize, EventRecord, PropertyHistory, PropertyUpdate, RingBuffer, SharedStr, rfc3339,
+};
 pub use resume::{
     DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_RESUME_ID_LEN, DEFAULT_MAX_STREAMS, MemoryResumeStore,
     ResumePoint, ResumeStore, StreamKey,

@@ -297,8 +297,27 @@ pub struct PropertyUpdate {
     pub schema_violation: Option<String>,
 }
 
-/// Times as RFC 3339 text in UTC, to the millisecond.
-mod rfc3339 {
+/// Times as RFC 3339 text in UTC, to the millisecond, as records are written: a serde
+/// `with` module for a `SystemTime` field (`#[serde(with = "wot_events::rfc3339")]`).
+///
+/// Writing a time before 1970 or after 9999 is an error; reading takes at most 64 ASCII
+/// characters of RFC 3339 time.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+///
+/// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+/// struct Seen {
+///     #[serde(with = "wot_events::rfc3339")]
+///     at: SystemTime,
+/// }
+/// let seen = Seen { at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_677_500_250) };
+/// let json = serde_json::to_string(&seen)?;
+/// assert_eq!(json, r#"{"at":"2026-12-07T21:05:00.250Z"}"#);
+/// assert_eq!(serde_json::from_str::<Seen>(&json)?, seen);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub mod rfc3339 {
     use std::time::SystemTime;
 
     use serde::ser::Error as _;
@@ -308,7 +327,12 @@ mod rfc3339 {
     /// Seconds from 1970 to the end of 9999.
     const END_OF_9999: u64 = 253_402_300_800;
 
-    pub(crate) fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    /// Writes `t` as RFC 3339 UTC text to the millisecond.
+    ///
+    /// # Errors
+    ///
+    /// A time before 1970 or after 9999.
+    pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
         // humantime writes years 1970 to 9999 only: it panics before 1970, and fails after
         // 9999 in a way some serializers take for a bug of theirs (serde_json panics).
         match t.duration_since(SystemTime::UNIX_EPOCH) {
@@ -322,9 +346,12 @@ mod rfc3339 {
         s.collect_str(&humantime::format_rfc3339_millis(*t))
     }
 
-    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<SystemTime, D::Error> {
+    /// Reads RFC 3339 text.
+    ///
+    /// # Errors
+    ///
+    /// Text longer than 64 characters, not ASCII, or not an RFC 3339 time.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
         struct Time;
         impl serde::de::Visitor<'_> for Time {
             type Value = SystemTime;

@@ -251,7 +251,7 @@ struct WireOut<'a, V> {
     event_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     schema_violation: Option<&'a str>,
-    #[serde(with = "rfc3339")]
+    #[serde(with = "wot_events::rfc3339")]
     received_at: SystemTime,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<&'a str>,
@@ -358,7 +358,7 @@ struct WireIn<V> {
     event_id: Option<String>,
     #[serde(default)]
     schema_violation: Option<String>,
-    #[serde(with = "rfc3339")]
+    #[serde(with = "wot_events::rfc3339")]
     received_at: SystemTime,
     #[serde(default)]
     stream: Option<String>,
@@ -443,50 +443,6 @@ impl<'de> Deserialize<'de> for Record {
                 "unknown record kind {other:?}"
             ))),
         }
-    }
-}
-
-/// Times as RFC 3339 text in UTC, to the millisecond, as wot-events writes them.
-mod rfc3339 {
-    use std::time::SystemTime;
-
-    use serde::ser::Error as _;
-
-    /// The longest time text read.
-    const MAX_LEN: usize = 64;
-    /// Seconds from 1970 to the end of 9999.
-    const END_OF_9999: u64 = 253_402_300_800;
-
-    pub(crate) fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        match t.duration_since(SystemTime::UNIX_EPOCH) {
-            Ok(d) if d.as_secs() < END_OF_9999 => {}
-            _ => {
-                return Err(S::Error::custom(
-                    "only times from 1970 to 9999 can be written",
-                ));
-            }
-        }
-        s.collect_str(&humantime::format_rfc3339_millis(*t))
-    }
-
-    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<SystemTime, D::Error> {
-        struct Time;
-        impl serde::de::Visitor<'_> for Time {
-            type Value = SystemTime;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an RFC 3339 UTC time such as 2026-12-07T21:05:00.250Z")
-            }
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SystemTime, E> {
-                if text.len() > MAX_LEN || !text.is_ascii() {
-                    return Err(E::custom("not an RFC 3339 time (too long, or not ASCII)"));
-                }
-                humantime::parse_rfc3339(text)
-                    .map_err(|e| E::custom(format_args!("not an RFC 3339 UTC time: {e}")))
-            }
-        }
-        d.deserialize_str(Time)
     }
 }
 
