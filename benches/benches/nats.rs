@@ -53,9 +53,6 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::future::IntoFuture;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use benches::interleave;
@@ -143,77 +140,12 @@ impl Cpu {
 // ---------------------------------------------------------------------------------------
 // The server.
 
-/// A nats-server with JetStream on a temporary directory; killed and its directory removed
-/// when dropped.
-struct NatsServer {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
+/// The nats-server of wot-nats' tests: JetStream on a free port and a temporary directory,
+/// killed and its directory removed when dropped.
+#[path = "../../wot-nats/tests/common/mod.rs"]
+mod common;
 
-/// `$NATS_SERVER`, else Debian's `/usr/sbin/nats-server`, else `nats-server` on the `PATH`.
-fn server_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("NATS_SERVER") {
-        let path = PathBuf::from(path);
-        return path.exists().then_some(path);
-    }
-    let debian = PathBuf::from("/usr/sbin/nats-server");
-    if debian.exists() {
-        return Some(debian);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("nats-server"))
-        .find(|candidate| candidate.exists())
-}
-
-impl NatsServer {
-    fn start(binary: &PathBuf) -> NatsServer {
-        let dir = std::env::temp_dir().join(format!("wot-nats-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(binary)
-            .args(["-js", "-sd"])
-            .arg(&dir)
-            .args(["-p", &port.to_string(), "-a", "127.0.0.1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        let server = NatsServer { child, dir, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        // JetStream is up before the server takes connections.
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    async fn client(&self) -> wot_nats::async_nats::Client {
-        wot_nats::connect(&self.url(), Duration::from_secs(5))
-            .await
-            .expect("connect to nats-server")
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use common::NatsServer;
 
 // ---------------------------------------------------------------------------------------
 // Part 1: publishing.
@@ -353,7 +285,7 @@ fn publish_part(runtime: &tokio::runtime::Runtime, server: &NatsServer) {
         batch.set(b + 1);
         b
     };
-    let pid = server.child.id();
+    let pid = server.pid();
     let cpu: [Cell<Cpu>; 3] = std::array::from_fn(|_| Cell::new(Cpu::default()));
     let measure = |k: usize, run: &mut dyn FnMut()| {
         let (before, started) = (Cpu::now(pid), Instant::now());
@@ -536,7 +468,7 @@ async fn latency_part(server: &NatsServer, ttl: Duration) {
         let _ = stopped.await;
     }));
     let started = Instant::now();
-    let cpu_before = Cpu::now(server.child.id());
+    let cpu_before = Cpu::now(server.pid());
     let deadline = started + interval * per_thing as u32 + Duration::from_secs(30);
     let mut seen: HashSet<(String, u64)> = HashSet::new();
     let mut latencies = Vec::with_capacity(total as usize);
@@ -562,7 +494,7 @@ async fn latency_part(server: &NatsServer, ttl: Duration) {
         latencies.push(received.saturating_sub(sent) as f64 / 1e3);
     }
     let elapsed = started.elapsed();
-    let cpu = Cpu::now(server.child.id()).since(cpu_before);
+    let cpu = Cpu::now(server.pid()).since(cpu_before);
     let _ = stop.send(());
     let _ = run.await;
     latencies.sort_by(f64::total_cmp);
@@ -723,7 +655,7 @@ async fn failover_part(server: &NatsServer, ttl: Duration) {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is read from the arguments.
-    let Some(binary) = server_binary() else {
+    let Some(binary) = common::binary() else {
         println!(
             "nats: skipped: no nats-server ($NATS_SERVER names no file, or none at /usr/sbin/nats-server or on the PATH; apt-get install nats-server)"
         );
@@ -732,7 +664,7 @@ fn main() {
     let parts =
         std::env::var("NATS_BENCH_PARTS").unwrap_or_else(|_| "publish,latency,failover".to_owned());
     let ttl = Duration::from_millis(env_or("NATS_BENCH_TTL_MS", 1_000));
-    let server = NatsServer::start(&binary);
+    let server = NatsServer::start();
     println!(
         "nats: {} with JetStream at {}",
         binary.display(),

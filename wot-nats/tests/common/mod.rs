@@ -19,17 +19,21 @@ pub struct NatsServer {
     pub port: u16,
 }
 
-/// The server binary: `$NATS_SERVER`, else Debian's `/usr/sbin/nats-server`, else
-/// `nats-server` on the `PATH`.
-fn binary() -> PathBuf {
+/// The server binary: `$NATS_SERVER` (when it names a file), else Debian's
+/// `/usr/sbin/nats-server`, else `nats-server` on the `PATH`; `None` when there is none.
+pub fn binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("NATS_SERVER") {
-        return path.into();
+        let path = PathBuf::from(path);
+        return path.exists().then_some(path);
     }
     let debian = PathBuf::from("/usr/sbin/nats-server");
     if debian.exists() {
-        return debian;
+        return Some(debian);
     }
-    PathBuf::from("nats-server")
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("nats-server"))
+        .find(|candidate| candidate.exists())
 }
 
 impl NatsServer {
@@ -43,7 +47,8 @@ impl NatsServer {
         ));
         std::fs::create_dir_all(&dir).expect("temporary directory");
         let port = free_port();
-        let child = Command::new(binary())
+        let binary = binary().expect("nats-server (install it, or set NATS_SERVER)");
+        let child = Command::new(binary)
             .args(["-js", "-sd"])
             .arg(&dir)
             .args(["-p", &port.to_string(), "-a", "127.0.0.1"])
@@ -67,6 +72,11 @@ impl NatsServer {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The server's process id (for reading its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self) -> String {
