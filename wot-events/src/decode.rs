@@ -187,8 +187,8 @@ impl PropertyDecoder {
     ) -> Result<(Data, Option<String>), Error> {
         match self.find(Some(property)) {
             Some(at) => self.parse_at(at, data),
-            None => Data::parse(data)
-                .map(|d| (d, None))
+            None => read(data, None)
+                .map(|(d, errors)| (d, first(errors)))
                 .map_err(|e| invalid(&self.thing_id, property, data, &e)),
         }
     }
@@ -199,11 +199,9 @@ impl PropertyDecoder {
             Some(p) => (p.name.as_str(), p.schema.as_ref()),
             None => ("", None),
         };
-        let parsed = match schema {
-            Some(schema) => Data::parse_with(data, schema).map(|(d, errors)| (d, first(errors))),
-            None => Data::parse(data).map(|d| (d, None)),
-        };
-        parsed.map_err(|e| invalid(&self.thing_id, name, data, &e))
+        read(data, schema)
+            .map(|(d, errors)| (d, first(errors)))
+            .map_err(|e| invalid(&self.thing_id, name, data, &e))
     }
 }
 
@@ -215,6 +213,17 @@ fn invalid(thing: &SharedStr, property: &str, data: &str, e: &serde_json::Error)
         reason: format!("not JSON: {e}"),
         raw: truncate(data),
     })
+}
+
+/// `data` as JSON, with every violation of `schema` when there is one.
+pub(crate) fn read(
+    data: &str,
+    schema: Option<&CompiledSchema>,
+) -> Result<(Data, Vec<ValueError>), serde_json::Error> {
+    match schema {
+        Some(schema) => Data::parse_with(data, schema),
+        None => Data::parse(data).map(|d| (d, Vec::new())),
+    }
 }
 
 /// The first of `errors`, with its path.

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use wot_td::{CompiledSchema, Data};
 
+use crate::decode::read;
 use crate::error::{Error, Repr};
 use crate::filter::Filter;
 use crate::record::{EventRecord, RingBuffer, SharedStr};
@@ -210,10 +211,7 @@ impl EventDecoder {
             let errors = schema.map(|s| s.validate(&Value::Null)).unwrap_or_default();
             Ok((Data::default(), errors))
         } else {
-            match schema {
-                Some(schema) => Data::parse_with(raw.data.as_str(), schema),
-                None => Data::parse(raw.data.as_str()).map(|d| (d, Vec::new())),
-            }
+            read(&raw.data, schema)
         };
         let data = match parsed {
             Ok((data, errors)) => match errors.into_iter().next() {
